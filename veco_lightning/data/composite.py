@@ -1,0 +1,73 @@
+"""One datamodule that feeds every objective of a training step from its source datamodules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightning import LightningDataModule
+from lightning.pytorch.utilities import CombinedLoader
+from transformers import PreTrainedTokenizerBase
+
+from veco_lightning.data.monolingual import MonolingualDataModule
+from veco_lightning.data.tokenizer import load_tokenizer
+
+
+class VecoDataModule(LightningDataModule):
+    """The data side of VECO pre-training: a shared tokenizer and one datamodule per kind of data.
+
+    Each source datamodule is also usable alone; here they share the tokenizer and their loaders are combined so
+    that one training step receives a batch for every objective: ``{"mmlm": {...}, ...}``. Every source is
+    sharded across ranks by its own sampler.
+
+    Args:
+        tokenizer: tokenizer directory or hub name, shared by all sources (see ``veco-train-tokenizer``).
+        monolingual: monolingual text for MMLM.
+    """
+
+    def __init__(self, tokenizer: str, monolingual: MonolingualDataModule | None = None) -> None:
+        super().__init__()
+        self.tokenizer_name = tokenizer
+        self.sources: dict[str, LightningDataModule] = {
+            name: dm for name, dm in {"monolingual": monolingual}.items() if dm is not None
+        }
+        if not self.sources:
+            raise ValueError("VecoDataModule needs at least one data source (monolingual: ...)")
+        for dm in self.sources.values():
+            dm.connect(tokenizer=tokenizer)
+        self._tokenizer: PreTrainedTokenizerBase | None = None
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.tokenizer_name)
+        return self._tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    @property
+    def pad_token_id(self) -> int:
+        return self.tokenizer.pad_token_id
+
+    def prepare_data(self) -> None:
+        for dm in self.sources.values():
+            dm.prepare_data()
+
+    def setup(self, stage: str | None = None) -> None:
+        for dm in self.sources.values():
+            dm.setup(stage)
+
+    def train_dataloader(self) -> CombinedLoader:
+        loaders = {name: dm.train_dataloader() for name, dm in self.sources.items()}
+        return CombinedLoader(loaders, mode="max_size_cycle")
+
+    def val_dataloader(self) -> list:
+        return [loader for dm in self.sources.values() if (loader := dm.val_dataloader())]
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        # Training batches come as {source: {objective: tensors}}; objectives are unique across sources, so
+        # flatten to {objective: tensors} which is what the module consumes.
+        if isinstance(batch, dict) and set(batch) <= set(self.sources):
+            return {objective: inputs for source in batch.values() for objective, inputs in source.items()}
+        return batch

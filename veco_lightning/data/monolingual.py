@@ -1,0 +1,233 @@
+"""Monolingual text for multilingual masked-LM (MMLM) training."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from typing import Any
+
+import datasets
+import torch
+from lightning import LightningDataModule
+from torch.utils.data import ConcatDataset, DataLoader
+from torchdata.stateful_dataloader import StatefulDataLoader
+from transformers import PreTrainedTokenizerBase
+
+from veco_lightning.data.collators import MLMCollator
+from veco_lightning.data.readers import BadLinePolicy, HubSource, expand_globs, load_text_dataset
+from veco_lightning.data.sampling import LanguageSampler
+from veco_lightning.data.tokenizer import load_tokenizer
+
+log = logging.getLogger(__name__)
+
+# Bump when the packing format changes, so stale caches are not reused.
+_PACKING_VERSION = 1
+
+
+def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
+    """A stable hash of a tokenizer's behaviour (its serialised ``tokenizers`` pipeline, else its vocabulary)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    payload = backend.to_str() if backend is not None else json.dumps(sorted(tokenizer.get_vocab().items()))
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def pack_blocks(token_lists: list[list[int]], block_length: int, bos_id: int, eos_id: int) -> list[list[int]]:
+    """Concatenate documents (each followed by ``</s>``) and cut the stream into blocks of exactly
+    ``block_length`` tokens, each starting with ``<s>``, as XLM-R does: no padding, no wasted compute.
+    The tail shorter than a block is dropped."""
+    stream: list[int] = []
+    for ids in token_lists:
+        stream.extend(ids)
+        stream.append(eos_id)
+    body = block_length - 1
+    return [[bos_id, *stream[start : start + body]] for start in range(0, len(stream) - body + 1, body)]
+
+
+class MonolingualDataModule(LightningDataModule):
+    """Per-language monolingual text, tokenized once, packed into full blocks and masked for MMLM.
+
+    Each language's text is tokenized with ``datasets.map`` in ``prepare_data`` (rank 0 only), packed into blocks
+    of ``max_length`` tokens and saved under ``cache_dir`` (memory-mapped Arrow, keyed by the sources, the tokenizer
+    and ``max_length``); later runs reuse it. Training draws languages with exponential smoothing (``alpha``)
+    through :class:`~veco_lightning.data.sampling.LanguageSampler`, each rank its own shard, and masks in the
+    collator (dynamic masking: a new mask every time a block is seen). The train loader is a torchdata
+    ``StatefulDataLoader``, so a resumed run continues mid-epoch where it stopped.
+
+    Args:
+        files: language code -> file glob(s): ``.txt`` (one text per line), ``.jsonl`` (``text_field``), or
+            ``.parquet``. ``pkg://veco_lightning/...`` points inside the installed package.
+        hub_datasets: language code -> a Hugging Face dataset (needs network or a local hub cache).
+        tokenizer: tokenizer directory or hub name. The composite datamodule sets it through ``connect``.
+        max_length: block length in tokens, ``<s>`` included.
+        batch_size: blocks per batch on each device.
+        alpha: language sampling exponent q_i ∝ p_i^alpha (0.3 as XLM-R, 0.5 as VECO, 1 natural).
+        mlm_probability: fraction of tokens to predict.
+        whole_word_mask: mask whole words (SentencePiece-aware) instead of single tokens.
+        mask_replace_prob: of the predicted tokens, the fraction replaced by ``<mask>``.
+        random_replace_prob: of the predicted tokens, the fraction replaced by a random token.
+        val_fraction: fraction of each language's blocks held out for validation (the last blocks; at least one
+            when positive and the language has two or more).
+        samples_per_epoch: blocks drawn per epoch over all ranks (default: all training blocks).
+        text_field: the text column of jsonl / parquet files.
+        on_bad_line: ``error`` stops at the first unreadable line (naming file and line); ``skip`` skips it and
+            counts it in a warning.
+        num_workers: data loader worker processes.
+        num_proc: processes for tokenization in ``prepare_data``.
+        cache_dir: where tokenized blocks are stored.
+        seed: seed of the language sampling order (masking follows the global seed).
+    """
+
+    def __init__(
+        self,
+        files: dict[str, str | list[str]] | None = None,
+        hub_datasets: dict[str, HubSource] | None = None,
+        tokenizer: str | None = None,
+        max_length: int = 512,
+        batch_size: int = 32,
+        alpha: float = 0.3,
+        mlm_probability: float = 0.15,
+        whole_word_mask: bool = False,
+        mask_replace_prob: float = 0.8,
+        random_replace_prob: float = 0.1,
+        val_fraction: float = 0.01,
+        samples_per_epoch: int | None = None,
+        text_field: str = "text",
+        on_bad_line: BadLinePolicy = "error",
+        num_workers: int = 0,
+        num_proc: int | None = None,
+        cache_dir: str = ".cache/veco_lightning",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.sources: dict[str, Any] = {**(files or {}), **(hub_datasets or {})}
+        if not self.sources:
+            raise ValueError("MonolingualDataModule needs files (language -> globs) or hub_datasets")
+        self.tokenizer_name = tokenizer
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.alpha = alpha
+        self.mlm_probability = mlm_probability
+        self.whole_word_mask = whole_word_mask
+        self.mask_replace_prob = mask_replace_prob
+        self.random_replace_prob = random_replace_prob
+        self.val_fraction = val_fraction
+        self.samples_per_epoch = samples_per_epoch
+        self.text_field = text_field
+        self.on_bad_line = on_bad_line
+        self.num_workers = num_workers
+        self.num_proc = num_proc
+        self.cache_dir = cache_dir
+        self.seed = seed
+        self._tokenizer: PreTrainedTokenizerBase | None = None
+        self.train_sets: dict[str, datasets.Dataset] = {}
+        self.val_sets: dict[str, datasets.Dataset] = {}
+
+    def connect(self, tokenizer: str | None = None) -> None:
+        """Bind settings known only to an enclosing composite datamodule."""
+        if self.tokenizer_name is None:
+            self.tokenizer_name = tokenizer
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        if self._tokenizer is None:
+            if self.tokenizer_name is None:
+                raise ValueError("No tokenizer: set data.tokenizer (a tokenizer directory or hub name)")
+            self._tokenizer = load_tokenizer(self.tokenizer_name)
+        return self._tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    @property
+    def pad_token_id(self) -> int:
+        return self.tokenizer.pad_token_id
+
+    def _cache_path(self, language: str) -> str:
+        source = self.sources[language]
+        if isinstance(source, HubSource):
+            identity: Any = vars(source)
+        else:
+            identity = [(f, os.path.getsize(f), os.path.getmtime(f)) for f in expand_globs(source, f" (language {language!r})")]
+        key = json.dumps(
+            [_PACKING_VERSION, identity, self.text_field, self.max_length, tokenizer_fingerprint(self.tokenizer)],
+            default=str,
+        )
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        return os.path.join(self.cache_dir, "monolingual", f"{language}-{digest}")
+
+    def prepare_data(self) -> None:
+        tokenizer = self.tokenizer
+        for language, source in self.sources.items():
+            path = self._cache_path(language)
+            if os.path.exists(path):
+                continue
+            raw = load_text_dataset(source, self.text_field, self.on_bad_line, cache_dir=self.cache_dir)
+
+            def tokenize(batch: dict[str, list]) -> dict[str, list]:
+                return {"ids": tokenizer(batch["text"], add_special_tokens=False)["input_ids"]}
+
+            def pack(batch: dict[str, list]) -> dict[str, list]:
+                blocks = pack_blocks(batch["ids"], self.max_length, tokenizer.bos_token_id, tokenizer.eos_token_id)
+                return {"input_ids": blocks}
+
+            tokens = raw.map(tokenize, batched=True, remove_columns=raw.column_names, num_proc=self.num_proc,
+                             desc=f"Tokenizing {language}")
+            num_tokens = sum(len(ids) + 1 for ids in tokens["ids"])
+            blocks = tokens.map(pack, batched=True, batch_size=10_000, remove_columns=["ids"],
+                                num_proc=self.num_proc, desc=f"Packing {language}")
+            if len(blocks) == 0:
+                raise ValueError(
+                    f"Language {language!r} has {num_tokens} tokens, fewer than one block of max_length="
+                    f"{self.max_length}: add text or lower max_length"
+                )
+            blocks.save_to_disk(path)
+            log.info("%s: %d lines, %d tokens -> %d blocks of %d (cached at %s)",
+                     language, len(raw), num_tokens, len(blocks), self.max_length, path)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_sets:
+            return
+        for language in self.sources:
+            blocks = datasets.load_from_disk(self._cache_path(language)).with_format("torch")
+            held_out = max(1, round(self.val_fraction * len(blocks))) if self.val_fraction > 0 else 0
+            held_out = held_out if len(blocks) >= 2 else 0
+            self.train_sets[language] = blocks.select(range(len(blocks) - held_out))
+            if held_out:
+                self.val_sets[language] = blocks.select(range(len(blocks) - held_out, len(blocks)))
+        sizes = {lang: len(ds) for lang, ds in self.train_sets.items()}
+        log.info("MMLM training blocks per language: %s", sizes)
+
+    def collator(self, deterministic: bool = False) -> MLMCollator:
+        return MLMCollator(
+            self.tokenizer, self.mlm_probability, self.whole_word_mask, self.mask_replace_prob,
+            self.random_replace_prob, key="mmlm", deterministic=deterministic,
+        )
+
+    def train_dataloader(self) -> StatefulDataLoader:
+        languages = list(self.train_sets)
+        sampler = LanguageSampler(
+            [len(self.train_sets[lang]) for lang in languages], self.alpha, self.samples_per_epoch, seed=self.seed
+        )
+        return StatefulDataLoader(
+            ConcatDataset([self.train_sets[lang] for lang in languages]),
+            batch_size=self.batch_size,
+            sampler=sampler,
+            collate_fn=self.collator(),
+            num_workers=self.num_workers,
+            drop_last=True,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def val_dataloader(self) -> DataLoader | list:
+        if not self.val_sets:
+            return []
+        return DataLoader(
+            ConcatDataset(list(self.val_sets.values())),
+            batch_size=self.batch_size,
+            collate_fn=self.collator(deterministic=True),
+            num_workers=self.num_workers,
+        )

@@ -1,0 +1,122 @@
+"""VecoPretrainModule: the encoder and the weighted multi-granularity objectives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from lightning import LightningModule
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+
+from veco_lightning.losses.masked_lm import MaskedLMLoss
+from veco_lightning.models.encoder import EncoderSpec, build_encoder
+from veco_lightning.optim import WarmupLinearSchedule, weight_decay_groups
+
+Batch = dict[str, dict[str, torch.Tensor]]
+
+
+class VecoPretrainModule(LightningModule):
+    """Pre-trains an XLM-R compatible encoder with a weighted sum of objectives.
+
+    ``L = Σ_k w_k L_k`` over the objectives present in the batch. A batch is ``{input_name: tensors}`` (``mmlm``:
+    masked monolingual blocks); each input kind has a handler that runs the encoder once and returns the losses it
+    serves. An input whose objectives all have weight 0 is skipped before its forward pass. Each part is logged
+    as ``train/<objective>_loss`` (and ``val/...``), the weighted sum as ``train/loss``.
+
+    Args:
+        encoder: which encoder to build (a preset) or load (a checkpoint directory).
+        vocab_size: tokenizer size; linked from the datamodule by the CLI.
+        pad_token_id: padding id; linked from the datamodule by the CLI.
+        tokenizer: the tokenizer's directory or name, recorded so exports from checkpoints include it;
+            linked from the datamodule by the CLI.
+        loss_weights: weight of each objective (``mmlm``); absent objectives weigh 1.0.
+        optimizer: optimizer factory, called with parameter groups (default AdamW).
+        lr_scheduler: schedule factory, called with the optimizer (default: linear warm-up and decay, stepped
+            every optimizer step).
+        weight_decay: decay of matrices; biases and norm weights are never decayed.
+    """
+
+    def __init__(
+        self,
+        encoder: EncoderSpec | None = None,
+        vocab_size: int | None = None,
+        pad_token_id: int = 1,
+        tokenizer: str | None = None,
+        loss_weights: dict[str, float] | None = None,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        lr_scheduler: LRSchedulerCallable = WarmupLinearSchedule,
+        weight_decay: float = 0.01,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        self.encoder_spec = encoder or EncoderSpec()
+        self.model = build_encoder(self.encoder_spec, vocab_size, pad_token_id)
+        self.loss_weights = {"mmlm": 1.0, **(loss_weights or {})}
+        self.mlm_loss = MaskedLMLoss(self.model.lm_head)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = lr_scheduler
+        self.weight_decay = weight_decay
+        # Input kind -> (objectives it serves, handler computing their losses).
+        self.handlers: dict[str, tuple[tuple[str, ...], Callable[[dict[str, torch.Tensor]], dict]]] = {
+            "mmlm": (("mmlm",), lambda inputs: {"mmlm": self.masked_lm(inputs)}),
+        }
+
+    @property
+    def encoder(self) -> nn.Module:
+        """The ``XLMRobertaModel`` trunk (no LM head)."""
+        return self.model.roberta
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Final hidden states ``(B, L, D)``."""
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    def masked_lm(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        hidden = self(inputs["input_ids"], inputs["attention_mask"])  # (B, L, D)
+        loss, _ = self.mlm_loss(hidden, inputs["labels"])
+        return loss
+
+    def compute_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Unweighted loss of every objective with a non-zero weight that the batch feeds."""
+        losses: dict[str, torch.Tensor] = {}
+        for name, inputs in batch.items():
+            if name not in self.handlers:
+                raise KeyError(f"Batch has input {name!r}, but no objective consumes it (known: {list(self.handlers)})")
+            objectives, handler = self.handlers[name]
+            if any(self.loss_weights.get(o, 1.0) != 0 for o in objectives):
+                losses.update(handler(inputs))
+        return losses
+
+    def _shared_step(self, batch: Batch, stage: str) -> torch.Tensor:
+        losses = self.compute_losses(batch)
+        if not losses:
+            raise RuntimeError("Every objective fed by this batch has weight 0: nothing to train")
+        total = sum(self.loss_weights.get(name, 1.0) * value for name, value in losses.items())
+        batch_size = sum(inputs["input_ids"].shape[0] for inputs in batch.values())
+        on_val = stage == "val"
+        for name, value in losses.items():
+            self.log(f"{stage}/{name}_loss", value, batch_size=batch_size, sync_dist=on_val, add_dataloader_idx=False)
+        self.log(f"{stage}/loss", total, batch_size=batch_size, prog_bar=True, sync_dist=on_val,
+                 add_dataloader_idx=False)
+        return total
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        return self._shared_step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        return self._shared_step(batch, "test")
+
+    def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
+        """Final hidden states of every input in the batch."""
+        return {name: self(inputs["input_ids"], inputs["attention_mask"]) for name, inputs in batch.items()}
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = self.optimizer_factory(weight_decay_groups(self, self.weight_decay))
+        scheduler = self.scheduler_factory(optimizer)
+        if isinstance(scheduler, WarmupLinearSchedule) and scheduler.total_steps is None:
+            scheduler.set_total_steps(int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
