@@ -1,5 +1,42 @@
+"""Shared fixtures: a tiny three-language corpus (Latin, Cyrillic, Han) and a tokenizer trained on it."""
+
+import itertools
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+WORDS = {
+    "en": (["the small dog", "a red car", "my old friend", "the young teacher"], ["sees", "likes", "finds", "helps"],
+           ["the green house", "a big river", "the new school", "a quiet village"]),
+    "ru": (["маленькая собака", "красная машина", "мой старый друг", "молодой учитель"], ["видит", "любит", "находит", "помогает"],
+           ["зелёный дом", "большую реку", "новую школу", "тихую деревню"]),
+    "zh": (["小狗", "红色的汽车", "我的老朋友", "年轻的老师"], ["看见", "喜欢", "找到", "帮助"], ["绿色的房子", "一条大河", "新学校", "安静的村庄"]),
+}
+
+
+def sentences(language: str) -> list[str]:
+    subjects, verbs, objects = WORDS[language]
+    sep = "" if language == "zh" else " "
+    end = "。" if language == "zh" else "."
+    return [sep.join(parts) + end for parts in itertools.product(subjects, verbs, objects)]
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    for language in WORDS:
+        (root / f"{language}.txt").write_text("\n".join(sentences(language)) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(corpus_dir, tmp_path_factory):
+    from veco_lightning.data.tokenizer import train_tokenizer
+
+    out = tmp_path_factory.mktemp("tokenizer")
+    train_tokenizer({lang: [str(corpus_dir / f"{lang}.txt")] for lang in WORDS}, str(out), vocab_size=200)
+    return out

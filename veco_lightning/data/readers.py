@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Literal
 
 import datasets
+from datasets.exceptions import DatasetGenerationError
 
 log = logging.getLogger(__name__)
 
@@ -126,14 +127,20 @@ def load_text_dataset(
     lines = [f for f in files if not f.endswith(".parquet")]
     parts = []
     if lines:
-        parts.append(
-            datasets.Dataset.from_generator(
-                iter_lines,
-                gen_kwargs={"files": lines, "text_field": text_field, "on_bad_line": on_bad_line},
-                features=datasets.Features({"text": datasets.Value("string")}),
-                cache_dir=cache_dir,
+        try:
+            parts.append(
+                datasets.Dataset.from_generator(
+                    iter_lines,
+                    gen_kwargs={"files": lines, "text_field": text_field, "on_bad_line": on_bad_line},
+                    features=datasets.Features({"text": datasets.Value("string")}),
+                    cache_dir=cache_dir,
+                )
             )
-        )
+        except DatasetGenerationError as err:
+            # datasets wraps the reader's error; surface the file:line message itself.
+            if isinstance(err.__cause__, ValueError):
+                raise err.__cause__ from None
+            raise
     if parquet:
         table = datasets.load_dataset("parquet", data_files=parquet, split="train", cache_dir=cache_dir)
         if text_field not in table.column_names:

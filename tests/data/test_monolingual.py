@@ -1,0 +1,125 @@
+import json
+
+import pytest
+import torch
+
+from veco_lightning.data.composite import VecoDataModule
+from veco_lightning.data.monolingual import MonolingualDataModule, pack_blocks
+from veco_lightning.losses.masked_lm import IGNORE_INDEX
+
+
+def test_pack_blocks_full_length_with_separators():
+    blocks = pack_blocks([[5, 6, 7], [8, 9], [10, 11, 12, 13]], block_length=4, bos_id=0, eos_id=2)
+    assert blocks == [[0, 5, 6, 7], [0, 2, 8, 9], [0, 2, 10, 11], [0, 12, 13, 2]]
+    assert pack_blocks([[5]], block_length=8, bos_id=0, eos_id=2) == []
+
+
+def _datamodule(corpus_dir, tokenizer_dir, tmp_path, **kwargs):
+    files = {lang: str(corpus_dir / f"{lang}.txt") for lang in ("en", "ru", "zh")}
+    defaults = dict(files=files, tokenizer=str(tokenizer_dir), max_length=16, batch_size=4, val_fraction=0.1,
+                    cache_dir=str(tmp_path / "cache"))
+    return MonolingualDataModule(**{**defaults, **kwargs})
+
+
+def test_blocks_are_full_masked_and_cached(corpus_dir, tokenizer_dir, tmp_path):
+    dm = _datamodule(corpus_dir, tokenizer_dir, tmp_path)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert set(dm.train_sets) == {"en", "ru", "zh"} and set(dm.val_sets) == {"en", "ru", "zh"}
+    batch = next(iter(dm.train_dataloader()))["mmlm"]
+    assert batch["input_ids"].shape == (4, 16)
+    assert batch["attention_mask"].all()  # packed blocks: no padding
+    assert (batch["input_ids"][:, 0] == dm.tokenizer.bos_token_id).all()
+    labelled = batch["labels"] != IGNORE_INDEX
+    assert labelled.any(dim=1).all()
+    assert (batch["labels"][:, 0] == IGNORE_INDEX).all()  # <s> never predicted
+    # cached: a second datamodule finds the blocks and does not re-tokenize
+    cached = list((tmp_path / "cache" / "monolingual").iterdir())
+    assert len(cached) == 3
+    again = _datamodule(corpus_dir, tokenizer_dir, tmp_path)
+    again.prepare_data()
+    assert sorted((tmp_path / "cache" / "monolingual").iterdir()) == sorted(cached)
+
+
+def test_same_seed_same_batches(corpus_dir, tokenizer_dir, tmp_path):
+    def first_batches(seed):
+        torch.manual_seed(seed)
+        dm = _datamodule(corpus_dir, tokenizer_dir, tmp_path, seed=seed)
+        dm.prepare_data()
+        dm.setup("fit")
+        loader = iter(dm.train_dataloader())
+        return [next(loader)["mmlm"] for _ in range(3)]
+
+    a, b, c = first_batches(1), first_batches(1), first_batches(2)
+    for x, y in zip(a, b):
+        assert torch.equal(x["input_ids"], y["input_ids"]) and torch.equal(x["labels"], y["labels"])
+    assert not all(torch.equal(x["labels"], z["labels"]) for x, z in zip(a, c))
+
+
+def test_validation_masks_are_fixed(corpus_dir, tokenizer_dir, tmp_path):
+    dm = _datamodule(corpus_dir, tokenizer_dir, tmp_path)
+    dm.prepare_data()
+    dm.setup("fit")
+    first = [b["mmlm"]["labels"] for b in dm.val_dataloader()]
+    second = [b["mmlm"]["labels"] for b in dm.val_dataloader()]
+    assert all(torch.equal(x, y) for x, y in zip(first, second))
+
+
+def test_jsonl_and_bad_lines(corpus_dir, tokenizer_dir, tmp_path):
+    path = tmp_path / "en.jsonl"
+    lines = [json.dumps({"text": s}) for s in (corpus_dir / "en.txt").read_text().splitlines()]
+    lines.insert(3, "{not json")
+    path.write_text("\n".join(lines) + "\n")
+    dm = _datamodule(corpus_dir, tokenizer_dir, tmp_path, files={"en": str(path)})
+    with pytest.raises(ValueError, match=r"en\.jsonl:4: .*on_bad_line"):
+        dm.prepare_data()
+    dm = _datamodule(corpus_dir, tokenizer_dir, tmp_path, files={"en": str(path)}, on_bad_line="skip")
+    dm.prepare_data()
+    dm.setup("fit")
+    assert len(dm.train_sets["en"]) > 0
+
+
+def test_parquet_source(corpus_dir, tokenizer_dir, tmp_path):
+    import datasets
+
+    path = tmp_path / "ru.parquet"
+    datasets.Dataset.from_dict({"body": (corpus_dir / "ru.txt").read_text().splitlines()}).to_parquet(str(path))
+    dm = _datamodule(corpus_dir, tokenizer_dir, tmp_path, files={"ru": str(path)}, text_field="body")
+    dm.prepare_data()
+    dm.setup("fit")
+    assert len(dm.train_sets["ru"]) > 0
+
+
+def test_missing_files_named(corpus_dir, tokenizer_dir, tmp_path):
+    dm = _datamodule(corpus_dir, tokenizer_dir, tmp_path, files={"de": str(tmp_path / "nope/*.txt")})
+    with pytest.raises(FileNotFoundError, match=r"nope/\*\.txt.*language 'de'"):
+        dm.prepare_data()
+
+
+def test_whole_word_masking_on_sentencepiece(corpus_dir, tokenizer_dir, tmp_path):
+    from veco_lightning.data.tokenizer import word_start_table
+
+    dm = _datamodule(corpus_dir, tokenizer_dir, tmp_path, whole_word_mask=True, mlm_probability=0.3)
+    dm.prepare_data()
+    dm.setup("fit")
+    starts = word_start_table(dm.tokenizer)
+    batch = next(iter(dm.train_dataloader()))["mmlm"]
+    original = torch.where(batch["labels"] != IGNORE_INDEX, batch["labels"], batch["input_ids"])
+    selected = batch["labels"] != IGNORE_INDEX
+    special = torch.zeros(len(dm.tokenizer), dtype=torch.bool)
+    special[dm.tokenizer.all_special_ids] = True
+    # a piece that continues a word (and does not follow a special token) is masked with the piece before it
+    continuation = ~starts[original[:, 1:]] & ~special[original[:, :-1]]
+    assert continuation.sum() > 5
+    assert torch.equal(selected[:, 1:][continuation], selected[:, :-1][continuation])
+
+
+def test_composite_flattens_sources(corpus_dir, tokenizer_dir, tmp_path):
+    mono = _datamodule(corpus_dir, tokenizer_dir, tmp_path, tokenizer=None)
+    dm = VecoDataModule(tokenizer=str(tokenizer_dir), monolingual=mono)
+    assert dm.vocab_size == len(mono.tokenizer) and dm.pad_token_id == 1
+    dm.prepare_data()
+    dm.setup("fit")
+    batch, _, _ = next(iter(dm.train_dataloader()))
+    flat = dm.on_before_batch_transfer(batch, 0)
+    assert set(flat) == {"mmlm"} and flat["mmlm"]["input_ids"].shape == (4, 16)

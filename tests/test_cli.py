@@ -1,0 +1,133 @@
+"""End-to-end runs of veco-fit on the tiny fixture corpus, export round trip, and every shipped config."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+from veco_lightning.cli import main
+from veco_lightning.module import VecoPretrainModule
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = os.path.join(ROOT, "tests", "conf", "tiny.yaml")
+
+
+def _args(corpus_dir, tokenizer_dir, tmp_path):
+    files = "{" + ", ".join(f"{lang}: {corpus_dir / f'{lang}.txt'}" for lang in ("en", "ru", "zh")) + "}"
+    return [
+        "--config", TINY,
+        f"--data.tokenizer={tokenizer_dir}",
+        f"--data.monolingual.files={files}",
+        f"--data.monolingual.cache_dir={tmp_path / 'cache'}",
+        f"--trainer.default_root_dir={tmp_path / 'run'}",
+    ]
+
+
+def test_fit_logs_losses_and_exports_equivalent_model(corpus_dir, tokenizer_dir, tmp_path):
+    export_dir = tmp_path / "hf"
+    cli = main([*_args(corpus_dir, tokenizer_dir, tmp_path), f"--export.dirpath={export_dir}"])
+    metrics = cli.trainer.callback_metrics
+    assert {"train/mmlm_loss", "train/loss", "val/mmlm_loss", "val/loss"} <= set(metrics)
+    assert torch.isfinite(metrics["train/loss"])
+    assert cli.model.hparams.vocab_size == len(cli.datamodule.tokenizer)  # linked from data
+    exported = AutoModelForMaskedLM.from_pretrained(export_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(export_dir)
+    assert tokenizer.mask_token_id == len(tokenizer) - 1
+    batch = tokenizer(["the small dog sees a big river.", "小狗喜欢新学校。"], padding=True, truncation=True, max_length=16, return_tensors="pt")
+    module = cli.model.eval()
+    with torch.no_grad():
+        ours = module.model(**batch).logits
+        theirs = exported(**batch).logits
+        hidden = module(batch["input_ids"], batch["attention_mask"])
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(hidden, exported.roberta(**batch).last_hidden_state)
+
+
+def test_bare_config_means_fit_and_checkpoint_export(corpus_dir, tokenizer_dir, tmp_path):
+    cli = main(_args(corpus_dir, tokenizer_dir, tmp_path) + ["--export.enabled=false"])
+    assert cli.subcommand == "fit"
+    ckpt = cli.trainer.checkpoint_callback.best_model_path or glob.glob(str(tmp_path / "run/**/*.ckpt"), recursive=True)[0]
+    from veco_lightning.models.export import export_checkpoint
+
+    out = export_checkpoint(ckpt, str(tmp_path / "from-ckpt"))
+    reloaded = AutoModelForMaskedLM.from_pretrained(out)
+    state = VecoPretrainModule.load_from_checkpoint(ckpt, weights_only=False).model.state_dict()
+    for name, value in reloaded.state_dict().items():
+        torch.testing.assert_close(value, state[name])
+    assert os.path.exists(os.path.join(out, "tokenizer.json"))
+
+
+def test_validate_subcommand(corpus_dir, tokenizer_dir, tmp_path):
+    cli = main(["validate", *_args(corpus_dir, tokenizer_dir, tmp_path)])
+    assert "val/mmlm_loss" in cli.trainer.callback_metrics
+
+
+def test_resume_continues_from_checkpoint(corpus_dir, tokenizer_dir, tmp_path):
+    args = _args(corpus_dir, tokenizer_dir, tmp_path) + ["--export.enabled=false"]
+    first = main(args)
+    ckpt = first.trainer.checkpoint_callback.best_model_path
+    resumed = main(args + ["--trainer.max_steps=6", f"--ckpt_path={ckpt}"])
+    assert resumed.trainer.global_step == 6
+
+
+def test_weight_zero_objective_is_not_run(corpus_dir, tokenizer_dir, tmp_path):
+    module = VecoPretrainModule(vocab_size=200, loss_weights={"mmlm": 0.0})
+    calls = []
+    module.handlers["mmlm"] = (("mmlm",), lambda inputs: calls.append(1) or {})
+    assert module.compute_losses({"mmlm": {}}) == {} and not calls
+
+
+def test_no_weight_decay_on_norms_and_biases():
+    from veco_lightning.optim import weight_decay_groups
+
+    module = VecoPretrainModule(vocab_size=100)
+    decay, no_decay = weight_decay_groups(module, 0.01)
+    names = {id(p): n for n, p in module.named_parameters()}
+    assert all(p.ndim == 2 for p in decay["params"])
+    assert any("LayerNorm" in names[id(p)] for p in no_decay["params"])
+    assert any(names[id(p)].endswith("bias") for p in no_decay["params"])
+
+
+def test_warmup_linear_schedule():
+    from veco_lightning.optim import WarmupLinearSchedule
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = WarmupLinearSchedule(opt, warmup_steps=0.1)
+    sched.set_total_steps(100)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] < 0.1 and max(lrs) == pytest.approx(1.0, abs=0.01) and lrs.index(max(lrs)) == 10
+    assert lrs[-1] < 0.02
+
+
+CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: os.path.relpath(p, ROOT))
+def test_shipped_config_parses(config, capsys):
+    # Fragments (model/, trainer/) compose after the quickstart; full configs parse alone.
+    base = [] if os.path.basename(config) == "quickstart.yaml" else ["--config", os.path.join(ROOT, "configs", "quickstart.yaml")]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *base, "--config", config, "--print_config"])
+    assert exit_info.value.code in (0, None)
+    assert "model:" in capsys.readouterr().out
+
+
+def test_ddp_two_cpu_processes(corpus_dir, tokenizer_dir, tmp_path):
+    args = _args(corpus_dir, tokenizer_dir, tmp_path) + [
+        "--config", os.path.join(ROOT, "configs", "trainer", "ddp-cpu.yaml"),
+        f"--export.dirpath={tmp_path / 'hf'}",
+    ]
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    result = subprocess.run([sys.executable, "-m", "veco_lightning", "fit", *args], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "max_steps=4" in result.stderr + result.stdout
+    assert AutoModelForMaskedLM.from_pretrained(tmp_path / "hf") is not None
