@@ -61,9 +61,14 @@ def test_bare_config_means_fit_and_checkpoint_export(corpus_dir, tokenizer_dir, 
     assert os.path.exists(os.path.join(out, "tokenizer.json"))
 
 
-def test_validate_subcommand(corpus_dir, tokenizer_dir, tmp_path):
+def test_validate_test_predict_subcommands(corpus_dir, tokenizer_dir, tmp_path):
     cli = main(["validate", *_args(corpus_dir, tokenizer_dir, tmp_path)])
     assert "val/mmlm_loss" in cli.trainer.callback_metrics
+    cli = main(["test", *_args(corpus_dir, tokenizer_dir, tmp_path)])
+    assert "test/mmlm_loss" in cli.trainer.callback_metrics
+    cli = main(["predict", *_args(corpus_dir, tokenizer_dir, tmp_path)])
+    predictions = cli.trainer.predict_loop.predictions
+    assert predictions and predictions[0]["mmlm"].shape[1:] == (16, 64)
 
 
 def test_resume_continues_from_checkpoint(corpus_dir, tokenizer_dir, tmp_path):

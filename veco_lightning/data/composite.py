@@ -65,6 +65,12 @@ class VecoDataModule(LightningDataModule):
     def val_dataloader(self) -> list:
         return [loader for dm in self.sources.values() if (loader := dm.val_dataloader())]
 
+    def test_dataloader(self) -> list:
+        return [loader for dm in self.sources.values() if (loader := dm.test_dataloader())]
+
+    def predict_dataloader(self) -> list:
+        return [loader for dm in self.sources.values() if (loader := dm.predict_dataloader())]
+
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         # Training batches come as {source: {objective: tensors}}; objectives are unique across sources, so
         # flatten to {objective: tensors} which is what the module consumes.

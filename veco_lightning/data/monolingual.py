@@ -231,3 +231,7 @@ class MonolingualDataModule(LightningDataModule):
             collate_fn=self.collator(deterministic=True),
             num_workers=self.num_workers,
         )
+
+    # The held-out blocks also serve `veco-fit test` (masked-LM loss) and `veco-fit predict` (hidden states).
+    test_dataloader = val_dataloader
+    predict_dataloader = val_dataloader
