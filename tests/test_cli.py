@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-from veco_lightning.cli import main
+from veco_lightning.cli import run_cli as main
 from veco_lightning.module import VecoPretrainModule
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Write the small synthetic multilingual demo corpus shipped in ``veco_lightning/resources/demo``.
 
 The corpus is composed by this script from hand-written sentence templates and hand-written lexicons;
@@ -601,11 +600,11 @@ TEMPLATE_GLOSSES = {
     "week": ["Woche", "semaine", "semana", "неделе", "周"],
     "weekend": ["Wochenende", "week-end", "fin de semana", "выходные", "周末"],
     "weekends": ["Wochenende", "week-end", "fines de semana", "выходным", "周末"],
-    "last": [("letzte", "letztes"), "dernière", ("pasada", "pasado"), ("прошлой", "прошлые"), "上"],
+    "last": [("letzte", "letztes"), ("dernière", "dernier"), ("pasada", "pasado"), ("прошлой", "прошлые"), "上"],
     "day": ["Tag", "jours", ("días", "día"), "день", "天"],
     "morning": ["Morgen", "matins", "mañanas", "утро", "早上"],
     "evening": [("Abend", "abends"), ("soir", "soirs"), ("tardes", "noches"), ("вечер", "вечерам"), "晚上"],
-    "every": [("jeden", "jede", "jedes"), "tous", ("todos", "todas"), ("каждый", "каждую", "каждое"), "每"],
+    "every": ["jeden", "tous", ("todos", "todas"), ("каждый", "каждую", "каждое"), "每"],
     "works": ["arbeitet", "travaille", "trabaja", "работает", None],
     "lives": ["wohnt", "habite", "vive", "живёт", "住"],
     "live": ["wohnt", "habite", "vive", "живёт", "住"],
@@ -627,7 +626,7 @@ TEMPLATE_GLOSSES = {
     "behind": ["hinter", "derrière", "detrás", None, "后面"],
     "in front of": ["vor", "devant", "delante", "перед", "前面"],
     "near": ["Nähe", "près", "cerca", "поблизости", "附近"],
-    "here": ["hier", "ici", "aquí", "здесь", "这"],
+    "here": ["hier", "ici", "aquí", "здесь", None],
     "excuse me": ["Entschuldigung", "excusez-moi", "perdone", "извините", "请问"],
     "drinks": ["trinkt", "boit", "bebe", "пьёт", "喝"],
     "wants": ["möchte", "veut", "quiere", "хочет", "想"],
@@ -1279,7 +1278,6 @@ def _forms(x) -> list[str]:
 def _strip(lang: str, phrase: str) -> str:
     """Drop leading function words (articles, prepositions) to get the content word(s) of a slot."""
     lead = {
-        "de": r"^(?:(?:der|die|das|dem|den|ein|eine|einen|mit|nach|in|im|ins|zum|zur|auf|keine|keinen|kein) )+",
         "fr": r"^(?:(?:le|la|les|du|des|de|un|une|au|aux|à|en) |l'|d')+",
         "es": r"^(?:(?:el|la|los|las|del|al|un|una|a|en|de) )+",
         "ru": r"^(?:(?:в|во|на|с) )+",
@@ -1325,14 +1323,16 @@ def glossary() -> dict[str, set[tuple[str, str]]]:
         en = j["en"].split(" ", 1)[1]
         add_row(en, [j["de"], j["fr"], j["es"], j["ru"] + j["ru_ins"], j["zh"]])
     for t in THINGS:
-        add_row(t["en"], [t["de"][1], t["fr"][1], t["es"][1], t["ru"][1:], t["zh"][1]])
+        ru = t["ru"][1:] if t["buy"] else t["ru"][1:2]  # the accusative is used only for things bought
+        add_row(t["en"], [t["de"][1], t["fr"][1], t["es"][1], ru, t["zh"][1]])
     for a in ADJ_PRED:
         add_row(a["en"], [a["de"], a["fr"], a["es"], a["ru"], a["zh"]])
     for a in ADJ_ATTR:
         de = tuple(a["de"] + e for e in ("en", "e", "es"))
         add_row(a["en"], [de, a["fr"][:2], a["es"], a["ru"] + (a["ru_f_acc"],), a["zh"].rstrip("的")])
     for p in PLACES:
-        add_row(p["en"], [(p["de"][1],), p["fr"][1], p["es"][1], p["ru"][:2] + (_strip("ru", p["ru"][2]),), p["zh"]])
+        ru = p["ru"][:2] + ((_strip("ru", p["ru"][2]),) if p["goes"] else ())  # "to" form: only where people go
+        add_row(p["en"], [p["de"][1], p["fr"][1], p["es"][1], ru, p["zh"]])
     for t in TRANSPORT:
         for en, cells in t["gloss"].items():
             add_row(en, cells)
@@ -1377,6 +1377,87 @@ def write_text(path: Path, lines: list[str]) -> None:
         f.write("".join(line + "\n" for line in lines))
 
 
+LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish",
+                  "ru": "Russian (Cyrillic)", "zh": "Chinese (Simplified Han, no spaces between words)"}
+
+README = """\
+# Demo corpus
+
+A small, synthetic, multi-way parallel corpus for the quickstart and the tests: {n_lines} sentences in
+{n_langs} languages, line-aligned (line *i* of every file translates line *i* of `en.txt`), plus small
+English-centred bilingual dictionaries for the token-level (synonym) objective.
+
+It is **synthetic and written by this project**: the sentences are composed by
+`tools/make_demo_corpus.py` from hand-written templates (weather, food, shopping, travel, work, family,
+time of day, descriptions, places in town, past events, drinks, languages, hobbies, months, feelings, ...)
+and hand-written per-language lexicons. No external dataset was used. Licence: the same as the project,
+Apache-2.0.
+
+It is meant for smoke tests and demonstrations, not for training a useful model: the vocabulary is a
+few hundred words per language and the sentences are short and repetitive.
+
+## Regenerating
+
+```bash
+python tools/make_demo_corpus.py
+```
+
+The generator uses only the Python standard library and a fixed seed (`random.Random({seed})`):
+running it again rewrites byte-identical files (this README included).
+
+The demo tokenizer in `tokenizer/` (SentencePiece Unigram, XLM-R special ids, 2537 entries) is
+trained on these six files with the project's own command:
+
+```bash
+veco-train-tokenizer --output_dir veco_lightning/resources/demo/tokenizer --vocab_size 4000 \\
+  --files '{{en: [pkg://veco_lightning/resources/demo/en.txt], de: [pkg://veco_lightning/resources/demo/de.txt], fr: [pkg://veco_lightning/resources/demo/fr.txt], es: [pkg://veco_lightning/resources/demo/es.txt], ru: [pkg://veco_lightning/resources/demo/ru.txt], zh: [pkg://veco_lightning/resources/demo/zh.txt]}}'
+```
+
+(The Unigram trainer stops at 2537 entries on this little text; training is deterministic.)
+
+## Layout
+
+```
+{layout}
+```
+
+| file | language | lines |
+|---|---|---|
+{line_table}
+
+All files are UTF-8, one sentence per line, no empty lines, `\\n` line endings with a trailing newline.
+The English lines are unique.
+
+## Dictionaries
+
+`dict/en-xx.tsv` follows the MUSE format: `english<TAB>translation`, one pair per line, sorted by the
+English side. A word may have several translations, one per line (for example the inflected forms used
+in the sentences: Russian cases, German adjective endings, French/Spanish gender forms). Entries keep
+their natural case (German nouns and proper names capitalised); either side may contain spaces
+(multi-word entries such as `post office`). The entries are the content words of the lexicons (names,
+cities, days, months, numbers, colours, food, objects, places, professions, verbs in the forms used,
+...) plus a few frequent template words.
+
+*Coverage* is the fraction of entries whose English side occurs as a whole word in some English line
+while the translation occurs in the aligned line (case-insensitive).
+
+| file | entries | coverage |
+|---|---|---|
+{dict_table}
+"""
+
+
+def write_readme(out: Path, corpus: list[dict[str, str]], dict_stats: dict[str, tuple[int, float]]) -> None:
+    layout = "\n".join(
+        [f"{lang}.txt" for lang in LANGS] + ["dict/"] + [f"  en-{lang}.tsv" for lang in PARTNERS] + ["README.md"])
+    line_table = "\n".join(f"| `{lang}.txt` | {LANGUAGE_NAMES[lang]} | {len(corpus)} |" for lang in LANGS)
+    dict_table = "\n".join(
+        f"| `dict/en-{lang}.tsv` | {n} | {cov:.1%} |" for lang, (n, cov) in dict_stats.items())
+    text = README.format(n_lines=len(corpus), n_langs=len(LANGS), seed=SEED, layout=layout,
+                         line_table=line_table, dict_table=dict_table)
+    write_text(out / "README.md", text.rstrip("\n").split("\n"))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: the package's)")
@@ -1387,13 +1468,16 @@ def main(argv: list[str] | None = None) -> None:
         lines = [s[lang] for s in corpus]
         assert all(line and "\t" not in line and "\n" not in line for line in lines), lang
         write_text(args.out / f"{lang}.txt", lines)
+    print(f"wrote {len(corpus)} aligned lines x {len(LANGS)} languages to {args.out}")
 
     entries = glossary()
-    print(f"wrote {len(corpus)} aligned lines x {len(LANGS)} languages to {args.out}")
+    dict_stats: dict[str, tuple[int, float]] = {}
     for lang in PARTNERS:
         pairs = sorted(entries[lang], key=lambda p: (p[0].lower(), p[0], p[1]))
         write_text(args.out / "dict" / f"en-{lang}.tsv", [f"{en}\t{tr}" for en, tr in pairs])
-        print(f"  dict/en-{lang}.tsv: {len(pairs)} entries, coverage {coverage(corpus, lang, pairs):.1%}")
+        dict_stats[lang] = (len(pairs), coverage(corpus, lang, pairs))
+        print(f"  dict/en-{lang}.tsv: {len(pairs)} entries, coverage {dict_stats[lang][1]:.1%}")
+    write_readme(args.out, corpus, dict_stats)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ class VecoCLI(LightningCLI):
         parser.add_lightning_class_args(ExportPretrained, "export")
 
 
-def main(args: list[str] | None = None) -> VecoCLI:
-    """Entry point of ``veco-fit`` (and ``python -m veco_lightning``); callable from tests with ``args``."""
+def run_cli(args: list[str] | None = None) -> VecoCLI:
+    """Run ``veco-fit`` with ``args`` (default: the command line) and return the CLI (model, data, trainer)."""
     args = list(sys.argv[1:] if args is None else args)
     if not args or args[0] not in (*SUBCOMMANDS, "-h", "--help"):
         args = ["fit", *args]
@@ -41,3 +41,8 @@ def main(args: list[str] | None = None) -> VecoCLI:
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
     )
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of ``veco-fit`` and ``python -m veco_lightning``."""
+    run_cli(args)
