@@ -51,9 +51,10 @@ def test_bare_config_means_fit_and_checkpoint_export(corpus_dir, tokenizer_dir, 
     cli = main(_args(corpus_dir, tokenizer_dir, tmp_path) + ["--export.enabled=false"])
     assert cli.subcommand == "fit"
     ckpt = cli.trainer.checkpoint_callback.best_model_path or glob.glob(str(tmp_path / "run/**/*.ckpt"), recursive=True)[0]
-    from veco_lightning.models.export import export_checkpoint
+    from veco_lightning.models.export import main as export_main
 
-    out = export_checkpoint(ckpt, str(tmp_path / "from-ckpt"))
+    out = str(tmp_path / "from-ckpt")
+    export_main(["--checkpoint", ckpt, "--output_dir", out])
     reloaded = AutoModelForMaskedLM.from_pretrained(out)
     state = VecoPretrainModule.load_from_checkpoint(ckpt, weights_only=False).model.state_dict()
     for name, value in reloaded.state_dict().items():
@@ -75,6 +76,8 @@ def test_resume_continues_from_checkpoint(corpus_dir, tokenizer_dir, tmp_path):
     args = _args(corpus_dir, tokenizer_dir, tmp_path) + ["--export.enabled=false"]
     first = main(args)
     ckpt = first.trainer.checkpoint_callback.best_model_path
+    state = torch.load(ckpt, weights_only=False)["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    assert state[0]["_sampler_iter_state"]["samples_yielded"] > 0  # mid-epoch loader position is saved
     resumed = main(args + ["--trainer.max_steps=6", f"--ckpt_path={ckpt}"])
     assert resumed.trainer.global_step == 6
 

@@ -92,6 +92,8 @@ def export_checkpoint(checkpoint: str, output_dir: str, tokenizer: str | None = 
 
 def main(args: list[str] | None = None) -> None:
     """Console entry point ``veco-export``."""
-    from jsonargparse import auto_cli
+    from jsonargparse import ArgumentParser
 
-    auto_cli(export_checkpoint, args=args)
+    parser = ArgumentParser(prog="veco-export", description="Export a veco-fit checkpoint as a Hugging Face model.")
+    parser.add_function_arguments(export_checkpoint, as_positional=False)
+    export_checkpoint(**parser.parse_args(args).as_dict())
