@@ -10,8 +10,11 @@ from lightning import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
+from veco_lightning.evaluation.report import EvaluationReporter
+from veco_lightning.evaluation.scorer import CrossLingualScorer, EvaluationOptions
 from veco_lightning.losses.masked_lm import MaskedLMLoss
 from veco_lightning.models.encoder import EncoderSpec, build_encoder
+from veco_lightning.models.pooling import select_layer
 from veco_lightning.optim import WarmupLinearSchedule, weight_decay_groups
 
 Batch = dict[str, dict[str, torch.Tensor]]
@@ -25,6 +28,10 @@ class VecoPretrainModule(LightningModule):
     serves. An input whose objectives all have weight 0 is skipped before its forward pass. Each part is logged
     as ``train/<objective>_loss`` (and ``val/...``), the weighted sum as ``train/loss``.
 
+    Batches of aligned pairs (``bitext``, from the evaluation datamodule) are not trained on: in validation and test
+    they are scored (sentence retrieval, synonym retrieval, word alignment), logged as
+    ``val/retrieval/<set>/src2tgt`` and so on, and ``test`` also writes a report (JSON, Markdown, PNG).
+
     Args:
         encoder: which encoder to build (a preset) or load (a checkpoint directory).
         vocab_size: tokenizer size; linked from the datamodule by the CLI.
@@ -36,6 +43,7 @@ class VecoPretrainModule(LightningModule):
         lr_scheduler: schedule factory, called with the optimizer (default: linear warm-up and decay, stepped
             every optimizer step).
         weight_decay: decay of matrices; biases and norm weights are never decayed.
+        evaluation: how encoders are scored on aligned pairs (layer, pooling, margin, alignment method, report).
     """
 
     def __init__(
@@ -48,6 +56,7 @@ class VecoPretrainModule(LightningModule):
         optimizer: OptimizerCallable = torch.optim.AdamW,
         lr_scheduler: LRSchedulerCallable = WarmupLinearSchedule,
         weight_decay: float = 0.01,
+        evaluation: EvaluationOptions | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
@@ -58,6 +67,7 @@ class VecoPretrainModule(LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
         self.weight_decay = weight_decay
+        self.scorer = CrossLingualScorer(evaluation)
         # Input kind -> (objectives it serves, handler computing their losses).
         self.handlers: dict[str, tuple[tuple[str, ...], Callable[[dict[str, torch.Tensor]], dict]]] = {
             "mmlm": (("mmlm",), lambda inputs: {"mmlm": self.masked_lm(inputs)}),
@@ -71,6 +81,14 @@ class VecoPretrainModule(LightningModule):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Final hidden states ``(B, L, D)``."""
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    def encode_layer(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int | None = None) -> torch.Tensor:
+        """Hidden states ``(B, L, D)`` of one layer (default: the evaluation layer)."""
+        layer = self.scorer.options.layer if layer is None else layer
+        if layer == -1:
+            return self(input_ids, attention_mask)
+        outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        return select_layer(outputs.hidden_states, layer)
 
     def masked_lm(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         hidden = self(inputs["input_ids"], inputs["attention_mask"])  # (B, L, D)
@@ -104,11 +122,27 @@ class VecoPretrainModule(LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self._shared_step(batch, "train")
 
-    def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
-        return self._shared_step(batch, "val")
+    def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor | None:
+        return self._eval_step(batch, "val")
 
-    def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
-        return self._shared_step(batch, "test")
+    def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor | None:
+        return self._eval_step(batch, "test")
+
+    def _eval_step(self, batch: Batch, stage: str) -> torch.Tensor | None:
+        if "bitext" in batch:
+            self.scorer.update(batch["bitext"], self.encode_layer)
+            return None
+        if "mining" in batch:
+            self.scorer.update_mining(batch["mining"], self.encode_layer)
+            return None
+        return self._shared_step(batch, stage)
+
+    def on_validation_epoch_end(self) -> None:
+        EvaluationReporter(self, "val").log(self.scorer.compute())
+
+    def on_test_epoch_end(self) -> None:
+        reporter = EvaluationReporter(self, "test")
+        reporter.write(reporter.log(self.scorer.compute()))
 
     def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
         """Final hidden states of every input in the batch."""

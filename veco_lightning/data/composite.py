@@ -8,6 +8,7 @@ from lightning import LightningDataModule
 from lightning.pytorch.utilities import CombinedLoader
 from transformers import PreTrainedTokenizerBase
 
+from veco_lightning.data.evaluation import BitextEvalSet, EvaluationDataModule
 from veco_lightning.data.monolingual import MonolingualDataModule
 from veco_lightning.data.tokenizer import load_tokenizer
 
@@ -22,17 +23,26 @@ class VecoDataModule(LightningDataModule):
     Args:
         tokenizer: tokenizer directory or hub name, shared by all sources (see ``veco-train-tokenizer``).
         monolingual: monolingual text for MMLM.
+        evaluation: aligned pairs scored in validation and test (retrieval, word alignment, synonym retrieval);
+            alone, it makes an evaluation-only data config for ``veco-fit test``.
     """
 
-    def __init__(self, tokenizer: str, monolingual: MonolingualDataModule | None = None) -> None:
+    def __init__(
+        self,
+        tokenizer: str,
+        monolingual: MonolingualDataModule | None = None,
+        evaluation: EvaluationDataModule | None = None,
+    ) -> None:
         super().__init__()
         self.tokenizer_name = tokenizer
         self.sources: dict[str, LightningDataModule] = {
             name: dm for name, dm in {"monolingual": monolingual}.items() if dm is not None
         }
-        if not self.sources:
-            raise ValueError("VecoDataModule needs at least one data source (monolingual: ...)")
-        for dm in self.sources.values():
+        self.evaluation = evaluation
+        self.members = [*self.sources.values(), *([evaluation] if evaluation is not None else [])]
+        if not self.members:
+            raise ValueError("VecoDataModule needs at least one data source (monolingual: ..., evaluation: ...)")
+        for dm in self.members:
             dm.connect(tokenizer=tokenizer)
         self._tokenizer: PreTrainedTokenizerBase | None = None
 
@@ -50,26 +60,47 @@ class VecoDataModule(LightningDataModule):
     def pad_token_id(self) -> int:
         return self.tokenizer.pad_token_id
 
+    @property
+    def evaluation_sets(self) -> list[BitextEvalSet]:
+        return self.evaluation.sets if self.evaluation is not None else []
+
+    @property
+    def evaluation_set_names(self) -> list[str]:
+        return [s.name for s in self.evaluation_sets]
+
+    @property
+    def mining_sets(self) -> list:
+        return self.evaluation.mining_sets if self.evaluation is not None else []
+
     def prepare_data(self) -> None:
-        for dm in self.sources.values():
+        for dm in self.members:
             dm.prepare_data()
 
     def setup(self, stage: str | None = None) -> None:
-        for dm in self.sources.values():
+        for dm in self.members:
             dm.setup(stage)
 
     def train_dataloader(self) -> CombinedLoader:
+        if not self.sources:
+            raise ValueError("Training needs a data source (monolingual: ...); evaluation data is not trained on")
         loaders = {name: dm.train_dataloader() for name, dm in self.sources.items()}
         return CombinedLoader(loaders, mode="max_size_cycle")
 
+    def _flat(self, kind: str, members: list) -> list:
+        loaders = []
+        for dm in members:
+            found = getattr(dm, f"{kind}_dataloader")()
+            loaders.extend(found if isinstance(found, list) else [found])
+        return loaders
+
     def val_dataloader(self) -> list:
-        return [loader for dm in self.sources.values() if (loader := dm.val_dataloader())]
+        return self._flat("val", self.members)
 
     def test_dataloader(self) -> list:
-        return [loader for dm in self.sources.values() if (loader := dm.test_dataloader())]
+        return self._flat("test", self.members)
 
     def predict_dataloader(self) -> list:
-        return [loader for dm in self.sources.values() if (loader := dm.predict_dataloader())]
+        return self._flat("predict", list(self.sources.values()))
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         # Training batches come as {source: {objective: tensors}}; objectives are unique across sources, so

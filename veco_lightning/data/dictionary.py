@@ -1,0 +1,314 @@
+"""Bilingual dictionaries (the "thesaurus" of VECO 2.0's token-level alignment; DESIGN.md §3.4).
+
+Dictionaries come in the MUSE format: one ``word translation`` entry per line, separated by a TAB, or by
+whitespace when the line has no TAB (then the line must hold exactly two whitespace tokens); multi-word entries
+need the TAB (``post office<TAB>Postamt``). Blank lines and ``#`` comments are skipped. A malformed line is
+counted and reported (``file:line``) rather than fatal, because public dictionaries always hold a few odd lines and
+one of them should not stop a pre-training job; ``strict=True`` makes it an error.
+
+Entries are stored *normalised* (NFKC, casefold, typographic apostrophes folded to ``'``) and *segmented with the
+same word segmenter that is applied to sentences* (:func:`veco_lightning.data.words.segment`), so that an entry and
+a sentence n-gram compare equal exactly when the mining step should match them (``Mr.`` -> ``("mr",)``,
+``Aaron's rod`` -> ``("aaron", "rod")``). A phrase is a tuple of words. For languages written without spaces
+(zh, ja, th, ...) a phrase is a 1-tuple holding the whole entry with its spaces removed (``("北京大学",)``): the
+mining step compares it with consecutive segmented words joined without spaces.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+Phrase = tuple[str, ...]
+_APOSTROPHE_MAP = str.maketrans({"’": "'", "ʼ": "'", "‘": "'"})
+_MAX_REPORTED = 5
+
+
+def normalize(text: str, collapse_whitespace: bool = True) -> str:
+    """NFKC, casefold, typographic apostrophes to ``'`` and (by default) whitespace collapsed to single spaces.
+
+    NFKC makes full-width, ligature and compatibility forms compare equal to their plain forms (``ＡＢＣ``, ``ﬁ``);
+    casefold is the caseless-matching fold (``Straße`` == ``STRASSE``); dictionaries and sentences disagree on
+    ``'`` vs ``’`` too often not to fold them.
+    """
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHE_MAP)
+    return " ".join(text.split()) if collapse_whitespace else text
+
+
+def phrase(text: str, lang: str) -> Phrase:
+    """The normalised phrase (tuple of words) for a raw dictionary side or query string in ``lang``."""
+    from veco_lightning.data.words import is_no_space_lang, segment  # words.py imports normalize from here
+
+    letters = text.replace(" ", "")
+    if letters.isalpha() and max(letters) < "\u0e00":
+        # Fast path (most entries): only letters of spaced scripts, so the words are the space-separated tokens.
+        folded = normalize(text)
+        if folded.replace(" ", "").isalpha():
+            return ("".join(folded.split()),) if is_no_space_lang(lang) else tuple(folded.split())
+    words = tuple(w.text for w in segment(text, lang))
+    if is_no_space_lang(lang):
+        return ("".join(words),) if words else ()
+    return words
+
+
+def phrase_key(words: Phrase, lang: str) -> str:
+    """The lookup string of a phrase: words joined by a space, or without one for no-space languages."""
+    from veco_lightning.data.words import is_no_space_lang
+
+    return ("" if is_no_space_lang(lang) else " ").join(words)
+
+
+@dataclass(frozen=True)
+class DictionaryIndex:
+    """String-keyed lookup tables built once per dictionary for the mining hot loop.
+
+    ``*_prefixes`` hold every prefix of every key (whole words for spaced languages, characters for no-space ones),
+    so an n-gram is extended only while it can still become an entry: most words of a sentence cost one set lookup.
+    """
+
+    src_map: dict[str, frozenset[str]]
+    src_keys: frozenset[str]
+    tgt_keys: frozenset[str]
+    src_prefixes: frozenset[str]
+    tgt_prefixes: frozenset[str]
+    src_sep: str
+    tgt_sep: str
+    src_max_words: int
+    tgt_max_words: int
+
+
+class BilingualDictionary:
+    """Normalised entries ``src phrase -> {tgt phrases}`` for one language pair, queryable both ways.
+
+    Attributes:
+        src_lang, tgt_lang: language codes.
+        mapping: ``{src phrase: {tgt phrase, ...}}`` (phrases are tuples of normalised words).
+        read: entry lines read (blank and comment lines excluded, malformed ones included).
+        skipped: malformed lines skipped.
+        duplicates: lines that repeated an entry already present (after normalisation).
+        sources: files the entries came from.
+    """
+
+    def __init__(self, src_lang: str, tgt_lang: str) -> None:
+        self.src_lang, self.tgt_lang = src_lang, tgt_lang
+        self.mapping: dict[Phrase, set[Phrase]] = {}
+        self.read = self.skipped = self.duplicates = 0
+        self.sources: list[str] = []
+        self._cache: dict[str, object] = {}
+
+    def add(self, src: str | Phrase, tgt: str | Phrase) -> bool:
+        """Add one entry given as raw strings or word tuples (normalised here); ``False`` if it was present."""
+        return self._add(self._as_phrase(src, self.src_lang), self._as_phrase(tgt, self.tgt_lang))
+
+    def _add(self, src: Phrase, tgt: Phrase) -> bool:
+        targets = self.mapping.setdefault(src, set())
+        if tgt in targets:
+            self.duplicates += 1
+            return False
+        targets.add(tgt)
+        self._cache.clear()
+        return True
+
+    @staticmethod
+    def _as_phrase(value: str | Phrase, lang: str) -> Phrase:
+        return phrase(value if isinstance(value, str) else " ".join(value), lang)
+
+    @property
+    def entries(self) -> int:
+        """Number of distinct (src phrase, tgt phrase) entries."""
+        return sum(len(targets) for targets in self.mapping.values())
+
+    def __len__(self) -> int:
+        return self.entries
+
+    def __iter__(self) -> Iterator[tuple[Phrase, Phrase]]:
+        for src, targets in self.mapping.items():
+            for tgt in targets:
+                yield src, tgt
+
+    def __contains__(self, src: str | Phrase) -> bool:
+        return self._as_phrase(src, self.src_lang) in self.mapping
+
+    def translations(self, src: str | Phrase) -> frozenset[Phrase]:
+        """Target phrases listed for ``src`` (a raw string or word tuple); empty if none."""
+        return frozenset(self.mapping.get(self._as_phrase(src, self.src_lang), ()))
+
+    def sources_of(self, tgt: str | Phrase) -> frozenset[Phrase]:
+        """Source phrases that list ``tgt`` as a translation (the reverse query, without building ``inverse()``)."""
+        return self.inverse().translations(tgt)
+
+    def inverse(self) -> BilingualDictionary:
+        """The same entries as a ``tgt_lang -> src_lang`` dictionary (cached until the next change)."""
+        cached = self._cache.get("inverse")
+        if cached is None:
+            cached = BilingualDictionary(self.tgt_lang, self.src_lang)
+            for src, tgt in self:
+                cached.mapping.setdefault(tgt, set()).add(src)
+            cached.read, cached.skipped, cached.duplicates = self.read, self.skipped, self.duplicates
+            cached.sources = list(self.sources)
+            self._cache["inverse"] = cached
+        return cached
+
+    def merge(self, other: BilingualDictionary) -> BilingualDictionary:
+        """Add ``other``'s entries (inverting it first if it runs the other way); returns ``self``."""
+        if (other.src_lang, other.tgt_lang) == (self.tgt_lang, self.src_lang) and self.src_lang != self.tgt_lang:
+            other = other.inverse()
+        elif (other.src_lang, other.tgt_lang) != (self.src_lang, self.tgt_lang):
+            raise ValueError(
+                f"Cannot merge a {other.src_lang}-{other.tgt_lang} dictionary into a {self.src_lang}-{self.tgt_lang} "
+                f"one ({other.sources or 'built in memory'}): merge only dictionaries of the same language pair"
+            )
+        for src, tgt in other:
+            self._add(src, tgt)
+        self.read += other.read
+        self.skipped += other.skipped
+        self.duplicates += other.duplicates
+        self.sources.extend(other.sources)
+        return self
+
+    @property
+    def max_src_words(self) -> int:
+        """Longest source phrase, in words (0 when empty)."""
+        return max((len(p) for p in self.mapping), default=0)
+
+    @property
+    def max_tgt_words(self) -> int:
+        """Longest target phrase, in words (0 when empty)."""
+        return max((len(p) for targets in self.mapping.values() for p in targets), default=0)
+
+    @property
+    def max_phrase_words(self) -> int:
+        """Longest phrase on either side, in words: the n-gram length the mining step considers."""
+        return max(self.max_src_words, self.max_tgt_words)
+
+    @property
+    def src_phrases(self) -> frozenset[str]:
+        """Source phrases as lookup strings (see :func:`phrase_key`): the segmentation lexicon of ``src_lang``."""
+        return self.index().src_keys
+
+    @property
+    def tgt_phrases(self) -> frozenset[str]:
+        """Target phrases as lookup strings: the segmentation lexicon of ``tgt_lang``."""
+        return self.index().tgt_keys
+
+    def index(self) -> DictionaryIndex:
+        """The string-keyed lookup tables of the mining step, built once and cached until the next change."""
+        cached = self._cache.get("index")
+        if cached is None:
+            cached = self._cache["index"] = self._build_index()
+        return cached  # type: ignore[return-value]
+
+    def _build_index(self) -> DictionaryIndex:
+        from veco_lightning.data.words import is_no_space_lang
+
+        src_ns, tgt_ns = is_no_space_lang(self.src_lang), is_no_space_lang(self.tgt_lang)
+        src_sep, tgt_sep = ("" if src_ns else " "), ("" if tgt_ns else " ")
+        src_map = {
+            src_sep.join(src): frozenset(tgt_sep.join(t) for t in targets) for src, targets in self.mapping.items()
+        }
+        tgt_keys = frozenset(k for targets in src_map.values() for k in targets)
+
+        def prefixes(keys: Iterable[str], no_space: bool) -> frozenset[str]:
+            out: set[str] = set()
+            for key in keys:
+                if no_space:
+                    out.update(key[:end] for end in range(1, len(key) + 1))
+                else:
+                    parts = key.split(" ")
+                    out.update(" ".join(parts[:end]) for end in range(1, len(parts) + 1))
+            return frozenset(out)
+
+        # A no-space phrase may span several segmented words (at least one character each).
+        src_max = max((len(k) for k in src_map), default=0) if src_ns else self.max_src_words
+        tgt_max = max((len(k) for k in tgt_keys), default=0) if tgt_ns else self.max_tgt_words
+        return DictionaryIndex(src_map, frozenset(src_map), tgt_keys, prefixes(src_map, src_ns), prefixes(tgt_keys, tgt_ns),
+                               src_sep, tgt_sep, src_max, tgt_max)
+
+    def __repr__(self) -> str:
+        return (f"BilingualDictionary({self.src_lang}->{self.tgt_lang}: {self.entries} entries, "
+                f"{len(self.mapping)} source phrases, read={self.read}, skipped={self.skipped})")
+
+
+def read_dictionary(path: str | os.PathLike, src_lang: str, tgt_lang: str, reverse: bool = False,
+                    strict: bool = False) -> BilingualDictionary:
+    """Read a MUSE-style dictionary file into a ``src_lang -> tgt_lang`` dictionary.
+
+    Args:
+        path: the file (``pkg://`` paths point inside an installed package, as elsewhere in the data config).
+        src_lang, tgt_lang: the languages of the *returned* dictionary.
+        reverse: the file's columns are ``tgt_lang<TAB>src_lang`` (e.g. read ``en-de.tsv`` as a de->en
+            dictionary with ``src_lang="de", tgt_lang="en", reverse=True``).
+        strict: raise ``ValueError`` (naming ``file:line`` and the fix) on the first malformed line instead of
+            skipping it with a warning.
+    """
+    path = os.fspath(path)
+    if path.startswith("pkg://"):
+        from veco_lightning.data.readers import resolve_path
+
+        path = resolve_path(path)
+    file_src, file_tgt = (tgt_lang, src_lang) if reverse else (src_lang, tgt_lang)
+    result = BilingualDictionary(src_lang, tgt_lang)
+    result.sources.append(path)
+    bad_lines: list[int] = []
+    with open(path, "rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8").lstrip("\ufeff").rstrip("\r\n")
+            except UnicodeDecodeError:
+                line, problem = None, "not valid UTF-8"
+            if line is not None:
+                if not line.strip() or line.lstrip().startswith("#"):
+                    continue
+                problem = ""
+                if "\t" in line:
+                    fields = [field.strip() for field in line.split("\t")]
+                    while fields and not fields[-1]:
+                        fields.pop()
+                    if len(fields) != 2 or not fields[0]:
+                        problem = f"{len(fields)} TAB-separated field(s)"
+                else:
+                    fields = line.split()
+                    if len(fields) != 2:
+                        problem = f"{len(fields)} whitespace-separated field(s) and no TAB"
+                if not problem:
+                    src, tgt = phrase(fields[0], file_src), phrase(fields[1], file_tgt)
+                    if not src or not tgt:
+                        problem = "a side with no word characters"
+            result.read += 1
+            if problem:
+                if strict:
+                    raise ValueError(
+                        f"{path}:{line_no}: malformed dictionary line ({problem}): {raw[:200]!r}. Expected "
+                        "'word<TAB>translation' (multi-word entries need the TAB) or exactly two whitespace-separated "
+                        "words; fix or delete the line, or read with strict=False to skip malformed lines"
+                    )
+                result.skipped += 1
+                if len(bad_lines) < _MAX_REPORTED:
+                    bad_lines.append(line_no)
+                continue
+            result._add(*((tgt, src) if reverse else (src, tgt)))
+    if result.skipped:
+        log.warning(
+            "%s: skipped %d malformed line(s) of %d (first: %s); expected 'word<TAB>translation' or two "
+            "whitespace-separated words", path, result.skipped, result.read,
+            ", ".join(f"{path}:{n}" for n in bad_lines))
+    log.info("%s: %d %s-%s entries (%d lines read, %d skipped, %d duplicates)", path, result.entries,
+             src_lang, tgt_lang, result.read, result.skipped, result.duplicates)
+    return result
+
+
+def load_dictionaries(paths: str | os.PathLike | Iterable[str | os.PathLike], src_lang: str, tgt_lang: str,
+                      reverse: bool = False, strict: bool = False) -> BilingualDictionary:
+    """Read and merge several dictionary files of one language pair (see :func:`read_dictionary`)."""
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not paths:
+        raise ValueError(f"load_dictionaries: no file given for {src_lang}-{tgt_lang}; pass at least one path")
+    merged = BilingualDictionary(src_lang, tgt_lang)
+    for path in paths:
+        merged.merge(read_dictionary(path, src_lang, tgt_lang, reverse=reverse, strict=strict))
+    return merged

@@ -1,0 +1,226 @@
+"""Word segmentation with character spans into the original text (DESIGN.md §3.4, step 1).
+
+The token-level contrastive loss needs *words* (the unit a bilingual dictionary speaks about) located by
+character offsets in the sentence as it will be tokenised, so that each word can later be mapped onto its sub-word
+tokens through the tokenizer's offset mapping. Two consequences shape this module:
+
+* Spans index the ORIGINAL text. Normalisation (NFKC, casefold) can change the length of a string (``ﬁ`` -> ``fi``,
+  ``ß`` -> ``ss``, half-width ``ｶﾞ`` -> ``ガ``), so words are found on the original text and each word is normalised
+  on its own afterwards. ``normalize(text[w.start:w.end]) == w.text`` always holds.
+* Scripts written without spaces (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar) have no word boundaries to
+  find with a regex. The only lexicon available at mining time is the bilingual dictionary itself, so such runs are
+  cut by greedy longest match against the dictionary's phrases of that language, and characters that start no
+  lexicon entry become one-character words. (A statistical segmenter such as jieba would be a heavier dependency
+  and would cut differently from the dictionary, which is the thing we need to match.)
+
+Everything else is found by a Unicode word pattern: a maximal run of word characters (letters and other
+alphabetic characters, combining marks, decimal digits: the ``regex`` module's Unicode ``\\w`` without ``_``), with
+internal apostrophes and hyphens kept inside the word (``o'clock``, ``well-known``), and digit groups such as ``3.5``
+or ``1,000`` kept whole. Punctuation and symbols are not words. For French/Italian/Catalan the elided articles and
+pronouns (``l'``, ``d'``, ``qu'``) and for English the clitics ``'s 're 've 'll 'd 'm`` are split off, because
+dictionaries list ``homme`` and ``john``, not ``l'homme`` and ``john's``; the clitic becomes its own word in French
+(``l``), and is dropped in English. Dictionary entries go through the same segmenter (see ``dictionary.py``), so
+whatever this module decides, entries and sentences agree on it.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import NamedTuple
+
+try:
+    import regex
+except ImportError as err:  # pragma: no cover - regex is a dependency of transformers
+    raise ImportError(
+        "veco_lightning/data/words.py needs the `regex` package for Unicode properties (\\p{L}); it is a dependency "
+        "of transformers: pip install regex"
+    ) from err
+
+from veco_lightning.data.dictionary import normalize
+
+NO_SPACE_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "yue", "wuu", "bo", "dz"})
+"""Languages written without spaces between words: their dictionary phrases are stored with spaces removed."""
+
+_NS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\u3005\u30fc"
+_JOINERS = "['’ʼ\\-‐‑]"
+# A word character is regex's Unicode ``\w`` (alphabetic, marks, decimal digits, connectors) minus ``_``.
+_FAST = regex.compile(rf"\d+(?:[.,:]\d+)+|[^\W_]+(?:{_JOINERS}[^\W_]+)*")
+_W = rf"[[^\W_]--[{_NS}]]"
+_FULL = regex.compile(  # the same words, plus runs of no-space scripts; only used for text holding such a run
+    rf"(?V1)(?P<ns>[{_NS}][{_NS}\p{{M}}]*)|\d+(?:[.,:]\d+)+|{_W}+(?:{_JOINERS}{_W}+)*"
+)
+_NS_GROUP = _FULL.groupindex["ns"]
+_NS_CHAR = regex.compile(rf"[{_NS}]")
+_MARK = regex.compile(r"\p{M}")
+_APOSTROPHES = "'’ʼ"
+_CLITIC_RULES = {  # (kind, clitics): elided prefixes kept as words, English suffixes dropped
+    "fr": ("prefix", frozenset("l d j m n s t c qu jusqu lorsqu puisqu quoiqu presqu quelqu".split())),
+    "it": ("prefix", frozenset("l d un all dall dell nell sull quell c m t s v".split())),
+    "ca": ("prefix", frozenset("l d m n s t".split())),
+    "en": ("suffix", frozenset({"s", "re", "ve", "ll", "d", "m"})),
+}
+
+RawWord = tuple[str, int, int]
+_CACHE: dict[str, str] = {}
+_CACHE_SIZE = 200_000
+
+
+def _norm(word: str) -> str:
+    """``normalize(word)`` through a bounded cache: the same words recur all the time in a corpus."""
+    folded = _CACHE.get(word)
+    if folded is None:
+        folded = word.lower() if word.isascii() else normalize(word)
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[word] = folded
+    return folded
+
+
+class Word(NamedTuple):
+    """A word: its normalised text and its half-open character span ``[start, end)`` in the original text."""
+
+    text: str
+    start: int
+    end: int
+
+
+def _base(lang: str) -> str:
+    return lang.replace("_", "-").split("-")[0].lower()
+
+
+def is_no_space_lang(lang: str) -> bool:
+    """Whether ``lang`` (ISO 639-1/3 code, optionally with a region: ``zh-CN``) is written without spaces."""
+    return _base(lang) in NO_SPACE_LANGS
+
+
+def segment(text: str, lang: str, lexicon: set[str] | frozenset[str] | None = None, max_word_chars: int = 8,
+            prefixes: set[str] | frozenset[str] | None = None) -> list[Word]:
+    """Split ``text`` into words with character spans into ``text``.
+
+    Args:
+        text: the original sentence.
+        lang: its language code; selects the clitic rules (fr/it/ca elision, English ``'s``). Runs of no-space
+            scripts are recognised by script, whatever ``lang`` says, so mixed-script text works.
+        lexicon: normalised words/phrases (spaces removed) for longest-match segmentation of no-space runs,
+            usually ``BilingualDictionary.src_phrases``/``tgt_phrases``. ``None``: one word per character.
+        max_word_chars: the longest lexicon match tried, in characters.
+        prefixes: optionally, every prefix of every lexicon entry (``DictionaryIndex.tgt_prefixes``): matching then
+            scans forward and stops as soon as no entry can match, instead of trying every length.
+
+    Returns:
+        Words in text order; ``normalize(text[w.start:w.end]) == w.text`` for each.
+    """
+    return list(map(Word._make, segment_spans(text, lang, lexicon, max_word_chars, prefixes)))
+
+
+def segment_spans(text: str, lang: str, lexicon: set[str] | frozenset[str] | None = None, max_word_chars: int = 8,
+                  prefixes: set[str] | frozenset[str] | None = None) -> list[RawWord]:
+    """:func:`segment` as plain ``(text, start, end)`` tuples: the allocation-light form the mining loop uses."""
+    folded, exact = _fold(text)
+    rules = _CLITIC_RULES.get(_base(lang))
+    out: list[RawWord] = []
+    if text.isascii() or _NS_CHAR.search(text) is None:
+        # findall + str.find is about twice as fast as finditer + match.span(); every occurrence of a found word
+        # before its match would itself have started a match, so find() returns the match position.
+        find, pos = text.find, 0
+        append = out.append
+        if rules is None and exact:
+            for word in _FAST.findall(text):
+                start = find(word, pos)
+                pos = start + len(word)
+                append((folded[start:pos], start, pos))
+        elif rules is None:
+            for word in _FAST.findall(text):
+                start = find(word, pos)
+                pos = start + len(word)
+                append((_norm(word), start, pos))
+        else:
+            for word in _FAST.findall(text):
+                start = find(word, pos)
+                pos = start + len(word)
+                if "'" in word or "’" in word or "ʼ" in word:
+                    _emit(text, folded, exact, start, pos, rules, out)
+                else:
+                    append((folded[start:pos] if exact else _norm(word), start, pos))
+        return out
+    for match in _FULL.finditer(text):
+        start, end = match.span()
+        if match.lastindex == _NS_GROUP:
+            _segment_run(text, folded if exact else None, exact, start, end, lexicon, prefixes, max_word_chars, out)
+        else:
+            _emit(text, folded, exact, start, end, rules, out)
+    return out
+
+
+def _fold(text: str) -> tuple[str | None, bool]:
+    """``normalize(text)`` without whitespace collapsing, when it keeps the length (else ``None``), and whether it
+    is *exact*: each character maps to exactly one, so ``folded[a:b] == normalize(text[a:b])`` for any word. Exact
+    needs the text to be NFKC already (then only the case fold acts, character by character). Otherwise the folded
+    text is only used to look up lexicon candidates, and each word is normalised on its own."""
+    if text.isascii():
+        return text.lower(), True
+    folded = normalize(text, collapse_whitespace=False)
+    if len(folded) != len(text):
+        return None, False
+    return folded, unicodedata.is_normalized("NFKC", text)
+
+
+def _emit(text: str, folded: str | None, exact: bool, start: int, end: int, rules, out: list[RawWord]) -> None:
+    """Append the word ``text[start:end]``, splitting elided prefixes (``l'homme`` -> ``l``, ``homme``) or
+    dropping English suffix clitics (``john's`` -> ``john``) when ``rules`` say so."""
+    word = folded[start:end] if exact else _norm(text[start:end])
+    if rules is not None and "'" in word:  # normalize() folds ’ and ʼ to '
+        kind, clitics = rules
+        if kind == "suffix":
+            last = max(text.rfind(q, start, end) for q in _APOSTROPHES)
+            if last > start and normalize(text[last + 1 : end]) in clitics:
+                _emit(text, folded, exact, start, last, None, out)
+                return
+        else:
+            cut = min(k for k in (text.find(q, start, end) for q in _APOSTROPHES) if k >= 0)
+            if start < cut < end - 1 and normalize(text[start:cut]) in clitics:
+                _emit(text, folded, exact, start, cut, None, out)
+                _emit(text, folded, exact, cut + 1, end, rules, out)  # the rest may hold another elision
+                return
+    out.append((word, start, end))
+
+
+def _segment_run(text: str, folded: str | None, exact: bool, start: int, end: int, lexicon, prefixes,
+                 max_word_chars: int, out: list[RawWord]) -> None:
+    """Greedy longest-match segmentation of the no-space run ``text[start:end]`` against ``lexicon``; characters
+    that start no entry become one-character words."""
+    if exact:
+        run, run_exact = folded[start:end], True
+    else:  # check this run on its own: the rest of the text (punctuation, NBSP, ...) may be what changes
+        original = text[start:end]
+        run = normalize(original, collapse_whitespace=False)
+        run_exact = len(run) == len(original) and unicodedata.is_normalized("NFKC", original)
+        if len(run) != len(original):
+            run = None
+    has_marks = _MARK.search(text, start, end) is not None
+    i, n = 0, end - start
+    while i < n:
+        size = 1
+        if lexicon:
+            limit = min(max_word_chars, n - i)
+            if run is not None and prefixes is not None:
+                k = 1
+                while k <= limit:
+                    piece = run[i : i + k]
+                    if piece not in prefixes:
+                        break
+                    if piece in lexicon:
+                        size = k
+                    k += 1
+            else:  # try every length, longest first
+                for k in range(limit, 1, -1):
+                    piece = run[i : i + k] if run is not None else _norm(text[start + i : start + i + k])
+                    if piece in lexicon:
+                        size = k
+                        break
+        if has_marks:  # keep combining marks (Thai vowels, dakuten) with their base character
+            while i + size < n and unicodedata.category(text[start + i + size])[0] == "M":
+                size += 1
+        a, b = start + i, start + i + size
+        out.append((run[i : i + size] if run_exact else _norm(text[a:b]), a, b))
+        i += size
