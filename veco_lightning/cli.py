@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from veco_lightning.data.composite import VecoDataModule
 from veco_lightning.models.export import ExportPretrained
@@ -38,6 +38,8 @@ def run_cli(args: list[str] | None = None) -> VecoCLI:
         VecoDataModule,
         args=args,
         seed_everything_default=0,
+        # The resolved config is saved next to the checkpoints of a training run; evaluation runs write reports.
+        save_config_callback=SaveConfigCallback if args[0] == "fit" else None,
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
     )
