@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -13,19 +14,45 @@ from torch import nn
 from veco_lightning.evaluation.report import EvaluationReporter
 from veco_lightning.evaluation.scorer import CrossLingualScorer, EvaluationOptions
 from veco_lightning.losses.masked_lm import MaskedLMLoss
+from veco_lightning.losses.sequence_contrastive import SequenceContrastiveLoss
 from veco_lightning.models.encoder import EncoderSpec, build_encoder
-from veco_lightning.models.pooling import select_layer
+from veco_lightning.models.pooling import SentencePooling, pool_sentences, select_layer
 from veco_lightning.optim import WarmupLinearSchedule, weight_decay_groups
 
 Batch = dict[str, dict[str, torch.Tensor]]
+
+
+@dataclass
+class SequenceContrastOptions:
+    """Sequence-to-sequence contrast on translation pairs (see ``losses/sequence_contrastive.py``).
+
+    Args:
+        temperature: τ of cos / τ.
+        learnable_temperature: learn τ.
+        margin: additive margin on the positive (LaBSE: 0.3).
+        gather: negatives from all ranks, gathered with gradient.
+        pooling: sentence vector: ``cls`` or mask-aware ``mean``.
+        layer: hidden layer pooled (-1: last; see ``models/pooling.select_layer``).
+        projection_dim: add a projection head (Linear -> GELU -> Linear) of this size on top of the pooled vector;
+            ``None`` contrasts the pooled vector itself.
+    """
+
+    temperature: float = 0.05
+    learnable_temperature: bool = False
+    margin: float = 0.0
+    gather: bool = True
+    pooling: SentencePooling = "cls"
+    layer: int = -1
+    projection_dim: int | None = None
 
 
 class VecoPretrainModule(LightningModule):
     """Pre-trains an XLM-R compatible encoder with a weighted sum of objectives.
 
     ``L = Σ_k w_k L_k`` over the objectives present in the batch. A batch is ``{input_name: tensors}`` (``mmlm``:
-    masked monolingual blocks); each input kind has a handler that runs the encoder once and returns the losses it
-    serves. An input whose objectives all have weight 0 is skipped before its forward pass. Each part is logged
+    masked monolingual blocks; ``tlm``: masked concatenated translation pairs; ``pairs``: the two clean sides of
+    translation pairs); each input kind has a handler that runs the encoder once and returns the losses it
+    serves (``pairs`` -> ``seq``). An input whose objectives all have weight 0 is skipped before its forward pass. Each part is logged
     as ``train/<objective>_loss`` (and ``val/...``), the weighted sum as ``train/loss``.
 
     Batches of aligned pairs (``bitext``, from the evaluation datamodule) are not trained on: in validation and test
@@ -38,7 +65,8 @@ class VecoPretrainModule(LightningModule):
         pad_token_id: padding id; linked from the datamodule by the CLI.
         tokenizer: the tokenizer's directory or name, recorded so exports from checkpoints include it;
             linked from the datamodule by the CLI.
-        loss_weights: weight of each objective (``mmlm``); absent objectives weigh 1.0.
+        loss_weights: weight of each objective (``mmlm``, ``tlm``, ``seq``); absent objectives weigh 1.0.
+        seq_contrast: options of the sequence contrastive objective.
         optimizer: optimizer factory, called with parameter groups (default AdamW).
         lr_scheduler: schedule factory, called with the optimizer (default: linear warm-up and decay, stepped
             every optimizer step).
@@ -53,6 +81,7 @@ class VecoPretrainModule(LightningModule):
         pad_token_id: int = 1,
         tokenizer: str | None = None,
         loss_weights: dict[str, float] | None = None,
+        seq_contrast: SequenceContrastOptions | None = None,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         lr_scheduler: LRSchedulerCallable = WarmupLinearSchedule,
         weight_decay: float = 0.01,
@@ -62,8 +91,19 @@ class VecoPretrainModule(LightningModule):
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.encoder_spec = encoder or EncoderSpec()
         self.model = build_encoder(self.encoder_spec, vocab_size, pad_token_id)
-        self.loss_weights = {"mmlm": 1.0, **(loss_weights or {})}
+        self.loss_weights = {"mmlm": 1.0, "tlm": 1.0, "seq": 1.0, **(loss_weights or {})}
         self.mlm_loss = MaskedLMLoss(self.model.lm_head)
+        self.seq_options = seq_contrast or SequenceContrastOptions()
+        self.seq_loss = SequenceContrastiveLoss(
+            self.seq_options.temperature, self.seq_options.learnable_temperature, self.seq_options.margin,
+            self.seq_options.gather,
+        )
+        hidden = self.model.config.hidden_size
+        self.seq_projection = (
+            nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, self.seq_options.projection_dim))
+            if self.seq_options.projection_dim
+            else nn.Identity()
+        )
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
         self.weight_decay = weight_decay
@@ -71,6 +111,8 @@ class VecoPretrainModule(LightningModule):
         # Input kind -> (objectives it serves, handler computing their losses).
         self.handlers: dict[str, tuple[tuple[str, ...], Callable[[dict[str, torch.Tensor]], dict]]] = {
             "mmlm": (("mmlm",), lambda inputs: {"mmlm": self.masked_lm(inputs)}),
+            "tlm": (("tlm",), lambda inputs: {"tlm": self.masked_lm(inputs)}),
+            "pairs": (("seq",), self.contrast),
         }
 
     @property
@@ -91,9 +133,28 @@ class VecoPretrainModule(LightningModule):
         return select_layer(outputs.hidden_states, layer)
 
     def masked_lm(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        hidden = self(inputs["input_ids"], inputs["attention_mask"])  # (B, L, D)
+        """MMLM or TLM: the encoder on the masked input, the sparse head on the masked positions."""
+        hidden = self.encoder(
+            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], position_ids=inputs.get("position_ids")
+        ).last_hidden_state  # (B, L, D)
         loss, _ = self.mlm_loss(hidden, inputs["labels"])
         return loss
+
+    def contrast(self, inputs: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """Sequence contrast on the clean views; both sides go through the encoder in one batched forward."""
+        src, tgt = inputs["src"], inputs["tgt"]
+        batch = src["input_ids"].shape[0]
+        length = max(src["input_ids"].shape[1], tgt["input_ids"].shape[1])
+        pad = self.hparams.pad_token_id
+
+        def padded(x: torch.Tensor, value: int) -> torch.Tensor:
+            return nn.functional.pad(x, (0, length - x.shape[1]), value=value)
+
+        ids = torch.cat([padded(src["input_ids"], pad), padded(tgt["input_ids"], pad)])  # (2B, L)
+        mask = torch.cat([padded(src["attention_mask"], 0), padded(tgt["attention_mask"], 0)])  # (2B, L)
+        hidden = self.encode_layer(ids, mask, self.seq_options.layer)  # (2B, L, D)
+        vectors = self.seq_projection(pool_sentences(hidden, mask, self.seq_options.pooling))  # (2B, D')
+        return {"seq": self.seq_loss(vectors[:batch], vectors[batch:])}
 
     def compute_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Unweighted loss of every objective with a non-zero weight that the batch feeds."""
@@ -111,7 +172,7 @@ class VecoPretrainModule(LightningModule):
         if not losses:
             raise RuntimeError("Every objective fed by this batch has weight 0: nothing to train")
         total = sum(self.loss_weights.get(name, 1.0) * value for name, value in losses.items())
-        batch_size = sum(inputs["input_ids"].shape[0] for inputs in batch.values())
+        batch_size = sum(_batch_size(inputs) for inputs in batch.values())
         on_val = stage == "val"
         for name, value in losses.items():
             self.log(f"{stage}/{name}_loss", value, batch_size=batch_size, sync_dist=on_val, add_dataloader_idx=False)
@@ -154,3 +215,8 @@ class VecoPretrainModule(LightningModule):
         if isinstance(scheduler, WarmupLinearSchedule) and scheduler.total_steps is None:
             scheduler.set_total_steps(int(self.trainer.estimated_stepping_batches))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _batch_size(inputs: dict) -> int:
+    """Sequences in one input kind (``pairs`` count their source sides)."""
+    return inputs["input_ids"].shape[0] if "input_ids" in inputs else inputs["src"]["input_ids"].shape[0]

@@ -50,3 +50,15 @@ def test_epoch_changes_order_deterministically():
 def test_too_few_samples_for_ranks():
     with pytest.raises(ValueError, match="cannot feed"):
         LanguageSampler([1], 0.3, num_replicas=2, rank=0)
+
+
+def test_bucketing_groups_similar_lengths_and_keeps_the_draws():
+    lengths = torch.randint(1, 100, (400,), generator=torch.Generator().manual_seed(0)).tolist()
+    plain = LanguageSampler([400], 1.0, num_replicas=1, rank=0, seed=5)
+    bucketed = LanguageSampler([400], 1.0, num_replicas=1, rank=0, seed=5, lengths=lengths, batch_size=8, bucket_batches=10)
+    order = list(bucketed)
+    assert sorted(order) == sorted(plain)  # same draws, new order
+    spread = [max(lengths[i] for i in order[k : k + 8]) - min(lengths[i] for i in order[k : k + 8]) for k in range(0, 400, 8)]
+    plain_order = list(plain)
+    plain_spread = [max(lengths[i] for i in plain_order[k : k + 8]) - min(lengths[i] for i in plain_order[k : k + 8]) for k in range(0, 400, 8)]
+    assert sum(spread) < 0.3 * sum(plain_spread)

@@ -10,6 +10,7 @@ from transformers import PreTrainedTokenizerBase
 
 from veco_lightning.data.evaluation import BitextEvalSet, EvaluationDataModule
 from veco_lightning.data.monolingual import MonolingualDataModule
+from veco_lightning.data.parallel import ParallelDataModule
 from veco_lightning.data.tokenizer import load_tokenizer
 
 
@@ -23,6 +24,8 @@ class VecoDataModule(LightningDataModule):
     Args:
         tokenizer: tokenizer directory or hub name, shared by all sources (see ``veco-train-tokenizer``).
         monolingual: monolingual text for MMLM.
+        parallel: translation pairs for TLM and the contrastive objectives; their held-out tails are scored in
+            validation.
         evaluation: aligned pairs scored in validation and test (retrieval, word alignment, synonym retrieval);
             alone, it makes an evaluation-only data config for ``veco-fit test``.
     """
@@ -31,13 +34,17 @@ class VecoDataModule(LightningDataModule):
         self,
         tokenizer: str,
         monolingual: MonolingualDataModule | None = None,
+        parallel: ParallelDataModule | None = None,
         evaluation: EvaluationDataModule | None = None,
     ) -> None:
         super().__init__()
         self.tokenizer_name = tokenizer
         self.sources: dict[str, LightningDataModule] = {
-            name: dm for name, dm in {"monolingual": monolingual}.items() if dm is not None
+            name: dm for name, dm in {"monolingual": monolingual, "parallel": parallel}.items() if dm is not None
         }
+        self.parallel = parallel
+        if evaluation is None and parallel is not None and parallel.val_pairs:
+            evaluation = EvaluationDataModule(allow_empty=True, max_length=parallel.max_length)  # hosts held-out pairs
         self.evaluation = evaluation
         self.members = [*self.sources.values(), *([evaluation] if evaluation is not None else [])]
         if not self.members:
@@ -77,8 +84,14 @@ class VecoDataModule(LightningDataModule):
             dm.prepare_data()
 
     def setup(self, stage: str | None = None) -> None:
-        for dm in self.members:
+        for dm in self.sources.values():
             dm.setup(stage)
+        if self.evaluation is not None:
+            if self.parallel is not None and not self.evaluation.sets:
+                for pair, (src, tgt) in self.parallel.held_out.items():
+                    src_lang, _, tgt_lang = pair.partition("-")
+                    self.evaluation.add_pairs(f"{pair}-heldout", src_lang, tgt_lang, src, tgt)
+            self.evaluation.setup(stage)
 
     def train_dataloader(self) -> CombinedLoader:
         if not self.sources:

@@ -135,17 +135,20 @@ class BitextEvalSet(Dataset):
     def __init__(
         self,
         name: str,
-        source: PairSource,
+        src_texts: list[str],
+        tgt_texts: list[str],
+        src_lang: str,
+        tgt_lang: str,
         tokenizer: PreTrainedTokenizerBase,
         max_length: int,
         dictionary: BilingualDictionary | None = None,
+        gold: list | None = None,
     ) -> None:
         self.name = name
-        self.src_lang, self.tgt_lang = to_iso1(source.src_lang), to_iso1(source.tgt_lang)
-        self.src_texts, self.tgt_texts = read_pairs(source)
-        gold = read_pharaoh(resolve_path(source.alignments)) if source.alignments else None
+        self.src_lang, self.tgt_lang = to_iso1(src_lang), to_iso1(tgt_lang)
+        self.src_texts, self.tgt_texts = src_texts, tgt_texts
         if gold is not None and len(gold) != len(self.src_texts):
-            raise ValueError(f"{source.alignments} has {len(gold)} lines for {len(self.src_texts)} sentence pairs")
+            raise ValueError(f"{name}: {len(gold)} gold alignment lines for {len(self.src_texts)} sentence pairs")
         pretokenized = gold is not None
         src_words = [self._words(t, self.src_lang, dictionary, "src", pretokenized) for t in self.src_texts]
         tgt_words = [self._words(t, self.tgt_lang, dictionary, "tgt", pretokenized) for t in self.tgt_texts]
@@ -165,6 +168,13 @@ class BitextEvalSet(Dataset):
         if dictionary is not None:
             found = sum(len(item["synonyms"]) for item in self.items)
             log.info("%s: %d pairs, %d dictionary word pairs (%d multi-word matches skipped)", name, len(self), found, multiword)
+
+    @classmethod
+    def from_source(cls, name: str, source: PairSource, tokenizer: PreTrainedTokenizerBase, max_length: int,
+                    dictionary: BilingualDictionary | None = None) -> BitextEvalSet:
+        src, tgt = read_pairs(source)
+        gold = read_pharaoh(resolve_path(source.alignments)) if source.alignments else None
+        return cls(name, src, tgt, source.src_lang, source.tgt_lang, tokenizer, max_length, dictionary, gold)
 
     def _words(self, text: str, lang: str, dictionary: BilingualDictionary | None, side: str, pretokenized: bool) -> list[tuple[int, int]]:
         if pretokenized:
@@ -288,6 +298,7 @@ class EvaluationDataModule(LightningDataModule):
         val_max_pairs: pairs per set scored in validation during training (all are scored in ``test``);
             0 turns validation scoring off.
         num_workers: loader workers.
+        allow_empty: accept no source here (pairs are added with ``add_pairs``).
     """
 
     def __init__(
@@ -301,6 +312,7 @@ class EvaluationDataModule(LightningDataModule):
         batch_size: int = 64,
         val_max_pairs: int = 200,
         num_workers: int = 0,
+        allow_empty: bool = False,
     ) -> None:
         super().__init__()
         self.tatoeba = tatoeba
@@ -314,8 +326,13 @@ class EvaluationDataModule(LightningDataModule):
         self.num_workers = num_workers
         self.sets: list[BitextEvalSet] = []
         self.mining_sets: list[MiningEvalSet] = []
-        if tatoeba is None and not self.pairs and bucc is None:
+        self.extra_pairs: dict[str, tuple[str, str, list[str], list[str]]] = {}
+        if tatoeba is None and not self.pairs and bucc is None and not allow_empty:
             raise ValueError("EvaluationDataModule needs tatoeba: {root: ...}, pairs: {name: ...} or bucc: {root: ...}")
+
+    def add_pairs(self, name: str, src_lang: str, tgt_lang: str, src: list[str], tgt: list[str]) -> None:
+        """Score in-memory pairs too (the composite datamodule adds the parallel data's held-out pairs)."""
+        self.extra_pairs[name] = (src_lang, tgt_lang, src, tgt)
 
     def connect(self, tokenizer: str | None = None) -> None:
         if self.tokenizer_name is None:
@@ -328,9 +345,9 @@ class EvaluationDataModule(LightningDataModule):
     def _dictionary(self, src_lang: str, tgt_lang: str) -> BilingualDictionary | None:
         src, tgt = to_iso1(src_lang), to_iso1(tgt_lang)
         if f"{src}-{tgt}" in self.dictionaries:
-            return load_dictionaries(self.dictionaries[f"{src}-{tgt}"], src, tgt)
+            return load_dictionaries([resolve_path(p) for p in self.dictionaries[f"{src}-{tgt}"]], src, tgt)
         if f"{tgt}-{src}" in self.dictionaries:
-            return load_dictionaries(self.dictionaries[f"{tgt}-{src}"], tgt, src).inverse()
+            return load_dictionaries([resolve_path(p) for p in self.dictionaries[f"{tgt}-{src}"]], tgt, src).inverse()
         return None
 
     def setup(self, stage: str | None = None) -> None:
@@ -341,7 +358,10 @@ class EvaluationDataModule(LightningDataModule):
         sources = {**(tatoeba_sources(self.tatoeba) if self.tatoeba else {}), **self.pairs}
         for name, source in sources.items():
             dictionary = self._dictionary(source.src_lang, source.tgt_lang)
-            self.sets.append(BitextEvalSet(name, source, tokenizer, self.max_length, dictionary))
+            self.sets.append(BitextEvalSet.from_source(name, source, tokenizer, self.max_length, dictionary))
+        for name, (src_lang, tgt_lang, src, tgt) in self.extra_pairs.items():
+            dictionary = self._dictionary(src_lang, tgt_lang)
+            self.sets.append(BitextEvalSet(name, src, tgt, src_lang, tgt_lang, tokenizer, self.max_length, dictionary))
         for pair in self.bucc.pairs if self.bucc else []:
             self.mining_sets.append(MiningEvalSet(f"bucc-{pair}", self.bucc, pair, tokenizer, self.max_length))
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 from typing import Any
@@ -15,6 +13,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 from transformers import PreTrainedTokenizerBase
 
+from veco_lightning.data.cache import cache_path, file_identity
 from veco_lightning.data.collators import MLMCollator
 from veco_lightning.data.readers import BadLinePolicy, HubSource, expand_globs, load_text_dataset
 from veco_lightning.data.sampling import LanguageSampler
@@ -24,13 +23,6 @@ log = logging.getLogger(__name__)
 
 # Bump when the packing format changes, so stale caches are not reused.
 _PACKING_VERSION = 1
-
-
-def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
-    """A stable hash of a tokenizer's behaviour (its serialised ``tokenizers`` pipeline, else its vocabulary)."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    payload = backend.to_str() if backend is not None else json.dumps(sorted(tokenizer.get_vocab().items()))
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def pack_blocks(token_lists: list[list[int]], block_length: int, bos_id: int, eos_id: int) -> list[list[int]]:
@@ -147,16 +139,11 @@ class MonolingualDataModule(LightningDataModule):
 
     def _cache_path(self, language: str) -> str:
         source = self.sources[language]
-        if isinstance(source, HubSource):
-            identity: Any = vars(source)
-        else:
-            identity = [(f, os.path.getsize(f), os.path.getmtime(f)) for f in expand_globs(source, f" (language {language!r})")]
-        key = json.dumps(
-            [_PACKING_VERSION, identity, self.text_field, self.max_length, tokenizer_fingerprint(self.tokenizer)],
-            default=str,
+        identity = vars(source) if isinstance(source, HubSource) else file_identity(
+            expand_globs(source, f" (language {language!r})")
         )
-        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        return os.path.join(self.cache_dir, "monolingual", f"{language}-{digest}")
+        return cache_path(self.cache_dir, "monolingual", language, self.tokenizer, _PACKING_VERSION, identity,
+                          self.text_field, self.max_length)
 
     def prepare_data(self) -> None:
         tokenizer = self.tokenizer

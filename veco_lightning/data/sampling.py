@@ -40,6 +40,11 @@ class LanguageSampler(DistributedSampler):
         num_replicas: world size (default: from ``torch.distributed`` when initialised, else 1).
         rank: this process's rank (default: as above).
         seed: base seed, identical on every rank.
+        lengths: example lengths; with ``bucket_batches`` > 0 each rank sorts its draws by length within windows of
+            ``batch_size * bucket_batches`` and shuffles whole batches, so that a loader with ``batch_size`` yields
+            batches of similar lengths (little padding) in random order.
+        batch_size: the loader's batch size (for bucketing).
+        bucket_batches: batches per sorting window (0: no bucketing).
     """
 
     def __init__(
@@ -50,6 +55,9 @@ class LanguageSampler(DistributedSampler):
         num_replicas: int | None = None,
         rank: int | None = None,
         seed: int = 0,
+        lengths: Sequence[int] | None = None,
+        batch_size: int = 1,
+        bucket_batches: int = 0,
     ) -> None:
         initialised = dist.is_available() and dist.is_initialized()
         self.num_replicas = num_replicas if num_replicas is not None else (dist.get_world_size() if initialised else 1)
@@ -64,6 +72,9 @@ class LanguageSampler(DistributedSampler):
         self.offsets = torch.tensor([0, *self.sizes[:-1]]).cumsum(0)
         self.seed = seed
         self.epoch = 0
+        self.lengths = torch.as_tensor(lengths) if lengths is not None else None
+        self.batch_size = batch_size
+        self.bucket_batches = bucket_batches
 
     def global_order(self) -> torch.Tensor:
         """The epoch's full sequence of indices, before sharding: ``(total_size,)``."""
@@ -79,8 +90,24 @@ class LanguageSampler(DistributedSampler):
             order[slots] = self.offsets[lang] + perm
         return order
 
+    def bucketed(self, local: torch.Tensor) -> torch.Tensor:
+        """Sort ``local`` by length within windows, cut into batches, shuffle the full batches (partial one last)."""
+        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 4099 + self.rank)
+        window = self.batch_size * self.bucket_batches
+        batches = []
+        for start in range(0, len(local), window):
+            chunk = local[start : start + window]
+            batches.extend(chunk[self.lengths[chunk].argsort(stable=True)].split(self.batch_size))
+        full = [b for b in batches if len(b) == self.batch_size]
+        partial = [b for b in batches if len(b) != self.batch_size]
+        order = torch.randperm(len(full), generator=generator).tolist()
+        return torch.cat([full[i] for i in order] + partial)
+
     def __iter__(self) -> Iterator[int]:
-        return iter(self.global_order()[self.rank : self.total_size : self.num_replicas].tolist())
+        local = self.global_order()[self.rank : self.total_size : self.num_replicas]
+        if self.lengths is not None and self.bucket_batches > 0:
+            local = self.bucketed(local)
+        return iter(local.tolist())
 
     def __len__(self) -> int:
         return self.num_samples
