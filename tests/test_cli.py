@@ -77,7 +77,8 @@ def test_resume_continues_from_checkpoint(corpus_dir, tokenizer_dir, tmp_path):
     first = main(args)
     ckpt = first.trainer.checkpoint_callback.best_model_path
     state = torch.load(ckpt, weights_only=False)["loops"]["fit_loop"]["state_dict"]["combined_loader"]
-    assert state[0]["_sampler_iter_state"]["samples_yielded"] > 0  # mid-epoch loader position is saved
+    assert state[0]["step"] == 4  # the schedule's position and each loader's mid-epoch position are saved
+    assert state[0]["loaders"]["monolingual"]["_sampler_iter_state"]["samples_yielded"] == 16
     resumed = main(args + ["--trainer.max_steps=6", f"--ckpt_path={ckpt}"])
     assert resumed.trainer.global_step == 6
 

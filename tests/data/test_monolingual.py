@@ -120,6 +120,5 @@ def test_composite_flattens_sources(corpus_dir, tokenizer_dir, tmp_path):
     assert dm.vocab_size == len(mono.tokenizer) and dm.pad_token_id == 1
     dm.prepare_data()
     dm.setup("fit")
-    batch, _, _ = next(iter(dm.train_dataloader()))
-    flat = dm.on_before_batch_transfer(batch, 0)
+    flat = next(iter(dm.train_dataloader()))
     assert set(flat) == {"mmlm"} and flat["mmlm"]["input_ids"].shape == (4, 16)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from lightning import LightningDataModule
-from lightning.pytorch.utilities import CombinedLoader
 from transformers import PreTrainedTokenizerBase
 
 from veco_lightning.data.evaluation import BitextEvalSet, EvaluationDataModule
 from veco_lightning.data.monolingual import MonolingualDataModule
 from veco_lightning.data.parallel import ParallelDataModule
+from veco_lightning.data.schedule import ScheduledLoader
 from veco_lightning.data.tokenizer import load_tokenizer
 
 
@@ -28,6 +28,9 @@ class VecoDataModule(LightningDataModule):
             validation.
         evaluation: aligned pairs scored in validation and test (retrieval, word alignment, synonym retrieval);
             alone, it makes an evaluation-only data config for ``veco-fit test``.
+        proportions: source (``monolingual``, ``parallel``) -> probability that it feeds a step (default 1: every
+            step trains every objective). Drawn per step from ``seed``, identically on every rank.
+        seed: seed of that schedule.
     """
 
     def __init__(
@@ -36,8 +39,12 @@ class VecoDataModule(LightningDataModule):
         monolingual: MonolingualDataModule | None = None,
         parallel: ParallelDataModule | None = None,
         evaluation: EvaluationDataModule | None = None,
+        proportions: dict[str, float] | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
+        self.proportions = proportions
+        self.seed = seed
         self.tokenizer_name = tokenizer
         self.sources: dict[str, LightningDataModule] = {
             name: dm for name, dm in {"monolingual": monolingual, "parallel": parallel}.items() if dm is not None
@@ -93,11 +100,11 @@ class VecoDataModule(LightningDataModule):
                     self.evaluation.add_pairs(f"{pair}-heldout", src_lang, tgt_lang, src, tgt)
             self.evaluation.setup(stage)
 
-    def train_dataloader(self) -> CombinedLoader:
+    def train_dataloader(self) -> ScheduledLoader:
         if not self.sources:
             raise ValueError("Training needs a data source (monolingual: ...); evaluation data is not trained on")
         loaders = {name: dm.train_dataloader() for name, dm in self.sources.items()}
-        return CombinedLoader(loaders, mode="max_size_cycle")
+        return ScheduledLoader(loaders, self.proportions, self.seed)
 
     def _flat(self, kind: str, members: list) -> list:
         loaders = []
@@ -114,10 +121,3 @@ class VecoDataModule(LightningDataModule):
 
     def predict_dataloader(self) -> list:
         return self._flat("predict", list(self.sources.values()))
-
-    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        # Training batches come as {source: {objective: tensors}}; objectives are unique across sources, so
-        # flatten to {objective: tensors} which is what the module consumes.
-        if isinstance(batch, dict) and set(batch) <= set(self.sources):
-            return {objective: inputs for source in batch.values() for objective, inputs in source.items()}
-        return batch

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 Phrase = tuple[str, ...]
-_APOSTROPHE_MAP = str.maketrans({"’": "'", "ʼ": "'", "‘": "'"})
 _MAX_REPORTED = 5
 
 
@@ -36,13 +35,18 @@ def normalize(text: str, collapse_whitespace: bool = True) -> str:
     casefold is the caseless-matching fold (``Straße`` == ``STRASSE``); dictionaries and sentences disagree on
     ``'`` vs ``’`` too often not to fold them.
     """
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHE_MAP)
+    text = unicodedata.normalize("NFKC", text).casefold()
+    if "’" in text or "ʼ" in text or "‘" in text:  # str.translate is slow on non-ASCII text; this is the rare case
+        text = text.replace("’", "'").replace("ʼ", "'").replace("‘", "'")
     return " ".join(text.split()) if collapse_whitespace else text
 
 
 def phrase(text: str, lang: str) -> Phrase:
     """The normalised phrase (tuple of words) for a raw dictionary side or query string in ``lang``."""
-    from veco_lightning.data.words import is_no_space_lang, segment  # words.py imports normalize from here
+    from veco_lightning.data.words import (  # words.py imports normalize from here
+        is_no_space_lang,
+        segment,
+    )
 
     letters = text.replace(" ", "")
     if letters.isalpha() and max(letters) < "\u0e00":

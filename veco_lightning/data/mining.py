@@ -28,15 +28,21 @@ import logging
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import NamedTuple
 
-from veco_lightning.data.dictionary import BilingualDictionary, DictionaryIndex, normalize
+from veco_lightning.data.dictionary import (
+    BilingualDictionary,
+    DictionaryIndex,
+    normalize,
+)
 from veco_lightning.data.words import segment_spans
 
 log = logging.getLogger(__name__)
 
-StopWords = set[str] | frozenset[str] | Mapping[str, Iterable[str]] | None
+StopWords = AbstractSet[str] | Mapping[str, AbstractSet[str]] | None
 Span = tuple[int, int]
 
 __all__ = ["MiningStats", "SynonymPair", "char_spans_to_token_spans", "default_stop_words", "mine_corpus",
@@ -66,12 +72,12 @@ def _index_for(dictionary: BilingualDictionary, src_lang: str, tgt_lang: str) ->
     )
 
 
-def _stop_sets(stop_words: StopWords, src_lang: str, tgt_lang: str) -> tuple[frozenset[str], frozenset[str]]:
+def _stop_sets(stop_words: StopWords, src_lang: str, tgt_lang: str) -> tuple[AbstractSet[str], AbstractSet[str]]:
     if not stop_words:
         return frozenset(), frozenset()
     if isinstance(stop_words, Mapping):
-        return frozenset(stop_words.get(src_lang, ())), frozenset(stop_words.get(tgt_lang, ()))
-    return frozenset(stop_words), frozenset(stop_words)
+        return stop_words.get(src_lang) or frozenset(), stop_words.get(tgt_lang) or frozenset()
+    return stop_words, stop_words
 
 
 def _find(texts: list[str], keys, prefixes: frozenset[str], sep: str, max_n: int,
@@ -79,10 +85,8 @@ def _find(texts: list[str], keys, prefixes: frozenset[str], sep: str, max_n: int
     """Every n-gram ``texts[i:j]`` (joined by ``sep``) that is in ``keys``, as ``(i, j, key)``."""
     found = []
     n = len(texts)
-    for i in range(n):
+    for i in [i for i, word in enumerate(texts) if word in prefixes]:  # one set lookup per word, in C mostly
         key = texts[i]
-        if key not in prefixes:  # the common case: one set lookup per word
-            continue
         j = i + 1
         while True:
             if key in keys and not (stop and (key in stop or (j - i > 1 and all(w in stop for w in texts[i:j])))):
@@ -135,6 +139,15 @@ def _mine(src_text: str, tgt_text: str, index: DictionaryIndex, src_lang: str, t
                 candidates.append((i0, i1, j0, j1, src_key, tgt_key))
     if not candidates:
         return [], n_src, n_tgt
+
+    if (len({c[:2] for c in candidates}) == len({c[2:4] for c in candidates}) == len(candidates)
+            and (max_pairs is None or len(candidates) <= max_pairs)
+            and all(c[1] - c[0] == 1 and c[3] - c[2] == 1 for c in candidates)):
+        # Fast path (the common case): single words, each with exactly one candidate partner: nothing to resolve.
+        pairs = [SynonymPair((src_words[i0][1], src_words[i0][2]), (tgt_words[j0][1], tgt_words[j0][2]), src_key,
+                             tgt_key, (i0, i1), (j0, j1)) for i0, i1, j0, j1, src_key, tgt_key in candidates]
+        pairs.sort()
+        return pairs, n_src, n_tgt
 
     if len(candidates) > 1:
         partners_src: dict[Span, int] = {}
@@ -209,7 +222,7 @@ def char_spans_to_token_spans(word_spans: Sequence[Span], offsets: Sequence[Sequ
             positions.append(k)
             starts.append(start)
             ends.append(end)
-    monotone = all(a <= b for a, b in zip(starts, starts[1:])) and all(a <= b for a, b in zip(ends, ends[1:]))
+    monotone = all(a <= b for a, b in pairwise(starts)) and all(a <= b for a, b in pairwise(ends))
     result: list[Span | None] = []
     for word_start, word_end in word_spans:
         if monotone:

@@ -116,87 +116,78 @@ def segment(text: str, lang: str, lexicon: set[str] | frozenset[str] | None = No
 def segment_spans(text: str, lang: str, lexicon: set[str] | frozenset[str] | None = None, max_word_chars: int = 8,
                   prefixes: set[str] | frozenset[str] | None = None) -> list[RawWord]:
     """:func:`segment` as plain ``(text, start, end)`` tuples: the allocation-light form the mining loop uses."""
-    folded, exact = _fold(text)
     rules = _CLITIC_RULES.get(_base(lang))
     out: list[RawWord] = []
-    if text.isascii() or _NS_CHAR.search(text) is None:
-        # findall + str.find is about twice as fast as finditer + match.span(); every occurrence of a found word
-        # before its match would itself have started a match, so find() returns the match position.
-        find, pos = text.find, 0
-        append = out.append
-        if rules is None and exact:
-            for word in _FAST.findall(text):
-                start = find(word, pos)
-                pos = start + len(word)
-                append((folded[start:pos], start, pos))
-        elif rules is None:
-            for word in _FAST.findall(text):
-                start = find(word, pos)
-                pos = start + len(word)
-                append((_norm(word), start, pos))
-        else:
-            for word in _FAST.findall(text):
-                start = find(word, pos)
-                pos = start + len(word)
-                if "'" in word or "’" in word or "ʼ" in word:
-                    _emit(text, folded, exact, start, pos, rules, out)
-                else:
-                    append((folded[start:pos] if exact else _norm(word), start, pos))
+    append, pos = out.append, 0
+    # findall + str.find is about twice as fast as finditer + match.span(); every occurrence of a found word before
+    # its match would itself have started a match, so find() returns the match position.
+    if text.isascii():
+        # Lower-casing is the whole normalisation of ASCII text and keeps every position: find words in it directly.
+        folded = text.lower()
+        find = folded.find
+        for word in _FAST.findall(folded):
+            start = find(word, pos)
+            pos = start + len(word)
+            if rules is not None and "'" in word:
+                _emit(text, folded, start, pos, rules, out)
+            else:
+                append((word, start, pos))
+        return out
+    # Other text is normalised word by word, through a cache: cheaper than normalising whole sentences and checking
+    # that positions survived (NFKC and case folding can change lengths).
+    if _NS_CHAR.search(text) is None:
+        find, cached = text.find, _CACHE.get
+        for word in _FAST.findall(text):
+            start = find(word, pos)
+            pos = start + len(word)
+            if rules is not None and ("'" in word or "’" in word or "ʼ" in word):
+                _emit(text, None, start, pos, rules, out)
+            else:
+                append((cached(word) or _norm(word), start, pos))
         return out
     for match in _FULL.finditer(text):
         start, end = match.span()
         if match.lastindex == _NS_GROUP:
-            _segment_run(text, folded if exact else None, exact, start, end, lexicon, prefixes, max_word_chars, out)
+            _segment_run(text, start, end, lexicon, prefixes, max_word_chars, out)
         else:
-            _emit(text, folded, exact, start, end, rules, out)
+            _emit(text, None, start, end, rules, out)
     return out
 
 
-def _fold(text: str) -> tuple[str | None, bool]:
-    """``normalize(text)`` without whitespace collapsing, when it keeps the length (else ``None``), and whether it
-    is *exact*: each character maps to exactly one, so ``folded[a:b] == normalize(text[a:b])`` for any word. Exact
-    needs the text to be NFKC already (then only the case fold acts, character by character). Otherwise the folded
-    text is only used to look up lexicon candidates, and each word is normalised on its own."""
-    if text.isascii():
-        return text.lower(), True
-    folded = normalize(text, collapse_whitespace=False)
-    if len(folded) != len(text):
-        return None, False
-    return folded, unicodedata.is_normalized("NFKC", text)
-
-
-def _emit(text: str, folded: str | None, exact: bool, start: int, end: int, rules, out: list[RawWord]) -> None:
+def _emit(text: str, folded: str | None, start: int, end: int, rules, out: list[RawWord]) -> None:
     """Append the word ``text[start:end]``, splitting elided prefixes (``l'homme`` -> ``l``, ``homme``) or
     dropping English suffix clitics (``john's`` -> ``john``) when ``rules`` say so."""
-    word = folded[start:end] if exact else _norm(text[start:end])
+    word = folded[start:end] if folded is not None else _norm(text[start:end])
     if rules is not None and "'" in word:  # normalize() folds ’ and ʼ to '
         kind, clitics = rules
         if kind == "suffix":
             last = max(text.rfind(q, start, end) for q in _APOSTROPHES)
             if last > start and normalize(text[last + 1 : end]) in clitics:
-                _emit(text, folded, exact, start, last, None, out)
+                _emit(text, folded, start, last, None, out)
                 return
         else:
             cut = min(k for k in (text.find(q, start, end) for q in _APOSTROPHES) if k >= 0)
             if start < cut < end - 1 and normalize(text[start:cut]) in clitics:
-                _emit(text, folded, exact, start, cut, None, out)
-                _emit(text, folded, exact, cut + 1, end, rules, out)  # the rest may hold another elision
+                _emit(text, folded, start, cut, None, out)
+                _emit(text, folded, cut + 1, end, rules, out)  # the rest may hold another elision
                 return
     out.append((word, start, end))
 
 
-def _segment_run(text: str, folded: str | None, exact: bool, start: int, end: int, lexicon, prefixes,
-                 max_word_chars: int, out: list[RawWord]) -> None:
+def _segment_run(text: str, start: int, end: int, lexicon, prefixes, max_word_chars: int,
+                 out: list[RawWord]) -> None:
     """Greedy longest-match segmentation of the no-space run ``text[start:end]`` against ``lexicon``; characters
-    that start no entry become one-character words."""
-    if exact:
-        run, run_exact = folded[start:end], True
-    else:  # check this run on its own: the rest of the text (punctuation, NBSP, ...) may be what changes
-        original = text[start:end]
-        run = normalize(original, collapse_whitespace=False)
-        run_exact = len(run) == len(original) and unicodedata.is_normalized("NFKC", original)
-        if len(run) != len(original):
-            run = None
+    that start no entry become one-character words.
+
+    The run is normalised as a whole. If that keeps its length, lexicon candidates are slices of it; if the run was
+    NFKC already it is also *exact* (only the case fold acted, character by character) and the emitted words are
+    slices too. Otherwise (half-width kana, compatibility ideographs) each candidate and word is normalised alone.
+    """
+    original = text[start:end]
+    run = normalize(original, collapse_whitespace=False)
+    run_exact = len(run) == len(original) and unicodedata.is_normalized("NFKC", original)
+    if len(run) != len(original):
+        run = None
     has_marks = _MARK.search(text, start, end) is not None
     i, n = 0, end - start
     while i < n:

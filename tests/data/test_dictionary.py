@@ -1,0 +1,146 @@
+"""Tests for veco_lightning.data.dictionary: MUSE parsing, normalisation, reverse/merge, lookup tables."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from veco_lightning.data.dictionary import (
+    BilingualDictionary,
+    load_dictionaries,
+    normalize,
+    phrase,
+    read_dictionary,
+)
+
+SHARED = Path(os.environ.get("VECO_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+DICTIONARIES = SHARED / "dictionaries"
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_normalize():
+    assert normalize("  ＡＢＣ   ﬁne\tStraße\n") == "abc fine strasse"
+    assert normalize("l’Homme") == "l'homme"
+    assert normalize("ΟΔΟΣ") == normalize("οδος") == "οδοσ"  # casefold folds the final sigma too
+
+
+def test_phrase_is_segmented_like_sentences():
+    assert phrase("Mr.", "en") == ("mr",)
+    assert phrase("Aaron's rod", "en") == ("aaron", "rod")
+    assert phrase("New  York", "en") == ("new", "york")
+    assert phrase("l'école", "fr") == ("l", "école")
+    assert phrase("北京 大学", "zh") == ("北京大学",)  # no-space languages: one string, spaces removed
+    assert phrase("...", "en") == ()
+    # The fast path for plain letters agrees with the segmenter.
+    from veco_lightning.data.words import segment
+
+    for text in ["New York", "STRASSE Straße", "ǅemal", "Ωμέγα ΟΔΟΣ", "ИВАН Петров", "ﬁne ＡＢＣ", "naïve café"]:
+        assert phrase(text, "de") == tuple(w.text for w in segment(text, "de")), text
+
+
+def test_read_tab_whitespace_and_multiword(tmp_path):
+    path = write(tmp_path, "en-de.tsv", (
+        "# a comment\n"
+        "\n"
+        "dog\tHund\n"
+        "dog Köter\n"  # whitespace-separated, no TAB
+        "post office\tPostamt\n"  # multi-word: TAB
+        "ice cream\tSpeise eis\n"
+        "Dog\tHUND\n"  # a duplicate after normalisation
+        "\ufeff\n"
+    ))
+    d = read_dictionary(path, "en", "de")
+    assert d.translations("dog") == {("hund",), ("köter",)}
+    assert d.translations(("post", "office")) == {("postamt",)}
+    assert d.translations("Ice  Cream") == {("speise", "eis")}
+    assert (d.read, d.skipped, d.duplicates, d.entries, len(d)) == (5, 0, 1, 4, 4)
+    assert (d.max_src_words, d.max_tgt_words, d.max_phrase_words) == (2, 2, 2)
+    assert d.src_phrases == {"dog", "post office", "ice cream"}
+    assert d.tgt_phrases == {"hund", "köter", "postamt", "speise eis"}
+    assert "dog" in d and "cat" not in d
+    assert d.sources == [str(path)]
+
+
+def test_malformed_lines_are_counted_and_logged(tmp_path, caplog):
+    path = write(tmp_path, "bad.tsv", "dog\tHund\nthree words here\nonly\nx\ty\tz\n?\t!\ncat\tKatze\n")
+    with caplog.at_level(logging.WARNING, logger="veco_lightning.data.dictionary"):
+        d = read_dictionary(path, "en", "de")
+    assert (d.read, d.skipped, d.entries) == (6, 4, 2)
+    message = caplog.text
+    assert "skipped 4 malformed" in message
+    for line in (2, 3, 4, 5):
+        assert f"{path}:{line}" in message
+
+
+def test_invalid_utf8_is_malformed(tmp_path):
+    path = tmp_path / "bin.tsv"
+    path.write_bytes(b"dog\tHund\n\xff\xfe\tx\n")
+    d = read_dictionary(path, "en", "de")
+    assert (d.entries, d.skipped) == (1, 1)
+
+
+def test_strict_error_names_file_line_and_fix(tmp_path):
+    path = write(tmp_path, "bad.tsv", "# header\ndog\tHund\nthree words here\n")
+    with pytest.raises(ValueError, match=re.escape(f"{path}:3")) as info:
+        read_dictionary(path, "en", "de", strict=True)
+    assert "strict=False" in str(info.value) and "TAB" in str(info.value)
+
+
+def test_reverse_reads_either_direction(tmp_path):
+    path = write(tmp_path, "en-de.tsv", "dog\tHund\nhound\tHund\ncat\tKatze\n")
+    d = read_dictionary(path, "de", "en", reverse=True)
+    assert (d.src_lang, d.tgt_lang) == ("de", "en")
+    assert d.translations("Hund") == {("dog",), ("hound",)}
+    forward = read_dictionary(path, "en", "de")
+    assert forward.inverse().mapping == d.mapping
+    assert forward.sources_of("Hund") == {("dog",), ("hound",)}
+
+
+def test_merge_and_load_dictionaries(tmp_path):
+    a = write(tmp_path, "a.tsv", "dog\tHund\ncat\tKatze\n")
+    b = write(tmp_path, "b.tsv", "dog\tHund\ndog\tKöter\nbad line here\n")
+    merged = load_dictionaries([a, b], "en", "de")
+    assert merged.translations("dog") == {("hund",), ("köter",)}
+    assert (merged.entries, merged.read, merged.skipped, merged.duplicates) == (3, 5, 1, 1)
+    assert merged.sources == [str(a), str(b)]
+    # A dictionary running the other way is inverted before merging.
+    extra = BilingualDictionary("de", "en")
+    extra.add("Maus", "mouse")
+    merged.merge(extra)
+    assert merged.translations("mouse") == {("maus",)}
+    with pytest.raises(ValueError, match="same language pair"):
+        merged.merge(BilingualDictionary("en", "fr"))
+    with pytest.raises(ValueError, match="no file"):
+        load_dictionaries([], "en", "de")
+
+
+def test_index_is_cached_and_invalidated():
+    d = BilingualDictionary("en", "zh")
+    d.add("Peking University", "北京 大学")
+    d.add("university", "大学")
+    index = d.index()
+    assert index is d.index()
+    assert index.src_map["peking university"] == {"北京大学"}
+    assert {"peking", "peking university", "university"} <= index.src_prefixes
+    assert {"北", "北京", "北京大", "北京大学", "大", "大学"} <= index.tgt_prefixes
+    assert index.tgt_max_words == 4  # a no-space phrase may span one segmented word per character
+    d.add("like", "喜欢")
+    assert d.index() is not index and "喜欢" in d.tgt_phrases
+
+
+@pytest.mark.skipif(not (DICTIONARIES / "en-de.tsv").exists(), reason="shared dictionaries not available")
+def test_real_wiktionary_dictionary():
+    d = read_dictionary(DICTIONARIES / "en-de.tsv", "en", "de")
+    assert d.entries > 60_000 and d.skipped < 10
+    assert ("hund",) in d.translations("dog")
+    assert d.max_phrase_words == 4
+    print(d)

@@ -1,0 +1,215 @@
+"""Tests for veco_lightning.data.mining: synonym pairs, one-to-one resolution, stop words, token spans, corpora."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from veco_lightning.data.dictionary import (
+    BilingualDictionary,
+    normalize,
+    read_dictionary,
+)
+from veco_lightning.data.mining import (
+    MiningStats,
+    SynonymPair,
+    char_spans_to_token_spans,
+    default_stop_words,
+    mine_corpus,
+    mine_pair,
+    pair_token_spans,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "veco_lightning" / "resources" / "demo"
+SHARED = Path(os.environ.get("VECO_SHARED_DATA", ROOT.parent / "shared" / "data"))
+LANGS = ["de", "fr", "es", "ru", "zh"]
+
+
+def make_dictionary(src: str, tgt: str, entries: list[tuple[str, str]]) -> BilingualDictionary:
+    d = BilingualDictionary(src, tgt)
+    for a, b in entries:
+        d.add(a, b)
+    return d
+
+
+def words_of(src: str, tgt: str, pairs: list[SynonymPair]) -> list[tuple[str, str]]:
+    return [(src[slice(*p.src_span)], tgt[slice(*p.tgt_span)]) for p in pairs]
+
+
+def assert_one_to_one(pairs: list[SynonymPair]) -> None:
+    for side in ("src_words", "tgt_words"):
+        used = [i for p in pairs for i in range(*getattr(p, side))]
+        assert len(used) == len(set(used)), pairs
+
+
+EN_DE = make_dictionary("en", "de", [
+    ("post office", "Postamt"), ("office", "Büro"), ("post", "Post"), ("dog", "Hund"), ("the", "der"),
+    ("the", "die"), ("big", "groß"), ("big", "dick"), ("fat", "dick"), ("cat", "Katze"), ("is", "ist"),
+])
+
+
+def test_multi_word_entry_beats_its_parts():
+    src, tgt = "The dog is at the post office.", "Der Hund ist im Postamt."
+    pairs = mine_pair(src, tgt, EN_DE, "en", "de")
+    assert words_of(src, tgt, pairs) == [("The", "Der"), ("dog", "Hund"), ("is", "ist"), ("post office", "Postamt")]
+    multi = pairs[-1]
+    assert (multi.src_phrase, multi.tgt_phrase, multi.src_words, multi.tgt_words) == ("post office", "postamt",
+                                                                                     (5, 7), (4, 5))
+
+
+def test_uniqueness_beats_position():
+    # big -> {groß, dick}, fat -> {dick}. By position alone "big"<->"dick" (both in the middle) would win and leave
+    # "fat" and "groß" unmatched; the unique-match rule pairs big<->groß and fat<->dick.
+    src, tgt = "fat big cat", "groß dick Katze"
+    pairs = mine_pair(src, tgt, EN_DE, "en", "de")
+    assert sorted(words_of(src, tgt, pairs)) == [("big", "groß"), ("cat", "Katze"), ("fat", "dick")]
+    assert_one_to_one(pairs)
+
+
+def test_position_breaks_remaining_ties():
+    src, tgt = "the dog sees the other dog", "der Hund sieht den anderen Hund"
+    pairs = mine_pair(src, tgt, EN_DE, "en", "de", stop_words={"the", "der"})
+    assert [(p.src_span, p.tgt_span) for p in pairs] == [((4, 7), (4, 8)), ((23, 26), (27, 31))]
+
+
+def test_stop_words_dropped_and_cap():
+    src, tgt = "The dog is at the post office.", "Der Hund ist im Postamt."
+    stops = {"en": default_stop_words("en"), "de": default_stop_words("de")}
+    assert "the" in stops["en"] and "der" in stops["de"] and "ist" in stops["de"]
+    pairs = mine_pair(src, tgt, EN_DE, "en", "de", stop_words=stops)
+    assert words_of(src, tgt, pairs) == [("dog", "Hund"), ("post office", "Postamt")]
+    # One set for both sides works too.
+    assert mine_pair(src, tgt, EN_DE, "en", "de", stop_words=stops["en"] | stops["de"]) == pairs
+    # The cap keeps the best-ranked pairs: the longest phrase first.
+    assert words_of(src, tgt, mine_pair(src, tgt, EN_DE, "en", "de", max_pairs=1)) == [("post office", "Postamt")]
+    assert mine_pair(src, tgt, EN_DE, "en", "de", max_pairs=0) == []
+
+
+def test_default_stop_words_languages():
+    for lang in ["en", "de", "fr", "es", "ru", "zh", "ar", "el", "hi", "tr", "vi"]:
+        words = default_stop_words(lang)
+        assert 30 <= len(words) <= 90, lang
+        assert all(normalize(w) == w for w in words)
+    assert default_stop_words("deu") == default_stop_words("de")
+    assert default_stop_words("zh-CN") == default_stop_words("zh")
+    assert default_stop_words("xx") == set()
+
+
+def test_dictionary_direction():
+    src, tgt = "Der Hund", "the dog"
+    pairs = mine_pair(src, tgt, EN_DE, "de", "en")  # an en-de dictionary mines de-en pairs (inverted)
+    assert words_of(src, tgt, pairs) == [("Der", "the"), ("Hund", "dog")]
+    with pytest.raises(ValueError, match=r"mining\.py.*en-de dictionary cannot mine en-fr"):
+        mine_pair("dog", "chien", EN_DE, "en", "fr")
+
+
+def test_chinese_target_segmented_with_dictionary_phrases():
+    d = make_dictionary("en", "zh", [("like", "喜欢"), ("Peking University", "北京 大学"), ("university", "大学"),
+                                     ("I", "我"), ("ice cream", "冰淇淋"), ("ice", "冰")])
+    src, tgt = "I like Peking University and ice cream.", "我喜欢北京大学和冰淇淋。"
+    pairs = mine_pair(src, tgt, d, "en", "zh")
+    assert words_of(src, tgt, pairs) == [("I", "我"), ("like", "喜欢"), ("Peking University", "北京大学"),
+                                         ("ice cream", "冰淇淋")]
+    # The other direction: the zh side is the source.
+    back = mine_pair(tgt, src, d, "zh", "en")
+    assert sorted(words_of(tgt, src, back)) == sorted((b, a) for a, b in words_of(src, tgt, pairs))
+
+
+def test_no_space_phrase_spanning_several_segments():
+    # With max_word_chars=2 the segmenter cannot take "冰淇淋" whole and cuts "冰" + "淇淋"; the n-gram over the
+    # segmented words, joined without spaces, still finds the entry.
+    d = make_dictionary("en", "zh", [("ice cream", "冰淇淋"), ("ice", "冰"), ("qilin", "淇淋")])
+    pairs = mine_pair("ice cream", "冰淇淋", d, "en", "zh", max_word_chars=2)
+    assert [(p.src_phrase, p.tgt_phrase, p.tgt_span, p.tgt_words) for p in pairs] == [
+        ("ice cream", "冰淇淋", (0, 3), (0, 2))]
+
+
+def test_char_spans_to_token_spans_synthetic():
+    # <s> ▁Hello ▁world (offsets incl. the leading space) ! </s>
+    offsets = [(0, 0), (0, 5), (5, 11), (11, 12), (0, 0)]
+    assert char_spans_to_token_spans([(0, 5), (6, 11), (11, 12), (20, 25)], offsets) == [
+        (1, 2), (2, 3), (3, 4), None]
+    assert char_spans_to_token_spans([(6, 11)], torch.tensor(offsets)) == [(2, 3)]
+    # A word split over several tokens, and a token shared by two words.
+    assert char_spans_to_token_spans([(0, 3), (3, 5)], [(0, 0), (0, 2), (2, 4), (4, 5)]) == [(1, 3), (2, 4)]
+    # Non-monotone offsets (unusual tokenizers) fall back to a scan.
+    assert char_spans_to_token_spans([(0, 2)], [(3, 4), (0, 1), (1, 2)]) == [(1, 3)]
+
+
+@pytest.fixture(scope="module")
+def demo_tokenizer():
+    transformers = pytest.importorskip("transformers")
+    return transformers.AutoTokenizer.from_pretrained(str(DEMO / "tokenizer"))
+
+
+def demo_pairs(lang: str) -> list[tuple[str, str]]:
+    en = (DEMO / "en.txt").read_text(encoding="utf-8").splitlines()
+    other = (DEMO / f"{lang}.txt").read_text(encoding="utf-8").splitlines()
+    return list(zip(en, other))
+
+
+@pytest.mark.parametrize("lang", ["de", "zh"])
+def test_token_spans_decode_to_the_words(demo_tokenizer, lang):
+    d = read_dictionary(DEMO / "dict" / f"en-{lang}.tsv", "en", lang)
+    checked = 0
+    for src, tgt in demo_pairs(lang)[:60]:
+        pairs = mine_pair(src, tgt, d, "en", lang)
+        src_enc = demo_tokenizer(src, return_offsets_mapping=True)
+        tgt_enc = demo_tokenizer(tgt, return_offsets_mapping=True)
+        for text, enc, spans in ((src, src_enc, [p.src_span for p in pairs]), (tgt, tgt_enc, [p.tgt_span for p in pairs])):
+            for (start, end), token_span in zip(spans, char_spans_to_token_spans(spans, enc["offset_mapping"])):
+                assert token_span is not None
+                decoded = demo_tokenizer.decode(enc["input_ids"][slice(*token_span)])
+                # The tokens cover the word (a token may extend past it, e.g. zh "不喜欢吃" for "喜欢") ...
+                assert normalize(text[start:end]).replace(" ", "") in normalize(decoded).replace(" ", "")
+                # ... and every one of them overlaps it.
+                for k in range(*token_span):
+                    a, b = enc["offset_mapping"][k]
+                    assert a < end and b > start
+                checked += 1
+        assert len(pair_token_spans(pairs, src_enc["offset_mapping"], tgt_enc["offset_mapping"])) == len(pairs)
+    assert checked > 100
+
+
+def test_mine_corpus_demo_all_pairs():
+    for lang in LANGS:
+        d = read_dictionary(DEMO / "dict" / f"en-{lang}.tsv", "en", lang)
+        results, stats = mine_corpus(demo_pairs(lang), d, "en", lang)
+        print(f"demo en-{lang}: {stats.summary()}")
+        assert stats.sentence_pairs == len(results) == 480
+        assert stats.synonym_pairs == sum(len(r) for r in results)
+        assert stats.mean_per_pair > 2.5, (lang, stats.summary())
+        assert 0.3 < stats.src_coverage <= 1 and 0.3 < stats.tgt_coverage <= 1
+        for found in results:
+            assert_one_to_one(found)
+
+
+def test_mining_stats_arithmetic():
+    stats = MiningStats()
+    stats.add([SynonymPair((0, 3), (0, 4), "a b", "c", (0, 2), (0, 1))], 4, 2)
+    stats.add([], 6, 8)
+    assert (stats.sentence_pairs, stats.pairs_with_synonyms, stats.synonym_pairs, stats.multi_word_pairs) == (2, 1, 1, 1)
+    assert stats.mean_per_pair == 0.5 and stats.src_coverage == 0.2 and stats.tgt_coverage == 0.1
+    assert "0.50 per sentence pair" in stats.summary()
+
+
+NTREX_CODES = {"de": "deu", "zh": "zho-CN"}
+
+
+@pytest.mark.skipif(not (SHARED / "ntrex128").exists() or not (SHARED / "dictionaries").exists(),
+                    reason="NTREX-128 or the shared dictionaries are not available")
+@pytest.mark.parametrize("lang", ["de", "zh"])
+def test_ntrex_real_data(lang):
+    en = (SHARED / "ntrex128" / "newstest2019-src.eng.txt").read_text(encoding="utf-8").splitlines()[:200]
+    ref = (SHARED / "ntrex128" / f"newstest2019-ref.{NTREX_CODES[lang]}.txt").read_text(encoding="utf-8")
+    d = read_dictionary(SHARED / "dictionaries" / f"en-{lang}.tsv", "en", lang)
+    stops = {"en": default_stop_words("en"), lang: default_stop_words(lang)}
+    results, stats = mine_corpus(zip(en, ref.splitlines()[:200]), d, "en", lang, stop_words=stops)
+    print(f"NTREX en-{lang} (200 lines): {stats.summary()}")
+    assert stats.mean_per_pair > 2 and stats.pairs_with_synonyms > 170
+    for found in results:
+        assert_one_to_one(found)

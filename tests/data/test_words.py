@@ -1,0 +1,123 @@
+"""Tests for veco_lightning.data.words: word spans into the original text, no-space scripts, clitics."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from veco_lightning.data.dictionary import normalize
+from veco_lightning.data.words import Word, is_no_space_lang, segment, segment_spans
+
+NTREX = Path(os.environ.get("VECO_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) / "ntrex128"
+
+
+def check_spans(text: str, words: list[Word]) -> None:
+    """Spans are ordered, non-empty, non-overlapping and normalise back to the word text."""
+    previous_end = 0
+    for word in words:
+        assert previous_end <= word.start < word.end <= len(text), (text, word)
+        assert normalize(text[word.start : word.end]) == word.text, (text, word)
+        previous_end = word.end
+
+
+def texts_of(words: list[Word]) -> list[str]:
+    return [w.text for w in words]
+
+
+def test_basic_words_punctuation_numbers():
+    text = "Hello, world! It's 3.5 km (1,000 m) -- a well-known x_y."
+    words = segment(text, "de")
+    assert texts_of(words) == ["hello", "world", "it's", "3.5", "km", "1,000", "m", "a", "well-known", "x", "y"]
+    check_spans(text, words)
+    assert words[0] == Word("hello", 0, 5)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("ＡＢＣ ﬁx", [Word("abc", 0, 3), Word("fix", 4, 6)]),  # NFKC changes lengths: spans stay in the original
+    ("Straße … ﬁne", [Word("strasse", 0, 6), Word("fine", 9, 12)]),
+    ("ｶﾀｶﾅ and ㈱", [Word("カタカナ", 0, 4), Word("and", 5, 8)]),
+])
+def test_nfkc_changing_input_keeps_original_spans(text, expected):
+    words = segment(text, "xx", lexicon={"カタカナ"})
+    assert words == expected
+    check_spans(text, words)
+
+
+def test_chinese_longest_match():
+    lexicon = {"北京", "北京大学", "喜欢"}
+    text = "我喜欢北京大学。"
+    assert texts_of(segment(text, "zh", lexicon)) == ["我", "喜欢", "北京大学"]
+    prefixes = {w[:k] for w in lexicon for k in range(1, len(w) + 1)}
+    assert segment(text, "zh", lexicon, prefixes=prefixes) == segment(text, "zh", lexicon)
+    assert texts_of(segment(text, "zh")) == list("我喜欢北京大学")  # no lexicon: characters
+    assert texts_of(segment(text, "zh", lexicon, max_word_chars=2)) == ["我", "喜欢", "北京", "大", "学"]
+    check_spans(text, segment(text, "zh", lexicon))
+
+
+def test_mixed_scripts_and_full_width_punctuation():
+    text = "有人提议将 AM 的头衔改为MWP（威尔士议会议员)，我喜欢iPhone手机。"
+    words = segment(text, "zh", {"议会", "议员", "手机", "喜欢", "有人", "提议"})
+    check_spans(text, words)
+    assert "am" in texts_of(words) and "mwp" in texts_of(words) and "iphone" in texts_of(words)
+    assert "手机" in texts_of(words) and "议会" in texts_of(words)
+
+
+def test_other_scripts_keep_marks_inside_words():
+    for text, lang, expected in [
+        ("वेल्श के AM चिंतित हैं", "hi", ["वेल्श", "के", "am", "चिंतित", "हैं"]),
+        ("Οι ΒΟΥΛΕΥΤΕΣ ανησυχούν", "el", ["οι", "βουλευτεσ", "ανησυχούν"]),
+        ("يشعر بعض أعضاء الجمعية بالقلق", "ar", ["يشعر", "بعض", "أعضاء", "الجمعية", "بالقلق"]),
+        ("Tôi thích Hà Nội", "vi", ["tôi", "thích", "hà", "nội"]),
+    ]:
+        words = segment(text, lang)
+        assert texts_of(words) == expected
+        check_spans(text, words)
+    thai = segment("ภาษาไทย", "th", {"ภาษา", "ไทย"})
+    assert texts_of(thai) == ["ภาษา", "ไทย"]
+
+
+def test_clitics():
+    text = "L’homme d'affaires aujourd'hui jusqu'à l'école"
+    assert texts_of(segment(text, "fr")) == ["l", "homme", "d", "affaires", "aujourd'hui", "jusqu", "à", "l",
+                                             "école"]
+    check_spans(text, segment(text, "fr"))
+    text = "John’s dog's bone, don't, o'clock, we're"
+    assert texts_of(segment(text, "en")) == ["john", "dog", "bone", "don't", "o'clock", "we"]
+    check_spans(text, segment(text, "en"))
+    assert texts_of(segment("l'homme", "de")) == ["l'homme"]  # other languages: no clitic rules
+
+
+def test_segment_spans_matches_segment():
+    text = "Ｌ’homme mange 3 pommes"
+    assert [tuple(w) for w in segment(text, "fr")] == segment_spans(text, "fr")
+
+
+def test_no_space_languages():
+    assert is_no_space_lang("zh") and is_no_space_lang("zh-CN") and is_no_space_lang("ja")
+    assert not is_no_space_lang("en") and not is_no_space_lang("vi")
+
+
+def test_random_text_invariants():
+    """Fuzz: random mixes of scripts, compatibility forms, marks, clitics and punctuation."""
+    pool = list("abcXYZ ßéèΣσςДд学京大ｶﾞﾀ가각ー々ภาษ'’-.,…ﬁﬂＡＢ１２ ¼²\u0301\u0308 \u00a0\t_") + ["l'", "’s", "3.5"]
+    rng = random.Random(0)
+    lexicon = {"学京", "大学", "ｶﾞ", "ガタ", "ภา"}
+    for _ in range(400):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 30)))
+        for lang in ("en", "fr", "zh", "de"):
+            check_spans(text, segment(text, lang, lexicon))
+
+
+@pytest.mark.skipif(not NTREX.exists(), reason="NTREX-128 not available")
+@pytest.mark.parametrize("name", ["src.eng", "ref.zho-CN", "ref.hin", "ref.arb", "ref.jpn"])
+def test_real_text_spans(name):
+    lines = (NTREX / f"newstest2019-{name}.txt").read_text(encoding="utf-8").splitlines()[:500]
+    total = 0
+    for line in lines:
+        words = segment(line, "xx")
+        check_spans(line, words)
+        total += len(words)
+    assert total > len(lines) * 5
