@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -213,7 +214,11 @@ class VecoPretrainModule(LightningModule):
         optimizer = self.optimizer_factory(weight_decay_groups(self, self.weight_decay))
         scheduler = self.scheduler_factory(optimizer)
         if isinstance(scheduler, WarmupLinearSchedule) and scheduler.total_steps is None:
-            scheduler.set_total_steps(int(self.trainer.estimated_stepping_batches))
+            total = self.trainer.estimated_stepping_batches
+            if not math.isfinite(total):
+                raise ValueError("The LR schedule needs a length: set trainer.max_steps, or lr_scheduler total_steps "
+                                 "when the run is bounded by max_time")
+            scheduler.set_total_steps(int(total))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 

@@ -63,6 +63,7 @@ class MonolingualDataModule(LightningDataModule):
             when positive and the language has two or more).
         samples_per_epoch: blocks drawn per epoch over all ranks (default: all training blocks).
         text_field: the text column of jsonl / parquet files.
+        lines: keep lines ``[first, last)`` of every txt / jsonl file (``[0, -200]``: hold out the last 200).
         on_bad_line: ``error`` stops at the first unreadable line (naming file and line); ``skip`` skips it and
             counts it in a warning.
         num_workers: data loader worker processes.
@@ -86,6 +87,7 @@ class MonolingualDataModule(LightningDataModule):
         val_fraction: float = 0.01,
         samples_per_epoch: int | None = None,
         text_field: str = "text",
+        lines: list[int | None] | None = None,
         on_bad_line: BadLinePolicy = "error",
         num_workers: int = 0,
         num_proc: int | None = None,
@@ -107,6 +109,7 @@ class MonolingualDataModule(LightningDataModule):
         self.val_fraction = val_fraction
         self.samples_per_epoch = samples_per_epoch
         self.text_field = text_field
+        self.lines = lines
         self.on_bad_line = on_bad_line
         self.num_workers = num_workers
         self.num_proc = num_proc
@@ -143,7 +146,7 @@ class MonolingualDataModule(LightningDataModule):
             expand_globs(source, f" (language {language!r})")
         )
         return cache_path(self.cache_dir, "monolingual", language, self.tokenizer, _PACKING_VERSION, identity,
-                          self.text_field, self.max_length)
+                          self.text_field, self.max_length, self.lines)
 
     def prepare_data(self) -> None:
         tokenizer = self.tokenizer
@@ -151,7 +154,7 @@ class MonolingualDataModule(LightningDataModule):
             path = self._cache_path(language)
             if os.path.exists(path):
                 continue
-            raw = load_text_dataset(source, self.text_field, self.on_bad_line, cache_dir=self.cache_dir)
+            raw = load_text_dataset(source, self.text_field, self.on_bad_line, cache_dir=self.cache_dir, lines=self.lines)
 
             def tokenize(batch: dict[str, list]) -> dict[str, list]:
                 return {"ids": tokenizer(batch["text"], add_special_tokens=False)["input_ids"]}

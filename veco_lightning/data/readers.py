@@ -68,8 +68,13 @@ def expand_globs(patterns: str | list[str], context: str = "") -> list[str]:
     return files
 
 
-def iter_lines(files: list[str], text_field: str = "text", on_bad_line: BadLinePolicy = "error") -> Iterator[dict]:
+def iter_lines(
+    files: list[str], text_field: str = "text", on_bad_line: BadLinePolicy = "error", lines: list[int | None] | None = None
+) -> Iterator[dict]:
     """Yield ``{"text": ...}`` for every non-empty line of ``.txt`` files and every record of ``.jsonl`` files.
+
+    ``lines`` keeps the physical lines ``[first, last)`` of every file (Python slice semantics, so ``[0, -200]``
+    leaves out each file's last 200 lines, e.g. to hold them out for evaluation).
 
     A line that is not valid UTF-8, not valid JSON, or lacks ``text_field`` raises ``ValueError`` naming the file
     and line, or with ``on_bad_line="skip"`` is skipped; skipped lines are counted and logged per file.
@@ -77,8 +82,14 @@ def iter_lines(files: list[str], text_field: str = "text", on_bad_line: BadLineP
     for path in files:
         is_jsonl = path.endswith((".jsonl", ".json"))
         skipped = 0
+        keep = range(10**18)
+        if lines is not None:
+            with open(path, "rb") as handle:
+                keep = range(sum(1 for _ in handle))[slice(*lines)]
         with open(path, "rb") as handle:
             for line_no, raw in enumerate(handle, start=1):
+                if line_no - 1 not in keep:
+                    continue
                 try:
                     line = raw.decode("utf-8")
                     if is_jsonl:
@@ -114,6 +125,7 @@ def load_text_dataset(
     text_field: str = "text",
     on_bad_line: BadLinePolicy = "error",
     cache_dir: str | None = None,
+    lines: list[int | None] | None = None,
 ) -> datasets.Dataset:
     """A ``datasets.Dataset`` with a single ``text`` column from files (txt, jsonl, parquet) or a hub dataset."""
     if isinstance(patterns, HubSource):
@@ -124,14 +136,16 @@ def load_text_dataset(
         return dataset.select_columns([source.text_field]).rename_column(source.text_field, "text")
     files = expand_globs(patterns)
     parquet = [f for f in files if f.endswith(".parquet")]
-    lines = [f for f in files if not f.endswith(".parquet")]
+    text_files = [f for f in files if not f.endswith(".parquet")]
     parts = []
-    if lines:
+    if text_files:
         try:
             parts.append(
                 datasets.Dataset.from_generator(
                     iter_lines,
-                    gen_kwargs={"files": lines, "text_field": text_field, "on_bad_line": on_bad_line},
+                    gen_kwargs={"files": text_files, "text_field": text_field, "on_bad_line": on_bad_line,
+                                # a tuple: datasets would shard a list
+                                "lines": tuple(lines) if lines is not None else None},
                     features=datasets.Features({"text": datasets.Value("string")}),
                     cache_dir=cache_dir,
                 )

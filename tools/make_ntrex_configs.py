@@ -1,0 +1,106 @@
+"""Writes configs/experiments/ntrex-{a,b,c}.yaml: the NTREX runs differ only in their objectives.
+
+    python tools/make_ntrex_configs.py
+"""
+
+from pathlib import Path
+
+LANGS = {"arb": "ar", "deu": "de", "ell": "el", "fra": "fr", "hin": "hi", "jpn": "ja", "rus": "ru", "spa": "es",
+         "swa": "sw", "tur": "tr", "vie": "vi", "zho-CN": "zh"}
+D = "../shared/data/ntrex128"
+RUNS = {
+    "a": ("MMLM only", None, {"mmlm": 1.0}),
+    "b": ("MMLM + TLM", "tlm", {"mmlm": 1.0, "tlm": 1.0}),
+    "c": ("MMLM + TLM + sequence contrast", "both", {"mmlm": 1.0, "tlm": 1.0, "seq": 1.0}),
+}
+
+
+def config(key: str, title: str, parallel: str | None, weights: dict[str, float]) -> str:
+    mono = "\n".join([f"      en: {D}/newstest2019-src.eng.txt"]
+                     + [f"      {iso}: {D}/newstest2019-ref.{code}.txt" for code, iso in LANGS.items()])
+    par = "\n".join(f"      {iso}-en: {{src: {D}/newstest2019-ref.{code}.txt, tgt: {D}/newstest2019-src.eng.txt, "
+                    "lines: [0, -200]}" for code, iso in LANGS.items())
+    held = "\n".join(f"      {iso}-en: {{src_lang: {iso}, tgt_lang: en, src: {D}/newstest2019-ref.{code}.txt, "
+                     f"tgt: {D}/newstest2019-src.eng.txt, lines: [-200, null]}}" for code, iso in LANGS.items())
+    par_block = "" if parallel is None else f"""  parallel:
+    files:
+{par}
+    max_length: 128
+    batch_size: 32
+    alpha: 0.3
+    tlm_probability: 0.25
+    contrastive: {str(parallel == "both").lower()}
+    val_pairs: 0              # the held-out tails are scored through data.evaluation below
+"""
+    seq_block = "" if parallel != "both" else """  seq_contrast:
+    temperature: 0.05
+    pooling: mean
+    layer: -1
+    gather: true
+"""
+    w = ", ".join(f"{k}: {v}" for k, v in weights.items())
+    return f"""# NTREX experiment ({key}): {title}. A small encoder (4 x 256) trained for 10 minutes of wall clock on CPU, on
+# NTREX-128 (12 languages paired with English; the last 200 lines of every file held out and scored in validation).
+# Written by tools/make_ntrex_configs.py.
+#
+# Once, the shared tokenizer (all runs use it):
+#   veco-train-tokenizer --output_dir runs/ntrex/tokenizer --vocab_size 16000 --max_lines null \\
+#     --files '{{en: [{D}/newstest2019-src.eng.txt], xx: [{D}/newstest2019-ref.*.txt]}}'
+# Train (from the repository root; reads ../shared/data):
+#   veco-fit --config configs/experiments/ntrex-{key}.yaml
+# Evaluate on Tatoeba (12 NTREX languages):
+#   veco-fit test --config configs/eval/tatoeba.yaml --model.encoder.path runs/ntrex-{key}/hf_model \\
+#     --data.tokenizer runs/ntrex-{key}/hf_model --model.evaluation.report_dir runs/ntrex-{key}/eval
+seed_everything: 0
+trainer:
+  accelerator: cpu
+  devices: 1
+  precision: 32-true
+  max_time: "00:00:10:00"
+  max_steps: -1
+  max_epochs: -1
+  val_check_interval: 250
+  check_val_every_n_epoch: null
+  log_every_n_steps: 25
+  default_root_dir: runs/ntrex-{key}
+  callbacks:
+    - class_path: veco_lightning.callbacks.EncoderThroughput
+    - class_path: lightning.pytorch.callbacks.ModelCheckpoint
+      init_args: {{save_last: true, every_n_train_steps: 500}}
+model:
+  encoder:
+    preset: small
+    max_length: 128
+  loss_weights: {{{w}}}
+{seq_block}  optimizer:
+    class_path: torch.optim.AdamW
+    init_args: {{lr: 0.0005, betas: [0.9, 0.98], eps: 1.0e-06}}
+  lr_scheduler:                # warm-up, then constant: the runs stop on wall-clock time
+    class_path: veco_lightning.optim.WarmupLinearSchedule
+    init_args: {{warmup_steps: 100, total_steps: 100000, final_ratio: 1.0}}
+data:
+  tokenizer: runs/ntrex/tokenizer
+  monolingual:
+    files:
+{mono}
+    lines: [0, -200]
+    max_length: 128
+    batch_size: 16
+    alpha: 0.3
+    val_fraction: 0.02
+{par_block}  evaluation:
+    pairs:
+{held}
+    max_length: 128
+    batch_size: 64
+    val_max_pairs: 200
+export:
+  dirpath: runs/ntrex-{key}/hf_model
+"""
+
+
+if __name__ == "__main__":
+    out = Path(__file__).resolve().parents[1] / "configs" / "experiments"
+    out.mkdir(parents=True, exist_ok=True)
+    for key, spec in RUNS.items():
+        (out / f"ntrex-{key}.yaml").write_text(config(key, *spec))
