@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
 
-from lightning import LightningDataModule
-from transformers import PreTrainedTokenizerBase
 
+from veco_lightning.data.base import TokenizedDataModule
 from veco_lightning.data.evaluation import BitextEvalSet, EvaluationDataModule
 from veco_lightning.data.monolingual import MonolingualDataModule
 from veco_lightning.data.parallel import ParallelDataModule
 from veco_lightning.data.schedule import ScheduledLoader
-from veco_lightning.data.tokenizer import load_tokenizer
 
 
-class VecoDataModule(LightningDataModule):
+class VecoDataModule(TokenizedDataModule):
     """The data side of VECO pre-training: a shared tokenizer and one datamodule per kind of data.
 
     Each source datamodule is also usable alone; here they share the tokenizer and their loaders are combined so
@@ -42,11 +39,10 @@ class VecoDataModule(LightningDataModule):
         proportions: dict[str, float] | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(tokenizer)
         self.proportions = proportions
         self.seed = seed
-        self.tokenizer_name = tokenizer
-        self.sources: dict[str, LightningDataModule] = {
+        self.sources: dict[str, TokenizedDataModule] = {
             name: dm for name, dm in {"monolingual": monolingual, "parallel": parallel}.items() if dm is not None
         }
         self.parallel = parallel
@@ -58,21 +54,6 @@ class VecoDataModule(LightningDataModule):
             raise ValueError("VecoDataModule needs at least one data source (monolingual: ..., evaluation: ...)")
         for dm in self.members:
             dm.connect(tokenizer=tokenizer)
-        self._tokenizer: PreTrainedTokenizerBase | None = None
-
-    @property
-    def tokenizer(self) -> PreTrainedTokenizerBase:
-        if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.tokenizer_name)
-        return self._tokenizer
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.tokenizer)
-
-    @property
-    def pad_token_id(self) -> int:
-        return self.tokenizer.pad_token_id
 
     @property
     def evaluation_sets(self) -> list[BitextEvalSet]:

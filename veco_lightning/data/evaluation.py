@@ -9,16 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 from transformers import PreTrainedTokenizerBase
 
+from veco_lightning.data.base import TokenizedDataModule
 from veco_lightning.data.collators import pad_sequences
 from veco_lightning.data.dictionary import BilingualDictionary, load_dictionaries
 from veco_lightning.data.languages import to_iso1
 from veco_lightning.data.mining import char_spans_to_token_spans, default_stop_words, mine_pair
 from veco_lightning.data.readers import expand_globs, resolve_path
-from veco_lightning.data.tokenizer import load_tokenizer
 from veco_lightning.data.words import segment
 from veco_lightning.evaluation.alignment import read_pharaoh
 from veco_lightning.evaluation.mining import BuccSplit, read_bucc
@@ -282,7 +281,7 @@ def collate_bitext(items: list[dict[str, Any]], pad_id: int, set_id: int) -> dic
     return {"bitext": batch}
 
 
-class EvaluationDataModule(LightningDataModule):
+class EvaluationDataModule(TokenizedDataModule):
     """Aligned sentence pairs that the validation and test loops score: retrieval accuracy for every set, word
     alignment error rate where gold alignments are given, synonym retrieval where a dictionary covers the pair, and
     bitext-mining F1 on BUCC-style tasks.
@@ -314,12 +313,11 @@ class EvaluationDataModule(LightningDataModule):
         num_workers: int = 0,
         allow_empty: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(tokenizer)
         self.tatoeba = tatoeba
         self.pairs = pairs or {}
         self.bucc = bucc
         self.dictionaries = dictionaries or {}
-        self.tokenizer_name = tokenizer
         self.max_length = max_length
         self.batch_size = batch_size
         self.val_max_pairs = val_max_pairs
@@ -333,10 +331,6 @@ class EvaluationDataModule(LightningDataModule):
     def add_pairs(self, name: str, src_lang: str, tgt_lang: str, src: list[str], tgt: list[str]) -> None:
         """Score in-memory pairs too (the composite datamodule adds the parallel data's held-out pairs)."""
         self.extra_pairs[name] = (src_lang, tgt_lang, src, tgt)
-
-    def connect(self, tokenizer: str | None = None) -> None:
-        if self.tokenizer_name is None:
-            self.tokenizer_name = tokenizer
 
     @property
     def set_names(self) -> list[str]:
@@ -353,7 +347,7 @@ class EvaluationDataModule(LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.sets:
             return
-        tokenizer = load_tokenizer(self.tokenizer_name)
+        tokenizer = self.tokenizer
         self.pad_id = tokenizer.pad_token_id
         sources = {**(tatoeba_sources(self.tatoeba) if self.tatoeba else {}), **self.pairs}
         for name, source in sources.items():

@@ -8,16 +8,14 @@ from typing import Any
 
 import datasets
 import torch
-from lightning import LightningDataModule
 from torch.utils.data import ConcatDataset, DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
-from transformers import PreTrainedTokenizerBase
 
+from veco_lightning.data.base import TokenizedDataModule
 from veco_lightning.data.cache import cache_path, file_identity
 from veco_lightning.data.collators import MLMCollator
 from veco_lightning.data.readers import BadLinePolicy, HubSource, expand_globs, load_text_dataset
 from veco_lightning.data.sampling import LanguageSampler
-from veco_lightning.data.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +35,7 @@ def pack_blocks(token_lists: list[list[int]], block_length: int, bos_id: int, eo
     return [[bos_id, *stream[start : start + body]] for start in range(0, len(stream) - body + 1, body)]
 
 
-class MonolingualDataModule(LightningDataModule):
+class MonolingualDataModule(TokenizedDataModule):
     """Per-language monolingual text, tokenized once, packed into full blocks and masked for MMLM.
 
     Each language's text is tokenized with ``datasets.map`` in ``prepare_data`` (rank 0 only), packed into blocks
@@ -94,11 +92,10 @@ class MonolingualDataModule(LightningDataModule):
         cache_dir: str = ".cache/veco_lightning",
         seed: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(tokenizer)
         self.sources: dict[str, Any] = {**(files or {}), **(hub_datasets or {})}
         if not self.sources:
             raise ValueError("MonolingualDataModule needs files (language -> globs) or hub_datasets")
-        self.tokenizer_name = tokenizer
         self.max_length = max_length
         self.batch_size = batch_size
         self.alpha = alpha
@@ -115,30 +112,8 @@ class MonolingualDataModule(LightningDataModule):
         self.num_proc = num_proc
         self.cache_dir = cache_dir
         self.seed = seed
-        self._tokenizer: PreTrainedTokenizerBase | None = None
         self.train_sets: dict[str, datasets.Dataset] = {}
         self.val_sets: dict[str, datasets.Dataset] = {}
-
-    def connect(self, tokenizer: str | None = None) -> None:
-        """Bind settings known only to an enclosing composite datamodule."""
-        if self.tokenizer_name is None:
-            self.tokenizer_name = tokenizer
-
-    @property
-    def tokenizer(self) -> PreTrainedTokenizerBase:
-        if self._tokenizer is None:
-            if self.tokenizer_name is None:
-                raise ValueError("No tokenizer: set data.tokenizer (a tokenizer directory or hub name)")
-            self._tokenizer = load_tokenizer(self.tokenizer_name)
-        return self._tokenizer
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.tokenizer)
-
-    @property
-    def pad_token_id(self) -> int:
-        return self.tokenizer.pad_token_id
 
     def _cache_path(self, language: str) -> str:
         source = self.sources[language]

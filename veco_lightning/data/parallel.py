@@ -9,17 +9,16 @@ from typing import Any
 
 import datasets
 import torch
-from lightning import LightningDataModule
 from torch.utils.data import ConcatDataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 from transformers import PreTrainedTokenizerBase
 
+from veco_lightning.data.base import TokenizedDataModule
 from veco_lightning.data.cache import cache_path, file_identity
 from veco_lightning.data.collators import pad_sequences
 from veco_lightning.data.masking import apply_mask, select_for_masking
 from veco_lightning.data.readers import expand_globs, iter_lines
 from veco_lightning.data.sampling import LanguageSampler
-from veco_lightning.data.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +146,7 @@ class ParallelCollator:
         return out
 
 
-class ParallelDataModule(LightningDataModule):
+class ParallelDataModule(TokenizedDataModule):
     """Translation pairs per language pair, tokenized once and cached, sampled with exponential smoothing and
     batched by length; each batch carries a TLM view and two clean views (see :class:`ParallelCollator`).
 
@@ -191,11 +190,10 @@ class ParallelDataModule(LightningDataModule):
         cache_dir: str = ".cache/veco_lightning",
         seed: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(tokenizer)
         if not files:
             raise ValueError("ParallelDataModule needs files: {de-en: {path: ...}}")
         self.files = files
-        self.tokenizer_name = tokenizer
         self.max_length = max_length
         self.batch_size = batch_size
         self.alpha = alpha
@@ -208,28 +206,9 @@ class ParallelDataModule(LightningDataModule):
         self.num_workers = num_workers
         self.cache_dir = cache_dir
         self.seed = seed
-        self._tokenizer: PreTrainedTokenizerBase | None = None
         self.train_sets: dict[str, datasets.Dataset] = {}
         self.lengths: dict[str, list[int]] = {}
         self.held_out: dict[str, tuple[list[str], list[str]]] = {}
-
-    def connect(self, tokenizer: str | None = None) -> None:
-        if self.tokenizer_name is None:
-            self.tokenizer_name = tokenizer
-
-    @property
-    def tokenizer(self) -> PreTrainedTokenizerBase:
-        if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.tokenizer_name)
-        return self._tokenizer
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.tokenizer)
-
-    @property
-    def pad_token_id(self) -> int:
-        return self.tokenizer.pad_token_id
 
     def _cache_path(self, pair: str) -> str:
         source = self.files[pair]
