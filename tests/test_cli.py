@@ -124,7 +124,8 @@ def test_shipped_config_parses(config, capsys):
     # Fragments (model/, trainer/) compose after the quickstart; full configs parse alone.
     base = [] if os.path.basename(config) == "quickstart.yaml" else ["--config", os.path.join(ROOT, "configs", "quickstart.yaml")]
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", *base, "--config", config, "--print_config"])
+        subcommand = "test" if "/eval/" in config else "fit"
+        main([subcommand, *base, "--config", config, "--print_config"])
     assert exit_info.value.code in (0, None)
     assert "model:" in capsys.readouterr().out
 

@@ -1,6 +1,7 @@
 import math
 import os
 import socket
+import time
 
 import pytest
 import torch
@@ -97,7 +98,13 @@ def test_ddp_gather_equals_single_process(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = tmp_path / "ddp.pt"
-    mp.spawn(_worker, args=(2, port, str(out)), nprocs=2, join=True)
+    context = mp.spawn(_worker, args=(2, port, str(out)), nprocs=2, join=False)
+    deadline = time.monotonic() + 180
+    while not context.join(timeout=5):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.terminate()
+            pytest.fail("the two gloo workers did not finish within 180 s")
     ddp = torch.load(out)
 
     encoder = _encoder()
