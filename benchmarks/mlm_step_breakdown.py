@@ -40,6 +40,9 @@ from transformers import XLMRobertaForMaskedLM  # noqa: E402
 from veco_lightning.losses.masked_lm import MaskedLMLoss  # noqa: E402
 from veco_lightning.models.encoder import preset_config  # noqa: E402
 
+sys.path.insert(0, HERE)
+from mlm_throughput import CONTENTION_WARN, CpuMonitor  # noqa: E402
+
 VARIANTS = ("dense", "sparse", "encoder", "sparse-no-opt")
 
 
@@ -120,10 +123,12 @@ def main(argv=None) -> int:
         for _ in range(args.warmup):
             runner.step()
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    monitor = CpuMonitor()
     for r in range(args.rounds):
         order = VARIANTS[r % len(VARIANTS):] + VARIANTS[: r % len(VARIANTS)]
         for v in order:
             times[v].extend(runners[v].step() for _ in range(args.steps))
+    others = monitor.stop()
     med = {v: statistics.median(t) for v, t in times.items()}
     tokens = args.batch_size * args.seq_len
     print("\n| variant | median step (ms) | tokens/s | vs dense |")
@@ -134,6 +139,10 @@ def main(argv=None) -> int:
           f"{1000 * (med['sparse'] - med['encoder']):.0f} ms; optimizer + clipping "
           f"{1000 * (med['sparse'] - med['sparse-no-opt']):.0f} ms. Ceiling of the sparse-head speed-up (head for "
           f"free): {med['dense'] / med['encoder']:.2f}x; sparse head: {med['dense'] / med['sparse']:.2f}x.")
+    busy = others["other_processes_cores"]
+    if busy is not None:
+        print(f"Other processes used {busy:.2f} cores meanwhile (steal {others['steal_cores']:.2f})"
+              + (": WARNING, the figures are slowed down and not representative." if busy > CONTENTION_WARN else "."))
     if args.profile:
         profile(runners["sparse"])
         profile(runners["dense"])
