@@ -34,14 +34,14 @@ REPO = os.path.dirname(HERE)
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-import torch  # noqa: E402
-from transformers import XLMRobertaForMaskedLM  # noqa: E402
+import torch
+from transformers import XLMRobertaForMaskedLM
 
-from veco_lightning.losses.masked_lm import MaskedLMLoss  # noqa: E402
-from veco_lightning.models.encoder import preset_config  # noqa: E402
+from veco_lightning.losses.masked_lm import MaskedLMLoss
+from veco_lightning.models.encoder import preset_config
 
 sys.path.insert(0, HERE)
-from mlm_throughput import CONTENTION_WARN, CpuMonitor  # noqa: E402
+from mlm_throughput import CONTENTION_WARN, CpuMonitor
 
 VARIANTS = ("dense", "sparse", "encoder", "sparse-no-opt")
 

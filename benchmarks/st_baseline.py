@@ -20,8 +20,13 @@ import time
 
 import torch
 from datasets import Dataset
-from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-from sentence_transformers import losses, models
+from sentence_transformers import (
+    SentenceTransformer,
+    SentenceTransformerTrainer,
+    SentenceTransformerTrainingArguments,
+    losses,
+    models,
+)
 from sentence_transformers.training_args import BatchSamplers
 from transformers import AutoTokenizer, TrainerCallback, XLMRobertaModel
 
