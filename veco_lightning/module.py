@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from lightning import LightningModule
@@ -17,7 +17,8 @@ from veco_lightning.evaluation.scorer import CrossLingualScorer, EvaluationOptio
 from veco_lightning.losses.masked_lm import MaskedLMLoss
 from veco_lightning.losses.sequence_contrastive import SequenceContrastiveLoss
 from veco_lightning.models.encoder import EncoderSpec, build_encoder
-from veco_lightning.models.pooling import SentencePooling, pool_sentences, select_layer
+from veco_lightning.losses.token_contrastive import TokenContrastiveLoss, TokenNegatives
+from veco_lightning.models.pooling import SentencePooling, WordPooling, pool_sentences, pool_words, select_layer
 from veco_lightning.optim import WarmupLinearSchedule, weight_decay_groups
 
 Batch = dict[str, dict[str, torch.Tensor]]
@@ -45,6 +46,35 @@ class SequenceContrastOptions:
     pooling: SentencePooling = "cls"
     layer: int = -1
     projection_dim: int | None = None
+
+
+@dataclass
+class TokenContrastOptions:
+    """Token-to-token contrast on dictionary synonym pairs (see ``losses/token_contrastive.py``).
+
+    Args:
+        temperature: τ of cos / τ.
+        learnable_temperature: learn τ.
+        negatives: ``instance`` (the other words of the partner sentence) or ``batch`` (also the words of the other
+            pairs in the batch).
+        pooling: word vector: ``mean`` of its sub-word states or the ``first`` sub-word's.
+        layer: hidden layer the words are pooled from (-1: last).
+        projection_dim: add a projection head (Linear -> GELU -> Linear) of this size on the word vectors.
+        input: ``pairs``: the clean separate encodings the sequence contrast uses (no extra forward pass);
+            ``tlm``: the TLM-concatenated (masked) input, sharing the TLM forward pass.
+    """
+
+    temperature: float = 0.1
+    learnable_temperature: bool = False
+    negatives: TokenNegatives = "instance"
+    pooling: WordPooling = "mean"
+    layer: int = -1
+    projection_dim: int | None = None
+    input: Literal["pairs", "tlm"] = "pairs"
+
+
+def _projection(hidden: int, dim: int | None) -> nn.Module:
+    return nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, dim)) if dim else nn.Identity()
 
 
 class VecoPretrainModule(LightningModule):
@@ -83,6 +113,7 @@ class VecoPretrainModule(LightningModule):
         tokenizer: str | None = None,
         loss_weights: dict[str, float] | None = None,
         seq_contrast: SequenceContrastOptions | None = None,
+        tok_contrast: TokenContrastOptions | None = None,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         lr_scheduler: LRSchedulerCallable = WarmupLinearSchedule,
         weight_decay: float = 0.01,
@@ -92,28 +123,30 @@ class VecoPretrainModule(LightningModule):
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.encoder_spec = encoder or EncoderSpec()
         self.model = build_encoder(self.encoder_spec, vocab_size, pad_token_id)
-        self.loss_weights = {"mmlm": 1.0, "tlm": 1.0, "seq": 1.0, **(loss_weights or {})}
+        self.loss_weights = {"mmlm": 1.0, "tlm": 1.0, "seq": 1.0, "tok": 1.0, **(loss_weights or {})}
         self.mlm_loss = MaskedLMLoss(self.model.lm_head)
         self.seq_options = seq_contrast or SequenceContrastOptions()
         self.seq_loss = SequenceContrastiveLoss(
             self.seq_options.temperature, self.seq_options.learnable_temperature, self.seq_options.margin,
             self.seq_options.gather,
         )
-        hidden = self.model.config.hidden_size
-        self.seq_projection = (
-            nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, self.seq_options.projection_dim))
-            if self.seq_options.projection_dim
-            else nn.Identity()
+        self.tok_options = tok_contrast or TokenContrastOptions()
+        self.tok_loss = TokenContrastiveLoss(
+            self.tok_options.temperature, self.tok_options.learnable_temperature, self.tok_options.negatives
         )
+        hidden = self.model.config.hidden_size
+        self.seq_projection = _projection(hidden, self.seq_options.projection_dim)
+        self.tok_projection = _projection(hidden, self.tok_options.projection_dim)
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
         self.weight_decay = weight_decay
         self.scorer = CrossLingualScorer(evaluation)
         # Input kind -> (objectives it serves, handler computing their losses).
+        tok_on_tlm = self.tok_options.input == "tlm"
         self.handlers: dict[str, tuple[tuple[str, ...], Callable[[dict[str, torch.Tensor]], dict]]] = {
             "mmlm": (("mmlm",), lambda inputs: {"mmlm": self.masked_lm(inputs)}),
-            "tlm": (("tlm",), lambda inputs: {"tlm": self.masked_lm(inputs)}),
-            "pairs": (("seq",), self.contrast),
+            "tlm": (("tlm", "tok") if tok_on_tlm else ("tlm",), self.translation_lm),
+            "pairs": (("seq",) if tok_on_tlm else ("seq", "tok"), self.contrast),
         }
 
     @property
@@ -128,34 +161,71 @@ class VecoPretrainModule(LightningModule):
     def encode_layer(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int | None = None) -> torch.Tensor:
         """Hidden states ``(B, L, D)`` of one layer (default: the evaluation layer)."""
         layer = self.scorer.options.layer if layer is None else layer
-        if layer == -1:
-            return self(input_ids, attention_mask)
-        outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
-        return select_layer(outputs.hidden_states, layer)
+        return self._encode({"input_ids": input_ids, "attention_mask": attention_mask}, {layer})[layer]
+
+    def _encode(self, inputs: dict[str, torch.Tensor], layers: set[int]) -> dict[int, torch.Tensor]:
+        """One forward pass; the hidden states ``(B, L, D)`` of each requested layer."""
+        outputs = self.encoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                               position_ids=inputs.get("position_ids"), output_hidden_states=layers != {-1})
+        if layers == {-1}:
+            return {-1: outputs.last_hidden_state}
+        return {layer: select_layer(outputs.hidden_states, layer) for layer in layers}
+
+    def _wants(self, objective: str) -> bool:
+        return self.loss_weights.get(objective, 1.0) != 0
 
     def masked_lm(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """MMLM or TLM: the encoder on the masked input, the sparse head on the masked positions."""
-        hidden = self.encoder(
-            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], position_ids=inputs.get("position_ids")
-        ).last_hidden_state  # (B, L, D)
-        loss, _ = self.mlm_loss(hidden, inputs["labels"])
+        loss, _ = self.mlm_loss(self._encode(inputs, {-1})[-1], inputs["labels"])
         return loss
 
+    def translation_lm(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """TLM, and the token contrast on the same forward pass when ``tok_contrast.input`` is ``tlm``."""
+        with_tok = self.tok_options.input == "tlm" and self._wants("tok") and "synonyms" in inputs
+        if not with_tok:
+            return {"tlm": self.masked_lm(inputs)}
+        hidden = self._encode(inputs, {-1, self.tok_options.layer})
+        out = {"tlm": self.mlm_loss(hidden[-1], inputs["labels"])[0]}
+        offset = int(inputs["num_src_units"])
+        index = inputs["word_index"]
+        num_units = max(offset + 1, int(index.max()) + 1)  # source units [0, offset), target units after
+        words, present = pool_words(hidden[self.tok_options.layer], index, num_units, self.tok_options.pooling)
+        words = self.tok_projection(words)
+        synonyms = inputs["synonyms"]
+        tgt_synonyms = torch.where(synonyms >= 0, synonyms - torch.tensor([0, offset], device=synonyms.device), -1)
+        out["tok"] = self.tok_loss(words[:, :offset], words[:, offset:], present[:, :offset], present[:, offset:],
+                                   tgt_synonyms)
+        return out
+
     def contrast(self, inputs: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        """Sequence contrast on the clean views; both sides go through the encoder in one batched forward."""
+        """Sequence (and token) contrast on the clean views; both sides go through the encoder in one forward."""
         src, tgt = inputs["src"], inputs["tgt"]
         batch = src["input_ids"].shape[0]
         length = max(src["input_ids"].shape[1], tgt["input_ids"].shape[1])
         pad = self.hparams.pad_token_id
 
-        def padded(x: torch.Tensor, value: int) -> torch.Tensor:
-            return nn.functional.pad(x, (0, length - x.shape[1]), value=value)
+        def joined(key: str, value: int) -> torch.Tensor:  # (2B, L): src rows, then tgt rows
+            return torch.cat([nn.functional.pad(x[key], (0, length - x[key].shape[1]), value=value) for x in (src, tgt)])
 
-        ids = torch.cat([padded(src["input_ids"], pad), padded(tgt["input_ids"], pad)])  # (2B, L)
-        mask = torch.cat([padded(src["attention_mask"], 0), padded(tgt["attention_mask"], 0)])  # (2B, L)
-        hidden = self.encode_layer(ids, mask, self.seq_options.layer)  # (2B, L, D)
-        vectors = self.seq_projection(pool_sentences(hidden, mask, self.seq_options.pooling))  # (2B, D')
-        return {"seq": self.seq_loss(vectors[:batch], vectors[batch:])}
+        ids, mask = joined("input_ids", pad), joined("attention_mask", 0)
+        with_seq = self._wants("seq")
+        with_tok = self._wants("tok") and self.tok_options.input == "pairs" and "synonyms" in inputs
+        layers = ({self.seq_options.layer} if with_seq else set()) | ({self.tok_options.layer} if with_tok else set())
+        if not layers:
+            return {}
+        hidden = self._encode({"input_ids": ids, "attention_mask": mask}, layers)
+        out = {}
+        if with_seq:
+            vectors = self.seq_projection(pool_sentences(hidden[self.seq_options.layer], mask, self.seq_options.pooling))
+            out["seq"] = self.seq_loss(vectors[:batch], vectors[batch:])  # (B, D') each
+        if with_tok:
+            index = joined("word_index", -1)  # (2B, L)
+            words, present = pool_words(hidden[self.tok_options.layer], index, int(index.max()) + 1,
+                                        self.tok_options.pooling)  # (2B, U, D), (2B, U)
+            words = self.tok_projection(words)
+            out["tok"] = self.tok_loss(words[:batch], words[batch:], present[:batch], present[batch:],
+                                       inputs["synonyms"])
+        return out
 
     def compute_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Unweighted loss of every objective with a non-zero weight that the batch feeds."""

@@ -94,3 +94,16 @@ def test_zero_weight_skips_forward(tokenizer_dir, tmp_path):
     module.encoder.register_forward_hook(lambda *args: calls.append(1))
     losses = module.compute_losses(batch)
     assert set(losses) == {"seq"} and len(calls) == 1  # one batched forward for both sides, none for TLM
+
+
+def test_tlm_fraction_keeps_every_contrastive_pair(tokenizer_dir, tmp_path):
+    dm = _datamodule(tmp_path, tokenizer_dir, tlm_fraction=0.25)
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["pairs"]["src"]["input_ids"].shape[0] == 8
+    tlm = batch["tlm"]
+    assert tlm["input_ids"].shape[0] == 2  # ceil(0.25 * 8)
+    # the TLM rows are the first pairs of the batch
+    original = torch.where(tlm["labels"] != IGNORE_INDEX, tlm["labels"], tlm["input_ids"])
+    for row in range(2):
+        src = batch["pairs"]["src"]["input_ids"][row][batch["pairs"]["src"]["attention_mask"][row].bool()]
+        assert torch.equal(original[row, : len(src)], src)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-
-
 from veco_lightning.data.base import TokenizedDataModule
 from veco_lightning.data.evaluation import BitextEvalSet, EvaluationDataModule
 from veco_lightning.data.monolingual import MonolingualDataModule
 from veco_lightning.data.parallel import ParallelDataModule
 from veco_lightning.data.schedule import ScheduledLoader
+from veco_lightning.data.synonym import SynonymAlignedDataModule
 
 
 class VecoDataModule(TokenizedDataModule):
@@ -21,11 +20,14 @@ class VecoDataModule(TokenizedDataModule):
     Args:
         tokenizer: tokenizer directory or hub name, shared by all sources (see ``veco-train-tokenizer``).
         monolingual: monolingual text for MMLM.
-        parallel: translation pairs for TLM and the contrastive objectives; their held-out tails are scored in
+        parallel: translation pairs for TLM and the sequence contrast; their held-out tails are scored in
             validation.
+        synonym: translation pairs with mined dictionary synonyms: TLM, sequence and token contrast (use it instead
+            of ``parallel``, or beside it for other pairs). Its held-out tails are scored in validation, with synonym
+            retrieval through its dictionaries.
         evaluation: aligned pairs scored in validation and test (retrieval, word alignment, synonym retrieval);
             alone, it makes an evaluation-only data config for ``veco-fit test``.
-        proportions: source (``monolingual``, ``parallel``) -> probability that it feeds a step (default 1: every
+        proportions: source (``monolingual``, ``parallel``, ``synonym``) -> probability that it feeds a step (default 1: every
             step trains every objective). Drawn per step from ``seed``, identically on every rank.
         seed: seed of that schedule.
     """
@@ -35,6 +37,7 @@ class VecoDataModule(TokenizedDataModule):
         tokenizer: str,
         monolingual: MonolingualDataModule | None = None,
         parallel: ParallelDataModule | None = None,
+        synonym: SynonymAlignedDataModule | None = None,
         evaluation: EvaluationDataModule | None = None,
         proportions: dict[str, float] | None = None,
         seed: int = 0,
@@ -42,12 +45,14 @@ class VecoDataModule(TokenizedDataModule):
         super().__init__(tokenizer)
         self.proportions = proportions
         self.seed = seed
-        self.sources: dict[str, TokenizedDataModule] = {
-            name: dm for name, dm in {"monolingual": monolingual, "parallel": parallel}.items() if dm is not None
-        }
-        self.parallel = parallel
-        if evaluation is None and parallel is not None and parallel.val_pairs:
-            evaluation = EvaluationDataModule(allow_empty=True, max_length=parallel.max_length)  # hosts held-out pairs
+        candidates = {"monolingual": monolingual, "parallel": parallel, "synonym": synonym}
+        self.sources: dict[str, TokenizedDataModule] = {name: dm for name, dm in candidates.items() if dm is not None}
+        self.pair_sources = [dm for dm in (parallel, synonym) if dm is not None]
+        held_out = [dm for dm in self.pair_sources if dm.val_pairs]
+        if evaluation is None and held_out:  # an evaluation datamodule hosts the held-out pairs
+            evaluation = EvaluationDataModule(allow_empty=True, max_length=max(dm.max_length for dm in held_out))
+        if evaluation is not None and synonym is not None:
+            evaluation.dictionaries = {**synonym.dictionaries, **evaluation.dictionaries}
         self.evaluation = evaluation
         self.members = [*self.sources.values(), *([evaluation] if evaluation is not None else [])]
         if not self.members:
@@ -75,10 +80,11 @@ class VecoDataModule(TokenizedDataModule):
         for dm in self.sources.values():
             dm.setup(stage)
         if self.evaluation is not None:
-            if self.parallel is not None and not self.evaluation.sets:
-                for pair, (src, tgt) in self.parallel.held_out.items():
-                    src_lang, _, tgt_lang = pair.partition("-")
-                    self.evaluation.add_pairs(f"{pair}-heldout", src_lang, tgt_lang, src, tgt)
+            if not self.evaluation.sets:
+                for dm in self.pair_sources:
+                    for pair, (src, tgt) in dm.held_out.items():
+                        src_lang, _, tgt_lang = pair.partition("-")
+                        self.evaluation.add_pairs(f"{pair}-heldout", src_lang, tgt_lang, src, tgt)
             self.evaluation.setup(stage)
 
     def train_dataloader(self) -> ScheduledLoader:

@@ -19,8 +19,10 @@ from __future__ import annotations
 import logging
 import os
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+
+from veco_lightning.data.languages import to_iso1
 
 log = logging.getLogger(__name__)
 
@@ -316,3 +318,21 @@ def load_dictionaries(paths: str | os.PathLike | Iterable[str | os.PathLike], sr
     for path in paths:
         merged.merge(read_dictionary(path, src_lang, tgt_lang, reverse=reverse, strict=strict))
     return merged
+
+
+def dictionary_for(dictionaries: Mapping[str, str | Sequence[str]], src_lang: str, tgt_lang: str,
+                   strict: bool = False) -> BilingualDictionary | None:
+    """The ``src_lang -> tgt_lang`` dictionary from a config mapping ``"en-de" -> file(s)``, or ``None``.
+
+    Keys may name the pair in either direction (``de-en`` or ``en-de``); the columns of each file follow its key.
+    Language codes are compared as ISO 639-1 (``deu`` = ``de``, ``zh-CN`` = ``zh``).
+    """
+    src, tgt = to_iso1(src_lang), to_iso1(tgt_lang)
+    for key, files in dictionaries.items():
+        first, _, second = key.partition("-")
+        key_src, key_tgt = to_iso1(first), to_iso1(second)
+        if (key_src, key_tgt) == (src, tgt):
+            return load_dictionaries(files, src, tgt, strict=strict)
+        if (key_src, key_tgt) == (tgt, src):
+            return load_dictionaries(files, tgt, src, strict=strict).inverse()
+    return None

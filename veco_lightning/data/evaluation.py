@@ -14,7 +14,7 @@ from transformers import PreTrainedTokenizerBase
 
 from veco_lightning.data.base import TokenizedDataModule
 from veco_lightning.data.collators import pad_sequences
-from veco_lightning.data.dictionary import BilingualDictionary, load_dictionaries
+from veco_lightning.data.dictionary import BilingualDictionary, dictionary_for
 from veco_lightning.data.languages import to_iso1
 from veco_lightning.data.mining import char_spans_to_token_spans, default_stop_words, mine_pair
 from veco_lightning.data.readers import expand_globs, resolve_path
@@ -337,12 +337,7 @@ class EvaluationDataModule(TokenizedDataModule):
         return [s.name for s in self.sets]
 
     def _dictionary(self, src_lang: str, tgt_lang: str) -> BilingualDictionary | None:
-        src, tgt = to_iso1(src_lang), to_iso1(tgt_lang)
-        if f"{src}-{tgt}" in self.dictionaries:
-            return load_dictionaries([resolve_path(p) for p in self.dictionaries[f"{src}-{tgt}"]], src, tgt)
-        if f"{tgt}-{src}" in self.dictionaries:
-            return load_dictionaries([resolve_path(p) for p in self.dictionaries[f"{tgt}-{src}"]], tgt, src).inverse()
-        return None
+        return dictionary_for(self.dictionaries, src_lang, tgt_lang)
 
     def setup(self, stage: str | None = None) -> None:
         if self.sets:

@@ -38,14 +38,14 @@ from veco_lightning.data.dictionary import (
     DictionaryIndex,
     normalize,
 )
-from veco_lightning.data.words import segment_spans
+from veco_lightning.data.words import RawWord, segment_spans
 
 log = logging.getLogger(__name__)
 
 StopWords = AbstractSet[str] | Mapping[str, AbstractSet[str]] | None
 Span = tuple[int, int]
 
-__all__ = ["MiningStats", "SynonymPair", "char_spans_to_token_spans", "default_stop_words", "mine_corpus",
+__all__ = ["MiningStats", "SynonymMiner", "SynonymPair", "char_spans_to_token_spans", "default_stop_words", "mine_corpus",
            "mine_pair", "pair_token_spans"]
 
 
@@ -102,8 +102,8 @@ def _find(texts: list[str], keys, prefixes: frozenset[str], sep: str, max_n: int
 
 def _mine(src_text: str, tgt_text: str, index: DictionaryIndex, src_lang: str, tgt_lang: str,
           stops: tuple[frozenset[str], frozenset[str]], max_pairs: int | None,
-          max_word_chars: int) -> tuple[list[SynonymPair], int, int]:
-    """Mine one pair; also returns the number of source and target words (for coverage)."""
+          max_word_chars: int) -> tuple[list[SynonymPair], list[RawWord], list[RawWord]]:
+    """Mine one pair; also returns the segmentation of both sides (``(text, start, end)`` words)."""
     # A no-space side is cut against the dictionary's phrases of its language (the prefix sets speed that up).
     if index.src_sep:
         src_words = segment_spans(src_text, src_lang)
@@ -115,11 +115,11 @@ def _mine(src_text: str, tgt_text: str, index: DictionaryIndex, src_lang: str, t
         tgt_words = segment_spans(tgt_text, tgt_lang, index.tgt_keys, max_word_chars, index.tgt_prefixes)
     n_src, n_tgt = len(src_words), len(tgt_words)
     if max_pairs == 0 or not n_src or not n_tgt:
-        return [], n_src, n_tgt
+        return [], src_words, tgt_words
     src_texts = [w[0] for w in src_words]
     src_found = _find(src_texts, index.src_map, index.src_prefixes, index.src_sep, index.src_max_words, stops[0])
     if not src_found:
-        return [], n_src, n_tgt
+        return [], src_words, tgt_words
     tgt_found = _find([w[0] for w in tgt_words], index.tgt_keys, index.tgt_prefixes, index.tgt_sep,
                       index.tgt_max_words, stops[1])
     tgt_at: dict[str, list[Span]] = {}
@@ -138,7 +138,7 @@ def _mine(src_text: str, tgt_text: str, index: DictionaryIndex, src_lang: str, t
             for j0, j1 in spans:
                 candidates.append((i0, i1, j0, j1, src_key, tgt_key))
     if not candidates:
-        return [], n_src, n_tgt
+        return [], src_words, tgt_words
 
     if (len({c[:2] for c in candidates}) == len({c[2:4] for c in candidates}) == len(candidates)
             and (max_pairs is None or len(candidates) <= max_pairs)
@@ -147,7 +147,7 @@ def _mine(src_text: str, tgt_text: str, index: DictionaryIndex, src_lang: str, t
         pairs = [SynonymPair((src_words[i0][1], src_words[i0][2]), (tgt_words[j0][1], tgt_words[j0][2]), src_key,
                              tgt_key, (i0, i1), (j0, j1)) for i0, i1, j0, j1, src_key, tgt_key in candidates]
         pairs.sort()
-        return pairs, n_src, n_tgt
+        return pairs, src_words, tgt_words
 
     if len(candidates) > 1:
         partners_src: dict[Span, int] = {}
@@ -177,7 +177,7 @@ def _mine(src_text: str, tgt_text: str, index: DictionaryIndex, src_lang: str, t
         if max_pairs is not None and len(pairs) >= max_pairs:
             break
     pairs.sort()
-    return pairs, n_src, n_tgt
+    return pairs, src_words, tgt_words
 
 
 def mine_pair(src_text: str, tgt_text: str, dictionary: BilingualDictionary, src_lang: str, tgt_lang: str,
@@ -197,6 +197,26 @@ def mine_pair(src_text: str, tgt_text: str, dictionary: BilingualDictionary, src
     index = _index_for(dictionary, src_lang, tgt_lang)
     return _mine(src_text, tgt_text, index, src_lang, tgt_lang, _stop_sets(stop_words, src_lang, tgt_lang),
                  max_pairs, max_word_chars)[0]
+
+
+class SynonymMiner:
+    """:func:`mine_pair` for many sentence pairs of one language pair: the dictionary index and stop-word sets are
+    built once. Calling it returns ``(pairs, src_words, tgt_words)``, the words being each side's segmentation as
+    ``(normalised text, start, end)`` tuples (a pair's ``src_words`` / ``tgt_words`` ranges index them).
+
+    Args: as :func:`mine_pair`.
+    """
+
+    def __init__(self, dictionary: BilingualDictionary, src_lang: str, tgt_lang: str, stop_words: StopWords = None,
+                 max_pairs: int | None = None, max_word_chars: int = 8) -> None:
+        self.index = _index_for(dictionary, src_lang, tgt_lang)
+        self.src_lang, self.tgt_lang = src_lang, tgt_lang
+        self.stops = _stop_sets(stop_words, src_lang, tgt_lang)
+        self.max_pairs, self.max_word_chars = max_pairs, max_word_chars
+
+    def __call__(self, src_text: str, tgt_text: str) -> tuple[list[SynonymPair], list[RawWord], list[RawWord]]:
+        return _mine(src_text, tgt_text, self.index, self.src_lang, self.tgt_lang, self.stops, self.max_pairs,
+                     self.max_word_chars)
 
 
 def char_spans_to_token_spans(word_spans: Sequence[Span], offsets: Sequence[Sequence[int]]) -> list[Span | None]:
@@ -295,15 +315,14 @@ def mine_corpus(pairs: Iterable[tuple[str, str]], dictionary: BilingualDictionar
                 stop_words: StopWords = None, max_pairs: int | None = None,
                 max_word_chars: int = 8) -> tuple[list[list[SynonymPair]], MiningStats]:
     """:func:`mine_pair` over ``(src, tgt)`` sentence pairs, with corpus statistics (logged at INFO)."""
-    index = _index_for(dictionary, src_lang, tgt_lang)
-    stops = _stop_sets(stop_words, src_lang, tgt_lang)
+    miner = SynonymMiner(dictionary, src_lang, tgt_lang, stop_words, max_pairs, max_word_chars)
     stats = MiningStats()
     results: list[list[SynonymPair]] = []
     begin = time.perf_counter()
     for src_text, tgt_text in pairs:
-        found, n_src, n_tgt = _mine(src_text, tgt_text, index, src_lang, tgt_lang, stops, max_pairs, max_word_chars)
+        found, src_words, tgt_words = miner(src_text, tgt_text)
         results.append(found)
-        stats.add(found, n_src, n_tgt)
+        stats.add(found, len(src_words), len(tgt_words))
     stats.seconds = time.perf_counter() - begin
     log.info("Synonym mining %s-%s: %s", src_lang, tgt_lang, stats.summary())
     return results, stats

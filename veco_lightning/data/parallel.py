@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,15 +100,23 @@ class ParallelCollator:
     ``tlm``: ``<s> x </s></s> y </s>`` (XLM-R's pair format), masked on both sides at ``tlm_probability`` with the
     80/10/10 rule; with ``restart_positions`` the position ids of y restart (XLM's TLM). ``pairs``: ``<s> x </s>``
     and ``<s> y </s>`` unmasked, for sentence- and token-level contrast.
+
+    ``tlm_fraction`` < 1 builds the TLM view from only the first ``ceil(tlm_fraction * batch)`` pairs of the batch
+    (at least one), while the contrastive views keep every pair: the contrastive losses want many in-batch
+    negatives, TLM does not, so this buys a large contrastive batch at a fraction of TLM's compute.
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, tlm_probability: float = 0.25,
-                 restart_positions: bool = False, with_tlm: bool = True, with_pairs: bool = True) -> None:
+                 restart_positions: bool = False, with_tlm: bool = True, with_pairs: bool = True,
+                 tlm_fraction: float = 1.0) -> None:
+        if not 0.0 < tlm_fraction <= 1.0:
+            raise ValueError(f"tlm_fraction must be in (0, 1], got {tlm_fraction}")
         self.bos, self.eos, self.pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
         self.mask_id = tokenizer.mask_token_id
         self.tlm_probability = tlm_probability
         self.restart_positions = restart_positions
         self.with_tlm, self.with_pairs = with_tlm, with_pairs
+        self.tlm_fraction = tlm_fraction
         special = torch.zeros(len(tokenizer), dtype=torch.bool)
         special[tokenizer.all_special_ids] = True
         self.is_special = special
@@ -140,7 +150,7 @@ class ParallelCollator:
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         if self.with_tlm:
-            out["tlm"] = self._tlm(examples)
+            out["tlm"] = self._tlm(examples[: max(1, math.ceil(self.tlm_fraction * len(examples)))])
         if self.with_pairs:
             out["pairs"] = self._views(examples)
         return out
@@ -163,6 +173,8 @@ class ParallelDataModule(TokenizedDataModule):
         tlm_probability: TLM masking rate (VECO: 25% for bilingual data).
         restart_positions: restart y's position ids in the TLM view (XLM style; off as in XLM-R / VECO).
         tlm: produce the TLM view.
+        tlm_fraction: share of each batch's pairs that also form the TLM view (the contrastive views always use
+            all of them); below 1 it trades TLM compute for contrastive batch size.
         contrastive: produce the clean views for the contrastive objectives.
         val_pairs: pairs per language pair held out for validation.
         bucket_batches: batches per length-sorting window (0: no bucketing).
@@ -182,6 +194,7 @@ class ParallelDataModule(TokenizedDataModule):
         tlm_probability: float = 0.25,
         restart_positions: bool = False,
         tlm: bool = True,
+        tlm_fraction: float = 1.0,
         contrastive: bool = True,
         val_pairs: int = 200,
         bucket_batches: int = 50,
@@ -200,6 +213,7 @@ class ParallelDataModule(TokenizedDataModule):
         self.tlm_probability = tlm_probability
         self.restart_positions = restart_positions
         self.tlm, self.contrastive = tlm, contrastive
+        self.tlm_fraction = tlm_fraction
         self.val_pairs = val_pairs
         self.bucket_batches = bucket_batches
         self.samples_per_epoch = samples_per_epoch
@@ -214,8 +228,33 @@ class ParallelDataModule(TokenizedDataModule):
         source = self.files[pair]
         files = [p for p in (source.src, source.tgt) if p] + ([] if source.path is None else expand_globs(source.path))
         identity = file_identity(expand_globs(files)) if files else [source.hub, source.hub_config, source.hub_split]
-        return cache_path(self.cache_dir, "parallel", pair, self.tokenizer, identity, vars(source), self.max_length,
-                          self.val_pairs)
+        return cache_path(self.cache_dir, self._cache_kind, pair, self.tokenizer, identity, vars(source),
+                          self.max_length, self.val_pairs, *self._cache_extra(pair))
+
+    _cache_kind = "parallel"
+    _columns = ("src", "tgt")
+
+    def _cache_extra(self, pair: str) -> list:
+        """More cache-key parts (subclasses that store more per pair add their options here)."""
+        return []
+
+    def _tokenize_fn(self, pair: str) -> Callable[[dict[str, list]], dict[str, list]]:
+        """The batched ``datasets.map`` function that turns ``{"src", "tgt"}`` texts into stored columns."""
+        tokenizer, side_length = self.tokenizer, (self.max_length - 4) // 2
+
+        def tokenize(batch: dict[str, list]) -> dict[str, list]:
+            out = {}
+            for side in ("src", "tgt"):
+                out[side] = tokenizer(batch[side], add_special_tokens=False, truncation=True,
+                                      max_length=side_length)["input_ids"]
+            out["length"] = [len(a) + len(b) + 4 for a, b in zip(out["src"], out["tgt"])]
+            return out
+
+        return tokenize
+
+    def _collator(self) -> ParallelCollator:
+        return ParallelCollator(self.tokenizer, self.tlm_probability, self.restart_positions, self.tlm,
+                                self.contrastive, self.tlm_fraction)
 
     def _split(self, pair: str) -> tuple[tuple[list[str], list[str]], tuple[list[str], list[str]]]:
         src, tgt = read_parallel(self.files[pair], pair)
@@ -225,27 +264,21 @@ class ParallelDataModule(TokenizedDataModule):
         return (src[:cut], tgt[:cut]), (src[cut:], tgt[cut:])
 
     def prepare_data(self) -> None:
-        side_length = (self.max_length - 4) // 2
         for pair in self.files:
-            path = self._cache_path(pair)
-            if os.path.exists(path):
-                continue
-            (src, tgt), _ = self._split(pair)
-            kept = [(s, t) for s, t in zip(src, tgt) if s.strip() and t.strip()]
-            if len(kept) < len(src):
-                log.warning("%s: skipped %d pairs with an empty side", pair, len(src) - len(kept))
-            raw = datasets.Dataset.from_dict({"src": [s for s, _ in kept], "tgt": [t for _, t in kept]})
-            tokenizer = self.tokenizer
+            if not os.path.exists(self._cache_path(pair)):
+                self.prepare_data_for(pair)
 
-            def tokenize(batch: dict[str, list]) -> dict[str, list]:
-                out = {}
-                for side in ("src", "tgt"):
-                    ids = tokenizer(batch[side], add_special_tokens=False, truncation=True, max_length=side_length)
-                    out[side] = ids["input_ids"]
-                out["length"] = [len(a) + len(b) + 4 for a, b in zip(out["src"], out["tgt"])]
-                return out
+    def prepare_data_for(self, pair: str) -> None:
+        """Tokenize one language pair's training pairs and store them in the cache."""
+        self._tokenize_and_store(pair, self._tokenize_fn(pair))
 
-            raw.map(tokenize, batched=True, desc=f"Tokenizing {pair}").save_to_disk(path)
+    def _tokenize_and_store(self, pair: str, tokenize: Callable[[dict[str, list]], dict[str, list]]) -> None:
+        (src, tgt), _ = self._split(pair)
+        kept = [(s, t) for s, t in zip(src, tgt) if s.strip() and t.strip()]
+        if len(kept) < len(src):
+            log.warning("%s: skipped %d pairs with an empty side", pair, len(src) - len(kept))
+        raw = datasets.Dataset.from_dict({"src": [s for s, _ in kept], "tgt": [t for _, t in kept]})
+        raw.map(tokenize, batched=True, desc=f"Tokenizing {pair}").save_to_disk(self._cache_path(pair))
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_sets:
@@ -253,7 +286,7 @@ class ParallelDataModule(TokenizedDataModule):
         for pair in self.files:
             tokenized = datasets.load_from_disk(self._cache_path(pair))
             self.lengths[pair] = tokenized["length"]
-            self.train_sets[pair] = tokenized.select_columns(["src", "tgt"])
+            self.train_sets[pair] = tokenized.select_columns(list(self._columns))
             if self.val_pairs:
                 self.held_out[pair] = self._split(pair)[1]
         log.info("Parallel training pairs: %s", {p: len(d) for p, d in self.train_sets.items()})
@@ -269,8 +302,7 @@ class ParallelDataModule(TokenizedDataModule):
             ConcatDataset([self.train_sets[p] for p in pairs]),
             batch_size=self.batch_size,
             sampler=sampler,
-            collate_fn=ParallelCollator(self.tokenizer, self.tlm_probability, self.restart_positions, self.tlm,
-                                        self.contrastive),
+            collate_fn=self._collator(),
             num_workers=self.num_workers,
             drop_last=True,  # equal batches on every rank: required by the cross-rank gather
             pin_memory=torch.cuda.is_available(),
