@@ -14,7 +14,13 @@ Throughput: over all mined pairs, the median of ``--runs`` runs of
 * *pipeline*: the same tokenisation + :func:`mine_pair` for each pair + :func:`pair_token_spans` (character ->
   token spans) for each pair: everything the synonym data pipeline does per pair once dictionaries are loaded;
 
-reported as pairs/s and as the overhead of the pipeline over tokenisation alone. The tokenizer is the NTREX-trained
+reported as pairs/s and as the overhead of the pipeline over tokenisation alone; and, closest to what a training run
+does, the two datamodules' pre-processing (``datasets.map``, as in ``prepare_data`` without the disk write) of the
+same xx-en pairs:
+
+* *ParallelDataModule*: reading the pairs and tokenising both sides (no offsets needed), truncated to the pair
+  length (``--num-proc`` processes);
+* *SynonymAlignedDataModule*: tokenisation with offsets + mining + word units + token maps (what is cached). The tokenizer is the NTREX-trained
 32k Unigram tokenizer cached by ``benchmarks/mlm_throughput.py`` under ``benchmarks/.cache`` if present, else the
 demo tokenizer shipped with the package (no downloads); ``--tokenizer`` overrides.
 
@@ -34,6 +40,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -77,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="RAYON_NUM_THREADS for the Rust tokenizer (mining is single-threaded Python)")
     parser.add_argument("--no-stop-words", action="store_true")
+    parser.add_argument("--num-proc", type=int, default=None, help="datasets.map processes in the datamodule stage")
     args = parser.parse_args(argv)
     if args.threads:
         os.environ["RAYON_NUM_THREADS"] = str(args.threads)
@@ -151,13 +159,37 @@ def main(argv: list[str] | None = None) -> int:
             for s_text, t_text in zip(src, tgt):
                 mine_pair(s_text, t_text, dictionary, "en", lang, stop_words=stop)
 
+    from veco_lightning.data.parallel import ParallelDataModule, ParallelSource
+    from veco_lightning.data.synonym import SynonymAlignedDataModule
+
+    sources = {f"{lang}-en": ParallelSource(src=os.path.join(ntrex, f"newstest2019-ref.{NTREX_CODES[lang]}.txt"),
+                                            tgt=english) for lang in corpora}
+    common = {"files": sources, "tokenizer": tok_dir, "max_length": 128, "val_pairs": 0}
+    plain = ParallelDataModule(**common)
+    synonym = SynonymAlignedDataModule(
+        dictionaries={f"en-{lang}": os.path.join(dict_dir, f"en-{lang}.tsv") for lang in corpora},
+        stop_words=not args.no_stop_words, **common)
+    plain.num_proc = synonym.num_proc = args.num_proc
+    plain_fns = {pair: plain._tokenize_fn(pair) for pair in sources}
+    synonym_fns = {pair: synonym._mining_fn(pair)[0] for pair in sources}  # dictionaries loaded here, untimed
+
+    def datamodule_stage(dm, fns) -> Callable[[], None]:
+        def run() -> None:  # reading the pairs and datasets.map, as prepare_data does (without the disk write)
+            for pair, fn in fns.items():
+                dm._tokenize(pair, fn)
+        return run
+
     pipeline()  # warm-up: word caches, lazy imports
+    datamodule_stage(synonym, synonym_fns)()
     # The stages alternate run by run, so that drifting machine load hits all of them alike.
-    times: dict[str, list[float]] = {"tok": [], "all": [], "mine": []}
+    stages = (("tok", tokenise_only), ("all", pipeline), ("mine", mining_only),
+              ("dm_tok", datamodule_stage(plain, plain_fns)),
+              ("dm_all", datamodule_stage(synonym, synonym_fns)))
+    times: dict[str, list[float]] = {name: [] for name, _ in stages}
     for _ in range(args.runs):
-        for name, fn in (("tok", tokenise_only), ("all", pipeline), ("mine", mining_only)):
+        for name, fn in stages:
             times[name].append(median_time(fn, 1))
-    t_tok, t_all, t_mine = (statistics.median(times[name]) for name in ("tok", "all", "mine"))
+    t_tok, t_all, t_mine, t_dm_tok, t_dm_all = (statistics.median(times[name]) for name, _ in stages)
     print(f"\n## Throughput ({n_pairs} sentence pairs, {len(jobs)} language pairs, median of {args.runs} runs, "
           f"tokenizer {os.path.relpath(tok_dir, REPO)} ({len(tokenizer)} entries), batch {args.batch_size}, "
           f"RAYON_NUM_THREADS={os.environ.get('RAYON_NUM_THREADS', 'default')}, {os.cpu_count()} CPUs)\n")
@@ -167,6 +199,12 @@ def main(argv: list[str] | None = None) -> int:
                            ("tokenisation + mining + span mapping", t_all), ("mining alone (mine_pair)", t_mine)):
         print(f"| {label} | {seconds:.2f} | {n_pairs / seconds:,.0f} | {seconds / n_pairs * 1e6:.0f} |")
     print(f"\nMining + span mapping add {(t_all - t_tok) / t_tok:.0%} over tokenisation alone.")
+    print(f"\n| datamodule pre-processing (datasets.map, num_proc={args.num_proc}) | seconds | pairs/s | µs/pair |")
+    print("|---|---:|---:|---:|")
+    for label, seconds in (("ParallelDataModule (tokenisation)", t_dm_tok),
+                           ("SynonymAlignedDataModule (tokenisation + mining + token maps)", t_dm_all)):
+        print(f"| {label} | {seconds:.2f} | {n_pairs / seconds:,.0f} | {seconds / n_pairs * 1e6:.0f} |")
+    print(f"\nIn the datamodules, mining adds {(t_dm_all - t_dm_tok) / t_dm_tok:.0%} over tokenisation alone.")
 
     rng = random.Random(args.seed)
     for lang in ("de", "zh"):

@@ -125,8 +125,46 @@ export:
 """
 
 
+def heldout_config() -> str:
+    held = "\n".join(f"      {iso}-en: {{src_lang: {iso}, tgt_lang: en, src: {D}/newstest2019-ref.{code}.txt, "
+                     f"tgt: {D}/newstest2019-src.eng.txt, lines: [-200, null]}}" for code, iso in LANGS.items())
+    dictionaries = "\n".join(f"      en-{iso}: [../shared/data/dictionaries/en-{iso}.tsv]" for iso in DICTIONARIES)
+    return f"""# The NTREX experiments' development set: the last 200 lines of every NTREX-128 file, never trained on
+# (sentence retrieval, and synonym retrieval where a dictionary covers the pair). Recipes are compared here;
+# Tatoeba (configs/eval/tatoeba.yaml) is the test set. Written by tools/make_ntrex_configs.py.
+#
+#   veco-fit test --config configs/eval/ntrex-heldout.yaml --model.encoder.path runs/ntrex-c/hf_model \
+#     --data.tokenizer runs/ntrex-c/hf_model --model.evaluation.report_dir runs/ntrex-c/eval-heldout
+verbose: false
+trainer:
+  accelerator: auto
+  devices: 1
+  logger: false
+  enable_checkpointing: false
+model:
+  encoder:
+    preset: null
+    path: runs/ntrex-c/hf_model
+  evaluation:
+    layer: -1
+    pooling: mean
+    report_dir: runs/ntrex-c/eval-heldout
+data:
+  tokenizer: runs/ntrex-c/hf_model
+  monolingual: null
+  evaluation:
+    pairs:
+{held}
+    dictionaries:
+{dictionaries}
+    max_length: 128
+    batch_size: 128
+"""
+
+
 if __name__ == "__main__":
     out = Path(__file__).resolve().parents[1] / "configs" / "experiments"
     out.mkdir(parents=True, exist_ok=True)
     for key, spec in RUNS.items():
         (out / f"ntrex-{key}.yaml").write_text(config(key, *spec))
+    (out.parent / "eval" / "ntrex-heldout.yaml").write_text(heldout_config())

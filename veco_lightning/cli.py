@@ -30,13 +30,16 @@ class VecoCLI(LightningCLI):
 
 def run_cli(args: list[str] | None = None) -> VecoCLI:
     """Run ``veco-fit`` with ``args`` (default: the command line) and return the CLI (model, data, trainer)."""
+    from_command_line = args is None
     args = list(sys.argv[1:] if args is None else args)
     if not args or args[0] not in (*SUBCOMMANDS, "-h", "--help"):
         args = ["fit", *args]
+        if from_command_line:  # edit sys.argv itself: DDP's launcher re-runs it in every child process
+            sys.argv.insert(1, "fit")
     return VecoCLI(
         VecoPretrainModule,
         VecoDataModule,
-        args=args,
+        args=None if from_command_line else args,  # LightningCLI warns when given both args and sys.argv
         seed_everything_default=0,
         # The resolved config is saved next to the checkpoints of a training run; evaluation runs write reports.
         save_config_callback=SaveConfigCallback if args[0] == "fit" else None,

@@ -82,8 +82,9 @@ class VecoPretrainModule(LightningModule):
 
     ``L = Σ_k w_k L_k`` over the objectives present in the batch. A batch is ``{input_name: tensors}`` (``mmlm``:
     masked monolingual blocks; ``tlm``: masked concatenated translation pairs; ``pairs``: the two clean sides of
-    translation pairs); each input kind has a handler that runs the encoder once and returns the losses it
-    serves (``pairs`` -> ``seq``). An input whose objectives all have weight 0 is skipped before its forward pass. Each part is logged
+    translation pairs, with ``word_index`` / ``synonyms`` when they come from synonym-aligned data); each input kind
+    has a handler that runs the encoder once and returns the losses it serves (``pairs`` -> ``seq`` and ``tok``;
+    ``tlm`` -> ``tlm``, and ``tok`` when ``tok_contrast.input`` is ``tlm``). An input whose objectives all have weight 0 is skipped before its forward pass. Each part is logged
     as ``train/<objective>_loss`` (and ``val/...``), the weighted sum as ``train/loss``.
 
     Batches of aligned pairs (``bitext``, from the evaluation datamodule) are not trained on: in validation and test
@@ -96,8 +97,9 @@ class VecoPretrainModule(LightningModule):
         pad_token_id: padding id; linked from the datamodule by the CLI.
         tokenizer: the tokenizer's directory or name, recorded so exports from checkpoints include it;
             linked from the datamodule by the CLI.
-        loss_weights: weight of each objective (``mmlm``, ``tlm``, ``seq``); absent objectives weigh 1.0.
+        loss_weights: weight of each objective (``mmlm``, ``tlm``, ``seq``, ``tok``); absent objectives weigh 1.0.
         seq_contrast: options of the sequence contrastive objective.
+        tok_contrast: options of the token contrastive objective.
         optimizer: optimizer factory, called with parameter groups (default AdamW).
         lr_scheduler: schedule factory, called with the optimizer (default: linear warm-up and decay, stepped
             every optimizer step).

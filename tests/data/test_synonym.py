@@ -138,3 +138,37 @@ def test_fit_full_objective(tmp_path, tok_input):
     # held-out pairs are scored with the synonym data's dictionaries
     assert "de-en-heldout" in cli.datamodule.evaluation_set_names
     assert "en-de" in cli.datamodule.evaluation.dictionaries
+
+
+def test_multiprocess_mining_matches(tmp_path):
+    one = _datamodule(tmp_path / "one")
+    two = _datamodule(tmp_path / "two", num_proc=2)
+    for pair in one.train_sets:
+        assert one.train_sets[pair].to_dict() == two.train_sets[pair].to_dict()
+        strip = lambda stats: {k: v for k, v in stats.items() if k != "seconds"}  # noqa: E731
+        assert strip(one.mining_stats[pair]) == strip(two.mining_stats[pair])
+
+
+def test_induced_dictionary_for_a_pair_without_one(tmp_path):
+    dm = _datamodule(tmp_path, files=_files((0, 400)), induce=True, induction={"min_count": 3})
+    stats = dm.mining_stats["ru-en"]
+    assert stats["dictionary"]["sources"][0].startswith("induced")
+    assert stats["dictionary"]["entries"] > 20 and stats["pairs_per_sentence_pair"] > 0.5
+    # the configured dictionaries are used as given, never replaced by induction
+    assert stats["dictionary"] != dm.mining_stats["de-en"]["dictionary"]
+    assert not dm.mining_stats["de-en"]["dictionary"]["sources"][0].startswith("induced")
+
+
+def test_usable_alone_with_a_plain_trainer(tmp_path):
+    from lightning import Trainer
+
+    from veco_lightning import EncoderSpec, VecoPretrainModule
+
+    dm = SynonymAlignedDataModule(files=_files((0, 48)), dictionaries=DICTS, tokenizer=f"{DEMO}/tokenizer",
+                                  max_length=48, batch_size=8, val_pairs=0, cache_dir=str(tmp_path / "cache"))
+    model = VecoPretrainModule(encoder=EncoderSpec(preset="tiny", max_length=64), vocab_size=dm.vocab_size,
+                               pad_token_id=dm.pad_token_id, loss_weights={"tlm": 0.0, "seq": 0.0})
+    trainer = Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(model, datamodule=dm)
+    assert set(trainer.callback_metrics) == {"train/tok_loss", "train/loss"}  # tlm / seq at weight 0: skipped

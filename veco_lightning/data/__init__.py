@@ -5,9 +5,10 @@ from veco_lightning.data.composite import VecoDataModule
 from veco_lightning.data.evaluation import EvaluationDataModule
 from veco_lightning.data.monolingual import MonolingualDataModule
 from veco_lightning.data.parallel import ParallelDataModule, ParallelSource
-from veco_lightning.data.schedule import ScheduledLoader
 from veco_lightning.data.readers import HubSource
 from veco_lightning.data.sampling import LanguageSampler, smoothed_probabilities
+from veco_lightning.data.schedule import ScheduledLoader
+from veco_lightning.data.synonym import SynonymAlignedDataModule
 
 __all__ = [
     "EvaluationDataModule",
@@ -18,6 +19,7 @@ __all__ = [
     "ParallelDataModule",
     "ParallelSource",
     "ScheduledLoader",
+    "SynonymAlignedDataModule",
     "VecoDataModule",
     "smoothed_probabilities",
 ]

@@ -180,6 +180,7 @@ class ParallelDataModule(TokenizedDataModule):
         bucket_batches: batches per length-sorting window (0: no bucketing).
         samples_per_epoch: pairs drawn per epoch over all ranks (default: all training pairs).
         num_workers: loader workers.
+        num_proc: processes that tokenize (and mine) each language pair in ``prepare_data`` (``None``: this one).
         cache_dir: where tokenized pairs are stored.
         seed: sampling seed.
     """
@@ -200,6 +201,7 @@ class ParallelDataModule(TokenizedDataModule):
         bucket_batches: int = 50,
         samples_per_epoch: int | None = None,
         num_workers: int = 0,
+        num_proc: int | None = None,
         cache_dir: str = ".cache/veco_lightning",
         seed: int = 0,
     ) -> None:
@@ -218,6 +220,7 @@ class ParallelDataModule(TokenizedDataModule):
         self.bucket_batches = bucket_batches
         self.samples_per_epoch = samples_per_epoch
         self.num_workers = num_workers
+        self.num_proc = num_proc
         self.cache_dir = cache_dir
         self.seed = seed
         self.train_sets: dict[str, datasets.Dataset] = {}
@@ -270,15 +273,16 @@ class ParallelDataModule(TokenizedDataModule):
 
     def prepare_data_for(self, pair: str) -> None:
         """Tokenize one language pair's training pairs and store them in the cache."""
-        self._tokenize_and_store(pair, self._tokenize_fn(pair))
+        self._tokenize(pair, self._tokenize_fn(pair)).save_to_disk(self._cache_path(pair))
 
-    def _tokenize_and_store(self, pair: str, tokenize: Callable[[dict[str, list]], dict[str, list]]) -> None:
+    def _tokenize(self, pair: str, tokenize: Callable[[dict[str, list]], dict[str, list]]) -> datasets.Dataset:
+        """The pair's training pairs (empty sides dropped, with a warning) through ``tokenize``."""
         (src, tgt), _ = self._split(pair)
         kept = [(s, t) for s, t in zip(src, tgt) if s.strip() and t.strip()]
         if len(kept) < len(src):
             log.warning("%s: skipped %d pairs with an empty side", pair, len(src) - len(kept))
         raw = datasets.Dataset.from_dict({"src": [s for s, _ in kept], "tgt": [t for _, t in kept]})
-        raw.map(tokenize, batched=True, desc=f"Tokenizing {pair}").save_to_disk(self._cache_path(pair))
+        return raw.map(tokenize, batched=True, num_proc=self.num_proc, desc=f"Tokenizing {pair}")
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_sets:

@@ -20,10 +20,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
 import torch
 
 from veco_lightning.data.cache import file_identity
@@ -37,9 +39,13 @@ from veco_lightning.data.readers import expand_globs, resolve_path
 log = logging.getLogger(__name__)
 
 STATS_FILE = "mining_stats.json"
+# Per-pair statistics emitted by the map function (the MiningStats fields, then the pairs that survive truncation).
+STAT_FIELDS = ("sentence_pairs", "pairs_with_synonyms", "synonym_pairs", "multi_word_pairs", "src_words", "tgt_words",
+               "src_covered", "tgt_covered", "kept_after_truncation")
 
 
-def units_of(words: list[tuple[str, int, int]], phrases: list[tuple[int, int]]) -> tuple[list[tuple[int, int]], list[int]]:
+def units_of(words: list[tuple[str, int, int]],
+             phrases: list[tuple[int, int]]) -> tuple[list[tuple[int, int]], list[int]]:
     """Character spans of a side's units (synonym phrases merged, every other word alone), in text order, and the
     unit index of each phrase.
 
@@ -184,9 +190,9 @@ class SynonymAlignedDataModule(ParallelDataModule):
             found = induce_dictionary(zip(train_src, train_tgt), src, tgt, **self.induction)
         return found
 
-    def _mining_fn(self, pair: str) -> tuple[Callable[[dict[str, list]], dict[str, list]], MiningStats, list[int],
-                                             BilingualDictionary | None]:
-        """The batched map function that tokenizes and mines, with the statistics it fills."""
+    def _mining_fn(self, pair: str) -> tuple[Callable[[dict[str, list]], dict[str, list]], BilingualDictionary | None]:
+        """The batched map function that tokenizes and mines (it also emits a ``_stats`` column per pair, see
+        :data:`STAT_FIELDS`, so that statistics survive multi-process mapping), and the pair's dictionary."""
         src_lang, tgt_lang = self.languages(pair)
         tokenizer, side_length = self.tokenizer, (self.max_length - 4) // 2
         dictionary = self.dictionary(pair)
@@ -196,47 +202,57 @@ class SynonymAlignedDataModule(ParallelDataModule):
         stops = {lang: default_stop_words(lang) for lang in (src_lang, tgt_lang)} if self.stop_words else None
         miner = (SynonymMiner(dictionary, src_lang, tgt_lang, stops, self.max_synonyms, self.max_word_chars)
                  if dictionary is not None else None)
-        stats, kept = MiningStats(), [0]
 
         def tokenize(batch: dict[str, list]) -> dict[str, list]:
             encoded = {side: tokenizer(batch[side], add_special_tokens=False, truncation=True, max_length=side_length,
                                        return_offsets_mapping=True) for side in ("src", "tgt")}
             out: dict[str, list] = {"src": encoded["src"]["input_ids"], "tgt": encoded["tgt"]["input_ids"]}
             out["length"] = [len(a) + len(b) + 4 for a, b in zip(out["src"], out["tgt"])]
-            out["src_words"], out["tgt_words"], out["synonyms"] = [], [], []
+            out["src_words"], out["tgt_words"], out["synonyms"], out["_stats"] = [], [], [], []
             for k, (src_text, tgt_text) in enumerate(zip(batch["src"], batch["tgt"])):
                 src_offsets, tgt_offsets = encoded["src"]["offset_mapping"][k], encoded["tgt"]["offset_mapping"][k]
                 if miner is None:
                     out["src_words"].append([-1] * len(src_offsets))
                     out["tgt_words"].append([-1] * len(tgt_offsets))
                     out["synonyms"].append([])
+                    out["_stats"].append([0] * len(STAT_FIELDS))
                     continue
                 pairs, src_words, tgt_words = miner(src_text, tgt_text)
-                stats.add(pairs, len(src_words), len(tgt_words))
                 src_spans, src_units = units_of(src_words, [p.src_words for p in pairs])
                 tgt_spans, tgt_units = units_of(tgt_words, [p.tgt_words for p in pairs])
                 src_index, tgt_index = token_units(src_spans, src_offsets), token_units(tgt_spans, tgt_offsets)
                 present_src, present_tgt = set(src_index), set(tgt_index)
                 synonyms = [[i, j] for i, j in zip(src_units, tgt_units) if i in present_src and j in present_tgt]
-                kept[0] += len(synonyms)
                 out["src_words"].append(src_index)
                 out["tgt_words"].append(tgt_index)
                 out["synonyms"].append(synonyms)
+                src_covered = sum(p.src_words[1] - p.src_words[0] for p in pairs)
+                tgt_covered = sum(p.tgt_words[1] - p.tgt_words[0] for p in pairs)
+                multi = sum((p.src_words[1] - p.src_words[0] > 1) or (p.tgt_words[1] - p.tgt_words[0] > 1)
+                            for p in pairs)
+                out["_stats"].append([1, int(bool(pairs)), len(pairs), multi, len(src_words), len(tgt_words),
+                                      src_covered, tgt_covered, len(synonyms)])
             return out
 
-        return tokenize, stats, kept, dictionary
+        return tokenize, dictionary
 
     def prepare_data_for(self, pair: str) -> None:
-        tokenize, stats, kept, dictionary = self._mining_fn(pair)
-        self._tokenize_and_store(pair, tokenize)
+        tokenize, dictionary = self._mining_fn(pair)
+        begin = time.perf_counter()
+        table = self._tokenize(pair, tokenize)
+        per_pair = np.asarray(table["_stats"], dtype=np.int64).reshape(-1, len(STAT_FIELDS))
+        totals = dict(zip(STAT_FIELDS, map(int, per_pair.sum(0))))
+        kept = totals.pop("kept_after_truncation")
+        stats = MiningStats(**totals, seconds=time.perf_counter() - begin)
+        table.remove_columns("_stats").save_to_disk(self._cache_path(pair))
         record = {**asdict(stats), "pairs_per_sentence_pair": stats.mean_per_pair, "src_coverage": stats.src_coverage,
-                  "tgt_coverage": stats.tgt_coverage, "kept_after_truncation": kept[0],
+                  "tgt_coverage": stats.tgt_coverage, "kept_after_truncation": kept,
                   "dictionary": None if dictionary is None else {"sources": list(dictionary.sources),
                                                                  "entries": dictionary.entries}}
         with open(os.path.join(self._cache_path(pair), STATS_FILE), "w", encoding="utf-8") as handle:
             json.dump(record, handle, indent=1)
         if dictionary is not None:
-            log.info("Synonym mining %s: %s; %d pairs kept after truncation", pair, stats.summary(), kept[0])
+            log.info("Synonym mining %s: %s; %d pairs kept after truncation", pair, stats.summary(), kept)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_sets:
