@@ -7,7 +7,8 @@ Mining happens once, while the pairs are tokenized, and is cached with them. Eac
 - ``src`` / ``tgt``: token ids (no special tokens), as :class:`~veco_lightning.data.parallel.ParallelDataModule`;
 - ``src_words`` / ``tgt_words``: for every token, the index of the unit it belongs to (-1: none; punctuation,
   spaces). A token overlapping two units (``不喜欢吃`` may span two words) belongs to the first;
-- ``synonyms``: ``[src unit, tgt unit]`` pairs. A pair is kept only if truncation left both units whole.
+- ``synonyms``: ``[src unit, tgt unit]`` pairs, stored flat (``[i0, j0, i1, j1, ...]``). A pair is kept only if
+  truncation left both units whole.
 
 The collator turns these into padding-safe tensors: ``word_index`` ``(B, L)`` aligned with each clean view
 (``-1`` on ``<s>``, ``</s>`` and padding) and ``synonyms`` ``(B, P, 2)`` padded with ``-1``. The TLM view gets the
@@ -32,8 +33,8 @@ from veco_lightning.data.cache import file_identity
 from veco_lightning.data.collators import pad_sequences
 from veco_lightning.data.dictionary import BilingualDictionary, dictionary_for
 from veco_lightning.data.languages import to_iso1
-from veco_lightning.data.mining import MiningStats, SynonymMiner, char_spans_to_token_spans, default_stop_words
-from veco_lightning.data.parallel import ParallelCollator, ParallelDataModule
+from veco_lightning.data.mining import MiningStats, SynonymMiner, default_stop_words
+from veco_lightning.data.parallel import ParallelCollator, ParallelDataModule, encode_with_offsets
 from veco_lightning.data.readers import expand_globs, resolve_path
 
 log = logging.getLogger(__name__)
@@ -70,16 +71,23 @@ def units_of(words: list[tuple[str, int, int]],
 
 
 def token_units(spans: list[tuple[int, int]], offsets: list[tuple[int, int]]) -> list[int]:
-    """The unit index of every token (-1: outside every unit). A unit cut by truncation (it ends after the last
-    token) gets no token, so it is absent rather than represented by a fragment."""
+    """The unit index of every token (-1: outside every unit): the first unit its characters overlap. A unit cut by
+    truncation (it ends after the last token) gets no token, so it is absent rather than represented by a fragment.
+
+    One merge pass over the two sorted, disjoint span lists (written out rather than through
+    :func:`~veco_lightning.data.mining.char_spans_to_token_spans` because this runs for every word of every pair)."""
     index = [-1] * len(offsets)
-    last_end = max((end for _, end in offsets), default=0)
-    for unit, token_span in enumerate(char_spans_to_token_spans(spans, offsets)):
-        if token_span is None or spans[unit][1] > last_end:
+    last_end = max([end for _, end in offsets], default=0)
+    u, n = 0, len(spans)
+    for t, (start, end) in enumerate(offsets):
+        if end <= start:  # special or empty token
             continue
-        for t in range(*token_span):
-            if index[t] == -1:
-                index[t] = unit
+        while u < n and spans[u][1] <= start:
+            u += 1
+        if u == n:
+            break
+        if spans[u][0] < end and spans[u][1] <= last_end:
+            index[t] = u
     return index
 
 
@@ -102,17 +110,19 @@ class SynonymCollator(ParallelCollator):
             out["tlm"]["word_index"] = pad_sequences(
                 [[-1, *e["src_words"], -1, -1, *(u + offset if u >= 0 else -1 for u in e["tgt_words"]), -1]
                  for e in rows], -1)
-            out["tlm"]["synonyms"] = _synonym_tensor([[[i, j + offset] for i, j in e["synonyms"]] for e in rows])
+            out["tlm"]["synonyms"] = _synonym_tensor(
+                [[u + offset if k % 2 else u for k, u in enumerate(e["synonyms"])] for e in rows])
             out["tlm"]["num_src_units"] = offset
         return out
 
 
-def _synonym_tensor(rows: list[list[list[int]]]) -> torch.Tensor:
-    width = max(1, *(len(r) for r in rows))
+def _synonym_tensor(rows: list[list[int]]) -> torch.Tensor:
+    """Flat ``[i0, j0, i1, j1, ...]`` rows (as cached) -> ``(B, P, 2)``, padded with -1."""
+    width = max(1, *(len(r) // 2 for r in rows))
     out = torch.full((len(rows), width, 2), -1, dtype=torch.long)
-    for b, pairs in enumerate(rows):
-        if pairs:
-            out[b, : len(pairs)] = torch.tensor(pairs, dtype=torch.long)
+    for b, flat in enumerate(rows):
+        if flat:
+            out[b, : len(flat) // 2] = torch.tensor(flat, dtype=torch.long).view(-1, 2)
     return out
 
 
@@ -204,13 +214,12 @@ class SynonymAlignedDataModule(ParallelDataModule):
                  if dictionary is not None else None)
 
         def tokenize(batch: dict[str, list]) -> dict[str, list]:
-            encoded = {side: tokenizer(batch[side], add_special_tokens=False, truncation=True, max_length=side_length,
-                                       return_offsets_mapping=True) for side in ("src", "tgt")}
-            out: dict[str, list] = {"src": encoded["src"]["input_ids"], "tgt": encoded["tgt"]["input_ids"]}
+            encoded = {side: encode_with_offsets(tokenizer, batch[side], side_length) for side in ("src", "tgt")}
+            out: dict[str, list] = {side: [ids for ids, _ in encoded[side]] for side in ("src", "tgt")}
             out["length"] = [len(a) + len(b) + 4 for a, b in zip(out["src"], out["tgt"])]
             out["src_words"], out["tgt_words"], out["synonyms"], out["_stats"] = [], [], [], []
             for k, (src_text, tgt_text) in enumerate(zip(batch["src"], batch["tgt"])):
-                src_offsets, tgt_offsets = encoded["src"]["offset_mapping"][k], encoded["tgt"]["offset_mapping"][k]
+                src_offsets, tgt_offsets = encoded["src"][k][1], encoded["tgt"][k][1]
                 if miner is None:
                     out["src_words"].append([-1] * len(src_offsets))
                     out["tgt_words"].append([-1] * len(tgt_offsets))
@@ -222,7 +231,8 @@ class SynonymAlignedDataModule(ParallelDataModule):
                 tgt_spans, tgt_units = units_of(tgt_words, [p.tgt_words for p in pairs])
                 src_index, tgt_index = token_units(src_spans, src_offsets), token_units(tgt_spans, tgt_offsets)
                 present_src, present_tgt = set(src_index), set(tgt_index)
-                synonyms = [[i, j] for i, j in zip(src_units, tgt_units) if i in present_src and j in present_tgt]
+                synonyms = [u for i, j in zip(src_units, tgt_units) if i in present_src and j in present_tgt
+                            for u in (i, j)]  # flat [i0, j0, i1, j1, ...]: a flat Arrow list is cheap to write
                 out["src_words"].append(src_index)
                 out["tgt_words"].append(tgt_index)
                 out["synonyms"].append(synonyms)
@@ -231,7 +241,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
                 multi = sum((p.src_words[1] - p.src_words[0] > 1) or (p.tgt_words[1] - p.tgt_words[0] > 1)
                             for p in pairs)
                 out["_stats"].append([1, int(bool(pairs)), len(pairs), multi, len(src_words), len(tgt_words),
-                                      src_covered, tgt_covered, len(synonyms)])
+                                      src_covered, tgt_covered, len(synonyms) // 2])
             return out
 
         return tokenize, dictionary
