@@ -77,9 +77,10 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--max_length", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     encoder_dir = os.path.join(os.path.dirname(args.output), "init")
     XLMRobertaModel(preset_config("small", len(tokenizer), tokenizer.pad_token_id, 128,
@@ -93,7 +94,7 @@ def main() -> None:
         output_dir=os.path.join(os.path.dirname(args.output), "st_out"), num_train_epochs=100,
         per_device_train_batch_size=args.batch_size, learning_rate=args.lr, warmup_steps=100,
         lr_scheduler_type="constant_with_warmup", batch_sampler=BatchSamplers.NO_DUPLICATES, save_strategy="no",
-        logging_steps=50, report_to=[], use_cpu=True, seed=0, dataloader_drop_last=True,
+        logging_steps=50, report_to=[], use_cpu=True, seed=args.seed, dataloader_drop_last=True,
     )
     trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=train,
                                          loss=losses.MultipleNegativesRankingLoss(model), callbacks=[stopper])

@@ -172,3 +172,12 @@ def test_usable_alone_with_a_plain_trainer(tmp_path):
                       enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
     trainer.fit(model, datamodule=dm)
     assert set(trainer.callback_metrics) == {"train/tok_loss", "train/loss"}  # tlm / seq at weight 0: skipped
+
+
+def test_parallel_and_synonym_together_is_an_error():
+    from veco_lightning.data.composite import VecoDataModule
+    from veco_lightning.data.parallel import ParallelDataModule
+
+    with pytest.raises(ValueError, match="remove data.parallel"):
+        VecoDataModule(tokenizer=f"{DEMO}/tokenizer", parallel=ParallelDataModule(files=_files()),
+                       synonym=SynonymAlignedDataModule(files=_files(), dictionaries=DICTS))

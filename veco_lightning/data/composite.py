@@ -22,9 +22,9 @@ class VecoDataModule(TokenizedDataModule):
         monolingual: monolingual text for MMLM.
         parallel: translation pairs for TLM and the sequence contrast; their held-out tails are scored in
             validation.
-        synonym: translation pairs with mined dictionary synonyms: TLM, sequence and token contrast (use it instead
-            of ``parallel``, or beside it for other pairs). Its held-out tails are scored in validation, with synonym
-            retrieval through its dictionaries.
+        synonym: translation pairs with mined dictionary synonyms: TLM, sequence and token contrast. It replaces
+            ``parallel`` (pairs without a dictionary train every objective but the token contrast). Its held-out
+            tails are scored in validation, with synonym retrieval through its dictionaries.
         evaluation: aligned pairs scored in validation and test (retrieval, word alignment, synonym retrieval);
             alone, it makes an evaluation-only data config for ``veco-fit test``.
         proportions: source (``monolingual``, ``parallel``, ``synonym``) -> probability that it feeds a step (default 1: every
@@ -45,6 +45,10 @@ class VecoDataModule(TokenizedDataModule):
         super().__init__(tokenizer)
         self.proportions = proportions
         self.seed = seed
+        if parallel is not None and synonym is not None:
+            raise ValueError("data.parallel and data.synonym both feed the TLM and contrastive inputs; give every "
+                             "language pair to data.synonym (pairs without a dictionary still train TLM and the "
+                             "sequence contrast) and remove data.parallel")
         candidates = {"monolingual": monolingual, "parallel": parallel, "synonym": synonym}
         self.sources: dict[str, TokenizedDataModule] = {name: dm for name, dm in candidates.items() if dm is not None}
         self.pair_sources = [dm for dm in (parallel, synonym) if dm is not None]
