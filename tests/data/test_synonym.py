@@ -131,6 +131,7 @@ def test_fit_full_objective(tmp_path, tok_input):
         "--data.synonym.dictionaries", str(DICTS).replace("'", '"'), "--data.synonym.max_length", "48",
         "--data.synonym.batch_size", "8", "--data.synonym.val_pairs", "8",
         "--data.synonym.cache_dir", str(tmp_path / "cache"), f"--export.dirpath={tmp_path / 'export'}",
+        "--trainer.default_root_dir", str(tmp_path),  # where the resolved config.yaml is saved
     ])
     logged = cli.trainer.callback_metrics
     assert {"train/tlm_loss", "train/seq_loss", "train/tok_loss"} <= set(logged)
