@@ -27,3 +27,13 @@ def all_gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     if world_size == 1:
         return tensor
     return torch.cat(dist_fn.all_gather(tensor.contiguous()), dim=0)
+
+
+def all_gather_no_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``tensor`` ``(B, ...)`` from every rank along dim 0, in rank order (no graph: ids, keys)."""
+    rank, world_size = world_info()
+    if world_size == 1:
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(world_size)]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts)

@@ -219,7 +219,8 @@ class VecoPretrainModule(LightningModule):
         out = {}
         if with_seq:
             vectors = self.seq_projection(pool_sentences(hidden[self.seq_options.layer], mask, self.seq_options.pooling))
-            out["seq"] = self.seq_loss(vectors[:batch], vectors[batch:])  # (B, D') each
+            out["seq"] = self.seq_loss(vectors[:batch], vectors[batch:], inputs.get("src_keys"),
+                                       inputs.get("tgt_keys"))  # (B, D') each
         if with_tok:
             index = joined("word_index", -1)  # (2B, L)
             words, present = pool_words(hidden[self.tok_options.layer], index, int(index.max()) + 1,

@@ -107,3 +107,13 @@ def test_tlm_fraction_keeps_every_contrastive_pair(tokenizer_dir, tmp_path):
     for row in range(2):
         src = batch["pairs"]["src"]["input_ids"][row][batch["pairs"]["src"]["attention_mask"][row].bool()]
         assert torch.equal(original[row, : len(src)], src)
+
+
+def test_views_carry_sentence_keys(tokenizer_dir, tmp_path):
+    dm = _datamodule(tmp_path, tokenizer_dir)
+    pairs = next(iter(dm.train_dataloader()))["pairs"]
+    for side in ("src", "tgt"):
+        ids, keys = pairs[side]["input_ids"], pairs[f"{side}_keys"]
+        for a in range(len(keys)):
+            for b in range(len(keys)):
+                assert (keys[a] == keys[b]) == torch.equal(ids[a], ids[b])

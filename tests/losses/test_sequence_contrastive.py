@@ -125,3 +125,27 @@ def test_without_gather_ranks_only_see_local_negatives(tmp_path):
     full = _loss(encoder, src, tgt, mask, gather=False)
     halves = [_loss(encoder, src[s], tgt[s], mask[s], gather=False) for s in (slice(0, 4), slice(4, 8))]
     assert abs(float(sum(halves) / 2 - full)) > 1e-3
+
+
+def test_copies_of_the_positive_are_not_negatives():
+    """Rows 0 and 1 share their target sentence (multi-way parallel data): neither counts the other as a negative."""
+    g = torch.Generator().manual_seed(3)
+    src, tgt = torch.randn(5, 8, generator=g, dtype=torch.float64), torch.randn(5, 8, generator=g, dtype=torch.float64)
+    tgt[1] = tgt[0]  # the same English sentence, encoded identically
+    tgt_keys = torch.tensor([7, 7, 1, 2, 3])
+    src_keys = torch.tensor([10, 11, 12, 13, 14])
+    loss = SequenceContrastiveLoss(temperature=0.1)(src, tgt, src_keys, tgt_keys)
+
+    def cos(a, b):
+        return float(a @ b) / (math.sqrt(float(a @ a)) * math.sqrt(float(b @ b)))
+
+    total = 0.0
+    for queries, keys, ids in ((src, tgt, tgt_keys), (tgt, src, src_keys)):
+        for i in range(5):
+            kept = [j for j in range(5) if j == i or ids[j] != ids[i]]
+            logits = {j: cos(queries[i], keys[j]) / 0.1 for j in kept}
+            top = max(logits.values())
+            total += -(logits[i] - top - math.log(sum(math.exp(v - top) for v in logits.values())))
+    assert loss.item() == pytest.approx(total / 10, rel=1e-9)
+    # without keys, the copy is a (false) negative and the loss is higher
+    assert SequenceContrastiveLoss(temperature=0.1)(src, tgt).item() > loss.item()

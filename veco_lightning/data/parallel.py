@@ -139,11 +139,14 @@ class ParallelCollator:
         self.is_special = special
         self.random_token_ids = (~special).nonzero().squeeze(1)
 
-    def _views(self, examples: list[dict[str, Any]]) -> dict[str, dict[str, torch.Tensor]]:
-        views = {}
+    def _views(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        views: dict[str, Any] = {}
         for side in ("src", "tgt"):
             ids = pad_sequences([[self.bos, *e[side], self.eos] for e in examples], self.pad)
             views[side] = {"input_ids": ids, "attention_mask": (ids != self.pad).long()}
+            # Sentence identities, equal for equal token sequences on every rank (hashes of int tuples do not
+            # depend on PYTHONHASHSEED): the contrastive loss never counts a copy of the positive as a negative.
+            views[f"{side}_keys"] = torch.tensor([hash(tuple(e[side])) for e in examples], dtype=torch.long)
         return views
 
     def _tlm(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:

@@ -18,6 +18,14 @@ Options
     - ``gather``: negatives from every rank. Vectors are gathered *with gradient* and each rank's labels are offset
       by ``rank * B``; local queries are scored against the global keys. See ``veco_lightning.distributed``.
 
+Duplicates are not negatives
+    Multi-way parallel corpora (NTREX, UN, Bible, TED) pair the same English sentence with many languages, and a
+    length-bucketed batch readily holds two of those pairs (6.7% of the target sentences of NTREX batches of 32).
+    Scoring an identical copy of the positive as a negative asks for the impossible and sends contradictory gradient.
+    Given ``src_keys`` / ``tgt_keys`` (one integer per sentence, equal for equal sentences; the collators pass a hash
+    of the token ids), every key that equals the query's own positive's key is masked out of the softmax, except the
+    positive itself (the "no duplicates" batches of sentence-transformers get the same effect by sampling).
+
 Negatives under gradient accumulation
     The pool of negatives is one micro-batch times the number of ranks: accumulating k micro-batches does not make
     it k times larger (each micro-batch's loss only sees its own sentences). To get more negatives, raise the
@@ -27,6 +35,7 @@ Inputs
     ======  ==========  =============================================
     src     ``(B, D)``  sentence vectors of the x sides (any scale)
     tgt     ``(B, D)``  sentence vectors of the y sides, row i pairs with src row i
+    keys    ``(B,)``    optional ``src_keys`` / ``tgt_keys``: sentence identities (int64)
     ======  ==========  =============================================
     Returns a scalar loss (mean over the local queries of both directions; under DDP the mean over ranks equals
     the single-process loss on the global batch).
@@ -54,7 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from veco_lightning.distributed import all_gather_with_grad, world_info
+from veco_lightning.distributed import all_gather_no_grad, all_gather_with_grad, world_info
 
 
 class SequenceContrastiveLoss(nn.Module):
@@ -83,20 +92,29 @@ class SequenceContrastiveLoss(nn.Module):
     def scale(self) -> torch.Tensor:
         return self.log_scale.clamp(max=math.log(100.0)).exp()
 
-    def logits(self, queries: torch.Tensor, keys: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def logits(self, queries: torch.Tensor, keys: torch.Tensor, labels: torch.Tensor,
+               key_ids: torch.Tensor | None = None) -> torch.Tensor:
         cosine = queries @ keys.T  # (B, W*B)
+        positive = F.one_hot(labels, cosine.shape[1]).bool()  # (B, W*B)
         if self.margin:
-            cosine = cosine - self.margin * F.one_hot(labels, cosine.shape[1]).to(cosine.dtype)
-        return cosine * self.scale
+            cosine = cosine - self.margin * positive.to(cosine.dtype)
+        logits = cosine * self.scale
+        if key_ids is not None:  # copies of the positive are not negatives
+            duplicate = (key_ids.unsqueeze(0) == key_ids[labels].unsqueeze(1)) & ~positive
+            logits = logits.masked_fill(duplicate, float("-inf"))
+        return logits
 
-    def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_keys: torch.Tensor | None = None,
+                tgt_keys: torch.Tensor | None = None) -> torch.Tensor:
         src, tgt = F.normalize(_upcast(src), dim=-1), F.normalize(_upcast(tgt), dim=-1)  # (B, D), fp32 under autocast
         rank, world_size = world_info() if self.gather else (0, 1)
         all_src = all_gather_with_grad(src) if world_size > 1 else src  # (W*B, D)
         all_tgt = all_gather_with_grad(tgt) if world_size > 1 else tgt
+        all_src_keys = None if src_keys is None else (all_gather_no_grad(src_keys) if world_size > 1 else src_keys)
+        all_tgt_keys = None if tgt_keys is None else (all_gather_no_grad(tgt_keys) if world_size > 1 else tgt_keys)
         labels = torch.arange(src.shape[0], device=src.device) + rank * src.shape[0]  # positives in the global batch
-        loss_s2t = F.cross_entropy(self.logits(src, all_tgt, labels), labels)
-        loss_t2s = F.cross_entropy(self.logits(tgt, all_src, labels), labels)
+        loss_s2t = F.cross_entropy(self.logits(src, all_tgt, labels, all_tgt_keys), labels)
+        loss_t2s = F.cross_entropy(self.logits(tgt, all_src, labels, all_src_keys), labels)
         return (loss_s2t + loss_t2s) / 2
 
 
