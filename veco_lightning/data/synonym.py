@@ -40,6 +40,7 @@ from veco_lightning.data.readers import expand_globs, resolve_path
 log = logging.getLogger(__name__)
 
 STATS_FILE = "mining_stats.json"
+CACHE_FORMAT = "synonym-cache-2"  # part of the cache key: change it whenever the stored columns change
 # Per-pair statistics emitted by the map function (the MiningStats fields, then the pairs that survive truncation).
 STAT_FIELDS = ("sentence_pairs", "pairs_with_synonyms", "synonym_pairs", "multi_word_pairs", "src_words", "tgt_words",
                "src_covered", "tgt_covered", "kept_after_truncation")
@@ -186,7 +187,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
 
     def _cache_extra(self, pair: str) -> list:
         files = self._dictionary_files(pair)
-        return [file_identity(expand_globs(files)) if files else None, self.stop_words, self.max_synonyms,
+        return [CACHE_FORMAT, file_identity(expand_globs(files)) if files else None, self.stop_words, self.max_synonyms,
                 self.max_word_chars, self.induce and not files, self.induction if self.induce and not files else None]
 
     def dictionary(self, pair: str) -> BilingualDictionary | None:
