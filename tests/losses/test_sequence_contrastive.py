@@ -73,7 +73,10 @@ def _worker(rank, world_size, port, out):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
     try:
-        encoder = torch.nn.parallel.DistributedDataParallel(_encoder())
+        # DDP's gradient averaging, done by hand after backward: the DistributedDataParallel wrapper's asynchronous
+        # bucket all-reduces interleave with the gather's backward collective on the same gloo group, which
+        # occasionally deadlocked this 2-process test on a loaded 2-core machine.
+        encoder = _encoder()
         src, tgt, mask = _batch()
         shard = slice(rank * 4, (rank + 1) * 4)
         local_mask = mask[shard]
@@ -84,9 +87,13 @@ def _worker(rank, world_size, port, out):
 
         loss = SequenceContrastiveLoss(temperature=0.05, margin=0.1, gather=True)(embed(src[shard]), embed(tgt[shard]))
         loss.backward()
+        for p in encoder.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= world_size
         mean_loss = loss.detach().clone()
         dist.all_reduce(mean_loss)
-        grads = {n: p.grad for n, p in encoder.module.named_parameters() if p.grad is not None}
+        grads = {n: p.grad for n, p in encoder.named_parameters() if p.grad is not None}
         if rank == 0:
             torch.save({"loss": mean_loss / world_size, "grads": grads}, out)
     finally:
