@@ -57,16 +57,18 @@ Example
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from veco_lightning.distributed import all_gather_no_grad, all_gather_with_grad, world_info
+from veco_lightning.distributed import (
+    all_gather_no_grad,
+    all_gather_with_grad,
+    world_info,
+)
+from veco_lightning.losses.temperature import TemperatureScaled, upcast
 
 
-class SequenceContrastiveLoss(nn.Module):
+class SequenceContrastiveLoss(TemperatureScaled):
     """Symmetric InfoNCE over translation pairs with in-batch (and cross-rank) negatives.
 
     Args:
@@ -79,18 +81,9 @@ class SequenceContrastiveLoss(nn.Module):
     def __init__(
         self, temperature: float = 0.05, learnable_temperature: bool = False, margin: float = 0.0, gather: bool = True
     ) -> None:
-        super().__init__()
-        log_scale = torch.tensor(math.log(1.0 / temperature))
-        if learnable_temperature:
-            self.log_scale = nn.Parameter(log_scale)
-        else:
-            self.register_buffer("log_scale", log_scale, persistent=False)
+        super().__init__(temperature, learnable_temperature)
         self.margin = margin
         self.gather = gather
-
-    @property
-    def scale(self) -> torch.Tensor:
-        return self.log_scale.clamp(max=math.log(100.0)).exp()
 
     def logits(self, queries: torch.Tensor, keys: torch.Tensor, labels: torch.Tensor,
                key_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -106,7 +99,7 @@ class SequenceContrastiveLoss(nn.Module):
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_keys: torch.Tensor | None = None,
                 tgt_keys: torch.Tensor | None = None) -> torch.Tensor:
-        src, tgt = F.normalize(_upcast(src), dim=-1), F.normalize(_upcast(tgt), dim=-1)  # (B, D), fp32 under autocast
+        src, tgt = F.normalize(upcast(src), dim=-1), F.normalize(upcast(tgt), dim=-1)  # (B, D), fp32 under autocast
         rank, world_size = world_info() if self.gather else (0, 1)
         all_src = all_gather_with_grad(src) if world_size > 1 else src  # (W*B, D)
         all_tgt = all_gather_with_grad(tgt) if world_size > 1 else tgt
@@ -116,7 +109,3 @@ class SequenceContrastiveLoss(nn.Module):
         loss_s2t = F.cross_entropy(self.logits(src, all_tgt, labels, all_tgt_keys), labels)
         loss_t2s = F.cross_entropy(self.logits(tgt, all_src, labels, all_src_keys), labels)
         return (loss_s2t + loss_t2s) / 2
-
-
-def _upcast(x: torch.Tensor) -> torch.Tensor:
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x

@@ -60,17 +60,17 @@ Example
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from veco_lightning.losses.temperature import TemperatureScaled, upcast
 
 TokenNegatives = Literal["instance", "batch"]
 
 
-class TokenContrastiveLoss(nn.Module):
+class TokenContrastiveLoss(TemperatureScaled):
     """Symmetric InfoNCE over dictionary synonym pairs, negatives from the partner sentence (or the batch).
 
     Args:
@@ -81,19 +81,10 @@ class TokenContrastiveLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.1, learnable_temperature: bool = False,
                  negatives: TokenNegatives = "instance") -> None:
-        super().__init__()
+        super().__init__(temperature, learnable_temperature)
         if negatives not in ("instance", "batch"):
             raise ValueError(f"negatives must be 'instance' or 'batch', got {negatives!r}")
-        log_scale = torch.tensor(math.log(1.0 / temperature))
-        if learnable_temperature:
-            self.log_scale = nn.Parameter(log_scale)
-        else:
-            self.register_buffer("log_scale", log_scale, persistent=False)
         self.negatives = negatives
-
-    @property
-    def scale(self) -> torch.Tensor:
-        return self.log_scale.clamp(max=math.log(100.0)).exp()
 
     def _direction(self, queries: torch.Tensor, keys: torch.Tensor, present: torch.Tensor, rows: torch.Tensor,
                    query_index: torch.Tensor, key_index: torch.Tensor) -> torch.Tensor:
@@ -111,8 +102,8 @@ class TokenContrastiveLoss(nn.Module):
 
     def forward(self, src_words: torch.Tensor, tgt_words: torch.Tensor, src_present: torch.Tensor,
                 tgt_present: torch.Tensor, synonyms: torch.Tensor) -> torch.Tensor:
-        src_words = F.normalize(_upcast(src_words), dim=-1)
-        tgt_words = F.normalize(_upcast(tgt_words), dim=-1)
+        src_words = F.normalize(upcast(src_words), dim=-1)
+        tgt_words = F.normalize(upcast(tgt_words), dim=-1)
         valid = synonyms[..., 0] >= 0  # (B, P)
         rows = valid.nonzero()[:, 0]  # (N,) batch row of each synonym pair
         src_index, tgt_index = synonyms[valid].unbind(-1)  # (N,), (N,)
@@ -124,7 +115,3 @@ class TokenContrastiveLoss(nn.Module):
         loss_s2t = self._direction(src_words, tgt_words, tgt_present, rows, src_index, tgt_index)
         loss_t2s = self._direction(tgt_words, src_words, src_present, rows, tgt_index, src_index)
         return (loss_s2t + loss_t2s) / 2
-
-
-def _upcast(x: torch.Tensor) -> torch.Tensor:
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
