@@ -2,7 +2,7 @@
 
 For every language pair that has a Wiktionary dictionary in ``<data-dir>/dictionaries`` (en-xx.tsv) and an
 NTREX-128 reference (``newstest2019-ref.<code>.txt``, line-aligned with ``newstest2019-src.eng.txt``), all 1997
-lines are mined with :func:`veco_lightning.data.mining.mine_corpus` (built-in stop words on both sides unless
+lines are mined with :func:`veco_lightning.lexicon.synonyms.mine_corpus` (built-in stop words on both sides unless
 ``--no-stop-words``) and a Markdown table is printed: sentence pairs, synonym pairs per sentence pair, share of
 sentence pairs with at least one pair, multi-word pairs, source/target word coverage, dictionary load time and
 mining time.
@@ -13,6 +13,7 @@ Throughput: over all mined pairs, the median of ``--runs`` runs of
   (the way a ``datasets.map(batched=True)`` pre-processing step calls it);
 * *pipeline*: the same tokenisation + :func:`mine_pair` for each pair + :func:`pair_token_spans` (character ->
   token spans) for each pair: everything the synonym data pipeline does per pair once dictionaries are loaded;
+* *mining alone*: :func:`mine_pair` for each pair;
 
 reported as pairs/s and as the overhead of the pipeline over tokenisation alone; and, closest to what a training run
 does, the two datamodules' pre-processing (``datasets.map``, as in ``prepare_data`` without the disk write) of the
@@ -20,15 +21,19 @@ same xx-en pairs:
 
 * *ParallelDataModule*: reading the pairs and tokenising both sides (no offsets needed), truncated to the pair
   length (``--num-proc`` processes);
-* *SynonymAlignedDataModule*: tokenisation with offsets + mining + word units + token maps (what is cached). The tokenizer is the NTREX-trained
-32k Unigram tokenizer cached by ``benchmarks/mlm_throughput.py`` under ``benchmarks/.cache`` if present, else the
-demo tokenizer shipped with the package (no downloads); ``--tokenizer`` overrides.
+* *SynonymAlignedDataModule*: tokenisation with offsets + mining + word units + token maps (what is cached).
 
-Finally ``--samples`` random mined pairs of en-de and en-zh are printed for a human read.
+Each run measures every stage once, in an order rotated run by run; a stage is one measurement of
+``benchmarks/harness.py`` (on an idle CPU, contention recorded; ``--idle-wait``, ``--retries``). The tokenizer is
+the NTREX-trained 32k Unigram tokenizer cached by ``benchmarks/mlm_throughput.py`` under ``benchmarks/.cache`` if
+present, else the demo tokenizer shipped with the package (no downloads); ``--tokenizer`` overrides.
+
+Finally ``--samples`` random mined pairs of en-de and en-zh are printed for a human read. The tables' figures are
+written to ``benchmarks/results/mining_stats.json`` (``--output``).
 
 Usage (from the repository root)::
 
-    HF_HUB_OFFLINE=1 python benchmarks/mining_stats.py [--data-dir ../shared/data] [--runs 3] [--threads 1]
+    python benchmarks/mining_stats.py [--data-dir ../shared/data] [--runs 3] [--threads 1]
 """
 
 from __future__ import annotations
@@ -37,45 +42,30 @@ import argparse
 import glob
 import os
 import random
-import statistics
-import sys
-import time
 from collections.abc import Callable
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-sys.path.insert(0, REPO)
-DEFAULT_DATA = os.environ.get("VECO_BENCH_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
-NTREX_CODES = {"ar": "arb", "de": "deu", "el": "ell", "es": "spa", "fr": "fra", "hi": "hin", "ru": "rus", "tr": "tur",
-               "vi": "vie", "zh": "zho-CN"}
-
-
-def read_lines(path: str) -> list[str]:
-    with open(path, encoding="utf-8") as handle:
-        return handle.read().splitlines()
+import harness
 
 
 def find_tokenizer(explicit: str | None) -> str:
     if explicit:
         return explicit
-    cached = sorted(glob.glob(os.path.join(HERE, ".cache", "tokenizer-*", "tokenizer.json")))
+    cached = sorted(glob.glob(os.path.join(harness.CACHE, "tokenizer-*", "tokenizer.json")))
     if cached:
         return os.path.dirname(cached[-1])
-    return os.path.join(REPO, "veco_lightning", "resources", "demo", "tokenizer")
+    return os.path.join(harness.REPO, "veco_lightning", "resources", "demo", "tokenizer")
 
 
-def median_time(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        begin = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - begin)
-    return statistics.median(times)
+def throughput_table(title: str, stages: list[tuple[str, float]], n_pairs: int) -> str:
+    return harness.markdown_table(
+        [title, "seconds", "pairs/s", "µs/pair"],
+        [[label, f"{seconds:.2f}", f"{n_pairs / seconds:,.0f}", f"{seconds / n_pairs * 1e6:.0f}"]
+         for label, seconds in stages])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default=DEFAULT_DATA, help="folder holding ntrex128/ and dictionaries/")
+    harness.add_data_dir(parser, "ntrex128/ and dictionaries/")
     parser.add_argument("--tokenizer", default=None, help="local tokenizer directory (default: see module doc)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=1000)
@@ -85,50 +75,55 @@ def main(argv: list[str] | None = None) -> int:
                         help="RAYON_NUM_THREADS for the Rust tokenizer (mining is single-threaded Python)")
     parser.add_argument("--no-stop-words", action="store_true")
     parser.add_argument("--num-proc", type=int, default=None, help="datasets.map processes in the datamodule stage")
+    harness.add_contention_options(parser)
+    harness.add_output(parser, "mining_stats")
     args = parser.parse_args(argv)
-    if args.threads:
-        os.environ["RAYON_NUM_THREADS"] = str(args.threads)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-    from transformers import AutoTokenizer
-
-    from veco_lightning.data.dictionary import read_dictionary
-    from veco_lightning.data.mining import (
-        default_stop_words,
-        mine_corpus,
-        mine_pair,
-        pair_token_spans,
-    )
-
     ntrex, dict_dir = os.path.join(args.data_dir, "ntrex128"), os.path.join(args.data_dir, "dictionaries")
     english = os.path.join(ntrex, "newstest2019-src.eng.txt")
     if not os.path.exists(english) or not os.path.isdir(dict_dir):
-        print(f"SKIPPED: no NTREX-128 / dictionaries under {args.data_dir!r}; set --data-dir or $VECO_BENCH_DATA")
-        return 0
-    src_lines = read_lines(english)
+        return harness.skip(f"no NTREX-128 / dictionaries under {args.data_dir!r}; set --data-dir or $VECO_BENCH_DATA")
+    if args.threads:
+        os.environ["RAYON_NUM_THREADS"] = str(args.threads)  # before the tokenizers library is loaded
+
+    from transformers import AutoTokenizer
+
+    from veco_lightning.data.parallel import ParallelDataModule, ParallelSource
+    from veco_lightning.data.synonym import SynonymAlignedDataModule
+    from veco_lightning.data.units import pair_token_spans
+    from veco_lightning.lexicon.dictionary import read_dictionary
+    from veco_lightning.lexicon.stopwords import default_stop_words
+    from veco_lightning.lexicon.synonyms import mine_corpus, mine_pair
+
+    machine = harness.describe_machine()
+    src_lines = harness.read_lines(english)
     corpora = {}
-    for lang, code in NTREX_CODES.items():
-        dict_path, ref_path = os.path.join(dict_dir, f"en-{lang}.tsv"), os.path.join(ntrex, f"newstest2019-ref.{code}.txt")
+    for lang, code in harness.NTREX_CODES.items():
+        dict_path = os.path.join(dict_dir, f"en-{lang}.tsv")
+        ref_path = os.path.join(ntrex, f"newstest2019-ref.{code}.txt")
         if os.path.exists(dict_path) and os.path.exists(ref_path):
-            begin = time.perf_counter()
-            dictionary = read_dictionary(dict_path, "en", lang)
-            dictionary.index()  # the lookup tables are built once per dictionary
-            corpora[lang] = (dictionary, read_lines(ref_path), time.perf_counter() - begin)
+            with harness.Stopwatch() as load:
+                dictionary = read_dictionary(dict_path, "en", lang)
+                dictionary.index()  # the lookup tables are built once per dictionary
+            corpora[lang] = (dictionary, harness.read_lines(ref_path), load.seconds)
 
     stops = (lambda lang: None) if args.no_stop_words else (
         lambda lang: {"en": default_stop_words("en"), lang: default_stop_words(lang)})
-    print(f"## Synonym mining on NTREX-128 (newstest2019, {len(src_lines)} lines), Wiktionary dictionaries, "
+    print(f"\n## Synonym mining on NTREX-128 (newstest2019, {len(src_lines)} lines), Wiktionary dictionaries, "
           f"stop words {'off' if args.no_stop_words else 'on'}\n")
-    print("| pair | dict entries | sentence pairs | synonym pairs / sentence pair | with >=1 pair | multi-word "
-          "| src coverage | tgt coverage | dict load s | mining s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    mined = {}
+    mined, mining = {}, {}
     for lang, (dictionary, tgt_lines, load_s) in corpora.items():
-        results, stats = mine_corpus(zip(src_lines, tgt_lines), dictionary, "en", lang, stop_words=stops(lang))
-        mined[lang] = results
-        print(f"| en-{lang} | {dictionary.entries} | {stats.sentence_pairs} | {stats.mean_per_pair:.2f} "
-              f"| {stats.pairs_with_synonyms / stats.sentence_pairs:.1%} | {stats.multi_word_pairs} "
-              f"| {stats.src_coverage:.1%} | {stats.tgt_coverage:.1%} | {load_s:.2f} | {stats.seconds:.2f} |")
+        mined[lang], stats = mine_corpus(zip(src_lines, tgt_lines), dictionary, "en", lang, stop_words=stops(lang))
+        mining[lang] = {"dict_entries": dictionary.entries, "sentence_pairs": stats.sentence_pairs,
+                        "synonym_pairs_per_sentence_pair": stats.mean_per_pair,
+                        "with_synonyms": stats.pairs_with_synonyms / stats.sentence_pairs,
+                        "multi_word_pairs": stats.multi_word_pairs, "src_coverage": stats.src_coverage,
+                        "tgt_coverage": stats.tgt_coverage, "dict_load_s": load_s, "mining_s": stats.seconds}
+    print(harness.markdown_table(
+        ["pair", "dict entries", "sentence pairs", "synonym pairs / sentence pair", "with >=1 pair", "multi-word",
+         "src coverage", "tgt coverage", "dict load s", "mining s"],
+        [[f"en-{lang}", m["dict_entries"], m["sentence_pairs"], f"{m['synonym_pairs_per_sentence_pair']:.2f}",
+          f"{m['with_synonyms']:.1%}", m["multi_word_pairs"], f"{m['src_coverage']:.1%}", f"{m['tgt_coverage']:.1%}",
+          f"{m['dict_load_s']:.2f}", f"{m['mining_s']:.2f}"] for lang, m in mining.items()]))
 
     tok_dir = find_tokenizer(args.tokenizer)
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)
@@ -159,11 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             for s_text, t_text in zip(src, tgt):
                 mine_pair(s_text, t_text, dictionary, "en", lang, stop_words=stop)
 
-    from veco_lightning.data.parallel import ParallelDataModule, ParallelSource
-    from veco_lightning.data.synonym import SynonymAlignedDataModule
-
-    sources = {f"{lang}-en": ParallelSource(src=os.path.join(ntrex, f"newstest2019-ref.{NTREX_CODES[lang]}.txt"),
-                                            tgt=english) for lang in corpora}
+    sources = {f"{lang}-en": ParallelSource(src=os.path.join(ntrex, f"newstest2019-ref.{code}.txt"), tgt=english)
+               for lang, code in harness.NTREX_CODES.items() if lang in corpora}
     common = {"files": sources, "tokenizer": tok_dir, "max_length": 128, "val_pairs": 0}
     plain = ParallelDataModule(**common)
     synonym = SynonymAlignedDataModule(
@@ -181,30 +173,26 @@ def main(argv: list[str] | None = None) -> int:
 
     pipeline()  # warm-up: word caches, lazy imports
     datamodule_stage(synonym, synonym_fns)()
-    # The stages alternate run by run, so that drifting machine load hits all of them alike.
-    stages = (("tok", tokenise_only), ("all", pipeline), ("mine", mining_only),
-              ("dm_tok", datamodule_stage(plain, plain_fns)),
-              ("dm_all", datamodule_stage(synonym, synonym_fns)))
-    times: dict[str, list[float]] = {name: [] for name, _ in stages}
-    for _ in range(args.runs):
-        for name, fn in stages:
-            times[name].append(median_time(fn, 1))
-    t_tok, t_all, t_mine, t_dm_tok, t_dm_all = (statistics.median(times[name]) for name, _ in stages)
+    runs = harness.interleave(
+        {"tok": tokenise_only, "all": pipeline, "mine": mining_only,
+         "dm_tok": datamodule_stage(plain, plain_fns), "dm_all": datamodule_stage(synonym, synonym_fns)},
+        args.runs, idle_wait=args.idle_wait, retries=args.retries)
+    seconds = harness.medians(runs, "run_wall_s")
+    rayon = os.environ.get("RAYON_NUM_THREADS", "default")
     print(f"\n## Throughput ({n_pairs} sentence pairs, {len(jobs)} language pairs, median of {args.runs} runs, "
-          f"tokenizer {os.path.relpath(tok_dir, REPO)} ({len(tokenizer)} entries), batch {args.batch_size}, "
-          f"RAYON_NUM_THREADS={os.environ.get('RAYON_NUM_THREADS', 'default')}, {os.cpu_count()} CPUs)\n")
-    print("| stage | seconds | pairs/s | µs/pair |")
-    print("|---|---:|---:|---:|")
-    for label, seconds in (("tokenisation with offsets (both sides)", t_tok),
-                           ("tokenisation + mining + span mapping", t_all), ("mining alone (mine_pair)", t_mine)):
-        print(f"| {label} | {seconds:.2f} | {n_pairs / seconds:,.0f} | {seconds / n_pairs * 1e6:.0f} |")
-    print(f"\nMining + span mapping add {(t_all - t_tok) / t_tok:.0%} over tokenisation alone.")
-    print(f"\n| datamodule pre-processing (datasets.map, num_proc={args.num_proc}) | seconds | pairs/s | µs/pair |")
-    print("|---|---:|---:|---:|")
-    for label, seconds in (("ParallelDataModule (tokenisation)", t_dm_tok),
-                           ("SynonymAlignedDataModule (tokenisation + mining + token maps)", t_dm_all)):
-        print(f"| {label} | {seconds:.2f} | {n_pairs / seconds:,.0f} | {seconds / n_pairs * 1e6:.0f} |")
-    print(f"\nIn the datamodules, mining adds {(t_dm_all - t_dm_tok) / t_dm_tok:.0%} over tokenisation alone.")
+          f"tokenizer {os.path.relpath(tok_dir, harness.REPO)} ({len(tokenizer)} entries), batch {args.batch_size}, "
+          f"RAYON_NUM_THREADS={rayon}, {os.cpu_count()} CPUs)\n")
+    print(throughput_table("stage", [("tokenisation with offsets (both sides)", seconds["tok"]),
+                                     ("tokenisation + mining + span mapping", seconds["all"]),
+                                     ("mining alone (mine_pair)", seconds["mine"])], n_pairs))
+    print(f"\nMining + span mapping add {(seconds['all'] - seconds['tok']) / seconds['tok']:.0%} over tokenisation "
+          "alone.\n")
+    print(throughput_table(f"datamodule pre-processing (datasets.map, num_proc={args.num_proc})",
+                           [("ParallelDataModule (tokenisation)", seconds["dm_tok"]),
+                            ("SynonymAlignedDataModule (tokenisation + mining + token maps)", seconds["dm_all"])],
+                           n_pairs))
+    print(f"\nIn the datamodules, mining adds {(seconds['dm_all'] - seconds['dm_tok']) / seconds['dm_tok']:.0%} over "
+          "tokenisation alone.")
 
     rng = random.Random(args.seed)
     for lang in ("de", "zh"):
@@ -215,8 +203,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## {min(args.samples, len(flat))} random en-{lang} synonym pairs (line: en — {lang})\n")
         for i, p in sorted(rng.sample(flat, min(args.samples, len(flat)))):
             print(f"- {i + 1}: {src_lines[i][slice(*p.src_span)]} — {tgt_lines[i][slice(*p.tgt_span)]}")
+
+    contention = harness.summarize_contention(runs)
+    harness.write_result(args.output, "mining_stats", {
+        "settings": {"tokenizer": os.path.relpath(tok_dir, harness.REPO), "tokenizer_entries": len(tokenizer),
+                     "batch_size": args.batch_size, "rayon_num_threads": rayon, "num_proc": args.num_proc,
+                     "stop_words": not args.no_stop_words, "runs": args.runs},
+        "mining": mining,
+        "sentence_pairs": n_pairs,
+        "median_seconds": seconds,
+        "microseconds_per_pair": {stage: s / n_pairs * 1e6 for stage, s in seconds.items()},
+        "runs": runs,
+    }, environment={**machine, **contention}, argv=argv)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -11,14 +11,18 @@ blocks with 15% of positions labelled, in four variants:
   reach, so ``dense / encoder`` is the ceiling of the veco/HF speed-up at this shape;
 * ``sparse-no-opt`` -- ``sparse`` without clipping and optimizer step: the optimizer's share.
 
-Variants are interleaved round by round (so machine noise hits all of them) and the median step time is reported.
-With ``--profile`` it also prints the ``torch.profiler`` top operators of a few ``sparse`` and ``dense`` steps.
-No data set is needed (token content does not change the work; random ids are used).
+Each round runs ``--steps`` steps of every variant, in an order rotated round by round (so that machine noise hits
+all of them); the median step time over all rounds is reported. A variant's steps in a round are one measurement
+of ``benchmarks/harness.py`` (on an idle CPU, contention recorded; ``--idle-wait``, ``--retries``). With
+``--profile`` it also prints the ``torch.profiler`` top operators of a few ``sparse`` and ``dense`` steps. No data
+set is needed (token content does not change the work; random ids are used).
 
 Usage (from the repository root)::
 
     python benchmarks/mlm_step_breakdown.py                 # small preset, vocab 32000, batch 16 x 128
     python benchmarks/mlm_step_breakdown.py --rounds 5 --steps 8 --profile
+
+Results are printed and written to ``benchmarks/results/mlm_step_breakdown.json`` (``--output``).
 """
 
 from __future__ import annotations
@@ -26,22 +30,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
+import harness
 import torch
 from transformers import XLMRobertaForMaskedLM
 
 from veco_lightning.losses.masked_lm import MaskedLMLoss
 from veco_lightning.models.encoder import preset_config
-
-sys.path.insert(0, HERE)
-from mlm_throughput import CONTENTION_WARN, CpuMonitor
 
 VARIANTS = ("dense", "sparse", "encoder", "sparse-no-opt")
 
@@ -75,16 +70,27 @@ class Runner:
         self.generator = torch.Generator().manual_seed(args.seed)
         self.args = args
 
-    def step(self) -> float:
-        batch = make_batch(self.args, self.generator)
-        start = time.perf_counter()
+    def step(self) -> None:
+        """One untimed training step on a fresh random batch."""
+        self._train(make_batch(self.args, self.generator))
+
+    def timed_steps(self, steps: int) -> dict:
+        """``steps`` timed training steps: the :class:`harness.StepTimer` figures plus ``step_times_s``."""
+        timer = harness.StepTimer(warmup=0)
+        for i in range(steps):
+            batch = make_batch(self.args, self.generator)
+            timer.begin(i)
+            self._train(batch)
+            timer.end(i, tokens=batch["input_ids"].numel())
+        return {**timer.result(), "step_times_s": timer.step_times}
+
+    def _train(self, batch: dict) -> None:
         loss = loss_fn(self.variant, self.model, self.head, batch)
         loss.backward()
         if self.variant != "sparse-no-opt":
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.optimizer.step()
         self.optimizer.zero_grad()
-        return time.perf_counter() - start
 
 
 def profile(runner: Runner, steps: int = 3, rows: int = 15) -> None:
@@ -113,36 +119,38 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", action="store_true", help="also print torch.profiler tables for sparse and dense")
+    harness.add_contention_options(p)
+    harness.add_output(p, "mlm_step_breakdown")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads; preset {args.preset}, vocab {args.vocab_size}, "
-          f"batch {args.batch_size} x {args.seq_len}; {args.rounds} rounds x {args.steps} steps")
+    machine = harness.describe_machine()
+    harness.log(f"Preset {args.preset}, vocab {args.vocab_size}, batch {args.batch_size} x {args.seq_len}; "
+                f"{args.rounds} rounds x {args.steps} steps")
 
     runners = {v: Runner(v, args) for v in VARIANTS}
     for runner in runners.values():
         for _ in range(args.warmup):
             runner.step()
-    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    monitor = CpuMonitor()
-    for r in range(args.rounds):
-        order = VARIANTS[r % len(VARIANTS):] + VARIANTS[: r % len(VARIANTS)]
-        for v in order:
-            times[v].extend(runners[v].step() for _ in range(args.steps))
-    others = monitor.stop()
-    med = {v: statistics.median(t) for v, t in times.items()}
+    rounds = harness.interleave({v: lambda runner=runners[v]: runner.timed_steps(args.steps) for v in VARIANTS},
+                                args.rounds, idle_wait=args.idle_wait, retries=args.retries)
+    med = {v: statistics.median(t for r in rounds for t in r[v]["step_times_s"]) for v in VARIANTS}
     tokens = args.batch_size * args.seq_len
-    print("\n| variant | median step (ms) | tokens/s | vs dense |")
-    print("|---|---:|---:|---:|")
-    for v in VARIANTS:
-        print(f"| {v} | {med[v] * 1000:.0f} | {tokens / med[v]:.0f} | {med['dense'] / med[v]:.2f}x |")
+    print("\n" + harness.markdown_table(
+        ["variant", "median step (ms)", "tokens/s", "vs dense"],
+        [[v, f"{med[v] * 1000:.0f}", f"{tokens / med[v]:.0f}", f"{med['dense'] / med[v]:.2f}x"] for v in VARIANTS]))
     print(f"\nDense LM head costs {1000 * (med['dense'] - med['encoder']):.0f} ms/step, the sparse head "
           f"{1000 * (med['sparse'] - med['encoder']):.0f} ms; optimizer + clipping "
           f"{1000 * (med['sparse'] - med['sparse-no-opt']):.0f} ms. Ceiling of the sparse-head speed-up (head for "
           f"free): {med['dense'] / med['encoder']:.2f}x; sparse head: {med['dense'] / med['sparse']:.2f}x.")
-    busy = others["other_processes_cores"]
-    if busy is not None:
-        print(f"Other processes used {busy:.2f} cores meanwhile (steal {others['steal_cores']:.2f})"
-              + (": WARNING, the figures are slowed down and not representative." if busy > CONTENTION_WARN else "."))
+    contention = harness.summarize_contention(rounds)
+    harness.write_result(args.output, "mlm_step_breakdown", {
+        "settings": {"preset": args.preset, "vocab_size": args.vocab_size, "batch_size": args.batch_size,
+                     "seq_len": args.seq_len, "rounds": args.rounds, "timed_steps": args.steps,
+                     "warmup_steps": args.warmup, "seed": args.seed, "torch_threads": args.threads},
+        "rounds": rounds,
+        "median_step_s": med,
+        "tokens_per_s": {v: tokens / med[v] for v in VARIANTS},
+    }, environment={**machine, **contention}, argv=argv)
     if args.profile:
         profile(runners["sparse"])
         profile(runners["dense"])
@@ -150,4 +158,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -14,7 +14,8 @@ for run in "${@:-a b c d st}"; do
     if [ "$r" = st ]; then
       python benchmarks/st_baseline.py --tokenizer runs/ntrex/tokenizer --output runs/ntrex-st/hf_model > runs/ntrex-st/train.log 2>&1
     else
-      veco-fit --config configs/experiments/ntrex-$r.yaml > runs/ntrex-$r/train.log 2>&1
+      veco-fit --config configs/experiments/ntrex.yaml --config configs/experiments/ntrex-$r.yaml \
+        > runs/ntrex-$r/train.log 2>&1
     fi
     veco-fit test --config configs/eval/tatoeba.yaml --model.encoder.path runs/ntrex-$r/hf_model \
       --data.tokenizer runs/ntrex-$r/hf_model --model.evaluation.report_dir runs/ntrex-$r/eval \

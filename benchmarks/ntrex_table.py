@@ -12,6 +12,8 @@ import argparse
 import json
 import os
 
+import harness
+
 
 def load(path: str) -> dict | None:
     if not os.path.exists(path):
@@ -25,22 +27,19 @@ def table(title: str, results: dict[str, dict], metric: str, direction: str) -> 
     if not runs:
         return ""
     sets = sorted({s for r in runs for s in results[r][metric] if s != "average"})
-    lines = [f"### {title}", "", "| set | " + " | ".join(runs) + " |", "|---|" + "---:|" * len(runs)]
+    rows = []
     for name in [*sets, "average"]:
-        cells = []
-        for r in runs:
-            value = results[r][metric].get(name, {}).get(direction)
-            cells.append("–" if value is None else f"{100 * value:.1f}")
-        label = f"**{name}**" if name == "average" else name
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        values = [results[r][metric].get(name, {}).get(direction) for r in runs]
+        rows.append([f"**{name}**" if name == "average" else name,
+                     *("–" if value is None else f"{100 * value:.1f}" for value in values)])
+    return f"### {title}\n\n" + harness.markdown_table(["set", *runs], rows) + "\n"
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", default=["a", "b", "c", "d", "st"])
     parser.add_argument("--root", default="runs")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     for report, label in (("eval", "Tatoeba"), ("eval-heldout", "NTREX held-out")):
         results = {r: load(os.path.join(args.root, f"ntrex-{r}", report, "results.json")) for r in args.runs}
         for metric, what in (("retrieval", "sentence retrieval"), ("synonym", "synonym retrieval")):

@@ -1,11 +1,14 @@
 """Encoder throughput of the NTREX recipes side by side: (c) and (d) relative to (a) MMLM only.
 
-Each round trains every recipe (``configs/experiments/ntrex-<run>.yaml``, its data, model and schedule) for
+Each round trains every recipe (``configs/experiments/ntrex.yaml`` + ``ntrex-<run>.yaml``: data, model, schedule) for
 ``--steps`` steps in a fresh ``veco-fit`` process, in rotating order, and reads the ``EncoderThroughput`` figure
 (non-pad encoder tokens per second over the training steps after 10 warm-up steps; every view of every objective
 counts). Reports each recipe's median over the rounds and the ratios of medians. Validation, checkpoints and export
 are off. The data caches of the configs are reused (run ``benchmarks/ntrex_experiments.sh`` or one ``veco-fit``
 of each config first, so that no round pays for tokenization or mining).
+
+Each ``veco-fit`` process is one measurement of ``benchmarks/harness.py`` (on an idle CPU, contention recorded over
+the whole process; ``--idle-wait``, ``--retries``). Results go to ``benchmarks/results/objective_throughput.json``.
 
     python benchmarks/objective_throughput.py [--runs a c d] [--rounds 3] [--steps 80]
 """
@@ -16,56 +19,60 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
+import harness
+
 LINE = re.compile(r"Encoder throughput: (\d+) tokens/s")
 
 
-def measure(run: str, steps: int) -> float:
+def train(run: str, steps: int) -> dict[str, float]:
+    """Train recipe ``run`` for ``steps`` steps in a ``veco-fit`` process; returns its ``tokens_per_s``."""
     callbacks = json.dumps([{"class_path": "veco_lightning.callbacks.EncoderThroughput"}])
-    command = ["veco-fit", "--config", f"configs/experiments/ntrex-{run}.yaml", "--trainer.max_time", "null",
+    command = ["veco-fit", "--config", "configs/experiments/ntrex.yaml", "--config",
+               f"configs/experiments/ntrex-{run}.yaml", "--trainer.max_time", "null",
                "--trainer.max_steps", str(steps), "--trainer.limit_val_batches", "0", "--trainer.logger", "false",
                "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
                f"--trainer.callbacks={callbacks}", "--export.enabled", "false"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    # The offline settings harness put into os.environ are inherited.
+    result = subprocess.run(command, cwd=harness.REPO, capture_output=True, text=True, check=False)
     found = LINE.search(result.stdout)
     if result.returncode != 0 or found is None:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
-    return float(found.group(1))
+    return {"tokens_per_s": float(found.group(1))}
 
 
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", default=["a", "c", "d"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=80)
-    parser.add_argument("--output", default=os.path.join(HERE, "results", "objective_throughput.json"))
-    args = parser.parse_args()
-    figures: dict[str, list[float]] = {run: [] for run in args.runs}
-    for round_ in range(args.rounds):
-        order = args.runs[round_ % len(args.runs):] + args.runs[: round_ % len(args.runs)]
-        for run in order:
-            figures[run].append(measure(run, args.steps))
-            print(f"round {round_}: ({run}) {figures[run][-1]:.0f} tokens/s", flush=True)
-    medians = {run: statistics.median(values) for run, values in figures.items()}
+    harness.add_contention_options(parser)
+    harness.add_output(parser, "objective_throughput")
+    args = parser.parse_args(argv)
+    ntrex = os.path.join(harness.SHARED_DATA, "ntrex128")
+    if not os.path.isdir(ntrex):
+        return harness.skip(f"no NTREX-128 at {ntrex!r}, where configs/experiments/ntrex-*.yaml read it")
+
+    machine = harness.describe_machine()
+    rounds = harness.interleave(
+        {run: lambda run=run: train(run, args.steps) for run in args.runs}, args.rounds,
+        idle_wait=args.idle_wait, retries=args.retries,
+        describe=lambda round_, run, r: f"round {round_}: ({run}) {r['tokens_per_s']:.0f} tokens/s")
+    figures = {run: [r[run]["tokens_per_s"] for r in rounds] for run in args.runs}
+    medians = harness.medians(rounds, "tokens_per_s")
     base = args.runs[0]
-    print(f"\n| recipe | tokens/s per round | median | ÷ ({base}) |\n|---|---|---:|---:|")
-    for run in args.runs:
-        print(f"| ({run}) | {', '.join(f'{v:.0f}' for v in figures[run])} | {medians[run]:.0f} "
-              f"| {medians[run] / medians[base]:.2f} |")
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as handle:
-        json.dump({"benchmark": "objective_throughput", "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                   "command": "python benchmarks/objective_throughput.py " + " ".join(
-                       f"--runs {' '.join(args.runs)} --rounds {args.rounds} --steps {args.steps}".split()),
-                   "tokens_per_s": figures, "median": medians,
-                   "ratio_to_" + base: {r: medians[r] / medians[base] for r in args.runs}}, handle, indent=1)
+    print("\n" + harness.markdown_table(
+        ["recipe", "tokens/s per round", "median", f"÷ ({base})"],
+        [[f"({run})", ", ".join(f"{v:.0f}" for v in figures[run]), f"{medians[run]:.0f}",
+          f"{medians[run] / medians[base]:.2f}"] for run in args.runs], "llrr"))
+    contention = harness.summarize_contention(rounds)
+    harness.write_result(args.output, "objective_throughput", {
+        "tokens_per_s": figures, "median": medians,
+        "ratio_to_" + base: {run: medians[run] / medians[base] for run in args.runs}, "rounds": rounds,
+    }, environment={**machine, **contention}, argv=argv)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
