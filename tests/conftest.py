@@ -12,9 +12,10 @@ import pytest  # noqa: E402
 WORDS = {
     "en": (["the small dog", "a red car", "my old friend", "the young teacher"], ["sees", "likes", "finds", "helps"],
            ["the green house", "a big river", "the new school", "a quiet village"]),
-    "ru": (["маленькая собака", "красная машина", "мой старый друг", "молодой учитель"], ["видит", "любит", "находит", "помогает"],
-           ["зелёный дом", "большую реку", "новую школу", "тихую деревню"]),
-    "zh": (["小狗", "红色的汽车", "我的老朋友", "年轻的老师"], ["看见", "喜欢", "找到", "帮助"], ["绿色的房子", "一条大河", "新学校", "安静的村庄"]),
+    "ru": (["маленькая собака", "красная машина", "мой старый друг", "молодой учитель"],
+           ["видит", "любит", "находит", "помогает"], ["зелёный дом", "большую реку", "новую школу", "тихую деревню"]),
+    "zh": (["小狗", "红色的汽车", "我的老朋友", "年轻的老师"], ["看见", "喜欢", "找到", "帮助"],
+           ["绿色的房子", "一条大河", "新学校", "安静的村庄"]),
 }
 
 
@@ -40,3 +41,15 @@ def tokenizer_dir(corpus_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("tokenizer")
     train_tokenizer({lang: [str(corpus_dir / f"{lang}.txt")] for lang in WORDS}, str(out), vocab_size=200)
     return out
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need a CUDA device: skipped (with the reason) where there is none."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

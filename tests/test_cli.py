@@ -37,7 +37,8 @@ def test_fit_logs_losses_and_exports_equivalent_model(corpus_dir, tokenizer_dir,
     exported = AutoModelForMaskedLM.from_pretrained(export_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(export_dir)
     assert tokenizer.mask_token_id == len(tokenizer) - 1
-    batch = tokenizer(["the small dog sees a big river.", "小狗喜欢新学校。"], padding=True, truncation=True, max_length=16, return_tensors="pt")
+    batch = tokenizer(["the small dog sees a big river.", "小狗喜欢新学校。"], padding=True, truncation=True,
+                      max_length=16, return_tensors="pt")
     module = cli.model.eval()
     with torch.no_grad():
         ours = module.model(**batch).logits
@@ -50,7 +51,8 @@ def test_fit_logs_losses_and_exports_equivalent_model(corpus_dir, tokenizer_dir,
 def test_bare_config_means_fit_and_checkpoint_export(corpus_dir, tokenizer_dir, tmp_path):
     cli = main(_args(corpus_dir, tokenizer_dir, tmp_path) + ["--export.enabled=false"])
     assert cli.subcommand == "fit"
-    ckpt = cli.trainer.checkpoint_callback.best_model_path or glob.glob(str(tmp_path / "run/**/*.ckpt"), recursive=True)[0]
+    ckpt = (cli.trainer.checkpoint_callback.best_model_path
+            or glob.glob(str(tmp_path / "run/**/*.ckpt"), recursive=True)[0])
     from veco_lightning.models.export import main as export_main
 
     out = str(tmp_path / "from-ckpt")
@@ -83,37 +85,15 @@ def test_resume_continues_from_checkpoint(corpus_dir, tokenizer_dir, tmp_path):
     assert resumed.trainer.global_step == 6
 
 
-def test_weight_zero_objective_is_not_run(corpus_dir, tokenizer_dir, tmp_path):
-    module = VecoPretrainModule(vocab_size=200, loss_weights={"mmlm": 0.0})
-    calls = []
-    module.handlers["mmlm"] = (("mmlm",), lambda inputs: calls.append(1) or {})
-    assert module.compute_losses({"mmlm": {}}) == {} and not calls
-
-
-def test_no_weight_decay_on_norms_and_biases():
-    from veco_lightning.optim import weight_decay_groups
-
-    module = VecoPretrainModule(vocab_size=100)
-    decay, no_decay = weight_decay_groups(module, 0.01)
-    names = {id(p): n for n, p in module.named_parameters()}
-    assert all(p.ndim == 2 for p in decay["params"])
-    assert any("LayerNorm" in names[id(p)] for p in no_decay["params"])
-    assert any(names[id(p)].endswith("bias") for p in no_decay["params"])
-
-
-def test_warmup_linear_schedule():
-    from veco_lightning.optim import WarmupLinearSchedule
-
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = WarmupLinearSchedule(opt, warmup_steps=0.1)
-    sched.set_total_steps(100)
-    lrs = []
-    for _ in range(100):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    assert lrs[0] < 0.1 and max(lrs) == pytest.approx(1.0, abs=0.01) and lrs.index(max(lrs)) == 10
-    assert lrs[-1] < 0.02
+def test_full_objective_config(tmp_path):
+    """tests/conf/full.yaml: every objective trains and the held-out pairs are scored."""
+    cli = main(["--config", os.path.join(ROOT, "tests", "conf", "full.yaml"),
+                f"--data.monolingual.cache_dir={tmp_path}", f"--data.synonym.cache_dir={tmp_path}",
+                f"--trainer.default_root_dir={tmp_path}"])
+    metrics = cli.trainer.callback_metrics
+    assert {f"train/{name}_loss" for name in ("mmlm", "tlm", "seq", "tok")} <= set(metrics)
+    assert {"val/mmlm_loss", "val/retrieval/de-en-heldout/src2tgt", "val/synonym/zh-en-heldout/src2tgt"} <= set(metrics)
+    assert cli.trainer.global_step == 3 and all(torch.isfinite(v) for v in metrics.values())
 
 
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True))
@@ -122,7 +102,8 @@ CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recurs
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: os.path.relpath(p, ROOT))
 def test_shipped_config_parses(config, capsys):
     # Fragments (model/, trainer/) compose after the quickstart; full configs parse alone.
-    base = [] if os.path.basename(config) == "quickstart.yaml" else ["--config", os.path.join(ROOT, "configs", "quickstart.yaml")]
+    quickstart = os.path.join(ROOT, "configs", "quickstart.yaml")
+    base = [] if config == quickstart else ["--config", quickstart]
     with pytest.raises(SystemExit) as exit_info:
         subcommand = "test" if "/eval/" in config else "fit"
         main([subcommand, *base, "--config", config, "--print_config"])

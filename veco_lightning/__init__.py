@@ -1,33 +1,31 @@
-"""veco_lightning: cross-lingual encoder pre-training with multi-granularity alignment (VECO 2.0 recipe)."""
+"""veco_lightning: cross-lingual encoder pre-training with multi-granularity alignment (VECO 2.0 recipe).
 
-from veco_lightning.data.composite import VecoDataModule
-from veco_lightning.data.evaluation import EvaluationDataModule
-from veco_lightning.data.monolingual import MonolingualDataModule
-from veco_lightning.data.parallel import ParallelDataModule, ParallelSource
-from veco_lightning.data.synonym import SynonymAlignedDataModule
-from veco_lightning.evaluation.scorer import EvaluationOptions
-from veco_lightning.losses.sequence_contrastive import SequenceContrastiveLoss
-from veco_lightning.losses.token_contrastive import TokenContrastiveLoss
-from veco_lightning.models.encoder import EncoderSpec
-from veco_lightning.models.export import ExportPretrained, export_pretrained
-from veco_lightning.module import SequenceContrastOptions, TokenContrastOptions, VecoPretrainModule
+The public names below are resolved lazily (see ``_lazy.py``): importing a loss, the lexicon or the masking code
+never loads Lightning.
+"""
+
+from veco_lightning._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "EncoderSpec",
-    "EvaluationDataModule",
-    "EvaluationOptions",
-    "ExportPretrained",
-    "MonolingualDataModule",
-    "ParallelDataModule",
-    "ParallelSource",
-    "SequenceContrastOptions",
-    "SequenceContrastiveLoss",
-    "SynonymAlignedDataModule",
-    "TokenContrastOptions",
-    "TokenContrastiveLoss",
-    "VecoDataModule",
-    "VecoPretrainModule",
-    "export_pretrained",
-]
+_EXPORTS = {
+    "EncoderSpec": "veco_lightning.models.encoder",
+    "EvaluationDataModule": "veco_lightning.evaluation.datamodule",
+    "EvaluationOptions": "veco_lightning.evaluation.scorer",
+    "ExportPretrained": "veco_lightning.models.export",
+    "MonolingualDataModule": "veco_lightning.data.monolingual",
+    "ParallelDataModule": "veco_lightning.data.parallel",
+    "ParallelSource": "veco_lightning.data.readers",
+    "SequenceAlignmentHead": "veco_lightning.models.heads",
+    "SequenceContrastOptions": "veco_lightning.models.heads",
+    "SequenceContrastiveLoss": "veco_lightning.losses.sequence_contrastive",
+    "SynonymAlignedDataModule": "veco_lightning.data.synonym",
+    "TokenAlignmentHead": "veco_lightning.models.heads",
+    "TokenContrastOptions": "veco_lightning.models.heads",
+    "TokenContrastiveLoss": "veco_lightning.losses.token_contrastive",
+    "VecoDataModule": "veco_lightning.datamodule",
+    "VecoPretrainModule": "veco_lightning.module",
+    "export_pretrained": "veco_lightning.models.export",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,7 +10,7 @@ import sys
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from veco_lightning.data.composite import VecoDataModule
+from veco_lightning.datamodule import VecoDataModule
 from veco_lightning.models.export import ExportPretrained
 from veco_lightning.module import VecoPretrainModule
 

@@ -1,34 +1,44 @@
-"""One datamodule that feeds every objective of a training step from its source datamodules."""
+"""The composite datamodule: one batch per step for every objective, from the three training sources, plus the
+evaluation sets scored in validation and test. The only place that joins ``data/`` and ``evaluation/``."""
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from veco_lightning.data.base import TokenizedDataModule
-from veco_lightning.data.evaluation import BitextEvalSet, EvaluationDataModule
+from veco_lightning.data.collators import join_inputs
 from veco_lightning.data.monolingual import MonolingualDataModule
 from veco_lightning.data.parallel import ParallelDataModule
 from veco_lightning.data.schedule import ScheduledLoader
 from veco_lightning.data.synonym import SynonymAlignedDataModule
+from veco_lightning.evaluation.datamodule import EvaluationDataModule
 
 
 class VecoDataModule(TokenizedDataModule):
     """The data side of VECO pre-training: a shared tokenizer and one datamodule per kind of data.
 
     Each source datamodule is also usable alone; here they share the tokenizer and their loaders are combined so
-    that one training step receives a batch for every objective: ``{"mmlm": {...}, ...}``. Every source is
-    sharded across ranks by its own sampler.
+    that one training step receives a batch for every objective: ``{"mmlm": {...}, "tlm": {...}, "pairs": {...}}``.
+    Every source is sharded across ranks by its own sampler.
+
+    ``parallel`` and ``synonym`` may be given together (for example dictionaries for some language pairs only: those
+    pairs go to ``synonym``, the others to ``parallel``). When both feed a step their TLM views are joined into one
+    batch and so are their contrastive views (rows of ``parallel`` then ``synonym``): one forward pass each, and the
+    sequence contrast's in-batch negatives span both sources, whose batch sizes add up.
 
     Args:
         tokenizer: tokenizer directory or hub name, shared by all sources (see ``veco-train-tokenizer``).
         monolingual: monolingual text for MMLM.
         parallel: translation pairs for TLM and the sequence contrast; their held-out tails are scored in
             validation.
-        synonym: translation pairs with mined dictionary synonyms: TLM, sequence and token contrast. It replaces
-            ``parallel`` (pairs without a dictionary train every objective but the token contrast). Its held-out
-            tails are scored in validation, with synonym retrieval through its dictionaries.
+        synonym: translation pairs with mined dictionary synonyms: TLM, sequence and token contrast (pairs without a
+            dictionary train every objective but the token contrast). Its held-out tails are scored in validation,
+            with synonym retrieval through its dictionaries.
         evaluation: aligned pairs scored in validation and test (retrieval, word alignment, synonym retrieval);
             alone, it makes an evaluation-only data config for ``veco-fit test``.
-        proportions: source (``monolingual``, ``parallel``, ``synonym``) -> probability that it feeds a step (default 1: every
-            step trains every objective). Drawn per step from ``seed``, identically on every rank.
+        proportions: source (``monolingual``, ``parallel``, ``synonym``) -> probability that it feeds a step (default
+            1: every step trains every objective). Drawn per step from ``seed``, identically on every rank.
         seed: seed of that schedule.
     """
 
@@ -45,10 +55,9 @@ class VecoDataModule(TokenizedDataModule):
         super().__init__(tokenizer)
         self.proportions = proportions
         self.seed = seed
-        if parallel is not None and synonym is not None:
-            raise ValueError("data.parallel and data.synonym both feed the TLM and contrastive inputs; give every "
-                             "language pair to data.synonym (pairs without a dictionary still train TLM and the "
-                             "sequence contrast) and remove data.parallel")
+        if parallel is not None and synonym is not None and parallel.restart_positions != synonym.restart_positions:
+            raise ValueError("data.parallel and data.synonym join their TLM batches: give both the same "
+                             "restart_positions")
         candidates = {"monolingual": monolingual, "parallel": parallel, "synonym": synonym}
         self.sources: dict[str, TokenizedDataModule] = {name: dm for name, dm in candidates.items() if dm is not None}
         self.pair_sources = [dm for dm in (parallel, synonym) if dm is not None]
@@ -63,18 +72,6 @@ class VecoDataModule(TokenizedDataModule):
             raise ValueError("VecoDataModule needs at least one data source (monolingual: ..., evaluation: ...)")
         for dm in self.members:
             dm.connect(tokenizer=tokenizer)
-
-    @property
-    def evaluation_sets(self) -> list[BitextEvalSet]:
-        return self.evaluation.sets if self.evaluation is not None else []
-
-    @property
-    def evaluation_set_names(self) -> list[str]:
-        return [s.name for s in self.evaluation_sets]
-
-    @property
-    def mining_sets(self) -> list:
-        return self.evaluation.mining_sets if self.evaluation is not None else []
 
     def prepare_data(self) -> None:
         for dm in self.members:
@@ -93,9 +90,11 @@ class VecoDataModule(TokenizedDataModule):
 
     def train_dataloader(self) -> ScheduledLoader:
         if not self.sources:
-            raise ValueError("Training needs a data source (monolingual: ...); evaluation data is not trained on")
+            raise ValueError("Training needs a data source (monolingual: ..., parallel: ..., synonym: ...); "
+                             "evaluation data is not trained on")
         loaders = {name: dm.train_dataloader() for name, dm in self.sources.items()}
-        return ScheduledLoader(loaders, self.proportions, self.seed)
+        combine = partial(join_batches, pad_id=self.pad_token_id)
+        return ScheduledLoader(loaders, self.proportions, self.seed, combine=combine)
 
     def _flat(self, kind: str, members: list) -> list:
         loaders = []
@@ -112,3 +111,13 @@ class VecoDataModule(TokenizedDataModule):
 
     def predict_dataloader(self) -> list:
         return self._flat("predict", list(self.sources.values()))
+
+
+def join_batches(batches: list[dict[str, Any]], pad_id: int) -> dict[str, Any]:
+    """One step's batch from the batches its sources yielded: inputs of the same kind (the TLM and pairs views of
+    parallel and synonym-aligned data) are joined with :func:`~veco_lightning.data.collators.join_inputs`."""
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for batch in batches:
+        for kind, inputs in batch.items():
+            kinds.setdefault(kind, []).append(inputs)
+    return {kind: join_inputs(parts, pad_id) for kind, parts in kinds.items()}

@@ -1,11 +1,9 @@
-"""VecoPretrainModule: the encoder and the weighted multi-granularity objectives."""
+"""VecoPretrainModule: the encoder, the masked-LM head and the two alignment heads, weighted and logged."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from lightning import LightningModule
@@ -15,77 +13,42 @@ from torch import nn
 from veco_lightning.evaluation.report import EvaluationReporter
 from veco_lightning.evaluation.scorer import CrossLingualScorer, EvaluationOptions
 from veco_lightning.losses.masked_lm import MaskedLMLoss
-from veco_lightning.losses.sequence_contrastive import SequenceContrastiveLoss
 from veco_lightning.models.encoder import EncoderSpec, build_encoder
-from veco_lightning.losses.token_contrastive import TokenContrastiveLoss, TokenNegatives
-from veco_lightning.models.pooling import SentencePooling, WordPooling, pool_sentences, pool_words, select_layer
+from veco_lightning.models.heads import (
+    SequenceAlignmentHead,
+    SequenceContrastOptions,
+    TokenAlignmentHead,
+    TokenContrastOptions,
+)
+from veco_lightning.models.pooling import select_layer
 from veco_lightning.optim import WarmupLinearSchedule, weight_decay_groups
 
-Batch = dict[str, dict[str, torch.Tensor]]
+Batch = dict[str, dict[str, Any]]
+Inputs = dict[str, Any]
 
+__all__ = ["SequenceContrastOptions", "TokenContrastOptions", "VecoPretrainModule"]
 
-@dataclass
-class SequenceContrastOptions:
-    """Sequence-to-sequence contrast on translation pairs (see ``losses/sequence_contrastive.py``).
-
-    Args:
-        temperature: τ of cos / τ.
-        learnable_temperature: learn τ.
-        margin: additive margin on the positive (LaBSE: 0.3).
-        gather: negatives from all ranks, gathered with gradient.
-        pooling: sentence vector: ``cls`` or mask-aware ``mean``.
-        layer: hidden layer pooled (-1: last; see ``models/pooling.select_layer``).
-        projection_dim: add a projection head (Linear -> GELU -> Linear) of this size on top of the pooled vector;
-            ``None`` contrasts the pooled vector itself.
-    """
-
-    temperature: float = 0.05
-    learnable_temperature: bool = False
-    margin: float = 0.0
-    gather: bool = True
-    pooling: SentencePooling = "cls"
-    layer: int = -1
-    projection_dim: int | None = None
-
-
-@dataclass
-class TokenContrastOptions:
-    """Token-to-token contrast on dictionary synonym pairs (see ``losses/token_contrastive.py``).
-
-    Args:
-        temperature: τ of cos / τ.
-        learnable_temperature: learn τ.
-        negatives: ``instance`` (the other words of the partner sentence) or ``batch`` (also the words of the other
-            pairs in the batch).
-        pooling: word vector: ``mean`` of its sub-word states or the ``first`` sub-word's.
-        layer: hidden layer the words are pooled from (-1: last).
-        projection_dim: add a projection head (Linear -> GELU -> Linear) of this size on the word vectors.
-        input: ``pairs``: the clean separate encodings the sequence contrast uses (no extra forward pass);
-            ``tlm``: the TLM-concatenated (masked) input, sharing the TLM forward pass.
-    """
-
-    temperature: float = 0.1
-    learnable_temperature: bool = False
-    negatives: TokenNegatives = "instance"
-    pooling: WordPooling = "mean"
-    layer: int = -1
-    projection_dim: int | None = None
-    input: Literal["pairs", "tlm"] = "pairs"
-
-
-def _projection(hidden: int, dim: int | None) -> nn.Module:
-    return nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, dim)) if dim else nn.Identity()
+# Checkpoints written before the heads existed name their parameters differently.
+_RENAMED = {"seq_projection.": "seq_head.projection.", "tok_projection.": "tok_head.projection.",
+            "seq_loss.": "seq_head.loss.", "tok_loss.": "tok_head.loss."}
 
 
 class VecoPretrainModule(LightningModule):
     """Pre-trains an XLM-R compatible encoder with a weighted sum of objectives.
 
-    ``L = Σ_k w_k L_k`` over the objectives present in the batch. A batch is ``{input_name: tensors}`` (``mmlm``:
-    masked monolingual blocks; ``tlm``: masked concatenated translation pairs; ``pairs``: the two clean sides of
-    translation pairs, with ``word_index`` / ``synonyms`` when they come from synonym-aligned data); each input kind
-    has a handler that runs the encoder once and returns the losses it serves (``pairs`` -> ``seq`` and ``tok``;
-    ``tlm`` -> ``tlm``, and ``tok`` when ``tok_contrast.input`` is ``tlm``). An input whose objectives all have weight 0 is skipped before its forward pass. Each part is logged
-    as ``train/<objective>_loss`` (and ``val/...``), the weighted sum as ``train/loss``.
+    ``L = Σ_k w_k L_k`` over the objectives the batch feeds. A batch is ``{input_name: tensors}``; each input goes
+    through the encoder once and feeds its objectives (see :meth:`training_step`):
+
+    ======  ===========================================  =============================================
+    input   what                                         objectives
+    ======  ===========================================  =============================================
+    mmlm    masked monolingual blocks                    ``mmlm`` (sparse LM head)
+    tlm     masked ``<s> x </s></s> y </s>`` pairs        ``tlm``; ``tok`` when ``tok_contrast.input: tlm``
+    pairs   the clean sides of the pairs, in one batch   ``seq``; ``tok`` when ``tok_contrast.input: pairs``
+    ======  ===========================================  =============================================
+
+    An objective with weight 0 is not computed, and an input none of whose objectives counts skips its forward pass.
+    Each part is logged as ``train/<objective>_loss`` (and ``val/...``), the weighted sum as ``train/loss``.
 
     Batches of aligned pairs (``bitext``, from the evaluation datamodule) are not trained on: in validation and test
     they are scored (sentence retrieval, synonym retrieval, word alignment), logged as
@@ -126,30 +89,23 @@ class VecoPretrainModule(LightningModule):
         self.encoder_spec = encoder or EncoderSpec()
         self.model = build_encoder(self.encoder_spec, vocab_size, pad_token_id)
         self.loss_weights = {"mmlm": 1.0, "tlm": 1.0, "seq": 1.0, "tok": 1.0, **(loss_weights or {})}
-        self.mlm_loss = MaskedLMLoss(self.model.lm_head)
-        self.seq_options = seq_contrast or SequenceContrastOptions()
-        self.seq_loss = SequenceContrastiveLoss(
-            self.seq_options.temperature, self.seq_options.learnable_temperature, self.seq_options.margin,
-            self.seq_options.gather,
-        )
-        self.tok_options = tok_contrast or TokenContrastOptions()
-        self.tok_loss = TokenContrastiveLoss(
-            self.tok_options.temperature, self.tok_options.learnable_temperature, self.tok_options.negatives
-        )
         hidden = self.model.config.hidden_size
-        self.seq_projection = _projection(hidden, self.seq_options.projection_dim)
-        self.tok_projection = _projection(hidden, self.tok_options.projection_dim)
+        seq, tok = seq_contrast or SequenceContrastOptions(), tok_contrast or TokenContrastOptions()
+        self.mlm_loss = MaskedLMLoss(self.model.lm_head)
+        self.seq_head = SequenceAlignmentHead(
+            hidden, pooling=seq.pooling, layer=seq.layer, projection_dim=seq.projection_dim,
+            temperature=seq.temperature, learnable_temperature=seq.learnable_temperature, margin=seq.margin,
+            gather=seq.gather,
+        )
+        self.tok_head = TokenAlignmentHead(
+            hidden, pooling=tok.pooling, layer=tok.layer, projection_dim=tok.projection_dim,
+            temperature=tok.temperature, learnable_temperature=tok.learnable_temperature, negatives=tok.negatives,
+        )
+        self.tok_input = tok.input
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
         self.weight_decay = weight_decay
         self.scorer = CrossLingualScorer(evaluation)
-        # Input kind -> (objectives it serves, handler computing their losses).
-        tok_on_tlm = self.tok_options.input == "tlm"
-        self.handlers: dict[str, tuple[tuple[str, ...], Callable[[dict[str, torch.Tensor]], dict]]] = {
-            "mmlm": (("mmlm",), lambda inputs: {"mmlm": self.masked_lm(inputs)}),
-            "tlm": (("tlm", "tok") if tok_on_tlm else ("tlm",), self.translation_lm),
-            "pairs": (("seq",) if tok_on_tlm else ("seq", "tok"), self.contrast),
-        }
 
     @property
     def encoder(self) -> nn.Module:
@@ -160,91 +116,62 @@ class VecoPretrainModule(LightningModule):
         """Final hidden states ``(B, L, D)``."""
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    def encode_layer(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int | None = None) -> torch.Tensor:
+    def encode(self, inputs: Inputs, *layers: int) -> dict[int, torch.Tensor]:
+        """One forward pass; the hidden states ``(B, L, D)`` of the last layer (key -1) and of ``layers``."""
+        wanted = {-1, *layers}
+        outputs = self.encoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                               position_ids=inputs.get("position_ids"), output_hidden_states=wanted != {-1})
+        if wanted == {-1}:
+            return {-1: outputs.last_hidden_state}
+        return {layer: select_layer(outputs.hidden_states, layer) for layer in wanted}
+
+    def encode_layer(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                     layer: int | None = None) -> torch.Tensor:
         """Hidden states ``(B, L, D)`` of one layer (default: the evaluation layer)."""
         layer = self.scorer.options.layer if layer is None else layer
-        return self._encode({"input_ids": input_ids, "attention_mask": attention_mask}, {layer})[layer]
+        return self.encode({"input_ids": input_ids, "attention_mask": attention_mask}, layer)[layer]
 
-    def _encode(self, inputs: dict[str, torch.Tensor], layers: set[int]) -> dict[int, torch.Tensor]:
-        """One forward pass; the hidden states ``(B, L, D)`` of each requested layer."""
-        outputs = self.encoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                               position_ids=inputs.get("position_ids"), output_hidden_states=layers != {-1})
-        if layers == {-1}:
-            return {-1: outputs.last_hidden_state}
-        return {layer: select_layer(outputs.hidden_states, layer) for layer in layers}
-
-    def _wants(self, objective: str) -> bool:
+    def active(self, objective: str) -> bool:
+        """Whether ``objective`` has a non-zero weight."""
         return self.loss_weights.get(objective, 1.0) != 0
 
-    def masked_lm(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """MMLM or TLM: the encoder on the masked input, the sparse head on the masked positions."""
-        loss, _ = self.mlm_loss(self._encode(inputs, {-1})[-1], inputs["labels"])
-        return loss
-
-    def translation_lm(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """TLM, and the token contrast on the same forward pass when ``tok_contrast.input`` is ``tlm``."""
-        with_tok = self.tok_options.input == "tlm" and self._wants("tok") and "synonyms" in inputs
-        if not with_tok:
-            return {"tlm": self.masked_lm(inputs)}
-        hidden = self._encode(inputs, {-1, self.tok_options.layer})
-        out = {"tlm": self.mlm_loss(hidden[-1], inputs["labels"])[0]}
-        offset = int(inputs["num_src_units"])
-        index = inputs["word_index"]
-        num_units = max(offset + 1, int(index.max()) + 1)  # source units [0, offset), target units after
-        words, present = pool_words(hidden[self.tok_options.layer], index, num_units, self.tok_options.pooling)
-        words = self.tok_projection(words)
-        synonyms = inputs["synonyms"]
-        tgt_synonyms = torch.where(synonyms >= 0, synonyms - torch.tensor([0, offset], device=synonyms.device), -1)
-        out["tok"] = self.tok_loss(words[:, :offset], words[:, offset:], present[:, :offset], present[:, offset:],
-                                   tgt_synonyms)
-        return out
-
-    def contrast(self, inputs: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        """Sequence (and token) contrast on the clean views; both sides go through the encoder in one forward."""
-        src, tgt = inputs["src"], inputs["tgt"]
-        batch = src["input_ids"].shape[0]
-        length = max(src["input_ids"].shape[1], tgt["input_ids"].shape[1])
-        pad = self.hparams.pad_token_id
-
-        def joined(key: str, value: int) -> torch.Tensor:  # (2B, L): src rows, then tgt rows
-            return torch.cat([nn.functional.pad(x[key], (0, length - x[key].shape[1]), value=value) for x in (src, tgt)])
-
-        ids, mask = joined("input_ids", pad), joined("attention_mask", 0)
-        with_seq = self._wants("seq")
-        with_tok = self._wants("tok") and self.tok_options.input == "pairs" and "synonyms" in inputs
-        layers = ({self.seq_options.layer} if with_seq else set()) | ({self.tok_options.layer} if with_tok else set())
-        if not layers:
-            return {}
-        hidden = self._encode({"input_ids": ids, "attention_mask": mask}, layers)
-        out = {}
-        if with_seq:
-            vectors = self.seq_projection(pool_sentences(hidden[self.seq_options.layer], mask, self.seq_options.pooling))
-            out["seq"] = self.seq_loss(vectors[:batch], vectors[batch:], inputs.get("src_keys"),
-                                       inputs.get("tgt_keys"))  # (B, D') each
-        if with_tok:
-            index = joined("word_index", -1)  # (2B, L)
-            words, present = pool_words(hidden[self.tok_options.layer], index, int(index.max()) + 1,
-                                        self.tok_options.pooling)  # (2B, U, D), (2B, U)
-            words = self.tok_projection(words)
-            out["tok"] = self.tok_loss(words[:batch], words[batch:], present[:batch], present[batch:],
-                                       inputs["synonyms"])
-        return out
-
-    def compute_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Unweighted loss of every objective with a non-zero weight that the batch feeds."""
+    def training_step(self, batch: Batch, batch_idx: int, stage: str = "train") -> torch.Tensor:
+        """Each input goes through the encoder once and feeds its objectives; the weighted sum is returned.
+        (Validation runs the same step with ``stage="val"`` on its loss batches.)"""
+        unknown = batch.keys() - {"mmlm", "tlm", "pairs"}
+        if unknown:
+            raise KeyError(f"Batch has inputs {sorted(unknown)} that no objective consumes (known: mmlm, tlm, pairs)")
         losses: dict[str, torch.Tensor] = {}
-        for name, inputs in batch.items():
-            if name not in self.handlers:
-                raise KeyError(f"Batch has input {name!r}, but no objective consumes it (known: {list(self.handlers)})")
-            objectives, handler = self.handlers[name]
-            if any(self.loss_weights.get(o, 1.0) != 0 for o in objectives):
-                losses.update(handler(inputs))
-        return losses
-
-    def _shared_step(self, batch: Batch, stage: str) -> torch.Tensor:
-        losses = self.compute_losses(batch)
+        if "mmlm" in batch and self.active("mmlm"):  # monolingual blocks -> MMLM
+            mmlm = batch["mmlm"]
+            losses["mmlm"] = self.mlm_loss(self.encode(mmlm)[-1], mmlm["labels"])[0]
+        tlm = batch.get("tlm")  # concatenated translation pairs -> TLM (and token contrast on input: tlm)
+        tok_on_tlm = tlm is not None and self.tok_input == "tlm" and self.active("tok") and "synonyms" in tlm
+        if tlm is not None and (self.active("tlm") or tok_on_tlm):
+            hidden = self.encode(tlm, self.tok_head.layer) if tok_on_tlm else self.encode(tlm)
+            if self.active("tlm"):
+                losses["tlm"] = self.mlm_loss(hidden[-1], tlm["labels"])[0]
+            if tok_on_tlm:
+                losses["tok"] = self.tok_head.concatenated(hidden[self.tok_head.layer], tlm["word_index"],
+                                                           tlm["synonyms"], int(tlm["num_src_units"]))
+        pairs = batch.get("pairs")  # the clean sides, one forward -> sequence (and token) contrast
+        with_seq = pairs is not None and self.active("seq")
+        tok_on_pairs = pairs is not None and self.tok_input == "pairs" and self.active("tok") and "synonyms" in pairs
+        if with_seq or tok_on_pairs:
+            both = join_sides(pairs, self.hparams.pad_token_id)  # (2B, L): sources, then targets
+            hidden = self.encode(both, *([self.seq_head.layer] if with_seq else []),
+                                 *([self.tok_head.layer] if tok_on_pairs else []))
+            if with_seq:
+                losses["seq"] = self.seq_head(hidden[self.seq_head.layer], both["attention_mask"],
+                                              pairs.get("src_keys"), pairs.get("tgt_keys"))
+            if tok_on_pairs:
+                losses["tok"] = self.tok_head(hidden[self.tok_head.layer], both["word_index"], pairs["synonyms"])
         if not losses:
             raise RuntimeError("Every objective fed by this batch has weight 0: nothing to train")
+        return self.log_losses(losses, batch, stage)
+
+    def log_losses(self, losses: dict[str, torch.Tensor], batch: Batch, stage: str) -> torch.Tensor:
+        """Log every part as ``<stage>/<objective>_loss`` and return (and log) the weighted sum."""
         total = sum(self.loss_weights.get(name, 1.0) * value for name, value in losses.items())
         batch_size = sum(_batch_size(inputs) for inputs in batch.values())
         on_val = stage == "val"
@@ -254,23 +181,20 @@ class VecoPretrainModule(LightningModule):
                  add_dataloader_idx=False)
         return total
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train")
-
     def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor | None:
-        return self._eval_step(batch, "val")
+        return self._eval_step(batch, batch_idx, "val")
 
     def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor | None:
-        return self._eval_step(batch, "test")
+        return self._eval_step(batch, batch_idx, "test")
 
-    def _eval_step(self, batch: Batch, stage: str) -> torch.Tensor | None:
+    def _eval_step(self, batch: Batch, batch_idx: int, stage: str) -> torch.Tensor | None:
         if "bitext" in batch:
             self.scorer.update(batch["bitext"], self.encode_layer)
             return None
         if "mining" in batch:
             self.scorer.update_mining(batch["mining"], self.encode_layer)
             return None
-        return self._shared_step(batch, stage)
+        return self.training_step(batch, batch_idx, stage)
 
     def on_validation_epoch_end(self) -> None:
         EvaluationReporter(self, "val").log(self.scorer.compute())
@@ -293,6 +217,24 @@ class VecoPretrainModule(LightningModule):
                                  "when the run is bounded by max_time")
             scheduler.set_total_steps(int(total))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("state_dict", {})
+        for key in list(state):
+            for old, new in _RENAMED.items():
+                if key.startswith(old):
+                    state[new + key[len(old):]] = state.pop(key)
+
+
+def join_sides(pairs: Inputs, pad_id: int) -> Inputs:
+    """The two clean sides of a ``pairs`` input as one ``(2B, L)`` batch (sources, then targets), padded to the longer
+    side: one forward pass encodes both."""
+    src, tgt = pairs["src"], pairs["tgt"]
+    length = max(src["input_ids"].shape[1], tgt["input_ids"].shape[1])
+    pad_values = {"input_ids": pad_id, "attention_mask": 0, "word_index": -1}
+    return {key: torch.cat([nn.functional.pad(side[key], (0, length - side[key].shape[1]), value=value)
+                            for side in (src, tgt)])
+            for key, value in pad_values.items() if key in src}
 
 
 def _batch_size(inputs: dict) -> int:

@@ -32,7 +32,9 @@ def test_whole_word_masking_masks_words_together():
     for _ in range(64):
         row = []
         while len(row) < 60:
-            row += [int(torch.randint(10, 20, (1,), generator=g))] + torch.randint(20, 30, (int(torch.randint(0, 4, (1,), generator=g)),), generator=g).tolist()
+            continuation = int(torch.randint(0, 4, (1,), generator=g))
+            row += [int(torch.randint(10, 20, (1,), generator=g))]
+            row += torch.randint(20, 30, (continuation,), generator=g).tolist()
         rows.append(row[:60])
     ids = torch.tensor(rows)
     eligible = torch.ones_like(ids, dtype=torch.bool)

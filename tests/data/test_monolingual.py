@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from veco_lightning.data.composite import VecoDataModule
 from veco_lightning.data.monolingual import MonolingualDataModule, pack_blocks
+from veco_lightning.datamodule import VecoDataModule
 from veco_lightning.losses.masked_lm import IGNORE_INDEX
 
 

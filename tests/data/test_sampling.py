@@ -11,7 +11,8 @@ def test_smoothing_formula():
     p = torch.tensor([0.9, 0.09, 0.01], dtype=torch.float64)
     expected = p**0.3 / (p**0.3).sum()
     torch.testing.assert_close(q, expected)
-    torch.testing.assert_close(smoothed_probabilities([5, 5, 0], 0.0), torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64))
+    uniform = torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64)
+    torch.testing.assert_close(smoothed_probabilities([5, 5, 0], 0.0), uniform)
 
 
 def test_sampler_follows_smoothed_distribution():
@@ -55,10 +56,13 @@ def test_too_few_samples_for_ranks():
 def test_bucketing_groups_similar_lengths_and_keeps_the_draws():
     lengths = torch.randint(1, 100, (400,), generator=torch.Generator().manual_seed(0)).tolist()
     plain = LanguageSampler([400], 1.0, num_replicas=1, rank=0, seed=5)
-    bucketed = LanguageSampler([400], 1.0, num_replicas=1, rank=0, seed=5, lengths=lengths, batch_size=8, bucket_batches=10)
+    bucketed = LanguageSampler([400], 1.0, num_replicas=1, rank=0, seed=5, lengths=lengths, batch_size=8,
+                               bucket_batches=10)
     order = list(bucketed)
     assert sorted(order) == sorted(plain)  # same draws, new order
-    spread = [max(lengths[i] for i in order[k : k + 8]) - min(lengths[i] for i in order[k : k + 8]) for k in range(0, 400, 8)]
-    plain_order = list(plain)
-    plain_spread = [max(lengths[i] for i in plain_order[k : k + 8]) - min(lengths[i] for i in plain_order[k : k + 8]) for k in range(0, 400, 8)]
+    def spreads(indices):  # length range within each batch of 8
+        return [max(lengths[i] for i in indices[k : k + 8]) - min(lengths[i] for i in indices[k : k + 8])
+                for k in range(0, 400, 8)]
+
+    spread, plain_spread = spreads(order), spreads(list(plain))
     assert sum(spread) < 0.3 * sum(plain_spread)

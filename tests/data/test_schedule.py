@@ -18,7 +18,9 @@ def test_every_source_every_step_by_default():
 
 
 def test_proportions_are_followed_and_identical_across_ranks():
-    make = lambda: ScheduledLoader({"a": Loader("mmlm", 50), "b": Loader("tlm", 50)}, {"a": 1.0, "b": 0.3}, seed=4)
+    def make():
+        return ScheduledLoader({"a": Loader("mmlm", 50), "b": Loader("tlm", 50)}, {"a": 1.0, "b": 0.3}, seed=4)
+
     rank0, rank1 = make(), make()
     s0 = [sorted(b) for _, b in zip(range(400), rank0)]
     s1 = [sorted(b) for _, b in zip(range(400), rank1)]

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from veco_lightning.cli import run_cli
-from veco_lightning.data.dictionary import dictionary_for, phrase
 from veco_lightning.data.parallel import ParallelSource
-from veco_lightning.data.synonym import SynonymAlignedDataModule, token_units, units_of
+from veco_lightning.data.synonym import SynonymAlignedDataModule
+from veco_lightning.lexicon.dictionary import dictionary_for, phrase
 from veco_lightning.losses.masked_lm import IGNORE_INDEX
 
 DEMO = "pkg://veco_lightning/resources/demo"
@@ -31,15 +31,6 @@ def _datamodule(tmp_path, **kwargs):
 
 def _unit_text(tokenizer, ids, index, unit):
     return tokenizer.decode(ids[index == unit].tolist()).strip()
-
-
-def test_units_and_token_map():
-    words = [("sofia", 0, 5), ("post", 6, 10), ("office", 11, 17), ("now", 18, 21)]
-    spans, units = units_of(words, [(1, 3)])
-    assert spans == [(0, 5), (6, 17), (18, 21)] and units == [1]
-    # tokens: "▁Sofia" (offsets include nothing odd), "▁post", "▁off", "ice", "▁no" (cut: "now" is truncated)
-    offsets = [(0, 5), (6, 10), (11, 14), (14, 17), (18, 20)]
-    assert token_units(spans, offsets) == [0, 1, 1, 1, -1]
 
 
 def test_synonym_spans_are_dictionary_translations(tmp_path):
@@ -137,7 +128,7 @@ def test_fit_full_objective(tmp_path, tok_input):
     assert {"train/tlm_loss", "train/seq_loss", "train/tok_loss"} <= set(logged)
     assert math.isfinite(float(logged["train/tok_loss"])) and float(logged["train/tok_loss"]) > 0
     # held-out pairs are scored with the synonym data's dictionaries
-    assert "de-en-heldout" in cli.datamodule.evaluation_set_names
+    assert "de-en-heldout" in cli.datamodule.evaluation.set_names
     assert "en-de" in cli.datamodule.evaluation.dictionaries
 
 
@@ -175,10 +166,49 @@ def test_usable_alone_with_a_plain_trainer(tmp_path):
     assert set(trainer.callback_metrics) == {"train/tok_loss", "train/loss"}  # tlm / seq at weight 0: skipped
 
 
-def test_parallel_and_synonym_together_is_an_error():
-    from veco_lightning.data.composite import VecoDataModule
+def test_parallel_and_synonym_train_together(tmp_path):
+    """Dictionaries for some pairs only: those pairs in data.synonym, the rest in data.parallel; one joined batch."""
+    from lightning import Trainer
+
+    from veco_lightning import EncoderSpec, VecoDataModule, VecoPretrainModule
     from veco_lightning.data.parallel import ParallelDataModule
 
-    with pytest.raises(ValueError, match="remove data.parallel"):
-        VecoDataModule(tokenizer=f"{DEMO}/tokenizer", parallel=ParallelDataModule(files=_files()),
-                       synonym=SynonymAlignedDataModule(files=_files(), dictionaries=DICTS))
+    files = _files((0, 48))
+    with_dictionary = {pair: files[pair] for pair in ("de-en", "zh-en")}
+    common = {"max_length": 48, "batch_size": 4, "val_pairs": 0, "cache_dir": str(tmp_path / "cache")}
+    data = VecoDataModule(tokenizer=f"{DEMO}/tokenizer",
+                          parallel=ParallelDataModule(files={"ru-en": files["ru-en"]}, **common),
+                          synonym=SynonymAlignedDataModule(files=with_dictionary, dictionaries=DICTS, **common))
+    data.prepare_data()
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    pairs, tlm = batch["pairs"], batch["tlm"]
+    assert pairs["src"]["input_ids"].shape[0] == pairs["synonyms"].shape[0] == pairs["src_keys"].shape[0] == 8
+    assert tlm["input_ids"].shape == tlm["word_index"].shape and tlm["input_ids"].shape[0] == 8
+    assert (pairs["synonyms"][:4] == -1).all() and (pairs["synonyms"][4:, 0] >= 0).any()  # parallel rows first
+    assert (pairs["src"]["word_index"][:4] == -1).all() and (tlm["labels"] != IGNORE_INDEX).any(dim=1).all()
+    model = VecoPretrainModule(encoder=EncoderSpec(preset="tiny", max_length=64), vocab_size=data.vocab_size,
+                               pad_token_id=data.pad_token_id)
+    trainer = Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(model, datamodule=data)
+    assert {"train/tlm_loss", "train/seq_loss", "train/tok_loss"} <= set(trainer.callback_metrics)
+
+
+def test_joined_tlm_units_keep_their_pairs():
+    from veco_lightning.data.collators import join_inputs
+
+    synonym = {"input_ids": torch.tensor([[0, 5, 6, 2, 2, 7, 8, 2]]),
+               "attention_mask": torch.ones(1, 8, dtype=torch.long), "labels": torch.full((1, 8), IGNORE_INDEX),
+               "word_index": torch.tensor([[-1, 0, 1, -1, -1, 2, 3, -1]]),
+               "synonyms": torch.tensor([[[0, 3], [1, 2]]]), "num_src_units": 2}
+    wider = {**synonym, "word_index": torch.tensor([[-1, 0, 1, -1, -1, 3, 4, -1]]),
+             "synonyms": torch.tensor([[[0, 4], [-1, -1]]]), "num_src_units": 3}
+    parallel = {"input_ids": torch.tensor([[0, 9, 2, 2, 9, 2]]), "attention_mask": torch.ones(1, 6, dtype=torch.long),
+                "labels": torch.full((1, 6), IGNORE_INDEX)}
+    joined = join_inputs([parallel, synonym, wider], pad_id=1)
+    assert joined["num_src_units"] == 3 and joined["input_ids"].shape == (3, 8)
+    assert joined["input_ids"][0, 6:].tolist() == [1, 1] and joined["attention_mask"][0, 6:].tolist() == [0, 0]
+    assert joined["word_index"][0].tolist() == [-1] * 8
+    assert joined["word_index"][1].tolist() == [-1, 0, 1, -1, -1, 3, 4, -1]  # target units moved past unit 2
+    assert joined["synonyms"].tolist() == [[[-1, -1], [-1, -1]], [[0, 4], [1, 3]], [[0, 4], [-1, -1]]]

@@ -6,7 +6,7 @@ import random
 import pytest
 import torch
 
-from veco_lightning.evaluation.mining import (
+from veco_lightning.evaluation.bitext_mining import (
     best_threshold,
     bucc_files,
     candidates_to_ids,

@@ -1,4 +1,4 @@
-"""Tests for veco_lightning.data.dictionary: MUSE parsing, normalisation, reverse/merge, lookup tables."""
+"""Tests for veco_lightning.lexicon.dictionary: MUSE parsing, normalisation, reverse/merge, lookup tables."""
 
 from __future__ import annotations
 
@@ -9,13 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from veco_lightning.data.dictionary import (
-    BilingualDictionary,
-    load_dictionaries,
-    normalize,
-    phrase,
-    read_dictionary,
-)
+from veco_lightning.lexicon.dictionary import BilingualDictionary, load_dictionaries, phrase, read_dictionary
+from veco_lightning.lexicon.words import normalize
 
 SHARED = Path(os.environ.get("VECO_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 DICTIONARIES = SHARED / "dictionaries"
@@ -41,7 +36,7 @@ def test_phrase_is_segmented_like_sentences():
     assert phrase("北京 大学", "zh") == ("北京大学",)  # no-space languages: one string, spaces removed
     assert phrase("...", "en") == ()
     # The fast path for plain letters agrees with the segmenter.
-    from veco_lightning.data.words import segment
+    from veco_lightning.lexicon.words import segment
 
     for text in ["New York", "STRASSE Straße", "ǅemal", "Ωμέγα ΟΔΟΣ", "ИВАН Петров", "ﬁne ＡＢＣ", "naïve café"]:
         assert phrase(text, "de") == tuple(w.text for w in segment(text, "de")), text
@@ -72,7 +67,7 @@ def test_read_tab_whitespace_and_multiword(tmp_path):
 
 def test_malformed_lines_are_counted_and_logged(tmp_path, caplog):
     path = write(tmp_path, "bad.tsv", "dog\tHund\nthree words here\nonly\nx\ty\tz\n?\t!\ncat\tKatze\n")
-    with caplog.at_level(logging.WARNING, logger="veco_lightning.data.dictionary"):
+    with caplog.at_level(logging.WARNING, logger="veco_lightning.lexicon.dictionary"):
         d = read_dictionary(path, "en", "de")
     assert (d.read, d.skipped, d.entries) == (6, 4, 2)
     message = caplog.text

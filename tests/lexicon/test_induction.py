@@ -1,4 +1,4 @@
-"""Tests for veco_lightning.data.induction: Dice + competitive-linking dictionary induction on synthetic corpora."""
+"""Tests for veco_lightning.lexicon.induction: Dice + competitive-linking dictionary induction on synthetic corpora."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from veco_lightning.data.dictionary import BilingualDictionary
-from veco_lightning.data.induction import induce_dictionary, induce_entries
-from veco_lightning.data.mining import mine_pair
+from veco_lightning.lexicon.dictionary import BilingualDictionary
+from veco_lightning.lexicon.induction import induce_dictionary, induce_entries
+from veco_lightning.lexicon.synonyms import mine_pair
 
 # English -> German, four slots of 12 words each: with 90 sentences every word is in about 7.5 of them (8%), under
 # the default max_frequency of 10%.
@@ -33,8 +33,8 @@ EN_DE = {en: de for slot in EN_DE_SLOTS for en, de in slot.items()}
 EN_JA_SLOTS = [
     {"doctor": "医者", "teacher": "先生", "student": "学生", "painter": "画家", "writer": "作家", "singer": "歌手",
      "lawyer": "弁護士", "reporter": "記者", "soldier": "兵士", "farmer": "農民", "clerk": "店員", "cook": "料理人"},
-    {"cat": "猫", "dog": "犬", "bicycle": "自転車", "umbrella": "傘", "movie": "映画", "photo": "写真", "letter": "手紙",
-     "map": "地図", "clock": "時計", "hat": "帽子", "newspaper": "新聞", "flower": "花"},
+    {"cat": "猫", "dog": "犬", "bicycle": "自転車", "umbrella": "傘", "movie": "映画", "photo": "写真",
+     "letter": "手紙", "map": "地図", "clock": "時計", "hat": "帽子", "newspaper": "新聞", "flower": "花"},
     {"tokyo": "東京", "kyoto": "京都", "beijing": "北京", "osaka": "大阪", "paris": "パリ", "london": "ロンドン",
      "yokohama": "横浜", "sapporo": "札幌", "kobe": "神戸", "nara": "奈良", "fukuoka": "福岡", "rome": "ローマ"},
 ]
@@ -207,7 +207,7 @@ def test_max_ngram_chars_caps_no_space_entries():
 
 def test_sources_logging_and_validation(caplog):
     pairs = en_de_corpus(n=40)
-    with caplog.at_level(logging.INFO, logger="veco_lightning.data.induction"):
+    with caplog.at_level(logging.INFO, logger="veco_lightning.lexicon.induction"):
         dictionary = induce_dictionary(iter(pairs), "en", "de")  # any iterable, read once
     assert dictionary.sources == ["induced:40 pairs"]
     assert any(f"Induced {dictionary.entries} en-de dictionary entries from 40 sentence pairs" in r.getMessage()

@@ -1,4 +1,4 @@
-"""Tests for veco_lightning.data.mining: synonym pairs, one-to-one resolution, stop words, token spans, corpora."""
+"""Tests for veco_lightning.lexicon.synonyms: synonym pairs, one-to-one resolution, stop words, corpora."""
 
 from __future__ import annotations
 
@@ -6,22 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
-from veco_lightning.data.dictionary import (
-    BilingualDictionary,
-    normalize,
-    read_dictionary,
-)
-from veco_lightning.data.mining import (
-    MiningStats,
-    SynonymPair,
-    char_spans_to_token_spans,
-    default_stop_words,
-    mine_corpus,
-    mine_pair,
-    pair_token_spans,
-)
+from veco_lightning.lexicon.dictionary import BilingualDictionary, read_dictionary
+from veco_lightning.lexicon.stopwords import default_stop_words
+from veco_lightning.lexicon.synonyms import MiningStats, SynonymPair, mine_corpus, mine_pair
+from veco_lightning.lexicon.words import normalize
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "veco_lightning" / "resources" / "demo"
@@ -103,7 +92,7 @@ def test_dictionary_direction():
     src, tgt = "Der Hund", "the dog"
     pairs = mine_pair(src, tgt, EN_DE, "de", "en")  # an en-de dictionary mines de-en pairs (inverted)
     assert words_of(src, tgt, pairs) == [("Der", "the"), ("Hund", "dog")]
-    with pytest.raises(ValueError, match=r"mining\.py.*en-de dictionary cannot mine en-fr"):
+    with pytest.raises(ValueError, match=r"synonyms\.py.*en-de dictionary cannot mine en-fr"):
         mine_pair("dog", "chien", EN_DE, "en", "fr")
 
 
@@ -128,51 +117,10 @@ def test_no_space_phrase_spanning_several_segments():
         ("ice cream", "冰淇淋", (0, 3), (0, 2))]
 
 
-def test_char_spans_to_token_spans_synthetic():
-    # <s> ▁Hello ▁world (offsets incl. the leading space) ! </s>
-    offsets = [(0, 0), (0, 5), (5, 11), (11, 12), (0, 0)]
-    assert char_spans_to_token_spans([(0, 5), (6, 11), (11, 12), (20, 25)], offsets) == [
-        (1, 2), (2, 3), (3, 4), None]
-    assert char_spans_to_token_spans([(6, 11)], torch.tensor(offsets)) == [(2, 3)]
-    # A word split over several tokens, and a token shared by two words.
-    assert char_spans_to_token_spans([(0, 3), (3, 5)], [(0, 0), (0, 2), (2, 4), (4, 5)]) == [(1, 3), (2, 4)]
-    # Non-monotone offsets (unusual tokenizers) fall back to a scan.
-    assert char_spans_to_token_spans([(0, 2)], [(3, 4), (0, 1), (1, 2)]) == [(1, 3)]
-
-
-@pytest.fixture(scope="module")
-def demo_tokenizer():
-    transformers = pytest.importorskip("transformers")
-    return transformers.AutoTokenizer.from_pretrained(str(DEMO / "tokenizer"))
-
-
 def demo_pairs(lang: str) -> list[tuple[str, str]]:
     en = (DEMO / "en.txt").read_text(encoding="utf-8").splitlines()
     other = (DEMO / f"{lang}.txt").read_text(encoding="utf-8").splitlines()
     return list(zip(en, other))
-
-
-@pytest.mark.parametrize("lang", ["de", "zh"])
-def test_token_spans_decode_to_the_words(demo_tokenizer, lang):
-    d = read_dictionary(DEMO / "dict" / f"en-{lang}.tsv", "en", lang)
-    checked = 0
-    for src, tgt in demo_pairs(lang)[:60]:
-        pairs = mine_pair(src, tgt, d, "en", lang)
-        src_enc = demo_tokenizer(src, return_offsets_mapping=True)
-        tgt_enc = demo_tokenizer(tgt, return_offsets_mapping=True)
-        for text, enc, spans in ((src, src_enc, [p.src_span for p in pairs]), (tgt, tgt_enc, [p.tgt_span for p in pairs])):
-            for (start, end), token_span in zip(spans, char_spans_to_token_spans(spans, enc["offset_mapping"])):
-                assert token_span is not None
-                decoded = demo_tokenizer.decode(enc["input_ids"][slice(*token_span)])
-                # The tokens cover the word (a token may extend past it, e.g. zh "不喜欢吃" for "喜欢") ...
-                assert normalize(text[start:end]).replace(" ", "") in normalize(decoded).replace(" ", "")
-                # ... and every one of them overlaps it.
-                for k in range(*token_span):
-                    a, b = enc["offset_mapping"][k]
-                    assert a < end and b > start
-                checked += 1
-        assert len(pair_token_spans(pairs, src_enc["offset_mapping"], tgt_enc["offset_mapping"])) == len(pairs)
-    assert checked > 100
 
 
 def test_mine_corpus_demo_all_pairs():
@@ -192,7 +140,8 @@ def test_mining_stats_arithmetic():
     stats = MiningStats()
     stats.add([SynonymPair((0, 3), (0, 4), "a b", "c", (0, 2), (0, 1))], 4, 2)
     stats.add([], 6, 8)
-    assert (stats.sentence_pairs, stats.pairs_with_synonyms, stats.synonym_pairs, stats.multi_word_pairs) == (2, 1, 1, 1)
+    counted = (stats.sentence_pairs, stats.pairs_with_synonyms, stats.synonym_pairs, stats.multi_word_pairs)
+    assert counted == (2, 1, 1, 1)
     assert stats.mean_per_pair == 0.5 and stats.src_coverage == 0.2 and stats.tgt_coverage == 0.1
     assert "0.50 per sentence pair" in stats.summary()
 

@@ -1,4 +1,4 @@
-"""Tests for veco_lightning.data.words: word spans into the original text, no-space scripts, clitics."""
+"""Tests for veco_lightning.lexicon.words: word spans into the original text, no-space scripts, clitics."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from veco_lightning.data.dictionary import normalize
-from veco_lightning.data.words import Word, is_no_space_lang, segment, segment_spans
+from veco_lightning.lexicon.words import Word, is_no_space_lang, normalize, segment, segment_spans
 
 NTREX = Path(os.environ.get("VECO_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) / "ntrex128"
 

@@ -20,7 +20,9 @@ def test_sparse_head_equals_full_head_loss_and_gradients():
     ids, labels = _inputs()
     grads = []
     losses = []
-    for compute in (lambda h: MaskedLMLoss(model.lm_head)(h, labels)[0], lambda h: full_head_mlm_loss(model.lm_head, h, labels)):
+    sparse = lambda h: MaskedLMLoss(model.lm_head)(h, labels)[0]  # noqa: E731
+    dense = lambda h: full_head_mlm_loss(model.lm_head, h, labels)  # noqa: E731
+    for compute in (sparse, dense):
         model.zero_grad()
         hidden = model.roberta(input_ids=ids).last_hidden_state
         loss = compute(hidden)

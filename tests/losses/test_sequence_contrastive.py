@@ -47,7 +47,8 @@ def _encoder():
     from veco_lightning.models.encoder import EncoderSpec, build_encoder
 
     torch.manual_seed(0)
-    spec = EncoderSpec(preset="tiny", max_length=16, overrides={"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0})
+    no_dropout = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    spec = EncoderSpec(preset="tiny", max_length=16, overrides=no_dropout)
     return build_encoder(spec, vocab_size=50).roberta.double()
 
 
@@ -64,7 +65,8 @@ def _loss(encoder, src, tgt, mask, gather):
     from veco_lightning.models.pooling import pool_sentences
 
     def embed(ids):
-        return pool_sentences(encoder(input_ids=ids, attention_mask=mask[: len(ids)]).last_hidden_state, mask[: len(ids)])
+        states = encoder(input_ids=ids, attention_mask=mask[: len(ids)]).last_hidden_state
+        return pool_sentences(states, mask[: len(ids)])
 
     return SequenceContrastiveLoss(temperature=0.05, margin=0.1, gather=gather)(embed(src), embed(tgt))
 

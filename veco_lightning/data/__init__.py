@@ -1,25 +1,23 @@
-"""Data: readers, tokenizer, masking, collators and the datamodules."""
+"""Training data: readers, cache, tokenizer, masking, word units, collators, sampling, and one datamodule per kind
+of data (monolingual, parallel, synonym-aligned). Names resolve lazily: ``veco_lightning.data.masking`` alone loads
+neither Lightning nor ``datasets``."""
 
-from veco_lightning.data.collators import MLMCollator
-from veco_lightning.data.composite import VecoDataModule
-from veco_lightning.data.evaluation import EvaluationDataModule
-from veco_lightning.data.monolingual import MonolingualDataModule
-from veco_lightning.data.parallel import ParallelDataModule, ParallelSource
-from veco_lightning.data.readers import HubSource
-from veco_lightning.data.sampling import LanguageSampler, smoothed_probabilities
-from veco_lightning.data.schedule import ScheduledLoader
-from veco_lightning.data.synonym import SynonymAlignedDataModule
+from veco_lightning._lazy import lazy_exports
 
-__all__ = [
-    "EvaluationDataModule",
-    "HubSource",
-    "LanguageSampler",
-    "MLMCollator",
-    "MonolingualDataModule",
-    "ParallelDataModule",
-    "ParallelSource",
-    "ScheduledLoader",
-    "SynonymAlignedDataModule",
-    "VecoDataModule",
-    "smoothed_probabilities",
-]
+_EXPORTS = {
+    "HubSource": "readers",
+    "LanguageSampler": "sampling",
+    "MLMCollator": "collators",
+    "Masker": "masking",
+    "MonolingualDataModule": "monolingual",
+    "ParallelCollator": "collators",
+    "ParallelDataModule": "parallel",
+    "ParallelSource": "readers",
+    "ScheduledLoader": "schedule",
+    "SynonymAlignedDataModule": "synonym",
+    "SynonymCollator": "collators",
+    "read_pairs": "readers",
+    "smoothed_probabilities": "sampling",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

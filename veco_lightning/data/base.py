@@ -1,10 +1,18 @@
-"""What every datamodule of the package shares: a tokenizer loaded on first use, settable by a composite."""
+"""What the datamodules of the package share: a tokenizer loaded on first use (settable by a composite), and for the
+training sources the sampling, caching and loader settings."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
 from lightning import LightningDataModule
+from torch.utils.data import ConcatDataset, Dataset
+from torchdata.stateful_dataloader import StatefulDataLoader
 from transformers import PreTrainedTokenizerBase
 
+from veco_lightning.data.sampling import LanguageSampler
 from veco_lightning.data.tokenizer import load_tokenizer
 
 
@@ -41,3 +49,52 @@ class TokenizedDataModule(LightningDataModule):
     @property
     def pad_token_id(self) -> int:
         return self.tokenizer.pad_token_id
+
+
+class SourceDataModule(TokenizedDataModule):
+    """A training source: per-language (or per-language-pair) sets, tokenized once into ``cache_dir`` and drawn with
+    exponential smoothing, each rank its own shard, through a resumable loader.
+
+    Args:
+        tokenizer: tokenizer directory or hub name (a composite datamodule sets it through ``connect``).
+        max_length: longest sequence in tokens.
+        batch_size: examples per batch on each device.
+        alpha: sampling exponent q_i ∝ p_i^alpha over the languages (or language pairs).
+        samples_per_epoch: examples drawn per epoch over all ranks (default: every training example).
+        num_workers: data loader worker processes.
+        num_proc: processes that tokenize in ``prepare_data`` (``None``: this one).
+        cache_dir: where tokenized data is stored.
+        seed: seed of the sampling order.
+    """
+
+    def __init__(self, tokenizer: str | None, max_length: int, batch_size: int, alpha: float,
+                 samples_per_epoch: int | None, num_workers: int, num_proc: int | None, cache_dir: str,
+                 seed: int) -> None:
+        super().__init__(tokenizer)
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.alpha = alpha
+        self.samples_per_epoch = samples_per_epoch
+        self.num_workers = num_workers
+        self.num_proc = num_proc
+        self.cache_dir = cache_dir
+        self.seed = seed
+
+    def sampled_loader(self, sets: dict[str, Dataset], collate_fn: Callable[[list[Any]], Any],
+                       lengths: Sequence[int] | None = None, bucket_batches: int = 0) -> StatefulDataLoader:
+        """A resumable loader over the concatenated ``sets`` drawn by :class:`LanguageSampler` (with ``lengths``,
+        batches of similar lengths). Full batches only: every rank steps with the same batch size, which the
+        cross-rank gather of the contrastive loss needs."""
+        names = list(sets)
+        sampler = LanguageSampler([len(sets[n]) for n in names], self.alpha, self.samples_per_epoch, seed=self.seed,
+                                  lengths=lengths, batch_size=self.batch_size, bucket_batches=bucket_batches)
+        return StatefulDataLoader(
+            ConcatDataset([sets[n] for n in names]),
+            batch_size=self.batch_size,
+            sampler=sampler,
+            collate_fn=collate_fn,
+            num_workers=self.num_workers,
+            drop_last=True,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+        )

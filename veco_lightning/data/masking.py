@@ -1,6 +1,7 @@
 """BERT-style token masking, per token or per whole word, on batched id tensors.
 
-Plain tensor functions so that MMLM and TLM collators share one implementation, and tests can check the rates.
+Plain tensor functions, and :class:`Masker`, the one masking table (special ids, random-token pool, 80/10/10 rates,
+word starts) that the MMLM and TLM collators share, so that every masking option means the same for both.
 
 Whole-word masking needs to know where words start. ``word_starts`` is a boolean lookup over the vocabulary
 (built by :func:`veco_lightning.data.tokenizer.word_start_table`): for SentencePiece vocabularies a word starts
@@ -76,3 +77,51 @@ def apply_mask(
     masked = input_ids.masked_fill(to_mask, mask_token_id)
     masked = torch.where(to_random, random_tokens.to(input_ids.dtype), masked)
     return masked, labels
+
+
+class Masker:
+    """Masks batches of token ids for a masked-LM objective: select ``probability`` of the maskable tokens (per token
+    or per whole word), then corrupt them 80/10/10.
+
+    Args:
+        vocab_size: size of the id space.
+        special_ids: ids never masked (and never drawn as random replacements): ``<s>``, ``</s>``, ``<pad>``...
+        mask_token_id: the ``<mask>`` id.
+        probability: expected fraction of maskable tokens selected (15% for MMLM; VECO used 25% for TLM).
+        mask_replace_prob: of the selected tokens, the fraction replaced by ``<mask>``.
+        random_replace_prob: of the selected tokens, the fraction replaced by a random non-special token.
+        word_starts: ``(V,)`` bool table of word-start ids for whole-word masking (``None``: token masking).
+    """
+
+    def __init__(self, vocab_size: int, special_ids: list[int], mask_token_id: int, probability: float = 0.15,
+                 mask_replace_prob: float = 0.8, random_replace_prob: float = 0.1,
+                 word_starts: torch.Tensor | None = None) -> None:
+        if not 0.0 < probability < 1.0:
+            raise ValueError(f"the masking probability must be in (0, 1), got {probability}")
+        if mask_replace_prob + random_replace_prob > 1.0:
+            raise ValueError("mask_replace_prob + random_replace_prob must not exceed 1")
+        self.probability = probability
+        self.mask_replace_prob = mask_replace_prob
+        self.random_replace_prob = random_replace_prob
+        self.mask_token_id = mask_token_id
+        self.is_special = torch.zeros(vocab_size, dtype=torch.bool)  # (V,)
+        self.is_special[special_ids] = True
+        self.random_token_ids = (~self.is_special).nonzero().squeeze(1)
+        self.word_starts = word_starts
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer, probability: float = 0.15, mask_replace_prob: float = 0.8,
+                      random_replace_prob: float = 0.1, whole_word_mask: bool = False) -> Masker:
+        """The masker of a transformers tokenizer (its special ids, ``<mask>`` and, for whole words, word starts)."""
+        from veco_lightning.data.tokenizer import word_start_table
+
+        return cls(len(tokenizer), tokenizer.all_special_ids, tokenizer.mask_token_id, probability, mask_replace_prob,
+                   random_replace_prob, word_start_table(tokenizer) if whole_word_mask else None)
+
+    def __call__(self, input_ids: torch.Tensor,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(masked_input_ids, labels)`` for ``(B, L)`` ids (padding is special, so it is never masked)."""
+        eligible = ~self.is_special[input_ids]  # (B, L)
+        selected = select_for_masking(input_ids, eligible, self.probability, self.word_starts, generator)
+        return apply_mask(input_ids, selected, self.mask_token_id, self.random_token_ids, self.mask_replace_prob,
+                          self.random_replace_prob, generator)

@@ -7,15 +7,13 @@ import os
 from typing import Any
 
 import datasets
-import torch
 from torch.utils.data import ConcatDataset, DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from veco_lightning.data.base import TokenizedDataModule
+from veco_lightning.data.base import SourceDataModule
 from veco_lightning.data.cache import cache_path, file_identity
 from veco_lightning.data.collators import MLMCollator
 from veco_lightning.data.readers import BadLinePolicy, HubSource, expand_globs, load_text_dataset
-from veco_lightning.data.sampling import LanguageSampler
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +33,7 @@ def pack_blocks(token_lists: list[list[int]], block_length: int, bos_id: int, eo
     return [[bos_id, *stream[start : start + body]] for start in range(0, len(stream) - body + 1, body)]
 
 
-class MonolingualDataModule(TokenizedDataModule):
+class MonolingualDataModule(SourceDataModule):
     """Per-language monolingual text, tokenized once, packed into full blocks and masked for MMLM.
 
     Each language's text is tokenized with ``datasets.map`` in ``prepare_data`` (rank 0 only), packed into blocks
@@ -92,26 +90,19 @@ class MonolingualDataModule(TokenizedDataModule):
         cache_dir: str = ".cache/veco_lightning",
         seed: int = 0,
     ) -> None:
-        super().__init__(tokenizer)
+        super().__init__(tokenizer, max_length, batch_size, alpha, samples_per_epoch, num_workers, num_proc, cache_dir,
+                         seed)
         self.sources: dict[str, Any] = {**(files or {}), **(hub_datasets or {})}
         if not self.sources:
             raise ValueError("MonolingualDataModule needs files (language -> globs) or hub_datasets")
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.alpha = alpha
         self.mlm_probability = mlm_probability
         self.whole_word_mask = whole_word_mask
         self.mask_replace_prob = mask_replace_prob
         self.random_replace_prob = random_replace_prob
         self.val_fraction = val_fraction
-        self.samples_per_epoch = samples_per_epoch
         self.text_field = text_field
         self.lines = lines
         self.on_bad_line = on_bad_line
-        self.num_workers = num_workers
-        self.num_proc = num_proc
-        self.cache_dir = cache_dir
-        self.seed = seed
         self.train_sets: dict[str, datasets.Dataset] = {}
         self.val_sets: dict[str, datasets.Dataset] = {}
 
@@ -129,7 +120,8 @@ class MonolingualDataModule(TokenizedDataModule):
             path = self._cache_path(language)
             if os.path.exists(path):
                 continue
-            raw = load_text_dataset(source, self.text_field, self.on_bad_line, cache_dir=self.cache_dir, lines=self.lines)
+            raw = load_text_dataset(source, self.text_field, self.on_bad_line, cache_dir=self.cache_dir,
+                                    lines=self.lines)
 
             def tokenize(batch: dict[str, list]) -> dict[str, list]:
                 return {"ids": tokenizer(batch["text"], add_special_tokens=False)["input_ids"]}
@@ -172,20 +164,7 @@ class MonolingualDataModule(TokenizedDataModule):
         )
 
     def train_dataloader(self) -> StatefulDataLoader:
-        languages = list(self.train_sets)
-        sampler = LanguageSampler(
-            [len(self.train_sets[lang]) for lang in languages], self.alpha, self.samples_per_epoch, seed=self.seed
-        )
-        return StatefulDataLoader(
-            ConcatDataset([self.train_sets[lang] for lang in languages]),
-            batch_size=self.batch_size,
-            sampler=sampler,
-            collate_fn=self.collator(),
-            num_workers=self.num_workers,
-            drop_last=True,
-            pin_memory=torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0,
-        )
+        return self.sampled_loader(self.train_sets, self.collator())
 
     def val_dataloader(self) -> DataLoader | list:
         if not self.val_sets:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -21,12 +21,15 @@ class ScheduledLoader:
     resumed run continues the same schedule and the same data order.
 
     Args:
-        loaders: source name -> loader yielding ``{objective: tensors}`` batches.
+        loaders: source name -> loader yielding ``{input: tensors}`` batches.
         proportions: source name -> probability of feeding a step (missing sources: 1.0).
         seed: schedule seed.
+        combine: turns the batches of a step's sources (in source order) into one; default: their union, which
+            requires every input name to come from one source.
     """
 
-    def __init__(self, loaders: dict[str, Any], proportions: dict[str, float] | None = None, seed: int = 0) -> None:
+    def __init__(self, loaders: dict[str, Any], proportions: dict[str, float] | None = None, seed: int = 0,
+                 combine: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None) -> None:
         unknown = set(proportions or {}) - set(loaders)
         if unknown:
             raise ValueError(f"proportions name unknown sources {sorted(unknown)}; sources: {sorted(loaders)}")
@@ -35,6 +38,7 @@ class ScheduledLoader:
         if (self.proportions <= 0).all():
             raise ValueError("At least one source needs a positive proportion")
         self.seed = seed
+        self.combine = combine or _union
         self.step = 0
         self.epochs = dict.fromkeys(loaders, 0)
         self._iterators: dict[str, Iterator] = {}
@@ -63,7 +67,7 @@ class ScheduledLoader:
         while True:
             sources = self.sources_at(self.step)
             self.step += 1
-            yield {objective: inputs for name in sources for objective, inputs in self._next(name).items()}
+            yield self.combine([self._next(name) for name in sources])
 
     def __len__(self) -> int:
         return max(len(loader) for loader in self.loaders.values())
@@ -72,7 +76,8 @@ class ScheduledLoader:
         return {
             "step": self.step,
             "epochs": dict(self.epochs),
-            "loaders": {n: l.state_dict() for n, l in self.loaders.items() if hasattr(l, "state_dict")},
+            "loaders": {name: loader.state_dict() for name, loader in self.loaders.items()
+                        if hasattr(loader, "state_dict")},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -84,3 +89,14 @@ class ScheduledLoader:
                 sampler.set_epoch(self.epochs[name])
             self.loaders[name].load_state_dict(loader_state)
         self._iterators = {}
+
+
+def _union(batches: list[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for batch in batches:
+        clash = merged.keys() & batch.keys()
+        if clash:
+            raise ValueError(f"Two sources yield the same inputs {sorted(clash)}: give ScheduledLoader a combine "
+                             "function")
+        merged.update(batch)
+    return merged

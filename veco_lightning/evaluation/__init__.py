@@ -1,55 +1,39 @@
-"""Evaluation of multilingual encoders with XTREME protocols: retrieval, mining, word alignment."""
+"""Evaluation of multilingual encoders with XTREME protocols: evaluation sets and their datamodule, sentence
+retrieval (Tatoeba), bitext mining (BUCC), word alignment (AER), synonym retrieval, metrics, scorer and reports."""
 
-from veco_lightning.evaluation.alignment import (
-    aer_from_counts,
-    alignment_counts,
-    alignment_error_rate,
-    argmax_alignment,
-    itermax_alignment,
-    parse_pharaoh,
-    read_pharaoh,
-    simalign_similarity,
-)
-from veco_lightning.evaluation.mining import (
-    BuccSplit,
-    best_threshold,
-    bucc_files,
-    candidates_to_ids,
-    evaluate_mining,
-    make_bucc_task,
-    mine_candidates,
-    prf_at_threshold,
-    read_bucc,
-)
-from veco_lightning.evaluation.retrieval import (
-    bidirectional_nearest_neighbours,
-    cosine_similarity_matrix,
-    ratio_margin_scores,
-    retrieval_accuracy,
-    top1,
-)
+from veco_lightning._lazy import lazy_exports
 
-__all__ = [
-    "BuccSplit",
-    "aer_from_counts",
-    "alignment_counts",
-    "alignment_error_rate",
-    "argmax_alignment",
-    "best_threshold",
-    "bidirectional_nearest_neighbours",
-    "bucc_files",
-    "candidates_to_ids",
-    "cosine_similarity_matrix",
-    "evaluate_mining",
-    "itermax_alignment",
-    "make_bucc_task",
-    "mine_candidates",
-    "parse_pharaoh",
-    "prf_at_threshold",
-    "ratio_margin_scores",
-    "read_bucc",
-    "read_pharaoh",
-    "retrieval_accuracy",
-    "simalign_similarity",
-    "top1",
-]
+_EXPORTS = {
+    "BitextEvalSet": "datasets",
+    "BuccSource": "sources",
+    "BuccSplit": "bitext_mining",
+    "CrossLingualScorer": "scorer",
+    "EvaluationDataModule": "datamodule",
+    "EvaluationOptions": "scorer",
+    "PairSource": "sources",
+    "TatoebaSource": "sources",
+    "aer_from_counts": "alignment",
+    "alignment_counts": "alignment",
+    "alignment_error_rate": "alignment",
+    "argmax_alignment": "alignment",
+    "best_threshold": "bitext_mining",
+    "bidirectional_nearest_neighbours": "retrieval",
+    "bucc_files": "bitext_mining",
+    "candidates_to_ids": "bitext_mining",
+    "cosine_similarity_matrix": "retrieval",
+    "evaluate_mining": "bitext_mining",
+    "itermax_alignment": "alignment",
+    "make_bucc_task": "bitext_mining",
+    "mine_candidates": "bitext_mining",
+    "parse_pharaoh": "alignment",
+    "prf_at_threshold": "bitext_mining",
+    "ratio_margin_scores": "retrieval",
+    "read_bucc": "bitext_mining",
+    "read_pharaoh": "alignment",
+    "retrieval_accuracy": "retrieval",
+    "simalign_similarity": "alignment",
+    "top1": "retrieval",
+    "write_report": "report",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

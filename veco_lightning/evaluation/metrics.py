@@ -11,6 +11,7 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from veco_lightning.evaluation.alignment import aer_from_counts
 from veco_lightning.evaluation.retrieval import retrieval_accuracy
 
 
@@ -102,7 +103,7 @@ class AlignmentErrorRate(CountingMetric):
         results = {}
         for s, c in self.totals().items():
             a_s, a_p, a, sure = c.tolist()
-            results[s] = {"aer": 1.0 - (a_s + a_p) / (a + sure) if a + sure else float("nan"),
+            results[s] = {"aer": aer_from_counts(a_s, a_p, a, sure),
                           "precision": a_p / a if a else float("nan"), "recall": a_s / sure if sure else float("nan")}
         return results
 

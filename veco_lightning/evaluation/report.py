@@ -91,7 +91,8 @@ def plot_accuracy_bars(per_set: dict[str, dict[str, float]], path: str, title: s
         ax.bar([i + offset for i in range(len(names))], values, width, label=label)
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_ylabel("top-1 accuracy (%)")
-    top = max([100 * v.get(k, 0.0) for v in per_set.values() for k in ("src2tgt", "tgt2src") if v.get(k) == v.get(k)] + [0.0])
+    shown = [100 * v[k] for v in per_set.values() for k in ("src2tgt", "tgt2src") if k in v and v[k] == v[k]]
+    top = max(shown + [0.0])
     ax.set_ylim(0, 100 if top > 50 else max(5.0, 1.2 * top))
     ax.set_title(title)
     ax.legend()
@@ -130,26 +131,31 @@ def plot_similarity_heatmap(
 class EvaluationReporter:
     """Turns the scorer's results (by set id) into logged metrics and, after ``test``, into report files.
 
-    Set names come from the trainer's datamodule (``evaluation_set_names``); logged keys are
-    ``<stage>/<metric>/<set>/<figure>``, e.g. ``val/retrieval/deu-eng/src2tgt``, and ``<stage>/<metric>/average/...``.
+    Set names and mining tasks come from the evaluation datamodule of the trainer (an
+    :class:`~veco_lightning.evaluation.datamodule.EvaluationDataModule` alone or inside the composite); logged keys
+    are ``<stage>/<metric>/<set>/<figure>``, e.g. ``val/retrieval/deu-eng/src2tgt``, and
+    ``<stage>/<metric>/average/...``.
     """
 
     _NOT_LOGGED = ("pairs", "word_pairs", "threshold")
 
     def __init__(self, module: Any, stage: str) -> None:
+        from veco_lightning.evaluation.datamodule import evaluation_data
+
         self.module = module
         self.stage = stage
-        self.datamodule = getattr(module.trainer, "datamodule", None)
-        self.names = list(getattr(self.datamodule, "evaluation_set_names", []) or [])
+        self.data = evaluation_data(getattr(module.trainer, "datamodule", None))
+        self.names = self.data.set_names if self.data is not None else []
+        self.tasks = self.data.mining_sets if self.data is not None else []
 
     def _name(self, set_id: int) -> str:
         return self.names[set_id] if set_id < len(self.names) else f"set{set_id}"
 
     def _score_mining(self, embeddings: dict[tuple[int, int, int], torch.Tensor]) -> dict[int, dict[str, float]]:
         """BUCC protocol per task: margin candidates on dev and test, threshold maximising dev F1, test figures."""
-        from veco_lightning.evaluation.mining import evaluate_mining, mine_candidates
+        from veco_lightning.evaluation.bitext_mining import evaluate_mining, mine_candidates
 
-        tasks = getattr(self.datamodule, "mining_sets", [])
+        tasks = self.tasks
         k = self.module.scorer.options.margin_k
         scores = {}
         for task_id in sorted({key[0] for key in embeddings}):
@@ -162,17 +168,18 @@ class EvaluationReporter:
             if len(splits) == 2:
                 found = evaluate_mining(*splits)
                 scores[task_id] = {"f1": found["test_f1"], "precision": found["test_precision"],
-                                   "recall": found["test_recall"], "dev_f1": found["dev_f1"], "threshold": found["threshold"]}
+                                   "recall": found["test_recall"], "dev_f1": found["dev_f1"],
+                                   "threshold": found["threshold"]}
         return scores
 
     def log(self, raw: dict[str, dict[int, dict[str, float]]]) -> Results:
         if "mining" in raw:
-            tasks = getattr(self.datamodule, "mining_sets", [])
             mining = self._score_mining(raw.pop("mining"))
-            named = {tasks[t].name if t < len(tasks) else f"task{t}": v for t, v in mining.items()}
+            named = {self.tasks[t].name if t < len(self.tasks) else f"task{t}": v for t, v in mining.items()}
             raw = {**raw, "mining": named} if named else raw
         results = with_averages({
-            m: per_set if m == "mining" else {self._name(s): v for s, v in per_set.items()} for m, per_set in raw.items()
+            metric: per_set if metric == "mining" else {self._name(s): v for s, v in per_set.items()}
+            for metric, per_set in raw.items()
         })
         for metric, per_set in results.items():
             for name, figures in per_set.items():
@@ -200,7 +207,7 @@ class EvaluationReporter:
         print(f"Evaluation report written to {os.path.abspath(paths['markdown'])}")
 
     def _heatmap(self, out_dir: str) -> str | None:
-        sets = getattr(self.datamodule, "evaluation_sets", None)
+        sets = self.data.sets if self.data is not None else []
         if not sets:
             return None
         options = self.module.scorer.options
@@ -208,11 +215,11 @@ class EvaluationReporter:
         dataset = next((s for s in sets if s.name == chosen), None) if isinstance(chosen, str) else sets[chosen]
         if dataset is None or options.heatmap_pair >= len(dataset.items):
             return None
-        from veco_lightning.data.evaluation import collate_bitext
+        from veco_lightning.evaluation.datasets import collate_bitext
         from veco_lightning.evaluation.scorer import word_similarities
 
         item = dataset.items[options.heatmap_pair]
-        batch = collate_bitext([item], self.datamodule.evaluation.pad_id, 0)["bitext"]
+        batch = collate_bitext([item], self.data.pad_id, 0)["bitext"]
         device = self.module.device
         sides = [{k: v.to(device) for k, v in batch[side].items()} for side in ("src", "tgt")]
         with torch.no_grad():
@@ -222,7 +229,8 @@ class EvaluationReporter:
         tgt_words = [dataset.tgt_texts[i][a:b] for a, b in dataset.words[1][i]]
         matrix = sims[0, : len(src_words), : len(tgt_words)]
         path = os.path.join(out_dir, f"word_similarity_{dataset.name}_{i}.png")
-        return plot_similarity_heatmap(matrix, src_words, tgt_words, path, f"{dataset.name} pair {i}, layer {options.layer}")
+        title = f"{dataset.name} pair {i}, layer {options.layer}"
+        return plot_similarity_heatmap(matrix, src_words, tgt_words, path, title)
 
     def _to_logger(self, paths: dict[str, str]) -> None:
         experiment = getattr(self.module.logger, "experiment", None)

@@ -10,7 +10,7 @@ Two scores are supported:
 * the *ratio margin* of Artetxe & Schwenk (2019), which divides the cosine by the average similarity of both
   sentences to their ``k`` nearest neighbours. It corrects for *hubness*: some embeddings are close to
   everything, and cosine retrieval then returns them for many queries. Margin is also what BUCC mining uses
-  (:mod:`veco_lightning.evaluation.mining`).
+  (:mod:`veco_lightning.evaluation.bitext_mining`).
 
 Everything is computed in row chunks of at most ``chunk_size x M`` entries, so a 10k x 10k evaluation never
 builds the full similarity matrix, and no loop runs over pairs in Python.

@@ -84,7 +84,8 @@ class CrossLingualScorer(nn.Module):
     def update_mining(self, batch: dict[str, Any], encode: Encode) -> None:
         """Sentence embeddings of a batch of mining (BUCC) sentences, tagged by task, split and side."""
         hidden = encode(batch["input_ids"], batch["attention_mask"])
-        self.mining.update(batch["key"], batch["index"], pool_sentences(hidden, batch["attention_mask"], self.options.pooling))
+        vectors = pool_sentences(hidden, batch["attention_mask"], self.options.pooling)
+        self.mining.update(batch["key"], batch["index"], vectors)
 
     @torch.no_grad()
     def update(self, batch: dict[str, Any], encode: Encode) -> None:

@@ -1,4 +1,4 @@
-"""Bilingual dictionaries (the "thesaurus" of VECO 2.0's token-level alignment; DESIGN.md §3.4).
+"""Bilingual dictionaries (the "thesaurus" of VECO 2.0's token-level alignment).
 
 Dictionaries come in the MUSE format: one ``word translation`` entry per line, separated by a TAB, or by
 whitespace when the line has no TAB (then the line must hold exactly two whitespace tokens); multi-word entries
@@ -7,7 +7,7 @@ counted and reported (``file:line``) rather than fatal, because public dictionar
 one of them should not stop a pre-training job; ``strict=True`` makes it an error.
 
 Entries are stored *normalised* (NFKC, casefold, typographic apostrophes folded to ``'``) and *segmented with the
-same word segmenter that is applied to sentences* (:func:`veco_lightning.data.words.segment`), so that an entry and
+same word segmenter that is applied to sentences* (:func:`veco_lightning.lexicon.words.segment`), so that an entry and
 a sentence n-gram compare equal exactly when the mining step should match them (``Mr.`` -> ``("mr",)``,
 ``Aaron's rod`` -> ``("aaron", "rod")``). A phrase is a tuple of words. For languages written without spaces
 (zh, ja, th, ...) a phrase is a 1-tuple holding the whole entry with its spaces removed (``("北京大学",)``): the
@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import os
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from veco_lightning.data.languages import to_iso1
+from veco_lightning.lexicon.languages import to_iso1
+from veco_lightning.lexicon.words import is_no_space_lang, normalize, segment
+from veco_lightning.paths import resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -30,26 +31,8 @@ Phrase = tuple[str, ...]
 _MAX_REPORTED = 5
 
 
-def normalize(text: str, collapse_whitespace: bool = True) -> str:
-    """NFKC, casefold, typographic apostrophes to ``'`` and (by default) whitespace collapsed to single spaces.
-
-    NFKC makes full-width, ligature and compatibility forms compare equal to their plain forms (``ＡＢＣ``, ``ﬁ``);
-    casefold is the caseless-matching fold (``Straße`` == ``STRASSE``); dictionaries and sentences disagree on
-    ``'`` vs ``’`` too often not to fold them.
-    """
-    text = unicodedata.normalize("NFKC", text).casefold()
-    if "’" in text or "ʼ" in text or "‘" in text:  # str.translate is slow on non-ASCII text; this is the rare case
-        text = text.replace("’", "'").replace("ʼ", "'").replace("‘", "'")
-    return " ".join(text.split()) if collapse_whitespace else text
-
-
 def phrase(text: str, lang: str) -> Phrase:
     """The normalised phrase (tuple of words) for a raw dictionary side or query string in ``lang``."""
-    from veco_lightning.data.words import (  # words.py imports normalize from here
-        is_no_space_lang,
-        segment,
-    )
-
     letters = text.replace(" ", "")
     if letters.isalpha() and max(letters) < "\u0e00":
         # Fast path (most entries): only letters of spaced scripts, so the words are the space-separated tokens.
@@ -64,8 +47,6 @@ def phrase(text: str, lang: str) -> Phrase:
 
 def phrase_key(words: Phrase, lang: str) -> str:
     """The lookup string of a phrase: words joined by a space, or without one for no-space languages."""
-    from veco_lightning.data.words import is_no_space_lang
-
     return ("" if is_no_space_lang(lang) else " ").join(words)
 
 
@@ -210,8 +191,6 @@ class BilingualDictionary:
         return cached  # type: ignore[return-value]
 
     def _build_index(self) -> DictionaryIndex:
-        from veco_lightning.data.words import is_no_space_lang
-
         src_ns, tgt_ns = is_no_space_lang(self.src_lang), is_no_space_lang(self.tgt_lang)
         src_sep, tgt_sep = ("" if src_ns else " "), ("" if tgt_ns else " ")
         src_map = {
@@ -232,8 +211,8 @@ class BilingualDictionary:
         # A no-space phrase may span several segmented words (at least one character each).
         src_max = max((len(k) for k in src_map), default=0) if src_ns else self.max_src_words
         tgt_max = max((len(k) for k in tgt_keys), default=0) if tgt_ns else self.max_tgt_words
-        return DictionaryIndex(src_map, frozenset(src_map), tgt_keys, prefixes(src_map, src_ns), prefixes(tgt_keys, tgt_ns),
-                               src_sep, tgt_sep, src_max, tgt_max)
+        return DictionaryIndex(src_map, frozenset(src_map), tgt_keys, prefixes(src_map, src_ns),
+                               prefixes(tgt_keys, tgt_ns), src_sep, tgt_sep, src_max, tgt_max)
 
     def __repr__(self) -> str:
         return (f"BilingualDictionary({self.src_lang}->{self.tgt_lang}: {self.entries} entries, "
@@ -252,11 +231,7 @@ def read_dictionary(path: str | os.PathLike, src_lang: str, tgt_lang: str, rever
         strict: raise ``ValueError`` (naming ``file:line`` and the fix) on the first malformed line instead of
             skipping it with a warning.
     """
-    path = os.fspath(path)
-    if path.startswith("pkg://"):
-        from veco_lightning.data.readers import resolve_path
-
-        path = resolve_path(path)
+    path = resolve_path(os.fspath(path))
     file_src, file_tgt = (tgt_lang, src_lang) if reverse else (src_lang, tgt_lang)
     result = BilingualDictionary(src_lang, tgt_lang)
     result.sources.append(path)

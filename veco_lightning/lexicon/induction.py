@@ -1,11 +1,12 @@
-"""Bilingual dictionary induction from a parallel corpus by co-occurrence statistics (DESIGN.md §3.4, step 1).
+"""Bilingual dictionary induction from a parallel corpus by co-occurrence statistics.
 
-The token-level contrastive loss needs a bilingual dictionary per language pair (:mod:`veco_lightning.data.mining`).
-For pairs without one (here Japanese-English and Swahili-English), this module induces a dictionary from the
-parallel sentence pairs themselves, with the classic sentence-level co-occurrence method:
+The token-level contrastive loss needs a bilingual dictionary per language pair
+(:mod:`veco_lightning.lexicon.synonyms`). For pairs without one (here Japanese-English and Swahili-English), this
+module induces a dictionary from the parallel sentence pairs themselves, with the classic sentence-level
+co-occurrence method:
 
 1. Each side of each sentence pair becomes a *set* of distinct normalised words
-   (:func:`veco_lightning.data.words.segment`). A side written without spaces (zh, ja, th, ...) has no words to
+   (:func:`veco_lightning.lexicon.words.segment`). A side written without spaces (zh, ja, th, ...) has no words to
    find, so its candidates are the character n-grams (1 to ``max_ngram_chars`` characters) of every run of such a
    script; an induced entry such as ``東京`` is later found in a sentence by the mining step's longest-match
    segmentation against the dictionary's phrases, because no-space phrases are stored without spaces.
@@ -42,22 +43,20 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from typing import NamedTuple
 
 import numpy as np
 
-from veco_lightning.data.dictionary import BilingualDictionary, phrase
-from veco_lightning.data.mining import _stop_sets as mining_stop_sets
-from veco_lightning.data.mining import default_stop_words
-from veco_lightning.data.words import _NS_CHAR, is_no_space_lang, segment_spans
+from veco_lightning.lexicon.dictionary import BilingualDictionary, phrase
+from veco_lightning.lexicon.stopwords import StopWords, default_stop_words, stop_sets
+from veco_lightning.lexicon.words import NO_SPACE_CHAR, is_no_space_lang, segment_spans
 
 log = logging.getLogger(__name__)
 
 __all__ = ["InducedEntry", "induce_dictionary", "induce_entries"]
 
-StopWords = AbstractSet[str] | Mapping[str, AbstractSet[str]] | None
 _TIE = 0.1  # relative difference under which an n-gram and a sub-gram count as a near-tie
 _COMPACT_AT = 4_000_000  # pair codes buffered before they are reduced to (code, count)
 
@@ -95,7 +94,7 @@ def _units(text: str, lang: str, no_space: bool, max_chars: int) -> set[str]:
 
     end = -1
     for word, start, stop in words:
-        if _NS_CHAR.match(word):  # without a lexicon, a no-space run is segmented into single characters
+        if NO_SPACE_CHAR.match(word):  # without a lexicon, a no-space run is segmented into single characters
             if start != end:
                 flush()
             run.append(word)
@@ -109,9 +108,11 @@ def _units(text: str, lang: str, no_space: bool, max_chars: int) -> set[str]:
 
 
 def _stop_sets(stop_words: StopWords, src_lang: str, tgt_lang: str) -> tuple[AbstractSet[str], AbstractSet[str]]:
+    """Induction's stop words: the built-in lists when ``stop_words`` is ``None`` (unlike mining, where ``None`` is
+    none), else as :func:`~veco_lightning.lexicon.stopwords.stop_sets`."""
     if stop_words is None:
         return default_stop_words(src_lang), default_stop_words(tgt_lang)
-    return mining_stop_sets(stop_words, src_lang, tgt_lang)
+    return stop_sets(stop_words, src_lang, tgt_lang)
 
 
 def _vocabulary(counts: Counter, min_count: int, max_count: float, stop: AbstractSet[str]) -> dict[str, int]:
@@ -250,8 +251,8 @@ def induce_dictionary(pairs: Iterable[tuple[str, str]], src_lang: str, tgt_lang:
     """Induce a ``src_lang -> tgt_lang`` dictionary from parallel sentence pairs (Dice + competitive linking).
 
     See the module docstring for the method. The returned dictionary holds normalised phrases in the convention of
-    :func:`veco_lightning.data.dictionary.phrase` (no-space n-grams as one unspaced word), so it plugs straight into
-    :func:`veco_lightning.data.mining.mine_pair` / ``mine_corpus``; its ``sources`` read ``induced:<n> pairs``.
+    :func:`veco_lightning.lexicon.dictionary.phrase` (no-space n-grams as one unspaced word), so it plugs straight into
+    :func:`veco_lightning.lexicon.synonyms.mine_pair` / ``mine_corpus``; its ``sources`` read ``induced:<n> pairs``.
 
     Args:
         pairs: ``(src sentence, tgt sentence)`` pairs, read once.
@@ -261,7 +262,7 @@ def induce_dictionary(pairs: Iterable[tuple[str, str]], src_lang: str, tgt_lang:
         min_dice: least Dice coefficient ``2 c(s, t) / (c(s) + c(t))``.
         max_ngram_chars: longest character n-gram considered on a no-space side.
         stop_words: words never induced: ``None`` for the built-in lists
-            (:func:`veco_lightning.data.mining.default_stop_words`, empty for a language without one), one set for
+            (:func:`veco_lightning.lexicon.stopwords.default_stop_words`, empty for a language without one), one set for
             both sides, or ``{lang: words}``; pass an empty set to switch the filter off.
         max_frequency: words in more than this share of the sentences are dropped (function words, also in
             languages without a stop-word list; the n-grams of particles on a no-space side).
@@ -270,7 +271,7 @@ def induce_dictionary(pairs: Iterable[tuple[str, str]], src_lang: str, tgt_lang:
             precision).
 
     Returns:
-        A :class:`~veco_lightning.data.dictionary.BilingualDictionary` with the induced entries (logged at INFO).
+        A :class:`~veco_lightning.lexicon.dictionary.BilingualDictionary` with the induced entries (logged at INFO).
     """
     begin = time.perf_counter()
     entries, stats = _induce(pairs, src_lang, tgt_lang, min_count, min_dice, max_ngram_chars, stop_words,

@@ -1,11 +1,10 @@
-"""Synonym-pair mining on parallel sentence pairs: VECO 2.0's token-level "thesaurus" alignment, reconstructed
-(DESIGN.md §3.4, step 1).
+"""Synonym-pair mining on parallel sentence pairs: VECO 2.0's token-level "thesaurus" alignment, reconstructed.
 
 For a pair (x, y), a *synonym pair* is a word (or multi-word phrase) a of x and b of y such that the bilingual
 dictionary lists b as a translation of a. The token contrastive loss pulls the representations of a and b together,
 so a wrong pair teaches the model a wrong alignment; ambiguity is therefore resolved conservatively, one-to-one:
 
-1. Both sides are segmented (:func:`veco_lightning.data.words.segment`); a side written without spaces is cut by
+1. Both sides are segmented (:func:`veco_lightning.lexicon.words.segment`); a side written without spaces is cut by
    longest match against the dictionary's phrases of that language.
 2. Every n-gram of up to the dictionary's longest phrase is looked up (normalised, joined by a space, or joined
    without one for no-space languages, the convention the dictionary stores those phrases in). N-grams are
@@ -18,35 +17,27 @@ so a wrong pair teaches the model a wrong alignment; ambiguity is therefore reso
 4. Optional: pairs whose source or target phrase consists only of stop words are dropped before ranking (function
    words are frequent, ambiguous and carry little lexical meaning), and ``max_pairs`` keeps the best-ranked pairs.
 
-Finally :func:`char_spans_to_token_spans` maps each pair's character spans onto sub-word token ranges through the
-tokenizer's offset mapping.
+Pairs are found on characters; :mod:`veco_lightning.data.units` later maps them onto sub-word tokens through the
+tokenizer's offsets.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import NamedTuple
 
-from veco_lightning.data.dictionary import (
-    BilingualDictionary,
-    DictionaryIndex,
-    normalize,
-)
-from veco_lightning.data.words import RawWord, segment_spans
+from veco_lightning.lexicon.dictionary import BilingualDictionary, DictionaryIndex
+from veco_lightning.lexicon.stopwords import StopWords, stop_sets
+from veco_lightning.lexicon.words import RawWord, segment_spans
 
 log = logging.getLogger(__name__)
 
-StopWords = AbstractSet[str] | Mapping[str, AbstractSet[str]] | None
 Span = tuple[int, int]
 
-__all__ = ["MiningStats", "SynonymMiner", "SynonymPair", "char_spans_to_token_spans", "default_stop_words", "mine_corpus",
-           "mine_pair", "pair_token_spans"]
+__all__ = ["MiningStats", "SynonymMiner", "SynonymPair", "mine_corpus", "mine_pair"]
 
 
 class SynonymPair(NamedTuple):
@@ -67,17 +58,9 @@ def _index_for(dictionary: BilingualDictionary, src_lang: str, tgt_lang: str) ->
     if (dictionary.src_lang, dictionary.tgt_lang) == (tgt_lang, src_lang):
         return dictionary.inverse().index()
     raise ValueError(
-        f"veco_lightning/data/mining.py: a {dictionary.src_lang}-{dictionary.tgt_lang} dictionary cannot mine "
+        f"veco_lightning/lexicon/synonyms.py: a {dictionary.src_lang}-{dictionary.tgt_lang} dictionary cannot mine "
         f"{src_lang}-{tgt_lang} pairs; pass the dictionary of this language pair (either direction works)"
     )
-
-
-def _stop_sets(stop_words: StopWords, src_lang: str, tgt_lang: str) -> tuple[AbstractSet[str], AbstractSet[str]]:
-    if not stop_words:
-        return frozenset(), frozenset()
-    if isinstance(stop_words, Mapping):
-        return stop_words.get(src_lang) or frozenset(), stop_words.get(tgt_lang) or frozenset()
-    return stop_words, stop_words
 
 
 def _find(texts: list[str], keys, prefixes: frozenset[str], sep: str, max_n: int,
@@ -195,7 +178,7 @@ def mine_pair(src_text: str, tgt_text: str, dictionary: BilingualDictionary, src
         max_word_chars: longest lexicon match when segmenting a no-space side.
     """
     index = _index_for(dictionary, src_lang, tgt_lang)
-    return _mine(src_text, tgt_text, index, src_lang, tgt_lang, _stop_sets(stop_words, src_lang, tgt_lang),
+    return _mine(src_text, tgt_text, index, src_lang, tgt_lang, stop_sets(stop_words, src_lang, tgt_lang),
                  max_pairs, max_word_chars)[0]
 
 
@@ -211,55 +194,12 @@ class SynonymMiner:
                  max_pairs: int | None = None, max_word_chars: int = 8) -> None:
         self.index = _index_for(dictionary, src_lang, tgt_lang)
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
-        self.stops = _stop_sets(stop_words, src_lang, tgt_lang)
+        self.stops = stop_sets(stop_words, src_lang, tgt_lang)
         self.max_pairs, self.max_word_chars = max_pairs, max_word_chars
 
     def __call__(self, src_text: str, tgt_text: str) -> tuple[list[SynonymPair], list[RawWord], list[RawWord]]:
         return _mine(src_text, tgt_text, self.index, self.src_lang, self.tgt_lang, self.stops, self.max_pairs,
                      self.max_word_chars)
-
-
-def char_spans_to_token_spans(word_spans: Sequence[Span], offsets: Sequence[Sequence[int]]) -> list[Span | None]:
-    """Map character spans onto half-open ranges of the tokens whose offsets overlap them.
-
-    Args:
-        word_spans: ``(start, end)`` character spans into one text.
-        offsets: that text's ``offset_mapping`` (from ``tokenizer(..., return_offsets_mapping=True)``), a list or
-            tensor of ``(start, end)``. Tokens with empty offsets (special tokens: ``(0, 0)``) are ignored. For a
-            pair encoded together, pass each sequence's slice of the offsets separately.
-
-    Returns:
-        For each span, ``(first_token, last_token + 1)`` in ``offsets`` positions, or ``None`` if no token overlaps
-        (the text was truncated before the word). Overlap, not containment, is the test, so a SentencePiece token
-        whose offsets include the leading space (``▁word`` starting one character before the word) still counts,
-        and a token shared by two words (``不喜欢吃``) belongs to both.
-    """
-    if hasattr(offsets, "tolist"):
-        offsets = offsets.tolist()
-    positions, starts, ends = [], [], []
-    for k, (start, end) in enumerate(offsets):
-        if end > start:
-            positions.append(k)
-            starts.append(start)
-            ends.append(end)
-    monotone = all(a <= b for a, b in pairwise(starts)) and all(a <= b for a, b in pairwise(ends))
-    result: list[Span | None] = []
-    for word_start, word_end in word_spans:
-        if monotone:
-            first = bisect_right(ends, word_start)  # first token ending after the word starts
-            stop = bisect_left(starts, word_end)  # first token starting at or after the word's end
-            result.append((positions[first], positions[stop - 1] + 1) if first < stop else None)
-        else:  # unusual tokenizers: scan
-            hits = [positions[k] for k in range(len(starts)) if starts[k] < word_end and ends[k] > word_start]
-            result.append((min(hits), max(hits) + 1) if hits else None)
-    return result
-
-
-def pair_token_spans(pairs: Sequence[SynonymPair], src_offsets, tgt_offsets) -> list[tuple[Span, Span]]:
-    """Token spans ``(src_range, tgt_range)`` of mined pairs; pairs with a side lost to truncation are dropped."""
-    src = char_spans_to_token_spans([p.src_span for p in pairs], src_offsets)
-    tgt = char_spans_to_token_spans([p.tgt_span for p in pairs], tgt_offsets)
-    return [(s, t) for s, t in zip(src, tgt) if s is not None and t is not None]
 
 
 @dataclass
@@ -276,17 +216,30 @@ class MiningStats:
     tgt_covered: int = 0
     seconds: float = 0.0
 
+    COUNTS = ("sentence_pairs", "pairs_with_synonyms", "synonym_pairs", "multi_word_pairs", "src_words", "tgt_words",
+              "src_covered", "tgt_covered")
+    """The counted fields, in the order of :meth:`count`."""
+
+    @staticmethod
+    def count(pairs: Sequence[SynonymPair], n_src: int, n_tgt: int) -> tuple[int, ...]:
+        """The counts one mined sentence pair adds (the fields of :attr:`COUNTS`, in order): kept as a row so that
+        statistics survive multi-process mapping, where rows are summed afterwards."""
+        multi = src_covered = tgt_covered = 0
+        for p in pairs:
+            src_len, tgt_len = p.src_words[1] - p.src_words[0], p.tgt_words[1] - p.tgt_words[0]
+            src_covered += src_len
+            tgt_covered += tgt_len
+            multi += src_len > 1 or tgt_len > 1
+        return 1, int(bool(pairs)), len(pairs), multi, n_src, n_tgt, src_covered, tgt_covered
+
     def add(self, pairs: Sequence[SynonymPair], n_src: int, n_tgt: int) -> None:
         """Count one mined sentence pair."""
-        self.sentence_pairs += 1
-        self.pairs_with_synonyms += bool(pairs)
-        self.synonym_pairs += len(pairs)
-        self.src_words += n_src
-        self.tgt_words += n_tgt
-        for p in pairs:
-            self.src_covered += p.src_words[1] - p.src_words[0]
-            self.tgt_covered += p.tgt_words[1] - p.tgt_words[0]
-            self.multi_word_pairs += (p.src_words[1] - p.src_words[0] > 1) or (p.tgt_words[1] - p.tgt_words[0] > 1)
+        self.add_counts(self.count(pairs, n_src, n_tgt))
+
+    def add_counts(self, counts: Sequence[int]) -> None:
+        """Add a row (or a column sum of rows) of :meth:`count`."""
+        for name, value in zip(self.COUNTS, counts):
+            setattr(self, name, getattr(self, name) + int(value))
 
     @property
     def mean_per_pair(self) -> float:
@@ -326,61 +279,3 @@ def mine_corpus(pairs: Iterable[tuple[str, str]], dictionary: BilingualDictionar
     stats.seconds = time.perf_counter() - begin
     log.info("Synonym mining %s-%s: %s", src_lang, tgt_lang, stats.summary())
     return results, stats
-
-# Built-in stop words: the most frequent function words (articles, pronouns, prepositions, conjunctions, auxiliaries)
-# of each language, written for this project. Normalised on use, like everything that is matched.
-_STOP_WORDS = {
-    "en": "the a an and or but of to in on at by for with from as is are was were be been being it its this that "
-          "these those he she they we you i his her their our my your him them us me not no do does did have has had "
-          "will would can could should there which who what so if than then also about into up out",
-    "de": "der die das den dem des ein eine einen einem einer eines und oder aber in im an am auf aus bei mit nach "
-          "von vom zu zum zur für über um durch als wie auch nicht noch nur so sich es er sie wir ihr ich du ist sind "
-          "war waren hat haben hatte wird werden wurde wurden dass ob wenn was man sein seine ihre ihren diese dieser "
-          "dieses doch schon",
-    "fr": "le la les l un une des du de d et ou mais à au aux en dans par pour sur avec sans ce cet cette ces c se s "
-          "qui que qu il elle ils elles on je j tu nous vous ne n pas plus est sont a ont été être son sa ses leur "
-          "leurs y lui comme si m t",
-    "es": "el la los las lo un una unos unas y e o u pero de del a al en por para con sin sobre que qué se su sus es "
-          "son fue era ha han había ser está están este esta estos estas ese esa eso como más no ni le les me te nos "
-          "él ella ellos yo tú también muy cuando donde porque si",
-    "ru": "и в во не что он на я с со как а то все всё она так его но да ты к у же вы за бы по только ее её мне было "
-          "от меня еще ещё нет о об из ему когда даже ли если уже или ни быть был была были до там они мы их для это "
-          "этот эта эти при также который которые которая которого чтобы без под будет есть",
-    "zh": "的 了 是 在 和 与 及 或 也 都 就 而 但 被 把 给 对 从 向 到 于 以 之 其 所 为 着 过 吗 呢 吧 啊 这 那 个 "
-          "一 不 有 我 你 他 她 它 们 我们 他们 这个 那个 这些 那些 上 中 将 会 能 要 还 又 很 等 并 由 该 此",
-    "ar": "في من على إلى الى عن أن ان إن ما لا هذا هذه ذلك تلك التي الذي الذين كان كانت قد و مع بين كل بعد قبل عند "
-          "حتى أو ثم لم لن هو هي هم نحن أنا له لها لهم به بها فيه فيها منه عليه كما أيضا حيث لكن غير ليس هناك أي "
-          "وقد وفي ومن",
-    "el": "ο η το οι τα του της των τον την τους τις ένα ένας μια μία και να σε στο στη στην στον στα στους στις με "
-          "για από που θα δεν μη μην είναι ήταν αυτό αυτή αυτός αυτά ως ότι όπως αλλά ή έχει είχε πιο κατά μετά "
-          "προς εγώ εμείς αυτοί ενώ όταν αν τι πως",
-    "hi": "का की के में है हैं और से को ने पर यह वह था थी थे एक लिए भी कि तो जो इस उस हो गया गई गए कर किया रहा "
-          "रही रहे नहीं या तक ही होता होती होने साथ बाद अपने अपनी वे ये इन उन कुछ द्वारा अब जब तब मैं हम आप",
-    "tr": "ve bir bu da de için ile o şu ki ne mi mı mu mü çok daha gibi kadar ama fakat ancak veya ya en her olarak "
-          "olan oldu olduğu ise sonra önce diye ben sen biz siz onlar onun bunu bunun şey var yok değil tarafından "
-          "göre kendi hem bunlar nasıl neden içinde",
-    "vi": "của và là các những có được cho với trong này đã không một để khi thì mà từ về ra cũng đến như nhưng tại "
-          "theo sẽ đó rằng bị lại nên vì nếu hay hoặc trên ở do bởi sau trước đang còn vào rất nhiều chỉ cái nhau "
-          "thế gì ai đây kia",
-}
-_ISO3 = {"eng": "en", "deu": "de", "ger": "de", "fra": "fr", "fre": "fr", "spa": "es", "rus": "ru", "zho": "zh",
-         "cmn": "zh", "chi": "zh", "ara": "ar", "arb": "ar", "ell": "el", "gre": "el", "hin": "hi", "tur": "tr",
-         "vie": "vi"}
-
-
-def default_stop_words(lang: str) -> set[str]:
-    """The built-in stop words of ``lang`` (ISO 639-1 or 639-3, region ignored: ``zh-CN``), normalised; an empty
-    set (logged once) for a language without a list."""
-    base = lang.replace("_", "-").split("-")[0].lower()
-    base = _ISO3.get(base, base)
-    words = _STOP_WORDS.get(base)
-    if words is None:
-        if base not in _MISSING_STOP_WORDS:
-            _MISSING_STOP_WORDS.add(base)
-            log.info("No built-in stop words for %r (have: %s); stop-word filtering is off for it",
-                     lang, ", ".join(sorted(_STOP_WORDS)))
-        return set()
-    return {normalize(w) for w in words.split()}
-
-
-_MISSING_STOP_WORDS: set[str] = set()

@@ -1,4 +1,4 @@
-"""Word segmentation with character spans into the original text (DESIGN.md §3.4, step 1).
+"""Word segmentation with character spans into the original text (the first step of synonym mining, ``synonyms.py``).
 
 The token-level contrastive loss needs *words* (the unit a bilingual dictionary speaks about) located by
 character offsets in the sentence as it will be tokenised, so that each word can later be mapped onto its sub-word
@@ -32,11 +32,11 @@ try:
     import regex
 except ImportError as err:  # pragma: no cover - regex is a dependency of transformers
     raise ImportError(
-        "veco_lightning/data/words.py needs the `regex` package for Unicode properties (\\p{L}); it is a dependency "
+        "veco_lightning/lexicon/words.py needs the `regex` package for Unicode properties (\\p{L}); it is a dependency "
         "of transformers: pip install regex"
     ) from err
 
-from veco_lightning.data.dictionary import normalize
+from veco_lightning.lexicon.languages import base_language
 
 NO_SPACE_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "yue", "wuu", "bo", "dz"})
 """Languages written without spaces between words: their dictionary phrases are stored with spaces removed."""
@@ -50,7 +50,7 @@ _FULL = regex.compile(  # the same words, plus runs of no-space scripts; only us
     rf"(?V1)(?P<ns>[{_NS}][{_NS}\p{{M}}]*)|\d+(?:[.,:]\d+)+|{_W}+(?:{_JOINERS}{_W}+)*"
 )
 _NS_GROUP = _FULL.groupindex["ns"]
-_NS_CHAR = regex.compile(rf"[{_NS}]")
+NO_SPACE_CHAR = regex.compile(rf"[{_NS}]")
 _MARK = regex.compile(r"\p{M}")
 _APOSTROPHES = "'’ʼ"
 _CLITIC_RULES = {  # (kind, clitics): elided prefixes kept as words, English suffixes dropped
@@ -61,6 +61,20 @@ _CLITIC_RULES = {  # (kind, clitics): elided prefixes kept as words, English suf
 }
 
 RawWord = tuple[str, int, int]
+
+
+def normalize(text: str, collapse_whitespace: bool = True) -> str:
+    """NFKC, casefold, typographic apostrophes to ``'`` and (by default) whitespace collapsed to single spaces.
+
+    NFKC makes full-width, ligature and compatibility forms compare equal to their plain forms (``ＡＢＣ``, ``ﬁ``);
+    casefold is the caseless-matching fold (``Straße`` == ``STRASSE``); dictionaries and sentences disagree on
+    ``'`` vs ``’`` too often not to fold them.
+    """
+    text = unicodedata.normalize("NFKC", text).casefold()
+    if "’" in text or "ʼ" in text or "‘" in text:  # str.translate is slow on non-ASCII text; this is the rare case
+        text = text.replace("’", "'").replace("ʼ", "'").replace("‘", "'")
+    return " ".join(text.split()) if collapse_whitespace else text
+
 _CACHE: dict[str, str] = {}
 _CACHE_SIZE = 200_000
 
@@ -84,13 +98,9 @@ class Word(NamedTuple):
     end: int
 
 
-def _base(lang: str) -> str:
-    return lang.replace("_", "-").split("-")[0].lower()
-
-
 def is_no_space_lang(lang: str) -> bool:
     """Whether ``lang`` (ISO 639-1/3 code, optionally with a region: ``zh-CN``) is written without spaces."""
-    return _base(lang) in NO_SPACE_LANGS
+    return base_language(lang) in NO_SPACE_LANGS
 
 
 def segment(text: str, lang: str, lexicon: set[str] | frozenset[str] | None = None, max_word_chars: int = 8,
@@ -116,7 +126,7 @@ def segment(text: str, lang: str, lexicon: set[str] | frozenset[str] | None = No
 def segment_spans(text: str, lang: str, lexicon: set[str] | frozenset[str] | None = None, max_word_chars: int = 8,
                   prefixes: set[str] | frozenset[str] | None = None) -> list[RawWord]:
     """:func:`segment` as plain ``(text, start, end)`` tuples: the allocation-light form the mining loop uses."""
-    rules = _CLITIC_RULES.get(_base(lang))
+    rules = _CLITIC_RULES.get(base_language(lang))
     out: list[RawWord] = []
     append, pos = out.append, 0
     # findall + str.find is about twice as fast as finditer + match.span(); every occurrence of a found word before
@@ -135,7 +145,7 @@ def segment_spans(text: str, lang: str, lexicon: set[str] | frozenset[str] | Non
         return out
     # Other text is normalised word by word, through a cache: cheaper than normalising whole sentences and checking
     # that positions survived (NFKC and case folding can change lengths).
-    if _NS_CHAR.search(text) is None:
+    if NO_SPACE_CHAR.search(text) is None:
         find, cached = text.find, _CACHE.get
         for word in _FAST.findall(text):
             start = find(word, pos)

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from veco_lightning.losses.utils import upcast
+
 IGNORE_INDEX = -100
 
 
@@ -51,7 +53,7 @@ class MaskedLMLoss(nn.Module):
         targets = labels[selected]  # (N,)
         logits = self.lm_head(masked_states)  # (N, V)
         # Cross-entropy in fp32: under bf16 autocast the log-softmax over 250k entries loses precision.
-        loss = F.cross_entropy(_upcast(logits), targets)
+        loss = F.cross_entropy(upcast(logits), targets)
         return loss, selected.sum()
 
 
@@ -59,8 +61,4 @@ def full_head_mlm_loss(lm_head: nn.Module, hidden_states: torch.Tensor, labels: 
     """The usual dense computation (project every position, ignore unlabelled ones): the reference that
     :class:`MaskedLMLoss` must equal, and what the stock ``XLMRobertaForMaskedLM.forward`` does."""
     logits = lm_head(hidden_states)  # (B, L, V)
-    return F.cross_entropy(_upcast(logits.flatten(0, 1)), labels.flatten(), ignore_index=IGNORE_INDEX)
-
-
-def _upcast(logits: torch.Tensor) -> torch.Tensor:
-    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+    return F.cross_entropy(upcast(logits.flatten(0, 1)), labels.flatten(), ignore_index=IGNORE_INDEX)

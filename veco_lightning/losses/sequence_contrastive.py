@@ -65,7 +65,8 @@ from veco_lightning.distributed import (
     all_gather_with_grad,
     world_info,
 )
-from veco_lightning.losses.temperature import TemperatureScaled, upcast
+from veco_lightning.losses.temperature import TemperatureScaled
+from veco_lightning.losses.utils import upcast
 
 
 class SequenceContrastiveLoss(TemperatureScaled):

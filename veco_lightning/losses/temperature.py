@@ -28,8 +28,3 @@ class TemperatureScaled(nn.Module):
     @property
     def scale(self) -> torch.Tensor:
         return self.log_scale.clamp(max=math.log(100.0)).exp()
-
-
-def upcast(x: torch.Tensor) -> torch.Tensor:
-    """fp32 for similarity maths under fp16 / bf16 autocast."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x

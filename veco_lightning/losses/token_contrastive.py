@@ -2,8 +2,8 @@
 partner sentence pushed apart.
 
 What it optimises
-    A translation pair (x, y) carries synonym pairs (a, b) mined with a bilingual dictionary (``data/mining.py``): a
-    word or phrase a of x whose translation b occurs in y. Each side is split into *units*: the synonym phrases and
+    A translation pair (x, y) carries synonym pairs (a, b) mined with a bilingual dictionary (``lexicon/synonyms.py``):
+    a word or phrase a of x whose translation b occurs in y. Each side is split into *units*: the synonym phrases and
     every other word. A unit's vector is the mean (option: the first) of its sub-word states at one layer, optionally
     through a projection head. With sim(u, v) = cos(u, v) / τ, for every synonym pair (a, b)
 
@@ -22,8 +22,9 @@ Options
     - ``temperature`` τ (0.1 by default), fixed or learnable (log(1/τ), clamped at 1/τ ≤ 100).
     - ``negatives``: ``instance`` (the words of the partner sentence, as above) or ``batch`` (the words of every
       target sentence in the local batch: more, but easier, negatives).
-    - Word pooling and layer are the caller's (``VecoPretrainModule`` pools with ``models.pooling.pool_words``, the
-      same function the synonym-retrieval evaluation uses, so what is trained is what is measured).
+    - Word pooling and layer are the caller's (``models.heads.TokenAlignmentHead`` pools with
+      ``models.pooling.pool_words``, the same function the synonym-retrieval evaluation uses, so what is trained is what
+      is measured).
 
 Distributed training and gradient accumulation
     The negatives are local (same sentence, or same micro-batch): nothing is gathered across ranks. Each rank
@@ -65,7 +66,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from veco_lightning.losses.temperature import TemperatureScaled, upcast
+from veco_lightning.losses.temperature import TemperatureScaled
+from veco_lightning.losses.utils import upcast
 
 TokenNegatives = Literal["instance", "batch"]
 

@@ -25,7 +25,8 @@ def select_layer(hidden_states: tuple[torch.Tensor, ...], layer: int) -> torch.T
     return hidden_states[layer]
 
 
-def pool_sentences(hidden: torch.Tensor, attention_mask: torch.Tensor, method: SentencePooling = "mean") -> torch.Tensor:
+def pool_sentences(hidden: torch.Tensor, attention_mask: torch.Tensor,
+                   method: SentencePooling = "mean") -> torch.Tensor:
     """``(B, L, D)`` -> ``(B, D)``: the ``<s>`` state (``cls``) or the mean over real tokens (``mean``; padding is
     excluded, special tokens included as in XTREME's and LASER-style evaluations)."""
     if method == "cls":
@@ -61,7 +62,8 @@ def pool_words(
         slot = torch.where(valid, word_index, num_words)
     elif method != "mean":
         raise ValueError(f"Unknown word pooling {method!r}: use 'mean' or 'first'")
-    sums = hidden.new_zeros(batch, num_words + 1, dim).scatter_add_(1, slot.unsqueeze(-1).expand(batch, length, dim), hidden)  # (B, W+1, D)
+    index = slot.unsqueeze(-1).expand(batch, length, dim)
+    sums = hidden.new_zeros(batch, num_words + 1, dim).scatter_add_(1, index, hidden)  # (B, W+1, D)
     counts = hidden.new_zeros(batch, num_words + 1).scatter_add_(1, slot, valid.to(hidden.dtype))  # (B, W+1)
     words = sums[:, :num_words] / counts[:, :num_words].clamp(min=1.0).unsqueeze(-1)
     return words, counts[:, :num_words] > 0

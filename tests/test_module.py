@@ -1,0 +1,82 @@
+"""VecoPretrainModule: which input feeds which objective, weights, heads, checkpoints of earlier layouts."""
+
+import pytest
+import torch
+
+from veco_lightning.data.parallel import ParallelDataModule
+from veco_lightning.data.readers import ParallelSource
+from veco_lightning.data.synonym import SynonymAlignedDataModule
+from veco_lightning.models.heads import TokenContrastOptions
+from veco_lightning.module import VecoPretrainModule
+
+
+def _batch(tokenizer_dir, tmp_path, corpus_dir=None, synonym=False, **kwargs):
+    if synonym:
+        (tmp_path / "en-ru.tsv").write_text("dog\tсобака\ncar\tмашина\nriver\tреку\nhouse\tдом\n", encoding="utf-8")
+        dm = SynonymAlignedDataModule(
+            files={"ru-en": ParallelSource(src=str(corpus_dir / "ru.txt"), tgt=str(corpus_dir / "en.txt"))},
+            dictionaries={"en-ru": [str(tmp_path / "en-ru.tsv")]}, tokenizer=str(tokenizer_dir), max_length=32,
+            batch_size=4, val_pairs=0, cache_dir=str(tmp_path / "cache"), **kwargs)
+    else:
+        (tmp_path / "pairs.tsv").write_text("".join(f"a{i} b{i} c\tx{i} y{i} z\n" for i in range(40)), encoding="utf-8")
+        dm = ParallelDataModule(files={"ru-en": ParallelSource(path=str(tmp_path / "pairs.tsv"))},
+                                tokenizer=str(tokenizer_dir), max_length=32, batch_size=4, val_pairs=0,
+                                cache_dir=str(tmp_path / "cache"), **kwargs)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm, next(iter(dm.train_dataloader()))
+
+
+def _run(module, batch):
+    """The objectives a training step computes (``log_losses`` captured) and the encoder forwards it ran."""
+    calls, seen = [], {}
+    module.encoder.register_forward_hook(lambda *args: calls.append(args[1].get("input_ids", args[1]) if isinstance(
+        args[1], dict) else 1))
+    module.log_losses = lambda losses, batch, stage: seen.update(losses) or sum(losses.values())
+    total = module.training_step(batch, 0)
+    return seen, len(calls), total
+
+
+def test_weight_zero_objective_skips_its_forward(tokenizer_dir, tmp_path):
+    dm, batch = _batch(tokenizer_dir, tmp_path)
+    module = VecoPretrainModule(vocab_size=dm.vocab_size, loss_weights={"tlm": 0.0})
+    losses, forwards, _ = _run(module, batch)
+    assert set(losses) == {"seq"} and forwards == 1  # one batched forward for both sides, none for TLM
+    module = VecoPretrainModule(vocab_size=dm.vocab_size, loss_weights={"tlm": 0.0, "seq": 0.0})
+    with pytest.raises(RuntimeError, match="weight 0"):
+        _run(module, batch)
+
+
+def test_each_input_feeds_its_objectives_once(corpus_dir, tokenizer_dir, tmp_path):
+    dm, batch = _batch(tokenizer_dir, tmp_path, corpus_dir, synonym=True)
+    module = VecoPretrainModule(vocab_size=dm.vocab_size).eval()  # no dropout: the two runs below compare
+    losses, forwards, total = _run(module, batch)
+    assert set(losses) == {"tlm", "seq", "tok"} and forwards == 2  # TLM; both clean sides (seq and tok share it)
+    assert float(total) == pytest.approx(float(sum(losses.values())))
+    on_tlm = VecoPretrainModule(vocab_size=dm.vocab_size, tok_contrast=TokenContrastOptions(input="tlm"))
+    on_tlm.load_state_dict(module.state_dict())
+    on_tlm.eval()
+    losses_tlm, forwards, _ = _run(on_tlm, batch)
+    assert set(losses_tlm) == {"tlm", "seq", "tok"} and forwards == 2
+    assert float(losses_tlm["seq"]) == pytest.approx(float(losses["seq"]))  # same weights, same clean views
+
+
+def test_unknown_input_is_an_error(tokenizer_dir):
+    module = VecoPretrainModule(vocab_size=50)
+    with pytest.raises(KeyError, match="bitext"):
+        module.training_step({"bitext": {}}, 0)
+
+
+def test_checkpoint_of_the_earlier_layout_loads(tokenizer_dir):
+    from veco_lightning.models.heads import SequenceContrastOptions
+
+    options = {"vocab_size": 60, "seq_contrast": SequenceContrastOptions(projection_dim=8, learnable_temperature=True)}
+    module = VecoPretrainModule(**options)
+    old = {k.replace("seq_head.projection.", "seq_projection.").replace("seq_head.loss.", "seq_loss."): v
+           for k, v in module.state_dict().items()}
+    checkpoint = {"state_dict": dict(old)}
+    fresh = VecoPretrainModule(**options)
+    fresh.on_load_checkpoint(checkpoint)
+    fresh.load_state_dict(checkpoint["state_dict"])
+    for name, value in module.state_dict().items():
+        torch.testing.assert_close(fresh.state_dict()[name], value)

@@ -1,0 +1,87 @@
+"""Where evaluation sets come from: the Tatoeba layout, pair files (with optional gold word alignments) and BUCC-style
+mining tasks. Pair files are read by the same reader as training pairs (:func:`veco_lightning.data.readers.read_pairs`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from veco_lightning.data.readers import ParallelSource, expand_globs
+
+
+@dataclass
+class TatoebaSource:
+    """The Tatoeba retrieval sets of LASER / XTREME: ``tatoeba.xxx-eng.xxx`` and ``tatoeba.xxx-eng.eng``.
+
+    Args:
+        root: the folder holding the files.
+        languages: ISO 639-3 codes to evaluate (default: every language found).
+    """
+
+    root: str
+    languages: list[str] | None = None
+
+
+@dataclass
+class PairSource(ParallelSource):
+    """Aligned sentence pairs to score: any pair source of the training data (TSV, jsonl, line-aligned files, hub),
+    plus the languages and optional gold word alignments.
+
+    Args:
+        src_lang: language of the queries (``de``; ISO 639-1 or 639-3). Default: the first code of the set's name
+            (``de-en``).
+        tgt_lang: language of the retrieved side. Default: the second code of the set's name.
+        alignments: gold word alignments in Pharaoh format (``i-j`` sure, ``i?j`` possible), one line per pair,
+            indices over the whitespace-separated words of each sentence (which are then the words evaluated).
+    """
+
+    src_lang: str | None = None
+    tgt_lang: str | None = None
+    alignments: str | None = None
+
+    def languages(self, name: str) -> tuple[str, str]:
+        """``(src_lang, tgt_lang)``, from the fields or else from the set's name ``src-tgt``."""
+        named_src, sep, named_tgt = name.partition("-")
+        src, tgt = self.src_lang or (named_src if sep else None), self.tgt_lang or (named_tgt if sep else None)
+        if not src or not tgt:
+            raise ValueError(f"Evaluation set {name!r}: give src_lang and tgt_lang, or name the set 'src-tgt' "
+                             "(e.g. de-en)")
+        return src, tgt
+
+
+@dataclass
+class BuccSource:
+    """Bitext mining tasks in the BUCC 2018 layout (``xx-en.{split}.{xx,en,gold}``, lines ``id<TAB>sentence``), or
+    built from any parallel set with ``veco-make-bucc``. The threshold is chosen on ``dev_split`` and F1 / precision /
+    recall are reported on ``test_split``.
+
+    Args:
+        root: folder holding the files.
+        pairs: language pairs, e.g. ``[de-en, fr-en]``.
+        dev_split: split used to choose the margin threshold (BUCC's ``sample``, or ``dev``).
+        test_split: split reported (BUCC's ``training`` has public gold; or ``test``).
+    """
+
+    root: str
+    pairs: list[str]
+    dev_split: str = "dev"
+    test_split: str = "test"
+
+
+def tatoeba_sources(source: TatoebaSource) -> dict[str, PairSource]:
+    """One pair source per language of a Tatoeba folder, named ``xxx-eng``."""
+    found = sorted(
+        os.path.basename(p).split(".")[1].split("-")[0]
+        for p in expand_globs(os.path.join(source.root, "tatoeba.*-eng.eng"), " (Tatoeba layout)")
+    )
+    languages = source.languages or found
+    missing = sorted(set(languages) - set(found))
+    if missing:
+        raise FileNotFoundError(f"No Tatoeba files for {missing} in {source.root} (found: {found})")
+    prefix = os.path.join(source.root, "tatoeba.{0}-eng.{1}")
+    return {
+        f"{lang}-eng": PairSource(src_lang=lang, tgt_lang="eng", src=prefix.format(lang, lang),
+                                  tgt=prefix.format(lang, "eng"))
+        for lang in languages
+    }
