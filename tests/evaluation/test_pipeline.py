@@ -104,3 +104,25 @@ def test_identical_pairs_give_perfect_scores(tokenizer_dir, tmp_path):
     # The threshold is tuned on dev; ratio margins of exact duplicates still vary with neighbourhood density, so
     # only dev F1 and test precision are guaranteed perfect.
     assert mining["dev_f1"] == 1.0 and mining["precision"] == 1.0 and mining["f1"] > 0.5
+
+
+def test_bare_evaluation_datamodule_names_sets_and_draws_heatmap(tokenizer_dir, tmp_path):
+    """An EvaluationDataModule used alone with a plain Trainer: reports name the sets, and the heatmap is drawn."""
+    from lightning import Trainer
+
+    from veco_lightning import EvaluationDataModule, EvaluationOptions, VecoPretrainModule
+    from veco_lightning.evaluation.sources import PairSource
+
+    model_dir = _export_random_encoder(tokenizer_dir, tmp_path / "model")
+    for lang in ("ru", "en"):
+        (tmp_path / f"{lang}.txt").write_text("\n".join(sentences(lang)) + "\n", encoding="utf-8")
+    data = EvaluationDataModule(pairs={"ru-en": PairSource(src=str(tmp_path / "ru.txt"), tgt=str(tmp_path / "en.txt"))},
+                                tokenizer=str(model_dir), max_length=32)
+    report = tmp_path / "report"
+    module = VecoPretrainModule(encoder=EncoderSpec(preset=None, path=str(model_dir)),
+                                evaluation=EvaluationOptions(report_dir=str(report), heatmap_set="ru-en"))
+    trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.test(module, datamodule=data)
+    results = json.loads((report / "results.json").read_text())["results"]
+    assert "ru-en" in results["retrieval"] and "test/retrieval/ru-en/src2tgt" in trainer.callback_metrics
+    assert list(report.glob("word_similarity_ru-en_*.png"))
