@@ -7,13 +7,14 @@ import sys
 
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "veco_lightning")
 
-# Lower layers never import higher ones: lexicon <- data <- evaluation <- datamodule / module <- cli.
+# Lower layers never import higher ones: lexicon <- data <- evaluation <- datamodule / module / tasks <- cli.
 LAYERS = [
     ("veco_lightning.lexicon", 0),
     ("veco_lightning.data", 1),
     ("veco_lightning.evaluation", 2),
     ("veco_lightning.datamodule", 3),
     ("veco_lightning.module", 3),
+    ("veco_lightning.tasks", 3),
     ("veco_lightning.cli", 4),
 ]
 

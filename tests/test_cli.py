@@ -99,14 +99,32 @@ def test_full_objective_config(tmp_path):
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True))
 
 
+def _composed(config: str) -> list[str]:
+    """The configs a shipped one composes after: run deltas after their experiment's base, model and trainer fragments
+    after the quickstart; full configs parse alone."""
+    name, folder = os.path.basename(config), os.path.basename(os.path.dirname(config))
+    if folder == "experiments" and name.startswith("ntrex-"):
+        return [os.path.join(ROOT, "configs", "experiments", "ntrex.yaml")]
+    if folder in ("model", "trainer"):
+        return [os.path.join(ROOT, "configs", "quickstart.yaml")]
+    return []
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: os.path.relpath(p, ROOT))
 def test_shipped_config_parses(config, capsys):
-    # Fragments (model/, trainer/) compose after the quickstart; full configs parse alone.
-    quickstart = os.path.join(ROOT, "configs", "quickstart.yaml")
-    base = [] if config == quickstart else ["--config", quickstart]
+    from veco_lightning.tasks.cli import run_cli as xtreme
+    from veco_lightning.tasks.cli import suite_parser
+
+    if config.endswith(os.path.join("xtreme", "suite.yaml")):  # veco-xtreme suite: every task it lists exists
+        parsed = suite_parser().parse_args(["--config", config, "--encoder", "enc", "--output_dir", "out"])
+        assert all(os.path.exists(os.path.join(ROOT, task)) for task in parsed.tasks)
+        return
+    base = [arg for path in _composed(config) for arg in ("--config", path)]
     with pytest.raises(SystemExit) as exit_info:
-        subcommand = "test" if "/eval/" in config else "fit"
-        main([subcommand, *base, "--config", config, "--print_config"])
+        if "/xtreme/" in config:  # task configs: veco-xtreme, with the encoder every run names
+            xtreme(["fit", "--config", config, "--model.init_args.encoder=runs/encoder", "--print_config"])
+        else:
+            main(["test" if "/eval/" in config else "fit", *base, "--config", config, "--print_config"])
     assert exit_info.value.code in (0, None)
     assert "model:" in capsys.readouterr().out
 

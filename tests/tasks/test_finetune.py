@@ -1,0 +1,248 @@
+"""XTREME fine-tuning end to end on CPU: one smoke run per task family (tiny encoder, a few steps, small files the
+test writes in each standard format), and the pieces that make predictions exact: windows, spans, encoders."""
+
+import json
+import os
+
+import pytest
+import torch
+from conftest import sentences
+from transformers import AutoTokenizer
+
+from veco_lightning.models.encoder import EncoderSpec, build_encoder
+from veco_lightning.tasks.cli import run_cli
+from veco_lightning.tasks.formats import QAExample, TaggedSentence
+from veco_lightning.tasks.qa import QASet, max_context, window_starts
+from veco_lightning.tasks.tagging import TaggingSet
+
+LANGS = ("en", "ru", "zh")
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(tokenizer_dir, tmp_path_factory):
+    """A random tiny encoder exported with its tokenizer (what veco-export writes)."""
+    path = tmp_path_factory.mktemp("encoder")
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    build_encoder(EncoderSpec(preset="tiny", max_length=128), vocab_size=len(tokenizer)).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def _fit(tmp_path, config: str, encoder, *extra):
+    (tmp_path / "task.yaml").write_text(config, encoding="utf-8")
+    return run_cli(["fit", "--config", str(tmp_path / "task.yaml"), f"--model.init_args.encoder={encoder}",
+                    f"--model.init_args.output_dir={tmp_path / 'out'}", f"--trainer.default_root_dir={tmp_path}",
+                    "--trainer.max_steps=3", "--trainer.accelerator=cpu", "--trainer.logger=false",
+                    "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", *extra])
+
+
+def test_classification_xnli_layout(encoder_dir, tmp_path):
+    labels = ("entailment", "neutral", "contradiction")
+    for lang in LANGS:
+        rows = [f"{a}\t{b}\t{labels[i % 3]}" for i, (a, b) in enumerate(zip(sentences(lang), sentences(lang)[1:]))]
+        (tmp_path / f"{lang}.tsv").write_text("\n".join(rows[:30]) + "\n", encoding="utf-8")
+    cli = _fit(tmp_path, f"""
+model:
+  class_path: veco_lightning.tasks.SequenceClassificationTask
+  init_args: {{task: xnli}}
+data:
+  class_path: veco_lightning.tasks.ClassificationDataModule
+  init_args:
+    task: xnli
+    train_files: {tmp_path / 'en.tsv'}
+    dev_split: 0.3
+    test_files: {{ru: {tmp_path / 'ru.tsv'}, zh: {tmp_path / 'zh.tsv'}}}
+    batch_size: 4
+""", encoder_dir)
+    out = tmp_path / "out"
+    predicted = (out / "predictions" / "xnli" / "test-ru.tsv").read_text().splitlines()
+    assert len(predicted) == 30 and set(predicted) <= set(labels)
+    scores = json.loads((out / "scores" / "xnli.json").read_text())
+    assert set(scores["languages"]) == {"ru", "zh"} and 0 <= scores["avg_accuracy"] <= 100
+    assert "test/ru/accuracy" in cli.trainer.callback_metrics  # fit ends with the test of the kept checkpoint
+    held_out, trained = len(cli.datamodule.dev_sets[0]), len(cli.datamodule.train_set)
+    assert held_out + trained == 30 and 6 <= held_out <= 12  # dev_split: 30% of the premises, seeded
+    assert (out / "labels" / "xnli" / "test-zh.tsv").read_text().splitlines()[:3] == list(labels)
+
+
+def test_tagging_conllu_windows_every_word(encoder_dir, tmp_path):
+    def conllu(lang, count, repeat=1):
+        blocks = []
+        for k, sentence in enumerate(sentences(lang)[:count]):
+            words = sentence.rstrip(".。").split() * repeat if lang != "zh" else list(sentence.rstrip("。")) * repeat
+            blocks.append(f"# sent_id = {k}\n" + "".join(
+                f"{i + 1}\t{w}\t_\t{'NOUN' if i % 2 else 'VERB'}\t_\t_\t0\t_\t_\t_\n" for i, w in enumerate(words)))
+        return "\n".join(blocks) + "\n"
+
+    (tmp_path / "train.conllu").write_text(conllu("en", 24), encoding="utf-8")
+    (tmp_path / "long.conllu").write_text(conllu("ru", 6, repeat=12), encoding="utf-8")  # longer than max_length
+    cli = _fit(tmp_path, f"""
+model:
+  class_path: veco_lightning.tasks.TokenClassificationTask
+  init_args: {{task: udpos}}
+data:
+  class_path: veco_lightning.tasks.TaggingDataModule
+  init_args:
+    train_files: {tmp_path / 'train.conllu'}
+    dev_file: {tmp_path / 'train.conllu'}
+    test_files: {{ru: {tmp_path / 'long.conllu'}}}
+    max_length: 24
+    batch_size: 4
+""", encoder_dir)
+    assert cli.model.labels == ["NOUN", "VERB"]
+    test_set = cli.datamodule.test_sets[0]
+    assert len(test_set.windows) > len(test_set.sentences)  # long sentences were cut into windows
+    predicted = (tmp_path / "out" / "predictions" / "udpos" / "test-ru.tsv").read_text().split("\n\n")
+    assert [len(block.split()) for block in predicted] == [len(s.words) for s in test_set.sentences]
+    scores = json.loads((tmp_path / "out" / "scores" / "udpos.json").read_text())["languages"]["ru"]
+    assert {"f1", "precision", "recall", "token_accuracy"} <= set(scores)
+
+
+def test_tagging_windows_rejoin(tokenizer_dir):
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    words = "the small dog sees the green house and a big river near the new school".split() * 4
+    sentence = TaggedSentence(words, ["A" if i % 3 else "B" for i in range(len(words))], 1)
+    dataset = TaggingSet([sentence, TaggedSentence([], [], 9)], "en", "mem", tokenizer, ["A", "B"], max_length=16)
+    assert len(dataset.windows) > 3 and all(len(w["input_ids"]) <= 16 for w in dataset.windows)
+    gold = {}
+    for i, window in enumerate(dataset.windows):  # predict the gold label of every word of every window
+        n = sum(window["word_starts"])
+        gold[i] = [{"A": 0, "B": 1}[label] for label in sentence.labels[window["first_word"]:window["first_word"] + n]]
+    assert dataset.decode(gold) == [sentence.labels, []]
+
+
+def test_qa_windows_and_offsets(tokenizer_dir, encoder_dir, tmp_path):
+    assert window_starts(10, 4, 2) == [0, 2, 4, 6]
+    assert window_starts(3, 4, 2) == [0]
+    assert max_context(3, [(0, 4), (2, 4)], 1) and not max_context(3, [(0, 4), (2, 4)], 0)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    context = " ".join(sentences("zh")[:6]) + " " + " ".join(sentences("en")[:10])
+    answer = sentences("zh")[4][:5]
+    example = QAExample("q1", "t", context, "谁?", [(answer, context.index(answer))])
+    dataset = QASet([example], "zh", "mem", tokenizer, max_length=32, doc_stride=8, train=True)
+    assert len(dataset.features) > 2
+    hits = [f for f in dataset.features if f["start_positions"] > 0]
+    assert hits  # the answer is located through the offsets, in every window holding all of it
+    for f in hits:
+        first, offsets = f["first"], f["offsets"]
+        start, end = offsets[f["start_positions"] - first][0], offsets[f["end_positions"] - first][1]
+        assert answer in context[start:end] and len(context[start:end]) <= len(answer) + 2
+    # decoding: the gold span's logits win; the answer text is cut from the context through the offsets
+    outputs = {i: ([f.get("start_positions", 0)], [1.0], [f.get("end_positions", 0)], [1.0])
+               for i, f in enumerate(dataset.features)}
+    assert answer in dataset.decode(outputs)["q1"]
+
+
+def test_qa_squad_file_end_to_end(encoder_dir, tmp_path):
+    def squad(lang, questions, prefix="q"):
+        paragraphs = []
+        for k, sentence in enumerate(sentences(lang)[:questions]):
+            context = " ".join(sentences(lang)[k : k + 8])
+            answer = {"text": sentence[:4], "answer_start": 0}
+            paragraphs.append({"context": context, "qas": [
+                {"id": f"{prefix}{k}", "question": sentence[:6], "answers": [answer]}]})
+        return json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}, ensure_ascii=False)
+
+    (tmp_path / "train.json").write_text(squad("en", 12), encoding="utf-8")
+    (tmp_path / "test-zh.json").write_text(squad("zh", 5, prefix="zq"), encoding="utf-8")
+    _fit(tmp_path, f"""
+trainer: {{limit_val_batches: 0, num_sanity_val_steps: 0}}
+model:
+  class_path: veco_lightning.tasks.QuestionAnsweringTask
+  init_args: {{task: xquad, warmup_steps: 1}}
+data:
+  class_path: veco_lightning.tasks.QADataModule
+  init_args:
+    train_files: {tmp_path / 'train.json'}
+    test_files: {{zh: {tmp_path / 'test-zh.json'}}}
+    max_length: 48
+    doc_stride: 16
+    batch_size: 4
+""", encoder_dir)
+    predicted = json.loads((tmp_path / "out" / "predictions" / "xquad" / "test-zh.json").read_text())
+    assert set(predicted) == {f"zq{k}" for k in range(5)}  # one answer per question id
+    assert os.path.exists(tmp_path / "out" / "labels" / "xquad" / "test-zh.json")
+
+
+def test_pretraining_checkpoint_as_encoder(corpus_dir, tokenizer_dir, tmp_path):
+    from transformers import XLMRobertaForTokenClassification
+
+    from veco_lightning.cli import run_cli as veco_fit
+    from veco_lightning.tasks.backbone import load_task_encoder, tokenizer_of
+
+    files = "{" + ", ".join(f"{lang}: {corpus_dir / f'{lang}.txt'}" for lang in LANGS) + "}"
+    fit = veco_fit(["--config", "tests/conf/tiny.yaml", f"--data.tokenizer={tokenizer_dir}",
+                    f"--data.monolingual.files={files}", f"--data.monolingual.cache_dir={tmp_path / 'cache'}",
+                    f"--trainer.default_root_dir={tmp_path}", "--export.enabled=false"])
+    checkpoint = fit.trainer.checkpoint_callback.best_model_path
+    model = load_task_encoder(checkpoint, XLMRobertaForTokenClassification, num_labels=3)
+    trunk = fit.model.model.roberta.state_dict()
+    for name, value in model.roberta.state_dict().items():
+        torch.testing.assert_close(value, trunk[name])
+    assert tokenizer_of(checkpoint) == str(tokenizer_dir)
+
+
+def test_suite_runs_tasks_and_fills_the_table(encoder_dir, tmp_path):
+    from veco_lightning.tasks.cli import main
+
+    labels = ("entailment", "neutral", "contradiction")
+    for lang in LANGS:
+        rows = [f"{a}\t{b}\t{labels[i % 3]}" for i, (a, b) in enumerate(zip(sentences(lang), sentences(lang)[1:]))]
+        (tmp_path / f"{lang}.tsv").write_text("\n".join(rows[:24]) + "\n", encoding="utf-8")
+    (tmp_path / "xnli.yaml").write_text(f"""
+model: {{class_path: veco_lightning.tasks.SequenceClassificationTask, init_args: {{task: xnli}}}}
+data:
+  class_path: veco_lightning.tasks.ClassificationDataModule
+  init_args: {{task: xnli, train_files: {tmp_path / 'en.tsv'}, dev_split: 0.25, batch_size: 4,
+              test_files: {{en: {tmp_path / 'en.tsv'}, ru: {tmp_path / 'ru.tsv'}, de: {tmp_path / 'missing.tsv'}}}}}
+""", encoding="utf-8")
+    (tmp_path / "absent.yaml").write_text("""
+model: {class_path: veco_lightning.tasks.TokenClassificationTask, init_args: {task: udpos}}
+data: {class_path: veco_lightning.tasks.TaggingDataModule, init_args: {train_files: /nowhere/train.conllu}}
+""", encoding="utf-8")
+    (tmp_path / "suite.yaml").write_text(f"tasks: [{tmp_path / 'xnli.yaml'}, {tmp_path / 'absent.yaml'}]\n"
+                                         "args: [--trainer.max_steps=2, --trainer.logger=false, "
+                                         "--trainer.enable_progress_bar=false]\n", encoding="utf-8")
+    scores = main(["suite", "--config", str(tmp_path / "suite.yaml"), f"--encoder={encoder_dir}",
+                   f"--output_dir={tmp_path / 'out'}"])
+    assert set(scores["tasks"]) == {"xnli"}  # udpos has no data: skipped
+    xnli = scores["tasks"]["xnli"]
+    assert set(xnli["metrics"]["accuracy"]) == {"en", "ru"} and not xnli["complete"]
+    assert (tmp_path / "out" / "xtreme.md").read_text().count("xnli") >= 1
+
+
+def test_hub_source_code_path(tmp_path, encoder_dir):
+    """``hf://`` sources go through datasets.load_dataset (here its local json builder: no network)."""
+    from veco_lightning.tasks import ClassificationDataModule, TaggingDataModule
+
+    rows = [{"premise": a, "hypothesis": b, "label": i % 3} for i, (a, b) in enumerate(zip(sentences("en"),
+                                                                                            sentences("en")[1:]))]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(r) for r in rows[:12]) + "\n", encoding="utf-8")
+    dm = ClassificationDataModule(task="xnli", tokenizer=str(encoder_dir),
+                                  train_files=f"hf://json?data_files={tmp_path / 'pairs.jsonl'}&split=train")
+    dm.setup("fit")
+    assert len(dm.train_set) == 12 and dm.train_set.examples[1].label == "neutral"  # XNLI's 0/1/2 names
+    tags = [{"tokens": s.split(), "pos_tags": ["X"] * len(s.split())} for s in sentences("ru")[:5]]
+    (tmp_path / "tags.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in tags) + "\n",
+                                         encoding="utf-8")
+    dm = TaggingDataModule(tokenizer=str(encoder_dir), train_files=f"hf://json?data_files={tmp_path / 'tags.jsonl'}"
+                           "&split=train")
+    assert dm.labels == ["X"]
+    with pytest.raises(ValueError, match="split"):
+        _ = TaggingDataModule(tokenizer=str(encoder_dir), train_files="hf://json?data_files=x.jsonl").labels
+
+
+def test_bad_task_data_names_file_and_line(encoder_dir, tmp_path):
+    from veco_lightning.tasks import TaggingDataModule
+
+    (tmp_path / "train.tsv").write_text("dog\tNOUN\nruns\tVERB\n\ncat\tNOUN\n", encoding="utf-8")
+    (tmp_path / "test.tsv").write_text("dog\tNOUN\nbarks\tADV\n", encoding="utf-8")  # ADV: not a training tag
+    dm = TaggingDataModule(tokenizer=str(encoder_dir), train_files=str(tmp_path / "train.tsv"),
+                           test_files={"xx": str(tmp_path / "test.tsv")})
+    with pytest.raises(ValueError, match=r"test\.tsv:2"):
+        dm.setup("test")
+    skipping = TaggingDataModule(tokenizer=str(encoder_dir), train_files=str(tmp_path / "train.tsv"),
+                                 test_files={"xx": str(tmp_path / "test.tsv")}, on_bad_line="skip")
+    skipping.setup("test")
+    assert len(skipping.test_sets[0].sentences) == 0  # the sentence is skipped whole (and counted in a warning)

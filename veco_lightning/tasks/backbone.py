@@ -1,0 +1,79 @@
+"""The encoder a task starts from: an export directory, a pre-training checkpoint, or any local (or hub) XLM-R
+compatible checkpoint, loaded under a task head (``XLMRobertaFor{SequenceClassification,TokenClassification,
+QuestionAnswering}``), together with its tokenizer."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import torch
+from transformers import AutoConfig, PreTrainedModel
+
+from veco_lightning.models.encoder import EncoderSpec, preset_config
+
+log = logging.getLogger(__name__)
+
+_ENCODER_PREFIX = "model.roberta."  # where VecoPretrainModule keeps the trunk in its state dict
+
+
+def is_checkpoint(path: str) -> bool:
+    """Whether ``path`` is a pre-training checkpoint file (``veco-fit`` writes ``.ckpt``)."""
+    return os.path.isfile(path) and path.endswith(".ckpt")
+
+
+def read_checkpoint(path: str) -> dict[str, Any]:
+    """A ``veco-fit`` checkpoint, loaded as tensors and plain containers only (``weights_only``): loading it never runs
+    code from the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - re-raised with the file and the fix
+        raise ValueError(f"{path}: cannot read it as a veco-fit checkpoint of tensors and plain values ({err}); "
+                         "export it with veco-export and pass the export directory instead") from err
+
+
+def tokenizer_of(encoder: str) -> str:
+    """The tokenizer that goes with an encoder: the directory itself, or the one a checkpoint recorded."""
+    if is_checkpoint(encoder):
+        tokenizer = read_checkpoint(encoder).get("hyper_parameters", {}).get("tokenizer")
+        if not tokenizer:
+            raise ValueError(f"{encoder} records no tokenizer: set data.tokenizer (or export the checkpoint with "
+                             "veco-export --tokenizer ...)")
+        return tokenizer
+    return encoder
+
+
+def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], **config: Any) -> PreTrainedModel:
+    """``model_class`` (e.g. ``XLMRobertaForTokenClassification``) with the encoder's weights and a new task head.
+
+    Args:
+        encoder: an export directory or local Hugging Face checkpoint (``config.json`` + weights), a ``veco-fit``
+            ``.ckpt`` file, or a hub name (needs network or a local hub cache).
+        model_class: the task model class.
+        **config: settings of the task head (``num_labels``, ``id2label``, dropout...).
+    """
+    if is_checkpoint(encoder):
+        checkpoint = read_checkpoint(encoder)
+        hparams = checkpoint.get("hyper_parameters", {})
+        spec = EncoderSpec(**hparams.get("encoder") or {})
+        if spec.path is not None:
+            base = AutoConfig.from_pretrained(spec.path, **spec.overrides)
+            base.vocab_size = max(base.vocab_size, hparams.get("vocab_size") or 0)
+        else:
+            base = preset_config(spec.preset, hparams["vocab_size"], hparams.get("pad_token_id", 1), spec.max_length,
+                                 **spec.overrides)
+        base.update(config)
+        model = model_class(base)
+        weights = {k[len(_ENCODER_PREFIX):]: v for k, v in checkpoint["state_dict"].items()
+                   if k.startswith(_ENCODER_PREFIX)}
+        missing, unexpected = model.roberta.load_state_dict(weights, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{encoder}: the checkpoint's encoder does not match {model_class.__name__} "
+                             f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+        log.info("Loaded the encoder of %s (%s) under %s", encoder, spec, model_class.__name__)
+        return model
+    if os.path.sep in encoder and not os.path.exists(encoder):
+        raise FileNotFoundError(f"Encoder {encoder!r} does not exist: give an export directory (veco-export), a "
+                                "veco-fit .ckpt file or a Hugging Face checkpoint directory")
+    return model_class.from_pretrained(encoder, **config)

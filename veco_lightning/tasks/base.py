@@ -1,0 +1,211 @@
+"""The base of the XTREME task modules: encoder + task head, optimizer, the zero-shot evaluation protocol, and
+predictions in XTREME's submission layout."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from lightning import LightningModule
+from transformers import PreTrainedModel, get_linear_schedule_with_warmup
+
+from veco_lightning.tasks.backbone import load_task_encoder
+from veco_lightning.tasks.datamodule import TaskSet
+
+log = logging.getLogger(__name__)
+
+
+class XtremeTask(LightningModule):
+    """An encoder fine-tuned on one XTREME task: the base of the three task families (torchgeo's pattern).
+
+    Validation scores the development set(s) and logs ``val/<metric>`` (the English development set by default: the
+    checkpoint to keep is chosen on it); ``test`` scores every test language, logs ``test/<lang>/<metric>`` and
+    ``test/avg_<metric>``, and writes ``<output_dir>/predictions/<task>/test-<lang>.<tsv|json>`` in XTREME's submission
+    layout, the gold labels of labelled test files under ``<output_dir>/labels/`` (so that ``veco-xtreme score``
+    scores the folder) and ``<output_dir>/scores/<task>.json``.
+
+    Subclasses define the head (:attr:`model_class`, :meth:`head_config`), what a batch's outputs are
+    (:meth:`outputs`) and how predictions are scored and written (:meth:`score`, :meth:`write`, :meth:`write_labels`).
+
+    Args:
+        encoder: an export directory, a ``veco-fit`` ``.ckpt`` file, or a local XLM-R checkpoint directory.
+        task: the XTREME task name (``xnli``, ``pawsx``, ``udpos``, ``panx``, ``xquad``, ``mlqa``, ``tydiqa``): the
+            metric and the file names of its predictions.
+        labels: the label set of a classification or tagging task (``veco-xtreme`` links it from the datamodule;
+            QA has none).
+        learning_rate: peak learning rate of AdamW.
+        weight_decay: decay of matrices (biases and LayerNorm weights are never decayed).
+        adam_epsilon: AdamW's epsilon.
+        warmup_steps: linear warm-up length in optimizer steps (a value below 1 is a fraction of the run), then
+            linear decay to 0 (XTREME's baselines).
+        dropout: hidden and attention dropout of the fine-tuned encoder (``None``: the encoder's own).
+        output_dir: where predictions, labels and scores go (default: ``<log_dir>/xtreme``).
+    """
+
+    model_class: type[PreTrainedModel]
+    metric: str  # the development metric checkpoints are selected on
+    metric_selects_checkpoint = True  # QA keeps the last model, as XTREME
+
+    def __init__(
+        self,
+        encoder: str,
+        task: str,
+        labels: list[str] | None = None,
+        learning_rate: float = 2e-5,
+        weight_decay: float = 0.0,
+        adam_epsilon: float = 1e-8,
+        warmup_steps: float = 0,
+        dropout: float | None = None,
+        output_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.task = task
+        self.labels = labels
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.adam_epsilon = adam_epsilon
+        self.warmup_steps = warmup_steps
+        self.output_dir = output_dir
+        config = self.head_config()
+        if dropout is not None:
+            config.update(hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+        self.model = load_task_encoder(encoder, self.model_class, **config)
+        self._outputs: dict[int, dict[int, Any]] = {}
+
+    def head_config(self) -> dict[str, Any]:
+        """Configuration of the task head (``num_labels``, ``id2label``, ...)."""
+        return {}
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> Any:
+        inputs = {k: v for k, v in batch.items() if k not in ("index", "word_starts")}
+        return self.model(**inputs)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self(batch).loss
+        self.log("train/loss", loss, batch_size=batch["input_ids"].shape[0], prog_bar=True)
+        return loss
+
+    def outputs(self, batch: dict[str, torch.Tensor], result: Any) -> dict[int, Any]:
+        """Feature index -> what :meth:`TaskSet.decode` needs (a label id, a list of word label ids, span logits)."""
+        raise NotImplementedError
+
+    def score(self, dataset: TaskSet, predictions: Any) -> dict[str, float]:
+        """The task's metrics of one language, XTREME's arithmetic (percentages)."""
+        raise NotImplementedError
+
+    def write(self, path: str, predictions: Any) -> None:
+        """Write one language's predictions in XTREME's submission layout."""
+        raise NotImplementedError
+
+    def write_labels(self, path: str, dataset: TaskSet) -> None:
+        """Write the gold labels of a labelled test file in XTREME's label layout (what ``veco-xtreme score`` reads)."""
+        raise NotImplementedError
+
+    def decode_options(self) -> dict[str, Any]:
+        """Options of :meth:`TaskSet.decode` that belong to the model (QA: the longest answer)."""
+        return {}
+
+    suffix = "tsv"
+
+    # Evaluation: outputs are kept per dataloader and feature, decoded and scored at the end of the epoch.
+
+    def _collect(self, batch: dict[str, torch.Tensor], dataloader_idx: int) -> None:
+        batch = {k: v for k, v in batch.items() if k not in ("labels", "start_positions", "end_positions")}
+        with torch.no_grad():
+            self._outputs.setdefault(dataloader_idx, {}).update(self.outputs(batch, self(batch)))
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._collect(batch, dataloader_idx)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._collect(batch, dataloader_idx)
+
+    def _gathered(self) -> dict[int, dict[int, Any]]:
+        """Outputs of every rank (a distributed sampler gives each rank a share of the features)."""
+        outputs, self._outputs = self._outputs, {}
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            parts: list[Any] = [None] * dist.get_world_size()
+            dist.all_gather_object(parts, outputs)
+            outputs = {}
+            for part in parts:
+                for idx, found in part.items():
+                    outputs.setdefault(idx, {}).update(found)
+        return outputs
+
+    def _datasets(self, loaders: Any) -> list[TaskSet]:
+        return [loader.dataset for loader in (loaders if isinstance(loaders, Sequence) else [loaders])]
+
+    def _evaluate(self, loaders: Any) -> dict[str, dict[str, float]]:
+        outputs = self._gathered()
+        results = {}
+        for idx, dataset in enumerate(self._datasets(loaders)):
+            if dataset.references is None or idx not in outputs:
+                continue
+            results[dataset.language] = self.score(dataset, dataset.decode(outputs[idx], **self.decode_options()))
+        return results
+
+    def on_validation_epoch_end(self) -> None:
+        results = self._evaluate(self.trainer.val_dataloaders)
+        if not results:
+            return
+        for name in next(iter(results.values())):
+            average = sum(r[name] for r in results.values()) / len(results)
+            self.log(f"val/{name}", average, prog_bar=name == self.metric, sync_dist=False)
+
+    def on_test_epoch_end(self) -> None:
+        outputs = self._gathered()
+        out_dir = self.output_dir or os.path.join(self.trainer.log_dir or self.trainer.default_root_dir, "xtreme")
+        scores: dict[str, dict[str, float]] = {}
+        for idx, dataset in enumerate(self._datasets(self.trainer.test_dataloaders)):
+            if idx not in outputs:
+                continue
+            predictions = dataset.decode(outputs[idx], **self.decode_options())
+            if self.trainer.is_global_zero:
+                name = f"test-{dataset.language}.{self.suffix}"
+                self.write(os.path.join(out_dir, "predictions", self.task, name), predictions)
+                if dataset.references is not None:
+                    self.write_labels(os.path.join(out_dir, "labels", self.task, name), dataset)
+            if dataset.references is not None:
+                scores[dataset.language] = self.score(dataset, predictions)
+                for key, value in scores[dataset.language].items():
+                    self.log(f"test/{dataset.language}/{key}", value, rank_zero_only=True)
+        if scores:
+            averages = {f"avg_{key}": sum(s[key] for s in scores.values()) / len(scores)
+                        for key in next(iter(scores.values()))}
+            for key, value in averages.items():
+                self.log(f"test/{key}", value, rank_zero_only=True)
+            if self.trainer.is_global_zero:
+                os.makedirs(os.path.join(out_dir, "scores"), exist_ok=True)
+                with open(os.path.join(out_dir, "scores", f"{self.task}.json"), "w", encoding="utf-8") as handle:
+                    json.dump({"task": self.task, "languages": scores, **averages}, handle, indent=1)
+                print(_table(self.task, scores, averages))
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        decay, no_decay = [], []
+        for name, param in self.named_parameters():
+            if param.requires_grad:
+                (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
+        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": self.weight_decay},
+                                       {"params": no_decay, "weight_decay": 0.0}],
+                                      lr=self.learning_rate, eps=self.adam_epsilon)
+        total = self.trainer.estimated_stepping_batches
+        if not math.isfinite(total):
+            raise ValueError("The learning-rate schedule needs a length: set trainer.max_epochs or max_steps")
+        warmup = int(self.warmup_steps * total) if self.warmup_steps < 1 else int(self.warmup_steps)
+        schedule = get_linear_schedule_with_warmup(optimizer, warmup, int(total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def _table(task: str, scores: dict[str, dict[str, float]], averages: dict[str, float]) -> str:
+    keys = list(next(iter(scores.values())))
+    lines = [f"### {task}", "", "| language | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+    lines += [f"| {lang} | " + " | ".join(f"{s[k]:.2f}" for k in keys) + " |" for lang, s in scores.items()]
+    lines.append("| **average** | " + " | ".join(f"{averages[f'avg_{k}']:.2f}" for k in keys) + " |")
+    return "\n".join(lines)

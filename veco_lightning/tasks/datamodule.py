@@ -1,0 +1,248 @@
+r"""What every XTREME task's data shares: English training and development files, one test file per language, read in
+the task's formats and tokenized once per run into :class:`TaskSet`\ s that also decode and score predictions."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+import torch
+from lightning import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+from transformers import PreTrainedTokenizerBase
+
+from veco_lightning.data.collators import pad_sequences
+from veco_lightning.data.readers import expand_globs
+from veco_lightning.data.tokenizer import load_tokenizer
+from veco_lightning.tasks.backbone import tokenizer_of
+
+log = logging.getLogger(__name__)
+
+Selection = Literal["english_dev", "target_dev"]
+HUB_PREFIX = "hf://"
+
+
+def load_hub(spec: str) -> Any:
+    """A dataset split from an ``hf://NAME?name=CONFIG&split=SPLIT`` source (``datasets.load_dataset``)."""
+    import datasets
+
+    parsed = urlsplit(spec)
+    name = parsed.netloc + parsed.path
+    options = {key: values[0] if len(values) == 1 else values for key, values in parse_qs(parsed.query).items()}
+    if "split" not in options:
+        raise ValueError(f"{spec}: name the split, e.g. {spec}{'&' if parsed.query else '?'}split=train")
+    return datasets.load_dataset(name, **options)
+
+
+class TaskSet(Dataset):
+    """The tokenized features of one file (one language): what a task module needs to decode and score them.
+
+    Subclasses hold the examples and their features; ``__getitem__`` gives ``{"index": feature index, ...tensors}``;
+    :meth:`decode` turns the module's per-feature outputs into one prediction per example (re-joining windows) and
+    :attr:`references` gives the gold answers (``None`` for an unlabelled file).
+    """
+
+    language: str
+    path: str
+
+    def decode(self, outputs: dict[int, Any], **options: Any) -> Any:
+        raise NotImplementedError
+
+    @property
+    def references(self) -> Any:
+        raise NotImplementedError
+
+
+class TaskDataModule(LightningDataModule):
+    """English training file(s), English development file (model selection) and one test file per language.
+
+    Zero-shot by default: train on the training files, select on ``dev_file``, test on every file of ``test_files``.
+    Where no English training set exists (XNLI and PAWS-X without MultiNLI / PAWS-Wiki, QA without SQuAD),
+    ``dev_split`` holds out a seeded share of the training examples for selection instead of ``dev_file`` (whole
+    paragraphs for QA, so that no context is on both sides).
+    ``model_selection: target_dev`` selects on the target languages' development files ``dev_files`` instead, which
+    is *not* zero-shot transfer (it uses labelled target-language data) and is logged as such. Several training
+    files of different languages (translate-train-all) are concatenated.
+
+    Args:
+        train_files: training file(s) (globs; several languages for translate-train-all). Every file argument also
+            takes a Hugging Face dataset as ``hf://NAME?name=CONFIG&split=SPLIT`` (needs the hub or a local cache;
+            other query keys go to ``datasets.load_dataset``, e.g. ``hf://json?data_files=x.jsonl&split=train``).
+        dev_file: the English development file for model selection.
+        test_files: language -> test file; each is scored, and predicted in XTREME's submission layout (a language
+            set to ``null`` is left out).
+        dev_split: share of the training examples held out for model selection when there is no ``dev_file``.
+        tokenizer: the encoder's tokenizer (set from ``model.encoder`` by ``veco-xtreme``).
+        max_length: longest input in tokens (longer inputs are windowed, never truncated).
+        batch_size: training examples per batch.
+        eval_batch_size: evaluation examples per batch.
+        train_limit: use only this many training examples (a seeded random subset; ``None``: all).
+        dev_limit: use only this many development examples (a seeded random subset; ``None``: all).
+        test_limit: score only the first this many examples of each test file (``None``: all); the predictions and
+            labels written cover the same examples.
+        model_selection: ``english_dev`` (zero-shot) or ``target_dev`` (select on ``dev_files``; not zero-shot).
+        dev_files: language -> development file, for ``model_selection: target_dev``.
+        on_bad_line: ``error`` stops at a malformed line or example (naming file, line and fix); ``skip`` skips it
+            and counts it in a warning.
+        num_workers: loader workers.
+        seed: seed of the training order and of the subsets.
+    """
+
+    def __init__(
+        self,
+        train_files: str | list[str] | None = None,
+        dev_file: str | None = None,
+        test_files: dict[str, str | None] | None = None,
+        dev_split: float | None = None,
+        tokenizer: str | None = None,
+        max_length: int = 128,
+        batch_size: int = 32,
+        eval_batch_size: int = 64,
+        train_limit: int | None = None,
+        dev_limit: int | None = None,
+        test_limit: int | None = None,
+        model_selection: Selection = "english_dev",
+        dev_files: dict[str, str] | None = None,
+        on_bad_line: Literal["error", "skip"] = "error",
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.train_files = [train_files] if isinstance(train_files, str) else list(train_files or [])
+        self.dev_file = dev_file
+        self.test_files = {lang: path for lang, path in (test_files or {}).items() if path}
+        self.dev_split = dev_split
+        if dev_split is not None and not 0 < dev_split < 1:
+            raise ValueError(f"dev_split is a share of the training examples in (0, 1), got {dev_split}")
+        self.tokenizer_name = tokenizer
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.train_limit = train_limit
+        self.dev_limit = dev_limit
+        self.test_limit = test_limit
+        self.model_selection = model_selection
+        self.dev_files = dict(dev_files or {})
+        self.on_bad_line = on_bad_line
+        self.num_workers = num_workers
+        self.seed = seed
+        if model_selection == "target_dev" and not self.dev_files:
+            raise ValueError("model_selection: target_dev needs dev_files (language -> development file)")
+        self._tokenizer: PreTrainedTokenizerBase | None = None
+        self._read_cache: dict[tuple[str, ...], list[Any]] = {}
+        self.train_set: TaskSet | None = None
+        self.dev_sets: list[TaskSet] = []
+        self.test_sets: list[TaskSet] = []
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        if self._tokenizer is None:
+            if self.tokenizer_name is None:
+                raise ValueError("No tokenizer: set data.tokenizer, or model.encoder (veco-xtreme links them)")
+            self._tokenizer = load_tokenizer(tokenizer_of(self.tokenizer_name))
+        return self._tokenizer
+
+    @property
+    def labels(self) -> list[str] | None:
+        """The label set the model predicts (classification and tagging); linked into the model by ``veco-xtreme``."""
+        return None
+
+    def read(self, path: str) -> list[Any]:
+        """The examples of one file (a path without glob characters) in this task's formats."""
+        raise NotImplementedError
+
+    def from_rows(self, rows: Any, spec: str) -> list[Any]:
+        """The examples of a Hugging Face dataset (``hf://`` sources); ``spec`` names it in messages."""
+        raise NotImplementedError
+
+    def build(self, examples: list[Any], language: str, split: str, path: str) -> TaskSet:
+        """Tokenize examples into a :class:`TaskSet` (``path`` names them in messages)."""
+        raise NotImplementedError
+
+    def group_of(self, example: Any) -> Any:
+        """What ``dev_split`` keeps together (QA: the context); default: each example alone."""
+        return id(example)
+
+    def _read_all(self, patterns: str | list[str]) -> list[Any]:
+        patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+        key = tuple(patterns)
+        if key not in self._read_cache:  # the training files may be read once for the label set, then reused
+            examples = []
+            for pattern in patterns:
+                if pattern.startswith(HUB_PREFIX):
+                    examples += self.from_rows(load_hub(pattern), pattern)
+                else:
+                    examples += [example for path in expand_globs(pattern) for example in self.read(path)]
+            self._read_cache[key] = examples
+        return self._read_cache[key]
+
+    def _split_off(self, examples: list[Any]) -> tuple[list[Any], list[Any]]:
+        """Hold out a seeded ``dev_split`` share of the example groups for model selection."""
+        groups = list(dict.fromkeys(self.group_of(e) for e in examples))
+        generator = torch.Generator().manual_seed(self.seed)
+        chosen = torch.randperm(len(groups), generator=generator)[: round(self.dev_split * len(groups))]
+        held = {groups[i] for i in chosen.tolist()}
+        train = [e for e in examples if self.group_of(e) not in held]
+        dev = [e for e in examples if self.group_of(e) in held]
+        log.info("dev_split: %d training and %d development examples (%d of %d groups held out, seed %d)",
+                 len(train), len(dev), len(held), len(groups), self.seed)
+        return train, dev
+
+    def _sample(self, examples: list[Any], limit: int | None) -> list[Any]:
+        """A seeded random subset of ``limit`` examples, in file order (all of them when ``limit`` is ``None``)."""
+        if limit is None or limit >= len(examples):
+            return list(examples)
+        generator = torch.Generator().manual_seed(self.seed)
+        return [examples[i] for i in sorted(torch.randperm(len(examples), generator=generator)[:limit].tolist())]
+
+    def setup(self, stage: str | None = None) -> None:
+        if (stage in (None, "fit") and self.train_set is None) or (
+                stage == "validate" and self.dev_split is not None and not self.dev_sets):
+            if not self.train_files:
+                raise ValueError("Fine-tuning needs data.train_files")
+            train = list(self._read_all(self.train_files))
+            if self.dev_file is None and self.dev_split is not None and self.model_selection == "english_dev":
+                train, dev = self._split_off(train)
+                self.dev_sets = [self.build(self._sample(dev, self.dev_limit), "en", "dev",
+                                            f"{self.train_files} (dev_split)")]
+            self.train_set = self.build(self._sample(train, self.train_limit), "train", "train", str(self.train_files))
+        if stage in (None, "fit", "validate") and not self.dev_sets:
+            if self.model_selection == "target_dev":
+                log.warning("model_selection: target_dev selects the checkpoint on labelled target-language data: the "
+                            "results are NOT zero-shot cross-lingual transfer")
+                self.dev_sets = [self.build(self._sample(self._read_all(path), self.dev_limit), lang, "dev", path)
+                                 for lang, path in self.dev_files.items()]
+            elif self.dev_file is not None:
+                self.dev_sets = [self.build(self._sample(self._read_all(self.dev_file), self.dev_limit), "en", "dev",
+                                            self.dev_file)]
+        if stage in (None, "test", "predict") and not self.test_sets:
+            self.test_sets = [self.build(self._read_all(path)[: self.test_limit], lang, "test", path)
+                              for lang, path in self.test_files.items()]
+
+    def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """Pad ``input_ids`` (and every other per-token list) to the longest item; stack the rest."""
+        pad_values = {"input_ids": self.tokenizer.pad_token_id, "labels": -100, "word_starts": 0}
+        batch: dict[str, torch.Tensor] = {}
+        for key in items[0]:
+            values = [item[key] for item in items]
+            batch[key] = (pad_sequences(values, pad_values.get(key, 0)) if isinstance(values[0], list)
+                          else torch.tensor(values))
+        batch["attention_mask"] = (batch["input_ids"] != self.tokenizer.pad_token_id).long()
+        return batch
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, collate_fn=self.collate,
+                          num_workers=self.num_workers, generator=torch.Generator().manual_seed(self.seed))
+
+    def _eval_loaders(self, sets: list[TaskSet]) -> list[DataLoader]:
+        return [DataLoader(s, batch_size=self.eval_batch_size, collate_fn=self.collate, num_workers=self.num_workers)
+                for s in sets]
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return self._eval_loaders(self.dev_sets)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return self._eval_loaders(self.test_sets)
+
+    predict_dataloader = test_dataloader

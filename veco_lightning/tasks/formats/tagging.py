@@ -1,0 +1,262 @@
+"""Token classification files (UD POS, WikiANN / PAN-X NER): CoNLL-U, XTREME's ``word<TAB>label`` TSV (with or
+without PAN-X's ``lang:`` prefixes), and XTREME's one-label-per-line prediction files."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from veco_lightning.data.readers import BadLinePolicy
+from veco_lightning.tasks.formats._common import (
+    BadLines,
+    check_label_line,
+    read_text,
+    single_file,
+    text_lines,
+    write_text,
+)
+
+TaggingLayout = Literal["auto", "conllu", "tsv"]
+
+_WORD_ID = re.compile(r"[1-9][0-9]*")
+_SKIPPED_ID = re.compile(r"[1-9][0-9]*-[1-9][0-9]*|[0-9]+\.[1-9][0-9]*")  # multi-word token ranges, empty nodes
+_LANG_PREFIX = re.compile(r"([a-z]{2,3}):(?=.)", re.DOTALL)  # PAN-X's raw "en:word"
+_TAG_COLUMNS = {"upos": 3, "xpos": 4}
+
+
+@dataclass
+class TaggedSentence:
+    """One sentence of a tagging file.
+
+    Args:
+        words: the words (CoNLL-U's syntactic words; multi-word token ranges and empty nodes are not words).
+        labels: one tag per word, or None in unlabelled (test) files.
+        line: the line the sentence starts on (1-based; its first comment in CoNLL-U).
+    """
+
+    words: list[str]
+    labels: list[str] | None
+    line: int
+
+
+class _BadSentence(Exception):
+    """A bad line: ``(line, problem, fix, reason)``; the sentence holding it is raised on or skipped whole."""
+
+
+def _blocks(lines: list[str]) -> list[tuple[int, list[str]]]:
+    """``(first line, lines)`` of each run of non-blank lines (a line of spaces counts as blank)."""
+    blocks: list[tuple[int, list[str]]] = []
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if blocks and blocks[-1][0] + len(blocks[-1][1]) == line_no:
+            blocks[-1][1].append(line)
+        else:
+            blocks.append((line_no, [line]))
+    return blocks
+
+
+def detect_tagging_layout(path: str, lines: Sequence[str]) -> Literal["conllu", "tsv"]:
+    """``conllu`` for ``.conllu`` files or when the first line that is neither blank nor a ``#`` comment has 10
+    TAB-separated columns starting with a word ID; else ``tsv``."""
+    if path.endswith(".conllu"):
+        return "conllu"
+    first = next((line for line in lines if line.strip() and not line.startswith("#")), "")
+    fields = first.split("\t")
+    return "conllu" if len(fields) == 10 and (_WORD_ID.fullmatch(fields[0]) or _SKIPPED_ID.fullmatch(fields[0])) \
+        else "tsv"
+
+
+def _check_tag(tag: str, label_set: set[str] | None, line_no: int, name: str) -> str:
+    if not tag.strip() or tag == "_":
+        raise _BadSentence(line_no, f"no {name} tag ({tag!r})", "tag the word", "with a word without a tag")
+    if label_set is not None and tag not in label_set:
+        raise _BadSentence(line_no, f"tag {tag!r} is not one of {sorted(label_set)}",
+                           "fix the tag, or pass this file's tag set as labels=", "with a tag outside labels")
+    return tag
+
+
+def _conllu_sentence(first: int, block: list[str], tag_column: str, label_set: set[str] | None) -> TaggedSentence:
+    words, tags = [], []
+    for line_no, line in enumerate(block, start=first):
+        if line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) != 10:
+            raise _BadSentence(line_no, f"{len(fields)} TAB-separated column(s); CoNLL-U word lines have exactly 10",
+                               "separate the 10 columns by TABs (not spaces), '_' for an empty one",
+                               "with a wrong number of columns")
+        if _SKIPPED_ID.fullmatch(fields[0]):
+            continue
+        if not _WORD_ID.fullmatch(fields[0]) or int(fields[0]) != len(words) + 1:
+            raise _BadSentence(line_no, f"word ID {fields[0]!r} where {len(words) + 1} was due",
+                               "number the words of each sentence 1, 2, 3, ... (a line lost?), ranges as 1-2 and "
+                               "empty nodes as 1.1", "with a bad word ID")
+        if not fields[1].strip():
+            raise _BadSentence(line_no, "empty word form", "fill in the FORM column", "with an empty word")
+        words.append(fields[1])
+        tags.append(_check_tag(fields[_TAG_COLUMNS[tag_column]], label_set, line_no, tag_column.upper()))
+    return TaggedSentence(words, tags, first)
+
+
+def _column_problem(found: int, expected: str) -> tuple[str, str, str]:
+    hint = "; this looks like CoNLL-U: read it with layout='conllu'" if found == 10 else ""
+    return (f"{found} TAB-separated column(s), expected {expected}{hint}", "write 'word<TAB>label' (or the word alone "
+            "in unlabelled files) on every line", "with a wrong number of columns")
+
+
+def _tsv_sentence(first: int, block: list[str], columns: int, label_set: set[str] | None) -> TaggedSentence:
+    words, tags = [], []
+    for line_no, line in enumerate(block, start=first):
+        fields = line.split("\t")
+        if len(fields) != columns:
+            raise _BadSentence(line_no, *_column_problem(len(fields), f"{columns} as the file's first word line"))
+        if not fields[0].strip():
+            raise _BadSentence(line_no, "empty word", "fill in the word or remove the line", "with an empty word")
+        words.append(fields[0])
+        if columns == 2:
+            tags.append(_check_tag(fields[1], label_set, line_no, "the"))
+    return TaggedSentence(words, tags if columns == 2 else None, first)
+
+
+def _strip_prefixes(path: str, sentences: list[TaggedSentence], strip: bool | None,
+                    bad: BadLines) -> list[TaggedSentence]:
+    """Drop PAN-X's ``lang:`` prefix: with ``strip=None`` only when every word of the file has the same one."""
+    if strip is None:
+        prefixes = {m.group(1) if (m := _LANG_PREFIX.match(w)) else None for s in sentences for w in s.words}
+        strip = len(prefixes) == 1 and None not in prefixes
+    if not strip:
+        return sentences
+    kept = []
+    for s in sentences:
+        missing = next((i for i, w in enumerate(s.words) if not _LANG_PREFIX.match(w)), None)
+        if missing is not None:
+            bad(f"{path}:{s.line + missing}", f"word {s.words[missing]!r} has no 'xx:' language prefix",
+                "prefix every word or none, or read with strip_lang_prefix=None", "with a word without prefix")
+            continue
+        kept.append(TaggedSentence([w.partition(":")[2] for w in s.words], s.labels, s.line))
+    return kept
+
+
+def read_tagging(
+    path: str | os.PathLike,
+    labels: Sequence[str] | None = None,
+    layout: TaggingLayout = "auto",
+    tag_column: Literal["upos", "xpos"] = "upos",
+    strip_lang_prefix: bool | None = None,
+    on_bad_line: BadLinePolicy = "error",
+) -> list[TaggedSentence]:
+    """The sentences of one tagging file, in file order. Sentences are separated by blank lines.
+
+    Layouts (``layout="auto"`` picks one with :func:`detect_tagging_layout`):
+
+    - ``conllu`` (Universal Dependencies): ``#`` comment lines, word lines of exactly 10 TAB-separated columns
+      numbered 1, 2, 3, ...; the tag is UPOS (or XPOS with ``tag_column="xpos"``). Multi-word token ranges
+      (``1-2``) and empty nodes (``1.1``) are skipped: they are not words.
+    - ``tsv``: XTREME's ``word<TAB>label`` per line (UD POS and PAN-X as XTREME writes them), or the word alone
+      (unlabelled test files): every word line of a file has as many columns as its first. PAN-X as XTREME
+      downloads it prefixes each word with its language (``en:Paris``); ``strip_lang_prefix=None`` drops the prefix
+      only when every word of the file has the same ``xx:`` one, so a word holding ``:`` (``3:15``) is kept as it
+      is. ``#`` starts a word here, not a comment.
+
+    No word is ever dropped alone: a bad line makes its whole sentence an error, or with ``on_bad_line="skip"`` a
+    counted skip, so every sentence comes back with all its words.
+
+    Args:
+        path: the file (``~`` and ``pkg://`` resolved).
+        labels: the task's tag set (the training set's); a tag outside it is a bad line. None: no check.
+        layout: ``"conllu"``, ``"tsv"`` or ``"auto"``.
+        tag_column: the CoNLL-U column read as the tag.
+        strip_lang_prefix: True drops an ``xx:`` prefix from every word (a word without one is a bad line); False
+            keeps the words as they are; None decides per file as above.
+        on_bad_line: ``"error"`` raises on the first bad line (a wrong column count, a bad CoNLL-U word ID, an
+            empty word, a missing tag or one outside ``labels``) naming the file, the line and the fix; ``"skip"``
+            drops the sentences holding one and logs how many, by reason.
+    """
+    path = single_file(path)
+    lines = text_lines(read_text(path))
+    if layout == "auto":
+        layout = detect_tagging_layout(path, lines)
+    if layout not in ("conllu", "tsv") or tag_column not in _TAG_COLUMNS:
+        raise ValueError(f"layout must be auto, conllu or tsv (got {layout!r}); tag_column upos or xpos (got "
+                         f"{tag_column!r})")
+    label_set = set(labels) if labels is not None else None
+    bad = BadLines(path, on_bad_line, unit="sentence")
+    sentences: list[TaggedSentence] = []
+    columns = None  # TSV: the column count of the file's first word line
+    for first, block in _blocks(lines):
+        try:
+            if layout == "conllu":
+                if all(line.startswith("#") for line in block):
+                    continue  # comments only (e.g. at the top of the file): no sentence
+                sentence = _conllu_sentence(first, block, tag_column, label_set)
+            else:
+                if columns is None:
+                    columns = len(block[0].split("\t"))
+                    if columns not in (1, 2):
+                        columns, found = None, columns
+                        raise _BadSentence(first, *_column_problem(found, "1 or 2"))
+                sentence = _tsv_sentence(first, block, columns, label_set)
+        except _BadSentence as err:
+            line_no, problem, fix, reason = err.args
+            bad(f"{path}:{line_no}", problem, fix, reason)
+            continue
+        sentences.append(sentence)
+    if layout == "tsv":
+        sentences = _strip_prefixes(path, sentences, strip_lang_prefix, bad)
+    bad.report()
+    return sentences
+
+
+def read_tagging_labels(path: str | os.PathLike) -> list[list[str]]:
+    """The label sentences of an XTREME tagging prediction or label file: one label per line, exactly one blank line
+    between sentences (blank lines at the end are ignored; an empty sentence is an error naming its line).
+
+    Lines are stripped, as XTREME's scorer reads them. A ``word<TAB>label`` line counts as its label, so a gold data
+    file in XTREME's layout (PAN-X, UD POS) serves as a label file; a line of more TAB-separated fields is an error.
+    """
+    path = single_file(path)
+    lines = text_lines(read_text(path))
+    while lines and not lines[-1].strip():
+        lines.pop()
+    sentences: list[list[str]] = [[]]
+    for line_no, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line:
+            if not sentences[-1]:
+                raise ValueError(f"{path}:{line_no}: empty sentence (a blank line at the start or two in a row); "
+                                 "sentences are separated by exactly one blank line")
+            sentences.append([])
+            continue
+        fields = line.split("\t")
+        if len(fields) > 2:
+            raise ValueError(f"{path}:{line_no}: {len(fields)} TAB-separated fields; a line of a tagging label file "
+                             "is a label or 'word<TAB>label' (read other data files, such as CoNLL-U, with "
+                             "read_tagging)")
+        sentences[-1].append(fields[-1].strip())
+    return sentences if sentences[-1] else []
+
+
+def write_tagging_predictions(path: str | os.PathLike, sentences: Iterable[Sequence[str]]) -> None:
+    """XTREME's submission file of a tagging task (``panx/test-de.tsv``, ``udpos/test-de.tsv``): one label per
+    line, one blank line between sentences, none after the last."""
+    blocks = []
+    for i, tags in enumerate(sentences):
+        if not tags:
+            raise ValueError(f"sentence {i} has no label: an empty sentence cannot be written in XTREME's layout")
+        blocks.append("".join(check_label_line(tag, f"sentence {i}") + "\n" for tag in tags))
+    write_text(path, "\n".join(blocks))
+
+
+def write_tagging_labels(path: str | os.PathLike, sentences: Iterable[TaggedSentence]) -> None:
+    """The gold tags of a labelled file in the layout of XTREME's label files (as
+    :func:`write_tagging_predictions`), to score predictions against."""
+    tags = []
+    for s in sentences:
+        if s.labels is None:
+            raise ValueError(f"the sentence of line {s.line} has no labels: write labels of labelled files only")
+        tags.append(s.labels)
+    write_tagging_predictions(path, tags)

@@ -1,0 +1,90 @@
+"""``veco-xtreme suite``: fine-tune and test one encoder on every XTREME task the user has data for, then score the
+predictions into one XTREME table.
+
+    veco-xtreme suite --config configs/xtreme/suite.yaml --encoder runs/ntrex-d/hf_model --output_dir runs/xtreme-d
+
+The suite config lists task configs (``tasks:``) and arguments every task run gets (``args:``, e.g. a step budget).
+A task whose training or development files are missing is skipped with a note; missing test languages are dropped
+from that task (and named in the scores' metadata by the scorer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import yaml
+
+from veco_lightning.data.readers import expand_globs
+from veco_lightning.paths import resolve_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Suite:
+    """The tasks of a suite run.
+
+    Args:
+        tasks: task config files (``configs/xtreme/*.yaml``).
+        args: extra ``veco-xtreme fit`` arguments for every task (``["--trainer.max_steps", "200"]``).
+        task_args: task config file -> extra arguments of that task only.
+    """
+
+    tasks: list[str]
+    args: list[str] = field(default_factory=list)
+    task_args: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _exists(pattern: str) -> bool:
+    try:
+        return bool(expand_globs(pattern))
+    except FileNotFoundError:
+        return False
+
+
+def available(config_file: str) -> tuple[bool, dict[str, str], list[str], list[str]]:
+    """``(runnable, test files present, test languages missing, reasons it cannot run)`` of a task config."""
+    with open(resolve_path(config_file), encoding="utf-8") as handle:
+        config = yaml.safe_load(handle)
+    data = (config.get("data") or {}).get("init_args") or {}
+    train = data.get("train_files") or []
+    train = [train] if isinstance(train, str) else train
+    reasons = [f"training file {p} not found" for p in train if not _exists(p)]
+    if not train:
+        reasons.append("no train_files")
+    if data.get("dev_file") and not _exists(data["dev_file"]):
+        reasons.append(f"development file {data['dev_file']} not found")
+    tests = {lang: p for lang, p in (data.get("test_files") or {}).items() if p}
+    present = {lang: p for lang, p in tests.items() if _exists(p)}
+    return not reasons, present, sorted(set(tests) - set(present)), reasons
+
+
+def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[str]], object]) -> dict:
+    """Fine-tune and test every runnable task with ``run`` (``veco-xtreme``'s Lightning CLI), then score
+    ``output_dir/predictions`` against ``output_dir/labels`` (the languages present; see the scores' metadata)."""
+    from veco_lightning.tasks.scorer import score_folders, write_table
+
+    ran = []
+    for config_file in suite.tasks:
+        runnable, tests, missing, reasons = available(config_file)
+        name = os.path.splitext(os.path.basename(config_file))[0]
+        if not runnable:
+            print(f"Skipping {name}: {'; '.join(reasons)}")
+            continue
+        only_present = [f"--data.init_args.test_files={json.dumps(tests)}"] if missing else []
+        if missing:
+            print(f"{name}: no test file for {', '.join(missing)}; those languages are not scored")
+        run(["fit", "--config", config_file, f"--model.init_args.encoder={encoder}",
+             f"--model.init_args.output_dir={output_dir}",
+             f"--trainer.default_root_dir={os.path.join(output_dir, 'runs', name)}",
+             *suite.args, *suite.task_args.get(config_file, []), *only_present])
+        ran.append(name)
+    scores = score_folders(os.path.join(output_dir, "predictions"), os.path.join(output_dir, "labels"),
+                           allow_missing=True)
+    write_table(scores, os.path.join(output_dir, "xtreme.json"), os.path.join(output_dir, "xtreme.md"))
+    print(f"Ran {', '.join(ran) or 'no task'}; the XTREME table is in {os.path.join(output_dir, 'xtreme.md')}")
+    return scores
