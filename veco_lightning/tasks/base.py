@@ -83,6 +83,14 @@ class XtremeTask(LightningModule):
         """Configuration of the task head (``num_labels``, ``id2label``, ...)."""
         return {}
 
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self._trainer, "datamodule", None)
+        config = self.model.config
+        positions = config.max_position_embeddings - (config.pad_token_id or 0) - 1  # XLM-R: positions start at pad + 1
+        if datamodule is not None and getattr(datamodule, "max_length", 0) > positions:
+            raise ValueError(f"data.max_length is {datamodule.max_length} but the encoder has position embeddings for "
+                             f"{positions} tokens: set data.max_length to at most {positions}")
+
     def forward(self, batch: dict[str, torch.Tensor]) -> Any:
         inputs = {k: v for k, v in batch.items() if k not in ("index", "word_starts")}
         return self.model(**inputs)
@@ -144,9 +152,15 @@ class XtremeTask(LightningModule):
 
     def _evaluate(self, loaders: Any) -> dict[str, dict[str, float]]:
         outputs = self._gathered()
+        if self.trainer.sanity_checking:  # a few batches only: nothing to score
+            return {}
         results = {}
         for idx, dataset in enumerate(self._datasets(loaders)):
             if dataset.references is None or idx not in outputs:
+                continue
+            if len(outputs[idx]) < len(dataset):  # limit_val_batches: score only whole sets
+                log.warning("Validation saw %d of the %d inputs of %s (trainer.limit_val_batches): not scored",
+                            len(outputs[idx]), len(dataset), dataset.path)
                 continue
             results[dataset.language] = self.score(dataset, dataset.decode(outputs[idx], **self.decode_options()))
         return results

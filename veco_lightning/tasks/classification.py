@@ -112,11 +112,11 @@ class ClassificationDataModule(TaskDataModule):
 
     def build(self, examples: list[ClassificationExample], language: str, split: str, path: str) -> ClassificationSet:
         if split == "test" and language in self.test_labels:
-            labelled = self._read_all(self.test_labels[language])
-            if len(labelled) != len(examples):
+            labelled, rows = self._read_all(self.test_labels[language]), len(self._read_all(path))
+            if len(labelled) != rows:
                 raise ValueError(f"{self.test_labels[language]} has {len(labelled)} labelled rows but {path} has "
-                                 f"{len(examples)}: test_labels must label the test file row by row")
-            examples = [replace(e, label=gold.label) for e, gold in zip(examples, labelled)]
+                                 f"{rows}: test_labels must label the test file row by row")
+            examples = [replace(e, label=gold.label) for e, gold in zip(examples, labelled)]  # test_limit: a prefix
         return ClassificationSet(examples, language, path, self.tokenizer, self.label_names, self.max_length)
 
 
