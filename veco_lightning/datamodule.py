@@ -74,6 +74,12 @@ class VecoDataModule(TokenizedDataModule):
             dm.connect(tokenizer=tokenizer)
 
     def prepare_data(self) -> None:
+        # Every path, glob and language code of every source first, so that a typo in the last source stops the run
+        # before the first one is tokenized; a language code declared by one member counts for all.
+        extra_languages = sorted({code for dm in self.members for code in dm.extra_languages})
+        for dm in self.members:
+            dm.connect(extra_languages=extra_languages)
+            dm.check_sources()
         for dm in self.members:
             dm.prepare_data()
 
@@ -110,7 +116,9 @@ class VecoDataModule(TokenizedDataModule):
         return self._flat("test", self.members)
 
     def predict_dataloader(self) -> list:
-        return self._flat("predict", list(self.sources.values()))
+        """Clean inputs to embed: the evaluation pair sets (both sides), then the held-out monolingual blocks."""
+        members = ([self.evaluation] if self.evaluation is not None else []) + list(self.sources.values())
+        return self._flat("predict", members)
 
 
 def join_batches(batches: list[dict[str, Any]], pad_id: int) -> dict[str, Any]:

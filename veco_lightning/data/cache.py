@@ -1,13 +1,20 @@
-"""Where tokenized corpora are cached: a path keyed by everything that changes the tokens."""
+"""Where tokenized corpora are cached: a path keyed by everything that changes the tokens.
+
+Every cache level (the raw text ``datasets`` builds from a generator, the tokenized and packed blocks, the tokenized
+pairs and their mined synonyms, the dictionaries they were mined with) is keyed by :func:`file_identity` of the files
+it was built from: editing a file in place, even to the same size, invalidates it, at the cost of one ``stat`` per
+file (cheap for terabytes).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers import PreTrainedTokenizerBase
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
@@ -22,12 +29,21 @@ def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def file_identity(files: list[str]) -> list[tuple[str, int, float]]:
-    """Path, size and modification time of each file: a changed corpus file invalidates its cache."""
-    return [(f, os.path.getsize(f), os.path.getmtime(f)) for f in files]
+def file_identity(files: list[str]) -> list[tuple[str, int, int]]:
+    """Path, size and modification time (in nanoseconds) of each file: what identifies its content cheaply, so that a
+    file edited in place (same path, even the same size) invalidates every cache built from it."""
+    identity = []
+    for path in files:
+        stat = os.stat(path)
+        identity.append((path, stat.st_size, stat.st_mtime_ns))
+    return identity
+
+
+def content_key(*parts: Any) -> str:
+    """A short hash of JSON-serialisable parts (file identities, reading options): a cache name or fingerprint."""
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
 def cache_path(cache_dir: str, kind: str, name: str, tokenizer: PreTrainedTokenizerBase, *identity: Any) -> str:
     """``<cache_dir>/<kind>/<name>-<hash of identity and tokenizer>``."""
-    key = json.dumps([*identity, tokenizer_fingerprint(tokenizer)], default=str)
-    return os.path.join(cache_dir, kind, f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}")
+    return os.path.join(cache_dir, kind, f"{name}-{content_key(*identity, tokenizer_fingerprint(tokenizer))}")

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 from typing import Any
 
 import datasets
+import torch
 from torch.utils.data import ConcatDataset, DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from veco_lightning.data.base import SourceDataModule
 from veco_lightning.data.cache import cache_path, file_identity
-from veco_lightning.data.collators import MLMCollator
-from veco_lightning.data.readers import BadLinePolicy, HubSource, expand_globs, load_text_dataset
+from veco_lightning.data.collators import MLMCollator, collate_text
+from veco_lightning.data.readers import (
+    MAX_LINE_CHARS,
+    READER_VERSION,
+    BadLinePolicy,
+    HubSource,
+    expand_globs,
+    load_text_dataset,
+)
+from veco_lightning.lexicon.languages import check_language
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +47,9 @@ class MonolingualDataModule(SourceDataModule):
     """Per-language monolingual text, tokenized once, packed into full blocks and masked for MMLM.
 
     Each language's text is tokenized with ``datasets.map`` in ``prepare_data`` (rank 0 only), packed into blocks
-    of ``max_length`` tokens and saved under ``cache_dir`` (memory-mapped Arrow, keyed by the sources, the tokenizer
-    and ``max_length``); later runs reuse it. Training draws languages with exponential smoothing (``alpha``)
+    of ``max_length`` tokens and saved under ``cache_dir`` (memory-mapped Arrow, keyed by the files' identity: path,
+    size and modification time, the tokenizer and the options); later runs reuse it, a file edited in place is read
+    again. Training draws languages with exponential smoothing (``alpha``)
     through :class:`~veco_lightning.data.sampling.LanguageSampler`, each rank its own shard, and masks in the
     collator (dynamic masking: a new mask every time a block is seen). The train loader is a torchdata
     ``StatefulDataLoader``, so a resumed run continues mid-epoch where it stopped.
@@ -60,8 +71,12 @@ class MonolingualDataModule(SourceDataModule):
         samples_per_epoch: blocks drawn per epoch over all ranks (default: all training blocks).
         text_field: the text column of jsonl / parquet files.
         lines: keep lines ``[first, last)`` of every txt / jsonl file (``[0, -200]``: hold out the last 200).
-        on_bad_line: ``error`` stops at the first unreadable line (naming file and line); ``skip`` skips it and
-            counts it in a warning.
+        on_bad_line: ``error`` stops at the first bad line (not UTF-8, a control character, longer than
+            ``max_line_chars``, unreadable JSON), naming file, line and fix; ``skip`` skips it and counts it in a
+            warning per file. An empty or blank-only file is an error either way.
+        max_line_chars: longest text (line, JSON or Parquet text) in characters; a longer one is a bad line.
+        extra_languages: language codes to accept beyond the ISO 639-1 / 639-3 codes the package knows (inside
+            ``VecoDataModule``, a code declared by one source counts for all).
         num_workers: data loader worker processes.
         num_proc: processes for tokenization in ``prepare_data``.
         cache_dir: where tokenized blocks are stored.
@@ -85,6 +100,8 @@ class MonolingualDataModule(SourceDataModule):
         text_field: str = "text",
         lines: list[int | None] | None = None,
         on_bad_line: BadLinePolicy = "error",
+        max_line_chars: int = MAX_LINE_CHARS,
+        extra_languages: list[str] | None = None,
         num_workers: int = 0,
         num_proc: int | None = None,
         cache_dir: str = ".cache/veco_lightning",
@@ -103,6 +120,8 @@ class MonolingualDataModule(SourceDataModule):
         self.text_field = text_field
         self.lines = lines
         self.on_bad_line = on_bad_line
+        self.max_line_chars = max_line_chars
+        self.extra_languages = list(extra_languages or [])
         self.train_sets: dict[str, datasets.Dataset] = {}
         self.val_sets: dict[str, datasets.Dataset] = {}
 
@@ -111,17 +130,26 @@ class MonolingualDataModule(SourceDataModule):
         identity = vars(source) if isinstance(source, HubSource) else file_identity(
             expand_globs(source, f" (language {language!r})")
         )
-        return cache_path(self.cache_dir, "monolingual", language, self.tokenizer, _PACKING_VERSION, identity,
-                          self.text_field, self.max_length, self.lines)
+        return cache_path(self.cache_dir, "monolingual", language, self.tokenizer, _PACKING_VERSION, READER_VERSION,
+                          identity, self.text_field, self.max_length, self.lines, self.on_bad_line,
+                          self.max_line_chars)
+
+    def check_sources(self) -> None:
+        """Every language code and file glob, checked before any text is read."""
+        for language, source in self.sources.items():
+            check_language(language, "in data.monolingual", self.extra_languages)
+            if not isinstance(source, HubSource):
+                expand_globs(source, f" (language {language!r})")
 
     def prepare_data(self) -> None:
+        self.check_sources()
         tokenizer = self.tokenizer
         for language, source in self.sources.items():
             path = self._cache_path(language)
             if os.path.exists(path):
                 continue
             raw = load_text_dataset(source, self.text_field, self.on_bad_line, cache_dir=self.cache_dir,
-                                    lines=self.lines)
+                                    lines=self.lines, max_line_chars=self.max_line_chars)
 
             def tokenize(batch: dict[str, list]) -> dict[str, list]:
                 return {"ids": tokenizer(batch["text"], add_special_tokens=False)["input_ids"]}
@@ -174,8 +202,16 @@ class MonolingualDataModule(SourceDataModule):
             batch_size=self.batch_size,
             collate_fn=self.collator(deterministic=True),
             num_workers=self.num_workers,
+            generator=torch.Generator(),  # never draws from the global random state (exact resume)
         )
 
-    # The held-out blocks also serve `veco-fit test` (masked-LM loss) and `veco-fit predict` (hidden states).
+    # The held-out blocks also serve `veco-fit test` (masked-LM loss).
     test_dataloader = val_dataloader
-    predict_dataloader = val_dataloader
+
+    def predict_dataloader(self) -> DataLoader | list:
+        """The held-out blocks, unmasked (``veco-fit predict`` embeds clean text)."""
+        if not self.val_sets:
+            return []
+        return DataLoader(ConcatDataset(list(self.val_sets.values())), batch_size=self.batch_size,
+                          collate_fn=partial(collate_text, pad_id=self.tokenizer.pad_token_id),
+                          num_workers=self.num_workers, generator=torch.Generator())

@@ -13,8 +13,16 @@ from veco_lightning.data.base import SourceDataModule
 from veco_lightning.data.cache import cache_path, file_identity
 from veco_lightning.data.collators import ParallelCollator
 from veco_lightning.data.masking import Masker
-from veco_lightning.data.readers import ParallelSource, read_pairs
+from veco_lightning.data.readers import (
+    MAX_LINE_CHARS,
+    READER_VERSION,
+    BadLinePolicy,
+    ParallelSource,
+    check_pair_source,
+    read_pairs,
+)
 from veco_lightning.data.tokenizer import encode_with_offsets
+from veco_lightning.lexicon.languages import check_language, split_pair
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +37,13 @@ class ParallelDataModule(SourceDataModule):
     The last ``val_pairs`` pairs of every source are held out of training; the composite datamodule scores them
     in validation (retrieval, and synonym retrieval where a dictionary is configured).
 
+    Pairs are read by :func:`~veco_lightning.data.readers.read_pairs`: a bad pair (an empty side, a malformed line,
+    invalid UTF-8, a control character, a side longer than ``max_line_chars``) is an error naming ``file:line``, or
+    with ``on_bad_line: skip`` a skip counted per file. The cache is keyed by the files' identity (path, size,
+    modification time): a file edited in place is read again.
+
     Args:
-        files: language pair (``de-en``) -> source.
+        files: language pair (``de-en``, codes ISO 639-1 or 639-3) -> source.
         tokenizer: tokenizer directory or name (the composite datamodule sets it through ``connect``).
         max_length: longest TLM sequence; each side is cut to ``(max_length - 4) // 2`` tokens so that the pair
             fits (VECO: 128 per pair).
@@ -52,6 +65,10 @@ class ParallelDataModule(SourceDataModule):
         num_proc: processes that tokenize (and mine) each language pair in ``prepare_data`` (``None``: this one).
         cache_dir: where tokenized pairs are stored.
         seed: sampling seed.
+        on_bad_line: ``error`` stops at the first bad pair (``file:line`` and the fix); ``skip`` skips bad pairs,
+            counted per file with the first locations logged.
+        max_line_chars: longest side of a pair, in characters.
+        extra_languages: language codes to accept beyond the ISO 639-1 / 639-3 codes the package knows.
     """
 
     _cache_kind = "parallel"
@@ -79,6 +96,9 @@ class ParallelDataModule(SourceDataModule):
         num_proc: int | None = None,
         cache_dir: str = ".cache/veco_lightning",
         seed: int = 0,
+        on_bad_line: BadLinePolicy = "error",
+        max_line_chars: int = MAX_LINE_CHARS,
+        extra_languages: list[str] | None = None,
     ) -> None:
         super().__init__(tokenizer, max_length, batch_size, alpha, samples_per_epoch, num_workers, num_proc, cache_dir,
                          seed)
@@ -94,6 +114,9 @@ class ParallelDataModule(SourceDataModule):
         self.tlm_fraction = tlm_fraction
         self.val_pairs = val_pairs
         self.bucket_batches = bucket_batches
+        self.on_bad_line = on_bad_line
+        self.max_line_chars = max_line_chars
+        self.extra_languages = list(extra_languages or [])
         self.train_sets: dict[str, datasets.Dataset] = {}
         self.lengths: dict[str, list[int]] = {}
         self.held_out: dict[str, tuple[list[str], list[str]]] = {}
@@ -102,8 +125,9 @@ class ParallelDataModule(SourceDataModule):
         source = self.files[pair]
         files = source.files()
         identity = file_identity(files) if files else [source.hub, source.hub_config, source.hub_split]
-        return cache_path(self.cache_dir, self._cache_kind, pair, self.tokenizer, identity, vars(source),
-                          self.max_length, self.val_pairs, *self._cache_extra(pair))
+        return cache_path(self.cache_dir, self._cache_kind, pair, self.tokenizer, READER_VERSION, identity,
+                          vars(source), self.max_length, self.val_pairs, self.on_bad_line, self.max_line_chars,
+                          *self._cache_extra(pair))
 
     def _cache_extra(self, pair: str) -> list:
         """More cache-key parts (subclasses that store more per pair add their options here)."""
@@ -132,13 +156,21 @@ class ParallelDataModule(SourceDataModule):
                                 self.tlm_fraction)
 
     def _split(self, pair: str) -> tuple[tuple[list[str], list[str]], tuple[list[str], list[str]]]:
-        src, tgt = read_pairs(self.files[pair], pair)
+        src, tgt = read_pairs(self.files[pair], pair, self.on_bad_line, self.max_line_chars)
         cut = len(src) - self.val_pairs if self.val_pairs else len(src)
         if cut <= 0:
             raise ValueError(f"{pair}: {len(src)} pairs cannot spare val_pairs={self.val_pairs} for validation")
         return (src[:cut], tgt[:cut]), (src[cut:], tgt[cut:])
 
+    def check_sources(self) -> None:
+        """Every language pair's codes and files, checked before any pair is read."""
+        for pair, source in self.files.items():
+            for code in split_pair(pair, self.extra_languages):
+                check_language(code, f"in language pair {pair!r}", self.extra_languages)
+            check_pair_source(source, pair)
+
     def prepare_data(self) -> None:
+        self.check_sources()
         for pair in self.files:
             if not os.path.exists(self._cache_path(pair)):
                 self.prepare_data_for(pair)
@@ -148,12 +180,9 @@ class ParallelDataModule(SourceDataModule):
         self._tokenize(pair, self._tokenize_fn(pair)).save_to_disk(self._cache_path(pair))
 
     def _tokenize(self, pair: str, tokenize: Callable[[dict[str, list]], dict[str, list]]) -> datasets.Dataset:
-        """The pair's training pairs (empty sides dropped, with a warning) through ``tokenize``."""
+        """The pair's training pairs through ``tokenize``."""
         (src, tgt), _ = self._split(pair)
-        kept = [(s, t) for s, t in zip(src, tgt) if s.strip() and t.strip()]
-        if len(kept) < len(src):
-            log.warning("%s: skipped %d pairs with an empty side", pair, len(src) - len(kept))
-        raw = datasets.Dataset.from_dict({"src": [s for s, _ in kept], "tgt": [t for _, t in kept]})
+        raw = datasets.Dataset.from_dict({"src": src, "tgt": tgt})
         # Our own cache key names the result: without it datasets fingerprints the function by pickling it, with
         # every dictionary it closes over (seconds for a large dictionary).
         fingerprint = os.path.basename(self._cache_path(pair))

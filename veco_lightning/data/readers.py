@@ -1,21 +1,35 @@
 """Reading raw sources: monolingual text into ``datasets.Dataset`` objects with one ``text`` column, and sentence pairs
 (training pairs and evaluation pairs alike) into two aligned lists.
 
-Text and JSON-lines files are read line by line by this module (rather than by ``load_dataset("text")``)
-so that a bad line is reported with its file and line number, or skipped and counted when the user asks for
-that. Parquet files and hub datasets go through ``datasets.load_dataset``.
+Every file is read line by line by this module (rather than by ``load_dataset("text")``) under the rules of
+:mod:`veco_lightning.lexicon.badinput`, so that a bad line is reported with its file and line number, or skipped and
+counted when the user asks for that. Parquet files are read in record batches with the same rules; hub datasets go
+through ``datasets.load_dataset``.
 """
 
 from __future__ import annotations
 
 import glob
+import itertools
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
+from veco_lightning.data.cache import content_key, file_identity
+from veco_lightning.lexicon.badinput import (
+    MAX_LINE_CHARS,
+    BadInputError,
+    BadLinePolicy,
+    BadLines,
+    Problem,
+    empty_file_error,
+    read_lines,
+    text_problem,
+)
+from veco_lightning.lexicon.languages import split_pair
 from veco_lightning.paths import resolve_path
 
 if TYPE_CHECKING:
@@ -23,7 +37,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BadLinePolicy = Literal["error", "skip"]
+__all__ = ["BadLinePolicy", "HubSource", "ParallelSource", "PairSet", "expand_globs", "iter_lines", "load_text_dataset",
+           "read_pairs", "read_pairs_with_index"]
+
+READER_VERSION = 2
+"""Part of every cache key built from read text: bump it when the readers return other text for the same file."""
 
 
 @dataclass
@@ -62,54 +80,85 @@ def expand_globs(patterns: str | list[str], context: str = "") -> list[str]:
 
 
 def iter_lines(files: list[str], text_field: str = "text", on_bad_line: BadLinePolicy = "error",
-               lines: list[int | None] | None = None) -> Iterator[dict]:
-    """Yield ``{"text": ...}`` for every non-empty line of ``.txt`` files and every record of ``.jsonl`` files.
+               lines: list[int | None] | tuple[int | None, ...] | None = None,
+               max_line_chars: int = MAX_LINE_CHARS) -> Iterator[dict]:
+    """Yield ``{"text": ...}`` for every non-blank line of ``.txt`` files, every record of ``.jsonl`` files and every
+    cell of the ``text_field`` column of ``.parquet`` files (a null cell counts as blank).
 
-    ``lines`` keeps the physical lines ``[first, last)`` of every file (Python slice semantics, so ``[0, -200]``
-    leaves out each file's last 200 lines, e.g. to hold them out for evaluation).
+    ``lines`` keeps the physical lines ``[first, last)`` of every txt / jsonl file (Python slice semantics, so
+    ``[0, -200]`` leaves out each file's last 200 lines, e.g. to hold them out for evaluation).
 
-    A line that is not valid UTF-8, not valid JSON, or lacks ``text_field`` raises ``ValueError`` naming the file
-    and line, or with ``on_bad_line="skip"`` is skipped; skipped lines are counted and logged per file.
+    A bad line (:mod:`veco_lightning.lexicon.badinput`: not UTF-8, a control character, longer than
+    ``max_line_chars``; in jsonl also not JSON or without a string ``text_field``) raises ``BadInputError`` naming the
+    file, the line and the fix, or with ``on_bad_line="skip"`` is skipped, counted per file and logged. A file with no
+    text is an error either way.
     """
+    bad = BadLines(on_bad_line)
     for path in files:
-        is_jsonl = path.endswith((".jsonl", ".json"))
-        skipped = 0
-        keep = range(10**18)
-        if lines is not None:
-            with open(path, "rb") as handle:
-                keep = range(sum(1 for _ in handle))[slice(*lines)]
+        found = 0
+        for where, text, problem in _texts(path, text_field, lines, max_line_chars):
+            if problem is not None:
+                bad(path, where, *problem)
+            elif text.strip():
+                found += 1
+                yield {"text": text}
+        if not found:
+            detail = f" within lines {list(lines)}" if lines is not None and not path.endswith(".parquet") else ""
+            skipped = bad.counts.get(path, 0)
+            detail += f", and {skipped} bad line(s) were skipped" if skipped else ""
+            raise empty_file_error(path, detail)
+    bad.warn(log)
+
+
+def _texts(path: str, text_field: str, lines: list[int | None] | tuple[int | None, ...] | None,
+           max_line_chars: int) -> Iterator[tuple[int | str, str, Problem | None]]:
+    """``(line, text, problem)`` of one txt / jsonl / parquet file, before the blank-line filter."""
+    if path.endswith(".parquet"):
+        yield from _parquet_texts(path, text_field, max_line_chars)
+        return
+    jsonl = path.endswith((".jsonl", ".json"))
+    keep = None
+    if lines is not None:
         with open(path, "rb") as handle:
-            for line_no, raw in enumerate(handle, start=1):
-                if line_no - 1 not in keep:
-                    continue
-                try:
-                    line = raw.decode("utf-8")
-                    if is_jsonl:
-                        if not line.strip():
-                            continue
-                        record = json.loads(line)
-                        if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
-                            raise ValueError(f'no string field "{text_field}"')
-                        text = record[text_field]
-                    else:
-                        text = line.rstrip("\r\n")
-                except (UnicodeDecodeError, ValueError) as err:
-                    if on_bad_line == "skip":
-                        skipped += 1
-                        continue
-                    fix = (
-                        f'each line must be a JSON object with a string "{text_field}" field'
-                        if is_jsonl
-                        else "the file must be UTF-8 text"
-                    )
-                    raise ValueError(
-                        f"{path}:{line_no}: cannot read line ({err}); {fix}. Fix or remove the line, "
-                        "or set on_bad_line: skip to skip bad lines with a warning"
-                    ) from err
-                if text.strip():
-                    yield {"text": text}
-        if skipped:
-            log.warning("Skipped %d bad line(s) in %s (on_bad_line=skip)", skipped, path)
+            keep = range(sum(1 for _ in handle))[slice(*lines)]
+    for line_no, line, problem in read_lines(path, keep):
+        if problem is None and jsonl and line.strip():
+            try:
+                record = json.loads(line)
+            except ValueError as err:
+                record, problem = None, (f"not JSON ({err})", _json_fix(text_field))
+            if problem is None:
+                if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
+                    problem = (f'no string field "{text_field}"', _json_fix(text_field))
+                else:
+                    line = record[text_field]
+        if problem is None:
+            problem = text_problem(line, max_line_chars, document=jsonl)
+        yield line_no, line, problem
+
+
+def _json_fix(text_field: str) -> str:
+    return f'each line must be a JSON object with a string "{text_field}" field (or set text_field)'
+
+
+def _parquet_texts(path: str, text_field: str, max_line_chars: int) -> Iterator[tuple[str, str, Problem | None]]:
+    """``("row N", text, problem)`` of a Parquet file's ``text_field`` column, read in record batches."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    handle = pq.ParquetFile(path)
+    schema = handle.schema_arrow
+    if text_field not in schema.names:
+        raise BadInputError(f"{path}: no column {text_field!r} (columns: {schema.names}); set text_field")
+    kind = schema.field(text_field).type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise BadInputError(f"{path}: column {text_field!r} holds {kind}, not text; set text_field to a string column")
+    row = 0
+    for batch in handle.iter_batches(batch_size=10_000, columns=[text_field]):
+        for value in batch.column(0).to_pylist():
+            row += 1
+            text = value or ""
+            yield f"row {row}", text, text_problem(text, max_line_chars, document=True)
 
 
 def load_text_dataset(
@@ -118,8 +167,13 @@ def load_text_dataset(
     on_bad_line: BadLinePolicy = "error",
     cache_dir: str | None = None,
     lines: list[int | None] | None = None,
+    max_line_chars: int = MAX_LINE_CHARS,
 ) -> datasets.Dataset:
-    """A ``datasets.Dataset`` with a single ``text`` column from files (txt, jsonl, parquet) or a hub dataset."""
+    """A ``datasets.Dataset`` with a single ``text`` column from files (txt, jsonl, parquet) or a hub dataset.
+
+    Files are read by :func:`iter_lines` through ``Dataset.from_generator``, whose cache is named by the files'
+    identity (path, size, modification time) and the reading options: a file edited in place is read again.
+    """
     import datasets
     from datasets.exceptions import DatasetGenerationError
 
@@ -130,32 +184,22 @@ def load_text_dataset(
         )
         return dataset.select_columns([source.text_field]).rename_column(source.text_field, "text")
     files = expand_globs(patterns)
-    parquet = [f for f in files if f.endswith(".parquet")]
-    text_files = [f for f in files if not f.endswith(".parquet")]
-    parts = []
-    if text_files:
-        try:
-            parts.append(
-                datasets.Dataset.from_generator(
-                    iter_lines,
-                    gen_kwargs={"files": text_files, "text_field": text_field, "on_bad_line": on_bad_line,
-                                # a tuple: datasets would shard a list
-                                "lines": tuple(lines) if lines is not None else None},
-                    features=datasets.Features({"text": datasets.Value("string")}),
-                    cache_dir=cache_dir,
-                )
-            )
-        except DatasetGenerationError as err:
-            # datasets wraps the reader's error; surface the file:line message itself.
-            if isinstance(err.__cause__, ValueError):
-                raise err.__cause__ from None
-            raise
-    if parquet:
-        table = datasets.load_dataset("parquet", data_files=parquet, split="train", cache_dir=cache_dir)
-        if text_field not in table.column_names:
-            raise ValueError(f"{parquet}: no column {text_field!r} (columns: {table.column_names}); set text_field")
-        parts.append(table.select_columns([text_field]).rename_column(text_field, "text"))
-    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+    # a tuple: datasets would shard a list
+    options = {"text_field": text_field, "on_bad_line": on_bad_line, "max_line_chars": max_line_chars,
+               "lines": tuple(lines) if lines is not None else None}
+    try:
+        return datasets.Dataset.from_generator(
+            iter_lines,
+            gen_kwargs={"files": files, **options},
+            features=datasets.Features({"text": datasets.Value("string")}),
+            cache_dir=cache_dir,
+            fingerprint=content_key(READER_VERSION, file_identity(files), options),
+        )
+    except DatasetGenerationError as err:
+        # datasets wraps the reader's error; surface the file:line message itself.
+        if isinstance(err.__cause__, ValueError):
+            raise err.__cause__ from None
+        raise
 
 
 @dataclass
@@ -189,84 +233,200 @@ class ParallelSource:
     tgt_field: str = "tgt"
     lines: list[int | None] = field(default_factory=lambda: [0, None])
 
-    def files(self) -> list[str]:
+    def files(self, context: str = "") -> list[str]:
         """Every local file the source reads (empty for a hub source): what its cache key depends on."""
         patterns = [p for p in (self.path, self.src, self.tgt) if p]
-        return [f for pattern in patterns for f in expand_globs(pattern)]
+        return [f for pattern in patterns for f in expand_globs(pattern, context)]
 
 
-def _decoded_lines(path: str) -> Iterator[tuple[int, str]]:
-    """``(line number, line without its end)`` of a UTF-8 file; a line that is not UTF-8 is an error naming it."""
-    with open(path, "rb") as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            try:
-                yield line_no, raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as err:
-                raise ValueError(f"{path}:{line_no}: not valid UTF-8 ({err}); re-encode the file as UTF-8") from None
+def check_pair_source(source: ParallelSource, name: str) -> list[str]:
+    """Check a pair source without reading it: one kind of source given, every glob matching, line-aligned globs
+    matching as many files on both sides. Returns its local files."""
+    context = f" (pairs {name!r})"
+    if source.path is None and source.hub is None and (source.src is None or source.tgt is None):
+        raise ValueError(f"Pair source {name!r} needs path (TSV / jsonl), src + tgt (line-aligned files), or hub")
+    if source.path is None and source.hub is None:
+        src_files, tgt_files = expand_globs(source.src, context), expand_globs(source.tgt, context)
+        if len(src_files) != len(tgt_files):
+            raise ValueError(f"{name}: src matches {len(src_files)} file(s) and tgt {len(tgt_files)}; line-aligned "
+                             "sources pair their files in sorted order, so both must match the same number")
+    return source.files()
 
 
-def read_pairs(source: ParallelSource, name: str) -> tuple[list[str], list[str]]:
-    """All ``(src, tgt)`` sentences of a source, in file order, cut to ``source.lines``.
+@dataclass
+class PairSet:
+    """The pairs of a source: ``src[k]`` / ``tgt[k]`` was pair ``index[k]`` of the ``size`` pairs in the source's
+    ``lines`` range (the others were bad and skipped; an evaluation set drops their gold alignments by it)."""
 
-    Every line is returned, empty sides included (training drops them with a count; evaluation sets keep them);
-    malformed lines and mismatched line-aligned files are errors naming the file, the line and the fix.
+    src: list[str]
+    tgt: list[str]
+    index: Sequence[int]
+    size: int
+
+
+# A bad pair: where (file, line) its problem is, what it is, and the fix.
+_BadPair = tuple[str, int | str, str, str]
+
+
+def _pair_problem(src: str, tgt: str, src_at: tuple[str, int | str], tgt_at: tuple[str, int | str],
+                  max_line_chars: int, document: bool) -> _BadPair | None:
+    """An empty side, a control character or an over-long side of one pair, located in its file."""
+    for side, text, (path, line) in (("source", src, src_at), ("target", tgt, tgt_at)):
+        if not text.strip():
+            return path, line, f"empty {side} side", "give both sides a text, or remove the pair"
+        found = text_problem(text, max_line_chars, document)
+        if found:
+            return path, line, f"{side} side: {found[0]}", found[1]
+    return None
+
+
+class _PairReader:
+    """Every pair of a source in file order, bad ones included as placeholders (so that ``lines`` counts them), with
+    the problems of the bad ones by position."""
+
+    def __init__(self, max_line_chars: int) -> None:
+        self.max_line_chars = max_line_chars
+        self.src: list[str] = []
+        self.tgt: list[str] = []
+        self.bad: dict[int, _BadPair] = {}
+
+    def add(self, src: str, tgt: str, problem: _BadPair | None = None) -> None:
+        if problem is not None:
+            self.bad[len(self.src)] = problem
+        self.src.append(src)
+        self.tgt.append(tgt)
+
+    def add_checked(self, src: str, tgt: str, src_at: tuple[str, int | str], tgt_at: tuple[str, int | str],
+                    document: bool = False) -> None:
+        self.add(src, tgt, _pair_problem(src, tgt, src_at, tgt_at, self.max_line_chars, document))
+
+    def read_pair_file(self, path: str, source: ParallelSource) -> None:
+        """A TSV (``src<TAB>tgt``) or JSON-lines file."""
+        jsonl, before = path.endswith((".jsonl", ".json")), len(self.src)
+        fields = f"string fields {source.src_field!r} and {source.tgt_field!r}"
+        for line_no, line, problem in read_lines(path):
+            if problem is not None:
+                self.add("", "", (path, line_no, *problem))
+            elif jsonl:
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    pair = record[source.src_field], record[source.tgt_field]
+                except (ValueError, KeyError, TypeError) as err:
+                    fix = f"each line must be a JSON object with {fields} (or set src_field / tgt_field)"
+                    self.add("", "", (path, line_no, f"cannot read a pair ({err!r})", fix))
+                    continue
+                if not all(isinstance(side, str) for side in pair):
+                    self.add("", "", (path, line_no, f"fields {source.src_field!r} and {source.tgt_field!r} are not "
+                                      "both strings", f"give every record {fields}"))
+                    continue
+                self.add_checked(*pair, (path, line_no), (path, line_no), document=True)
+            elif not line.strip():
+                self.add("", "", (path, line_no, "an empty line (no pair)", "remove the line"))
+            else:
+                pair = line.split("\t")
+                if len(pair) != 2:
+                    self.add("", "", (path, line_no, f"{len(pair)} TAB-separated field(s)",
+                                      "write 'source<TAB>target', one TAB per line"))
+                    continue
+                self.add_checked(*pair, (path, line_no), (path, line_no))
+        if len(self.src) == before:
+            raise empty_file_error(path)
+
+    def read_aligned_files(self, src_file: str, tgt_file: str) -> None:
+        """Two line-aligned files: line ``n`` of one translates line ``n`` of the other (read in step, never whole)."""
+        src_lines, tgt_lines = read_lines(src_file), read_lines(tgt_file)
+        line_no = 0
+        for line_no, (src, tgt) in enumerate(itertools.zip_longest(src_lines, tgt_lines), start=1):
+            if src is None or tgt is None:
+                longer, rest, shorter = src_file, src_lines, tgt_file
+                if src is None:
+                    longer, rest, shorter = tgt_file, tgt_lines, src_file
+                if line_no == 1:
+                    raise empty_file_error(shorter)
+                more = line_no + sum(1 for _ in rest)
+                raise BadInputError(f"{longer}:{line_no}: no partner line in {shorter}, which has {line_no - 1} lines "
+                                    f"({longer} has {more}); line-aligned files must have the same number of lines: "
+                                    "restore the missing lines or remove the extra ones")
+            (_, src_text, src_problem), (_, tgt_text, tgt_problem) = src, tgt
+            if src_problem is not None or tgt_problem is not None:
+                path, problem = (src_file, src_problem) if src_problem is not None else (tgt_file, tgt_problem)
+                self.add("", "", (path, line_no, *problem))
+            else:
+                self.add_checked(src_text, tgt_text, (src_file, line_no), (tgt_file, line_no))
+        if line_no == 0:
+            raise empty_file_error(src_file)
+
+    def read_hub(self, source: ParallelSource, name: str) -> None:
+        import datasets
+
+        table = datasets.load_dataset(source.hub, source.hub_config, split=source.hub_split)
+        if "translation" in table.column_names:
+            src_lang, tgt_lang = split_pair(name)
+            rows = table["translation"]
+            src, tgt = [r[src_lang] for r in rows], [r[tgt_lang] for r in rows]
+        else:
+            src, tgt = list(table[source.src_field]), list(table[source.tgt_field])
+        where = f"hub:{source.hub}"
+        for row, pair in enumerate(zip(src, tgt), start=1):
+            if not all(isinstance(side, str) for side in pair):
+                self.add("", "", (where, f"row {row}", "a side that is not a string", "fix the dataset"))
+            else:
+                self.add_checked(*pair, (where, f"row {row}"), (where, f"row {row}"), document=True)
+
+
+def read_pairs_with_index(source: ParallelSource, name: str, on_bad_line: BadLinePolicy = "error",
+                          max_line_chars: int = MAX_LINE_CHARS) -> PairSet:
+    """All ``(src, tgt)`` sentences of a source, in file order, cut to ``source.lines``, bad pairs handled by
+    ``on_bad_line``.
+
+    A pair is bad when a side is empty or breaks the rules of :mod:`veco_lightning.lexicon.badinput` (not UTF-8, a
+    control character, longer than ``max_line_chars``), or its line is malformed (not ``source<TAB>target``, not a JSON
+    object with both fields). Bad pairs inside the ``lines`` range are errors naming ``file:line`` and the fix, or with
+    ``on_bad_line="skip"`` are skipped, counted per file and logged. Line-aligned files of different lengths (the
+    first line with no partner is named), empty files and a source left with no pair are errors either way.
 
     Args:
         source: where the pairs are.
         name: the pair's name in the config (``de-en``): the language codes of a hub ``translation`` column, and the
             context of error messages.
+        on_bad_line: ``error`` or ``skip``.
+        max_line_chars: longest side, in characters.
     """
+    files = check_pair_source(source, name)
     context = f" (pairs {name!r})"
+    reader = _PairReader(max_line_chars)
     if source.hub is not None:
-        import datasets
-
-        table = datasets.load_dataset(source.hub, source.hub_config, split=source.hub_split)
-        if "translation" in table.column_names:
-            src_lang, _, tgt_lang = name.partition("-")
-            rows = table["translation"]
-            src, tgt = [r[src_lang] for r in rows], [r[tgt_lang] for r in rows]
-        else:
-            src, tgt = list(table[source.src_field]), list(table[source.tgt_field])
+        reader.read_hub(source, name)
     elif source.path is not None:
-        src, tgt = [], []
         for path in expand_globs(source.path, context):
-            jsonl = path.endswith((".jsonl", ".json"))
-            for line_no, line in _decoded_lines(path):
-                if jsonl:
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                        pair = record[source.src_field], record[source.tgt_field]
-                    except (ValueError, KeyError, TypeError) as err:
-                        raise ValueError(f"{path}:{line_no}: cannot read a pair ({err!r}); each line must be a JSON "
-                                         f"object with string fields {source.src_field!r} and {source.tgt_field!r} "
-                                         "(set src_field / tgt_field)") from None
-                    if not all(isinstance(side, str) for side in pair):
-                        raise ValueError(f"{path}:{line_no}: fields {source.src_field!r} and {source.tgt_field!r} "
-                                         "must be strings")
-                else:
-                    pair = line.split("\t")
-                    if len(pair) != 2:
-                        raise ValueError(f"{path}:{line_no}: expected 'source<TAB>target', found {len(pair)} "
-                                         "field(s); fix the line or remove it")
-                src.append(pair[0])
-                tgt.append(pair[1])
-    elif source.src is not None and source.tgt is not None:
-        src_files, tgt_files = expand_globs(source.src, context), expand_globs(source.tgt, context)
-        if len(src_files) != len(tgt_files):
-            raise ValueError(f"{name}: src matches {len(src_files)} file(s) and tgt {len(tgt_files)}; line-aligned "
-                             "sources pair their files in sorted order, so both must match the same number")
-        src, tgt = [], []
-        for src_file, tgt_file in zip(src_files, tgt_files):
-            src_lines = [line for _, line in _decoded_lines(src_file)]
-            tgt_lines = [line for _, line in _decoded_lines(tgt_file)]
-            if len(src_lines) != len(tgt_lines):
-                raise ValueError(f"{src_file} has {len(src_lines)} lines, {tgt_file} has {len(tgt_lines)}: they must "
-                                 "be line-aligned")
-            src.extend(src_lines)
-            tgt.extend(tgt_lines)
+            reader.read_pair_file(path, source)
     else:
-        raise ValueError(f"Pair source {name!r} needs path, src + tgt, or hub")
-    first, last = source.lines
-    return src[first:last], tgt[first:last]
+        for src_file, tgt_file in zip(expand_globs(source.src, context), expand_globs(source.tgt, context)):
+            reader.read_aligned_files(src_file, tgt_file)
+    window = range(len(reader.src))[slice(*source.lines)]
+    report = BadLines(on_bad_line)
+    bad = sorted(position for position in reader.bad if position in window)
+    for position in bad:
+        report(*reader.bad[position])
+    report.warn(log, "pair")
+    if bad:
+        skipped = set(bad)
+        index: Sequence[int] = [k for k, position in enumerate(window) if position not in skipped]
+        src, tgt = [reader.src[window.start + k] for k in index], [reader.tgt[window.start + k] for k in index]
+    else:
+        index = range(len(window))
+        src, tgt = reader.src[window.start:window.stop], reader.tgt[window.start:window.stop]
+    if not src:
+        where = files or [f"hub:{source.hub}"]
+        raise BadInputError(f"Pairs {name!r}: no pair in {where} within lines {list(source.lines)}"
+                            f"{f' once {len(bad)} bad pair(s) were skipped' if bad else ''}; give the source pairs")
+    return PairSet(src, tgt, index, len(window))
+
+
+def read_pairs(source: ParallelSource, name: str, on_bad_line: BadLinePolicy = "error",
+               max_line_chars: int = MAX_LINE_CHARS) -> tuple[list[str], list[str]]:
+    """The ``(src, tgt)`` sentences of a source (see :func:`read_pairs_with_index`)."""
+    pairs = read_pairs_with_index(source, name, on_bad_line, max_line_chars)
+    return pairs.src, pairs.tgt

@@ -30,11 +30,11 @@ import numpy as np
 from veco_lightning.data.cache import file_identity
 from veco_lightning.data.collators import SynonymCollator
 from veco_lightning.data.parallel import ParallelDataModule
-from veco_lightning.data.readers import expand_globs
+from veco_lightning.data.readers import BadLinePolicy, expand_globs
 from veco_lightning.data.tokenizer import encode_with_offsets
 from veco_lightning.data.units import mine_units
 from veco_lightning.lexicon.dictionary import BilingualDictionary, dictionary_for
-from veco_lightning.lexicon.languages import to_iso1
+from veco_lightning.lexicon.languages import check_language, split_pair, to_iso1
 from veco_lightning.lexicon.stopwords import default_stop_words
 from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner
 from veco_lightning.paths import resolve_path
@@ -63,7 +63,12 @@ class SynonymAlignedDataModule(ParallelDataModule):
         max_word_chars: longest dictionary match when segmenting a side written without spaces.
         induce: for language pairs with no dictionary, induce one from their training pairs.
         induction: keyword options of ``induce_dictionary`` (``min_count``, ``min_dice``, ...).
-        **kwargs: the arguments of :class:`~veco_lightning.data.parallel.ParallelDataModule`.
+        on_bad_dictionary_line: a malformed dictionary line (not two fields, a side without a word, not UTF-8, a
+            control character, longer than ``max_line_chars``): ``skip`` (default: public dictionaries such as MUSE
+            hold a few odd lines) counts it per file and logs the first ``file:line``; ``error`` stops there. A
+            dictionary with no entry is an error either way (the token loss of its pair would be a constant zero).
+        **kwargs: the arguments of :class:`~veco_lightning.data.parallel.ParallelDataModule` (``on_bad_line`` applies
+            to the pairs).
     """
 
     _cache_kind = "synonym"
@@ -77,6 +82,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
         max_word_chars: int = 8,
         induce: bool = False,
         induction: dict[str, Any] | None = None,
+        on_bad_dictionary_line: BadLinePolicy = "skip",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -86,31 +92,41 @@ class SynonymAlignedDataModule(ParallelDataModule):
         self.max_word_chars = max_word_chars
         self.induce = induce
         self.induction = induction or {}
+        self.on_bad_dictionary_line = on_bad_dictionary_line
         self.mining_stats: dict[str, dict[str, Any]] = {}
 
-    @staticmethod
-    def languages(pair: str) -> tuple[str, str]:
-        src, sep, tgt = pair.partition("-")
-        if not sep or not src or not tgt:
-            raise ValueError(f"Language pair {pair!r} must be named 'src-tgt' (e.g. de-en) for dictionary lookup")
+    def languages(self, pair: str) -> tuple[str, str]:
+        """The ISO 639-1 codes of a language pair's name (``deu-eng`` -> ``(de, en)``)."""
+        src, tgt = split_pair(pair, self.extra_languages)
         return to_iso1(src), to_iso1(tgt)
+
+    def check_sources(self) -> None:
+        """The pairs' codes and files, and every dictionary's codes and files, checked before anything is read."""
+        super().check_sources()
+        for key, files in self.dictionaries.items():
+            for code in split_pair(key, self.extra_languages):
+                check_language(code, f"in dictionaries key {key!r}", self.extra_languages)
+            for path in [files] if isinstance(files, str) else files:
+                expand_globs(path, f" (dictionary {key!r})")
 
     def _dictionary_files(self, pair: str) -> list[str]:
         src, tgt = self.languages(pair)
         for key, files in self.dictionaries.items():
-            if set(map(to_iso1, key.split("-", 1))) == {src, tgt}:
+            if set(map(to_iso1, split_pair(key, self.extra_languages))) == {src, tgt}:
                 return [resolve_path(p) for p in ([files] if isinstance(files, str) else files)]
         return []
 
     def _cache_extra(self, pair: str) -> list:
         files = self._dictionary_files(pair)
-        return [CACHE_FORMAT, file_identity(expand_globs(files)) if files else None, self.stop_words, self.max_synonyms,
-                self.max_word_chars, self.induce and not files, self.induction if self.induce and not files else None]
+        return [CACHE_FORMAT, file_identity(expand_globs(files)) if files else None, self.on_bad_dictionary_line,
+                self.stop_words, self.max_synonyms, self.max_word_chars, self.induce and not files,
+                self.induction if self.induce and not files else None]
 
     def dictionary(self, pair: str) -> BilingualDictionary | None:
         """The ``src -> tgt`` dictionary of a language pair: configured, induced, or ``None``."""
         src, tgt = self.languages(pair)
-        found = dictionary_for(self.dictionaries, src, tgt)
+        found = dictionary_for(self.dictionaries, src, tgt, strict=self.on_bad_dictionary_line == "error",
+                               max_line_chars=self.max_line_chars)
         if found is None and self.induce:
             from veco_lightning.lexicon.induction import induce_dictionary
 
@@ -175,6 +191,11 @@ class SynonymAlignedDataModule(ParallelDataModule):
             json.dump(record, handle, indent=1)
         if dictionary is not None:
             log.info("Synonym mining %s: %s; %d pairs kept after truncation", pair, stats.summary(), kept)
+            if kept == 0:
+                log.warning("%s: its dictionary (%s) matches no synonym pair in its sentence pairs, so its token "
+                            "contrastive loss is zero: check that the dictionary's columns follow its key's language "
+                            "order and that it covers the words of these sentences", pair,
+                            ", ".join(dictionary.sources) or "induced")
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_sets:

@@ -10,9 +10,14 @@ from lightning import LightningDataModule
 from torch.utils.data import DataLoader
 
 from veco_lightning.data.base import TokenizedDataModule
+from veco_lightning.data.readers import check_pair_source, expand_globs
+from veco_lightning.evaluation.bitext_mining import bucc_files
 from veco_lightning.evaluation.datasets import BitextEvalSet, MiningEvalSet, collate_bitext, collate_sentences
 from veco_lightning.evaluation.sources import BuccSource, PairSource, TatoebaSource, tatoeba_sources
+from veco_lightning.lexicon.badinput import MAX_LINE_CHARS, BadLinePolicy
 from veco_lightning.lexicon.dictionary import BilingualDictionary, dictionary_for
+from veco_lightning.lexicon.languages import check_language, split_pair
+from veco_lightning.paths import resolve_path
 
 
 class EvaluationDataModule(TokenizedDataModule):
@@ -35,6 +40,13 @@ class EvaluationDataModule(TokenizedDataModule):
         max_word_chars: longest dictionary match when segmenting a side written without spaces (as in training).
         num_workers: loader workers.
         allow_empty: accept no source here (pairs are added with ``add_pairs``).
+        on_bad_line: a bad pair of a pair set (an empty side, a malformed line, invalid UTF-8, a control character, a
+            side longer than ``max_line_chars``): ``error`` names ``file:line`` and the fix; ``skip`` leaves it out of
+            the set (with its gold alignment line), counted per file. BUCC tasks and gold alignment files cannot skip
+            lines: their bad lines are errors.
+        on_bad_dictionary_line: ``skip`` (default) or ``error`` for malformed dictionary lines, as in training.
+        max_line_chars: longest sentence (or dictionary line), in characters.
+        extra_languages: language codes to accept beyond the ISO 639-1 / 639-3 codes the package knows.
     """
 
     def __init__(
@@ -51,6 +63,10 @@ class EvaluationDataModule(TokenizedDataModule):
         max_word_chars: int = 8,
         num_workers: int = 0,
         allow_empty: bool = False,
+        on_bad_line: BadLinePolicy = "error",
+        on_bad_dictionary_line: BadLinePolicy = "skip",
+        max_line_chars: int = MAX_LINE_CHARS,
+        extra_languages: list[str] | None = None,
     ) -> None:
         super().__init__(tokenizer)
         self.tatoeba = tatoeba
@@ -63,6 +79,10 @@ class EvaluationDataModule(TokenizedDataModule):
         self.stop_words = stop_words
         self.max_word_chars = max_word_chars
         self.num_workers = num_workers
+        self.on_bad_line = on_bad_line
+        self.on_bad_dictionary_line = on_bad_dictionary_line
+        self.max_line_chars = max_line_chars
+        self.extra_languages = list(extra_languages or [])
         self.sets: list[BitextEvalSet] = []
         self.mining_sets: list[MiningEvalSet] = []
         self.extra_pairs: dict[str, tuple[str, str, list[str], list[str]]] = {}
@@ -83,23 +103,54 @@ class EvaluationDataModule(TokenizedDataModule):
         return self.tokenizer.pad_token_id
 
     def _dictionary(self, src_lang: str, tgt_lang: str) -> BilingualDictionary | None:
-        return dictionary_for(self.dictionaries, src_lang, tgt_lang)
+        return dictionary_for(self.dictionaries, src_lang, tgt_lang, strict=self.on_bad_dictionary_line == "error",
+                              max_line_chars=self.max_line_chars)
+
+    def _sources(self) -> dict[str, PairSource]:
+        return {**(tatoeba_sources(self.tatoeba) if self.tatoeba else {}), **self.pairs}
+
+    def check_sources(self) -> None:
+        """Every set's files, globs and language codes, the dictionaries and the BUCC files, checked before any
+        sentence is read."""
+        extra = self.extra_languages
+        for name, source in self._sources().items():
+            check_pair_source(source, name)
+            if source.alignments:
+                expand_globs(source.alignments, f" (gold alignments of evaluation set {name!r})")
+            for code in source.languages(name, extra):
+                check_language(code, f"in evaluation set {name!r}", extra)
+        for key, files in self.dictionaries.items():
+            for code in split_pair(key, extra):
+                check_language(code, f"in evaluation dictionaries key {key!r}", extra)
+            for path in [files] if isinstance(files, str) else files:
+                expand_globs(path, f" (dictionary {key!r})")
+        for pair in self.bucc.pairs if self.bucc else []:
+            for code in split_pair(pair, extra):
+                check_language(code, f"in BUCC pair {pair!r}", extra)
+            for split in (self.bucc.dev_split, self.bucc.test_split):
+                bucc_files(resolve_path(self.bucc.root), pair, split)
+
+    def prepare_data(self) -> None:
+        self.check_sources()
 
     def setup(self, stage: str | None = None) -> None:
         if self.sets or self.mining_sets:
             return
         tokenizer = self.tokenizer
         options = {"stop_words": self.stop_words, "max_word_chars": self.max_word_chars}
-        sources = {**(tatoeba_sources(self.tatoeba) if self.tatoeba else {}), **self.pairs}
-        for name, source in sources.items():
-            dictionary = self._dictionary(*source.languages(name))
-            self.sets.append(BitextEvalSet.from_source(name, source, tokenizer, self.max_length, dictionary, **options))
+        reading = {"on_bad_line": self.on_bad_line, "max_line_chars": self.max_line_chars,
+                   "extra_languages": self.extra_languages}
+        for name, source in self._sources().items():
+            dictionary = self._dictionary(*source.languages(name, self.extra_languages))
+            self.sets.append(BitextEvalSet.from_source(name, source, tokenizer, self.max_length, dictionary,
+                                                       **reading, **options))
         for name, (src_lang, tgt_lang, src, tgt) in self.extra_pairs.items():
             dictionary = self._dictionary(src_lang, tgt_lang)
             self.sets.append(BitextEvalSet(name, src, tgt, src_lang, tgt_lang, tokenizer, self.max_length, dictionary,
                                            **options))
         for pair in self.bucc.pairs if self.bucc else []:
-            self.mining_sets.append(MiningEvalSet(f"bucc-{pair}", self.bucc, pair, tokenizer, self.max_length))
+            self.mining_sets.append(MiningEvalSet(f"bucc-{pair}", self.bucc, pair, tokenizer, self.max_length,
+                                                  self.max_line_chars))
 
     def _loaders(self, max_pairs: int | None) -> list[DataLoader]:
         loaders = []
@@ -110,16 +161,22 @@ class EvaluationDataModule(TokenizedDataModule):
             loaders.append(DataLoader(
                 dataset, batch_size=self.batch_size, num_workers=self.num_workers,
                 collate_fn=partial(collate_bitext, pad_id=self.pad_id, set_id=set_id),
+                generator=torch.Generator(),  # never draws from the global random state (exact resume)
             ))
         return loaders
 
     def val_dataloader(self) -> list[DataLoader]:
         return self._loaders(self.val_max_pairs) if self.val_max_pairs else []
 
+    def predict_dataloader(self) -> list[DataLoader]:
+        """Every pair set, both sides clean: ``veco-fit predict`` writes their sentence embeddings."""
+        return self._loaders(None)
+
     def test_dataloader(self) -> list[DataLoader]:
         mining = [
             DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers,
-                       collate_fn=partial(collate_sentences, pad_id=self.pad_id, task_id=task_id))
+                       collate_fn=partial(collate_sentences, pad_id=self.pad_id, task_id=task_id),
+                       generator=torch.Generator())
             for task_id, dataset in enumerate(self.mining_sets)
         ]
         return self._loaders(None) + mining

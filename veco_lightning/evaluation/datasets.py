@@ -12,12 +12,13 @@ from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from veco_lightning.data.collators import pad_pairs, pad_sequences
-from veco_lightning.data.readers import read_pairs
+from veco_lightning.data.readers import BadLinePolicy, read_pairs_with_index
 from veco_lightning.data.tokenizer import encode_with_offsets
 from veco_lightning.data.units import mine_units, whitespace_units, word_units
 from veco_lightning.evaluation.alignment import read_pharaoh
-from veco_lightning.evaluation.bitext_mining import BuccSplit, read_bucc
+from veco_lightning.evaluation.bitext_mining import BuccSplit, bucc_files, read_bucc
 from veco_lightning.evaluation.sources import BuccSource, PairSource
+from veco_lightning.lexicon.badinput import MAX_LINE_CHARS, BadInputError, check_file
 from veco_lightning.lexicon.dictionary import BilingualDictionary
 from veco_lightning.lexicon.languages import to_iso1
 from veco_lightning.lexicon.stopwords import default_stop_words
@@ -130,11 +131,23 @@ class BitextEvalSet(Dataset):
 
     @classmethod
     def from_source(cls, name: str, source: PairSource, tokenizer: PreTrainedTokenizerBase, max_length: int,
-                    dictionary: BilingualDictionary | None = None, **options: Any) -> BitextEvalSet:
-        src, tgt = read_pairs(source, name)
-        gold = read_pharaoh(resolve_path(source.alignments)) if source.alignments else None
-        src_lang, tgt_lang = source.languages(name)
-        return cls(name, src, tgt, src_lang, tgt_lang, tokenizer, max_length, dictionary, gold, **options)
+                    dictionary: BilingualDictionary | None = None, on_bad_line: BadLinePolicy = "error",
+                    max_line_chars: int = MAX_LINE_CHARS, extra_languages: list[str] | tuple[str, ...] = (),
+                    **options: Any) -> BitextEvalSet:
+        """A set read from its source; pairs skipped as bad (``on_bad_line: skip``) take their gold alignment line
+        with them, so that the remaining gold still belongs to its pair."""
+        pairs = read_pairs_with_index(source, name, on_bad_line, max_line_chars)
+        gold = None
+        if source.alignments:
+            path = resolve_path(source.alignments)
+            check_file(path, max_line_chars)
+            gold = read_pharaoh(path)
+            if len(gold) != pairs.size:
+                raise BadInputError(f"{path}: {len(gold)} gold alignment line(s) for the {pairs.size} sentence pairs "
+                                    f"of evaluation set {name!r}: give one line per pair (an empty line for none)")
+            gold = [gold[k] for k in pairs.index]
+        src_lang, tgt_lang = source.languages(name, extra_languages)
+        return cls(name, pairs.src, pairs.tgt, src_lang, tgt_lang, tokenizer, max_length, dictionary, gold, **options)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -147,12 +160,24 @@ class MiningEvalSet(Dataset):
     """The sentences of a BUCC-style task (dev and test splits, both sides), tokenized and length-sorted."""
 
     def __init__(self, name: str, source: BuccSource, pair: str, tokenizer: PreTrainedTokenizerBase,
-                 max_length: int) -> None:
+                 max_length: int, max_line_chars: int = MAX_LINE_CHARS) -> None:
         self.name = name
-        self.splits: list[BuccSplit] = [
-            read_bucc(os.path.join(resolve_path(source.root), f"{pair}.{split}"))
-            for split in (source.dev_split, source.test_split)
-        ]
+        self.splits: list[BuccSplit] = []
+        for split in (source.dev_split, source.test_split):
+            root = resolve_path(source.root)
+            files = bucc_files(root, pair, split)
+            for path in filter(None, files):
+                # No line of a BUCC task can be skipped: gold pairs name sentences by id.
+                if not check_file(path, max_line_chars):
+                    raise BadInputError(f"{path}: empty; a BUCC task file needs its sentences (or gold pairs)")
+            task = read_bucc(os.path.join(root, f"{pair}.{split}"))
+            self.splits.append(task)
+            sides = ((files[0], task.src_ids, task.src_sents), (files[1], task.trg_ids, task.trg_sents))
+            for path, ids, texts in sides:
+                empty = [sid for sid, text in zip(ids, texts) if not text.strip()]
+                if empty:
+                    raise BadInputError(f"{path}: sentence id {empty[0]!r} has an empty sentence; give every id a "
+                                        "sentence, or remove the id (and its gold pairs)")
         self.items = []
         for split_id, split in enumerate(self.splits):
             for side, sentences in enumerate((split.src_sents, split.trg_sents)):

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 
 from veco_lightning.data.readers import ParallelSource, expand_globs
+from veco_lightning.lexicon.languages import split_pair
 
 
 @dataclass
@@ -40,10 +41,12 @@ class PairSource(ParallelSource):
     tgt_lang: str | None = None
     alignments: str | None = None
 
-    def languages(self, name: str) -> tuple[str, str]:
+    def languages(self, name: str, extra_languages: list[str] | tuple[str, ...] = ()) -> tuple[str, str]:
         """``(src_lang, tgt_lang)``, from the fields or else from the set's name ``src-tgt``."""
-        named_src, sep, named_tgt = name.partition("-")
-        src, tgt = self.src_lang or (named_src if sep else None), self.tgt_lang or (named_tgt if sep else None)
+        named_src = named_tgt = None
+        if "-" in name and (self.src_lang is None or self.tgt_lang is None):
+            named_src, named_tgt = split_pair(name, extra_languages)
+        src, tgt = self.src_lang or named_src, self.tgt_lang or named_tgt
         if not src or not tgt:
             raise ValueError(f"Evaluation set {name!r}: give src_lang and tgt_lang, or name the set 'src-tgt' "
                              "(e.g. de-en)")

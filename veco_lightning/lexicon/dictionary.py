@@ -2,9 +2,12 @@
 
 Dictionaries come in the MUSE format: one ``word translation`` entry per line, separated by a TAB, or by
 whitespace when the line has no TAB (then the line must hold exactly two whitespace tokens); multi-word entries
-need the TAB (``post office<TAB>Postamt``). Blank lines and ``#`` comments are skipped. A malformed line is
-counted and reported (``file:line``) rather than fatal, because public dictionaries always hold a few odd lines and
-one of them should not stop a pre-training job; ``strict=True`` makes it an error.
+need the TAB (``post office<TAB>Postamt``). Blank lines and ``#`` comments are skipped. Lines are read under the rules
+of :mod:`veco_lightning.lexicon.badinput` (a BOM and CRLF line ends are fine; invalid UTF-8, a control character or a
+line longer than ``max_line_chars`` make it malformed). A malformed line is counted and reported (``file:line``) rather
+than fatal, because public dictionaries always hold a few odd lines and one of them should not stop a pre-training
+job; ``strict=True`` (``on_bad_dictionary_line: error`` in a data config) makes it an error. A dictionary with no
+entry is always an error: the token contrastive loss of its language pair would be a constant zero.
 
 Entries are stored *normalised* (NFKC, casefold, typographic apostrophes folded to ``'``) and *segmented with the
 same word segmenter that is applied to sentences* (:func:`veco_lightning.lexicon.words.segment`), so that an entry and
@@ -21,7 +24,8 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from veco_lightning.lexicon.languages import to_iso1
+from veco_lightning.lexicon.badinput import MAX_LINE_CHARS, BadInputError, read_lines, text_problem
+from veco_lightning.lexicon.languages import split_pair, to_iso1
 from veco_lightning.lexicon.words import is_no_space_lang, normalize, segment
 from veco_lightning.paths import resolve_path
 
@@ -220,7 +224,7 @@ class BilingualDictionary:
 
 
 def read_dictionary(path: str | os.PathLike, src_lang: str, tgt_lang: str, reverse: bool = False,
-                    strict: bool = False) -> BilingualDictionary:
+                    strict: bool = False, max_line_chars: int = MAX_LINE_CHARS) -> BilingualDictionary:
     """Read a MUSE-style dictionary file into a ``src_lang -> tgt_lang`` dictionary.
 
     Args:
@@ -230,49 +234,56 @@ def read_dictionary(path: str | os.PathLike, src_lang: str, tgt_lang: str, rever
             dictionary with ``src_lang="de", tgt_lang="en", reverse=True``).
         strict: raise ``ValueError`` (naming ``file:line`` and the fix) on the first malformed line instead of
             skipping it with a warning.
+        max_line_chars: a longer line is malformed.
+
+    Raises:
+        BadInputError: the file holds no entry (empty, only comments, or every line malformed).
     """
     path = resolve_path(os.fspath(path))
     file_src, file_tgt = (tgt_lang, src_lang) if reverse else (src_lang, tgt_lang)
     result = BilingualDictionary(src_lang, tgt_lang)
     result.sources.append(path)
     bad_lines: list[int] = []
-    with open(path, "rb") as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8").lstrip("\ufeff").rstrip("\r\n")
-            except UnicodeDecodeError:
-                line, problem = None, "not valid UTF-8"
-            if line is not None:
-                if not line.strip() or line.lstrip().startswith("#"):
-                    continue
-                problem = ""
-                if "\t" in line:
-                    fields = [field.strip() for field in line.split("\t")]
-                    while fields and not fields[-1]:
-                        fields.pop()
-                    if len(fields) != 2 or not fields[0]:
-                        problem = f"{len(fields)} TAB-separated field(s)"
-                else:
-                    fields = line.split()
-                    if len(fields) != 2:
-                        problem = f"{len(fields)} whitespace-separated field(s) and no TAB"
-                if not problem:
-                    src, tgt = phrase(fields[0], file_src), phrase(fields[1], file_tgt)
-                    if not src or not tgt:
-                        problem = "a side with no word characters"
-            result.read += 1
-            if problem:
-                if strict:
-                    raise ValueError(
-                        f"{path}:{line_no}: malformed dictionary line ({problem}): {raw[:200]!r}. Expected "
-                        "'word<TAB>translation' (multi-word entries need the TAB) or exactly two whitespace-separated "
-                        "words; fix or delete the line, or read with strict=False to skip malformed lines"
-                    )
-                result.skipped += 1
-                if len(bad_lines) < _MAX_REPORTED:
-                    bad_lines.append(line_no)
+    for line_no, line, decoding in read_lines(path):
+        found = decoding or text_problem(line, max_line_chars)
+        problem = found[0] if found else ""
+        if not problem:
+            if not line.strip() or line.lstrip().startswith("#"):
                 continue
-            result._add(*((tgt, src) if reverse else (src, tgt)))
+            if "\t" in line:
+                fields = [field.strip() for field in line.split("\t")]
+                while fields and not fields[-1]:
+                    fields.pop()
+                if len(fields) != 2 or not fields[0]:
+                    problem = f"{len(fields)} TAB-separated field(s)"
+            else:
+                fields = line.split()
+                if len(fields) != 2:
+                    problem = f"{len(fields)} whitespace-separated field(s) and no TAB"
+            if not problem:
+                src, tgt = phrase(fields[0], file_src), phrase(fields[1], file_tgt)
+                if not src or not tgt:
+                    problem = "a side with no word characters"
+        result.read += 1
+        if problem:
+            if strict:
+                raise BadInputError(
+                    f"{path}:{line_no}: malformed dictionary line ({problem}): {line[:200]!r}. Expected "
+                    "'word<TAB>translation' (multi-word entries need the TAB) or exactly two whitespace-separated "
+                    "words, UTF-8, no control characters; fix or delete the line, or skip malformed lines with a count "
+                    "(on_bad_dictionary_line: skip in the data config, strict=False here)"
+                )
+            result.skipped += 1
+            if len(bad_lines) < _MAX_REPORTED:
+                bad_lines.append(line_no)
+            continue
+        result._add(*((tgt, src) if reverse else (src, tgt)))
+    if not result.entries:
+        raise BadInputError(
+            f"{path}: no dictionary entry ({result.read} entry line(s) read, {result.skipped} malformed): the token "
+            f"contrastive loss of {src_lang}-{tgt_lang} would be a constant zero. Fill the file, or remove it from the "
+            "dictionaries (a language pair without a dictionary trains every objective but the token contrast)"
+        )
     if result.skipped:
         log.warning(
             "%s: skipped %d malformed line(s) of %d (first: %s); expected 'word<TAB>translation' or two "
@@ -284,19 +295,21 @@ def read_dictionary(path: str | os.PathLike, src_lang: str, tgt_lang: str, rever
 
 
 def load_dictionaries(paths: str | os.PathLike | Iterable[str | os.PathLike], src_lang: str, tgt_lang: str,
-                      reverse: bool = False, strict: bool = False) -> BilingualDictionary:
+                      reverse: bool = False, strict: bool = False,
+                      max_line_chars: int = MAX_LINE_CHARS) -> BilingualDictionary:
     """Read and merge several dictionary files of one language pair (see :func:`read_dictionary`)."""
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not paths:
         raise ValueError(f"load_dictionaries: no file given for {src_lang}-{tgt_lang}; pass at least one path")
     merged = BilingualDictionary(src_lang, tgt_lang)
     for path in paths:
-        merged.merge(read_dictionary(path, src_lang, tgt_lang, reverse=reverse, strict=strict))
+        merged.merge(read_dictionary(path, src_lang, tgt_lang, reverse=reverse, strict=strict,
+                                     max_line_chars=max_line_chars))
     return merged
 
 
 def dictionary_for(dictionaries: Mapping[str, str | Sequence[str]], src_lang: str, tgt_lang: str,
-                   strict: bool = False) -> BilingualDictionary | None:
+                   strict: bool = False, max_line_chars: int = MAX_LINE_CHARS) -> BilingualDictionary | None:
     """The ``src_lang -> tgt_lang`` dictionary from a config mapping ``"en-de" -> file(s)``, or ``None``.
 
     Keys may name the pair in either direction (``de-en`` or ``en-de``); the columns of each file follow its key.
@@ -304,10 +317,10 @@ def dictionary_for(dictionaries: Mapping[str, str | Sequence[str]], src_lang: st
     """
     src, tgt = to_iso1(src_lang), to_iso1(tgt_lang)
     for key, files in dictionaries.items():
-        first, _, second = key.partition("-")
+        first, second = split_pair(key)
         key_src, key_tgt = to_iso1(first), to_iso1(second)
         if (key_src, key_tgt) == (src, tgt):
-            return load_dictionaries(files, src, tgt, strict=strict)
+            return load_dictionaries(files, src, tgt, strict=strict, max_line_chars=max_line_chars)
         if (key_src, key_tgt) == (tgt, src):
-            return load_dictionaries(files, tgt, src, strict=strict).inverse()
+            return load_dictionaries(files, tgt, src, strict=strict, max_line_chars=max_line_chars).inverse()
     return None

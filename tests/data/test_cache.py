@@ -1,0 +1,111 @@
+"""No stale caches: every cache level is keyed by the identity of the files it was built from (path, size,
+modification time), so a file edited in place, even to the same size, is read again by the next run."""
+
+import os
+from importlib import resources
+
+from conftest import sentences
+
+from veco_lightning.data.cache import file_identity
+from veco_lightning.data.monolingual import MonolingualDataModule
+from veco_lightning.data.parallel import ParallelDataModule, ParallelSource
+from veco_lightning.data.readers import load_text_dataset
+from veco_lightning.data.synonym import SynonymAlignedDataModule
+
+DEMO = "pkg://veco_lightning/resources/demo"
+
+
+def _edit(path, text: str) -> None:
+    """Rewrite ``path`` in place and move its modification time on (a same-size edit within one clock tick would
+    otherwise keep it)."""
+    before = os.stat(path).st_mtime_ns
+    path.write_text(text, encoding="utf-8")
+    os.utime(path, ns=(before + 2_000_000_000, before + 2_000_000_000))
+
+
+def test_file_identity_sees_a_same_size_edit(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("one\n", encoding="utf-8")
+    before = file_identity([str(path)])
+    _edit(path, "two\n")
+    assert file_identity([str(path)]) != before and before[0][1] == file_identity([str(path)])[0][1]
+
+
+def test_text_generator_cache_reads_an_edited_file(tmp_path):
+    path = tmp_path / "en.txt"
+    path.write_text("the old text\nsecond line\n", encoding="utf-8")
+    cache = str(tmp_path / "cache")
+    assert load_text_dataset(str(path), cache_dir=cache)["text"][:] == ["the old text", "second line"]
+    _edit(path, "the new text\nsecond line\n")  # same size
+    assert load_text_dataset(str(path), cache_dir=cache)["text"][:] == ["the new text", "second line"]
+    _edit(path, "a longer new text\n")
+    assert load_text_dataset(str(path), cache_dir=cache)["text"][:] == ["a longer new text"]
+
+
+def _blocks(path, tokenizer_dir, cache):
+    dm = MonolingualDataModule(files={"en": str(path)}, tokenizer=str(tokenizer_dir), max_length=16, val_fraction=0,
+                               cache_dir=str(cache))
+    dm.prepare_data()
+    dm.setup("fit")
+    return [block.tolist() for block in dm.train_sets["en"]["input_ids"]]
+
+
+def test_monolingual_blocks_follow_an_edit(tokenizer_dir, tmp_path):
+    path = tmp_path / "en.txt"
+    old, new = sentences("en"), [s.replace("dog", "car") for s in sentences("en")]  # same length, other words
+    path.write_text("\n".join(old) + "\n", encoding="utf-8")
+    before = _blocks(path, tokenizer_dir, tmp_path / "cache")
+    _edit(path, "\n".join(new) + "\n")
+    after = _blocks(path, tokenizer_dir, tmp_path / "cache")
+    fresh = tmp_path / "fresh" / "en.txt"
+    fresh.parent.mkdir()
+    fresh.write_text("\n".join(new) + "\n", encoding="utf-8")
+    assert after != before and after == _blocks(fresh, tokenizer_dir, tmp_path / "fresh-cache")
+
+
+def _pairs(files, tokenizer_dir, cache, **kwargs):
+    dm = ParallelDataModule(files=files, tokenizer=str(tokenizer_dir), max_length=32, val_pairs=2,
+                            cache_dir=str(cache), **kwargs)
+    dm.prepare_data()
+    dm.setup("fit")
+    return list(dm.train_sets["ru-en"]["src"]), dm.held_out["ru-en"]
+
+
+def test_parallel_pairs_follow_an_edit(tokenizer_dir, tmp_path):
+    tsv = tmp_path / "ru-en.tsv"
+    lines = [f"{a}\t{b}" for a, b in zip(sentences("ru"), sentences("en"))]
+    tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    files = {"ru-en": ParallelSource(path=str(tsv))}
+    before, held_before = _pairs(files, tokenizer_dir, tmp_path / "cache")
+    _edit(tsv, "\n".join(reversed(lines)) + "\n")  # same size, other order
+    after, held_after = _pairs(files, tokenizer_dir, tmp_path / "cache")
+    assert after != before and held_after != held_before
+    assert held_after[0] == list(reversed(sentences("ru")))[-2:]
+    # line-aligned files too
+    src, tgt = tmp_path / "ru.txt", tmp_path / "en.txt"
+    src.write_text("\n".join(sentences("ru")) + "\n", encoding="utf-8")
+    tgt.write_text("\n".join(sentences("en")) + "\n", encoding="utf-8")
+    files = {"ru-en": ParallelSource(src=str(src), tgt=str(tgt))}
+    before, _ = _pairs(files, tokenizer_dir, tmp_path / "cache")
+    _edit(src, "\n".join(reversed(sentences("ru"))) + "\n")
+    assert _pairs(files, tokenizer_dir, tmp_path / "cache")[0] != before
+
+
+def test_synonym_cache_follows_a_dictionary_edit(tmp_path):
+    dictionary = tmp_path / "en-de.tsv"
+    dictionary.write_text("zebra\tZebra\n", encoding="utf-8")  # a word the sentences do not have
+    args = dict(files={"de-en": ParallelSource(src=f"{DEMO}/de.txt", tgt=f"{DEMO}/en.txt", lines=[0, 48])},
+                dictionaries={"en-de": [str(dictionary)]}, tokenizer=f"{DEMO}/tokenizer", max_length=48,
+                batch_size=4, val_pairs=0, cache_dir=str(tmp_path / "cache"))
+
+    def mined():
+        dm = SynonymAlignedDataModule(**args)
+        dm.prepare_data()
+        dm.setup("fit")
+        return dm.mining_stats["de-en"]["dictionary"]["entries"], dm.mining_stats["de-en"]["kept_after_truncation"]
+
+    assert mined() == (1, 0)
+    demo = resources.files("veco_lightning") / "resources" / "demo" / "dict" / "en-de.tsv"
+    _edit(dictionary, demo.read_text(encoding="utf-8"))
+    entries, kept = mined()
+    assert entries > 100 and kept > 20
