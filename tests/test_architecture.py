@@ -114,3 +114,16 @@ def test_public_names_resolve():
     for package in (veco_lightning, data, evaluation, lexicon, models):
         for name in package.__all__:
             assert getattr(package, name) is not None, f"{package.__name__}.{name}"
+
+
+def test_console_scripts_resolve():
+    """Every ``[project.scripts]`` entry names a function that exists (a moved module breaks the installed command)."""
+    import importlib
+    import tomllib
+
+    with open(os.path.join(os.path.dirname(PACKAGE), "pyproject.toml"), "rb") as handle:
+        scripts = tomllib.load(handle)["project"]["scripts"]
+    assert len(scripts) >= 5
+    for name, target in scripts.items():
+        module, function = target.split(":")
+        assert callable(getattr(importlib.import_module(module), function)), name

@@ -31,7 +31,7 @@ def test_fit_logs_losses_and_exports_equivalent_model(corpus_dir, tokenizer_dir,
     export_dir = tmp_path / "hf"
     cli = main([*_args(corpus_dir, tokenizer_dir, tmp_path), f"--export.dirpath={export_dir}"])
     metrics = cli.trainer.callback_metrics
-    assert {"train/mmlm_loss", "train/loss", "val/mmlm_loss", "val/loss"} <= set(metrics)
+    assert {"train/mmlm_loss", "train/loss", "val/mmlm_loss", "train/grad_norm"} <= set(metrics)
     assert torch.isfinite(metrics["train/loss"])
     assert cli.model.hparams.vocab_size == len(cli.datamodule.tokenizer)  # linked from data
     exported = AutoModelForMaskedLM.from_pretrained(export_dir).eval()
@@ -71,7 +71,11 @@ def test_validate_test_predict_subcommands(corpus_dir, tokenizer_dir, tmp_path):
     assert "test/mmlm_loss" in cli.trainer.callback_metrics
     cli = main(["predict", *_args(corpus_dir, tokenizer_dir, tmp_path)])
     predictions = cli.trainer.predict_loop.predictions
-    assert predictions and predictions[0]["mmlm"].shape[1:] == (16, 64)
+    assert predictions and predictions[0]["embedding"].ndim == 2 and predictions[0]["embedding"].shape[1] == 64
+    written = glob.glob(str(tmp_path / "run/**/embeddings/*.pt"), recursive=True)
+    assert written, "predict writes the embeddings next to the run's logs"
+    saved = torch.load(written[0], weights_only=True)
+    assert saved["embedding"].shape[1] == 64 and torch.isfinite(saved["embedding"]).all()
 
 
 def test_resume_continues_from_checkpoint(corpus_dir, tokenizer_dir, tmp_path):

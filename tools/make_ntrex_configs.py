@@ -92,7 +92,7 @@ trainer:
   callbacks:
     - class_path: veco_lightning.callbacks.EncoderThroughput
     - class_path: lightning.pytorch.callbacks.ModelCheckpoint
-      init_args: {{save_last: true, every_n_train_steps: 500}}
+      init_args: {{save_last: true, every_n_train_steps: 500}}  # under <default_root_dir>: --ckpt_path last finds it
 model:
   encoder:
     preset: small

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import random
+import sys
 import time
 from typing import Any
 
+import numpy as np
+import torch
 from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+from veco_lightning.logs import run_log_dir
 
 
 def encoder_tokens(batch: dict[str, Any]) -> int:
@@ -31,8 +39,9 @@ class EncoderThroughput(Callback):
 
     def __init__(self, warmup_steps: int = 10) -> None:
         self.warmup_steps = warmup_steps
-        self.tokens = 0
+        self.tokens = 0  # timed, after warm-up
         self.seconds = 0.0
+        self.total_tokens = 0  # every step of this fit, per device
         self._start = 0.0
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
@@ -43,11 +52,212 @@ class EncoderThroughput(Callback):
         elapsed = time.perf_counter() - self._start
         tokens = encoder_tokens(batch)
         pl_module.log("train/encoder_tokens_per_s", tokens / max(elapsed, 1e-9), on_step=True, on_epoch=False)
+        self.total_tokens += tokens
         if trainer.global_step > self.warmup_steps:
             self.tokens += tokens
             self.seconds += elapsed
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.seconds and trainer.is_global_zero:
+        summary = any(isinstance(c, RunSummary) for c in trainer.callbacks)  # which prints the figure itself
+        if self.seconds and trainer.is_global_zero and not summary:
             print(f"Encoder throughput: {self.tokens / self.seconds:.0f} tokens/s per device "
                   f"({self.tokens} tokens in {self.seconds:.1f} s of training steps after {self.warmup_steps} warm-up)")
+
+
+class RandomStates(Callback):
+    """Saves every random state in checkpoints and restores it when a run resumes, so that it continues exactly.
+
+    Masks come from generators seeded by the batch (``data/masking.py``) and loaders and samplers have generators of
+    their own, so the global states are consumed by the model alone (dropout). What is saved at a checkpoint, after
+    step ``n``, is therefore what step ``n + 1`` starts from; a resumed run puts it back right before its first
+    training step (after the sanity check and the loaders' start, which must not shift it). Each rank keeps its own
+    states: torch (CPU and every CUDA device), NumPy and Python's ``random``.
+    """
+
+    def __init__(self) -> None:
+        self._restore: dict[str, Any] | None = None
+        self._trainer: Trainer | None = None
+
+    @staticmethod
+    def _capture() -> dict[str, Any]:
+        """This rank's states, as tensors and plain values only (checkpoints load with ``weights_only``)."""
+        kind, keys, position, has_gauss, gauss = np.random.get_state()
+        state = {"torch": torch.get_rng_state(),
+                 "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss),
+                 "python": random.getstate()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def state_dict(self) -> dict[str, Any]:
+        trainer = self._trainer
+        if trainer is None or trainer.world_size == 1:
+            return {"ranks": [self._capture()]}
+        gathered: list[Any] = [None] * trainer.world_size
+        torch.distributed.all_gather_object(gathered, self._capture())
+        return {"ranks": gathered}
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restore = state_dict
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
+        if self._restore is None:
+            return
+        ranks = self._restore["ranks"]
+        if len(ranks) != trainer.world_size:
+            raise RuntimeError(f"The checkpoint holds the random states of {len(ranks)} rank(s) and this run has "
+                               f"{trainer.world_size}: resume with the same number of devices for an exact resume")
+        state = ranks[trainer.global_rank]
+        torch.set_rng_state(state["torch"])
+        kind, keys, position, has_gauss, gauss = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+        random.setstate(state["python"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        self._restore = None
+
+
+def _short(name: str) -> str:
+    """``train/mmlm_loss`` -> ``mmlm``, ``train/loss`` -> ``loss``, ``train/grad_norm`` -> ``grad_norm``."""
+    name = name.split("/", 1)[-1]
+    return name[: -len("_loss")] if name.endswith("_loss") else name
+
+
+class ProgressLog(Callback):
+    """A progress line that reads well in a terminal and in a log file: when the output is not a terminal (``tee``,
+    ``nohup``, SLURM), where a progress bar draws nothing useful, one plain line every ``every_n_steps`` steps:
+
+        step 250/1500 (17%)  loss 12.46  mmlm 6.17 seq 0.32 tlm 5.87 tok 0.10  lr 1.9e-03  grad 0.84  4,102 tok/s
+
+    In a terminal Lightning's bar stays and this callback stays quiet (``always: true`` prints the lines there too).
+    Out of a terminal the bar is switched off: it would draw one frame at the very end.
+
+    Args:
+        every_n_steps: steps between two lines.
+        always: print the lines in a terminal too.
+    """
+
+    def __init__(self, every_n_steps: int = 50, always: bool = False) -> None:
+        self.every_n_steps = every_n_steps
+        self.always = always
+        self._start = 0.0
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if not sys.stdout.isatty() and trainer.progress_bar_callback is not None:
+            trainer.progress_bar_callback.disable()
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._start = time.perf_counter()
+        self._first = trainer.global_step
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        step = trainer.global_step
+        if not trainer.is_global_zero or step % self.every_n_steps or not (self.always or not sys.stdout.isatty()):
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
+        total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None
+        parts = [f"step {step}" + (f"/{total} ({100 * step / total:.0f}%)" if total else "")]
+        if "train/loss" in metrics:
+            parts.append(f"loss {metrics['train/loss']:.4g}")
+        objectives = [f"{_short(k)} {v:.3g}" for k, v in sorted(metrics.items())
+                      if k.endswith("_loss") and k != "train/loss"]
+        if objectives:
+            parts.append(" ".join(objectives))
+        if trainer.optimizers:  # read from the optimizer: LearningRateMonitor writes to loggers only
+            parts.append(f"lr {trainer.optimizers[0].param_groups[0]['lr']:.2e}")
+        if "train/grad_norm" in metrics:
+            parts.append(f"grad {metrics['train/grad_norm']:.3g}")
+        if "train/encoder_tokens_per_s" in metrics:
+            parts.append(f"{metrics['train/encoder_tokens_per_s']:,.0f} tok/s")
+        elapsed = time.perf_counter() - self._start
+        done = step - self._first
+        if total and done > 0:
+            eta = elapsed / done * (total - step)
+            parts.append(f"eta {int(eta // 60)}:{int(eta % 60):02d}")
+        print("  ".join(parts), flush=True)
+
+
+class RunSummary(Callback):
+    """A short summary when ``fit`` ends: steps, encoder tokens, time, the last loss of every objective, skipped
+    non-finite steps, and where the checkpoints and the export are."""
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._start = time.perf_counter()
+        self._first = trainer.global_step
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        seconds = time.perf_counter() - self._start
+        steps = trainer.global_step - self._first
+        lines = [f"Run summary: {steps} steps in {seconds / 60:.1f} min (global step {trainer.global_step})"]
+        throughput = next((c for c in trainer.callbacks if isinstance(c, EncoderThroughput)), None)
+        if throughput is not None:
+            line = f"  encoder tokens: {throughput.total_tokens:,} per device"
+            if throughput.seconds:
+                line += (f", {throughput.tokens / throughput.seconds:,.0f} tokens/s per device (training steps after "
+                         f"{throughput.warmup_steps} warm-up steps)")
+            lines.append(line)
+        for split in ("train", "val"):
+            losses = {_short(k): float(v) for k, v in trainer.callback_metrics.items()
+                      if k.startswith(f"{split}/") and k.endswith("loss")}
+            if losses:
+                lines.append(f"  last {split} losses: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(losses.items())))
+        skipped = getattr(pl_module, "skipped_steps", 0)
+        if skipped:
+            lines.append(f"  skipped steps (non-finite loss): {skipped}")
+        checkpoint = trainer.checkpoint_callback
+        if checkpoint is not None and (saved := checkpoint.last_model_path or checkpoint.best_model_path):
+            lines.append(f"  checkpoint: {saved}")
+        export = next((c for c in trainer.callbacks if getattr(c, "exported_to", None)), None)
+        if export is not None:
+            lines.append(f"  export: {export.exported_to}")
+        print("\n".join(lines), flush=True)
+
+
+class EmbeddingWriter(BasePredictionWriter):
+    """Writes what ``veco-fit predict`` computes: the sentence embeddings of each evaluation pair set as
+    ``<dirpath>/<set>.pt`` (``{"src": (N, D), "tgt": (N, D)}`` in pair order) and those of the held-out text blocks as
+    ``<dirpath>/text.pt`` (``{"embedding": (N, D)}``).
+
+    Args:
+        dirpath: output folder (default: ``<log_dir>/embeddings``).
+    """
+
+    def __init__(self, dirpath: str | None = None) -> None:
+        super().__init__(write_interval="epoch")
+        self.dirpath = dirpath
+
+    def write_on_epoch_end(self, trainer: Trainer, pl_module: LightningModule, predictions: Any,
+                           batch_indices: Any) -> None:
+        from veco_lightning.evaluation.datamodule import evaluation_data
+
+        if not trainer.is_global_zero:
+            return
+        out = self.dirpath or os.path.join(run_log_dir(trainer), "embeddings")
+        os.makedirs(out, exist_ok=True)
+        batches = [b for loader in predictions for b in (loader if isinstance(loader, list) else [loader])]
+        names = evaluation_data(trainer.datamodule).set_names if evaluation_data(trainer.datamodule) else []
+        sets: dict[int, list[dict[str, Any]]] = {}
+        text = []
+        for batch in batches:
+            if "set_id" in batch:
+                sets.setdefault(int(batch["set_id"][0]), []).append(batch)
+            else:
+                text.append(batch["embedding"])
+        written = []
+        for set_id, parts in sets.items():
+            index = torch.cat([p["index"] for p in parts])
+            order = index.argsort()
+            record = {side: torch.cat([p[side] for p in parts])[order].float().cpu() for side in ("src", "tgt")}
+            name = names[set_id] if set_id < len(names) else f"set{set_id}"
+            torch.save(record, os.path.join(out, f"{name}.pt"))
+            written.append(f"{name} ({len(index)} pairs)")
+        if text:
+            torch.save({"embedding": torch.cat(text).float().cpu()}, os.path.join(out, "text.pt"))
+            written.append(f"text ({sum(len(t) for t in text)} blocks)")
+        print(f"Sentence embeddings of {', '.join(written) or 'nothing'} written to {os.path.abspath(out)}")

@@ -2,23 +2,33 @@
 
 ``veco-fit --config x.yaml`` is ``veco-fit fit --config x.yaml``; ``validate``, ``test`` and ``predict`` work as
 in any LightningCLI. Several ``--config`` files compose left to right (model preset, trainer, data, overrides).
+
+Reliability built in: gradient clipping at 1.0 unless the config says otherwise; every random state saved in
+checkpoints (``RandomStates``), checkpoints written atomically and read with ``weights_only``
+(``checkpointing.py``); ``--ckpt_path last`` resumes from the newest ``last.ckpt`` under the run's root folder, or
+stops with an error when there is none (never a silent fresh start).
 """
 
 from __future__ import annotations
 
 import sys
 
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
+from veco_lightning.callbacks import EmbeddingWriter, EncoderThroughput, ProgressLog, RandomStates, RunSummary
+from veco_lightning.checkpointing import CheckpointingCLI
 from veco_lightning.datamodule import VecoDataModule
+from veco_lightning.logs import configure_logging
 from veco_lightning.models.export import ExportPretrained
 from veco_lightning.module import VecoPretrainModule
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
-class VecoCLI(LightningCLI):
-    """LightningCLI with the data -> model links and an always-present export callback (``export:``)."""
+class VecoCLI(CheckpointingCLI, LightningCLI):
+    """LightningCLI with the data -> model links, always-present export and random-state callbacks, atomic
+    checkpoints and a ``--ckpt_path last`` that finds the run's last checkpoint."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # Known only once the tokenizer is loaded, so linked at instantiation time.
@@ -26,6 +36,43 @@ class VecoCLI(LightningCLI):
         parser.link_arguments("data.pad_token_id", "model.pad_token_id", apply_on="instantiate")
         parser.link_arguments("data.tokenizer", "model.tokenizer")
         parser.add_lightning_class_args(ExportPretrained, "export")
+        parser.add_lightning_class_args(RandomStates, "random_states")
+        parser.add_lightning_class_args(ProgressLog, "progress")
+        parser.add_lightning_class_args(RunSummary, "summary")
+
+    def instantiate_trainer(self, **kwargs):
+        trainer = super().instantiate_trainer(**kwargs)
+        # Logged by default: encoder tokens/s, and the learning rate when there is a logger to write it to.
+        if not any(isinstance(c, EncoderThroughput) for c in trainer.callbacks):
+            trainer.callbacks.append(EncoderThroughput())
+        if trainer.loggers and not any(isinstance(c, LearningRateMonitor) for c in trainer.callbacks):
+            trainer.callbacks.append(LearningRateMonitor(logging_interval="step"))
+        if self.subcommand == "predict" and not any(isinstance(c, EmbeddingWriter) for c in trainer.callbacks):
+            trainer.callbacks.append(EmbeddingWriter())
+        return trainer
+
+    def before_validate(self) -> None:
+        self.resolve_last_checkpoint()
+        self.config_init["validate"]["verbose"] = False  # the evaluation report prints its own tables
+
+    def before_test(self) -> None:
+        self.resolve_last_checkpoint()
+        self.config_init["test"]["verbose"] = False
+
+    def _parse_ckpt_path(self) -> None:
+        """LightningCLI replaces the model's arguments with a ``--ckpt_path`` checkpoint's hyper-parameters. For
+        ``validate`` / ``test`` / ``predict``, ``model.evaluation`` comes from the command line and configs instead:
+        evaluation options are what the user asks for now, never what the run happened to use (a note says so)."""
+        subcommand = self.config.get("subcommand")
+        if subcommand in (None, "fit"):
+            return super()._parse_ckpt_path()
+        evaluation = self.config[subcommand].get("model", {}).get("evaluation")
+        super()._parse_ckpt_path()
+        if self.config[subcommand].get("ckpt_path"):
+            self.config[subcommand]["model"]["evaluation"] = evaluation
+            print("Note: the model's arguments come from the checkpoint's hyper-parameters, except model.evaluation "
+                  "(from the command line and configs). To evaluate a checkpoint on other data, prefer "
+                  "--model.encoder.path CKPT --data.tokenizer CKPT with an evaluation config (see the README)")
 
 
 def run_cli(args: list[str] | None = None) -> VecoCLI:
@@ -41,6 +88,7 @@ def run_cli(args: list[str] | None = None) -> VecoCLI:
         VecoDataModule,
         args=None if from_command_line else args,  # LightningCLI warns when given both args and sys.argv
         seed_everything_default=0,
+        trainer_defaults={"gradient_clip_val": 1.0},
         # The resolved config is saved next to the checkpoints of a training run; evaluation runs write reports.
         save_config_callback=SaveConfigCallback if args[0] == "fit" else None,
         save_config_kwargs={"overwrite": True},
@@ -50,4 +98,5 @@ def run_cli(args: list[str] | None = None) -> VecoCLI:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``veco-fit`` and ``python -m veco_lightning``."""
+    configure_logging()
     run_cli(args)

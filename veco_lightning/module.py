@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
 import math
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from lightning import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
-from veco_lightning.evaluation.report import EvaluationReporter
+from veco_lightning.evaluation.report import EvaluationReporter, markdown_tables
 from veco_lightning.evaluation.scorer import CrossLingualScorer, EvaluationOptions
 from veco_lightning.losses.masked_lm import MaskedLMLoss
 from veco_lightning.models.encoder import EncoderSpec, build_encoder
@@ -20,8 +22,10 @@ from veco_lightning.models.heads import (
     TokenAlignmentHead,
     TokenContrastOptions,
 )
-from veco_lightning.models.pooling import select_layer
+from veco_lightning.models.pooling import pool_sentences, select_layer
 from veco_lightning.optim import WarmupLinearSchedule, weight_decay_groups
+
+log = logging.getLogger(__name__)
 
 Batch = dict[str, dict[str, Any]]
 Inputs = dict[str, Any]
@@ -68,6 +72,10 @@ class VecoPretrainModule(LightningModule):
             every optimizer step).
         weight_decay: decay of matrices; biases and norm weights are never decayed.
         evaluation: how encoders are scored on aligned pairs (layer, pooling, margin, alignment method, report).
+        nonfinite_loss: what a training step whose loss is NaN or infinite does: ``skip`` (no update; counted in
+            ``train/skipped_steps`` and logged) or ``stop`` (the run stops with an error at once). Every rank takes
+            the same decision.
+        max_nonfinite_steps: with ``skip``, the run stops after this many consecutive skipped steps.
     """
 
     def __init__(
@@ -83,6 +91,8 @@ class VecoPretrainModule(LightningModule):
         lr_scheduler: LRSchedulerCallable = WarmupLinearSchedule,
         weight_decay: float = 0.01,
         evaluation: EvaluationOptions | None = None,
+        nonfinite_loss: Literal["skip", "stop"] = "skip",
+        max_nonfinite_steps: int = 10,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
@@ -106,6 +116,10 @@ class VecoPretrainModule(LightningModule):
         self.scheduler_factory = lr_scheduler
         self.weight_decay = weight_decay
         self.scorer = CrossLingualScorer(evaluation)
+        self.nonfinite_loss = nonfinite_loss
+        self.max_nonfinite_steps = max_nonfinite_steps
+        self.skipped_steps = 0  # non-finite training steps skipped, in all
+        self.skipped_in_a_row = 0
 
     @property
     def encoder(self) -> nn.Module:
@@ -168,18 +182,58 @@ class VecoPretrainModule(LightningModule):
                 losses["tok"] = self.tok_head(hidden[self.tok_head.layer], both["word_index"], pairs["synonyms"])
         if not losses:
             raise RuntimeError("Every objective fed by this batch has weight 0: nothing to train")
-        return self.log_losses(losses, batch, stage)
-
-    def log_losses(self, losses: dict[str, torch.Tensor], batch: Batch, stage: str) -> torch.Tensor:
-        """Log every part as ``<stage>/<objective>_loss`` and return (and log) the weighted sum."""
         total = sum(self.loss_weights.get(name, 1.0) * value for name, value in losses.items())
-        batch_size = sum(_batch_size(inputs) for inputs in batch.values())
-        on_val = stage == "val"
-        for name, value in losses.items():
-            self.log(f"{stage}/{name}_loss", value, batch_size=batch_size, sync_dist=on_val, add_dataloader_idx=False)
-        self.log(f"{stage}/loss", total, batch_size=batch_size, prog_bar=True, sync_dist=on_val,
-                 add_dataloader_idx=False)
+        if stage == "train" and not self.finite(total):
+            return self.skip_step(losses)
+        self.skipped_in_a_row = 0
+        self.log_losses(losses, total, batch, stage)
         return total
+
+    def finite(self, loss: torch.Tensor) -> bool:
+        """Whether the loss is finite on every rank (all ranks must skip a step together)."""
+        finite = bool(torch.isfinite(loss.detach()).all())
+        if self._trainer is not None:
+            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+        return finite
+
+    def skip_step(self, losses: dict[str, torch.Tensor]) -> None:
+        """No update for a step with a non-finite loss: count it, say which objectives, stop when asked to."""
+        self.skipped_steps += 1
+        self.skipped_in_a_row += 1
+        step = self.trainer.global_step if self._trainer is not None else None
+        bad = ", ".join(f"{name}={float(value):.4g}" for name, value in losses.items())
+        hint = ("lower the learning rate (optimizer.init_args.lr), keep gradient clipping on "
+                "(trainer.gradient_clip_val), or check the data of this step")
+        if self.nonfinite_loss == "stop" or self.skipped_in_a_row >= self.max_nonfinite_steps:
+            raise RuntimeError(f"Non-finite training loss at step {step} ({bad}), {self.skipped_in_a_row} step(s) in a "
+                               f"row: the run stops. To continue, {hint}; resume from the last checkpoint")
+        log.warning("Step %s skipped: non-finite loss (%s); %d skipped so far. If it repeats, %s", step, bad,
+                    self.skipped_steps, hint)
+        if self._trainer is not None:
+            self.log("train/skipped_steps", float(self.skipped_steps), add_dataloader_idx=False)
+        return None
+
+    def log_losses(self, losses: dict[str, torch.Tensor], total: torch.Tensor, batch: Batch, stage: str) -> None:
+        """Log every part as ``<stage>/<objective>_loss``, and in training the weighted sum as ``train/loss``.
+
+        Validation logs its parts only: its batches feed fewer objectives than training's (held-out monolingual
+        blocks feed MMLM alone), so a validation sum would not compare with ``train/loss``; each
+        ``val/<objective>_loss`` compares with ``train/<objective>_loss``."""
+        batch_size = sum(_batch_size(inputs) for inputs in batch.values())
+        on_val = stage != "train"
+        for name, value in losses.items():
+            self.log(f"{stage}/{name}_loss", value, batch_size=batch_size, sync_dist=on_val, add_dataloader_idx=False,
+                     prog_bar=on_val)
+        if stage == "train":
+            self.log("train/loss", total, batch_size=batch_size, prog_bar=True)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Log the gradient norm (before clipping) on the steps the trainer logs."""
+        if self._trainer is not None and self.trainer.global_step % max(1, self.trainer.log_every_n_steps) == 0:
+            grads = [p.grad for p in self.parameters() if p.grad is not None]
+            if grads:
+                norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.detach()) for g in grads]))
+                self.log("train/grad_norm", norm)
 
     def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor | None:
         return self._eval_step(batch, batch_idx, "val")
@@ -197,18 +251,56 @@ class VecoPretrainModule(LightningModule):
         return self.training_step(batch, batch_idx, stage)
 
     def on_validation_epoch_end(self) -> None:
-        EvaluationReporter(self, "val").log(self.scorer.compute())
+        results = EvaluationReporter(self, "val").log(self.scorer.compute())
+        if self.trainer.state.fn == "validate" and self.trainer.is_global_zero:  # `veco-fit validate`: say it
+            losses = {k: float(v) for k, v in self.trainer.callback_metrics.items()
+                      if k.startswith("val/") and k.endswith("_loss")}
+            if losses:
+                print("Validation losses: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(losses.items())))
+            if results:
+                print(markdown_tables(results))
 
     def on_test_epoch_end(self) -> None:
         reporter = EvaluationReporter(self, "test")
         reporter.write(reporter.log(self.scorer.compute()))
 
-    def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
-        """Final hidden states of every input in the batch."""
-        return {name: self(inputs["input_ids"], inputs["attention_mask"]) for name, inputs in batch.items()}
+    def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        """Sentence embeddings of clean input, pooled as the evaluation pools them (``model.evaluation.layer`` and
+        ``pooling``): both sides of evaluation pairs (``bitext``), or held-out text blocks (``text``)."""
+        options = self.scorer.options
+        if "bitext" in batch:
+            pairs = batch["bitext"]
+            out = {"set_id": pairs["set_id"], "index": pairs["index"]}
+            for side in ("src", "tgt"):
+                inputs = pairs[side]
+                hidden = self.encode_layer(inputs["input_ids"], inputs["attention_mask"])
+                out[side] = pool_sentences(hidden, inputs["attention_mask"], options.pooling)
+            return out
+        if "text" in batch:
+            inputs = batch["text"]
+            hidden = self.encode_layer(inputs["input_ids"], inputs["attention_mask"])
+            return {"embedding": pool_sentences(hidden, inputs["attention_mask"], options.pooling)}
+        raise KeyError(f"predict embeds clean text (bitext or text batches), got {sorted(batch)}")
+
+    def setup(self, stage: str) -> None:
+        """Check, before step 1, that every sequence the data makes fits the encoder's position embeddings."""
+        datamodule = getattr(self._trainer, "datamodule", None)
+        config = self.model.config
+        positions = config.max_position_embeddings - (config.pad_token_id or 0) - 1  # XLM-R: positions from pad + 1
+        for member in [datamodule, *getattr(datamodule, "members", [])]:
+            length = getattr(member, "max_length", None)
+            if isinstance(length, int) and length > positions:
+                raise ValueError(f"{type(member).__name__} makes sequences of up to max_length={length} tokens but the "
+                                 f"encoder has position embeddings for {positions}: lower the data's max_length or "
+                                 f"raise model.encoder.max_length to {length} (a preset)")
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = self.optimizer_factory(weight_decay_groups(self, self.weight_decay))
+        asked = optimizer.defaults.get("weight_decay")
+        default = inspect.signature(type(optimizer)).parameters.get("weight_decay")
+        if default is not None and asked not in (default.default, self.weight_decay):
+            log.warning("optimizer weight_decay=%s is not used: model.weight_decay=%s decays the matrices and nothing "
+                        "decays biases and norms. Set model.weight_decay instead", asked, self.weight_decay)
         scheduler = self.scheduler_factory(optimizer)
         if isinstance(scheduler, WarmupLinearSchedule) and scheduler.total_steps is None:
             total = self.trainer.estimated_stepping_batches

@@ -163,7 +163,7 @@ def test_usable_alone_with_a_plain_trainer(tmp_path):
     trainer = Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
                       enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
     trainer.fit(model, datamodule=dm)
-    assert set(trainer.callback_metrics) == {"train/tok_loss", "train/loss"}  # tlm / seq at weight 0: skipped
+    assert set(trainer.callback_metrics) == {"train/tok_loss", "train/loss", "train/grad_norm"}  # tlm, seq skipped
 
 
 def test_parallel_and_synonym_train_together(tmp_path):

@@ -86,7 +86,8 @@ def test_identical_pairs_give_perfect_scores(tokenizer_dir, tmp_path):
         model_dir = _export_random_encoder(tokenizer_dir, tmp_path / name / "model", max_length=max_length)
         report = tmp_path / name / "report"
         run_cli(["test", "--config", "tests/conf/eval.yaml", f"--model.encoder.path={model_dir}",
-                 f"--data.tokenizer={model_dir}", f"--data.evaluation.max_length={max_length}", *data,
+                 f"--data.tokenizer={model_dir}", f"--data.evaluation.max_length={max_length}",
+                 "--data.evaluation.extra_languages=[xx]", *data,  # a made-up language code, declared
                  f"--model.evaluation.report_dir={report}"])
         return json.loads((report / "results.json").read_text())["results"]
 

@@ -246,3 +246,12 @@ def test_bad_task_data_names_file_and_line(encoder_dir, tmp_path):
                                  test_files={"xx": str(tmp_path / "test.tsv")}, on_bad_line="skip")
     skipping.setup("test")
     assert len(skipping.test_sets[0].sentences) == 0  # the sentence is skipped whole (and counted in a warning)
+
+
+def test_fine_tuning_uses_dropout(encoder_dir):
+    """from_pretrained gives eval mode and Lightning keeps a module's mode: the task model must train with dropout."""
+    from veco_lightning.models.encoder import EncoderSpec, build_encoder
+    from veco_lightning.tasks import SequenceClassificationTask
+
+    assert SequenceClassificationTask(encoder=str(encoder_dir), task="xnli").model.training
+    assert build_encoder(EncoderSpec(preset=None, path=str(encoder_dir))).training  # continued pre-training too

@@ -12,6 +12,7 @@ from torch.utils.data import ConcatDataset, Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 from transformers import PreTrainedTokenizerBase
 
+from veco_lightning.checkpointing import tokenizer_of
 from veco_lightning.data.sampling import LanguageSampler
 from veco_lightning.data.tokenizer import load_tokenizer
 
@@ -22,24 +23,37 @@ class TokenizedDataModule(LightningDataModule):
     The tokenizer is loaded on first use (not in ``__init__``) so that building a config is cheap; its size and pad
     id are what the CLI links into the model. A composite datamodule hands its tokenizer to its members through
     ``connect``, unless a member names its own.
+
+    ``check_sources`` checks every path, glob and language code of the configuration without reading data; a
+    composite runs it on all its members before any of them reads or tokenizes.
     """
+
+    extra_languages: list[str] = []  # language codes accepted beyond lexicon.languages.KNOWN_LANGUAGES
 
     def __init__(self, tokenizer: str | None = None) -> None:
         super().__init__()
         self.tokenizer_name = tokenizer
         self._tokenizer: PreTrainedTokenizerBase | None = None
 
-    def connect(self, tokenizer: str | None = None) -> None:
-        """Bind settings known only to an enclosing composite datamodule."""
+    def connect(self, tokenizer: str | None = None, extra_languages: list[str] | None = None) -> None:
+        """Bind settings known only to an enclosing composite datamodule: its tokenizer (unless this datamodule names
+        its own) and the language codes any of its members declares."""
         if self.tokenizer_name is None:
             self.tokenizer_name = tokenizer
+        if extra_languages:
+            self.extra_languages = sorted({*self.extra_languages, *extra_languages})
+
+    def check_sources(self) -> None:
+        """Check every path, glob and language code of the configuration, reading no data (errors say what to fix)."""
 
     @property
     def tokenizer(self) -> PreTrainedTokenizerBase:
         if self._tokenizer is None:
             if self.tokenizer_name is None:
                 raise ValueError("No tokenizer: set data.tokenizer (a tokenizer directory or hub name)")
-            self._tokenizer = load_tokenizer(self.tokenizer_name)
+            # A veco-fit checkpoint names the tokenizer it was trained with: evaluating a checkpoint is then the
+            # same command as evaluating an export (data.tokenizer and model.encoder.path name the same file).
+            self._tokenizer = load_tokenizer(tokenizer_of(self.tokenizer_name))
         return self._tokenizer
 
     @property
@@ -97,4 +111,7 @@ class SourceDataModule(TokenizedDataModule):
             drop_last=True,
             pin_memory=torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,
+            # Its own generator: starting an iterator never draws from the global random state, which dropout
+            # alone consumes (what makes a resumed run exact; see callbacks.RandomStates).
+            generator=torch.Generator().manual_seed(self.seed),
         )

@@ -40,6 +40,12 @@ def pad_pairs(rows: Sequence[Sequence[int] | Sequence[tuple[int, int]]]) -> torc
     return out
 
 
+def collate_text(examples: list[dict[str, Any]], pad_id: int) -> dict[str, dict[str, torch.Tensor]]:
+    """Clean (unmasked) token blocks, padded: the ``text`` input that ``predict`` embeds."""
+    input_ids = pad_sequences([e["input_ids"] for e in examples], pad_id)
+    return {"text": {"input_ids": input_ids, "attention_mask": (input_ids != pad_id).long()}}
+
+
 class MLMCollator:
     """Pads examples and masks them for masked-LM training (MMLM).
 
@@ -51,8 +57,9 @@ class MLMCollator:
         random_replace_prob: of the selected tokens, the fraction replaced by a random token.
         pad_to_multiple_of: round the padded length up (8 suits tensor cores).
         key: the input name the batch is returned under.
-        deterministic: draw the mask from a generator seeded by the batch's content instead of the global RNG,
-            so that validation batches get the same mask every epoch and validation losses are comparable.
+        deterministic: masks that depend on the batch's tokens only, not on the run's seed: validation batches get
+            the same masks in every epoch and every run, so validation losses compare across runs. (Training masks
+            depend on the run's seed and the tokens; see ``masking.py``.)
     """
 
     def __init__(
@@ -67,20 +74,15 @@ class MLMCollator:
         deterministic: bool = False,
     ) -> None:
         self.masker = Masker.for_tokenizer(tokenizer, mlm_probability, mask_replace_prob, random_replace_prob,
-                                           whole_word_mask)
+                                           whole_word_mask, seed=0 if deterministic else None)
         self.pad_to_multiple_of = pad_to_multiple_of
         self.key = key
-        self.deterministic = deterministic
         self.pad_id = tokenizer.pad_token_id
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, dict[str, torch.Tensor]]:
         input_ids = pad_sequences([e["input_ids"] for e in examples], self.pad_id, self.pad_to_multiple_of)
         attention_mask = (input_ids != self.pad_id).long()  # (B, L)
-        generator = None
-        if self.deterministic:
-            positions = torch.arange(1, input_ids.shape[1] + 1)
-            generator = torch.Generator().manual_seed(int((input_ids * positions).sum()))
-        masked, labels = self.masker(input_ids, generator)
+        masked, labels = self.masker(input_ids)
         return {self.key: {"input_ids": masked, "attention_mask": attention_mask, "labels": labels}}
 
 

@@ -3,6 +3,11 @@
 Plain tensor functions, and :class:`Masker`, the one masking table (special ids, random-token pool, 80/10/10 rates,
 word starts) that the MMLM and TLM collators share, so that every masking option means the same for both.
 
+A batch's mask is drawn from a generator seeded by the run's seed and the batch's token ids, never from the global
+random state: it is the same whichever process collates the batch (a loader worker, the main process, a resumed run
+re-collating a batch it had prefetched before it was killed) and it leaves the global state to dropout, so a run
+resumed from a checkpoint continues exactly.
+
 Whole-word masking needs to know where words start. ``word_starts`` is a boolean lookup over the vocabulary
 (built by :func:`veco_lightning.data.tokenizer.word_start_table`): for SentencePiece vocabularies a word starts
 at a ``▁`` piece, not at the absence of ``##`` as the stock ``DataCollatorForWholeWordMask`` assumes (which for
@@ -10,6 +15,8 @@ XLM-R treats every piece as a word start, i.e. silently does token masking).
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import torch
 
@@ -91,11 +98,13 @@ class Masker:
         mask_replace_prob: of the selected tokens, the fraction replaced by ``<mask>``.
         random_replace_prob: of the selected tokens, the fraction replaced by a random non-special token.
         word_starts: ``(V,)`` bool table of word-start ids for whole-word masking (``None``: token masking).
+        seed: seed of the masks, combined with each batch's token ids (default: the seed of torch's global generator
+            when the masker is built, i.e. the run's ``seed_everything``).
     """
 
     def __init__(self, vocab_size: int, special_ids: list[int], mask_token_id: int, probability: float = 0.15,
                  mask_replace_prob: float = 0.8, random_replace_prob: float = 0.1,
-                 word_starts: torch.Tensor | None = None) -> None:
+                 word_starts: torch.Tensor | None = None, seed: int | None = None) -> None:
         if not 0.0 < probability < 1.0:
             raise ValueError(f"the masking probability must be in (0, 1), got {probability}")
         if mask_replace_prob + random_replace_prob > 1.0:
@@ -108,19 +117,29 @@ class Masker:
         self.is_special[special_ids] = True
         self.random_token_ids = (~self.is_special).nonzero().squeeze(1)
         self.word_starts = word_starts
+        self.seed = torch.initial_seed() if seed is None else seed
 
     @classmethod
     def for_tokenizer(cls, tokenizer, probability: float = 0.15, mask_replace_prob: float = 0.8,
-                      random_replace_prob: float = 0.1, whole_word_mask: bool = False) -> Masker:
+                      random_replace_prob: float = 0.1, whole_word_mask: bool = False,
+                      seed: int | None = None) -> Masker:
         """The masker of a transformers tokenizer (its special ids, ``<mask>`` and, for whole words, word starts)."""
         from veco_lightning.data.tokenizer import word_start_table
 
         return cls(len(tokenizer), tokenizer.all_special_ids, tokenizer.mask_token_id, probability, mask_replace_prob,
-                   random_replace_prob, word_start_table(tokenizer) if whole_word_mask else None)
+                   random_replace_prob, word_start_table(tokenizer) if whole_word_mask else None, seed)
+
+    def generator_for(self, input_ids: torch.Tensor) -> torch.Generator:
+        """The generator of one batch's mask: seeded by the masker's seed and the batch's token ids."""
+        digest = hashlib.blake2b(input_ids.cpu().numpy().tobytes(), digest_size=8,
+                                 key=self.seed.to_bytes(8, "little", signed=False)).digest()
+        return torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
 
     def __call__(self, input_ids: torch.Tensor,
                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(masked_input_ids, labels)`` for ``(B, L)`` ids (padding is special, so it is never masked)."""
+        """``(masked_input_ids, labels)`` for ``(B, L)`` ids (padding is special, so it is never masked); the mask comes
+        from :meth:`generator_for` unless a generator is given."""
+        generator = generator if generator is not None else self.generator_for(input_ids)
         eligible = ~self.is_special[input_ids]  # (B, L)
         selected = select_for_masking(input_ids, eligible, self.probability, self.word_starts, generator)
         return apply_mask(input_ids, selected, self.mask_token_id, self.random_token_ids, self.mask_replace_prob,

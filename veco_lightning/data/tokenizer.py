@@ -269,16 +269,39 @@ def train_tokenizer(
         tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>", sep_token="</s>",
         cls_token="<s>", pad_token="<pad>", mask_token=mask,
     )
+    save_tokenizer(wrapped, output_dir)
+    return load_tokenizer(output_dir)
+
+
+def save_tokenizer(tokenizer: transformers.PreTrainedTokenizerBase, output_dir: str,
+                   model_max_length: int | None = None) -> None:
+    """``save_pretrained`` that every supported transformers version (4.50 on) loads the same way.
+
+    transformers 5 names its generic ``tokenizer.json`` class ``TokenizersBackend``, a name transformers 4 does not
+    know; it is written as ``PreTrainedTokenizerFast``, the name both versions load from ``tokenizer.json`` as is
+    (model-specific names such as ``XLMRobertaTokenizer`` are kept). The loading options transformers 5 records
+    (``is_local``, ``local_files_only``) are dropped: they describe one load, not the tokenizer.
+
+    Args:
+        tokenizer: any transformers tokenizer.
+        output_dir: the directory to write to (created when missing).
+        model_max_length: the longest input the model takes, so that ``truncation=True`` cuts there; without it
+            the tokenizer's own value is kept (for a tokenizer trained here: none, ~1e30).
+    """
     os.makedirs(output_dir, exist_ok=True)
-    wrapped.save_pretrained(output_dir)
-    # Name the class by its transformers-4 alias too, so older transformers can load the dir.
+    tokenizer.save_pretrained(output_dir)
     config_path = os.path.join(output_dir, "tokenizer_config.json")
     with open(config_path, encoding="utf-8") as handle:
         config = json.load(handle)
-    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    generic = config.get("tokenizer_class") in (None, "TokenizersBackend")
+    if generic and os.path.exists(os.path.join(output_dir, "tokenizer.json")):
+        config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    for key in ("is_local", "local_files_only"):
+        config.pop(key, None)
+    if model_max_length is not None:
+        config["model_max_length"] = model_max_length
     with open(config_path, "w", encoding="utf-8") as handle:
         json.dump(config, handle, indent=2, ensure_ascii=False)
-    return load_tokenizer(output_dir)
 
 
 def encode_with_offsets(tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str],

@@ -1,14 +1,28 @@
-"""Evaluation reports: a JSON file, a Markdown table per metric, and pictures."""
+"""Evaluation reports: ``results.json`` (typed metadata and figures), ``results.md`` (the same, readable) and pictures.
+
+The metadata says what was evaluated (:func:`model_source`), on what (:func:`describe_data`), how (the evaluation
+options) and with which software (:func:`software_versions`), as JSON types (:func:`to_json`). The
+:class:`EvaluationReporter` ties it together for a Lightning module: it logs the figures, writes the report with its
+pictures (:mod:`veco_lightning.evaluation.plots`) and sends each picture to the loggers that take images.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
-from collections.abc import Sequence
+import platform
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from importlib import metadata as package_metadata
 from typing import Any
 
 import torch
+
+from veco_lightning.checkpointing import is_checkpoint
+from veco_lightning.evaluation.plots import plot_metric_bars, plot_similarity_heatmap
+from veco_lightning.logs import run_log_dir
 
 Results = dict[str, dict[str, dict[str, float]]]  # metric -> set name -> figure -> value
 
@@ -23,6 +37,9 @@ _TITLES = {"retrieval": "Sentence retrieval (top-1 accuracy, %)", "synonym": "Sy
            "alignment": "Word alignment", "mining": "Bitext mining (BUCC protocol, test split, %)"}
 
 
+# ---------------------------------------------------------------------------------------------------- tables, JSON
+
+
 def with_averages(results: Results) -> Results:
     """Add an ``average`` row to each metric: the unweighted mean over sets, as XTREME averages languages."""
     out: Results = {}
@@ -31,7 +48,8 @@ def with_averages(results: Results) -> Results:
         keys = {k for figures in rows.values() for k in figures}
         average = {}
         for key in sorted(keys):
-            values = [figures[key] for figures in rows.values() if key in figures and not math.isnan(figures[key])]
+            values = [figures[key] for figures in rows.values()
+                      if figures.get(key) is not None and not math.isnan(figures[key])]
             if values:
                 average[key] = sum(values) / len(values)
         out[metric] = {**rows, "average": average}
@@ -61,71 +79,160 @@ def markdown_tables(results: Results) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def write_report(results: Results, out_dir: str, metadata: dict[str, Any] | None = None) -> dict[str, str]:
-    """Write ``results.json`` and ``results.md`` (and a bar chart of retrieval accuracy) into ``out_dir``."""
+def to_json(value: Any) -> Any:
+    """``value`` as JSON types: dataclasses and mappings as objects, tensors and arrays as numbers or lists, paths as
+    strings, NaN and infinities as ``null`` (strict JSON has no NaN); anything else as its ``str``."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_json(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return [to_json(v) for v in sorted(value, key=str)]
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if callable(getattr(value, "tolist", None)):  # torch tensors, numpy arrays and scalars
+        return to_json(value.tolist())
+    if callable(getattr(value, "as_dict", None)):  # jsonargparse namespaces
+        return to_json(value.as_dict())
+    return str(value)
+
+
+def _md_value(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_md_value(v) for v in value) if value else "–"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_md_value(v)}" for k, v in value.items()) if value else "–"
+    return str(value).replace("|", "\\|")
+
+
+def markdown_metadata(metadata: Mapping[str, Any]) -> str:
+    """The metadata as nested bullets, with each list of records (evaluation sets, mining splits) as a table."""
+    tables: list[str] = []
+
+    def walk(mapping: Mapping[str, Any], depth: int, prefix: str) -> list[str]:
+        bullets = []
+        for key, value in mapping.items():
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                columns = list(dict.fromkeys(k for row in value for k in row))
+                tables.append("\n".join([f"#### {prefix}{key}", "", "| " + " | ".join(columns) + " |",
+                                         "|" + "---|" * len(columns)]
+                                        + ["| " + " | ".join(_md_value(row.get(c)) for c in columns) + " |"
+                                           for row in value]))
+            elif isinstance(value, dict) and value:
+                inner = walk(value, depth + 1, f"{prefix}{key}: ")
+                bullets += ["  " * depth + f"- **{key}**", *inner] if inner else []
+            else:
+                bullets.append("  " * depth + f"- **{key}**: {_md_value(value)}")
+        return bullets
+
+    bullets = walk(to_json(dict(metadata)), 0, "")
+    return "\n\n".join(filter(None, ["\n".join(bullets), *tables])) + "\n"
+
+
+def write_report(results: Results, out_dir: str, metadata: Mapping[str, Any] | None = None,
+                 pictures: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Write ``results.json``, ``results.md`` and a bar chart per scored metric (retrieval, synonym, mining) into
+    ``out_dir``; ``pictures`` (e.g. a heatmap already drawn there) are listed in ``results.md`` too.
+
+    Returns:
+        ``json``, ``markdown`` and one path per picture (``retrieval_bars``, ``synonym_bars``, ``mining_bars``, and
+        those of ``pictures``).
+    """
     os.makedirs(out_dir, exist_ok=True)
     results = with_averages(results)
     paths = {"json": os.path.join(out_dir, "results.json"), "markdown": os.path.join(out_dir, "results.md")}
+    paths.update(plot_metric_bars(results, out_dir))
+    paths.update(pictures or {})
     with open(paths["json"], "w", encoding="utf-8") as handle:
-        json.dump({"metadata": metadata or {}, "results": results}, handle, indent=2, ensure_ascii=False)
-    header = "# Cross-lingual evaluation\n\n" + "".join(f"- {k}: {v}\n" for k, v in (metadata or {}).items())
+        json.dump({"metadata": to_json(dict(metadata or {})), "results": to_json(results)}, handle, indent=2,
+                  ensure_ascii=False, allow_nan=False)
+    drawn = [(key, path) for key, path in paths.items() if path.endswith(".png")]
     with open(paths["markdown"], "w", encoding="utf-8") as handle:
-        handle.write(header + "\n" + markdown_tables(results))
-    if "retrieval" in results:
-        paths["bars"] = plot_accuracy_bars(results["retrieval"], os.path.join(out_dir, "retrieval_accuracy.png"))
+        handle.write("# Cross-lingual evaluation\n\n" + markdown_tables(results))
+        if drawn:
+            links = [f"![{key.replace('_', ' ')}]({os.path.relpath(path, out_dir)})\n\n" for key, path in drawn]
+            handle.write("\n## Pictures\n\n" + "".join(links))
+        if metadata:
+            handle.write("\n## Run\n\n" + markdown_metadata(metadata))
     return paths
 
 
-def plot_accuracy_bars(per_set: dict[str, dict[str, float]], path: str, title: str = "Sentence retrieval"):
-    """Grouped bars of top-1 accuracy per set, both directions."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [n for n in per_set if n != "average"] + (["average"] if "average" in per_set else [])
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(names) + 2), 3.8))
-    width = 0.4
-    for offset, (key, label) in zip((-width / 2, width / 2), _COLUMNS["retrieval"][:2]):
-        values = [100 * per_set[n].get(key, float("nan")) for n in names]
-        ax.bar([i + offset for i in range(len(names))], values, width, label=label)
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    ax.set_ylabel("top-1 accuracy (%)")
-    shown = [100 * v[k] for v in per_set.values() for k in ("src2tgt", "tgt2src") if k in v and v[k] == v[k]]
-    top = max(shown + [0.0])
-    ax.set_ylim(0, 100 if top > 50 else max(5.0, 1.2 * top))
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+# -------------------------------------------------------------------------------------------------------- metadata
 
 
-def plot_similarity_heatmap(
-    sims: torch.Tensor, src_words: Sequence[str], tgt_words: Sequence[str], path: str, title: str = ""
-) -> str:
-    """Cosine similarity between the words of a sentence pair, with the mutual-argmax alignment marked."""
-    import matplotlib
+def software_versions() -> dict[str, str | None]:
+    """Versions of this package, Python and the libraries that shape the figures."""
+    import veco_lightning
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    versions: dict[str, str | None] = {"veco_lightning": veco_lightning.__version__,
+                                       "python": platform.python_version(), "torch": torch.__version__}
+    for package in ("transformers", "lightning", "tokenizers"):
+        try:
+            versions[package] = package_metadata.version(package)
+        except package_metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
 
-    from veco_lightning.evaluation.alignment import argmax_alignment
 
-    matrix = sims.detach().float().cpu()
-    fig, ax = plt.subplots(figsize=(0.45 * len(tgt_words) + 2.5, 0.4 * len(src_words) + 1.8))
-    image = ax.imshow(matrix.numpy(), cmap="viridis", vmin=float(matrix.min()), vmax=float(matrix.max()))
-    for i, j in argmax_alignment(matrix):
-        ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.5))
-    ax.set_xticks(range(len(tgt_words)), tgt_words, rotation=60, ha="right")
-    ax.set_yticks(range(len(src_words)), src_words)
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, fraction=0.04)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+def _local(path: str | None) -> str | None:
+    return os.path.abspath(path) if path and os.path.exists(path) else path
+
+
+def model_source(encoder: Any, ckpt_path: str | None = None, tokenizer: str | None = None) -> dict[str, Any]:
+    """Where the evaluated weights come from: the checkpoint tested (``trainer.ckpt_path``), else ``encoder.path``
+    (an export directory, or a hub name), else a preset's random initialisation.
+
+    Args:
+        encoder: ``module.hparams["encoder"]``: an :class:`~veco_lightning.models.encoder.EncoderSpec`, a dict or
+            ``None`` (the default spec).
+        ckpt_path: the checkpoint the trainer tested.
+        tokenizer: the tokenizer's directory or name.
+    """
+    spec = to_json(encoder) if encoder is not None else None
+    path = spec.get("path") if isinstance(spec, dict) else None
+    source: dict[str, Any] = {}
+    if ckpt_path:
+        weights_from, where = "checkpoint", _local(ckpt_path)
+    elif path and is_checkpoint(path):  # encoder.path names a veco-fit checkpoint: record the step it was saved at
+        weights_from, where = "checkpoint", _local(path)
+        saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        source["checkpoint_step"] = int(saved.get("global_step", 0))
+    elif path:
+        weights_from, where = ("export directory" if os.path.isdir(path) else "hub"), _local(path)
+    else:
+        weights_from, where = "preset (random initialisation)", None
+    return {"weights_from": weights_from, "path": where, **source, "encoder": spec, "tokenizer": _local(tokenizer)}
+
+
+def describe_data(data: Any) -> dict[str, Any] | None:
+    """The evaluation sets of an :class:`~veco_lightning.evaluation.datamodule.EvaluationDataModule` and their sizes:
+    pairs, scored synonym pairs and gold alignments per set; sentences and gold pairs per mining split."""
+    if data is None:
+        return None
+    sets = [{"name": s.name, "languages": f"{s.src_lang}-{s.tgt_lang}", "pairs": len(s.items),
+             "synonym_pairs": sum(len(item["synonyms"]) // 2 for item in s.items),
+             "gold_alignments": bool(s.items) and s.items[0]["gold"] is not None} for s in data.sets]
+    bucc = getattr(data, "bucc", None)
+    split_names = (bucc.dev_split, bucc.test_split) if bucc is not None else ("dev", "test")
+    mining = [{"task": task.name, "split": name, "role": role, "source_sentences": len(split.src_ids),
+               "target_sentences": len(split.trg_ids), "gold_pairs": len(split.gold)}
+              for task in data.mining_sets
+              for split, name, role in zip(task.splits, split_names, ("threshold", "reported"))]
+    return {"tokenizer": _local(getattr(data, "tokenizer_name", None)), "max_length": data.max_length,
+            "sets": sets, "mining": mining}
+
+
+# -------------------------------------------------------------------------------------------------------- reporter
 
 
 class EvaluationReporter:
@@ -134,7 +241,8 @@ class EvaluationReporter:
     Set names and mining tasks come from the evaluation datamodule of the trainer (an
     :class:`~veco_lightning.evaluation.datamodule.EvaluationDataModule` alone or inside the composite); logged keys
     are ``<stage>/<metric>/<set>/<figure>``, e.g. ``val/retrieval/deu-eng/src2tgt``, and
-    ``<stage>/<metric>/average/...``.
+    ``<stage>/<metric>/average/...``. Every picture also goes to each logger whose experiment has ``add_image``
+    (TensorBoard), as ``<stage>/<picture>``.
     """
 
     _NOT_LOGGED = ("pairs", "word_pairs", "threshold")
@@ -189,56 +297,81 @@ class EvaluationReporter:
                         self.module.log(f"{self.stage}/{metric}/{name}/{key}", float(value), rank_zero_only=True)
         return results
 
+    def metadata(self) -> dict[str, Any]:
+        """What was evaluated, on what, how, with which software, and when (JSON types throughout)."""
+        module, trainer = self.module, self.module.trainer
+        options = module.scorer.options
+        return {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "stage": self.stage,
+            "model": model_source(module.hparams.get("encoder") or getattr(module, "encoder_spec", None),
+                                  getattr(trainer, "ckpt_path", None), module.hparams.get("tokenizer")),
+            "global_step": int(module.global_step),
+            "evaluation": to_json(options),
+            "data": describe_data(self.data),
+            "versions": software_versions(),
+        }
+
     def write(self, results: Results) -> None:
         trainer = self.module.trainer
         if not results or not trainer.is_global_zero:
             return
         options = self.module.scorer.options
-        out_dir = options.report_dir or os.path.join(trainer.log_dir or trainer.default_root_dir, "eval")
-        metadata = {"layer": options.layer, "pooling": options.pooling, "margin": options.margin,
-                    "alignment": options.alignment, "word_pooling": options.word_pooling,
-                    "encoder": self.module.hparams.get("encoder")}
-        paths = write_report(results, out_dir, {k: str(v) for k, v in metadata.items()})
+        out_dir = options.report_dir or os.path.join(run_log_dir(trainer), "eval")
+        os.makedirs(out_dir, exist_ok=True)
         heatmap = self._heatmap(out_dir)
-        if heatmap:
-            paths["heatmap"] = heatmap
+        paths = write_report(results, out_dir, self.metadata(), {"heatmap": heatmap} if heatmap else None)
         self._to_logger(paths)
         print(markdown_tables(results))
         print(f"Evaluation report written to {os.path.abspath(paths['markdown'])}")
 
     def _heatmap(self, out_dir: str) -> str | None:
         sets = self.data.sets if self.data is not None else []
-        if not sets:
-            return None
         options = self.module.scorer.options
         chosen = options.heatmap_set
-        dataset = next((s for s in sets if s.name == chosen), None) if isinstance(chosen, str) else sets[chosen]
+        if isinstance(chosen, str):
+            dataset = next((s for s in sets if s.name == chosen), None)
+        else:
+            dataset = sets[chosen] if -len(sets) <= chosen < len(sets) else None
         if dataset is None or options.heatmap_pair >= len(dataset.items):
             return None
         from veco_lightning.evaluation.datasets import collate_bitext
         from veco_lightning.evaluation.scorer import word_similarities
 
-        item = dataset.items[options.heatmap_pair]
-        batch = collate_bitext([item], self.data.pad_id, 0)["bitext"]
+        i = options.heatmap_pair
+        batch = collate_bitext([dataset.items[i]], self.data.pad_id, 0)["bitext"]
         device = self.module.device
         sides = [{k: v.to(device) for k, v in batch[side].items()} for side in ("src", "tgt")]
         with torch.no_grad():
-            *_, sims, _, _ = word_similarities(self.module.encode_layer, sides[0], sides[1], options.word_pooling)
-        i = options.heatmap_pair
+            *_, sims, present_src, present_tgt = word_similarities(self.module.encode_layer, sides[0], sides[1],
+                                                                   options.word_pooling)
         src_words = [dataset.src_texts[i][a:b] for a, b in dataset.words[0][i]]
         tgt_words = [dataset.tgt_texts[i][a:b] for a, b in dataset.words[1][i]]
-        matrix = sims[0, : len(src_words), : len(tgt_words)]
-        path = os.path.join(out_dir, f"word_similarity_{dataset.name}_{i}.png")
-        title = f"{dataset.name} pair {i}, layer {options.layer}"
-        return plot_similarity_heatmap(matrix, src_words, tgt_words, path, title)
+        n, m = len(src_words), len(tgt_words)
+        present = (present_src[0, :n, None] & present_tgt[0, None, :m]).cpu()  # (n, m)
+        matrix = sims[0, :n, :m].cpu()
+        # The links the AER counts: absent words at -inf and never linked, as in CrossLingualScorer.update.
+        links = {(a, b) for a, b in self.module.scorer.align(matrix.masked_fill(~present, float("-inf")))
+                 if present[a, b]}
+        layer = f"layer {options.layer}" + (" (from the top)" if options.layer < 0 else "")
+        return plot_similarity_heatmap(
+            matrix.masked_fill(~present, float("nan")), src_words, tgt_words,
+            os.path.join(out_dir, f"word_similarity_{dataset.name}_{i}.png"),
+            f"{dataset.name}, pair {i}: word similarity at {layer}", links=links, method=options.alignment,
+            languages=(dataset.src_lang, dataset.tgt_lang),
+        )
 
-    def _to_logger(self, paths: dict[str, str]) -> None:
-        experiment = getattr(self.module.logger, "experiment", None)
-        if experiment is None or not hasattr(experiment, "add_image"):
+    def _to_logger(self, paths: Mapping[str, str]) -> None:
+        """Every picture to every logger that takes images (TensorBoard's ``add_image``)."""
+        loggers = getattr(self.module, "loggers", None) or [getattr(self.module, "logger", None)]
+        experiments = [e for e in (getattr(lg, "experiment", None) for lg in loggers if lg is not None)
+                       if callable(getattr(e, "add_image", None))]
+        if not experiments:
             return
         import matplotlib.image
 
-        for key in ("bars", "heatmap"):
-            if key in paths:
-                image = matplotlib.image.imread(paths[key])[..., :3]
-                experiment.add_image(f"{self.stage}/{key}", image, self.module.global_step, dataformats="HWC")
+        for key, path in paths.items():
+            if path.endswith(".png"):
+                image = matplotlib.image.imread(path)[..., :3]  # (H, W, 3), RGBA without alpha
+                for experiment in experiments:
+                    experiment.add_image(f"{self.stage}/{key}", image, self.module.global_step, dataformats="HWC")

@@ -51,6 +51,9 @@ class EvaluationOptions:
     heatmap_pair: int = 0
 
 
+torch.serialization.add_safe_globals([EvaluationOptions])  # weights_only checkpoints keep it in hyper-parameters
+
+
 def word_similarities(
     encode: Encode, side_a: dict[str, torch.Tensor], side_b: dict[str, torch.Tensor], word_pooling: WordPooling
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -12,13 +12,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from transformers import AutoModelForMaskedLM, XLMRobertaConfig, XLMRobertaForMaskedLM
 
 log = logging.getLogger(__name__)
 
 # Shapes. ``large`` is XLM-R large, the shape VECO and VECO 2.0 large use. ``tiny`` and ``small`` exist for
-# tests and CPU runs. Every other XLM-R hyper-parameter (GELU, pre-softmax scaling, learned absolute positions
-# with padding offset, layer-norm eps 1e-5) stays at the XLMRobertaConfig defaults.
+# tests and CPU runs. The other XLM-R hyper-parameters (GELU, learned absolute positions with padding offset) are
+# XLMRobertaConfig defaults, except the layer-norm eps that preset_config sets.
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=256),
     "small": dict(num_hidden_layers=4, hidden_size=256, num_attention_heads=4, intermediate_size=1024),
@@ -43,6 +44,8 @@ class EncoderSpec:
             ``eager`` or ``flash_attention_2``.
         max_length: longest sequence the encoder must accept; sets ``max_position_embeddings`` for presets
             (XLM-R reserves ``pad_token_id + 1`` extra positions).
+        trust_remote_code: let ``encoder.path`` run the model code it ships (a Hugging Face option that executes
+            code from the checkpoint directory or the hub). Off; set it by this name only, never in ``overrides``.
     """
 
     preset: str | None = "tiny"
@@ -50,6 +53,12 @@ class EncoderSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
     attn_implementation: str = "sdpa"
     max_length: int = 512
+    trust_remote_code: bool = False
+
+
+# Checkpoints keep an EncoderSpec in their hyper-parameters when a module is built in Python: allowed by
+# torch.load(weights_only=True), which refuses every other class.
+torch.serialization.add_safe_globals([EncoderSpec])
 
 
 def preset_config(
@@ -66,6 +75,7 @@ def preset_config(
         # XLM-R position ids start at pad_token_id + 1, so max_length tokens need that many extra rows.
         max_position_embeddings=max_length + pad_token_id + 1,
         type_vocab_size=1,
+        layer_norm_eps=1e-5,  # XLM-R's value; XLMRobertaConfig defaults to BERT's 1e-12
         **PRESETS[preset],
     )
     kwargs.update(overrides)
@@ -73,20 +83,30 @@ def preset_config(
 
 
 def build_encoder(spec: EncoderSpec, vocab_size: int | None = None, pad_token_id: int = 1) -> XLMRobertaForMaskedLM:
-    """Build a fresh preset encoder, or load a checkpoint for continued pre-training.
+    """Build a fresh preset encoder, or load one for continued pre-training or evaluation: a Hugging Face directory
+    (an export, XLM-R) or a ``veco-fit`` ``.ckpt`` file (its own shape and weights, read with ``weights_only``).
 
     When the tokenizer has more entries than a loaded checkpoint's embedding matrix, the embeddings are
     resized (new rows initialised as transformers does) and a warning says so.
     """
+    if "trust_remote_code" in spec.overrides:
+        raise ValueError("encoder.overrides may not set trust_remote_code: it runs code shipped with the checkpoint. "
+                         "If you trust that code, set encoder.trust_remote_code: true by name")
+    if spec.path is not None and spec.path.endswith(".ckpt") and os.path.isfile(spec.path):
+        return _from_training_checkpoint(spec.path)
     if spec.path is not None:
         if os.path.sep in spec.path and not os.path.exists(spec.path):
             raise FileNotFoundError(
                 f"encoder.path {spec.path!r} does not exist: point it at a directory written by save_pretrained "
                 "(config.json + model.safetensors), or use encoder.preset to start from scratch"
             )
+        if spec.trust_remote_code:
+            log.warning("encoder.trust_remote_code is on: %s may run the model code it ships", spec.path)
         model = AutoModelForMaskedLM.from_pretrained(
-            spec.path, attn_implementation=spec.attn_implementation, **spec.overrides
+            spec.path, attn_implementation=spec.attn_implementation, trust_remote_code=spec.trust_remote_code,
+            **spec.overrides
         )
+        model.train()  # from_pretrained returns eval mode, which Lightning keeps: pre-training needs dropout
         if not isinstance(model, XLMRobertaForMaskedLM):
             log.warning("Loaded %s from %s; expected an XLM-R compatible encoder", type(model).__name__, spec.path)
         if vocab_size is not None and vocab_size > model.config.vocab_size:
@@ -107,3 +127,23 @@ def build_encoder(spec: EncoderSpec, vocab_size: int | None = None, pad_token_id
         attn_implementation=spec.attn_implementation, **spec.overrides,
     )
     return XLMRobertaForMaskedLM(config)
+
+
+def _from_training_checkpoint(path: str) -> XLMRobertaForMaskedLM:
+    """The encoder (with its LM head) of a ``veco-fit`` checkpoint, built from the shape the checkpoint records."""
+    from veco_lightning.checkpointing import read_checkpoint
+
+    checkpoint = read_checkpoint(path)
+    hparams = checkpoint.get("hyper_parameters", {})
+    saved = hparams.get("encoder") or {}
+    saved = saved if isinstance(saved, EncoderSpec) else EncoderSpec(**saved)
+    if saved.path is not None and saved.path.endswith(".ckpt"):
+        raise ValueError(f"{path} was itself trained from a checkpoint file ({saved.path}): export it with veco-export "
+                         "and evaluate the export directory")
+    model = build_encoder(saved, hparams.get("vocab_size"), hparams.get("pad_token_id", 1))
+    weights = {k[len("model."):]: v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
+    if weights["roberta.embeddings.word_embeddings.weight"].shape[0] != model.config.vocab_size:
+        model.resize_token_embeddings(weights["roberta.embeddings.word_embeddings.weight"].shape[0])
+    model.load_state_dict(weights)
+    log.info("Loaded the encoder of %s (%s)", path, saved)
+    return model

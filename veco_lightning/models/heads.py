@@ -70,6 +70,9 @@ class TokenContrastOptions:
     input: Literal["pairs", "tlm"] = "pairs"
 
 
+torch.serialization.add_safe_globals([SequenceContrastOptions, TokenContrastOptions])  # weights_only checkpoints
+
+
 def projection(hidden_size: int, dim: int | None) -> nn.Module:
     """Linear -> GELU -> Linear to ``dim`` (SimCLR / InfoXLM style), or the identity when ``dim`` is ``None``."""
     if not dim:

@@ -8,40 +8,16 @@ import logging
 import os
 from typing import Any
 
-import torch
 from transformers import AutoConfig, PreTrainedModel
 
+from veco_lightning.checkpointing import is_checkpoint, read_checkpoint, tokenizer_of
 from veco_lightning.models.encoder import EncoderSpec, preset_config
 
 log = logging.getLogger(__name__)
 
+__all__ = ["is_checkpoint", "load_task_encoder", "read_checkpoint", "tokenizer_of"]
+
 _ENCODER_PREFIX = "model.roberta."  # where VecoPretrainModule keeps the trunk in its state dict
-
-
-def is_checkpoint(path: str) -> bool:
-    """Whether ``path`` is a pre-training checkpoint file (``veco-fit`` writes ``.ckpt``)."""
-    return os.path.isfile(path) and path.endswith(".ckpt")
-
-
-def read_checkpoint(path: str) -> dict[str, Any]:
-    """A ``veco-fit`` checkpoint, loaded as tensors and plain containers only (``weights_only``): loading it never runs
-    code from the file."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - re-raised with the file and the fix
-        raise ValueError(f"{path}: cannot read it as a veco-fit checkpoint of tensors and plain values ({err}); "
-                         "export it with veco-export and pass the export directory instead") from err
-
-
-def tokenizer_of(encoder: str) -> str:
-    """The tokenizer that goes with an encoder: the directory itself, or the one a checkpoint recorded."""
-    if is_checkpoint(encoder):
-        tokenizer = read_checkpoint(encoder).get("hyper_parameters", {}).get("tokenizer")
-        if not tokenizer:
-            raise ValueError(f"{encoder} records no tokenizer: set data.tokenizer (or export the checkpoint with "
-                             "veco-export --tokenizer ...)")
-        return tokenizer
-    return encoder
 
 
 def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], **config: Any) -> PreTrainedModel:

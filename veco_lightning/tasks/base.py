@@ -76,7 +76,9 @@ class XtremeTask(LightningModule):
         config = self.head_config()
         if dropout is not None:
             config.update(hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
-        self.model = load_task_encoder(encoder, self.model_class, **config)
+        # from_pretrained returns the model in eval mode, and Lightning keeps a module's mode: train mode, so that
+        # fine-tuning uses the encoder's dropout.
+        self.model = load_task_encoder(encoder, self.model_class, **config).train()
         self._outputs: dict[int, dict[int, Any]] = {}
 
     def head_config(self) -> dict[str, Any]:

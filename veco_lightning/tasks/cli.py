@@ -18,21 +18,29 @@ import sys
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from veco_lightning.callbacks import ProgressLog
+from veco_lightning.checkpointing import CheckpointingCLI
 from veco_lightning.tasks.base import XtremeTask
 from veco_lightning.tasks.datamodule import TaskDataModule
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
-class XtremeCLI(LightningCLI):
+class XtremeCLI(CheckpointingCLI, LightningCLI):
     """LightningCLI over the task modules and datamodules: the tokenizer follows the encoder, the label set flows
-    from the data to the model, and ``fit`` ends with a test of the selected checkpoint."""
+    from the data to the model, checkpoints are atomic and load with ``weights_only``, and ``fit`` ends with a test
+    of the selected checkpoint."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("model.init_args.encoder", "data.init_args.tokenizer")
         parser.link_arguments("data.labels", "model.init_args.labels", apply_on="instantiate")
         parser.add_argument("--test_after_fit", type=bool, default=True,
                             help="test the selected checkpoint on every test language when fit ends")
+        parser.add_lightning_class_args(ProgressLog, "progress")  # plain lines in log files
+
+    def before_test(self) -> None:
+        self.resolve_last_checkpoint()
+        self.config_init["test"]["verbose"] = False  # the task prints one table of every test language
 
     def after_fit(self) -> None:
         if not self.config[self.subcommand].get("test_after_fit", True) or not self.datamodule.test_files:
@@ -44,7 +52,7 @@ class XtremeCLI(LightningCLI):
             ckpt = callback.last_model_path
         else:
             ckpt = None  # the weights in memory: the last step
-        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt)
+        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt, verbose=False)
 
 
 def run_cli(args: list[str] | None = None) -> XtremeCLI:
@@ -60,6 +68,9 @@ def run_cli(args: list[str] | None = None) -> XtremeCLI:
 
 def main(args: list[str] | None = None) -> object:
     """Entry point of ``veco-xtreme``; returns the scores (``score``, ``suite``) or the CLI."""
+    from veco_lightning.logs import configure_logging
+
+    configure_logging()
     argv = list(sys.argv[1:] if args is None else args)
     if argv and argv[0] == "score":
         from veco_lightning.tasks.scorer import score_main

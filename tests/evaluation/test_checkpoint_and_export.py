@@ -1,0 +1,108 @@
+"""One evaluation command for checkpoints and exports: the same weights score the same numbers either way, the
+command line's evaluation options are kept, and sentence-transformers' own ``TranslationEvaluator`` on the export
+agrees with the project's Tatoeba retrieval."""
+
+import json
+import os
+
+import pytest
+
+from veco_lightning.cli import run_cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
+TATOEBA = os.path.join(SHARED, "tatoeba")
+DEMO_TOKENIZER = "pkg://veco_lightning/resources/demo/tokenizer"
+LANGUAGES = ("deu", "fra")
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(TATOEBA), reason="needs ../shared/data/tatoeba")
+
+
+@pytest.fixture(scope="module")
+def trained(corpus_dir, tmp_path_factory):
+    """A few steps of the tiny run with the demo tokenizer (it covers German and French): a checkpoint and its
+    export, with mean pooling of layer 1 of 2 recorded as the run's evaluation choice."""
+    root = tmp_path_factory.mktemp("run")
+    files = "{" + ", ".join(f"{lang}: {corpus_dir / f'{lang}.txt'}" for lang in ("en", "ru", "zh")) + "}"
+    cli = run_cli([
+        "--config", os.path.join(ROOT, "tests", "conf", "tiny.yaml"),
+        f"--data.tokenizer={DEMO_TOKENIZER}",
+        f"--data.monolingual.files={files}",
+        f"--data.monolingual.cache_dir={root / 'cache'}",
+        f"--trainer.default_root_dir={root / 'run'}",
+        "--model.encoder.max_length=32", "--data.monolingual.max_length=32",
+        "--model.evaluation.layer=1",
+        f"--export.dirpath={root / 'hf'}",
+    ])
+    return cli.trainer.checkpoint_callback.last_model_path or cli.trainer.checkpoint_callback.best_model_path, \
+        str(root / "hf")
+
+
+def _evaluate(encoder: str, report_dir, extra: tuple[str, ...] = ()) -> dict:
+    languages = "[" + ", ".join(LANGUAGES) + "]"
+    cli = run_cli([
+        "test", "--config", os.path.join(ROOT, "configs", "eval", "tatoeba.yaml"),
+        f"--model.encoder.path={encoder}", f"--data.tokenizer={encoder}",
+        f"--data.evaluation.tatoeba.root={TATOEBA}", f"--data.evaluation.tatoeba.languages={languages}",
+        "--data.evaluation.dictionaries={en-de: [" + os.path.join(SHARED, "dictionaries", "en-de.tsv") + "]}",
+        "--data.evaluation.max_length=32", f"--model.evaluation.report_dir={report_dir}", *extra,
+    ])
+    assert cli.model.scorer.options.report_dir == str(report_dir)
+    with open(os.path.join(report_dir, "results.json"), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def test_checkpoint_and_export_score_identically(trained, tmp_path):
+    checkpoint, export = trained
+    assert checkpoint.endswith(".ckpt")
+    from_checkpoint = _evaluate(checkpoint, tmp_path / "ckpt")
+    from_export = _evaluate(export, tmp_path / "export")
+    assert from_checkpoint["results"] == from_export["results"]
+    retrieval = from_export["results"]["retrieval"]
+    assert set(retrieval) == {f"{lang}-eng" for lang in LANGUAGES} | {"average"}  # no set of the training run
+    assert "synonym" in from_export["results"]
+    model = from_checkpoint["metadata"]["model"]
+    assert (model["weights_from"], model["path"], model["checkpoint_step"]) == ("checkpoint", checkpoint, 4)
+    assert from_export["metadata"]["model"]["weights_from"] == "export directory"
+
+
+def test_command_line_evaluation_options_survive_ckpt_path(trained, tmp_path):
+    """``test --ckpt_path``: the model's arguments come from the checkpoint, ``model.evaluation`` from the command."""
+    checkpoint, _ = trained
+    report = tmp_path / "report"
+    languages = "[" + ", ".join(LANGUAGES) + "]"
+    cli = run_cli([
+        "test", "--config", os.path.join(ROOT, "configs", "eval", "tatoeba.yaml"),
+        f"--data.tokenizer={checkpoint}", "--model.encoder.path=null", "--model.encoder.preset=tiny",
+        f"--data.evaluation.tatoeba.root={TATOEBA}", f"--data.evaluation.tatoeba.languages={languages}",
+        "--data.evaluation.dictionaries={}", "--data.evaluation.max_length=32",
+        f"--model.evaluation.report_dir={report}", "--model.evaluation.pooling=cls", "--model.evaluation.layer=0",
+        f"--ckpt_path={checkpoint}",
+    ])
+    options = cli.model.scorer.options
+    assert (options.report_dir, options.pooling, options.layer) == (str(report), "cls", 0)
+    assert os.path.isfile(report / "results.json")
+
+
+def test_sentence_transformers_translation_evaluator_agrees(trained, tmp_path):
+    """sentence-transformers' TranslationEvaluator, run on the export through its sentence-transformers
+    configuration (mean pooling of layer 1), gives the project's Tatoeba accuracies."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.evaluation import TranslationEvaluator
+
+    _, export = trained
+    ours = _evaluate(export, tmp_path / "ours", ("--model.evaluation.layer=1",))["results"]["retrieval"]
+    model = SentenceTransformer(export, device="cpu")
+    assert model.max_seq_length == 32
+    for lang in LANGUAGES:
+        stem = os.path.join(TATOEBA, f"tatoeba.{lang}-eng")
+        with open(f"{stem}.{lang}", encoding="utf-8") as src, open(f"{stem}.eng", encoding="utf-8") as tgt:
+            source = [line.rstrip("\n") for line in src]
+            target = [line.rstrip("\n") for line in tgt]
+        evaluator = TranslationEvaluator(source, target, batch_size=64, name=lang)
+        scores = evaluator(model, output_path=str(tmp_path))
+        theirs = {"src2tgt": scores[f"{lang}_src2trg_accuracy"], "tgt2src": scores[f"{lang}_trg2src_accuracy"]}
+        mine = ours[f"{lang}-eng"]
+        for direction, value in theirs.items():
+            # one sentence of 1000 may differ where two candidates tie to float rounding
+            assert abs(value - mine[direction]) <= 0.001 + 1e-9, (lang, direction, value, mine)

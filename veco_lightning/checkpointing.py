@@ -1,0 +1,112 @@
+"""Checkpoints that survive a kill and load without running code: atomic writes, ``weights_only`` loading, the
+tokenizer a checkpoint records, and the ``last`` checkpoint of a run found wherever its logger put it."""
+
+from __future__ import annotations
+
+import glob
+import os
+from typing import Any
+
+import torch
+from fsspec.implementations.local import LocalFileSystem
+from lightning.fabric.utilities.cloud_io import get_filesystem
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+
+def load_checkpoint(path: str, map_location: Any = "cpu") -> dict[str, Any]:
+    """A checkpoint read with ``torch.load(weights_only=True)``: tensors, containers, plain values, and the package's
+    option dataclasses (``EncoderSpec``, ``EvaluationOptions``, the contrast options), which their modules allow when
+    they are imported (a module built in Python keeps them in its hyper-parameters). A file that needs anything else
+    (a pickled object that would run code) is refused."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:
+        raise ValueError(f"{path}: refused to load, it holds more than tensors and plain values ({err}). "
+                         "Checkpoints are only ever read with weights_only=True; a file written by veco-fit loads, a "
+                         "file from elsewhere may carry code") from err
+
+
+def is_checkpoint(path: str) -> bool:
+    """Whether ``path`` is a checkpoint file (``veco-fit`` writes ``.ckpt``), not an export directory."""
+    return os.path.isfile(path) and path.endswith(".ckpt")
+
+
+def read_checkpoint(path: str) -> dict[str, Any]:
+    """A ``veco-fit`` checkpoint (:func:`load_checkpoint`), with an error that says what to do instead."""
+    try:
+        return load_checkpoint(path)
+    except ValueError as err:
+        raise ValueError(f"{err}. Export it with veco-export and use the export directory instead") from err
+
+
+def tokenizer_of(encoder: str) -> str:
+    """The tokenizer that goes with an encoder: the directory itself, or the one a checkpoint recorded."""
+    if is_checkpoint(encoder):
+        tokenizer = read_checkpoint(encoder).get("hyper_parameters", {}).get("tokenizer")
+        if not tokenizer:
+            raise ValueError(f"{encoder} records no tokenizer: name the tokenizer directory (data.tokenizer), or "
+                             "export the checkpoint with veco-export --tokenizer DIR")
+        return tokenizer
+    return encoder
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file beside its target, flushes it to disk and renames it into place:
+    a run killed during a save leaves the previous checkpoint whole (a rename is atomic). Reads with
+    ``weights_only`` (:func:`load_checkpoint`)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
+        if not isinstance(get_filesystem(path), LocalFileSystem):
+            return super().save_checkpoint(checkpoint, path)  # object stores: their writes are atomic already
+        path = os.fspath(path)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        partial = f"{path}.partial-{os.getpid()}"
+        try:
+            with open(partial, "wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+
+    def load_checkpoint(self, path: str, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        return load_checkpoint(os.fspath(path), map_location=map_location or "cpu")
+
+
+def last_checkpoint(root: str) -> str | None:
+    """The newest ``last.ckpt`` (or ``last-v*.ckpt``) below ``root``: what ``--ckpt_path last`` resumes from, in
+    whichever ``version_N/checkpoints`` folder the run that wrote it used."""
+    found = glob.glob(os.path.join(root, "**", "last*.ckpt"), recursive=True)
+    return max(found, key=os.path.getmtime) if found else None
+
+
+class CheckpointingCLI:
+    """What the package's LightningCLIs share (mixed in before ``LightningCLI``): atomic, ``weights_only``
+    checkpoints (:class:`AtomicCheckpointIO`) unless a strategy brings its own (DeepSpeed), and a ``--ckpt_path last``
+    that resumes from the newest ``last.ckpt`` under ``trainer.default_root_dir`` or stops with an error (never a
+    silent fresh start)."""
+
+    def instantiate_trainer(self, **kwargs: Any):
+        trainer = super().instantiate_trainer(**kwargs)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer
+
+    def resolve_last_checkpoint(self) -> None:
+        config = self.config_init[self.subcommand]
+        if config.get("ckpt_path") != "last":
+            return
+        root = self.trainer.default_root_dir
+        found = last_checkpoint(root)
+        if found is None:
+            raise FileNotFoundError(f"--ckpt_path last: no last.ckpt under {root!r}, so there is nothing to resume. "
+                                    "Give the checkpoint's path, point trainer.default_root_dir at the run, or drop "
+                                    "--ckpt_path to start a new run")
+        print(f"Resuming from {found}")
+        config["ckpt_path"] = found
+
+    before_fit = before_validate = before_test = before_predict = resolve_last_checkpoint

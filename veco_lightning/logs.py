@@ -1,0 +1,69 @@
+"""What the console shows: the package's INFO lines, and none of the third-party noise a first run prints (progress
+bars of ``datasets``, tips, known-harmless deprecation warnings). Called by the console scripts."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+# Warnings every run printed that say nothing to the user (deprecations inside Lightning, torchdata, transformers).
+_HARMLESS = (
+    r".*isinstance\(treespec, LeafSpec\)",
+    r".*'set_vital' is deprecated",
+    r".*does not have many workers which may be a bottleneck",
+    r".*The number of training batches .* is smaller than the logging interval",
+    r".*Checkpoint directory .* exists and is not empty",
+    r".*You are using `torch.load` with `weights_only=False`",
+)
+
+
+class _DropTips(logging.Filter):
+    """Lightning's advertisements ("💡 Tip: ... litlogger / litmodels")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in record.getMessage()
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Show the package's log lines (mining statistics, blocks per language, skipped lines, resumes) and silence the
+    rest of the first-run noise. Safe to call more than once."""
+    package = logging.getLogger("veco_lightning")
+    # A handler of our own only when the application configured none (a user's logging.basicConfig, or pytest's
+    # capture, keeps receiving the records: they still propagate).
+    if not logging.getLogger().handlers and not any(getattr(h, "_veco", False) for h in package.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler._veco = True  # type: ignore[attr-defined]
+        package.addHandler(handler)
+    package.setLevel(level)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropTips) for f in logger.filters):
+            logger.addFilter(_DropTips())
+    for pattern in _HARMLESS:
+        warnings.filterwarnings("ignore", message=pattern)
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()  # one bar per map/save call: dozens on a first run
+        datasets.utils.logging.set_verbosity_warning()
+    except ImportError:  # pragma: no cover - datasets is a dependency
+        pass
+    try:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" bars
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def run_log_dir(trainer: Any) -> str:
+    """The run's log folder (``Trainer.log_dir``) computed locally. ``Trainer.log_dir`` broadcasts rank 0's value,
+    a collective call that hangs when only rank 0 asks (writing a report or an export); on rank 0 this is the same
+    folder."""
+    logger = trainer.loggers[0] if trainer.loggers else None
+    if logger is None:
+        return trainer.default_root_dir
+    directory = getattr(logger, "log_dir", None) or logger.save_dir
+    return directory or trainer.default_root_dir
