@@ -46,7 +46,8 @@ def _module(tokenizer_dir, pooling="mean", layer=-1):
 
 def _fit_end_export(module, tmp_path):
     """Run the ExportPretrained callback as the end of ``fit`` does; returns the export directory."""
-    trainer = SimpleNamespace(strategy=_Strategy(module), is_global_zero=True, log_dir=str(tmp_path / "log"),
+    logger = SimpleNamespace(log_dir=str(tmp_path / "log"), save_dir=str(tmp_path))
+    trainer = SimpleNamespace(strategy=_Strategy(module), is_global_zero=True, loggers=[logger],
                               default_root_dir=str(tmp_path), datamodule=None)
     ExportPretrained().on_fit_end(trainer, module)
     return tmp_path / "log" / "hf_model"
