@@ -1,12 +1,13 @@
 """Masked-LM training throughput: veco_lightning vs. Hugging Face ``transformers.Trainer``, side by side.
 
-Both systems train the same XLM-R-shaped encoder (veco preset ``small``: 4 layers x 256 hidden, 4 heads, FFN 1024)
-with a >= 32k SentencePiece-Unigram vocabulary, on the same packed blocks of real multilingual text (NTREX-128,
-13 languages), with the same batch size, sequence length, seed, optimizer (AdamW, lr 5e-4, weight decay 0.01 on
-matrices only, gradient clipping at 1.0, the same AdamW implementation: fused by default, as transformers' default
-``optim="adamw_torch_fused"``; ``--adamw unfused`` uses torch's plain loop for both) and thread count, in one
-process. The figure of merit is non-pad tokens per second of
-training (forward + backward + optimizer step, data loading and masking included).
+Both systems train the same XLM-R-shaped encoder (veco preset ``small`` by default: 4 layers x 256 hidden, 4 heads,
+FFN 1024; ``--preset base`` is XLM-R base's shape) with a >= 32k SentencePiece-Unigram vocabulary (``--model-vocab
+250002`` makes the embedding and LM head XLM-R's size while the text stays the same), on the same packed blocks of
+real multilingual text (NTREX-128, 13 languages), with the same batch size, sequence length, seed, optimizer (AdamW,
+lr 5e-4, weight decay 0.01 on matrices only, gradient clipping at 1.0, the same AdamW implementation: fused by
+default, as transformers' default ``optim="adamw_torch_fused"``; ``--adamw unfused`` uses torch's plain loop for both)
+and thread count, in one process. The figure of merit is non-pad tokens per second of training
+(forward + backward + optimizer step, data loading and masking included).
 
 * veco side: ``MonolingualDataModule`` + ``VecoPretrainModule`` under ``lightning.Trainer`` (sparse LM head: only
   the ~15% masked positions are projected onto the vocabulary).
@@ -16,6 +17,10 @@ training (forward + backward + optimizer step, data loading and masking included
   ``dm.train_sets``), so the text and token stream are identical; both sides mask 15% of the tokens with the
   80/10/10 rule. (Block *order* differs: veco draws languages with alpha=0.3 smoothing, HF shuffles uniformly.
   Every block is full, so the order does not change the work per step.)
+
+Precision: ``--precision bf16-mixed`` runs Lightning's bf16 autocast on the veco side and ``bf16=True`` (the same
+autocast, through accelerate) on the HF side. Memory: each system's peak resident memory above what the process held
+before it started (``harness.PeakMemory``: the kernel's high-water mark, reset before each system).
 
 Timing: the first ``--warmup`` optimizer steps are skipped; the clock runs from the start of step ``warmup`` (Lightning
 ``on_train_batch_start`` / HF ``on_step_begin``) to the end of the last step (``on_train_batch_end`` /
@@ -178,19 +183,22 @@ def run_veco(args, files, tok_dir) -> dict:
     seed_everything(args.seed, verbose=False)
     dm = make_datamodule(args, files, tok_dir)
     model = VecoPretrainModule(
-        encoder=EncoderSpec(preset="small", max_length=args.seq_len), vocab_size=len(dm.tokenizer),
-        pad_token_id=dm.pad_token_id, weight_decay=args.weight_decay,
+        encoder=EncoderSpec(preset=args.preset, max_length=args.seq_len),
+        vocab_size=args.model_vocab or len(dm.tokenizer),
+        pad_token_id=dm.pad_token_id, weight_decay=args.weight_decay, compile=getattr(args, "compile", False),
         optimizer=lambda params: torch.optim.AdamW(params, lr=args.lr, fused=args.adamw == "fused" or None),
     )
     trainer = Trainer(
-        accelerator="cpu", devices=1, precision="32-true", max_steps=args.warmup + args.steps, logger=False,
+        accelerator="cpu", devices=1, precision=args.precision, max_steps=args.warmup + args.steps, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         num_sanity_val_steps=0, limit_val_batches=0, gradient_clip_val=args.clip or None,
         callbacks=[timer.lightning_callback(lambda batch: mlm_counts(batch["mmlm"]))],
         default_root_dir=os.path.join(harness.CACHE, "lightning_out"),
     )
-    trainer.fit(model, datamodule=dm)
+    with harness.PeakMemory() as memory:
+        trainer.fit(model, datamodule=dm)
     out = timer.result()
+    out["peak_mib"] = memory.peak_mib
     out["parameters"] = sum(p.numel() for p in model.parameters())
     out["final_loss"] = float(trainer.callback_metrics.get("train/loss", float("nan")))
     out["optimizer"] = describe_optimizer(trainer.optimizers[0])
@@ -216,8 +224,8 @@ def run_hf(args, blocks, tokenizer) -> dict:
         return batch
 
     transformers.set_seed(args.seed)
-    config = preset_config("small", len(tokenizer), tokenizer.pad_token_id, max_length=args.seq_len,
-                           attn_implementation="sdpa")
+    config = preset_config(args.preset, args.model_vocab or len(tokenizer), tokenizer.pad_token_id,
+                           max_length=args.seq_len, attn_implementation="sdpa")
     model = XLMRobertaForMaskedLM(config)
     max_steps = args.warmup + args.steps
     targs = TrainingArguments(
@@ -226,13 +234,15 @@ def run_hf(args, blocks, tokenizer) -> dict:
         warmup_steps=round(0.06 * max_steps), lr_scheduler_type="linear", use_cpu=True, report_to=[],
         save_strategy="no", logging_strategy="no", eval_strategy="no", dataloader_num_workers=0, disable_tqdm=True,
         seed=args.seed, optim="adamw_torch_fused" if args.adamw == "fused" else "adamw_torch",
+        bf16=args.precision == "bf16-mixed",  # autocast to bfloat16, as Lightning's bf16-mixed
     )
     # HF (through accelerate) may collate a batch ahead, so the k-th collated batch is counted for step k.
     trainer = Trainer(model=model, args=targs, train_dataset=blocks, data_collator=collator,
                       processing_class=tokenizer, callbacks=[timer.trainer_callback(lambda step: collated[step])])
-    with contextlib.redirect_stdout(io.StringIO()):  # Trainer prints its own (untimed-warm-up-inclusive) summary
+    with contextlib.redirect_stdout(io.StringIO()), harness.PeakMemory() as memory:  # Trainer prints a summary
         trainer.train()
     out = timer.result()
+    out["peak_mib"] = memory.peak_mib
     out["parameters"] = sum(p.numel() for p in model.parameters())
     out["optimizer"] = describe_optimizer(trainer.optimizer)
     del trainer, model
@@ -258,7 +268,13 @@ def parse_args(argv=None):
     p.add_argument("--adamw", choices=("fused", "unfused"), default="fused",
                    help="AdamW implementation for both: fused (transformers' default optim adamw_torch_fused) or "
                         "unfused (torch.optim.AdamW's default, a per-parameter loop on CPU)")
-    p.add_argument("--vocab-size", type=int, default=MIN_VOCAB)
+    p.add_argument("--vocab-size", type=int, default=MIN_VOCAB, help="entries of the tokenizer trained on the text")
+    p.add_argument("--model-vocab", type=int, default=None,
+                   help="the model's vocabulary (embedding and tied LM head) if larger than the tokenizer's, e.g. "
+                        "250002 for XLM-R's: the text and its ids stay the same, the matrices are that size")
+    p.add_argument("--preset", default="small", help="encoder shape (veco_lightning.models.encoder.PRESETS)")
+    p.add_argument("--precision", choices=("32-true", "bf16-mixed"), default="32-true",
+                   help="Lightning precision of the veco side; bf16-mixed sets the HF side's bf16=True")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads for both systems")
     p.add_argument("--seed", type=int, default=0)
     harness.add_contention_options(p)
@@ -270,6 +286,7 @@ def parse_args(argv=None):
 def describe_run(run: int, name: str, r: dict) -> str:
     return (f"run {run} {name:>4}: {r['tokens_per_s']:8.0f} tokens/s  ({r['tokens']} tokens in {r['seconds']:.2f} s, "
             f"median step {r['median_step_s'] * 1000:.0f} ms, {r['masked_tokens'] / r['tokens']:.3f} masked, "
+            f"peak {r['peak_mib'] or float('nan'):.0f} MiB, "
             f"{r['torch_threads_during_timing']} threads)")
 
 
@@ -298,7 +315,15 @@ def main(argv=None) -> int:
     blocks, tokenizer = hf_blocks(args, files, tok_dir)  # also tokenizes + packs for veco (cached on disk)
     log(f"Data: {len(blocks)} packed blocks of {args.seq_len} tokens from NTREX-128 ({len(files)} languages), "
         f"prepared in {time.perf_counter() - prep0:.0f} s")
-    log(f"Model: preset small (4 x 256, 4 heads, FFN 1024), vocabulary {vocab}; batch {args.batch_size} x "
+    from veco_lightning.models.encoder import PRESETS
+
+    shape = PRESETS[args.preset]
+    model_name = (f"veco preset {args.preset}: {shape['num_hidden_layers']} layers x {shape['hidden_size']} hidden, "
+                  f"{shape['num_attention_heads']} heads, FFN {shape['intermediate_size']} (XLMRobertaForMaskedLM, "
+                  "sdpa)")
+    model_vocab = args.model_vocab or vocab
+    log(f"Model: {model_name}, vocabulary {model_vocab} (tokenizer {vocab}), {args.precision}; "
+        f"batch {args.batch_size} x "
         f"{args.seq_len}; {args.warmup} warm-up + {args.steps} timed steps; {args.runs} runs\n")
 
     runs = harness.interleave(
@@ -325,6 +350,11 @@ def main(argv=None) -> int:
     log("\n" + harness.markdown_table(
         ["run", "order", "veco tokens/s", "HF tokens/s", "ratio", "veco / HF step-median tokens/s"], rows, "llrrrr"))
     per_run = ", ".join(f"{r['ratio']:.2f}" for r in runs)
+    memory = None
+    if all(r[side]["peak_mib"] is not None for r in runs for side in ("veco", "hf")):
+        memory = harness.medians(runs, "peak_mib")
+        log(f"\nPeak memory above the process's baseline (median): veco {memory['veco']:.0f} MiB, HF "
+            f"{memory['hf']:.0f} MiB, ratio {memory['veco'] / memory['hf']:.2f}")
     log(f"\nRatio of medians veco / HF: {ratio:.2f}x (target >= 2.5x); per-run ratios "
         f"{per_run}; median step {med_step['veco'] * 1000:.0f} ms vs "
         f"{med_step['hf'] * 1000:.0f} ms")
@@ -336,12 +366,12 @@ def main(argv=None) -> int:
     log(f"\nBenchmark wall time {wall:.0f} s.")
     harness.write_result(args.output, "mlm_throughput", {
         "settings": {
-            "model": "veco preset small: 4 layers x 256 hidden, 4 heads, FFN 1024 (XLMRobertaForMaskedLM, sdpa)",
-            "vocab_size": vocab, "batch_size": args.batch_size, "seq_len": args.seq_len, "warmup_steps": args.warmup,
+            "model": model_name, "preset": args.preset, "vocab_size": model_vocab, "tokenizer_size": vocab,
+            "batch_size": args.batch_size, "seq_len": args.seq_len, "warmup_steps": args.warmup,
             "timed_steps": args.steps, "runs": args.runs, "lr": args.lr, "weight_decay": args.weight_decay,
             "grad_clip": args.clip, "adamw": args.adamw,
             "optimizer_veco": runs[0]["veco"]["optimizer"], "optimizer_hf": runs[0]["hf"]["optimizer"],
-            "mlm_probability": 0.15, "seed": args.seed, "precision": "fp32",
+            "mlm_probability": 0.15, "seed": args.seed, "precision": args.precision,
             "data": f"NTREX-128 newstest2019, {len(files)} languages, packed into {len(blocks)} full blocks",
             "tokenizer_corpora": corpora, "torch_threads": args.threads,
         },
@@ -354,6 +384,8 @@ def main(argv=None) -> int:
         "median_step_median_tokens_per_s": med_robust,
         "ratio_step_median": med_robust["veco"] / med_robust["hf"],
         "ratio_veco_over_hf": ratio,
+        "median_peak_mib": memory,
+        "peak_memory_ratio_veco_over_hf": memory["veco"] / memory["hf"] if memory else None,
         "wall_time_s": wall,
     }, environment={**machine, **contention}, argv=argv)
     return 0

@@ -18,28 +18,38 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
+import tempfile
+from typing import Any
 
 import harness
 
-LINE = re.compile(r"Encoder throughput: (\d+) tokens/s")
+
+def train(run: str, steps: int, precision: str = "32-true", peak_flops: float | None = None,
+          extra: list[str] = ()) -> dict[str, Any]:
+    """Train recipe ``run`` for ``steps`` steps in a ``veco-fit`` process; returns the figures of its
+    ``EncoderThroughput`` callback: ``tokens_per_s``, ``model_flops_per_s``, ``mfu`` (given ``peak_flops``),
+    ``wait_share``, ``padding_share``."""
+    with tempfile.TemporaryDirectory() as scratch:
+        output = os.path.join(scratch, "throughput.json")
+        callbacks = json.dumps([{"class_path": "veco_lightning.callbacks.EncoderThroughput",
+                                 "init_args": {"peak_flops": peak_flops, "output": output}}])
+        result = _fit(run, steps, precision, callbacks, extra)
+        if result.returncode != 0 or not os.path.exists(output):
+            raise RuntimeError(f"veco-fit of recipe ({run}) failed:\n{result.stderr[-3000:]}")
+        with open(output) as handle:
+            return json.load(handle)
 
 
-def train(run: str, steps: int) -> dict[str, float]:
-    """Train recipe ``run`` for ``steps`` steps in a ``veco-fit`` process; returns its ``tokens_per_s``."""
-    callbacks = json.dumps([{"class_path": "veco_lightning.callbacks.EncoderThroughput"}])
+def _fit(run: str, steps: int, precision: str, callbacks: str, extra: list[str]) -> subprocess.CompletedProcess:
     command = ["veco-fit", "--config", "configs/experiments/ntrex.yaml", "--config",
                f"configs/experiments/ntrex-{run}.yaml", "--trainer.max_time", "null",
                "--trainer.max_steps", str(steps), "--trainer.limit_val_batches", "0", "--trainer.logger", "false",
+               "--trainer.precision", precision,
                "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
-               f"--trainer.callbacks={callbacks}", "--export.enabled", "false"]
+               f"--trainer.callbacks={callbacks}", "--export.enabled", "false", *extra]
     # The offline settings harness put into os.environ are inherited.
-    result = subprocess.run(command, cwd=harness.REPO, capture_output=True, text=True, check=False)
-    found = LINE.search(result.stdout)
-    if result.returncode != 0 or found is None:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
-    return {"tokens_per_s": float(found.group(1))}
+    return subprocess.run(command, cwd=harness.REPO, capture_output=True, text=True, check=False)
 
 
 def main(argv=None) -> int:

@@ -89,11 +89,13 @@ def test_resume_continues_from_checkpoint(corpus_dir, tokenizer_dir, tmp_path):
     assert resumed.trainer.global_step == 6
 
 
-def test_full_objective_config(tmp_path):
-    """tests/conf/full.yaml: every objective trains and the held-out pairs are scored."""
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_full_objective_config(tmp_path, precision):
+    """tests/conf/full.yaml: every objective trains and the held-out pairs are scored, in fp32 and in bf16-mixed
+    (autocast on CPU; the losses keep their soft-max maths in fp32)."""
     cli = main(["--config", os.path.join(ROOT, "tests", "conf", "full.yaml"),
                 f"--data.monolingual.cache_dir={tmp_path}", f"--data.synonym.cache_dir={tmp_path}",
-                f"--trainer.default_root_dir={tmp_path}"])
+                f"--trainer.default_root_dir={tmp_path}", f"--trainer.precision={precision}"])
     metrics = cli.trainer.callback_metrics
     assert {f"train/{name}_loss" for name in ("mmlm", "tlm", "seq", "tok")} <= set(metrics)
     assert {"val/mmlm_loss", "val/retrieval/de-en-heldout/src2tgt", "val/synonym/zh-en-heldout/src2tgt"} <= set(metrics)

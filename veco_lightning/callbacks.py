@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sys
@@ -13,6 +14,7 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from veco_lightning.flops import batch_flops
 from veco_lightning.logs import run_log_dir
 
 
@@ -27,41 +29,106 @@ def encoder_tokens(batch: dict[str, Any]) -> int:
     return total
 
 
+def _flops(per_second: float) -> str:
+    """E.g. ``28.8 GFLOP/s``, ``412 TFLOP/s``."""
+    return f"{per_second / 1e12:.3g} TFLOP/s" if per_second >= 1e12 else f"{per_second / 1e9:.3g} GFLOP/s"
+
+
 class EncoderThroughput(Callback):
-    """Logs encoder tokens per second (``train/encoder_tokens_per_s``, per device) and prints the run's figure.
+    """Logs encoder tokens per second (``train/encoder_tokens_per_s``, per device) and prints the run's figures:
+    tokens/s, model FLOP/s (:mod:`veco_lightning.flops`) and, given the device's peak, the model FLOPs utilisation
+    (``train/mfu``); the share of wall time spent between steps (waiting for the loader, hooks, logging) and the
+    padding share of every input kind (``mmlm``, ``tlm``, ``pairs``).
 
     The first ``warmup_steps`` steps (allocator warm-up, first batches) are left out of the summary, and so is time
     spent outside training batches (validation, checkpointing).
 
     Args:
         warmup_steps: steps excluded from the summary.
+        peak_flops: the device's peak FLOP/s in the run's precision (e.g. measured by ``benchmarks/mfu.py``, or a
+            data-sheet figure); with it the MFU is logged and printed.
+        output: a JSON file to write the figures to when ``fit`` ends (rank 0), for scripts.
     """
 
-    def __init__(self, warmup_steps: int = 10) -> None:
+    def __init__(self, warmup_steps: int = 10, peak_flops: float | None = None, output: str | None = None) -> None:
         self.warmup_steps = warmup_steps
+        self.peak_flops = peak_flops
+        self.output = output
         self.tokens = 0  # timed, after warm-up
         self.seconds = 0.0
+        self.flops = 0.0
+        self.wait_seconds = 0.0  # between the end of a timed step and the start of the next one
         self.total_tokens = 0  # every step of this fit, per device
+        self.slots: dict[str, list[int]] = {}  # input kind -> [non-pad positions, positions]
         self._start = 0.0
+        self._last_end: float | None = None
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
         self._start = time.perf_counter()
+        if self._last_end is not None and trainer.global_step > self.warmup_steps:
+            self.wait_seconds += self._start - self._last_end
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        elapsed = time.perf_counter() - self._start
+        end = time.perf_counter()
+        elapsed = end - self._start
         tokens = encoder_tokens(batch)
         pl_module.log("train/encoder_tokens_per_s", tokens / max(elapsed, 1e-9), on_step=True, on_epoch=False)
         self.total_tokens += tokens
+        for kind, inputs in batch.items():
+            masks = [inputs["attention_mask"]] if "attention_mask" in inputs else [inputs[s]["attention_mask"]
+                                                                                   for s in ("src", "tgt")]
+            counts = self.slots.setdefault(kind, [0, 0])
+            counts[0] += sum(int(m.sum()) for m in masks)
+            counts[1] += sum(m.numel() for m in masks)
         if trainer.global_step > self.warmup_steps:
             self.tokens += tokens
             self.seconds += elapsed
+            config = getattr(getattr(pl_module, "encoder", None), "config", None)
+            if config is not None:
+                flops = batch_flops(config, batch, getattr(pl_module, "seq_head", None),
+                                    getattr(pl_module, "tok_head", None), trainer.world_size)
+                self.flops += flops
+                if self.peak_flops:
+                    pl_module.log("train/mfu", flops / max(elapsed, 1e-9) / self.peak_flops, on_step=True,
+                                  on_epoch=False)
+        self._last_end = time.perf_counter()
+
+    def figures(self) -> dict[str, Any]:
+        """The timed figures: tokens/s, model FLOP/s, MFU (or None), wait share, padding share per input kind."""
+        seconds = self.seconds or float("nan")
+        flops_per_s = self.flops / seconds if self.flops else None
+        return {"tokens_per_s": self.tokens / seconds, "model_flops_per_s": flops_per_s,
+                "mfu": flops_per_s / self.peak_flops if flops_per_s and self.peak_flops else None,
+                "wait_share": self.wait_seconds / (self.wait_seconds + seconds),
+                "padding_share": {kind: 1 - real / total for kind, (real, total) in self.slots.items() if total}}
+
+    def describe(self) -> list[str]:
+        """Lines for the console (empty before the first timed step)."""
+        if not self.seconds:
+            return []
+        f = self.figures()
+        lines = [f"{f['tokens_per_s']:,.0f} tokens/s per device (training steps after {self.warmup_steps} warm-up "
+                 "steps)"]
+        if f["model_flops_per_s"]:
+            line = f"model {_flops(f['model_flops_per_s'])} per device"
+            if f["mfu"] is not None:
+                line += f", MFU {100 * f['mfu']:.1f}% of {_flops(self.peak_flops)}"
+            lines.append(line)
+        padding = ", ".join(f"{kind} {100 * share:.1f}%" for kind, share in sorted(f["padding_share"].items()))
+        lines.append(f"time between steps (loader wait, hooks) {100 * f['wait_share']:.1f}%; padding {padding}")
+        return lines
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        summary = any(isinstance(c, RunSummary) for c in trainer.callbacks)  # which prints the figure itself
+        if self.output and self.seconds and trainer.is_global_zero:
+            with open(self.output, "w") as handle:
+                json.dump({**self.figures(), "tokens": self.tokens, "seconds": self.seconds,
+                           "warmup_steps": self.warmup_steps, "peak_flops": self.peak_flops}, handle, indent=1)
+        summary = any(isinstance(c, RunSummary) for c in trainer.callbacks)  # which prints the figures itself
         if self.seconds and trainer.is_global_zero and not summary:
-            print(f"Encoder throughput: {self.tokens / self.seconds:.0f} tokens/s per device "
-                  f"({self.tokens} tokens in {self.seconds:.1f} s of training steps after {self.warmup_steps} warm-up)")
+            first, *rest = self.describe()
+            print("\n".join([f"Encoder throughput: {first}, {self.tokens} tokens in {self.seconds:.1f} s",
+                             *(f"  {line}" for line in rest)]))
 
 
 class RandomStates(Callback):
@@ -197,11 +264,10 @@ class RunSummary(Callback):
         lines = [f"Run summary: {steps} steps in {seconds / 60:.1f} min (global step {trainer.global_step})"]
         throughput = next((c for c in trainer.callbacks if isinstance(c, EncoderThroughput)), None)
         if throughput is not None:
+            figures = throughput.describe()
             line = f"  encoder tokens: {throughput.total_tokens:,} per device"
-            if throughput.seconds:
-                line += (f", {throughput.tokens / throughput.seconds:,.0f} tokens/s per device (training steps after "
-                         f"{throughput.warmup_steps} warm-up steps)")
-            lines.append(line)
+            lines.append(line + (f", {figures[0]}" if figures else ""))
+            lines.extend(f"  {line}" for line in figures[1:])
         for split in ("train", "val"):
             losses = {_short(k): float(v) for k, v in trainer.callback_metrics.items()
                       if k.startswith(f"{split}/") and k.endswith("loss")}

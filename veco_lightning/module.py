@@ -11,6 +11,7 @@ import torch
 from lightning import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from veco_lightning.evaluation.report import EvaluationReporter, markdown_tables
 from veco_lightning.evaluation.scorer import CrossLingualScorer, EvaluationOptions
@@ -76,6 +77,17 @@ class VecoPretrainModule(LightningModule):
             ``train/skipped_steps`` and logged) or ``stop`` (the run stops with an error at once). Every rank takes
             the same decision.
         max_nonfinite_steps: with ``skip``, the run stops after this many consecutive skipped steps.
+        compile: compile the encoder trunk with ``torch.compile`` (``true``, or a dict of its options, e.g.
+            ``{mode: max-autotune}``). Shapes are marked dynamic (batches vary in length), and the weights keep their
+            names (``nn.Module.compile``), so checkpoints and exports are unchanged. See ``benchmarks/README.md``
+            for where it pays off.
+        grad_cache_chunk: GradCache (Gao et al. 2021) for the sequence and token contrast: the translation pairs
+            (both sides) go through the encoder this many sequences at a time without keeping their activations;
+            the contrastive losses see the whole batch (and, with ``gather``, every rank's), and in the backward
+            pass each chunk is re-encoded with its dropout masks and back-propagates its part of the gradient. Loss
+            and gradients are those of the whole batch at once (tested); peak memory is that of one chunk plus the
+            batch's hidden states, so the contrastive batch (its negatives) can grow beyond what fits, for about
+            one extra forward pass of the pairs. ``None``: off.
     """
 
     def __init__(
@@ -93,6 +105,8 @@ class VecoPretrainModule(LightningModule):
         evaluation: EvaluationOptions | None = None,
         nonfinite_loss: Literal["skip", "stop"] = "skip",
         max_nonfinite_steps: int = 10,
+        compile: bool | dict[str, Any] = False,
+        grad_cache_chunk: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
@@ -120,6 +134,13 @@ class VecoPretrainModule(LightningModule):
         self.max_nonfinite_steps = max_nonfinite_steps
         self.skipped_steps = 0  # non-finite training steps skipped, in all
         self.skipped_in_a_row = 0
+        self.grad_cache_chunk = grad_cache_chunk
+        self.compile_options = ({} if compile is True else dict(compile)) if compile else None
+
+    def configure_model(self) -> None:
+        """Compiles the encoder trunk when asked (once; after the strategy placed the model)."""
+        if self.compile_options is not None and not getattr(self.encoder, "_compiled_call_impl", None):
+            self.encoder.compile(**{"dynamic": True, **self.compile_options})
 
     @property
     def encoder(self) -> nn.Module:
@@ -130,14 +151,33 @@ class VecoPretrainModule(LightningModule):
         """Final hidden states ``(B, L, D)``."""
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    def encode(self, inputs: Inputs, *layers: int) -> dict[int, torch.Tensor]:
-        """One forward pass; the hidden states ``(B, L, D)`` of the last layer (key -1) and of ``layers``."""
+    def encode(self, inputs: Inputs, *layers: int, chunk: int | None = None) -> dict[int, torch.Tensor]:
+        """One forward pass; the hidden states ``(B, L, D)`` of the last layer (key -1) and of ``layers``.
+
+        With ``chunk`` (and gradients on), the rows go through the encoder ``chunk`` at a time under activation
+        checkpointing (GradCache, see ``grad_cache_chunk``): only the returned states of the whole batch are kept; each
+        chunk's activations are recomputed, one chunk at a time, when the backward pass reaches its states.
+        """
         wanted = {-1, *layers}
+        rows = inputs["input_ids"].shape[0]
+        if chunk and rows > chunk and torch.is_grad_enabled():
+            order = sorted(wanted)
+            keys = ("input_ids", "attention_mask", "position_ids")
+            parts = [checkpoint(self._encode_rows, *[None if inputs.get(k) is None else inputs[k][start:start + chunk]
+                                                      for k in keys], tuple(order), use_reentrant=False)
+                     for start in range(0, rows, chunk)]
+            return {layer: torch.cat([part[i] for part in parts]) for i, layer in enumerate(order)}
         outputs = self.encoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                                position_ids=inputs.get("position_ids"), output_hidden_states=wanted != {-1})
         if wanted == {-1}:
             return {-1: outputs.last_hidden_state}
         return {layer: select_layer(outputs.hidden_states, layer) for layer in wanted}
+
+    def _encode_rows(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor | None,
+                     layers: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
+        hidden = self.encode({"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids},
+                             *layers)
+        return tuple(hidden[layer] for layer in layers)
 
     def encode_layer(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                      layer: int | None = None) -> torch.Tensor:
@@ -174,7 +214,7 @@ class VecoPretrainModule(LightningModule):
         if with_seq or tok_on_pairs:
             both = join_sides(pairs, self.hparams.pad_token_id)  # (2B, L): sources, then targets
             hidden = self.encode(both, *([self.seq_head.layer] if with_seq else []),
-                                 *([self.tok_head.layer] if tok_on_pairs else []))
+                                 *([self.tok_head.layer] if tok_on_pairs else []), chunk=self.grad_cache_chunk)
             if with_seq:
                 losses["seq"] = self.seq_head(hidden[self.seq_head.layer], both["attention_mask"],
                                               pairs.get("src_keys"), pairs.get("tgt_keys"))

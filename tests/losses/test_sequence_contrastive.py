@@ -158,3 +158,16 @@ def test_copies_of_the_positive_are_not_negatives():
     assert loss.item() == pytest.approx(total / 10, rel=1e-9)
     # without keys, the copy is a (false) negative and the loss is higher
     assert SequenceContrastiveLoss(temperature=0.1)(src, tgt).item() > loss.item()
+
+
+def test_bf16_autocast_keeps_similarities_in_fp32():
+    """Under bf16 autocast the loss of bf16 embeddings equals the fp32 loss of the same embeddings (cosines divided by
+    a temperature of 0.05 would lose about a tenth of a logit in bf16)."""
+    g = torch.Generator().manual_seed(0)
+    src, tgt = torch.randn(16, 64, generator=g).bfloat16(), torch.randn(16, 64, generator=g).bfloat16()
+    loss_fn = SequenceContrastiveLoss(temperature=0.05)
+    expected = loss_fn(src.float(), tgt.float())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = loss_fn(src, tgt)
+    assert mixed.dtype == torch.float32
+    assert mixed.item() == pytest.approx(expected.item(), rel=1e-6)

@@ -115,3 +115,18 @@ def test_learnable_temperature_and_aligned_words_score_low():
     assert aligned < random_loss
     aligned.backward()
     assert loss_fn.log_scale.grad is not None
+
+
+def test_bf16_autocast_keeps_similarities_in_fp32():
+    """Under bf16 autocast (what --trainer.precision bf16-mixed runs) the loss of bf16 word vectors is the fp32 loss
+    of the same vectors: similarities and soft-max are computed with autocast off."""
+    g = torch.Generator().manual_seed(0)
+    src_words, src_present = pool_words(torch.randn(2, LENGTH, DIM, generator=g), _word_index(SRC_UNITS), 5)
+    tgt_words, tgt_present = pool_words(torch.randn(2, LENGTH, DIM, generator=g), _word_index(TGT_UNITS), 5)
+    src_words, tgt_words = src_words.bfloat16(), tgt_words.bfloat16()
+    loss_fn = TokenContrastiveLoss(temperature=0.05)
+    expected = loss_fn(src_words.float(), tgt_words.float(), src_present, tgt_present, _synonyms())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = loss_fn(src_words, tgt_words, src_present, tgt_present, _synonyms())
+    assert mixed.dtype == torch.float32
+    assert mixed.item() == pytest.approx(expected.item(), rel=1e-6)

@@ -66,7 +66,7 @@ from veco_lightning.distributed import (
     world_info,
 )
 from veco_lightning.losses.temperature import TemperatureScaled
-from veco_lightning.losses.utils import upcast
+from veco_lightning.losses.utils import autocast_off, upcast
 
 
 class SequenceContrastiveLoss(TemperatureScaled):
@@ -100,13 +100,14 @@ class SequenceContrastiveLoss(TemperatureScaled):
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_keys: torch.Tensor | None = None,
                 tgt_keys: torch.Tensor | None = None) -> torch.Tensor:
-        src, tgt = F.normalize(upcast(src), dim=-1), F.normalize(upcast(tgt), dim=-1)  # (B, D), fp32 under autocast
-        rank, world_size = world_info() if self.gather else (0, 1)
-        all_src = all_gather_with_grad(src) if world_size > 1 else src  # (W*B, D)
-        all_tgt = all_gather_with_grad(tgt) if world_size > 1 else tgt
-        all_src_keys = None if src_keys is None else (all_gather_no_grad(src_keys) if world_size > 1 else src_keys)
-        all_tgt_keys = None if tgt_keys is None else (all_gather_no_grad(tgt_keys) if world_size > 1 else tgt_keys)
-        labels = torch.arange(src.shape[0], device=src.device) + rank * src.shape[0]  # positives in the global batch
-        loss_s2t = F.cross_entropy(self.logits(src, all_tgt, labels, all_tgt_keys), labels)
-        loss_t2s = F.cross_entropy(self.logits(tgt, all_src, labels, all_src_keys), labels)
-        return (loss_s2t + loss_t2s) / 2
+        with autocast_off(src):  # similarities and soft-max in fp32 under mixed precision
+            src, tgt = F.normalize(upcast(src), dim=-1), F.normalize(upcast(tgt), dim=-1)  # (B, D)
+            rank, world_size = world_info() if self.gather else (0, 1)
+            all_src = all_gather_with_grad(src) if world_size > 1 else src  # (W*B, D)
+            all_tgt = all_gather_with_grad(tgt) if world_size > 1 else tgt
+            all_src_keys = None if src_keys is None else (all_gather_no_grad(src_keys) if world_size > 1 else src_keys)
+            all_tgt_keys = None if tgt_keys is None else (all_gather_no_grad(tgt_keys) if world_size > 1 else tgt_keys)
+            labels = torch.arange(src.shape[0], device=src.device) + rank * src.shape[0]  # positives, global batch
+            loss_s2t = F.cross_entropy(self.logits(src, all_tgt, labels, all_tgt_keys), labels)
+            loss_t2s = F.cross_entropy(self.logits(tgt, all_src, labels, all_src_keys), labels)
+            return (loss_s2t + loss_t2s) / 2

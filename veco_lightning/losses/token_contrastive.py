@@ -67,7 +67,7 @@ import torch
 import torch.nn.functional as F
 
 from veco_lightning.losses.temperature import TemperatureScaled
-from veco_lightning.losses.utils import upcast
+from veco_lightning.losses.utils import autocast_off, upcast
 
 TokenNegatives = Literal["instance", "batch"]
 
@@ -104,8 +104,6 @@ class TokenContrastiveLoss(TemperatureScaled):
 
     def forward(self, src_words: torch.Tensor, tgt_words: torch.Tensor, src_present: torch.Tensor,
                 tgt_present: torch.Tensor, synonyms: torch.Tensor) -> torch.Tensor:
-        src_words = F.normalize(upcast(src_words), dim=-1)
-        tgt_words = F.normalize(upcast(tgt_words), dim=-1)
         valid = synonyms[..., 0] >= 0  # (B, P)
         rows = valid.nonzero()[:, 0]  # (N,) batch row of each synonym pair
         src_index, tgt_index = synonyms[valid].unbind(-1)  # (N,), (N,)
@@ -114,6 +112,9 @@ class TokenContrastiveLoss(TemperatureScaled):
         if not (src_present[rows, src_index].all() and tgt_present[rows, tgt_index].all()):
             raise ValueError("A synonym pair points at a unit that has no token (truncated or padding); the collator "
                              "must drop pairs whose spans were cut")
-        loss_s2t = self._direction(src_words, tgt_words, tgt_present, rows, src_index, tgt_index)
-        loss_t2s = self._direction(tgt_words, src_words, src_present, rows, tgt_index, src_index)
+        with autocast_off(src_words):  # similarities and soft-max in fp32 under mixed precision
+            src_words = F.normalize(upcast(src_words), dim=-1)
+            tgt_words = F.normalize(upcast(tgt_words), dim=-1)
+            loss_s2t = self._direction(src_words, tgt_words, tgt_present, rows, src_index, tgt_index)
+            loss_t2s = self._direction(tgt_words, src_words, src_present, rows, tgt_index, src_index)
         return (loss_s2t + loss_t2s) / 2

@@ -1,0 +1,164 @@
+"""Model FLOPs utilisation (MFU) against this machine's measured matmul peak, in fp32 and bf16-mixed.
+
+1. **Peak**: ``torch.matmul`` of two square ``--matmul-size`` matrices (default 4096), in float32 and bfloat16,
+   median FLOP/s (``2 n^3`` per product) of ``--repeats`` products after two warm-up ones.
+2. **MLM step**: the veco side of ``mlm_throughput.py`` (``MonolingualDataModule`` + ``VecoPretrainModule`` under
+   ``lightning.Trainer``, packed NTREX-128 blocks, sparse LM head) at each ``--presets`` shape and precision.
+3. **VECO step**: the NTREX recipe ``--recipe`` (default (d): MMLM + TLM + sequence and token contrast) through
+   ``veco-fit``, as ``objective_throughput.py`` runs it, at its ``small`` shape.
+
+Model FLOPs are counted from the shapes (:mod:`veco_lightning.flops`: the matrix products of the encoder on the
+non-pad tokens, attention included, and of the heads; a training step is 3 forward passes), so padding and
+recomputation do not count as useful work. MFU = model FLOP/s / the peak of the run's precision (bf16-mixed against
+the bfloat16 peak). The VECO step also reports the time between steps (loader wait, hooks) and the padding share of
+every input kind (``EncoderThroughput``). Every measurement is one of ``benchmarks/harness.py`` (idle CPU
+awaited, contention recorded); rounds alternate the order; medians are reported.
+
+    python benchmarks/mfu.py                                   # small; fp32 and bf16-mixed; MLM and VECO (d)
+    python benchmarks/mfu.py --presets small base --runs 3 --steps 20
+
+Results are printed and written to ``benchmarks/results/mfu.json`` (``--output``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from types import SimpleNamespace
+
+import harness
+import mlm_throughput
+import objective_throughput
+
+PRECISIONS = {"32-true": "float32", "bf16-mixed": "bfloat16"}
+
+
+def matmul_peak(dtype_name: str, size: int, repeats: int) -> dict:
+    """Median FLOP/s of ``torch.matmul`` on two ``size x size`` matrices of ``dtype_name``."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=generator).to(dtype)
+    b = torch.randn(size, size, generator=generator).to(dtype)
+    for _ in range(2):
+        torch.matmul(a, b)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    return {"flops_per_s": 2 * size**3 / median, "median_s": median, "size": size}
+
+
+def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float, compile: bool = False) -> dict:
+    """Tokens/s, model FLOP/s and MFU of the veco MLM step (``mlm_throughput.run_veco``)."""
+    import torch
+
+    from veco_lightning.data.tokenizer import load_tokenizer
+    from veco_lightning.flops import encoder_flops, mlm_head_flops
+    from veco_lightning.models.encoder import preset_config
+
+    options = SimpleNamespace(preset=preset, precision=precision, seq_len=args.seq_len, batch_size=args.batch_size,
+                              steps=args.steps, warmup=args.warmup, seed=0, lr=5e-4, weight_decay=0.01, clip=1.0,
+                              adamw="fused", model_vocab=None, compile=compile)
+    out = mlm_throughput.run_veco(options, files, tok_dir)
+    config = preset_config(preset, len(load_tokenizer(tok_dir)), max_length=args.seq_len)
+    blocks = out["tokens"] / args.seq_len  # every packed block is full
+    per_block = encoder_flops(config, torch.ones(1, args.seq_len))
+    flops = blocks * per_block + mlm_head_flops(config, out["masked_tokens"])
+    out["model_flops_per_s"] = flops / out["seconds"]
+    out["mfu"] = out["model_flops_per_s"] / peak
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--presets", nargs="+", default=["small"], help="shapes of the MLM step")
+    p.add_argument("--precisions", nargs="+", choices=sorted(PRECISIONS), default=["32-true", "bf16-mixed"])
+    p.add_argument("--recipe", default="d", help="NTREX recipe of the VECO step ('none' skips it)")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--steps", type=int, default=20, help="timed MLM steps per run")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--veco-steps", type=int, default=40, help="steps of the VECO run (10 of them warm-up)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--matmul-size", type=int, default=4096)
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--compile", action="store_true",
+                   help="also the fp32 small steps with model.compile (torch.compile, dynamic shapes)")
+    harness.add_contention_options(p)
+    harness.add_data_dir(p, "ntrex128/")
+    harness.add_output(p, "mfu")
+    args = p.parse_args(argv)
+    files = mlm_throughput.ntrex_files(args.data_dir)
+    if not files:
+        return harness.skip(f"no NTREX-128 files under {os.path.join(args.data_dir, 'ntrex128')!r}")
+    harness.quiet_libraries("veco_lightning")
+    machine = harness.describe_machine()
+    log = harness.log
+
+    peaks = {}
+    for precision in args.precisions:
+        dtype = PRECISIONS[precision]
+        result = harness.measure(lambda dtype=dtype: matmul_peak(dtype, args.matmul_size, args.repeats),
+                                 idle_wait=args.idle_wait, retries=args.retries)
+        peaks[precision] = result
+        log(f"matmul peak {dtype}: {result['flops_per_s'] / 1e9:.0f} GFLOP/s ({args.matmul_size}^3 in "
+            f"{result['median_s'] * 1000:.0f} ms)")
+
+    tok_dir, _, _ = mlm_throughput.get_tokenizer(args.data_dir, mlm_throughput.MIN_VOCAB)
+    mlm_throughput.hf_blocks(argparse.Namespace(seq_len=args.seq_len, batch_size=args.batch_size, seed=0), files,
+                             tok_dir)  # tokenise and pack once, outside the timed runs
+    measurements = {}
+    for precision in args.precisions:
+        peak = peaks[precision]["flops_per_s"]
+        for preset in args.presets:
+            measurements[f"MLM {preset} {precision}"] = (
+                lambda preset=preset, precision=precision, peak=peak: mlm_step(preset, precision, args, files,
+                                                                                tok_dir, peak))
+        if args.recipe != "none":
+            measurements[f"VECO ({args.recipe}) small {precision}"] = (
+                lambda precision=precision, peak=peak: objective_throughput.train(args.recipe, args.veco_steps,
+                                                                                  precision, peak))
+    if args.compile:
+        peak = peaks["32-true"]["flops_per_s"]
+        measurements["MLM small 32-true compiled"] = lambda: mlm_step("small", "32-true", args, files, tok_dir, peak,
+                                                                      compile=True)
+        if args.recipe != "none":
+            measurements[f"VECO ({args.recipe}) small 32-true compiled"] = lambda: objective_throughput.train(
+                args.recipe, args.veco_steps, "32-true", peak, ["--model.compile", "true"])
+    rounds = harness.interleave(measurements, args.runs, idle_wait=args.idle_wait, retries=args.retries,
+                                describe=lambda run, name, r: f"run {run} {name}: {r['tokens_per_s']:.0f} tokens/s, "
+                                                              f"MFU {100 * r['mfu']:.1f}%")
+    tokens = harness.medians(rounds, "tokens_per_s")
+    flops = harness.medians(rounds, "model_flops_per_s")
+    mfu = harness.medians(rounds, "mfu")
+    rows = []
+    for name in measurements:
+        base = name.replace("bf16-mixed", "32-true").replace(" compiled", "")
+        speedup = f"{tokens[name] / tokens[base]:.2f}x" if base in tokens and base != name else ""
+        rows.append([name, f"{tokens[name]:.0f}", speedup, f"{flops[name] / 1e9:.1f}", f"{100 * mfu[name]:.1f}%"])
+    log("\n" + harness.markdown_table(["step", "tokens/s", "vs fp32 eager", "model GFLOP/s", "MFU"], rows, "lrrrr"))
+    waits = {name: [r[name] for r in rounds] for name in measurements if name.startswith("VECO")}
+    for name, runs in waits.items():
+        padding = {kind: statistics.median(r["padding_share"][kind] for r in runs) for kind in runs[0]["padding_share"]}
+        log(f"{name}: time between steps {100 * statistics.median(r['wait_share'] for r in runs):.1f}% of wall time; "
+            "padding " + ", ".join(f"{kind} {100 * share:.1f}%" for kind, share in sorted(padding.items())))
+    contention = harness.summarize_contention(rounds)
+    harness.write_result(args.output, "mfu", {
+        "settings": {"presets": args.presets, "precisions": args.precisions, "recipe": args.recipe,
+                     "batch_size": args.batch_size, "seq_len": args.seq_len, "timed_steps": args.steps,
+                     "warmup_steps": args.warmup, "veco_steps": args.veco_steps, "matmul_size": args.matmul_size},
+        "peaks": peaks, "rounds": rounds, "median_tokens_per_s": tokens, "median_model_flops_per_s": flops,
+        "median_mfu": mfu,
+    }, environment={**machine, **contention}, argv=argv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
