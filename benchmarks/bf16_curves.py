@@ -51,9 +51,11 @@ def train(recipe: str, precision: str, steps: int, every: int, root: str) -> dic
                 for key, value in row.items():
                     if key.startswith("train/") and key.endswith("_loss") and value:
                         losses.setdefault(key[len("train/"):-len("_loss")], {})[int(row["step"])] = float(value)
-    with open(figures) as handle:
-        throughput = json.load(handle)
-    return {"losses": losses, "tokens_per_s": throughput["tokens_per_s"]}
+    throughput = None
+    if os.path.exists(figures):  # written when there were timed steps (after EncoderThroughput's 10 warm-up ones)
+        with open(figures) as handle:
+            throughput = json.load(handle)["tokens_per_s"]
+    return {"losses": losses, "tokens_per_s": throughput}
 
 
 def smooth(values: list[float], window: int) -> list[float]:
@@ -120,9 +122,10 @@ def main(argv=None) -> int:
         ["objective", "fp32 mean loss, last 50 steps", "bf16-mixed", "largest gap (25-step smoothing)"], rows,
         "lrrr"))
     speed = {precision: runs[precision]["tokens_per_s"] for precision in PRECISIONS}
-    harness.log(f"\nEncoder tokens/s: fp32 {speed['32-true']:.0f}, bf16-mixed {speed['bf16-mixed']:.0f} "
-                f"({speed['bf16-mixed'] / speed['32-true']:.2f}x); wall "
-                + ", ".join(f"{p} {runs[p]['wall_s']:.0f} s" for p in PRECISIONS))
+    if all(speed.values()):
+        harness.log(f"\nEncoder tokens/s: fp32 {speed['32-true']:.0f}, bf16-mixed {speed['bf16-mixed']:.0f} "
+                    f"({speed['bf16-mixed'] / speed['32-true']:.2f}x); wall "
+                    + ", ".join(f"{p} {runs[p]['wall_s']:.0f} s" for p in PRECISIONS))
     png = os.path.splitext(args.output)[0] + ".png"
     plot(runs, objectives, png, f"NTREX ({args.recipe}), small encoder: training losses, fp32 vs bf16-mixed (CPU)")
     harness.log(f"Wrote {os.path.relpath(png, harness.REPO)}")

@@ -12,7 +12,9 @@ veco side: ``TaggingDataModule`` / ``ClassificationDataModule`` with ``TokenClas
 ``SequenceClassificationTask`` under ``lightning.Trainer`` (what ``veco-xtreme fit`` runs). HF side:
 ``transformers.Trainer`` on the very token ids and labels the veco datamodule built, with
 ``DataCollatorForTokenClassification`` / ``DataCollatorWithPadding`` (both pad each batch to its longest example,
-like the veco collator). The figure is training examples (sentences, pairs) per second over the timed steps; runs
+like the veco collator), and gets the veco side's batches in the veco side's order (a sequential sampler over the
+examples as the veco loader draws them), so that every step pads to the same length on both sides. The figure is
+training examples (sentences, pairs) per second over the timed steps; runs
 alternate which side goes first; medians over runs (``benchmarks/harness.py`` records CPU contention).
 
     python benchmarks/finetune_throughput.py                      # ~5 min on 2 cores
@@ -61,6 +63,12 @@ def random_encoder(tokenizer: str) -> str:
     return path
 
 
+def counts(batch) -> dict[str, int]:
+    """Examples, non-pad tokens and padded positions (the work) of a batch."""
+    return {"examples": int(batch["input_ids"].shape[0]), "tokens": int(batch["attention_mask"].sum()),
+            "positions": int(batch["input_ids"].numel())}
+
+
 def run_veco(task: str, dm, encoder: str, args) -> dict:
     import torch
     from lightning import Trainer, seed_everything
@@ -75,8 +83,7 @@ def run_veco(task: str, dm, encoder: str, args) -> dict:
     trainer = Trainer(max_steps=args.warmup + args.steps, accelerator="cpu", logger=False, enable_checkpointing=False,
                       enable_progress_bar=False, enable_model_summary=False, gradient_clip_val=1.0,
                       limit_val_batches=0, num_sanity_val_steps=0,
-                      callbacks=[timer.lightning_callback(lambda b: {"tokens": int(b["attention_mask"].sum()),
-                                                                     "examples": int(b["input_ids"].shape[0])})])
+                      callbacks=[timer.lightning_callback(counts)])
     trainer.fit(model, train_dataloaders=dm.train_dataloader())
     return timer.result()
 
@@ -102,11 +109,14 @@ def run_hf(task: str, dm, encoder: str, args) -> dict:
         model = XLMRobertaForSequenceClassification.from_pretrained(encoder, num_labels=len(labels))
         collator = DataCollatorWithPadding(dm.tokenizer)
         rows = [{"input_ids": f["input_ids"], "labels": f["labels"]} for f in dm.train_set.features]
+    # The very batches the veco side trains on, in its order (read from its loader, whose shuffling generator is
+    # also drawn from by the loader itself): the padded length (the work) of each step is the same.
+    rows = [rows[i] for batch in dm.train_dataloader() for i in batch["index"].tolist()]
     seen: list[dict[str, int]] = []
 
     def collate(features):
         batch = collator(features)
-        seen.append({"tokens": int(batch["attention_mask"].sum()), "examples": int(batch["input_ids"].shape[0])})
+        seen.append(counts(batch))
         return batch
 
     timer = harness.StepTimer(args.warmup)
@@ -115,7 +125,7 @@ def run_hf(task: str, dm, encoder: str, args) -> dict:
             output_dir=scratch, per_device_train_batch_size=32, learning_rate=2e-5, max_steps=args.warmup + args.steps,
             optim="adamw_torch", weight_decay=0.0, max_grad_norm=1.0, lr_scheduler_type="linear", warmup_steps=0,
             logging_strategy="no", save_strategy="no", report_to=[], seed=args.seed, dataloader_num_workers=0,
-            use_cpu=True, disable_tqdm=True)
+            use_cpu=True, disable_tqdm=True, train_sampling_strategy="sequential")
         Trainer(model=model, args=training, train_dataset=rows, data_collator=collate,
                 callbacks=[timer.trainer_callback(lambda step: seen[step])]).train()
     return timer.result()
@@ -132,7 +142,11 @@ def measure(task: str, args, encoder: str) -> dict:
         for side in ("veco", "hf"):
             r[side]["examples_per_s"] = r[side]["examples"] / r[side]["seconds"]
     med = harness.medians(runs, "examples_per_s")
-    return {"runs": runs, "median_examples_per_s": med, "ratio_veco_over_hf": med["veco"] / med["hf"],
+    same = all(r["veco"]["positions"] == r["hf"]["positions"] for r in runs)
+    if not same:
+        harness.log(f"  WARNING: {task}: the two sides' timed steps padded to different lengths")
+    return {"same_batches": same, "runs": runs, "median_examples_per_s": med,
+            "ratio_veco_over_hf": med["veco"] / med["hf"],
             "contention": harness.summarize_contention(runs)}
 
 
@@ -162,9 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     for task, r in results.items():
         per_run = ", ".join(f"{x['veco']['examples_per_s'] / x['hf']['examples_per_s']:.2f}" for x in r["runs"])
         med = r["median_examples_per_s"]
-        rows.append([task, f"{med['veco']:.1f}", f"{med['hf']:.1f}", f"{r['ratio_veco_over_hf']:.2f}x", per_run])
+        rows.append([task, f"{med['veco']:.1f}", f"{med['hf']:.1f}", f"{r['ratio_veco_over_hf']:.2f}x", per_run,
+                     "yes" if r["same_batches"] else "no"])
     harness.log("\n" + harness.markdown_table(["task", "veco examples/s", "HF Trainer examples/s", "ratio",
-                                               "per-run ratios"], rows, "lrrrl"))
+                                               "per-run ratios", "same padded positions"], rows, "lrrrll"))
     harness.write_result(args.output, "finetune_throughput", {
         "settings": {"encoder": encoder, "batch_size": 32, "learning_rate": 2e-5, "optimizer": "torch AdamW",
                      "grad_clip": 1.0, "warmup_steps": args.warmup, "timed_steps": args.steps, "runs": args.runs,

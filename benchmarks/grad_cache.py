@@ -12,7 +12,7 @@ peak memory without GradCache is found; then, side by side in rotating order:
 Peak memory is the step's resident-memory peak above the process's baseline (``harness.PeakMemory``); pairs/s over
 ``--steps`` timed steps after one warm-up step. Medians of ``--runs`` rounds.
 
-    python benchmarks/grad_cache.py                               # small, 128 tokens, budget 1536 MiB
+    python benchmarks/grad_cache.py                               # small, 128 tokens, budget 2048 MiB
     python benchmarks/grad_cache.py --budget-mib 4096 --preset base --over-budget
 
 Results are printed and written to ``benchmarks/results/grad_cache.json`` (``--output``).
@@ -61,7 +61,7 @@ class Step:
         loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad()
-        return float(loss)
+        return loss.item()
 
 
 def run(args, pairs: int, chunk: int | None) -> dict:
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--preset", default="small")
     p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--budget-mib", type=float, default=1536)
+    p.add_argument("--budget-mib", type=float, default=2048)
     p.add_argument("--max-pairs", type=int, default=1024)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--runs", type=int, default=3)

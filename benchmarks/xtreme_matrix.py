@@ -141,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra", nargs="*", default=[], help="more veco-xtreme arguments for every run")
     parser.add_argument("--update", action="store_true",
                         help="keep the other runs of an existing --output file (rerun some tasks only)")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --update: skip the runs the file already holds with the same budget (the file is "
+                             "written after every run)")
     harness.add_data_dir(parser, "ud/, panx/, xnli/, xquad/ and mlqa/")
     harness.add_output(parser, "xtreme_matrix")
     args = parser.parse_args(argv)
@@ -166,10 +169,15 @@ def main(argv: list[str] | None = None) -> int:
         for name in RUNS[task]:
             if args.encoders and name not in args.encoders:
                 continue
+            budget = [*BUDGETS[task], *args.extra]
+            if args.resume and results["runs"].get(task, {}).get(name, {}).get("budget") == budget:
+                harness.log(f"{task} on {name}: done (--resume)")
+                continue
             encoder = random_encoder() if name == "random" else pretrained(name, args.pretrain_steps)
             harness.log(f"{task} on {name}...")
-            run = fine_tune(task, name, encoder, args.extra)
+            run = {**fine_tune(task, name, encoder, args.extra), "budget": budget}
             results["runs"].setdefault(task, {})[name] = run
+            harness.write_result(args.output, "xtreme_matrix", results, environment=machine, argv=argv)
             averages = {k: round(v, 2) for k, v in run.items() if k.startswith("avg_")}
             busy = " (other processes busy: wall time inflated)" if run["contended"] else ""
             harness.log(f"  {run['wall_s']:.0f} s{busy}, {averages}")

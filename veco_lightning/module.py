@@ -334,6 +334,20 @@ class VecoPretrainModule(LightningModule):
                                  f"encoder has position embeddings for {positions}: lower the data's max_length or "
                                  f"raise model.encoder.max_length to {length} (a preset)")
 
+    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
+                                    gradient_clip_algorithm: str | None = None) -> None:
+        """Lightning refuses to clip the gradients of a fused optimizer under mixed precision, because a gradient scaler
+        (fp16) must unscale them first; bf16 has no scaler, so there the gradients are clipped as they are."""
+        plugin = self.trainer.precision_plugin
+        if gradient_clip_val and getattr(plugin, "scaler", False) is None and optimizer.defaults.get("fused"):
+            parameters = [p for group in optimizer.param_groups for p in group["params"]]
+            if gradient_clip_algorithm == "value":
+                torch.nn.utils.clip_grad_value_(parameters, gradient_clip_val)
+            else:
+                torch.nn.utils.clip_grad_norm_(parameters, gradient_clip_val)
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = self.optimizer_factory(weight_decay_groups(self, self.weight_decay))
         asked = optimizer.defaults.get("weight_decay")
