@@ -71,7 +71,9 @@ trainer:
 
 def _shortened(args: list[str], sandbox) -> list[str]:
     if args[0] == "veco-fit" and "--print_config" not in args and ("fit" in args[1:2] or args[1].startswith("--")):
-        return [*args, "--config", str(sandbox / "shorten.yaml")]
+        # after the command's configs, before its own overrides (a command may move the checkpoints elsewhere)
+        at = max(i for i, arg in enumerate(args) if arg == "--config") + 2
+        return [*args[:at], "--config", str(sandbox / "shorten.yaml"), *args[at:]]
     if args[0] == "veco-xtreme" and args[1] == "fit":
         return [*args, "--trainer.max_steps=2", "--data.init_args.test_limit=20", "--data.init_args.dev_limit=20"]
     if args[0] == "veco-xtreme" and args[1] == "suite":

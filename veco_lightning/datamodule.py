@@ -6,6 +6,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from lightning import LightningDataModule
+
 from veco_lightning.data.base import TokenizedDataModule
 from veco_lightning.data.collators import join_inputs
 from veco_lightning.data.monolingual import MonolingualDataModule
@@ -103,8 +105,11 @@ class VecoDataModule(TokenizedDataModule):
         return ScheduledLoader(loaders, self.proportions, self.seed, combine=combine)
 
     def _flat(self, kind: str, members: list) -> list:
+        """The ``kind`` loaders of the members that have any (Lightning's default hook raises)."""
         loaders = []
         for dm in members:
+            if getattr(type(dm), f"{kind}_dataloader") is getattr(LightningDataModule, f"{kind}_dataloader"):
+                continue  # e.g. pair sources have no test or predict data
             found = getattr(dm, f"{kind}_dataloader")()
             loaders.extend(found if isinstance(found, list) else [found])
         return loaders

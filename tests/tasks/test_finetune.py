@@ -184,7 +184,7 @@ def test_pretraining_checkpoint_as_encoder(corpus_dir, tokenizer_dir, tmp_path):
 
 
 def test_suite_runs_tasks_and_fills_the_table(encoder_dir, tmp_path):
-    from veco_lightning.tasks.cli import main
+    from veco_lightning.tasks.cli import run as main
 
     labels = ("entailment", "neutral", "contradiction")
     for lang in LANGS:

@@ -66,8 +66,13 @@ def run_cli(args: list[str] | None = None) -> XtremeCLI:
     )
 
 
-def main(args: list[str] | None = None) -> object:
-    """Entry point of ``veco-xtreme``; returns the scores (``score``, ``suite``) or the CLI."""
+def main(args: list[str] | None = None) -> None:
+    """Entry point of ``veco-xtreme`` (a console script exits with what it returns, so it returns nothing)."""
+    run(args)
+
+
+def run(args: list[str] | None = None) -> object:
+    """``veco-xtreme`` for scripts: returns the scores (``score``, ``suite``) or the CLI."""
     from veco_lightning.logs import configure_logging
 
     configure_logging()
