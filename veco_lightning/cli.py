@@ -11,8 +11,10 @@ stops with an error when there is none (never a silent fresh start).
 
 from __future__ import annotations
 
+import os
 import sys
 
+from jsonargparse import Namespace
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
@@ -100,3 +102,61 @@ def main(args: list[str] | None = None) -> None:
     """Entry point of ``veco-fit`` and ``python -m veco_lightning``."""
     configure_logging()
     run_cli(args)
+
+
+class PrepareCLI(VecoCLI):
+    """``veco-prepare``: the ``veco-fit`` command line (same ``--config`` files, same options), of which only the
+    data section is built; nothing else is instantiated."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        super().add_arguments_to_parser(parser)
+        parser.add_argument("--num_proc", type=int | None, default=None,
+                            help="processes that tokenize each source (default: each source's num_proc)")
+
+    def instantiate_classes(self) -> None:
+        data_parser = LightningArgumentParser()
+        data_parser.add_lightning_class_args(VecoDataModule, "data", subclass_mode=False)
+        self.datamodule = data_parser.instantiate_classes(Namespace(data=self.config["data"])).data
+
+
+def prepare(datamodule: VecoDataModule, num_proc: int | None = None) -> list[dict]:
+    """Tokenize, mine and pack every training source of ``datamodule`` into its ``cache_dir`` (resuming a killed
+    preparation shard by shard) and list them in ``<cache_dir>/prepared.json``; returns one row per source."""
+    import time
+
+    from veco_lightning.data.cache import read_summary
+
+    rows = []
+    for source in datamodule.sources.values():
+        source.prepared = False  # preparing is what this command does, whatever the training run will read
+        if num_proc is not None:
+            source.num_proc = num_proc
+    datamodule.connect()
+    for source in datamodule.sources.values():
+        source.check_sources()
+    for kind, source in datamodule.sources.items():
+        for name in source.source_names():
+            path = source.cache_location(name)
+            cached = os.path.exists(os.path.join(path, "shards.json"))
+            begin = time.perf_counter()
+            source.prepare_one(name)
+            summary = read_summary(source.cache_location(name))
+            rows.append({"source": kind, "name": name, "input_rows": summary["input_rows"], "rows": summary["rows"],
+                         "shards": len(summary["shards"]), "seconds": time.perf_counter() - begin,
+                         "cached": cached, "path": path})
+    return rows
+
+
+def prepare_main(args: list[str] | None = None) -> None:
+    """Entry point of ``veco-prepare``: prepare the data of a ``veco-fit`` config once, ahead of the launch."""
+    configure_logging()
+    cli = PrepareCLI(VecoPretrainModule, VecoDataModule, args=args, run=False, seed_everything_default=0)
+    rows = prepare(cli.datamodule, cli.config.get("num_proc"))
+    print(f"{'source':<12} {'name':<10} {'input rows':>11} {'rows':>10} {'shards':>6} {'seconds':>8} {'rows/s':>9}")
+    for row in rows:
+        speed = "cached" if row["cached"] else f"{row['input_rows'] / max(row['seconds'], 1e-9):,.0f}"
+        print(f"{row['source']:<12} {row['name']:<10} {row['input_rows']:>11,} {row['rows']:>10,} {row['shards']:>6} "
+              f"{row['seconds']:>8.1f} {speed:>9}")
+    cache_dirs = sorted({source.cache_dir for source in cli.datamodule.sources.values()})
+    print(f"Prepared: {', '.join(os.path.join(d, 'prepared.json') for d in cache_dirs)}. Train with the same "
+          "--config files and --data.prepared true (never tokenizes).")

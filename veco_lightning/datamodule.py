@@ -42,6 +42,10 @@ class VecoDataModule(TokenizedDataModule):
         proportions: source (``monolingual``, ``parallel``, ``synonym``) -> probability that it feeds a step (default
             1: every step trains every objective). Drawn per step from ``seed``, identically on every rank.
         seed: seed of that schedule.
+        prepared: when set, the ``prepared`` option of every source: ``true`` trains on what ``veco-prepare`` wrote
+            and never tokenizes (an unprepared source is an error).
+        prepare_data_per_node: ``true`` (Lightning's default): local rank 0 of every node prepares, for a
+            node-local ``cache_dir``; ``false``: global rank 0 alone, for a ``cache_dir`` every node shares.
     """
 
     def __init__(
@@ -53,16 +57,23 @@ class VecoDataModule(TokenizedDataModule):
         evaluation: EvaluationDataModule | None = None,
         proportions: dict[str, float] | None = None,
         seed: int = 0,
+        prepared: bool | None = None,
+        prepare_data_per_node: bool = True,
     ) -> None:
         super().__init__(tokenizer)
         self.proportions = proportions
         self.seed = seed
+        self.prepare_data_per_node = prepare_data_per_node
         if parallel is not None and synonym is not None and parallel.restart_positions != synonym.restart_positions:
             raise ValueError("data.parallel and data.synonym join their TLM batches: give both the same "
                              "restart_positions")
         candidates = {"monolingual": monolingual, "parallel": parallel, "synonym": synonym}
         self.sources: dict[str, TokenizedDataModule] = {name: dm for name, dm in candidates.items() if dm is not None}
         self.pair_sources = [dm for dm in (parallel, synonym) if dm is not None]
+        for dm in self.sources.values():
+            if prepared is not None:
+                dm.prepared = prepared
+            dm.prepare_data_per_node = prepare_data_per_node
         held_out = [dm for dm in self.pair_sources if dm.val_pairs]
         if evaluation is None and held_out:  # an evaluation datamodule hosts the held-out pairs
             evaluation = EvaluationDataModule(allow_empty=True, max_length=max(dm.max_length for dm in held_out))
@@ -81,7 +92,8 @@ class VecoDataModule(TokenizedDataModule):
         extra_languages = sorted({code for dm in self.members for code in dm.extra_languages})
         for dm in self.members:
             dm.connect(extra_languages=extra_languages)
-            dm.check_sources()
+            if not getattr(dm, "prepared", False):  # prepared sources need not have their raw files here
+                dm.check_sources()
         for dm in self.members:
             dm.prepare_data()
 

@@ -13,6 +13,13 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 from transformers import PreTrainedTokenizerBase
 
 from veco_lightning.checkpointing import tokenizer_of
+from veco_lightning.data.cache import (
+    is_complete,
+    prepared_path,
+    read_summary,
+    record_prepared,
+    source_cache,
+)
 from veco_lightning.data.sampling import LanguageSampler
 from veco_lightning.data.tokenizer import load_tokenizer
 
@@ -79,11 +86,20 @@ class SourceDataModule(TokenizedDataModule):
         num_proc: processes that tokenize in ``prepare_data`` (``None``: this one).
         cache_dir: where tokenized data is stored.
         seed: seed of the sampling order.
+        prepared: read what ``veco-prepare`` wrote to ``cache_dir`` (found through its ``prepared.json``) and never
+            tokenize: a missing or differently prepared source is an error. The raw files need not be present.
+        shard_rows: input rows (lines, documents, pairs) per prepared shard; a killed preparation resumes at the
+            shard it was in.
+        prepare_data_per_node: prepare on local rank 0 of every node (node-local ``cache_dir``) rather than on
+            global rank 0 only (a ``cache_dir`` on a filesystem all nodes share).
     """
+
+    _cache_kind = "source"
 
     def __init__(self, tokenizer: str | None, max_length: int, batch_size: int, alpha: float,
                  samples_per_epoch: int | None, num_workers: int, num_proc: int | None, cache_dir: str,
-                 seed: int) -> None:
+                 seed: int, prepared: bool = False, shard_rows: int = 1_000_000,
+                 prepare_data_per_node: bool = True) -> None:
         super().__init__(tokenizer)
         self.max_length = max_length
         self.batch_size = batch_size
@@ -93,6 +109,55 @@ class SourceDataModule(TokenizedDataModule):
         self.num_proc = num_proc
         self.cache_dir = cache_dir
         self.seed = seed
+        self.prepared = prepared
+        self.shard_rows = shard_rows
+        self.prepare_data_per_node = prepare_data_per_node
+
+    # -- the prepared cache: one sharded folder per source (language or language pair) -----------------------------
+
+    def source_names(self) -> list[str]:
+        """The sources (languages or language pairs), each prepared into its own folder."""
+        raise NotImplementedError
+
+    def source_identity(self, name: str) -> Any:
+        """What identifies a source's content cheaply (its files' path, size and modification time)."""
+        raise NotImplementedError
+
+    def source_options(self, name: str) -> list:
+        """Every option that changes what is stored for a source (the tokenizer is added)."""
+        raise NotImplementedError
+
+    def prepare_source(self, name: str, path: str) -> dict[str, Any]:
+        """Tokenize (and mine, pack) a source into ``path`` with :func:`~veco_lightning.data.cache.write_sharded`;
+        returns its summary."""
+        raise NotImplementedError
+
+    def cache_location(self, name: str) -> str:
+        """The folder holding a source's prepared data (through the manifest when ``prepared``)."""
+        options = self.source_options(name)
+        if self.prepared:
+            _, key = source_cache(self.cache_dir, self._cache_kind, name, self.tokenizer, None, *options)
+            return prepared_path(self.cache_dir, self._cache_kind, name, key)
+        return source_cache(self.cache_dir, self._cache_kind, name, self.tokenizer, self.source_identity(name),
+                            *options)[0]
+
+    def prepare_data(self) -> None:
+        """Tokenize every source not yet in ``cache_dir`` (resuming a killed preparation) and list it in the
+        manifest; with ``prepared``, only check that every source was prepared."""
+        if self.prepared:
+            for name in self.source_names():
+                self.cache_location(name)
+            return
+        self.check_sources()
+        for name in self.source_names():
+            self.prepare_one(name)
+
+    def prepare_one(self, name: str) -> None:
+        """Prepare one source unless its cache is complete, and list it in the manifest."""
+        path, key = source_cache(self.cache_dir, self._cache_kind, name, self.tokenizer, self.source_identity(name),
+                                 *self.source_options(name))
+        summary = read_summary(path) if is_complete(path) else self.prepare_source(name, path)
+        record_prepared(self.cache_dir, self._cache_kind, name, path, key, summary)
 
     def sampled_loader(self, sets: dict[str, Dataset], collate_fn: Callable[[list[Any]], Any],
                        lengths: Sequence[int] | None = None, bucket_batches: int = 0) -> StatefulDataLoader:

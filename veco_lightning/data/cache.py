@@ -44,6 +44,141 @@ def content_key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
-def cache_path(cache_dir: str, kind: str, name: str, tokenizer: PreTrainedTokenizerBase, *identity: Any) -> str:
-    """``<cache_dir>/<kind>/<name>-<hash of identity and tokenizer>``."""
-    return os.path.join(cache_dir, kind, f"{name}-{content_key(*identity, tokenizer_fingerprint(tokenizer))}")
+# -- prepared sources: sharded, resumable, listed in a manifest ------------------------------------------------------
+
+MANIFEST = "prepared.json"  # in cache_dir: what veco-prepare wrote, for runs that must not tokenize
+_DONE = "shards.json"  # in a source's cache directory: written last, so its presence means the cache is complete
+
+
+def source_cache(cache_dir: str, kind: str, name: str, tokenizer: PreTrainedTokenizerBase, identity: Any,
+                 *options: Any) -> tuple[str, str]:
+    """A source's cache directory and its *options key*.
+
+    The directory is ``<cache_dir>/<kind>/<name>-<hash>``, the hash covering the files' ``identity`` (path, size,
+    modification time), the ``options`` and the tokenizer. The options key covers everything but the files: a run
+    with ``prepared: true`` finds the directory through the manifest and checks only that key, so a prepared cache
+    can be copied to nodes that do not hold the raw corpus."""
+    options_key = content_key(*options, tokenizer_fingerprint(tokenizer))
+    return os.path.join(cache_dir, kind, f"{name}-{content_key(identity, options_key)}"), options_key
+
+
+def is_complete(path: str) -> bool:
+    return os.path.exists(os.path.join(path, _DONE))
+
+
+def write_sharded(path: str, dataset: Any, function: Any, *, shard_rows: int, num_proc: int | None, desc: str,
+                  batch_size: int = 1000, remove_columns: list[str] | None = None,
+                  on_complete: Any = None) -> dict[str, Any]:
+    """Map ``dataset`` through the batched ``function`` shard by shard into ``path`` (one ``save_to_disk`` folder
+    per shard of at most ``shard_rows`` input rows), resumably.
+
+    Each finished shard is renamed into ``<path>.partial`` atomically, so a killed run redoes only the shard it was
+    in; the last step writes ``shards.json`` (row counts, seconds) and renames the whole folder to ``path``. A
+    ``_stats`` column of per-row integer counts, if ``function`` emits one, is summed per shard (kept in
+    ``shards.json`` as ``stats``) and not stored. The map's own output goes to a work folder deleted after each
+    shard, so the disk holds the input and the result, not a third copy. ``on_complete(folder, summary)`` may add
+    files to the folder before it is marked complete.
+
+    Returns the contents of ``shards.json``."""
+    import shutil
+    import time
+
+    import numpy as np
+
+    partial = f"{path}.partial"
+    os.makedirs(partial, exist_ok=True)
+    num_shards = max(1, -(-len(dataset) // max(1, shard_rows)))
+    shards = []
+    for index in range(num_shards):
+        name = f"shard-{index:05d}"
+        final = os.path.join(partial, name)
+        info_path = os.path.join(partial, f"{name}.json")
+        if os.path.exists(info_path):  # done before a restart
+            with open(info_path, encoding="utf-8") as handle:
+                shards.append(json.load(handle))
+            continue
+        begin = time.perf_counter()
+        work = os.path.join(partial, f"{name}.work")
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+        part = dataset.shard(num_shards, index, contiguous=True)
+        mapped = part.map(function, batched=True, batch_size=batch_size, num_proc=num_proc,
+                          remove_columns=remove_columns, cache_file_name=os.path.join(work, "map.arrow"),
+                          new_fingerprint=f"{os.path.basename(path)}-{index}-{num_shards}",
+                          desc=f"{desc} [{index + 1}/{num_shards}]")
+        info: dict[str, Any] = {"name": name, "input_rows": len(part), "rows": len(mapped)}
+        if "_stats" in mapped.column_names:
+            counts = mapped.with_format("numpy", columns=["_stats"])["_stats"]
+            info["stats"] = np.asarray(counts, dtype=np.int64).reshape(len(mapped), -1).sum(0).tolist() \
+                if len(mapped) else []
+            mapped = mapped.remove_columns("_stats")
+        shutil.rmtree(final, ignore_errors=True)
+        mapped.save_to_disk(final)
+        del mapped
+        shutil.rmtree(work, ignore_errors=True)
+        info["seconds"] = time.perf_counter() - begin
+        with open(f"{info_path}.tmp", "w", encoding="utf-8") as handle:
+            json.dump(info, handle)
+        os.replace(f"{info_path}.tmp", info_path)  # the shard counts as done from here
+        shards.append(info)
+    summary = {"shards": shards, "rows": sum(s["rows"] for s in shards),
+               "input_rows": sum(s["input_rows"] for s in shards), "seconds": sum(s["seconds"] for s in shards)}
+    if on_complete is not None:
+        on_complete(partial, summary)
+    with open(os.path.join(partial, _DONE), "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=1)
+    if os.path.exists(path):  # an incomplete folder of an older layout
+        shutil.rmtree(path)
+    os.replace(partial, path)
+    return summary
+
+
+def read_summary(path: str) -> dict[str, Any]:
+    with open(os.path.join(path, _DONE), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def load_sharded(path: str) -> Any:
+    """The dataset :func:`write_sharded` stored at ``path`` (memory-mapped, shards concatenated in order)."""
+    import datasets
+
+    shards = [datasets.load_from_disk(os.path.join(path, s["name"])) for s in read_summary(path)["shards"]]
+    return shards[0] if len(shards) == 1 else datasets.concatenate_datasets(shards)
+
+
+def read_manifest(cache_dir: str) -> dict[str, Any]:
+    path = os.path.join(cache_dir, MANIFEST)
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def record_prepared(cache_dir: str, kind: str, name: str, path: str, options_key: str, summary: dict) -> None:
+    """Add a prepared source to ``<cache_dir>/prepared.json`` (its folder relative to ``cache_dir``)."""
+    manifest = read_manifest(cache_dir)
+    manifest[f"{kind}/{name}"] = {"path": os.path.relpath(path, cache_dir), "options": options_key,
+                                  "rows": summary["rows"], "input_rows": summary["input_rows"],
+                                  "shards": len(summary["shards"])}
+    target = os.path.join(cache_dir, MANIFEST)
+    with open(f"{target}.{os.getpid()}.tmp", "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=1, sort_keys=True)
+    os.replace(f"{target}.{os.getpid()}.tmp", target)
+
+
+def prepared_path(cache_dir: str, kind: str, name: str, options_key: str) -> str:
+    """The folder ``veco-prepare`` wrote for a source, checked against this run's options; an error says what to
+    run when it is missing or was prepared with other options."""
+    entry = read_manifest(cache_dir).get(f"{kind}/{name}")
+    fix = "run `veco-prepare` with this run's --config files first (same data section), or set prepared: false"
+    if entry is None:
+        raise FileNotFoundError(f"prepared: true, but {os.path.join(cache_dir, MANIFEST)} lists no {kind} source "
+                                f"{name!r}: {fix}")
+    if entry["options"] != options_key:
+        raise ValueError(f"prepared: true, but {kind} source {name!r} in {cache_dir} was prepared with other options "
+                         f"(tokenizer, max_length, reading or mining options differ): {fix}")
+    path = os.path.join(cache_dir, entry["path"])
+    if not is_complete(path):
+        raise FileNotFoundError(f"prepared: true, but the prepared folder {path} of {kind} source {name!r} is "
+                                f"missing or incomplete: {fix}")
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from functools import partial
@@ -13,7 +14,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from veco_lightning.data.base import SourceDataModule
-from veco_lightning.data.cache import cache_path, file_identity
+from veco_lightning.data.cache import file_identity, load_sharded, write_sharded
 from veco_lightning.data.collators import MLMCollator, collate_text
 from veco_lightning.data.readers import (
     MAX_LINE_CHARS,
@@ -46,10 +47,11 @@ def pack_blocks(token_lists: list[list[int]], block_length: int, bos_id: int, eo
 class MonolingualDataModule(SourceDataModule):
     """Per-language monolingual text, tokenized once, packed into full blocks and masked for MMLM.
 
-    Each language's text is tokenized with ``datasets.map`` in ``prepare_data`` (rank 0 only), packed into blocks
-    of ``max_length`` tokens and saved under ``cache_dir`` (memory-mapped Arrow, keyed by the files' identity: path,
-    size and modification time, the tokenizer and the options); later runs reuse it, a file edited in place is read
-    again. Training draws languages with exponential smoothing (``alpha``)
+    Each language's text is tokenized and packed into blocks of ``max_length`` tokens with ``datasets.map`` in
+    ``prepare_data`` (local rank 0 of each node, or global rank 0 with ``prepare_data_per_node: false``; or once
+    ahead of the launch with ``veco-prepare``) and saved under ``cache_dir`` in resumable shards (memory-mapped
+    Arrow, keyed by the files' identity: path, size and modification time, the tokenizer and the options); later
+    runs reuse it, a file edited in place is read again. Training draws languages with exponential smoothing (``alpha``)
     through :class:`~veco_lightning.data.sampling.LanguageSampler`, each rank its own shard, and masks in the
     collator (dynamic masking: a new mask every time a block is seen). The train loader is a torchdata
     ``StatefulDataLoader``, so a resumed run continues mid-epoch where it stopped.
@@ -81,7 +83,13 @@ class MonolingualDataModule(SourceDataModule):
         num_proc: processes for tokenization in ``prepare_data``.
         cache_dir: where tokenized blocks are stored.
         seed: seed of the language sampling order (masking follows the global seed).
+        prepared: train on what ``veco-prepare`` wrote to ``cache_dir``, never tokenizing (see
+            :class:`~veco_lightning.data.base.SourceDataModule`).
+        shard_rows: lines (documents) per prepared shard.
+        prepare_data_per_node: prepare on every node (node-local ``cache_dir``) or once (shared ``cache_dir``).
     """
+
+    _cache_kind = "monolingual"
 
     def __init__(
         self,
@@ -106,9 +114,12 @@ class MonolingualDataModule(SourceDataModule):
         num_proc: int | None = None,
         cache_dir: str = ".cache/veco_lightning",
         seed: int = 0,
+        prepared: bool = False,
+        shard_rows: int = 1_000_000,
+        prepare_data_per_node: bool = True,
     ) -> None:
         super().__init__(tokenizer, max_length, batch_size, alpha, samples_per_epoch, num_workers, num_proc, cache_dir,
-                         seed)
+                         seed, prepared, shard_rows, prepare_data_per_node)
         self.sources: dict[str, Any] = {**(files or {}), **(hub_datasets or {})}
         if not self.sources:
             raise ValueError("MonolingualDataModule needs files (language -> globs) or hub_datasets")
@@ -125,14 +136,19 @@ class MonolingualDataModule(SourceDataModule):
         self.train_sets: dict[str, datasets.Dataset] = {}
         self.val_sets: dict[str, datasets.Dataset] = {}
 
-    def _cache_path(self, language: str) -> str:
+    def source_names(self) -> list[str]:
+        return list(self.sources)
+
+    def source_identity(self, language: str) -> Any:
         source = self.sources[language]
-        identity = vars(source) if isinstance(source, HubSource) else file_identity(
-            expand_globs(source, f" (language {language!r})")
-        )
-        return cache_path(self.cache_dir, "monolingual", language, self.tokenizer, _PACKING_VERSION, READER_VERSION,
-                          identity, self.text_field, self.max_length, self.lines, self.on_bad_line,
-                          self.max_line_chars)
+        if isinstance(source, HubSource):
+            return vars(source)
+        return file_identity(expand_globs(source, f" (language {language!r})"))
+
+    def source_options(self, language: str) -> list:
+        return [_PACKING_VERSION, READER_VERSION, self.text_field, self.max_length, self.lines, self.on_bad_line,
+                self.max_line_chars, vars(self.sources[language]) if isinstance(self.sources[language], HubSource)
+                else None]
 
     def check_sources(self) -> None:
         """Every language code and file glob, checked before any text is read."""
@@ -141,42 +157,38 @@ class MonolingualDataModule(SourceDataModule):
             if not isinstance(source, HubSource):
                 expand_globs(source, f" (language {language!r})")
 
-    def prepare_data(self) -> None:
-        self.check_sources()
-        tokenizer = self.tokenizer
-        for language, source in self.sources.items():
-            path = self._cache_path(language)
-            if os.path.exists(path):
-                continue
-            raw = load_text_dataset(source, self.text_field, self.on_bad_line, cache_dir=self.cache_dir,
-                                    lines=self.lines, max_line_chars=self.max_line_chars)
+    def prepare_source(self, language: str, path: str) -> dict[str, Any]:
+        """Read a language's text, tokenize and pack it into blocks in one pass (``num_proc`` processes), shard by
+        shard into ``path``; the raw text's own cache is deleted afterwards (only the blocks stay)."""
+        tokenizer, max_length = self.tokenizer, self.max_length
+        raw = load_text_dataset(self.sources[language], self.text_field, self.on_bad_line, cache_dir=self.cache_dir,
+                                lines=self.lines, max_line_chars=self.max_line_chars)
 
-            def tokenize(batch: dict[str, list]) -> dict[str, list]:
-                return {"ids": tokenizer(batch["text"], add_special_tokens=False)["input_ids"]}
+        def tokenize_and_pack(batch: dict[str, list]) -> dict[str, list]:
+            ids = tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
+            return {"input_ids": pack_blocks(ids, max_length, tokenizer.bos_token_id, tokenizer.eos_token_id)}
 
-            def pack(batch: dict[str, list]) -> dict[str, list]:
-                blocks = pack_blocks(batch["ids"], self.max_length, tokenizer.bos_token_id, tokenizer.eos_token_id)
-                return {"input_ids": blocks}
-
-            tokens = raw.map(tokenize, batched=True, remove_columns=raw.column_names, num_proc=self.num_proc,
-                             desc=f"Tokenizing {language}")
-            num_tokens = sum(len(ids) + 1 for ids in tokens["ids"])
-            blocks = tokens.map(pack, batched=True, batch_size=10_000, remove_columns=["ids"],
-                                num_proc=self.num_proc, desc=f"Packing {language}")
-            if len(blocks) == 0:
-                raise ValueError(
-                    f"Language {language!r} has {num_tokens} tokens, fewer than one block of max_length="
-                    f"{self.max_length}: add text or lower max_length"
-                )
-            blocks.save_to_disk(path)
-            log.info("%s: %d lines, %d tokens -> %d blocks of %d (cached at %s)",
-                     language, len(raw), num_tokens, len(blocks), self.max_length, path)
+        # Packing works within a map batch: 10,000 documents leave one partial block out, not one per document.
+        summary = write_sharded(path, raw, tokenize_and_pack, shard_rows=self.shard_rows, num_proc=self.num_proc,
+                                desc=f"Tokenizing {language}", batch_size=10_000, remove_columns=raw.column_names)
+        if summary["rows"] == 0:
+            raise ValueError(
+                f"Language {language!r} has fewer tokens than one block of max_length={self.max_length}: add text or "
+                "lower max_length"
+            )
+        if not isinstance(self.sources[language], HubSource):
+            for cache_file in raw.cache_files:  # the raw text, rebuilt from the files if ever needed again
+                with contextlib.suppress(OSError):
+                    os.remove(cache_file["filename"])
+        log.info("%s: %d lines -> %d blocks of %d (cached at %s)", language, summary["input_rows"], summary["rows"],
+                 self.max_length, path)
+        return summary
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_sets:
             return
         for language in self.sources:
-            blocks = datasets.load_from_disk(self._cache_path(language)).with_format("torch")
+            blocks = load_sharded(self.cache_location(language)).with_format("torch")
             held_out = max(1, round(self.val_fraction * len(blocks))) if self.val_fraction > 0 else 0
             held_out = held_out if len(blocks) >= 2 else 0
             self.train_sets[language] = blocks.select(range(len(blocks) - held_out))

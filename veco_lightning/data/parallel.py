@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 from collections.abc import Callable
+from typing import Any
 
 import datasets
+import numpy as np
+import pyarrow as pa
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from veco_lightning.data.base import SourceDataModule
-from veco_lightning.data.cache import cache_path, file_identity
+from veco_lightning.data.cache import file_identity, load_sharded, write_sharded
 from veco_lightning.data.collators import ParallelCollator
 from veco_lightning.data.masking import Masker
 from veco_lightning.data.readers import (
@@ -26,7 +31,32 @@ from veco_lightning.lexicon.languages import check_language, split_pair
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ParallelDataModule", "ParallelSource"]
+__all__ = ["ArrowLengths", "ParallelDataModule", "ParallelSource"]
+
+HELD_OUT_FILE = "held_out.json"  # a prepared pair's validation pairs, beside its shards
+_CACHE_FORMAT = "parallel-cache-3"  # part of the cache key: change it whenever the stored layout changes
+
+
+class ArrowLengths:
+    """Example lengths of concatenated sets, read on demand from their memory-mapped Arrow columns: the length
+    bucketing of :class:`~veco_lightning.data.sampling.LanguageSampler` without a copy per rank (a Python list of
+    100 M lengths takes 3.6 GB)."""
+
+    def __init__(self, columns: list[pa.ChunkedArray]) -> None:
+        self.columns = columns
+        self.starts = np.cumsum([0, *(len(c) for c in columns)])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def __getitem__(self, index: np.ndarray) -> np.ndarray:
+        index = np.asarray(index, dtype=np.int64)
+        which = np.searchsorted(self.starts, index, side="right") - 1
+        out = np.empty(len(index), dtype=np.int64)
+        for k in np.unique(which):
+            chosen = which == k
+            out[chosen] = self.columns[k].take(pa.array(index[chosen] - self.starts[k])).to_numpy()
+        return out
 
 
 class ParallelDataModule(SourceDataModule):
@@ -69,6 +99,10 @@ class ParallelDataModule(SourceDataModule):
             counted per file with the first locations logged.
         max_line_chars: longest side of a pair, in characters.
         extra_languages: language codes to accept beyond the ISO 639-1 / 639-3 codes the package knows.
+        prepared: train on what ``veco-prepare`` wrote to ``cache_dir``, never reading or tokenizing the pair files
+            (the held-out pairs are stored with the prepared data).
+        shard_rows: pairs per prepared shard.
+        prepare_data_per_node: prepare on every node (node-local ``cache_dir``) or once (shared ``cache_dir``).
     """
 
     _cache_kind = "parallel"
@@ -99,9 +133,12 @@ class ParallelDataModule(SourceDataModule):
         on_bad_line: BadLinePolicy = "error",
         max_line_chars: int = MAX_LINE_CHARS,
         extra_languages: list[str] | None = None,
+        prepared: bool = False,
+        shard_rows: int = 1_000_000,
+        prepare_data_per_node: bool = True,
     ) -> None:
         super().__init__(tokenizer, max_length, batch_size, alpha, samples_per_epoch, num_workers, num_proc, cache_dir,
-                         seed)
+                         seed, prepared, shard_rows, prepare_data_per_node)
         if not files:
             raise ValueError("ParallelDataModule needs files: {de-en: {path: ...}}")
         self.files = files
@@ -118,16 +155,20 @@ class ParallelDataModule(SourceDataModule):
         self.max_line_chars = max_line_chars
         self.extra_languages = list(extra_languages or [])
         self.train_sets: dict[str, datasets.Dataset] = {}
-        self.lengths: dict[str, list[int]] = {}
+        self.lengths: dict[str, pa.ChunkedArray] = {}
         self.held_out: dict[str, tuple[list[str], list[str]]] = {}
 
-    def _cache_path(self, pair: str) -> str:
+    def source_names(self) -> list[str]:
+        return list(self.files)
+
+    def source_identity(self, pair: str) -> Any:
         source = self.files[pair]
         files = source.files()
-        identity = file_identity(files) if files else [source.hub, source.hub_config, source.hub_split]
-        return cache_path(self.cache_dir, self._cache_kind, pair, self.tokenizer, READER_VERSION, identity,
-                          vars(source), self.max_length, self.val_pairs, self.on_bad_line, self.max_line_chars,
-                          *self._cache_extra(pair))
+        return file_identity(files) if files else [source.hub, source.hub_config, source.hub_split]
+
+    def source_options(self, pair: str) -> list:
+        return [_CACHE_FORMAT, READER_VERSION, vars(self.files[pair]), self.max_length, self.val_pairs,
+                self.on_bad_line, self.max_line_chars, *self._cache_extra(pair)]
 
     def _cache_extra(self, pair: str) -> list:
         """More cache-key parts (subclasses that store more per pair add their options here)."""
@@ -169,39 +210,61 @@ class ParallelDataModule(SourceDataModule):
                 check_language(code, f"in language pair {pair!r}", self.extra_languages)
             check_pair_source(source, pair)
 
-    def prepare_data(self) -> None:
-        self.check_sources()
-        for pair in self.files:
-            if not os.path.exists(self._cache_path(pair)):
-                self.prepare_data_for(pair)
+    def prepare_source(self, pair: str, path: str) -> dict[str, Any]:
+        """Read a language pair, tokenize its training pairs (``num_proc`` processes) shard by shard into ``path``,
+        and store its held-out pairs beside them (so that training never reads the pair files again)."""
+        (src, tgt), (val_src, val_tgt) = self._split(pair)
+        function, finish = self._prepare_functions(pair)
 
-    def prepare_data_for(self, pair: str) -> None:
-        """Tokenize one language pair's training pairs and store them in the cache."""
-        self._tokenize(pair, self._tokenize_fn(pair)).save_to_disk(self._cache_path(pair))
+        def complete(folder: str, summary: dict[str, Any]) -> None:
+            with open(os.path.join(folder, HELD_OUT_FILE), "w", encoding="utf-8") as handle:
+                json.dump({"src": val_src, "tgt": val_tgt}, handle, ensure_ascii=False)
+            finish(folder, summary)
+
+        raw = datasets.Dataset.from_dict({"src": src, "tgt": tgt})
+        del src, tgt
+        return write_sharded(path, raw, function, shard_rows=self.shard_rows, num_proc=self.num_proc,
+                             desc=f"Tokenizing {pair}", on_complete=complete)
+
+    def _prepare_functions(self, pair: str) -> tuple[Callable[[dict[str, list]], dict[str, list]],
+                                                      Callable[[str, dict[str, Any]], None]]:
+        """The batched map function of a pair and what to write beside its shards once they are done."""
+        return self._tokenize_fn(pair), lambda folder, summary: None
+
+    def prepare_data_for(self, pair: str) -> dict[str, Any]:
+        """Prepare one language pair into its cache folder (whether or not it is there); returns its summary."""
+        path = self.cache_location(pair)
+        if os.path.exists(path):
+            shutil.rmtree(path)
+        return self.prepare_source(pair, path)
 
     def _tokenize(self, pair: str, tokenize: Callable[[dict[str, list]], dict[str, list]]) -> datasets.Dataset:
-        """The pair's training pairs through ``tokenize``."""
+        """The pair's training pairs through ``tokenize``, in memory (for measurements; training uses the cache)."""
         (src, tgt), _ = self._split(pair)
         raw = datasets.Dataset.from_dict({"src": src, "tgt": tgt})
-        # Our own cache key names the result: without it datasets fingerprints the function by pickling it, with
-        # every dictionary it closes over (seconds for a large dictionary).
-        fingerprint = os.path.basename(self._cache_path(pair))
+        # A fingerprint of our own: without it datasets fingerprints the function by pickling it, with every
+        # dictionary it closes over (seconds for a large dictionary).
         return raw.map(tokenize, batched=True, num_proc=self.num_proc, desc=f"Tokenizing {pair}",
-                       new_fingerprint=fingerprint)
+                       new_fingerprint=f"{pair}-{os.getpid()}-{id(tokenize)}")
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_sets:
             return
         for pair in self.files:
-            tokenized = datasets.load_from_disk(self._cache_path(pair))
-            self.lengths[pair] = tokenized["length"]
+            path = self.cache_location(pair)
+            tokenized = load_sharded(path)
+            if tokenized._indices is not None:  # never: the cache is stored whole
+                raise RuntimeError(f"{path}: a prepared dataset with an indices mapping")
+            self.lengths[pair] = tokenized.data.column("length")
             self.train_sets[pair] = tokenized.select_columns(list(self._columns))
             if self.val_pairs:
-                self.held_out[pair] = self._split(pair)[1]
+                with open(os.path.join(path, HELD_OUT_FILE), encoding="utf-8") as handle:
+                    held_out = json.load(handle)
+                self.held_out[pair] = (held_out["src"], held_out["tgt"])
         log.info("Parallel training pairs: %s", {p: len(d) for p, d in self.train_sets.items()})
 
     def train_dataloader(self) -> StatefulDataLoader:
-        lengths = [n for pair in self.train_sets for n in self.lengths[pair]]
+        lengths = ArrowLengths([self.lengths[pair] for pair in self.train_sets])
         return self.sampled_loader(self.train_sets, self.collator(), lengths, self.bucket_batches)
 
     def val_dataloader(self) -> list:

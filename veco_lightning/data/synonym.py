@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -174,35 +173,44 @@ class SynonymAlignedDataModule(ParallelDataModule):
 
         return tokenize, dictionary
 
-    def prepare_data_for(self, pair: str) -> None:
+    def _prepare_functions(self, pair: str) -> tuple[Callable[[dict[str, list]], dict[str, list]],
+                                                      Callable[[str, dict[str, Any]], None]]:
+        """Tokenize and mine; once the shards are done, their summed counts give the mining statistics, stored
+        beside them."""
         tokenize, dictionary = self._mining_fn(pair)
-        begin = time.perf_counter()
-        table = self._tokenize(pair, tokenize)
-        totals = np.asarray(table["_stats"], dtype=np.int64).reshape(-1, len(MiningStats.COUNTS) + 1).sum(0)
-        stats = MiningStats(seconds=time.perf_counter() - begin)
-        stats.add_counts(totals[:-1])
-        kept = int(totals[-1])
-        table.remove_columns("_stats").save_to_disk(self._cache_path(pair))
-        record = {**asdict(stats), "pairs_per_sentence_pair": stats.mean_per_pair, "src_coverage": stats.src_coverage,
-                  "tgt_coverage": stats.tgt_coverage, "kept_after_truncation": kept,
-                  "dictionary": None if dictionary is None else {"sources": list(dictionary.sources),
-                                                                 "entries": dictionary.entries}}
-        with open(os.path.join(self._cache_path(pair), STATS_FILE), "w", encoding="utf-8") as handle:
-            json.dump(record, handle, indent=1)
-        if dictionary is not None:
-            log.info("Synonym mining %s: %s; %d pairs kept after truncation", pair, stats.summary(), kept)
-            if kept == 0:
-                log.warning("%s: its dictionary (%s) matches no synonym pair in its sentence pairs, so its token "
-                            "contrastive loss is zero: check that the dictionary's columns follow its key's language "
-                            "order and that it covers the words of these sentences", pair,
-                            ", ".join(dictionary.sources) or "induced")
+
+        def write_stats(folder: str, summary: dict[str, Any]) -> None:
+            width = len(MiningStats.COUNTS) + 1
+            totals = np.zeros(width, dtype=np.int64)
+            for shard in summary["shards"]:
+                if shard.get("stats"):
+                    totals += np.asarray(shard["stats"], dtype=np.int64)
+            stats = MiningStats(seconds=summary["seconds"])
+            stats.add_counts(totals[:-1])
+            kept = int(totals[-1])
+            record = {**asdict(stats), "pairs_per_sentence_pair": stats.mean_per_pair,
+                      "src_coverage": stats.src_coverage, "tgt_coverage": stats.tgt_coverage,
+                      "kept_after_truncation": kept,
+                      "dictionary": None if dictionary is None else {"sources": list(dictionary.sources),
+                                                                     "entries": dictionary.entries}}
+            with open(os.path.join(folder, STATS_FILE), "w", encoding="utf-8") as handle:
+                json.dump(record, handle, indent=1)
+            if dictionary is not None:
+                log.info("Synonym mining %s: %s; %d pairs kept after truncation", pair, stats.summary(), kept)
+                if kept == 0:
+                    log.warning("%s: its dictionary (%s) matches no synonym pair in its sentence pairs, so its token "
+                                "contrastive loss is zero: check that the dictionary's columns follow its key's "
+                                "language order and that it covers the words of these sentences", pair,
+                                ", ".join(dictionary.sources) or "induced")
+
+        return tokenize, write_stats
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_sets:
             return
         super().setup(stage)
         for pair in self.files:
-            stats_path = os.path.join(self._cache_path(pair), STATS_FILE)
+            stats_path = os.path.join(self.cache_location(pair), STATS_FILE)
             if os.path.exists(stats_path):
                 with open(stats_path, encoding="utf-8") as handle:
                     self.mining_stats[pair] = json.load(handle)
