@@ -1,8 +1,9 @@
 """Export the trained encoder as a standard Hugging Face ``XLMRobertaForMaskedLM`` directory.
 
-``veco-export --checkpoint run/checkpoints/last.ckpt --output_dir my-encoder`` turns any full-state checkpoint of
-:class:`~veco_lightning.module.VecoPretrainModule` into a directory that ``AutoModel``,
-``AutoModelForMaskedLM``, ``AutoTokenizer`` (transformers 4.50 on) and sentence-transformers load. The
+``veco-export --checkpoint run/checkpoints/last.ckpt --output_dir my-encoder`` turns any checkpoint of
+:class:`~veco_lightning.module.VecoPretrainModule` (a file, or the directory of shards that FSDP with a sharded
+state dict and DeepSpeed write, merged first by :mod:`~veco_lightning.models.consolidate`) into a directory that
+``AutoModel``, ``AutoModelForMaskedLM``, ``AutoTokenizer`` (transformers 4.50 on) and sentence-transformers load. The
 ``ExportPretrained`` callback does the same at the end of ``fit``. Next to the weights and the tokenizer (with its
 ``model_max_length``, so that ``truncation=True`` cuts where the position table ends) the directory holds a
 sentence-transformers configuration that embeds sentences as the project's evaluation does, and a model card.
@@ -15,15 +16,18 @@ import json
 import logging
 import os
 import re
+import tempfile
 from typing import Any
 
 import torch
 import yaml
 from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy, Strategy
 from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from veco_lightning.data.tokenizer import load_tokenizer, save_tokenizer
 from veco_lightning.logs import run_log_dir
+from veco_lightning.models.consolidate import consolidate_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -235,11 +239,34 @@ def _run_details(module: LightningModule, log_dir: str | None) -> tuple[str, str
     return run_config, setting("pooling", "mean"), setting("layer", -1), results
 
 
+def full_state_dict(strategy: Strategy) -> dict[str, torch.Tensor] | None:
+    """The module's whole state dict on rank 0 (other ranks may get nothing): a collective that every rank calls.
+
+    ``lightning_module_state_dict`` would hand over shards where checkpoints are sharded, so FSDP gathers its full
+    state dict whatever ``state_dict_type`` its checkpoints use, and DeepSpeed ZeRO-3 its partitioned parameters (one
+    module at a time, in the training dtype, as DeepSpeed's ``save_16bit_model``). DDP and ZeRO-2 keep whole weights
+    on every rank.
+    """
+    if isinstance(strategy, FSDPStrategy):
+        from torch.distributed.fsdp import FullStateDictConfig, StateDictType
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+        # Offload to the CPU (and keep it on rank 0 only) when the shards live on an accelerator, as Lightning does;
+        # shards already on the CPU stay where they are (FSDP's offload crashes there).
+        on_accelerator = next(strategy.model.parameters()).device.type != "cpu"
+        config = FullStateDictConfig(offload_to_cpu=on_accelerator, rank0_only=on_accelerator)
+        with FSDP.state_dict_type(strategy.model, StateDictType.FULL_STATE_DICT, config):
+            return strategy.model.state_dict()
+    if isinstance(strategy, DeepSpeedStrategy) and strategy.zero_stage_3:
+        return strategy.deepspeed_engine._zero3_consolidated_16bit_state_dict()
+    return strategy.lightning_module_state_dict()
+
+
 class ExportPretrained(Callback):
     """At the end of ``fit``, write the encoder and tokenizer with ``save_pretrained``, a sentence-transformers
     configuration (the module's evaluation pooling and layer) and a model card.
 
-    Works under DDP, FSDP and DeepSpeed: the full state dict is gathered through the strategy (a collective call
+    Works under DDP, FSDP and DeepSpeed: the full state dict is gathered (:func:`full_state_dict`, a collective call
     on every rank), then rank 0 writes it.
 
     Args:
@@ -255,7 +282,7 @@ class ExportPretrained(Callback):
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not self.enabled:
             return
-        state_dict = trainer.strategy.lightning_module_state_dict()  # collective under FSDP / DeepSpeed
+        state_dict = full_state_dict(trainer.strategy)  # collective under FSDP / DeepSpeed ZeRO-3
         if trainer.is_global_zero:
             log_dir = run_log_dir(trainer)  # not trainer.log_dir: a collective, and only rank 0 is here
             path = self.dirpath or os.path.join(log_dir, "hf_model")
@@ -273,10 +300,12 @@ class ExportPretrained(Callback):
 
 def export_checkpoint(checkpoint: str, output_dir: str, tokenizer: str | None = None,
                       results: str | None = None) -> str:
-    """Export a ``VecoPretrainModule`` checkpoint (full state dict) to a Hugging Face directory.
+    """Export a ``VecoPretrainModule`` checkpoint to a Hugging Face directory.
 
     Args:
-        checkpoint: path to a ``.ckpt`` file written by ``veco-fit``.
+        checkpoint: a ``.ckpt`` file written by ``veco-fit``, or the ``.ckpt`` directory of a sharded run (FSDP with
+            ``state_dict_type: sharded``, DeepSpeed ZeRO-2/3): its shards are merged into one file under ``$TMPDIR``
+            first (the space of the fp32 weights; DeepSpeed's need ``pip install deepspeed``).
         output_dir: where to write the model and tokenizer.
         tokenizer: tokenizer directory; defaults to the one recorded in the checkpoint's hyper-parameters.
         results: an evaluation report (``results.md`` of ``veco-fit test``) for the model card; defaults to the
@@ -286,8 +315,12 @@ def export_checkpoint(checkpoint: str, output_dir: str, tokenizer: str | None = 
 
     if results is not None and not os.path.isfile(results):
         raise FileNotFoundError(f"--results {results!r} does not exist: give the results.md that veco-fit test wrote")
-    # Tensors, plain values and the package's option classes only: no code runs on load.
-    module = VecoPretrainModule.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
+    if os.path.isdir(checkpoint):
+        with tempfile.TemporaryDirectory(prefix="veco-export-") as scratch:
+            merged = consolidate_checkpoint(checkpoint, os.path.join(scratch, "consolidated.ckpt"))
+            module = VecoPretrainModule.load_from_checkpoint(merged, map_location="cpu", weights_only=True)
+    else:  # tensors, plain values and the package's option classes only: no code runs on load
+        module = VecoPretrainModule.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
     tokenizer = tokenizer or module.hparams.get("tokenizer")
     if tokenizer is None:
         log.warning("No tokenizer recorded in %s and none given: exporting the model only", checkpoint)
