@@ -112,6 +112,11 @@ class VecoDataModule(TokenizedDataModule):
         if not self.sources:
             raise ValueError("Training needs a data source (monolingual: ..., parallel: ..., synonym: ...); "
                              "evaluation data is not trained on")
+        from veco_lightning.data.streaming import check_run_length
+
+        for dm in self.sources.values():
+            if getattr(dm, "streaming", False):  # a member has no trainer of its own to check against
+                check_run_length(self.trainer, dm.samples_per_epoch)
         loaders = {name: dm.train_dataloader() for name, dm in self.sources.items()}
         combine = partial(join_batches, pad_id=self.pad_token_id)
         return ScheduledLoader(loaders, self.proportions, self.seed, combine=combine)

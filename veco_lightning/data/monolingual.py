@@ -24,6 +24,8 @@ from veco_lightning.data.readers import (
     expand_globs,
     load_text_dataset,
 )
+from veco_lightning.data.streaming import StreamingBlocks, check_run_length, check_stream_patterns, stream_loader
+from veco_lightning.distributed import world_info
 from veco_lightning.lexicon.languages import check_language
 
 log = logging.getLogger(__name__)
@@ -56,9 +58,17 @@ class MonolingualDataModule(SourceDataModule):
     collator (dynamic masking: a new mask every time a block is seen). The train loader is a torchdata
     ``StatefulDataLoader``, so a resumed run continues mid-epoch where it stopped.
 
+    With ``streaming: true`` nothing is tokenized ahead: ``prepare_data`` only checks the sources, and training reads
+    the files (local or object-store URLs) through :class:`~veco_lightning.data.streaming.StreamingBlocks`, which
+    tokenizes and packs on the fly, shards by rank and loader worker and resumes exactly. The stream is endless, so
+    ``trainer.max_steps`` ends the run and ``trainer.val_check_interval`` counts steps (an int;
+    ``samples_per_epoch`` sets Lightning's epoch length); validation uses the first ``val_blocks`` blocks of each
+    language, which training skips (``val_fraction``, ``lines``, ``prepared`` and ``hub_datasets`` do not apply).
+
     Args:
         files: language code -> file glob(s): ``.txt`` (one text per line), ``.jsonl`` (``text_field``), or
-            ``.parquet``. ``pkg://veco_lightning/...`` points inside the installed package.
+            ``.parquet``. ``pkg://veco_lightning/...`` points inside the installed package. With ``streaming``, also
+            fsspec URLs (``s3://``, ``gs://``, ``hf://``, ``https://``) and compressed files (``.txt.gz``, ...).
         hub_datasets: language code -> a Hugging Face dataset (needs network or a local hub cache).
         tokenizer: tokenizer directory or hub name. The composite datamodule sets it through ``connect``.
         max_length: block length in tokens, ``<s>`` included.
@@ -87,6 +97,12 @@ class MonolingualDataModule(SourceDataModule):
             :class:`~veco_lightning.data.base.SourceDataModule`).
         shard_rows: lines (documents) per prepared shard.
         prepare_data_per_node: prepare on every node (node-local ``cache_dir``) or once (shared ``cache_dir``).
+        streaming: read and tokenize the files while training instead of preparing them (corpora larger than the
+            disk cache or memory; see above).
+        language_sizes: with ``streaming``, language -> size in any one unit for the sampling shares p_i (default:
+            the bytes of its files as stored, compressed files counting compressed).
+        val_blocks: with ``streaming``, blocks held out per language for validation: the first blocks of its first
+            file, never trained on.
     """
 
     _cache_kind = "monolingual"
@@ -117,6 +133,9 @@ class MonolingualDataModule(SourceDataModule):
         prepared: bool = False,
         shard_rows: int = 1_000_000,
         prepare_data_per_node: bool = True,
+        streaming: bool = False,
+        language_sizes: dict[str, float] | None = None,
+        val_blocks: int = 100,
     ) -> None:
         super().__init__(tokenizer, max_length, batch_size, alpha, samples_per_epoch, num_workers, num_proc, cache_dir,
                          seed, prepared, shard_rows, prepare_data_per_node)
@@ -135,6 +154,17 @@ class MonolingualDataModule(SourceDataModule):
         self.extra_languages = list(extra_languages or [])
         self.train_sets: dict[str, datasets.Dataset] = {}
         self.val_sets: dict[str, datasets.Dataset] = {}
+        self.streaming = streaming
+        self.language_sizes = language_sizes
+        self.val_blocks = val_blocks
+        self.stream: StreamingBlocks | None = None
+        if streaming:
+            unavailable = {"hub_datasets": hub_datasets, "lines": lines, "prepared": prepared}
+            given = [name for name, value in unavailable.items() if value]
+            if given:
+                raise ValueError(f"data.monolingual: {', '.join(given)} cannot be used with streaming: give hub data "
+                                 "as hf:// file URLs, hold out text with val_blocks or by splitting the files, and "
+                                 "choose between streaming and prepared data")
 
     def source_names(self) -> list[str]:
         return list(self.sources)
@@ -154,8 +184,16 @@ class MonolingualDataModule(SourceDataModule):
         """Every language code and file glob, checked before any text is read."""
         for language, source in self.sources.items():
             check_language(language, "in data.monolingual", self.extra_languages)
-            if not isinstance(source, HubSource):
+            if self.streaming:
+                check_stream_patterns(source, f" (language {language!r})")
+            elif not isinstance(source, HubSource):
                 expand_globs(source, f" (language {language!r})")
+
+    def prepare_data(self) -> None:
+        if self.streaming:  # nothing to prepare: training reads and tokenizes the files as it goes
+            self.check_sources()
+            return
+        super().prepare_data()
 
     def prepare_source(self, language: str, path: str) -> dict[str, Any]:
         """Read a language's text, tokenize and pack it into blocks in one pass (``num_proc`` processes), shard by
@@ -185,6 +223,9 @@ class MonolingualDataModule(SourceDataModule):
         return summary
 
     def setup(self, stage: str | None = None) -> None:
+        if self.streaming:
+            self.setup_stream()
+            return
         if self.train_sets:
             return
         for language in self.sources:
@@ -197,6 +238,20 @@ class MonolingualDataModule(SourceDataModule):
         sizes = {lang: len(ds) for lang, ds in self.train_sets.items()}
         log.info("MMLM training blocks per language: %s", sizes)
 
+    def setup_stream(self) -> None:
+        """Open every language's stream (reading nothing but the held-out start of its first file) and keep its
+        first ``val_blocks`` blocks for validation."""
+        if self.stream is not None:
+            return
+        rank, world_size = world_info()
+        self.stream = StreamingBlocks(
+            self.sources, self.tokenizer, self.max_length, self.alpha, language_sizes=self.language_sizes,
+            val_blocks=self.val_blocks, seed=self.seed, rank=rank, world_size=world_size, text_field=self.text_field,
+            on_bad_line=self.on_bad_line, max_line_chars=self.max_line_chars,
+        )
+        self.val_sets = {lang: datasets.Dataset.from_dict({"input_ids": blocks}).with_format("torch")
+                         for lang, blocks in self.stream.held_out.items() if blocks}
+
     def collator(self, deterministic: bool = False) -> MLMCollator:
         return MLMCollator(
             self.tokenizer, self.mlm_probability, self.whole_word_mask, self.mask_replace_prob,
@@ -204,6 +259,10 @@ class MonolingualDataModule(SourceDataModule):
         )
 
     def train_dataloader(self) -> StatefulDataLoader:
+        if self.streaming:
+            check_run_length(self.trainer, self.samples_per_epoch)
+            return stream_loader(self.stream, self.batch_size, self.collator(), self.num_workers,
+                                 self.samples_per_epoch)
         return self.sampled_loader(self.train_sets, self.collator())
 
     def val_dataloader(self) -> DataLoader | list:
