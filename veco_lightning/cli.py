@@ -22,6 +22,7 @@ from veco_lightning.callbacks import EmbeddingWriter, EncoderThroughput, Progres
 from veco_lightning.checkpointing import CheckpointingCLI
 from veco_lightning.datamodule import VecoDataModule
 from veco_lightning.logs import configure_logging
+from veco_lightning.memory import fix_heap_growth
 from veco_lightning.models.export import ExportPretrained
 from veco_lightning.module import VecoPretrainModule
 
@@ -100,6 +101,7 @@ def run_cli(args: list[str] | None = None) -> VecoCLI:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``veco-fit`` and ``python -m veco_lightning``."""
+    fix_heap_growth()  # before the first tensor: memory stays flat over a run (see veco_lightning.memory)
     configure_logging()
     run_cli(args)
 
@@ -135,6 +137,9 @@ def prepare(datamodule: VecoDataModule, num_proc: int | None = None) -> list[dic
     for source in datamodule.sources.values():
         source.check_sources()
     for kind, source in datamodule.sources.items():
+        if getattr(source, "streaming", False):
+            print(f"{kind}: streaming, read and tokenized while training (nothing to prepare)")
+            continue
         for name in source.source_names():
             path = source.cache_location(name)
             cached = os.path.exists(os.path.join(path, "shards.json"))
