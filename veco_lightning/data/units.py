@@ -76,6 +76,8 @@ def units_of(words: list[tuple[str, int, int]],
         words: the side's segmentation, ``(text, start, end)``.
         phrases: word ranges ``[first, last + 1)`` of the mined phrases (disjoint).
     """
+    if all(last - first == 1 for first, last in phrases):  # the common case: every unit is a word
+        return [(start, end) for _, start, end in words], [first for first, _ in phrases]
     starts = {first: (k, last) for k, (first, last) in enumerate(phrases)}
     spans: list[tuple[int, int]] = []
     unit_of_phrase = [0] * len(phrases)
@@ -138,13 +140,15 @@ class PairUnits(NamedTuple):
 def mine_units(miner: SynonymMiner, src_text: str, tgt_text: str, src_offsets: Sequence[Span],
                tgt_offsets: Sequence[Span]) -> PairUnits:
     """Mine a sentence pair and map its units onto its tokens (``*_offsets``: each side's token offsets)."""
-    pairs, src_words, tgt_words = miner(src_text, tgt_text)
-    src_spans, src_units = units_of(src_words, [p.src_words for p in pairs])
-    tgt_spans, tgt_units = units_of(tgt_words, [p.tgt_words for p in pairs])
+    matches, src_words, tgt_words = miner.matches(src_text, tgt_text)
+    src_spans, src_units = units_of(src_words, [(m[0], m[1]) for m in matches])
+    tgt_spans, tgt_units = units_of(tgt_words, [(m[2], m[3]) for m in matches])
     src_index, tgt_index = token_units(src_spans, src_offsets), token_units(tgt_spans, tgt_offsets)
-    present_src, present_tgt = set(src_index), set(tgt_index)
-    synonyms = [u for i, j in zip(src_units, tgt_units) if i in present_src and j in present_tgt for u in (i, j)]
-    counts = (*MiningStats.count(pairs, len(src_words), len(tgt_words)), len(synonyms) // 2)
+    synonyms: list[int] = []
+    if matches:
+        present_src, present_tgt = set(src_index), set(tgt_index)
+        synonyms = [u for i, j in zip(src_units, tgt_units) if i in present_src and j in present_tgt for u in (i, j)]
+    counts = (*MiningStats.count_matches(matches, len(src_words), len(tgt_words)), len(synonyms) // 2)
     return PairUnits(src_index, tgt_index, synonyms, src_spans, tgt_spans, counts)
 
 

@@ -36,6 +36,8 @@ from veco_lightning.lexicon.words import RawWord, segment_spans
 log = logging.getLogger(__name__)
 
 Span = tuple[int, int]
+Match = tuple[int, int, int, int, str, str]
+"""A mined pair as the hot loop keeps it: word ranges ``[i0, i1)``, ``[j0, j1)`` and the two phrases."""
 
 __all__ = ["MiningStats", "SynonymMiner", "SynonymPair", "mine_corpus", "mine_pair"]
 
@@ -83,10 +85,11 @@ def _find(texts: list[str], keys, prefixes: frozenset[str], sep: str, max_n: int
     return found
 
 
-def _mine(src_text: str, tgt_text: str, index: DictionaryIndex, src_lang: str, tgt_lang: str,
-          stops: tuple[frozenset[str], frozenset[str]], max_pairs: int | None,
-          max_word_chars: int) -> tuple[list[SynonymPair], list[RawWord], list[RawWord]]:
-    """Mine one pair; also returns the segmentation of both sides (``(text, start, end)`` words)."""
+def _mine_matches(src_text: str, tgt_text: str, index: DictionaryIndex, src_lang: str, tgt_lang: str,
+                  stops: tuple[frozenset[str], frozenset[str]], max_pairs: int | None,
+                  max_word_chars: int) -> tuple[list[Match], list[RawWord], list[RawWord]]:
+    """Mine one pair: the chosen pairs as :data:`Match` tuples in source order (no per-pair object is built), and the
+    segmentation of both sides (``(text, start, end)`` words)."""
     # A no-space side is cut against the dictionary's phrases of its language (the prefix sets speed that up).
     if index.src_sep:
         src_words = segment_spans(src_text, src_lang)
@@ -127,10 +130,8 @@ def _mine(src_text: str, tgt_text: str, index: DictionaryIndex, src_lang: str, t
             and (max_pairs is None or len(candidates) <= max_pairs)
             and all(c[1] - c[0] == 1 and c[3] - c[2] == 1 for c in candidates)):
         # Fast path (the common case): single words, each with exactly one candidate partner: nothing to resolve.
-        pairs = [SynonymPair((src_words[i0][1], src_words[i0][2]), (tgt_words[j0][1], tgt_words[j0][2]), src_key,
-                             tgt_key, (i0, i1), (j0, j1)) for i0, i1, j0, j1, src_key, tgt_key in candidates]
-        pairs.sort()
-        return pairs, src_words, tgt_words
+        candidates.sort()  # source order: the source words are distinct
+        return candidates, src_words, tgt_words
 
     if len(candidates) > 1:
         partners_src: dict[Span, int] = {}
@@ -149,17 +150,28 @@ def _mine(src_text: str, tgt_text: str, index: DictionaryIndex, src_lang: str, t
         candidates.sort(key=rank)
 
     used_src, used_tgt = bytearray(n_src), bytearray(n_tgt)
-    pairs: list[SynonymPair] = []
-    for i0, i1, j0, j1, src_key, tgt_key in candidates:
+    chosen: list[Match] = []
+    for c in candidates:
+        i0, i1, j0, j1 = c[0], c[1], c[2], c[3]
         if used_src.find(1, i0, i1) != -1 or used_tgt.find(1, j0, j1) != -1:
             continue
         used_src[i0:i1] = b"\x01" * (i1 - i0)
         used_tgt[j0:j1] = b"\x01" * (j1 - j0)
-        pairs.append(SynonymPair((src_words[i0][1], src_words[i1 - 1][2]),
-                                 (tgt_words[j0][1], tgt_words[j1 - 1][2]), src_key, tgt_key, (i0, i1), (j0, j1)))
-        if max_pairs is not None and len(pairs) >= max_pairs:
+        chosen.append(c)
+        if max_pairs is not None and len(chosen) >= max_pairs:
             break
-    pairs.sort()
+    chosen.sort()  # source order: the chosen source phrases are disjoint
+    return chosen, src_words, tgt_words
+
+
+def _mine(src_text: str, tgt_text: str, index: DictionaryIndex, src_lang: str, tgt_lang: str,
+          stops: tuple[frozenset[str], frozenset[str]], max_pairs: int | None,
+          max_word_chars: int) -> tuple[list[SynonymPair], list[RawWord], list[RawWord]]:
+    """Mine one pair; also returns the segmentation of both sides (``(text, start, end)`` words)."""
+    chosen, src_words, tgt_words = _mine_matches(src_text, tgt_text, index, src_lang, tgt_lang, stops, max_pairs,
+                                                 max_word_chars)
+    pairs = [SynonymPair((src_words[i0][1], src_words[i1 - 1][2]), (tgt_words[j0][1], tgt_words[j1 - 1][2]), src_key,
+                         tgt_key, (i0, i1), (j0, j1)) for i0, i1, j0, j1, src_key, tgt_key in chosen]
     return pairs, src_words, tgt_words
 
 
@@ -201,6 +213,12 @@ class SynonymMiner:
         return _mine(src_text, tgt_text, self.index, self.src_lang, self.tgt_lang, self.stops, self.max_pairs,
                      self.max_word_chars)
 
+    def matches(self, src_text: str, tgt_text: str) -> tuple[list[Match], list[RawWord], list[RawWord]]:
+        """The same mining in the hot loop's form (what :func:`veco_lightning.data.units.mine_units` reads): each
+        pair as ``(i0, i1, j0, j1, src_phrase, tgt_phrase)``, word ranges and phrases, in source order."""
+        return _mine_matches(src_text, tgt_text, self.index, self.src_lang, self.tgt_lang, self.stops, self.max_pairs,
+                             self.max_word_chars)
+
 
 @dataclass
 class MiningStats:
@@ -224,13 +242,17 @@ class MiningStats:
     def count(pairs: Sequence[SynonymPair], n_src: int, n_tgt: int) -> tuple[int, ...]:
         """The counts one mined sentence pair adds (the fields of :attr:`COUNTS`, in order): kept as a row so that
         statistics survive multi-process mapping, where rows are summed afterwards."""
+        return MiningStats.count_matches([(*p.src_words, *p.tgt_words) for p in pairs], n_src, n_tgt)
+
+    @staticmethod
+    def count_matches(matches: Sequence[tuple[int, ...]], n_src: int, n_tgt: int) -> tuple[int, ...]:
+        """:meth:`count` from word ranges ``(i0, i1, j0, j1, ...)``, the pairs of :meth:`SynonymMiner.matches`."""
         multi = src_covered = tgt_covered = 0
-        for p in pairs:
-            src_len, tgt_len = p.src_words[1] - p.src_words[0], p.tgt_words[1] - p.tgt_words[0]
-            src_covered += src_len
-            tgt_covered += tgt_len
-            multi += src_len > 1 or tgt_len > 1
-        return 1, int(bool(pairs)), len(pairs), multi, n_src, n_tgt, src_covered, tgt_covered
+        for i0, i1, j0, j1, *_ in matches:
+            src_covered += i1 - i0
+            tgt_covered += j1 - j0
+            multi += i1 - i0 > 1 or j1 - j0 > 1
+        return 1, int(bool(matches)), len(matches), multi, n_src, n_tgt, src_covered, tgt_covered
 
     def add(self, pairs: Sequence[SynonymPair], n_src: int, n_tgt: int) -> None:
         """Count one mined sentence pair."""

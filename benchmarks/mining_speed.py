@@ -1,0 +1,210 @@
+"""Synonym mining speed through the datamodules: what mining adds to tokenisation, with 1 and 2 processes, on NTREX
+and on a corpus ``--scale`` times larger, and whether the time grows linearly with the corpus.
+
+For every language pair ``xx-en`` that has a Wiktionary dictionary in ``<data-dir>/dictionaries`` (en-xx.tsv) and an
+NTREX-128 reference, two datamodules prepare the same pair files from scratch (``prepare_data_for`` on a fresh
+cache folder each time: reading the pairs, ``datasets.map``, writing the shards):
+
+* *tokenisation*: :class:`~veco_lightning.data.parallel.ParallelDataModule` (token ids of both sides);
+* *tokenisation + mining*: :class:`~veco_lightning.data.synonym.SynonymAlignedDataModule` (token ids and offsets,
+  synonym mining, word units, token maps; built-in stop words), which also loads each pair's dictionary: that load
+  is timed apart, so that the overhead of mining proper can be read beside the overhead of the whole step.
+
+Each is measured with ``num_proc`` 1 and 2 (``--num-proc``) on NTREX (1,997 lines per pair) and on NTREX replicated
+``--scale`` times (default 20: each file's lines repeated, written to a temporary folder). A round measures every
+combination once, in an order rotated round by round (``benchmarks/harness.py``: idle CPU awaited, contention
+recorded); the figures are medians over ``--runs`` rounds. The script prints
+
+* per corpus and ``num_proc``: seconds, µs per sentence pair, pairs/s, and the overhead of mining over tokenisation
+  (whole step; and without the dictionary loads);
+* per datamodule and ``num_proc``: time on the large corpus / time on NTREX (``--scale`` when the time is linear in
+  the corpus size; fixed costs such as dictionary loads and process start-up pull it below), and the marginal cost
+  per pair, ``(T_large - T_ntrex) / (pairs_large - pairs_ntrex)``, which excludes every fixed cost.
+
+Results go to ``benchmarks/results/mining_speed.json`` (``--output``). The tokenizer is the one
+``benchmarks/mining_stats.py`` uses (the NTREX-trained tokenizer cached by ``mlm_throughput.py`` if present, else
+the demo tokenizer); ``--tokenizer`` overrides.
+
+Usage (from the repository root; with the defaults about 50 minutes on 2 busy CPU cores, 10 language pairs)::
+
+    python benchmarks/mining_speed.py [--data-dir ../shared/data] [--runs 3] [--scale 20] [--langs de zh]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+
+import harness
+from mining_stats import find_tokenizer
+
+
+def replicate(path: str, times: int, folder: str) -> str:
+    """Write ``path``'s lines ``times`` over into ``folder`` (same file name); returns the new path."""
+    target = os.path.join(folder, os.path.basename(path))
+    if not os.path.exists(target):
+        lines = harness.read_lines(path)
+        with open(target, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines * times) + "\n")
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    harness.add_data_dir(parser, "ntrex128/ and dictionaries/")
+    parser.add_argument("--tokenizer", default=None, help="local tokenizer directory (default: see module doc)")
+    parser.add_argument("--runs", type=int, default=3, help="rounds; the figures are medians over them")
+    parser.add_argument("--scale", type=int, default=20, help="the large corpus is NTREX repeated this many times")
+    parser.add_argument("--num-proc", type=int, nargs="+", default=[1, 2], help="datasets.map processes to measure")
+    parser.add_argument("--langs", nargs="+", default=None,
+                        help="non-English sides to use (default: every language with a dictionary and NTREX file)")
+    parser.add_argument("--max-length", type=int, default=128, help="the datamodules' pair length in tokens")
+    harness.add_contention_options(parser)
+    harness.add_output(parser, "mining_speed")
+    args = parser.parse_args(argv)
+    ntrex, dict_dir = os.path.join(args.data_dir, "ntrex128"), os.path.join(args.data_dir, "dictionaries")
+    english = os.path.join(ntrex, "newstest2019-src.eng.txt")
+    if not os.path.exists(english) or not os.path.isdir(dict_dir):
+        return harness.skip(f"no NTREX-128 / dictionaries under {args.data_dir!r}; set --data-dir or $VECO_BENCH_DATA")
+    harness.quiet_libraries("veco_lightning")
+
+    from veco_lightning.data.parallel import ParallelDataModule, ParallelSource
+    from veco_lightning.data.synonym import SynonymAlignedDataModule
+
+    langs = [lang for lang, code in harness.NTREX_CODES.items()
+             if (args.langs is None or lang in args.langs) and os.path.exists(os.path.join(dict_dir, f"en-{lang}.tsv"))
+             and os.path.exists(os.path.join(ntrex, f"newstest2019-ref.{code}.txt"))]
+    if not langs:
+        return harness.skip(f"no language of {args.langs} has an NTREX file and a dictionary under {args.data_dir}")
+    machine = harness.describe_machine()
+    tok_dir = find_tokenizer(args.tokenizer)
+    scratch = tempfile.mkdtemp(prefix="mining_speed-", dir=harness.CACHE if os.path.isdir(harness.CACHE) else None)
+    large_dir = os.path.join(scratch, f"ntrex-x{args.scale}")
+    os.makedirs(large_dir)
+    corpora = {"ntrex": (ntrex, 1), f"x{args.scale}": (large_dir, args.scale)}
+    n_lines = len(harness.read_lines(english))
+    pairs = {name: len(langs) * n_lines * times for name, (_, times) in corpora.items()}
+
+    class TimedSynonymModule(SynonymAlignedDataModule):
+        """The synonym datamodule, timing its dictionary loads (read inside ``prepare_data_for``)."""
+
+        dictionary_seconds = 0.0
+
+        def dictionary(self, pair: str):
+            begin = time.perf_counter()
+            found = super().dictionary(pair)
+            TimedSynonymModule.dictionary_seconds += time.perf_counter() - begin
+            return found
+
+    def datamodules(corpus: str, num_proc: int) -> dict[str, object]:
+        folder, times = corpora[corpus]
+        files = {}
+        for lang in langs:
+            src = os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt")
+            tgt = english
+            if times > 1:
+                src, tgt = replicate(src, times, folder), replicate(tgt, times, folder)
+            files[f"{lang}-en"] = ParallelSource(src=src, tgt=tgt)
+        common = {"files": files, "tokenizer": tok_dir, "max_length": args.max_length, "val_pairs": 0,
+                  "num_proc": num_proc if num_proc > 1 else None}
+        return {"parallel": ParallelDataModule(**common),
+                "synonym": TimedSynonymModule(dictionaries={f"en-{lang}": os.path.join(dict_dir, f"en-{lang}.tsv")
+                                                            for lang in langs}, stop_words=True, **common)}
+
+    def stage(dm, corpus: str) -> Callable[[], dict]:
+        def run() -> dict:
+            dm.cache_dir = tempfile.mkdtemp(prefix="cache-", dir=scratch)  # fresh: nothing prepared before
+            TimedSynonymModule.dictionary_seconds = 0.0
+            begin = time.perf_counter()
+            for pair in dm.files:
+                dm.prepare_data_for(pair)
+            seconds = time.perf_counter() - begin
+            shutil.rmtree(dm.cache_dir)
+            loads = TimedSynonymModule.dictionary_seconds if isinstance(dm, TimedSynonymModule) else 0.0
+            return {"seconds": seconds, "dictionary_s": loads, "sentence_pairs": pairs[corpus]}
+        return run
+
+    measurements = {}
+    for corpus in corpora:
+        for num_proc in args.num_proc:
+            for kind, dm in datamodules(corpus, num_proc).items():
+                _ = dm.tokenizer  # loaded once, untimed
+                measurements[f"{corpus}/np{num_proc}/{kind}"] = stage(dm, corpus)
+    harness.log(f"{len(langs)} language pairs ({', '.join(f'{lang}-en' for lang in langs)}), "
+                + ", ".join(f"{name} {n:,} sentence pairs" for name, n in pairs.items())
+                + f"; {len(measurements)} measurements per round, {args.runs} rounds")
+
+    def describe(run: int, name: str, figures: dict) -> str:
+        per_pair = figures["seconds"] / figures["sentence_pairs"] * 1e6
+        return (f"  round {run + 1} {name}: {figures['seconds']:.1f} s ({per_pair:.0f} µs/pair; dictionaries "
+                f"{figures['dictionary_s']:.1f} s)")
+
+    try:
+        runs = harness.interleave(measurements, args.runs, idle_wait=args.idle_wait, retries=args.retries,
+                                  describe=describe)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    seconds = harness.medians(runs, "seconds")
+    loads = harness.medians(runs, "dictionary_s")
+
+    rows, results = [], {}
+    for corpus in corpora:
+        for num_proc in args.num_proc:
+            key = f"{corpus}/np{num_proc}"
+            tok, syn, load = seconds[f"{key}/parallel"], seconds[f"{key}/synonym"], loads[f"{key}/synonym"]
+            n = pairs[corpus]
+            results[key] = {
+                "sentence_pairs": n, "tokenisation_s": tok, "tokenisation_mining_s": syn, "dictionary_load_s": load,
+                "tokenisation_us_per_pair": tok / n * 1e6, "tokenisation_mining_us_per_pair": syn / n * 1e6,
+                "tokenisation_pairs_per_s": n / tok, "tokenisation_mining_pairs_per_s": n / syn,
+                "overhead": (syn - tok) / tok, "overhead_without_dictionary_load": (syn - load - tok) / tok}
+            r = results[key]
+            rows.append([corpus, num_proc, f"{n:,}", f"{tok:.1f}", f"{syn:.1f}", f"{load:.1f}",
+                         f"{r['tokenisation_us_per_pair']:.0f}", f"{r['tokenisation_mining_us_per_pair']:.0f}",
+                         f"{r['tokenisation_pairs_per_s']:,.0f}", f"{r['tokenisation_mining_pairs_per_s']:,.0f}",
+                         f"{r['overhead']:+.0%}", f"{r['overhead_without_dictionary_load']:+.0%}"])
+    print(f"\n## Synonym mining through the datamodules (prepare_data_for, fresh cache; median of {args.runs} rounds; "
+          f"tokenizer {os.path.relpath(tok_dir, harness.REPO)}, max_length {args.max_length}, {os.cpu_count()} CPUs)\n")
+    print(harness.markdown_table(
+        ["corpus", "num_proc", "pairs", "tok s", "tok+mining s", "of which dict load s", "tok µs/pair",
+         "tok+mining µs/pair", "tok pairs/s", "tok+mining pairs/s", "overhead", "overhead w/o dict load"], rows))
+
+    large = f"x{args.scale}"
+    linear_rows, linearity = [], {}
+    for num_proc in args.num_proc:
+        for kind in ("parallel", "synonym"):
+            small_s, large_s = seconds[f"ntrex/np{num_proc}/{kind}"], seconds[f"{large}/np{num_proc}/{kind}"]
+            marginal = (large_s - small_s) / (pairs[large] - pairs["ntrex"])
+            linearity[f"np{num_proc}/{kind}"] = {"ratio": large_s / small_s, "marginal_us_per_pair": marginal * 1e6}
+            linear_rows.append([kind, num_proc, f"{small_s:.1f}", f"{large_s:.1f}", f"{large_s / small_s:.1f}",
+                                f"{marginal * 1e6:.0f}"])
+        tok_m = linearity[f"np{num_proc}/parallel"]["marginal_us_per_pair"]
+        syn_m = linearity[f"np{num_proc}/synonym"]["marginal_us_per_pair"]
+        linearity[f"np{num_proc}/marginal_overhead"] = (syn_m - tok_m) / tok_m
+    print(f"\n## Scaling: NTREX x{args.scale} vs NTREX ({args.scale} if linear; fixed costs pull the ratio below)\n")
+    print(harness.markdown_table(["datamodule", "num_proc", "NTREX s", f"x{args.scale} s", "ratio",
+                                  "marginal µs/pair"], linear_rows))
+    print("\nMarginal overhead of mining (fixed costs excluded): " + ", ".join(
+        f"num_proc {n}: {linearity[f'np{n}/marginal_overhead']:+.0%}" for n in args.num_proc))
+
+    spread = {name: {"min": min(r[name]["seconds"] for r in runs), "max": max(r[name]["seconds"] for r in runs),
+                     "stdev": statistics.pstdev(r[name]["seconds"] for r in runs)} for name in measurements}
+    contention = harness.summarize_contention(runs)
+    harness.write_result(args.output, "mining_speed", {
+        "settings": {"languages": langs, "scale": args.scale, "num_proc": args.num_proc, "runs": args.runs,
+                     "tokenizer": os.path.relpath(tok_dir, harness.REPO), "max_length": args.max_length,
+                     "stop_words": True, "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM"),
+                     "rayon_num_threads": os.environ.get("RAYON_NUM_THREADS", "default")},
+        "sentence_pairs": pairs, "median_seconds": seconds, "median_dictionary_load_s": loads,
+        "spread_seconds": spread, "results": results, "linearity": linearity, "runs": runs,
+    }, environment={**machine, **contention}, argv=argv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
