@@ -108,9 +108,11 @@ def write_sharded(path: str, dataset: Any, function: Any, *, shard_rows: int, nu
                           desc=f"{desc} [{index + 1}/{num_shards}]")
         info: dict[str, Any] = {"name": name, "input_rows": len(part), "rows": len(mapped)}
         if "_stats" in mapped.column_names:
-            counts = mapped.with_format("numpy", columns=["_stats"])["_stats"]
-            info["stats"] = np.asarray(counts, dtype=np.int64).reshape(len(mapped), -1).sum(0).tolist() \
-                if len(mapped) else []
+            # Straight from the Arrow column: through datasets' formatting it is read row by row (as slow as mining).
+            column = mapped.data.column("_stats")
+            flat = (np.concatenate([chunk.flatten().to_numpy(zero_copy_only=False) for chunk in column.chunks])
+                    if column.num_chunks else np.zeros(0, dtype=np.int64))
+            info["stats"] = flat.astype(np.int64).reshape(len(mapped), -1).sum(0).tolist() if len(mapped) else []
             mapped = mapped.remove_columns("_stats")
         shutil.rmtree(final, ignore_errors=True)
         mapped.save_to_disk(final)
