@@ -9,11 +9,15 @@ Three measurements on NTREX-128 (12 language pairs with English, 13 monolingual 
 - ``memory``: peak resident memory (VmHWM) and peak anonymous memory of the same ``veco-fit`` run (the NTREX (d)
   recipe on prepared data, ``--steps`` steps) at each scale; the ratio of the largest scale to 1x.
 - ``trace``: resident and anonymous memory every 25 steps of one (d) run of ``--minutes`` minutes, with glibc's
-  default allocator settings or the ones ``veco-fit`` sets (``--allocator``), to tell a leak from fragmentation.
+  defaults or its mmap threshold fixed at 1 MiB (``--allocator mmap-threshold``: ``MALLOC_MMAP_THRESHOLD_=1048576``),
+  to tell a leak from fragmentation.
+- ``speed``: what the fixed threshold costs: encoder tokens/s of ``--steps`` steps of (d) (after 10 warm-up
+  steps), both settings alternating in fresh processes, ``--runs`` rounds, medians and their ratio.
 
     python benchmarks/data_scale.py prepare --scales 1 10
     python benchmarks/data_scale.py memory --scales 1 10 --steps 60
     python benchmarks/data_scale.py trace --minutes 10
+    python benchmarks/data_scale.py speed --steps 60 --runs 3
 
 Each runs veco-prepare / veco-fit in a child process (tokenizer: ``runs/ntrex/tokenizer``, see
 configs/experiments/ntrex.yaml). Results go to ``benchmarks/results/data_scale_<what>.json``.
@@ -26,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -108,6 +113,10 @@ def prepare(args: argparse.Namespace) -> dict:
     return {"rows": rows, "table": table}
 
 
+# The environment of each allocator setting (glibc reads MALLOC_MMAP_THRESHOLD_ at start; a fixed threshold also
+# turns off its dynamic adjustment).
+ALLOCATORS = {"glibc-default": {}, "mmap-threshold": {"MALLOC_MMAP_THRESHOLD_": "1048576"}}
+
 TRACE = """
     - class_path: data_scale.MemoryTrace
       init_args: {{output: {output}, every_n_steps: {every}}}
@@ -129,11 +138,14 @@ def _train(cfg: str, output: str, steps: int | None, minutes: float | None, env:
         return json.load(handle)
 
 
+def _without_checkpoints(text: str) -> str:
+    """A config text without its ModelCheckpoint callback: a measurement of the training loop only."""
+    return re.sub(r"    - class_path: lightning.pytorch.callbacks.ModelCheckpoint\n      init_args:.*\n", "", text)
+
+
 def _config_with_trace(data_dir: str, scale: int, output: str, every: int) -> str:
     cfg = config(data_dir, scale)
-    text = open(cfg, encoding="utf-8").read()
-    # no checkpoints: a measurement of the training loop only
-    text = re.sub(r"    - class_path: lightning.pytorch.callbacks.ModelCheckpoint\n      init_args:.*\n", "", text)
+    text = _without_checkpoints(open(cfg, encoding="utf-8").read())
     text = text.replace("  callbacks:\n", "  callbacks:\n" + TRACE.strip("\n").format(
         output=output, every=every) + "\n", 1)
     path = cfg.replace(".yaml", f"-trace{every}.yaml")
@@ -167,8 +179,7 @@ def memory(args: argparse.Namespace) -> dict:
 def trace(args: argparse.Namespace) -> dict:
     output = os.path.join(WORK, f"trace-{args.allocator}.json")
     cfg = _config_with_trace(args.data_dir, 1, output, 25)
-    env = {"VECO_GLIBC_DEFAULTS": "1"} if args.allocator == "glibc-default" else {}
-    record = _train(cfg, output, args.steps, args.minutes, env, os.path.join(WORK, "cache-x1"))
+    record = _train(cfg, output, args.steps, args.minutes, ALLOCATORS[args.allocator], os.path.join(WORK, "cache-x1"))
     points = record["points"]
     first = next((p for p in points if p["step"] >= 50), points[0])
     last = points[-1]
@@ -181,16 +192,48 @@ def trace(args: argparse.Namespace) -> dict:
     return summary
 
 
+def speed(args: argparse.Namespace) -> dict:
+    steps = args.steps or 60
+    rounds = []
+    for round_ in range(args.runs):
+        figures = {}
+        order = ["mmap-threshold", "glibc-default"] if round_ % 2 == 0 else ["glibc-default", "mmap-threshold"]
+        for allocator in order:
+            output = os.path.join(WORK, f"speed-{allocator}.json")
+            cfg = config(args.data_dir, 1)
+            text = _without_checkpoints(open(cfg, encoding="utf-8").read())
+            text = text.replace("    - class_path: veco_lightning.callbacks.EncoderThroughput\n",
+                                "    - class_path: veco_lightning.callbacks.EncoderThroughput\n"
+                                f"      init_args: {{warmup_steps: 10, output: {output}}}\n")
+            path = cfg.replace(".yaml", "-speed.yaml")
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            monitor = harness.CpuMonitor()
+            _train(path, output, steps, None, ALLOCATORS[allocator], os.path.join(WORK, "cache-x1"))
+            with open(output, encoding="utf-8") as handle:
+                figures[allocator] = json.load(handle)["tokens_per_s"]
+            figures[f"{allocator}_contention"] = monitor.stop()
+            harness.log(f"round {round_ + 1} {allocator}: {figures[allocator]:,.0f} tokens/s")
+        rounds.append(figures)
+    medians = {name: statistics.median(r[name] for r in rounds) for name in ALLOCATORS}
+    ratios = [r["mmap-threshold"] / r["glibc-default"] for r in rounds]
+    ratio = medians["mmap-threshold"] / medians["glibc-default"]
+    harness.log(f"median tokens/s: mmap threshold 1 MiB {medians['mmap-threshold']:,.0f}, glibc defaults "
+                f"{medians['glibc-default']:,.0f}: {ratio:.3f}x; per round " + ", ".join(f"{r:.3f}" for r in ratios))
+    return {"steps": steps, "rounds": rounds, "medians": medians, "ratio": ratio, "ratio_per_round": ratios}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["prepare", "memory", "trace"])
+    parser.add_argument("what", choices=["prepare", "memory", "trace", "speed"])
+    parser.add_argument("--runs", type=int, default=3, help="speed: rounds")
     harness.add_data_dir(parser, "ntrex128/ and dictionaries/")
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--num_proc", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--steps", type=int, default=None, help="memory / trace: steps of the run")
     parser.add_argument("--minutes", type=float, default=10.0, help="trace: minutes of the run (without --steps)")
-    parser.add_argument("--allocator", choices=["veco", "glibc-default"], default="veco",
-                        help="trace: veco-fit's allocator settings, or glibc's defaults")
+    parser.add_argument("--allocator", choices=list(ALLOCATORS), default="glibc-default",
+                        help="trace: glibc's defaults, or its mmap threshold fixed at 1 MiB")
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     if not os.path.isdir(os.path.join(args.data_dir, "ntrex128")):
@@ -199,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         return harness.skip("no runs/ntrex/tokenizer: train it first (see configs/experiments/ntrex.yaml)")
     if args.what == "memory" and args.steps is None:
         args.steps = 60
-    figures = {"prepare": prepare, "memory": memory, "trace": trace}[args.what](args)
+    figures = {"prepare": prepare, "memory": memory, "trace": trace, "speed": speed}[args.what](args)
     name = f"data_scale_{args.what}" + (f"_{args.allocator}" if args.what == "trace" else "")
     harness.write_result(args.output or os.path.join(harness.RESULTS, f"{name}.json"), "data_scale", figures,
                          environment=harness.describe_machine(), argv=argv)

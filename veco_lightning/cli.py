@@ -22,7 +22,6 @@ from veco_lightning.callbacks import EmbeddingWriter, EncoderThroughput, Progres
 from veco_lightning.checkpointing import CheckpointingCLI
 from veco_lightning.datamodule import VecoDataModule
 from veco_lightning.logs import configure_logging
-from veco_lightning.memory import fix_heap_growth
 from veco_lightning.models.export import ExportPretrained
 from veco_lightning.module import VecoPretrainModule
 
@@ -101,7 +100,6 @@ def run_cli(args: list[str] | None = None) -> VecoCLI:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``veco-fit`` and ``python -m veco_lightning``."""
-    fix_heap_growth()  # before the first tensor: memory stays flat over a run (see veco_lightning.memory)
     configure_logging()
     run_cli(args)
 

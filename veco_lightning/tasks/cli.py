@@ -68,9 +68,6 @@ def run_cli(args: list[str] | None = None) -> XtremeCLI:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``veco-xtreme`` (a console script exits with what it returns, so it returns nothing)."""
-    from veco_lightning.memory import fix_heap_growth
-
-    fix_heap_growth()
     run(args)
 
 
