@@ -110,6 +110,13 @@ def add_output(parser: argparse.ArgumentParser, benchmark: str) -> None:
     parser.add_argument("--output", default=os.path.join(RESULTS, f"{benchmark}.json"), help="JSON results file")
 
 
+def ntrex_with_dictionaries(data_dir: str) -> tuple[str, str, str] | None:
+    """``(ntrex128 folder, dictionaries folder, English NTREX file)`` under ``data_dir``, or None when absent."""
+    ntrex, dictionaries = os.path.join(data_dir, "ntrex128"), os.path.join(data_dir, "dictionaries")
+    english = os.path.join(ntrex, "newstest2019-src.eng.txt")
+    return (ntrex, dictionaries, english) if os.path.exists(english) and os.path.isdir(dictionaries) else None
+
+
 def skip(reason: str) -> int:
     """Say why a benchmark does not run (its data is absent); returns its exit status, 0: absent data is no failure.
 

@@ -67,10 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     harness.add_contention_options(parser)
     harness.add_output(parser, "mining_speed")
     args = parser.parse_args(argv)
-    ntrex, dict_dir = os.path.join(args.data_dir, "ntrex128"), os.path.join(args.data_dir, "dictionaries")
-    english = os.path.join(ntrex, "newstest2019-src.eng.txt")
-    if not os.path.exists(english) or not os.path.isdir(dict_dir):
+    found = harness.ntrex_with_dictionaries(args.data_dir)
+    if found is None:
         return harness.skip(f"no NTREX-128 / dictionaries under {args.data_dir!r}; set --data-dir or $VECO_BENCH_DATA")
+    ntrex, dict_dir, english = found
     harness.quiet_libraries("veco_lightning")
 
     from veco_lightning.data.parallel import ParallelDataModule, ParallelSource

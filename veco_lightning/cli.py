@@ -124,7 +124,7 @@ def prepare(datamodule: VecoDataModule, num_proc: int | None = None) -> list[dic
     preparation shard by shard) and list them in ``<cache_dir>/prepared.json``; returns one row per source."""
     import time
 
-    from veco_lightning.data.cache import read_summary
+    from veco_lightning.data.cache import is_complete, read_summary
 
     rows = []
     for source in datamodule.sources.values():
@@ -140,10 +140,10 @@ def prepare(datamodule: VecoDataModule, num_proc: int | None = None) -> list[dic
             continue
         for name in source.source_names():
             path = source.cache_location(name)
-            cached = os.path.exists(os.path.join(path, "shards.json"))
+            cached = is_complete(path)
             begin = time.perf_counter()
             source.prepare_one(name)
-            summary = read_summary(source.cache_location(name))
+            summary = read_summary(path)
             rows.append({"source": kind, "name": name, "input_rows": summary["input_rows"], "rows": summary["rows"],
                          "shards": len(summary["shards"]), "seconds": time.perf_counter() - begin,
                          "cached": cached, "path": path})
