@@ -8,16 +8,17 @@ Three measurements on NTREX-128 (12 language pairs with English, 13 monolingual 
   corpus grows (linear scaling keeps it flat).
 - ``memory``: peak resident memory (VmHWM) and peak anonymous memory of the same ``veco-fit`` run (the NTREX (d)
   recipe on prepared data, ``--steps`` steps) at each scale; the ratio of the largest scale to 1x.
-- ``trace``: resident and anonymous memory every 25 steps of one (d) run of ``--minutes`` minutes, with glibc's
-  defaults or its mmap threshold fixed at 1 MiB (``--allocator mmap-threshold``: ``MALLOC_MMAP_THRESHOLD_=1048576``),
-  to tell a leak from fragmentation.
-- ``speed``: what the fixed threshold costs: encoder tokens/s of ``--steps`` steps of (d) (after 10 warm-up
-  steps), both settings alternating in fresh processes, ``--runs`` rounds, medians and their ratio.
+- ``trace``: resident and anonymous memory every 25 steps of one (d) run of ``--minutes`` minutes (or ``--steps``)
+  under one allocator setting (``--allocator``: glibc's defaults, glibc tuned through ``MALLOC_*``, jemalloc or
+  tcmalloc; see ``ALLOCATORS``), to tell a leak from fragmentation.
+- ``speed``: what each allocator setting does to the step: encoder tokens/s of ``--steps`` steps of (d) (after 10
+  warm-up steps), the settings (``--allocators``) in fresh processes, rotated each round, ``--runs`` rounds,
+  medians and their ratios to the first.
 
     python benchmarks/data_scale.py prepare --scales 1 10
     python benchmarks/data_scale.py memory --scales 1 10 --steps 60
-    python benchmarks/data_scale.py trace --minutes 10
-    python benchmarks/data_scale.py speed --steps 60 --runs 3
+    python benchmarks/data_scale.py trace --minutes 10 --allocator jemalloc
+    python benchmarks/data_scale.py speed --steps 80 --runs 3 --allocators glibc-default jemalloc tcmalloc
 
 Each runs veco-prepare / veco-fit in a child process (tokenizer: ``runs/ntrex/tokenizer``, see
 configs/experiments/ntrex.yaml). Results go to ``benchmarks/results/data_scale_<what>.json``.
@@ -113,9 +114,21 @@ def prepare(args: argparse.Namespace) -> dict:
     return {"rows": rows, "table": table}
 
 
-# The environment of each allocator setting (glibc reads MALLOC_MMAP_THRESHOLD_ at start; a fixed threshold also
-# turns off its dynamic adjustment).
-ALLOCATORS = {"glibc-default": {}, "mmap-threshold": {"MALLOC_MMAP_THRESHOLD_": "1048576"}}
+# The environment of each allocator setting. The entry points choose jemalloc when the machine has it
+# (veco_lightning/allocator.py), so the glibc settings ask for glibc; glibc reads MALLOC_* at start (a fixed mmap
+# threshold also turns off its dynamic adjustment). jemalloc and tcmalloc: Debian's libjemalloc2 and
+# libtcmalloc-minimal4, preloaded by the entry points and inherited by the data loader's workers.
+ALLOCATORS = {
+    "glibc-default": {"VECO_ALLOCATOR": "glibc"},
+    "mmap-threshold": {"VECO_ALLOCATOR": "glibc", "MALLOC_MMAP_THRESHOLD_": "1048576"},
+    "mmap-threshold-8m": {"VECO_ALLOCATOR": "glibc", "MALLOC_MMAP_THRESHOLD_": "8388608"},
+    "arena-max-1": {"VECO_ALLOCATOR": "glibc", "MALLOC_ARENA_MAX": "1"},
+    "jemalloc": {"VECO_ALLOCATOR": "jemalloc"},
+    "tcmalloc": {"VECO_ALLOCATOR": "tcmalloc"},
+    # jemalloc keeping freed pages instead of returning them after 10 s (the setting torch.backends.xeon.run_cpu uses)
+    "jemalloc-retain": {"VECO_ALLOCATOR": "jemalloc", "MALLOC_CONF": "oversize_threshold:1,background_thread:true,"
+                        "metadata_thp:auto,dirty_decay_ms:-1,muzzy_decay_ms:-1"},
+}
 
 TRACE = """
     - class_path: data_scale.MemoryTrace
@@ -194,10 +207,11 @@ def trace(args: argparse.Namespace) -> dict:
 
 def speed(args: argparse.Namespace) -> dict:
     steps = args.steps or 60
+    names = args.allocators
     rounds = []
     for round_ in range(args.runs):
         figures = {}
-        order = ["mmap-threshold", "glibc-default"] if round_ % 2 == 0 else ["glibc-default", "mmap-threshold"]
+        order = names[round_ % len(names):] + names[:round_ % len(names)]  # rotated: no setting always first
         for allocator in order:
             output = os.path.join(WORK, f"speed-{allocator}.json")
             cfg = config(args.data_dir, 1)
@@ -215,12 +229,17 @@ def speed(args: argparse.Namespace) -> dict:
             figures[f"{allocator}_contention"] = monitor.stop()
             harness.log(f"round {round_ + 1} {allocator}: {figures[allocator]:,.0f} tokens/s")
         rounds.append(figures)
-    medians = {name: statistics.median(r[name] for r in rounds) for name in ALLOCATORS}
-    ratios = [r["mmap-threshold"] / r["glibc-default"] for r in rounds]
-    ratio = medians["mmap-threshold"] / medians["glibc-default"]
-    harness.log(f"median tokens/s: mmap threshold 1 MiB {medians['mmap-threshold']:,.0f}, glibc defaults "
-                f"{medians['glibc-default']:,.0f}: {ratio:.3f}x; per round " + ", ".join(f"{r:.3f}" for r in ratios))
-    return {"steps": steps, "rounds": rounds, "medians": medians, "ratio": ratio, "ratio_per_round": ratios}
+    base = names[0]
+    medians = {name: statistics.median(r[name] for r in rounds) for name in names}
+    ratios = {name: medians[name] / medians[base] for name in names}
+    per_round = {name: [r[name] / r[base] for r in rounds] for name in names}
+    table = harness.markdown_table(
+        ["allocator", "median tokens/s", f"ratio to {base}", "ratio per round"],
+        [[name, f"{medians[name]:,.0f}", f"{ratios[name]:.3f}", ", ".join(f"{x:.3f}" for x in per_round[name])]
+         for name in names])
+    harness.log("\n" + table)
+    return {"steps": steps, "rounds": rounds, "medians": medians, "ratios": ratios, "ratio_per_round": per_round,
+            "table": table}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,7 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="memory / trace: steps of the run")
     parser.add_argument("--minutes", type=float, default=10.0, help="trace: minutes of the run (without --steps)")
     parser.add_argument("--allocator", choices=list(ALLOCATORS), default="glibc-default",
-                        help="trace: glibc's defaults, or its mmap threshold fixed at 1 MiB")
+                        help="trace: the allocator setting (see ALLOCATORS)")
+    parser.add_argument("--allocators", choices=list(ALLOCATORS), nargs="+",
+                        default=["glibc-default", "jemalloc", "tcmalloc"],
+                        help="speed: the settings compared (ratios to the first)")
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     if not os.path.isdir(os.path.join(args.data_dir, "ntrex128")):

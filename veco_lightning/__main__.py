@@ -1,4 +1,4 @@
-from veco_lightning.cli import main
+from veco_lightning.allocator import fit
 
 if __name__ == "__main__":
-    main()
+    fit()

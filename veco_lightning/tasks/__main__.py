@@ -1,4 +1,4 @@
-from veco_lightning.tasks.cli import main
+from veco_lightning.allocator import xtreme
 
 if __name__ == "__main__":
-    main()
+    xtreme()
