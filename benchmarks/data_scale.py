@@ -119,6 +119,7 @@ def prepare(args: argparse.Namespace) -> dict:
 # threshold also turns off its dynamic adjustment). jemalloc and tcmalloc: Debian's libjemalloc2 and
 # libtcmalloc-minimal4, preloaded by the entry points and inherited by the data loader's workers.
 ALLOCATORS = {
+    "auto": {"VECO_ALLOCATOR": "auto"},  # the package's default: tcmalloc, else jemalloc, else glibc
     "glibc-default": {"VECO_ALLOCATOR": "glibc"},
     "mmap-threshold": {"VECO_ALLOCATOR": "glibc", "MALLOC_MMAP_THRESHOLD_": "1048576"},
     "mmap-threshold-8m": {"VECO_ALLOCATOR": "glibc", "MALLOC_MMAP_THRESHOLD_": "8388608"},
@@ -172,7 +173,7 @@ def memory(args: argparse.Namespace) -> dict:
     for scale in args.scales:
         output = os.path.join(WORK, f"memory-x{scale}.json")
         cfg = _config_with_trace(args.data_dir, scale, output, 10)
-        trace = _train(cfg, output, args.steps, None, None, os.path.join(WORK, f"cache-x{scale}"))
+        trace = _train(cfg, output, args.steps, None, ALLOCATORS[args.allocator], os.path.join(WORK, f"cache-x{scale}"))
         rows.append({"scale": scale, "steps": trace["steps"], "peak_rss_mib": trace["peak_rss_mib"],
                      "peak_anon_mib": max(p["anon_mib"] for p in trace["points"]), "pairs": trace.get("pairs")})
         harness.log(f"x{scale}: peak RSS {rows[-1]['peak_rss_mib']:.0f} MiB, peak anonymous "
@@ -251,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num_proc", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--steps", type=int, default=None, help="memory / trace: steps of the run")
     parser.add_argument("--minutes", type=float, default=10.0, help="trace: minutes of the run (without --steps)")
-    parser.add_argument("--allocator", choices=list(ALLOCATORS), default="glibc-default",
-                        help="trace: the allocator setting (see ALLOCATORS)")
+    parser.add_argument("--allocator", choices=list(ALLOCATORS), default="auto",
+                        help="memory / trace: the allocator setting (see ALLOCATORS; auto: the package's choice)")
     parser.add_argument("--allocators", choices=list(ALLOCATORS), nargs="+",
                         default=["glibc-default", "jemalloc", "tcmalloc"],
                         help="speed: the settings compared (ratios to the first)")
@@ -265,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "memory" and args.steps is None:
         args.steps = 60
     figures = {"prepare": prepare, "memory": memory, "trace": trace, "speed": speed}[args.what](args)
-    name = f"data_scale_{args.what}" + (f"_{args.allocator}" if args.what == "trace" else "")
+    name = f"data_scale_{args.what}" + (f"_{args.allocator}" if args.what == "trace" or (
+        args.what == "memory" and args.allocator != "auto") else "")
     harness.write_result(args.output or os.path.join(harness.RESULTS, f"{name}.json"), "data_scale", figures,
                          environment=harness.describe_machine(), argv=argv)
     return 0

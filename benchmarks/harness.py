@@ -525,20 +525,24 @@ def describe_machine() -> dict[str, Any]:
 
     Returns:
         ``python``, ``torch``, ``transformers``, ``lightning`` (versions; None when not installed), ``cpu_model``,
-        ``cpu_count``, ``torch_threads``, ``platform``, ``load_average_before`` and
-        ``other_processes_cores_before`` (the probe).
+        ``cpu_count``, ``torch_threads``, ``platform``, ``allocator`` (of this process: tcmalloc, jemalloc or
+        glibc; a benchmark's ``veco-fit`` children pick their own, see ``veco_lightning/allocator.py``),
+        ``load_average_before`` and ``other_processes_cores_before`` (the probe).
     """
     import torch
+
+    from veco_lightning.allocator import active
 
     machine = {
         "python": platform.python_version(), "torch": torch.__version__,
         "transformers": _version("transformers"), "lightning": _version("lightning"),
         "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
+        "platform": platform.platform(), "allocator": active() or "glibc",
         "load_average_before": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
     log(f"torch {machine['torch']}, transformers {machine['transformers']}, lightning {machine['lightning']}; "
-        f"{machine['torch_threads']} threads on {machine['cpu_count']} cores ({machine['cpu_model']})")
+        f"{machine['torch_threads']} threads on {machine['cpu_count']} cores ({machine['cpu_model']}); "
+        f"malloc: {machine['allocator']}")
     busy = probe_others()["other_processes_cores"]
     machine["other_processes_cores_before"] = busy
     if (busy or 0.0) > CONTENTION_WARN:
