@@ -17,7 +17,7 @@ Three measurements on NTREX-128 (12 language pairs with English, 13 monolingual 
 
     python benchmarks/data_scale.py prepare --scales 1 10
     python benchmarks/data_scale.py memory --scales 1 10 --steps 60
-    python benchmarks/data_scale.py trace --minutes 10 --allocator jemalloc
+    python benchmarks/data_scale.py trace --minutes 10 --allocator tcmalloc
     python benchmarks/data_scale.py speed --steps 80 --runs 3 --allocators glibc-default jemalloc tcmalloc
 
 Each runs veco-prepare / veco-fit in a child process (tokenizer: ``runs/ntrex/tokenizer``, see
