@@ -34,7 +34,7 @@ import sys
 log = logging.getLogger(__name__)
 
 ENV = "VECO_ALLOCATOR"
-CHOICES = ("auto", "jemalloc", "tcmalloc", "glibc")
+CHOICES = ("auto", "tcmalloc", "jemalloc", "glibc")
 # The shared object's names, most specific first (tcmalloc's "minimal" build has no heap profiler: all we need).
 LIBRARIES = {"tcmalloc": ("libtcmalloc_minimal.so.4", "libtcmalloc.so.4", "libtcmalloc_minimal.so", "libtcmalloc.so"),
              "jemalloc": ("libjemalloc.so.2", "libjemalloc.so")}
