@@ -40,6 +40,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 
+from veco_lightning.allocator import JEMALLOC_CONF  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.join(ROOT, "benchmarks", ".cache", "data_scale")
 CONFIGS = [os.path.join(ROOT, "configs", "experiments", name) for name in ("ntrex.yaml", "ntrex-d.yaml")]
@@ -124,11 +126,11 @@ ALLOCATORS = {
     "mmap-threshold": {"VECO_ALLOCATOR": "glibc", "MALLOC_MMAP_THRESHOLD_": "1048576"},
     "mmap-threshold-8m": {"VECO_ALLOCATOR": "glibc", "MALLOC_MMAP_THRESHOLD_": "8388608"},
     "arena-max-1": {"VECO_ALLOCATOR": "glibc", "MALLOC_ARENA_MAX": "1"},
-    "jemalloc": {"VECO_ALLOCATOR": "jemalloc"},
+    "jemalloc": {"VECO_ALLOCATOR": "jemalloc", "MALLOC_CONF": ""},  # jemalloc's own defaults
     "tcmalloc": {"VECO_ALLOCATOR": "tcmalloc"},
-    # jemalloc keeping freed pages instead of returning them after 10 s (the setting torch.backends.xeon.run_cpu uses)
-    "jemalloc-retain": {"VECO_ALLOCATOR": "jemalloc", "MALLOC_CONF": "oversize_threshold:1,background_thread:true,"
-                        "metadata_thp:auto,dirty_decay_ms:-1,muzzy_decay_ms:-1"},
+    # jemalloc keeping freed pages instead of returning them after 10 s (the entry points' jemalloc setting, which
+    # torch.backends.xeon.run_cpu also uses)
+    "jemalloc-retain": {"VECO_ALLOCATOR": "jemalloc", "MALLOC_CONF": JEMALLOC_CONF},
 }
 
 TRACE = """

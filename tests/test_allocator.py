@@ -117,3 +117,18 @@ def test_tcmalloc_is_kept_quiet_about_large_buffers(machine, monkeypatch):
     (_, _, env), = calls
     assert env["LD_PRELOAD"] == "/lib/libtcmalloc_minimal.so.4"
     assert int(env["TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD"]) >= 1 << 40
+
+
+def test_jemalloc_keeps_its_pages_unless_the_user_configured_it(machine, monkeypatch):
+    libraries, calls = machine
+    libraries["jemalloc"] = "/lib/libjemalloc.so.2"
+    monkeypatch.setattr(sys, "orig_argv", ["python3", "/bin/veco-fit"])
+    for user_conf, expected in ((None, allocator.JEMALLOC_CONF), ("narenas:2", "narenas:2")):
+        if user_conf is None:
+            monkeypatch.delenv("MALLOC_CONF", raising=False)
+        else:
+            monkeypatch.setenv("MALLOC_CONF", user_conf)
+        with pytest.raises(Executed):
+            allocator.reexec_with_allocator("jemalloc")
+        assert calls[-1][2]["MALLOC_CONF"] == expected
+        assert "dirty_decay_ms:-1" in allocator.JEMALLOC_CONF

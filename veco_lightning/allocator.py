@@ -4,7 +4,8 @@ With glibc's malloc, a training process's memory grows step after step: the tens
 leave holes in its heap arenas that it neither reuses nor returns (the NTREX (d) recipe: anonymous memory 1.9 GB
 at step 50, 2.4 GB at step 150, 2.7 GB at step 300; ``benchmarks/data_scale.py trace``). tcmalloc and jemalloc do
 not fragment that way: with either, memory is flat after the first steps. tcmalloc also made the (d) step 1.09x
-faster, jemalloc 0.94x (medians of 3 rounds; figures in ``benchmarks/README.md``). So ``veco-fit``, ``veco-prepare`` and
+faster; jemalloc with its defaults 0.94x, and keeping its freed pages (``JEMALLOC_CONF``, set unless the user set
+``MALLOC_CONF``) about as fast as glibc (figures in ``benchmarks/README.md``). So ``veco-fit``, ``veco-prepare`` and
 ``veco-xtreme`` start under tcmalloc (or jemalloc) when the machine has it, by re-executing themselves once with
 ``LD_PRELOAD`` set, before anything heavy is imported. ``VECO_ALLOCATOR`` chooses:
 
@@ -38,6 +39,11 @@ CHOICES = ("auto", "tcmalloc", "jemalloc", "glibc")
 # The shared object's names, most specific first (tcmalloc's "minimal" build has no heap profiler: all we need).
 LIBRARIES = {"tcmalloc": ("libtcmalloc_minimal.so.4", "libtcmalloc.so.4", "libtcmalloc_minimal.so", "libtcmalloc.so"),
              "jemalloc": ("libjemalloc.so.2", "libjemalloc.so")}
+# jemalloc keeping its freed pages (the setting torch.backends.xeon.run_cpu uses): on the NTREX (d) step 1.09x
+# jemalloc's defaults, which return pages after 10 s and fault them in again; memory still flat. A MALLOC_CONF of
+# the user's own wins.
+JEMALLOC_CONF = ("oversize_threshold:1,background_thread:true,metadata_thp:auto,dirty_decay_ms:-1,"
+                 "muzzy_decay_ms:-1")
 INSTALL = {"jemalloc": "apt install libjemalloc2 (Debian/Ubuntu), dnf install jemalloc, or conda install jemalloc",
            "tcmalloc": "apt install libtcmalloc-minimal4 (Debian/Ubuntu), dnf install gperftools-libs, or conda "
                        "install gperftools"}
@@ -119,6 +125,8 @@ def reexec_with_allocator(requested: str | None = None) -> str | None:
                _VECO_ALLOCATOR_REEXEC=path)
     if name == "tcmalloc":  # not a line on stderr for every buffer over 1 GiB (a 250k x 1024 embedding is one)
         env.setdefault("TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD", str(1 << 40))
+    else:
+        env.setdefault("MALLOC_CONF", JEMALLOC_CONF)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
