@@ -25,7 +25,6 @@ unchanged.
 
 from __future__ import annotations
 
-import ctypes.util
 import glob
 import importlib
 import logging
@@ -64,8 +63,7 @@ def find_library(name: str) -> str | None:
             path = os.path.join(directory, filename)
             if os.path.isfile(path):
                 return path
-    found = ctypes.util.find_library(name.replace("tcmalloc", "tcmalloc_minimal"))  # the ldconfig cache
-    return found if found and found.startswith("lib") and name in found else None
+    return None
 
 
 def active() -> str | None:
@@ -81,10 +79,14 @@ def active() -> str | None:
     return None
 
 
+def _requested(requested: str | None) -> str:
+    return (requested or os.environ.get(ENV) or "auto").strip().lower()
+
+
 def choose(requested: str | None = None) -> tuple[str, str | None]:
     """The allocator to run on, and its library (``None`` for glibc), for ``requested`` (default: ``$VECO_ALLOCATOR``
     or ``auto``). Raises ``ValueError`` for an unknown choice or a requested library this machine lacks."""
-    requested = (requested or os.environ.get(ENV) or "auto").strip().lower()
+    requested = _requested(requested)
     if requested not in CHOICES:
         raise ValueError(f"{ENV}={requested!r}: choose one of {', '.join(CHOICES)}")
     if requested == "glibc":
@@ -115,7 +117,7 @@ def reexec_with_allocator(requested: str | None = None) -> str | None:
     except ValueError as error:
         sys.exit(f"error: {error}")
     if path is None:
-        if (requested or os.environ.get(ENV) or "auto").strip().lower() == "auto":
+        if _requested(requested) == "auto":
             return ("Memory allocator: glibc (no tcmalloc or jemalloc found); a long run's memory grows through heap "
                     f"fragmentation. For flat memory: {INSTALL['tcmalloc']}.")
         return None

@@ -84,6 +84,7 @@ def write_sharded(path: str, dataset: Any, function: Any, *, shard_rows: int, nu
     import time
 
     import numpy as np
+    import pyarrow.compute as pc
 
     partial = f"{path}.partial"
     os.makedirs(partial, exist_ok=True)
@@ -109,9 +110,7 @@ def write_sharded(path: str, dataset: Any, function: Any, *, shard_rows: int, nu
         info: dict[str, Any] = {"name": name, "input_rows": len(part), "rows": len(mapped)}
         if "_stats" in mapped.column_names:
             # Straight from the Arrow column: through datasets' formatting it is read row by row (as slow as mining).
-            column = mapped.data.column("_stats")
-            flat = (np.concatenate([chunk.flatten().to_numpy(zero_copy_only=False) for chunk in column.chunks])
-                    if column.num_chunks else np.zeros(0, dtype=np.int64))
+            flat = pc.list_flatten(mapped.data.column("_stats")).to_numpy()
             info["stats"] = flat.astype(np.int64).reshape(len(mapped), -1).sum(0).tolist() if len(mapped) else []
             mapped = mapped.remove_columns("_stats")
         shutil.rmtree(final, ignore_errors=True)
