@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from veco_lightning.data.units import PairUnits, mine_units, token_units, units_of
+from veco_lightning.data.units import PairUnits, mine_units, mine_units_batch, token_units, units_of
 from veco_lightning.lexicon import words
 from veco_lightning.lexicon.dictionary import BilingualDictionary, read_dictionary
 from veco_lightning.lexicon.languages import base_language
@@ -240,3 +240,67 @@ def test_units_and_token_maps_equal_reference(demo_dictionaries):
         assert token_units(spans, offsets) == reference_token_units(spans, offsets)
         stepping_back = offsets[:3] + [(0, 0)] + offsets[3:1:-1] + offsets[3:]  # an empty token, offsets going back
         assert token_units(spans, stepping_back) == reference_token_units(spans, stepping_back)
+
+
+# ------------------------------------------------------------------------------------------------ batch mining
+
+
+def assert_batch_equals_reference(miner: SynonymMiner, dictionary: BilingualDictionary, pairs: list[tuple[str, str]],
+                                  offsets=offsets_of, batch_size: int = 7) -> None:
+    """``mine_units_batch`` (what the datamodule stores) against the reference, pair by pair, in batches."""
+    langs = (miner.src_lang, miner.tgt_lang)
+    stops = dict(zip(langs, miner.stops))
+    for begin in range(0, len(pairs), batch_size):
+        chunk = pairs[begin:begin + batch_size]
+        src, tgt = [p[0] for p in chunk], [p[1] for p in chunk]
+        batch = mine_units_batch(miner, src, tgt, [offsets(t) for t in src], [offsets(t) for t in tgt])
+        assert len(batch.src_index) == len(batch.tgt_index) == len(batch.synonyms) == len(batch.counts) == len(chunk)
+        for k, (s, t) in enumerate(chunk):
+            expected = reference_mine_units(s, t, dictionary, *langs, stops, offsets(s), offsets(t))
+            if miner.max_pairs is not None:  # the reference units take every pair; cap them as the miner does
+                expected = mine_units(miner, s, t, offsets(s), offsets(t))
+            got = (batch.src_index[k], batch.tgt_index[k], batch.synonyms[k], tuple(batch.counts[k]))
+            assert got == (expected.src_index, expected.tgt_index, expected.synonyms, expected.counts), (s, t)
+
+
+@pytest.mark.parametrize("lang", DEMO_LANGS)
+def test_batch_mining_equals_reference(lang, demo_dictionaries):
+    dictionary, en, xx = demo_dictionaries[lang], lines(DEMO / "en.txt"), lines(DEMO / f"{lang}.txt")
+    stops = {"en": default_stop_words("en"), lang: default_stop_words(lang)}
+    # Empty sentences, a sentence repeated against another (words with two partners), both directions.
+    pairs = [*zip(xx, en), ("", en[0]), (xx[0], ""), ("", ""), (xx[1] + " " + xx[1], en[1])]
+    assert_batch_equals_reference(SynonymMiner(dictionary, lang, "en", stops), dictionary, pairs)
+    assert_batch_equals_reference(SynonymMiner(dictionary, "en", lang), dictionary, [(b, a) for a, b in pairs],
+                                  batch_size=64)
+    # A cap on the pairs, and token offsets with empty tokens and steps back (compared with the per-pair path).
+    def odd_offsets(text: str) -> list[tuple[int, int]]:
+        offsets = offsets_of(text)
+        return offsets[:3] + [(0, 0)] + offsets[3:1:-1] + offsets[3:]
+    assert_batch_equals_reference(SynonymMiner(dictionary, lang, "en", stops, max_pairs=2), dictionary, pairs,
+                                  offsets=odd_offsets)
+
+
+def test_batch_mining_equals_reference_on_odd_text():
+    dictionary = BilingualDictionary("fr", "en")
+    for src, tgt in [("homme", "man"), ("l'homme", "the man"), ("3.5", "3.5"), ("straße", "street"), ("ß", "ss"),
+                     ("hé", "hey"), ("john", "john"), ("o'neil", "o'neil"), ("abc", "abc"), ("hom me", "man"),
+                     ("北京", "beijing"), ("homme homme", "men")]:
+        dictionary.add(src, tgt)
+    rng = random.Random(13)
+    pairs = [("".join(rng.choice(PIECES) for _ in range(rng.randint(0, 12))),
+              "".join(rng.choice(PIECES + ["man", "the", "street", "men", "hey", "beijing"])
+                      for _ in range(rng.randint(0, 12)))) for _ in range(600)]
+    for stops in (None, {"fr": frozenset({"l", "homme"}), "en": frozenset({"the"})}):
+        assert_batch_equals_reference(SynonymMiner(dictionary, "fr", "en", stops), dictionary, pairs, batch_size=50)
+
+
+@pytest.mark.skipif(not (SHARED / "ntrex128").exists() or not (SHARED / "dictionaries").exists(),
+                    reason="shared NTREX / dictionaries not available")
+@pytest.mark.parametrize("lang", ["de", "zh"])
+def test_ntrex_batch_mining_equals_reference(lang):
+    en = lines(SHARED / "ntrex128" / "newstest2019-src.eng.txt", 250)
+    xx = lines(SHARED / "ntrex128" / f"newstest2019-ref.{NTREX_CODES[lang]}.txt", 250)
+    dictionary = read_dictionary(SHARED / "dictionaries" / f"en-{lang}.tsv", "en", lang)
+    stops = {"en": default_stop_words("en"), lang: default_stop_words(lang)}
+    assert_batch_equals_reference(SynonymMiner(dictionary, lang, "en", stops), dictionary, list(zip(xx, en)),
+                                  batch_size=100)

@@ -31,7 +31,7 @@ from veco_lightning.data.collators import SynonymCollator
 from veco_lightning.data.parallel import ParallelDataModule
 from veco_lightning.data.readers import BadLinePolicy, expand_globs
 from veco_lightning.data.tokenizer import encode_with_offsets
-from veco_lightning.data.units import mine_units
+from veco_lightning.data.units import mine_units_batch
 from veco_lightning.lexicon.dictionary import BilingualDictionary, dictionary_for
 from veco_lightning.lexicon.languages import check_language, split_pair, to_iso1
 from veco_lightning.lexicon.stopwords import default_stop_words
@@ -155,20 +155,15 @@ class SynonymAlignedDataModule(ParallelDataModule):
             encoded = {side: encode_with_offsets(tokenizer, batch[side], side_length) for side in ("src", "tgt")}
             out: dict[str, list] = {side: [ids for ids, _ in encoded[side]] for side in ("src", "tgt")}
             out["length"] = [len(a) + len(b) + 4 for a, b in zip(out["src"], out["tgt"])]
-            out["src_words"], out["tgt_words"], out["synonyms"], out["_stats"] = [], [], [], []
-            for k, (src_text, tgt_text) in enumerate(zip(batch["src"], batch["tgt"])):
-                src_offsets, tgt_offsets = encoded["src"][k][1], encoded["tgt"][k][1]
-                if miner is None:
-                    out["src_words"].append([-1] * len(src_offsets))
-                    out["tgt_words"].append([-1] * len(tgt_offsets))
-                    out["synonyms"].append([])
-                    out["_stats"].append(no_counts)
-                    continue
-                units = mine_units(miner, src_text, tgt_text, src_offsets, tgt_offsets)
-                out["src_words"].append(units.src_index)
-                out["tgt_words"].append(units.tgt_index)
-                out["synonyms"].append(units.synonyms)
-                out["_stats"].append(list(units.counts))
+            if miner is None:
+                out["src_words"] = [[-1] * len(ids) for ids in out["src"]]
+                out["tgt_words"] = [[-1] * len(ids) for ids in out["tgt"]]
+                out["synonyms"] = [[] for _ in out["src"]]
+                out["_stats"] = [no_counts] * len(out["src"])
+                return out
+            units = mine_units_batch(miner, batch["src"], batch["tgt"], [offsets for _, offsets in encoded["src"]],
+                                     [offsets for _, offsets in encoded["tgt"]])
+            out["src_words"], out["tgt_words"], out["synonyms"], out["_stats"] = units
             return out
 
         return tokenize, dictionary

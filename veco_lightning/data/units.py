@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import NamedTuple
 
-from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner, SynonymPair
-from veco_lightning.lexicon.words import segment_spans
+import numpy as np
+
+from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner, SynonymPair, _ranges
+from veco_lightning.lexicon.words import RawWord, segment_spans
 
 Span = tuple[int, int]
 
@@ -170,5 +172,104 @@ def whitespace_units(text: str, offsets: Sequence[Span]) -> tuple[list[int], lis
     return token_units(spans, offsets), spans
 
 
-__all__ = ["PairUnits", "SynonymPair", "char_spans_to_token_spans", "mine_units", "pair_token_spans", "token_units",
-           "units_of", "whitespace_units", "word_units"]
+__all__ = ["BatchUnits", "PairUnits", "SynonymPair", "char_spans_to_token_spans", "mine_units", "mine_units_batch",
+           "pair_token_spans", "token_units", "units_of", "whitespace_units", "word_units"]
+
+
+
+class BatchUnits(NamedTuple):
+    """:class:`PairUnits` of a batch of sentence pairs, column by column (what the synonym datamodule stores):
+    ``src_index``/``tgt_index`` per pair (unit of every token, -1: none), ``synonyms`` per pair (flat
+    ``[src unit, tgt unit, ...]``) and ``counts`` per pair (:attr:`PairUnits.counts`)."""
+
+    src_index: list[list[int]]
+    tgt_index: list[list[int]]
+    synonyms: list[list[int]]
+    counts: list[list[int]]
+
+
+def _split(values: np.ndarray, counts: np.ndarray) -> list[list[int]]:
+    """``values`` cut into consecutive lists of ``counts`` elements."""
+    flat, bounds = values.tolist(), np.cumsum(counts).tolist()
+    return [flat[a:b] for a, b in zip([0, *bounds[:-1]], bounds)]
+
+
+def _side_units(words: list[RawWord], word_counts: np.ndarray, sentence: np.ndarray, first: np.ndarray,
+                last: np.ndarray, offsets: Sequence[Sequence[Span]]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                              np.ndarray]:
+    """One side of :func:`mine_units_batch`: the units (the phrases, words ``[first, last)`` of sentence
+    ``sentence``, merged; every other word alone) and the unit of every token by the rule of :func:`token_units`.
+
+    Returns the unit of every token (local to its sentence; -1: none), the tokens per sentence, the unit of every
+    phrase (local) and whether it kept a token."""
+    n_sentences, n_words = len(word_counts), len(words)
+    word_first = np.cumsum(word_counts) - word_counts
+    starts = np.fromiter((w[1] for w in words), np.int64, n_words)
+    ends = np.fromiter((w[2] for w in words), np.int64, n_words)
+    phrase_first = word_first[sentence] + first
+    inside = np.zeros(n_words, bool)  # words merged into the unit of the phrase they continue
+    inside[_ranges(phrase_first + 1, last - first - 1)] = True
+    unit_first = np.flatnonzero(~inside)  # a unit runs from its first word to the word before the next unit
+    unit_last = np.append(unit_first[1:], n_words) - 1
+    unit_sentence = np.repeat(np.arange(n_sentences), word_counts)[unit_first]
+    per_sentence = np.bincount(unit_sentence, minlength=n_sentences)
+    units_before = np.cumsum(per_sentence) - per_sentence
+    n_units = len(unit_first)
+
+    token_counts = np.fromiter(map(len, offsets), np.int64, n_sentences)
+    n_tokens = int(token_counts.sum())
+    flat = np.fromiter(chain.from_iterable(chain.from_iterable(offsets)), np.int64, 2 * n_tokens).reshape(n_tokens, 2)
+    token_start, token_end = flat[:, 0], flat[:, 1]
+    token_sentence = np.repeat(np.arange(n_sentences), token_counts)
+    last_end = np.zeros(n_sentences, np.int64)  # a unit ending after the last token was cut by truncation
+    np.maximum.at(last_end, token_sentence, token_end)
+    stride = int(max(ends.max(initial=0), token_end.max(initial=0))) + 1  # positions of sentence s: s * stride + char
+    base = token_sentence * stride
+    nonempty = token_end > token_start
+    # A token goes to the first unit that ends after the furthest token start so far (empty tokens do not count) ...
+    reach = np.maximum.accumulate(np.where(nonempty, base + token_start, base)) if n_tokens else base
+    unit = np.searchsorted(unit_sentence * stride + ends[unit_last], reach, "right")
+    valid = nonempty & (unit < n_units)
+    at = np.minimum(unit, n_units - 1) if n_units else np.zeros_like(unit)
+    if n_units:  # ... if that unit is in its sentence, overlaps the token, and was not cut by truncation
+        valid &= ((unit_sentence[at] == token_sentence) & (starts[unit_first[at]] < token_end)
+                  & (ends[unit_last[at]] <= last_end[token_sentence]))
+        token_unit = np.where(valid, unit - units_before[token_sentence], -1)
+    else:
+        token_unit = np.full(n_tokens, -1, np.int64)
+    present = np.zeros(n_units, bool)
+    present[unit[valid]] = True
+    phrase_unit = np.cumsum(~inside)[phrase_first] - 1 if len(phrase_first) else phrase_first
+    return token_unit, token_counts, phrase_unit - units_before[sentence], present[phrase_unit]
+
+
+def mine_units_batch(miner: SynonymMiner, src_texts: Sequence[str], tgt_texts: Sequence[str],
+                     src_offsets: Sequence[Sequence[Span]], tgt_offsets: Sequence[Sequence[Span]]) -> BatchUnits:
+    """:func:`mine_units` for a batch of sentence pairs, with the same result: segmentation sentence by sentence,
+    then the dictionary matching (:meth:`SynonymMiner.match_batch`), the units and the token maps with numpy over
+    the whole batch."""
+    words, counts = {}, {}
+    for side, texts in (("src", src_texts), ("tgt", tgt_texts)):
+        segmented = [miner.segment(text, side) for text in texts]
+        counts[side] = np.fromiter(map(len, segmented), np.int64, len(segmented))
+        words[side] = list(chain.from_iterable(segmented))
+    found = miner.match_batch([w[0] for w in words["src"]], counts["src"], [w[0] for w in words["tgt"]],
+                              counts["tgt"])
+    src_unit, src_tokens, src_phrase, src_kept = _side_units(words["src"], counts["src"], found.sentence, found.i0,
+                                                             found.i1, src_offsets)
+    tgt_unit, tgt_tokens, tgt_phrase, tgt_kept = _side_units(words["tgt"], counts["tgt"], found.sentence, found.j0,
+                                                             found.j1, tgt_offsets)
+    n_sentences = len(src_texts)
+    keep = src_kept & tgt_kept  # a synonym pair is kept when both its units kept a token
+    kept_per_sentence = np.bincount(found.sentence[keep], minlength=n_sentences)
+    synonyms = np.stack([src_phrase[keep], tgt_phrase[keep]], axis=1).reshape(-1)
+    src_len, tgt_len = found.i1 - found.i0, found.j1 - found.j0
+    pairs = np.bincount(found.sentence, minlength=n_sentences)
+    stats = np.stack([
+        np.ones(n_sentences, np.int64), pairs > 0, pairs,
+        np.bincount(found.sentence, (src_len > 1) | (tgt_len > 1), n_sentences), counts["src"], counts["tgt"],
+        np.bincount(found.sentence, src_len, n_sentences), np.bincount(found.sentence, tgt_len, n_sentences),
+        kept_per_sentence,
+    ], axis=1).astype(np.int64)
+    return BatchUnits(_split(src_unit, src_tokens), _split(tgt_unit, tgt_tokens),
+                      _split(synonyms, 2 * kept_per_sentence), stats.tolist())

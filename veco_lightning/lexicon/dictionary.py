@@ -59,7 +59,8 @@ class DictionaryIndex:
     """String-keyed lookup tables built once per dictionary for the mining hot loop.
 
     ``*_prefixes`` hold every prefix of every key (whole words for spaced languages, characters for no-space ones),
-    so an n-gram is extended only while it can still become an entry: most words of a sentence cost one set lookup.
+    and ``*_extendable`` the strict ones (a prefix some longer key continues), so an n-gram is extended only while it
+    can still become an entry: most words of a sentence cost one set lookup.
     """
 
     src_map: dict[str, frozenset[str]]
@@ -71,6 +72,8 @@ class DictionaryIndex:
     tgt_sep: str
     src_max_words: int
     tgt_max_words: int
+    src_extendable: frozenset[str]
+    tgt_extendable: frozenset[str]
 
 
 class BilingualDictionary:
@@ -202,21 +205,23 @@ class BilingualDictionary:
         }
         tgt_keys = frozenset(k for targets in src_map.values() for k in targets)
 
-        def prefixes(keys: Iterable[str], no_space: bool) -> frozenset[str]:
-            out: set[str] = set()
+        def prefixes(keys: Iterable[str], no_space: bool) -> tuple[frozenset[str], frozenset[str]]:
+            """Every prefix of the keys, and the strict prefixes among them."""
+            strict: set[str] = set()
             for key in keys:
                 if no_space:
-                    out.update(key[:end] for end in range(1, len(key) + 1))
-                else:
+                    strict.update(key[:end] for end in range(1, len(key)))
+                elif " " in key:
                     parts = key.split(" ")
-                    out.update(" ".join(parts[:end]) for end in range(1, len(parts) + 1))
-            return frozenset(out)
+                    strict.update(" ".join(parts[:end]) for end in range(1, len(parts)))
+            return frozenset(strict.union(keys)), frozenset(strict)
 
         # A no-space phrase may span several segmented words (at least one character each).
         src_max = max((len(k) for k in src_map), default=0) if src_ns else self.max_src_words
         tgt_max = max((len(k) for k in tgt_keys), default=0) if tgt_ns else self.max_tgt_words
-        return DictionaryIndex(src_map, frozenset(src_map), tgt_keys, prefixes(src_map, src_ns),
-                               prefixes(tgt_keys, tgt_ns), src_sep, tgt_sep, src_max, tgt_max)
+        (src_prefixes, src_strict), (tgt_prefixes, tgt_strict) = prefixes(src_map, src_ns), prefixes(tgt_keys, tgt_ns)
+        return DictionaryIndex(src_map, frozenset(src_map), tgt_keys, src_prefixes, tgt_prefixes, src_sep, tgt_sep,
+                               src_max, tgt_max, src_strict, tgt_strict)
 
     def __repr__(self) -> str:
         return (f"BilingualDictionary({self.src_lang}->{self.tgt_lang}: {self.entries} entries, "

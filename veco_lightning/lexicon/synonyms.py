@@ -27,7 +27,10 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import NamedTuple
+
+import numpy as np
 
 from veco_lightning.lexicon.dictionary import BilingualDictionary, DictionaryIndex
 from veco_lightning.lexicon.stopwords import StopWords, stop_sets
@@ -39,7 +42,7 @@ Span = tuple[int, int]
 Match = tuple[int, int, int, int, str, str]
 """A mined pair as the hot loop keeps it: word ranges ``[i0, i1)``, ``[j0, j1)`` and the two phrases."""
 
-__all__ = ["MiningStats", "SynonymMiner", "SynonymPair", "mine_corpus", "mine_pair"]
+__all__ = ["BatchMatches", "MiningStats", "SynonymMiner", "SynonymPair", "mine_corpus", "mine_pair"]
 
 
 class SynonymPair(NamedTuple):
@@ -65,23 +68,34 @@ def _index_for(dictionary: BilingualDictionary, src_lang: str, tgt_lang: str) ->
     )
 
 
-def _find(texts: list[str], keys, prefixes: frozenset[str], sep: str, max_n: int,
+def _find(texts: list[str], keys, prefixes: frozenset[str], extendable: frozenset[str], sep: str, max_n: int,
           stop: frozenset[str]) -> list[tuple[int, int, str]]:
-    """Every n-gram ``texts[i:j]`` (joined by ``sep``) that is in ``keys``, as ``(i, j, key)``."""
-    found = []
+    """Every n-gram ``texts[i:j]`` (joined by ``sep``) that is in ``keys``, as ``(i, j, key)`` in ``(i, j)`` order.
+
+    Single words are one set lookup each (a comprehension, in C mostly); only words that start a longer entry
+    (``extendable``) are extended, and only while the n-gram is still a prefix of some entry."""
+    if stop:
+        found = [(i, i + 1, word) for i, word in enumerate(texts) if word in keys and word not in stop]
+    else:
+        found = [(i, i + 1, word) for i, word in enumerate(texts) if word in keys]
+    if max_n < 2 or not extendable:
+        return found
+    starts = [i for i, word in enumerate(texts) if word in extendable]
+    if not starts:
+        return found
     n = len(texts)
-    for i in [i for i, word in enumerate(texts) if word in prefixes]:  # one set lookup per word, in C mostly
-        key = texts[i]
-        j = i + 1
-        while True:
-            if key in keys and not (stop and (key in stop or (j - i > 1 and all(w in stop for w in texts[i:j])))):
-                found.append((i, j, key))
-            if j >= n or j - i >= max_n:
-                break
+    for i in starts:
+        key, j, last = texts[i], i + 1, min(n, i + max_n)
+        while j < last:
             key = key + sep + texts[j]
+            j += 1
             if key not in prefixes:
                 break
-            j += 1
+            if key in keys and not (stop and (key in stop or all(w in stop for w in texts[i:j]))):
+                found.append((i, j, key))
+            if key not in extendable:
+                break
+    found.sort()  # (i, j) order: the candidates' ranking breaks its last ties by this order
     return found
 
 
@@ -103,11 +117,12 @@ def _mine_matches(src_text: str, tgt_text: str, index: DictionaryIndex, src_lang
     if max_pairs == 0 or not n_src or not n_tgt:
         return [], src_words, tgt_words
     src_texts = [w[0] for w in src_words]
-    src_found = _find(src_texts, index.src_map, index.src_prefixes, index.src_sep, index.src_max_words, stops[0])
+    src_found = _find(src_texts, index.src_map, index.src_prefixes, index.src_extendable, index.src_sep,
+                      index.src_max_words, stops[0])
     if not src_found:
         return [], src_words, tgt_words
-    tgt_found = _find([w[0] for w in tgt_words], index.tgt_keys, index.tgt_prefixes, index.tgt_sep,
-                      index.tgt_max_words, stops[1])
+    tgt_found = _find([w[0] for w in tgt_words], index.tgt_keys, index.tgt_prefixes, index.tgt_extendable,
+                      index.tgt_sep, index.tgt_max_words, stops[1])
     tgt_at: dict[str, list[Span]] = {}
     for j0, j1, key in tgt_found:
         tgt_at.setdefault(key, []).append((j0, j1))
@@ -126,32 +141,35 @@ def _mine_matches(src_text: str, tgt_text: str, index: DictionaryIndex, src_lang
     if not candidates:
         return [], src_words, tgt_words
 
+    return _resolve(candidates, n_src, n_tgt, max_pairs), src_words, tgt_words
+
+
+def _resolve(candidates: list[Match], n_src: int, n_tgt: int, max_pairs: int | None) -> list[Match]:
+    """Choose one-to-one pairs among one sentence pair's candidates (ranked as the module docstring says; the
+    ranking is a total order, so the result does not depend on the candidates' order). Returns them in source
+    order."""
     if (len({c[:2] for c in candidates}) == len({c[2:4] for c in candidates}) == len(candidates)
             and (max_pairs is None or len(candidates) <= max_pairs)
             and all(c[1] - c[0] == 1 and c[3] - c[2] == 1 for c in candidates)):
         # Fast path (the common case): single words, each with exactly one candidate partner: nothing to resolve.
-        candidates.sort()  # source order: the source words are distinct
-        return candidates, src_words, tgt_words
+        return sorted(candidates)  # source order: the source words are distinct
 
-    if len(candidates) > 1:
-        partners_src: dict[Span, int] = {}
-        partners_tgt: dict[Span, int] = {}
-        for i0, i1, j0, j1, _, _ in candidates:
-            partners_src[i0, i1] = partners_src.get((i0, i1), 0) + 1
-            partners_tgt[j0, j1] = partners_tgt.get((j0, j1), 0) + 1
-        scale_src, scale_tgt = 0.5 / n_src, 0.5 / n_tgt
+    partners_src: dict[Span, int] = {}
+    partners_tgt: dict[Span, int] = {}
+    for i0, i1, j0, j1, _, _ in candidates:
+        partners_src[i0, i1] = partners_src.get((i0, i1), 0) + 1
+        partners_tgt[j0, j1] = partners_tgt.get((j0, j1), 0) + 1
+    scale_src, scale_tgt = 0.5 / n_src, 0.5 / n_tgt
 
-        def rank(c: tuple) -> tuple:
-            i0, i1, j0, j1 = c[0], c[1], c[2], c[3]
-            ambiguous = (partners_src[i0, i1] > 1) + (partners_tgt[j0, j1] > 1)
-            distance = abs((i0 + i1) * scale_src - (j0 + j1) * scale_tgt)
-            return (i0 - i1 + j0 - j1, ambiguous, distance, i0, j0)
-
-        candidates.sort(key=rank)
+    def rank(c: tuple) -> tuple:
+        i0, i1, j0, j1 = c[0], c[1], c[2], c[3]
+        ambiguous = (partners_src[i0, i1] > 1) + (partners_tgt[j0, j1] > 1)
+        distance = abs((i0 + i1) * scale_src - (j0 + j1) * scale_tgt)
+        return (i0 - i1 + j0 - j1, ambiguous, distance, i0, j0, i1, j1)
 
     used_src, used_tgt = bytearray(n_src), bytearray(n_tgt)
     chosen: list[Match] = []
-    for c in candidates:
+    for c in sorted(candidates, key=rank):
         i0, i1, j0, j1 = c[0], c[1], c[2], c[3]
         if used_src.find(1, i0, i1) != -1 or used_tgt.find(1, j0, j1) != -1:
             continue
@@ -161,7 +179,7 @@ def _mine_matches(src_text: str, tgt_text: str, index: DictionaryIndex, src_lang
         if max_pairs is not None and len(chosen) >= max_pairs:
             break
     chosen.sort()  # source order: the chosen source phrases are disjoint
-    return chosen, src_words, tgt_words
+    return chosen
 
 
 def _mine(src_text: str, tgt_text: str, index: DictionaryIndex, src_lang: str, tgt_lang: str,
@@ -194,6 +212,96 @@ def mine_pair(src_text: str, tgt_text: str, dictionary: BilingualDictionary, src
                  max_pairs, max_word_chars)[0]
 
 
+class BatchMatches(NamedTuple):
+    """The chosen pairs of a batch of sentence pairs, as flat integer arrays sorted by ``(sentence, i0)``: the
+    sentence index in the batch and the word ranges ``[i0, i1)``, ``[j0, j1)`` into that sentence's words."""
+
+    sentence: np.ndarray
+    i0: np.ndarray
+    i1: np.ndarray
+    j0: np.ndarray
+    j1: np.ndarray
+
+
+def _ranges(first: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(f, f + c) for f, c in zip(first, counts)])`` without a Python loop."""
+    total = int(counts.sum())
+    if not total:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(counts)
+    return np.repeat(first - ends + counts, counts) + np.arange(total)
+
+
+class _BatchTables:
+    """Integer versions of a :class:`DictionaryIndex` for :meth:`SynonymMiner.match_batch`: key ids per side, the
+    translations as a CSR table of target ids, and which keys are stop words."""
+
+    def __init__(self, index: DictionaryIndex, stops: tuple[frozenset[str], frozenset[str]]) -> None:
+        self.src_ids = {key: k for k, key in enumerate(index.src_map)}
+        self.tgt_ids = {key: k for k, key in enumerate(index.tgt_keys)}
+        counts = np.fromiter(map(len, index.src_map.values()), np.int64, len(index.src_map))
+        self.trans_first = np.cumsum(counts) - counts
+        self.trans_count = counts
+        self.trans = np.fromiter((self.tgt_ids[t] for targets in index.src_map.values() for t in targets), np.int64,
+                                 int(counts.sum()))
+        self.src_stop = np.fromiter((key in stops[0] for key in index.src_map), bool, len(index.src_map))
+        self.tgt_stop = np.fromiter((key in stops[1] for key in index.tgt_keys), bool, len(index.tgt_keys))
+        # The first two words of every longer key of a spaced side: a pair of words starts a longer match only if it
+        # is one of these (checked for all word pairs of a batch at once, without building the joined strings).
+        self.src_bigrams = _bigrams(index.src_prefixes) if index.src_sep else None
+        self.tgt_bigrams = _bigrams(index.tgt_prefixes) if index.tgt_sep else None
+
+
+def _bigrams(prefixes: frozenset[str]) -> frozenset[tuple[str, str]]:
+    """``(first, second)`` word of every key of two words or more (keys joined by spaces)."""
+    return frozenset(tuple(prefix.split(" ", 2)[:2]) for prefix in prefixes if " " in prefix)
+
+
+def _occurrences(words: list[str], sentence_end: np.ndarray, ids: dict[str, int], key_stop: np.ndarray,
+                 prefixes: frozenset[str], extendable: frozenset[str], bigrams: frozenset[tuple[str, str]] | None,
+                 sep: str, max_n: int, stop: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_find` over a batch's flat word list: ``(i0, i1, key id)`` arrays in flat word positions (n-grams
+    never cross a sentence: ``sentence_end[w]`` is the flat position after word ``w``'s sentence). ``bigrams``: see
+    :class:`_BatchTables` (``None`` on a no-space side)."""
+    n_words = len(words)
+    key = np.fromiter(map(ids.get, words, repeat(-1)), np.int64, n_words)
+    hit = key >= 0
+    if stop and len(key_stop):
+        hit &= ~key_stop[key]  # key -1 reads the last flag: masked by ``hit`` anyway
+    i0 = np.flatnonzero(hit)
+    i1, key = i0 + 1, key[i0]
+    if max_n < 2 or not extendable or n_words < 2:
+        return i0, i1, key
+    # Longer n-grams, one length at a time: those of the last length that other entries extend, grown by a word.
+    if bigrams is not None and " " not in "\n".join(words):  # a word holding a space is matched as a string
+        pair = np.fromiter(map(bigrams.__contains__, zip(words, words[1:])), bool, n_words - 1)
+        start = np.flatnonzero(pair & (np.arange(2, n_words + 1) <= sentence_end[:-1]))
+        grow = [(i, words[i] + sep + words[i + 1]) for i in start.tolist()]
+        first = 3
+    else:
+        start = np.flatnonzero(np.fromiter(map(extendable.__contains__, words), bool, n_words))
+        grow = [(i, words[i]) for i in start.tolist()]
+        first = 2
+    multi: list[tuple[int, int, int]] = []
+    limit = sentence_end.tolist()
+    for n in range(first - 1, max_n + 1):
+        if n >= first:
+            grow = [(i, text + sep + words[i + n - 1]) for i, text in grow if i + n <= limit[i]]
+        if n > 1:
+            grow = [(i, text) for i, text in grow if text in prefixes]
+            for i, text in grow:
+                k = ids.get(text, -1)
+                if k >= 0 and not (stop and (text in stop or all(w in stop for w in words[i:i + n]))):
+                    multi.append((i, i + n, k))
+        grow = [(i, text) for i, text in grow if text in extendable]
+        if not grow:
+            break
+    if not multi:
+        return i0, i1, key
+    m0, m1, mk = (np.array(column, np.int64) for column in zip(*multi))
+    return np.concatenate([i0, m0]), np.concatenate([i1, m1]), np.concatenate([key, mk])
+
+
 class SynonymMiner:
     """:func:`mine_pair` for many sentence pairs of one language pair: the dictionary index and stop-word sets are
     built once. Calling it returns ``(pairs, src_words, tgt_words)``, the words being each side's segmentation as
@@ -208,6 +316,7 @@ class SynonymMiner:
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
         self.stops = stop_sets(stop_words, src_lang, tgt_lang)
         self.max_pairs, self.max_word_chars = max_pairs, max_word_chars
+        self._tables: _BatchTables | None = None
 
     def __call__(self, src_text: str, tgt_text: str) -> tuple[list[SynonymPair], list[RawWord], list[RawWord]]:
         return _mine(src_text, tgt_text, self.index, self.src_lang, self.tgt_lang, self.stops, self.max_pairs,
@@ -218,6 +327,97 @@ class SynonymMiner:
         pair as ``(i0, i1, j0, j1, src_phrase, tgt_phrase)``, word ranges and phrases, in source order."""
         return _mine_matches(src_text, tgt_text, self.index, self.src_lang, self.tgt_lang, self.stops, self.max_pairs,
                              self.max_word_chars)
+
+    def segment(self, text: str, side: str) -> list[RawWord]:
+        """The segmentation mining uses for a ``"src"`` or ``"tgt"`` sentence (a no-space side is cut against the
+        dictionary's phrases of its language)."""
+        index = self.index
+        if side == "src":
+            if index.src_sep:
+                return segment_spans(text, self.src_lang)
+            return segment_spans(text, self.src_lang, index.src_keys, self.max_word_chars, index.src_prefixes)
+        if index.tgt_sep:
+            return segment_spans(text, self.tgt_lang)
+        return segment_spans(text, self.tgt_lang, index.tgt_keys, self.max_word_chars, index.tgt_prefixes)
+
+    def match_batch(self, src_words: list[str], src_counts: np.ndarray, tgt_words: list[str],
+                    tgt_counts: np.ndarray) -> BatchMatches:
+        """:meth:`matches` for a whole batch at once, with the same result: the segmented words of every sentence
+        concatenated (``*_words``, normalised texts) and each sentence's word count (``*_counts``).
+
+        Dictionary lookups of single words, the join of source matches with their translations among the target
+        matches, and the sentences with nothing to resolve (the common case: single words with one candidate
+        partner each) are handled with numpy over the whole batch; only sentences with competing candidates go
+        through the ranking of :func:`_resolve`, one by one. Per-pair mining is a Python loop over every word and
+        costs as much as tokenisation itself; this form is what data preparation runs."""
+        index = self.index
+        if self._tables is None:
+            self._tables = _BatchTables(index, self.stops)
+        tables = self._tables
+        empty = np.zeros(0, np.int64)
+        src_counts, tgt_counts = np.asarray(src_counts, np.int64), np.asarray(tgt_counts, np.int64)
+        if self.max_pairs == 0 or not src_words or not tgt_words:
+            return BatchMatches(empty, empty, empty, empty, empty)
+        src_first, tgt_first = np.cumsum(src_counts) - src_counts, np.cumsum(tgt_counts) - tgt_counts
+        src_sentence = np.repeat(np.arange(len(src_counts)), src_counts)
+        tgt_sentence = np.repeat(np.arange(len(tgt_counts)), tgt_counts)
+        s0, s1, skey = _occurrences(src_words, (src_first + src_counts)[src_sentence], tables.src_ids, tables.src_stop,
+                                    index.src_prefixes, index.src_extendable, tables.src_bigrams, index.src_sep,
+                                    index.src_max_words, self.stops[0])
+        t0, t1, tkey = _occurrences(tgt_words, (tgt_first + tgt_counts)[tgt_sentence], tables.tgt_ids, tables.tgt_stop,
+                                    index.tgt_prefixes, index.tgt_extendable, tables.tgt_bigrams, index.tgt_sep,
+                                    index.tgt_max_words, self.stops[1])
+        if not len(s0) or not len(t0):
+            return BatchMatches(empty, empty, empty, empty, empty)
+        # Join: every source match with each of its translations, looked up among the target matches of its sentence.
+        n_tgt_keys = len(tables.tgt_ids) + 1
+        row = np.repeat(np.arange(len(s0)), tables.trans_count[skey])
+        wanted = src_sentence[s0][row] * n_tgt_keys + tables.trans[_ranges(tables.trans_first[skey],
+                                                                           tables.trans_count[skey])]
+        found = tgt_sentence[t0] * n_tgt_keys + tkey
+        order = np.argsort(found, kind="stable")
+        found = found[order]
+        lo, hi = np.searchsorted(found, wanted, "left"), np.searchsorted(found, wanted, "right")
+        row = np.repeat(row, hi - lo)
+        col = order[_ranges(lo, hi - lo)]
+        if not len(row):
+            return BatchMatches(empty, empty, empty, empty, empty)
+        sentence = src_sentence[s0[row]]
+        c_i0, c_i1 = s0[row] - src_first[sentence], s1[row] - src_first[sentence]
+        c_j0, c_j1 = t0[col] - tgt_first[sentence], t1[col] - tgt_first[sentence]
+
+        # Sentences with something to resolve: a phrase, a word with two candidate partners, more than max_pairs.
+        n_sentences = len(src_counts)
+        hard = np.zeros(n_sentences, bool)
+        hard[sentence[(c_i1 - c_i0 != 1) | (c_j1 - c_j0 != 1)]] = True
+        stride = int(max(src_counts.max(), tgt_counts.max())) + 1
+        for start in (c_i0, c_j0):
+            code = np.sort(sentence * stride + start)
+            hard[code[1:][code[1:] == code[:-1]] // stride] = True
+        if self.max_pairs is not None:
+            hard |= np.bincount(sentence, minlength=n_sentences) > self.max_pairs
+        easy = ~hard[sentence]
+        parts = [(sentence[easy], c_i0[easy], c_i1[easy], c_j0[easy], c_j1[easy])]
+        if hard.any():
+            resolved: list[tuple[int, int, int, int, int]] = []
+            pick = np.flatnonzero(~easy)
+            pick = pick[np.argsort(sentence[pick], kind="stable")]
+            rows = zip(sentence[pick].tolist(), c_i0[pick].tolist(), c_i1[pick].tolist(), c_j0[pick].tolist(),
+                       c_j1[pick].tolist())
+            current, candidates = -1, []
+            for s, i0, i1, j0, j1 in [*rows, (-1, 0, 0, 0, 0)]:
+                if s != current:
+                    if candidates:
+                        chosen = _resolve(candidates, int(src_counts[current]), int(tgt_counts[current]),
+                                          self.max_pairs)
+                        resolved.extend((current, *c[:4]) for c in chosen)
+                    current, candidates = s, []
+                candidates.append((i0, i1, j0, j1, None, None))
+            if resolved:
+                parts.append(tuple(np.array(column, np.int64) for column in zip(*resolved)))
+        columns = [np.concatenate(column) for column in zip(*parts)]
+        order = np.lexsort((columns[1], columns[0]))
+        return BatchMatches(*(column[order] for column in columns))
 
 
 @dataclass

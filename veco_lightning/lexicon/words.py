@@ -51,8 +51,9 @@ _FAST = regex.compile(rf"\d+(?:[.,:]\d+)+|[^\W_]+(?:{_JOINERS}[^\W_]+)*")
 # are the words' offsets, found with no Python loop over the words.
 _SPLIT = regex.compile(f"({_FAST.pattern})")
 # _FAST restricted to ASCII, for stdlib ``re`` (about twice as fast as ``regex`` on ASCII text, where the two agree:
-# regex's Unicode \d is [0-9] there, [^\W_] is [a-zA-Z0-9], and the joiners are ' and -).
-_ASCII_SPLIT = re.compile(r"([0-9]+(?:[.,:][0-9]+)+|[a-zA-Z0-9]+(?:['\-][a-zA-Z0-9]+)*)")
+# regex's Unicode \d is [0-9] there, [^\W_] is [a-zA-Z0-9], and the joiners are ' and -). The look-ahead only spares
+# ``re`` trying the digit-group branch at every letter (1.7x faster on English news; the same matches).
+_ASCII_SPLIT = re.compile(r"((?=[0-9])[0-9]+(?:[.,:][0-9]+)+|[a-zA-Z0-9]+(?:['\-][a-zA-Z0-9]+)*)")
 _W = rf"[[^\W_]--[{_NS}]]"
 _FULL = regex.compile(  # the same words, plus runs of no-space scripts; only used for text holding such a run
     rf"(?V1)(?P<ns>[{_NS}][{_NS}\p{{M}}]*)|\d+(?:[.,:]\d+)+|{_W}+(?:{_JOINERS}{_W}+)*"
@@ -159,7 +160,15 @@ def segment_spans(text: str, lang: str, lexicon: set[str] | frozenset[str] | Non
             texts = list(map(_norm, raw))
     bounds = list(accumulate(map(len, parts)))  # word k is parts[2k + 1]: from bounds[2k] to bounds[2k + 1]
     out = list(zip(texts, bounds[:-1:2], bounds[1::2]))
-    if rules is not None and ("'" in text or "’" in text or "ʼ" in text):
+    if rules is not None and ascii_text and rules[0] == "suffix":
+        if "'" in folded:  # English: drop a final clitic (``john's`` -> ``john``) as _emit does, with no call per word
+            clitics = rules[1]
+            for k in [k for k, word in enumerate(raw) if "'" in word]:
+                word, start, end = out[k]
+                head, _, tail = word.rpartition("'")
+                if tail in clitics:
+                    out[k] = (head, start, start + len(head))
+    elif rules is not None and ("'" in text or "’" in text or "ʼ" in text):
         # Words with an apostrophe go through the clitic rules, from the last, so that earlier indices stay valid.
         for k in reversed([k for k, word in enumerate(raw) if "'" in word or "’" in word or "ʼ" in word]):
             split: list[RawWord] = []
