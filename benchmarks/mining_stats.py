@@ -14,6 +14,9 @@ Throughput: over all mined pairs, the median of ``--runs`` runs of
 * *pipeline*: the same tokenisation + :func:`mine_pair` for each pair + :func:`pair_token_spans` (character ->
   token spans) for each pair: everything the synonym data pipeline does per pair once dictionaries are loaded;
 * *mining alone*: :func:`mine_pair` for each pair;
+* *units, pair by pair* vs *units, batch by batch*: what the synonym datamodule stores per xx-en pair (mining, word
+  units, token maps) from offsets computed beforehand, through :func:`mine_units` one pair at a time and through
+  :func:`mine_units_batch` a ``--batch-size`` batch at a time (the datamodule's path; the same output);
 
 reported as pairs/s and as the overhead of the pipeline over tokenisation alone; and, closest to what a training run
 does, the two datamodules' pre-processing (``datasets.map``, as in ``prepare_data`` without the disk write) of the
@@ -89,10 +92,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from veco_lightning.data.parallel import ParallelDataModule, ParallelSource
     from veco_lightning.data.synonym import SynonymAlignedDataModule
-    from veco_lightning.data.units import pair_token_spans
+    from veco_lightning.data.tokenizer import encode_with_offsets
+    from veco_lightning.data.units import mine_units, mine_units_batch, pair_token_spans
     from veco_lightning.lexicon.dictionary import read_dictionary
     from veco_lightning.lexicon.stopwords import default_stop_words
-    from veco_lightning.lexicon.synonyms import mine_corpus, mine_pair
+    from veco_lightning.lexicon.synonyms import SynonymMiner, mine_corpus, mine_pair
 
     machine = harness.describe_machine()
     src_lines = harness.read_lines(english)
@@ -154,6 +158,24 @@ def main(argv: list[str] | None = None) -> int:
             for s_text, t_text in zip(src, tgt):
                 mine_pair(s_text, t_text, dictionary, "en", lang, stop_words=stop)
 
+    # The datamodule's direction (xx-en) and offsets (Rust backend, 62 tokens a side), computed once, untimed.
+    unit_jobs = []
+    for lang, src, tgt in jobs:
+        miner = SynonymMiner(corpora[lang][0], lang, "en", stops(lang))
+        for start in range(0, len(src), args.batch_size):
+            xx, en = tgt[start:start + args.batch_size], src[start:start + args.batch_size]
+            unit_jobs.append((miner, xx, en, [o for _, o in encode_with_offsets(tokenizer, xx, 62)],
+                              [o for _, o in encode_with_offsets(tokenizer, en, 62)]))
+
+    def units_per_pair() -> None:
+        for miner, xx, en, xx_offsets, en_offsets in unit_jobs:
+            for k in range(len(xx)):
+                mine_units(miner, xx[k], en[k], xx_offsets[k], en_offsets[k])
+
+    def units_per_batch() -> None:
+        for miner, xx, en, xx_offsets, en_offsets in unit_jobs:
+            mine_units_batch(miner, xx, en, xx_offsets, en_offsets)
+
     sources = {f"{lang}-en": ParallelSource(src=os.path.join(ntrex, f"newstest2019-ref.{code}.txt"), tgt=english)
                for lang, code in harness.NTREX_CODES.items() if lang in corpora}
     common = {"files": sources, "tokenizer": tok_dir, "max_length": 128, "val_pairs": 0}
@@ -171,10 +193,12 @@ def main(argv: list[str] | None = None) -> int:
                 dm._tokenize(pair, fn)
         return run
 
-    pipeline()  # warm-up: word caches, lazy imports
+    pipeline()  # warm-up: word caches, lazy imports, the batch miners' tables
+    units_per_batch()
     datamodule_stage(synonym, synonym_fns)()
     runs = harness.interleave(
-        {"tok": tokenise_only, "all": pipeline, "mine": mining_only,
+        {"tok": tokenise_only, "all": pipeline, "mine": mining_only, "units_pair": units_per_pair,
+         "units_batch": units_per_batch,
          "dm_tok": datamodule_stage(plain, plain_fns), "dm_all": datamodule_stage(synonym, synonym_fns)},
         args.runs, idle_wait=args.idle_wait, retries=args.retries)
     seconds = harness.medians(runs, "run_wall_s")
@@ -187,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
                                      ("mining alone (mine_pair)", seconds["mine"])], n_pairs))
     print(f"\nMining + span mapping add {(seconds['all'] - seconds['tok']) / seconds['tok']:.0%} over tokenisation "
           "alone.\n")
+    print(throughput_table("what the synonym datamodule stores (xx-en, offsets given)",
+                           [("mine_units, pair by pair", seconds["units_pair"]),
+                            (f"mine_units_batch, {args.batch_size} pairs a call", seconds["units_batch"])], n_pairs))
+    print(f"\nBatch by batch: {seconds['units_pair'] / seconds['units_batch']:.2f}x the pairs/s of pair by pair.\n")
     print(throughput_table(f"datamodule pre-processing (datasets.map, num_proc={args.num_proc})",
                            [("ParallelDataModule (tokenisation)", seconds["dm_tok"]),
                             ("SynonymAlignedDataModule (tokenisation + mining + token maps)", seconds["dm_all"])],

@@ -304,3 +304,18 @@ def test_ntrex_batch_mining_equals_reference(lang):
     stops = {"en": default_stop_words("en"), lang: default_stop_words(lang)}
     assert_batch_equals_reference(SynonymMiner(dictionary, lang, "en", stops), dictionary, list(zip(xx, en)),
                                   batch_size=100)
+
+
+def test_stdlib_split_agrees_with_regex_on_the_text_it_takes():
+    # Non-ASCII text made only of characters on which stdlib re and regex agree is split by re (faster): it must find
+    # exactly the words the regex-module pattern finds, and such text never holds a no-space run.
+    other, split = words._agreed_patterns()
+    agreed = [chr(c) for c in range(0x3000) if other.match(chr(c)) is None]
+    assert not any(words.NO_SPACE_CHAR.match(c) for c in agreed)
+    assert other.search("हिन्दी") and other.search("北京") and not other.search("Straße — «да», 3.5 l’homme")
+    rng = random.Random(1)
+    common = [p for p in PIECES if other.search(p) is None]
+    for _ in range(5000):
+        text = "".join(rng.choice(agreed) if rng.random() < 0.5 else rng.choice(common)
+                       for _ in range(rng.randint(0, 20)))
+        assert split.split(text) == words._SPLIT.split(text), text

@@ -15,7 +15,7 @@ import pyarrow as pa
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from veco_lightning.data.base import SourceDataModule
-from veco_lightning.data.cache import file_identity, load_sharded, write_sharded
+from veco_lightning.data.cache import PausedCycleCollection, file_identity, load_sharded, write_sharded
 from veco_lightning.data.collators import ParallelCollator
 from veco_lightning.data.masking import Masker
 from veco_lightning.data.readers import (
@@ -244,7 +244,7 @@ class ParallelDataModule(SourceDataModule):
         raw = datasets.Dataset.from_dict({"src": src, "tgt": tgt})
         # A fingerprint of our own: without it datasets fingerprints the function by pickling it, with every
         # dictionary it closes over (seconds for a large dictionary).
-        return raw.map(tokenize, batched=True, num_proc=self.num_proc, desc=f"Tokenizing {pair}",
+        return raw.map(PausedCycleCollection(tokenize), batched=True, num_proc=self.num_proc, desc=f"Tokenizing {pair}",
                        new_fingerprint=f"{pair}-{os.getpid()}-{id(tokenize)}")
 
     def setup(self, stage: str | None = None) -> None:
