@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner, SynonymPair, _ranges
-from veco_lightning.lexicon.words import RawWord, segment_spans
+from veco_lightning.lexicon.words import segment_spans
 
 Span = tuple[int, int]
 
@@ -194,18 +194,17 @@ def _split(values: np.ndarray, counts: np.ndarray) -> list[list[int]]:
     return [flat[a:b] for a, b in zip([0, *bounds[:-1]], bounds)]
 
 
-def _side_units(words: list[RawWord], word_counts: np.ndarray, sentence: np.ndarray, first: np.ndarray,
-                last: np.ndarray, offsets: Sequence[Sequence[Span]]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                              np.ndarray]:
+def _side_units(starts: np.ndarray, ends: np.ndarray, word_counts: np.ndarray, sentence: np.ndarray,
+                first: np.ndarray, last: np.ndarray,
+                offsets: Sequence[Sequence[Span]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One side of :func:`mine_units_batch`: the units (the phrases, words ``[first, last)`` of sentence
     ``sentence``, merged; every other word alone) and the unit of every token by the rule of :func:`token_units`.
+    ``starts``/``ends``: the character spans of the side's words, sentence after sentence.
 
     Returns the unit of every token (local to its sentence; -1: none), the tokens per sentence, the unit of every
     phrase (local) and whether it kept a token."""
-    n_sentences, n_words = len(word_counts), len(words)
+    n_sentences, n_words = len(word_counts), len(starts)
     word_first = np.cumsum(word_counts) - word_counts
-    starts = np.fromiter((w[1] for w in words), np.int64, n_words)
-    ends = np.fromiter((w[2] for w in words), np.int64, n_words)
     phrase_first = word_first[sentence] + first
     inside = np.zeros(n_words, bool)  # words merged into the unit of the phrase they continue
     inside[_ranges(phrase_first + 1, last - first - 1)] = True
@@ -248,17 +247,23 @@ def mine_units_batch(miner: SynonymMiner, src_texts: Sequence[str], tgt_texts: S
     """:func:`mine_units` for a batch of sentence pairs, with the same result: segmentation sentence by sentence,
     then the dictionary matching (:meth:`SynonymMiner.match_batch`), the units and the token maps with numpy over
     the whole batch."""
-    words, counts = {}, {}
+    words, starts, ends, counts = {}, {}, {}, {}
     for side, texts in (("src", src_texts), ("tgt", tgt_texts)):
-        segmented = [miner.segment(text, side) for text in texts]
-        counts[side] = np.fromiter(map(len, segmented), np.int64, len(segmented))
-        words[side] = list(chain.from_iterable(segmented))
-    found = miner.match_batch([w[0] for w in words["src"]], counts["src"], [w[0] for w in words["tgt"]],
-                              counts["tgt"])
-    src_unit, src_tokens, src_phrase, src_kept = _side_units(words["src"], counts["src"], found.sentence, found.i0,
-                                                             found.i1, src_offsets)
-    tgt_unit, tgt_tokens, tgt_phrase, tgt_kept = _side_units(words["tgt"], counts["tgt"], found.sentence, found.j0,
-                                                             found.j1, tgt_offsets)
+        columns: tuple[list, list, list] = ([], [], [])  # word texts, starts, ends: extended a sentence at a time
+        sizes = []
+        for text in texts:
+            segmented = miner.segment(text, side)
+            sizes.append(len(segmented))
+            if segmented:
+                for column, values in zip(columns, zip(*segmented)):
+                    column.extend(values)
+        words[side], counts[side] = columns[0], np.array(sizes, np.int64)
+        starts[side], ends[side] = np.array(columns[1], np.int64), np.array(columns[2], np.int64)
+    found = miner.match_batch(words["src"], counts["src"], words["tgt"], counts["tgt"])
+    src_unit, src_tokens, src_phrase, src_kept = _side_units(starts["src"], ends["src"], counts["src"],
+                                                             found.sentence, found.i0, found.i1, src_offsets)
+    tgt_unit, tgt_tokens, tgt_phrase, tgt_kept = _side_units(starts["tgt"], ends["tgt"], counts["tgt"],
+                                                             found.sentence, found.j0, found.j1, tgt_offsets)
     n_sentences = len(src_texts)
     keep = src_kept & tgt_kept  # a synonym pair is kept when both its units kept a token
     kept_per_sentence = np.bincount(found.sentence[keep], minlength=n_sentences)
