@@ -197,6 +197,7 @@ def test_ntrex_equals_reference(lang):
         assert units == reference_mine_units(src, tgt, dictionary, lang, "en", stops, offsets_of(src),
                                              offsets_of(tgt)), (src, tgt)
         assert miner(src, tgt) == reference_mine(src, tgt, dictionary, lang, "en", stops)
+    assert_batch_equals_reference(miner, dictionary, list(zip(xx, en)), batch_size=100)
 
 
 PIECES = ["l'", "L’", "d'", "qu'", "jusqu’", "'s", "’s", "ʼre", "'", "’", "ʼ", "-", "‐", " ", "  ", "\t", ".", ",",
@@ -292,18 +293,6 @@ def test_batch_mining_equals_reference_on_odd_text():
                       for _ in range(rng.randint(0, 12)))) for _ in range(600)]
     for stops in (None, {"fr": frozenset({"l", "homme"}), "en": frozenset({"the"})}):
         assert_batch_equals_reference(SynonymMiner(dictionary, "fr", "en", stops), dictionary, pairs, batch_size=50)
-
-
-@pytest.mark.skipif(not (SHARED / "ntrex128").exists() or not (SHARED / "dictionaries").exists(),
-                    reason="shared NTREX / dictionaries not available")
-@pytest.mark.parametrize("lang", ["de", "zh"])
-def test_ntrex_batch_mining_equals_reference(lang):
-    en = lines(SHARED / "ntrex128" / "newstest2019-src.eng.txt", 250)
-    xx = lines(SHARED / "ntrex128" / f"newstest2019-ref.{NTREX_CODES[lang]}.txt", 250)
-    dictionary = read_dictionary(SHARED / "dictionaries" / f"en-{lang}.tsv", "en", lang)
-    stops = {"en": default_stop_words("en"), lang: default_stop_words(lang)}
-    assert_batch_equals_reference(SynonymMiner(dictionary, lang, "en", stops), dictionary, list(zip(xx, en)),
-                                  batch_size=100)
 
 
 def test_stdlib_split_agrees_with_regex_on_the_text_it_takes():

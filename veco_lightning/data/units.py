@@ -238,7 +238,7 @@ def _side_units(starts: np.ndarray, ends: np.ndarray, word_counts: np.ndarray, s
         token_unit = np.full(n_tokens, -1, np.int64)
     present = np.zeros(n_units, bool)
     present[unit[valid]] = True
-    phrase_unit = np.cumsum(~inside)[phrase_first] - 1 if len(phrase_first) else phrase_first
+    phrase_unit = np.cumsum(~inside)[phrase_first] - 1
     return token_unit, token_counts, phrase_unit - units_before[sentence], present[phrase_unit]
 
 

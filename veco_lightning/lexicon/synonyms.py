@@ -27,7 +27,8 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import groupby, repeat
+from operator import itemgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -404,15 +405,10 @@ class SynonymMiner:
             pick = pick[np.argsort(sentence[pick], kind="stable")]
             rows = zip(sentence[pick].tolist(), c_i0[pick].tolist(), c_i1[pick].tolist(), c_j0[pick].tolist(),
                        c_j1[pick].tolist())
-            current, candidates = -1, []
-            for s, i0, i1, j0, j1 in [*rows, (-1, 0, 0, 0, 0)]:
-                if s != current:
-                    if candidates:
-                        chosen = _resolve(candidates, int(src_counts[current]), int(tgt_counts[current]),
-                                          self.max_pairs)
-                        resolved.extend((current, *c[:4]) for c in chosen)
-                    current, candidates = s, []
-                candidates.append((i0, i1, j0, j1, None, None))
+            for s, group in groupby(rows, key=itemgetter(0)):
+                candidates = [(i0, i1, j0, j1, None, None) for _, i0, i1, j0, j1 in group]
+                chosen = _resolve(candidates, int(src_counts[s]), int(tgt_counts[s]), self.max_pairs)
+                resolved.extend((s, *c[:4]) for c in chosen)
             if resolved:
                 parts.append(tuple(np.array(column, np.int64) for column in zip(*resolved)))
         columns = [np.concatenate(column) for column in zip(*parts)]
