@@ -214,6 +214,23 @@ def test_segmentation_equals_reference_on_odd_text(lang):
         assert words.segment_spans(text, lang) == reference_segment(text, lang), text
 
 
+@pytest.mark.parametrize("lang", ["en", "fr", "it", "de", "zh"])
+def test_batch_segmentation_equals_reference_on_odd_text(lang):
+    # Batches mixing every path (ASCII, stdlib-re text, regex text, no-space runs, empty texts, newlines inside a
+    # text) give each text's words, as the reference finds them, in text order.
+    rng = random.Random(lang)
+    pieces = [*PIECES, "中国", "人民", "ｶﾞ", "ก่า", "\n", ""]
+    lexicon = {"中国", "国人", "人民", "ガ"}
+    for _ in range(400):
+        texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 8))) for _ in range(rng.randint(0, 9))]
+        for args in ((), (lexicon, 8, None)):
+            batch = words.segment_batch(texts, lang, *args)
+            expected = [reference_segment(text, lang, *args) for text in texts]
+            assert batch.counts.tolist() == [len(found) for found in expected], texts
+            assert list(zip(batch.words, batch.starts.tolist(), batch.ends.tolist())) == [
+                word for found in expected for word in found], texts
+
+
 def test_ascii_pattern_agrees_with_unicode_pattern():
     # The stdlib-re pattern used on ASCII text must find exactly what the regex-module pattern finds there.
     rng = random.Random(0)
@@ -255,12 +272,13 @@ def assert_batch_equals_reference(miner: SynonymMiner, dictionary: BilingualDict
         chunk = pairs[begin:begin + batch_size]
         src, tgt = [p[0] for p in chunk], [p[1] for p in chunk]
         batch = mine_units_batch(miner, src, tgt, [offsets(t) for t in src], [offsets(t) for t in tgt])
-        assert len(batch.src_index) == len(batch.tgt_index) == len(batch.synonyms) == len(batch.counts) == len(chunk)
+        rows = batch.rows()
+        assert len(rows) == len(batch.src_tokens) == len(batch.tgt_tokens) == len(batch.kept) == len(chunk)
         for k, (s, t) in enumerate(chunk):
             expected = reference_mine_units(s, t, dictionary, *langs, stops, offsets(s), offsets(t))
             if miner.max_pairs is not None:  # the reference units take every pair; cap them as the miner does
                 expected = mine_units(miner, s, t, offsets(s), offsets(t))
-            got = (batch.src_index[k], batch.tgt_index[k], batch.synonyms[k], tuple(batch.counts[k]))
+            got = rows[k]
             assert got == (expected.src_index, expected.tgt_index, expected.synonyms, expected.counts), (s, t)
 
 

@@ -12,6 +12,7 @@ import gc
 import hashlib
 import json
 import os
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -65,6 +66,29 @@ def source_cache(cache_dir: str, kind: str, name: str, tokenizer: PreTrainedToke
 
 def is_complete(path: str) -> bool:
     return os.path.exists(os.path.join(path, _DONE))
+
+
+def list_column(values: Any, lengths: Any) -> Any:
+    """A ``list<int64>`` Arrow column from flat ``values`` and the length of each row (numpy arrays).
+
+    Map functions return their batches as Arrow tables built this way: ``datasets`` would otherwise infer and convert
+    Python lists of lists element by element (about twice the cost of ``np.fromiter``, and the mining results are
+    numpy arrays already). The type is the one ``datasets`` infers for lists of Python ints, so the stored columns
+    do not change."""
+    import numpy as np
+    import pyarrow as pa
+
+    offsets = np.zeros(len(lengths) + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(np.asarray(values, np.int64)))
+
+
+def list_column_of(rows: Any) -> Any:
+    """:func:`list_column` of Python lists of ints (token ids), one per row."""
+    import numpy as np
+
+    lengths = np.fromiter(map(len, rows), np.int64, len(rows))
+    return list_column(np.fromiter(chain.from_iterable(rows), np.int64, int(lengths.sum())), lengths)
 
 
 class PausedCycleCollection:

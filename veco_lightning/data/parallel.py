@@ -15,7 +15,13 @@ import pyarrow as pa
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from veco_lightning.data.base import SourceDataModule
-from veco_lightning.data.cache import PausedCycleCollection, file_identity, load_sharded, write_sharded
+from veco_lightning.data.cache import (
+    PausedCycleCollection,
+    file_identity,
+    list_column_of,
+    load_sharded,
+    write_sharded,
+)
 from veco_lightning.data.collators import ParallelCollator
 from veco_lightning.data.masking import Masker
 from veco_lightning.data.readers import (
@@ -35,6 +41,14 @@ __all__ = ["ArrowLengths", "ParallelDataModule", "ParallelSource"]
 
 HELD_OUT_FILE = "held_out.json"  # a prepared pair's validation pairs, beside its shards
 _CACHE_FORMAT = "parallel-cache-3"  # part of the cache key: change it whenever the stored layout changes
+
+
+def pair_columns(src: list[list[int]], tgt: list[list[int]], **more: Any) -> pa.Table:
+    """A batch of tokenized pairs as stored: ``src`` and ``tgt`` token ids, ``length`` (both sides plus the 4 special
+    tokens of a packed pair) and any ``more`` Arrow columns."""
+    columns = {"src": list_column_of(src), "tgt": list_column_of(tgt)}
+    lengths = np.diff(columns["src"].offsets.to_numpy()) + np.diff(columns["tgt"].offsets.to_numpy()) + 4
+    return pa.table({**columns, "length": lengths.astype(np.int64), **more})
 
 
 class ArrowLengths:
@@ -174,16 +188,14 @@ class ParallelDataModule(SourceDataModule):
         """More cache-key parts (subclasses that store more per pair add their options here)."""
         return []
 
-    def _tokenize_fn(self, pair: str) -> Callable[[dict[str, list]], dict[str, list]]:
+    def _tokenize_fn(self, pair: str) -> Callable[[dict[str, list]], pa.Table]:
         """The batched ``datasets.map`` function that turns ``{"src", "tgt"}`` texts into stored columns."""
         tokenizer, side_length = self.tokenizer, (self.max_length - 4) // 2
 
-        def tokenize(batch: dict[str, list]) -> dict[str, list]:
-            out = {}
-            for side in ("src", "tgt"):
-                out[side] = [ids for ids, _ in encode_with_offsets(tokenizer, batch[side], side_length)]
-            out["length"] = [len(a) + len(b) + 4 for a, b in zip(out["src"], out["tgt"])]
-            return out
+        def tokenize(batch: dict[str, list]) -> pa.Table:
+            ids = {side: [ids for ids, _ in encode_with_offsets(tokenizer, batch[side], side_length)]
+                   for side in ("src", "tgt")}
+            return pair_columns(ids["src"], ids["tgt"])
 
         return tokenize
 
@@ -226,7 +238,7 @@ class ParallelDataModule(SourceDataModule):
         return write_sharded(path, raw, function, shard_rows=self.shard_rows, num_proc=self.num_proc,
                              desc=f"Tokenizing {pair}", on_complete=complete)
 
-    def _prepare_functions(self, pair: str) -> tuple[Callable[[dict[str, list]], dict[str, list]],
+    def _prepare_functions(self, pair: str) -> tuple[Callable[[dict[str, list]], pa.Table],
                                                       Callable[[str, dict[str, Any]], None]]:
         """The batched map function of a pair and what to write beside its shards once they are done."""
         return self._tokenize_fn(pair), lambda folder, summary: None
@@ -238,7 +250,7 @@ class ParallelDataModule(SourceDataModule):
             shutil.rmtree(path)
         return self.prepare_source(pair, path)
 
-    def _tokenize(self, pair: str, tokenize: Callable[[dict[str, list]], dict[str, list]]) -> datasets.Dataset:
+    def _tokenize(self, pair: str, tokenize: Callable[[dict[str, list]], pa.Table]) -> datasets.Dataset:
         """The pair's training pairs through ``tokenize``, in memory (for measurements; training uses the cache)."""
         (src, tgt), _ = self._split(pair)
         raw = datasets.Dataset.from_dict({"src": src, "tgt": tgt})

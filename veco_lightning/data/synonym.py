@@ -25,10 +25,11 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
-from veco_lightning.data.cache import file_identity
+from veco_lightning.data.cache import file_identity, list_column
 from veco_lightning.data.collators import SynonymCollator
-from veco_lightning.data.parallel import ParallelDataModule
+from veco_lightning.data.parallel import ParallelDataModule, pair_columns
 from veco_lightning.data.readers import BadLinePolicy, expand_globs
 from veco_lightning.data.tokenizer import encode_with_offsets
 from veco_lightning.data.units import mine_units_batch
@@ -139,7 +140,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
         stops = {lang: default_stop_words(lang) for lang in (src_lang, tgt_lang)} if self.stop_words else None
         return SynonymMiner(dictionary, src_lang, tgt_lang, stops, self.max_synonyms, self.max_word_chars)
 
-    def _mining_fn(self, pair: str) -> tuple[Callable[[dict[str, list]], dict[str, list]], BilingualDictionary | None]:
+    def _mining_fn(self, pair: str) -> tuple[Callable[[dict[str, list]], pa.Table], BilingualDictionary | None]:
         """The batched map function that tokenizes and mines (it also emits a ``_stats`` column, the counts of
         :class:`~veco_lightning.data.units.PairUnits`, so that statistics survive multi-process mapping), and the
         pair's dictionary."""
@@ -149,26 +150,31 @@ class SynonymAlignedDataModule(ParallelDataModule):
             log.warning("%s: no dictionary (configure data.synonym.dictionaries or induce: true); its pairs train "
                         "every objective but the token contrast", pair)
         miner = self.miner(pair, dictionary) if dictionary is not None else None
-        no_counts = [0] * (len(MiningStats.COUNTS) + 1)
+        width = len(MiningStats.COUNTS) + 1  # the counts of PairUnits
 
-        def tokenize(batch: dict[str, list]) -> dict[str, list]:
+        def tokenize(batch: dict[str, list]) -> pa.Table:
             encoded = {side: encode_with_offsets(tokenizer, batch[side], side_length) for side in ("src", "tgt")}
-            out: dict[str, list] = {side: [ids for ids, _ in encoded[side]] for side in ("src", "tgt")}
-            out["length"] = [len(a) + len(b) + 4 for a, b in zip(out["src"], out["tgt"])]
+            ids = {side: [ids for ids, _ in encoded[side]] for side in ("src", "tgt")}
             if miner is None:
-                out["src_words"] = [[-1] * len(ids) for ids in out["src"]]
-                out["tgt_words"] = [[-1] * len(ids) for ids in out["tgt"]]
-                out["synonyms"] = [[] for _ in out["src"]]
-                out["_stats"] = [no_counts] * len(out["src"])
-                return out
+                n_pairs = len(ids["src"])
+                lengths = {side: np.fromiter(map(len, ids[side]), np.int64, n_pairs) for side in ("src", "tgt")}
+                return pair_columns(
+                    ids["src"], ids["tgt"],
+                    src_words=list_column(np.full(int(lengths["src"].sum()), -1), lengths["src"]),
+                    tgt_words=list_column(np.full(int(lengths["tgt"].sum()), -1), lengths["tgt"]),
+                    synonyms=list_column(np.zeros(0, np.int64), np.zeros(n_pairs, np.int64)),
+                    _stats=list_column(np.zeros(n_pairs * width, np.int64), np.full(n_pairs, width)))
             units = mine_units_batch(miner, batch["src"], batch["tgt"], [offsets for _, offsets in encoded["src"]],
                                      [offsets for _, offsets in encoded["tgt"]])
-            out["src_words"], out["tgt_words"], out["synonyms"], out["_stats"] = units
-            return out
+            return pair_columns(
+                ids["src"], ids["tgt"], src_words=list_column(units.src_index, units.src_tokens),
+                tgt_words=list_column(units.tgt_index, units.tgt_tokens),
+                synonyms=list_column(units.synonyms, 2 * units.kept),
+                _stats=list_column(units.counts.reshape(-1), np.full(len(units.counts), units.counts.shape[1])))
 
         return tokenize, dictionary
 
-    def _prepare_functions(self, pair: str) -> tuple[Callable[[dict[str, list]], dict[str, list]],
+    def _prepare_functions(self, pair: str) -> tuple[Callable[[dict[str, list]], pa.Table],
                                                       Callable[[str, dict[str, Any]], None]]:
         """Tokenize and mine; once the shards are done, their summed counts give the mining statistics, stored
         beside them."""

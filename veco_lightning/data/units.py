@@ -178,14 +178,24 @@ __all__ = ["BatchUnits", "PairUnits", "SynonymPair", "char_spans_to_token_spans"
 
 
 class BatchUnits(NamedTuple):
-    """:class:`PairUnits` of a batch of sentence pairs, column by column (what the synonym datamodule stores):
-    ``src_index``/``tgt_index`` per pair (unit of every token, -1: none), ``synonyms`` per pair (flat
-    ``[src unit, tgt unit, ...]``) and ``counts`` per pair (:attr:`PairUnits.counts`)."""
+    """:class:`PairUnits` of a batch of sentence pairs, column by column and flat (what the synonym datamodule
+    stores): the unit of every token (-1: none), pair after pair, with the tokens of each pair (``src_index`` /
+    ``src_tokens``, ``tgt_index`` / ``tgt_tokens``); the kept synonym pairs ``[src unit, tgt unit, ...]``, pair
+    after pair, with their number per pair (``synonyms`` / ``kept``); and :attr:`PairUnits.counts` per pair
+    (``counts``, one row each)."""
 
-    src_index: list[list[int]]
-    tgt_index: list[list[int]]
-    synonyms: list[list[int]]
-    counts: list[list[int]]
+    src_index: np.ndarray
+    src_tokens: np.ndarray
+    tgt_index: np.ndarray
+    tgt_tokens: np.ndarray
+    synonyms: np.ndarray
+    kept: np.ndarray
+    counts: np.ndarray
+
+    def rows(self) -> list[tuple[list[int], list[int], list[int], tuple[int, ...]]]:
+        """``(src_index, tgt_index, synonyms, counts)`` of each pair, as :func:`mine_units` gives them."""
+        return list(zip(_split(self.src_index, self.src_tokens), _split(self.tgt_index, self.tgt_tokens),
+                        _split(self.synonyms, 2 * self.kept), map(tuple, self.counts.tolist())))
 
 
 def _split(values: np.ndarray, counts: np.ndarray) -> list[list[int]]:
@@ -244,26 +254,15 @@ def _side_units(starts: np.ndarray, ends: np.ndarray, word_counts: np.ndarray, s
 
 def mine_units_batch(miner: SynonymMiner, src_texts: Sequence[str], tgt_texts: Sequence[str],
                      src_offsets: Sequence[Sequence[Span]], tgt_offsets: Sequence[Sequence[Span]]) -> BatchUnits:
-    """:func:`mine_units` for a batch of sentence pairs, with the same result: segmentation sentence by sentence,
-    then the dictionary matching (:meth:`SynonymMiner.match_batch`), the units and the token maps with numpy over
-    the whole batch."""
-    words, starts, ends, counts = {}, {}, {}, {}
-    for side, texts in (("src", src_texts), ("tgt", tgt_texts)):
-        columns: tuple[list, list, list] = ([], [], [])  # word texts, starts, ends: extended a sentence at a time
-        sizes = []
-        for text in texts:
-            segmented = miner.segment(text, side)
-            sizes.append(len(segmented))
-            if segmented:
-                for column, values in zip(columns, zip(*segmented)):
-                    column.extend(values)
-        words[side], counts[side] = columns[0], np.array(sizes, np.int64)
-        starts[side], ends[side] = np.array(columns[1], np.int64), np.array(columns[2], np.int64)
-    found = miner.match_batch(words["src"], counts["src"], words["tgt"], counts["tgt"])
-    src_unit, src_tokens, src_phrase, src_kept = _side_units(starts["src"], ends["src"], counts["src"],
-                                                             found.sentence, found.i0, found.i1, src_offsets)
-    tgt_unit, tgt_tokens, tgt_phrase, tgt_kept = _side_units(starts["tgt"], ends["tgt"], counts["tgt"],
-                                                             found.sentence, found.j0, found.j1, tgt_offsets)
+    """:func:`mine_units` for a batch of sentence pairs, with the same result (:meth:`BatchUnits.rows`): the
+    segmentation (:meth:`SynonymMiner.segment_batch`), the dictionary matching (:meth:`SynonymMiner.match_batch`),
+    the units and the token maps, each over the whole batch."""
+    src, tgt = miner.segment_batch(src_texts, "src"), miner.segment_batch(tgt_texts, "tgt")
+    found = miner.match_batch(src.words, src.counts, tgt.words, tgt.counts)
+    src_unit, src_tokens, src_phrase, src_kept = _side_units(src.starts, src.ends, src.counts, found.sentence,
+                                                             found.i0, found.i1, src_offsets)
+    tgt_unit, tgt_tokens, tgt_phrase, tgt_kept = _side_units(tgt.starts, tgt.ends, tgt.counts, found.sentence,
+                                                             found.j0, found.j1, tgt_offsets)
     n_sentences = len(src_texts)
     keep = src_kept & tgt_kept  # a synonym pair is kept when both its units kept a token
     kept_per_sentence = np.bincount(found.sentence[keep], minlength=n_sentences)
@@ -272,9 +271,8 @@ def mine_units_batch(miner: SynonymMiner, src_texts: Sequence[str], tgt_texts: S
     pairs = np.bincount(found.sentence, minlength=n_sentences)
     stats = np.stack([
         np.ones(n_sentences, np.int64), pairs > 0, pairs,
-        np.bincount(found.sentence, (src_len > 1) | (tgt_len > 1), n_sentences), counts["src"], counts["tgt"],
+        np.bincount(found.sentence, (src_len > 1) | (tgt_len > 1), n_sentences), src.counts, tgt.counts,
         np.bincount(found.sentence, src_len, n_sentences), np.bincount(found.sentence, tgt_len, n_sentences),
         kept_per_sentence,
     ], axis=1).astype(np.int64)
-    return BatchUnits(_split(src_unit, src_tokens), _split(tgt_unit, tgt_tokens),
-                      _split(synonyms, 2 * kept_per_sentence), stats.tolist())
+    return BatchUnits(src_unit, src_tokens, tgt_unit, tgt_tokens, synonyms, kept_per_sentence, stats)

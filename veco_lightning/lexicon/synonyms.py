@@ -35,7 +35,7 @@ import numpy as np
 
 from veco_lightning.lexicon.dictionary import BilingualDictionary, DictionaryIndex
 from veco_lightning.lexicon.stopwords import StopWords, stop_sets
-from veco_lightning.lexicon.words import RawWord, segment_spans
+from veco_lightning.lexicon.words import RawWord, SegmentedBatch, segment_batch, segment_spans
 
 log = logging.getLogger(__name__)
 
@@ -340,6 +340,17 @@ class SynonymMiner:
         if index.tgt_sep:
             return segment_spans(text, self.tgt_lang)
         return segment_spans(text, self.tgt_lang, index.tgt_keys, self.max_word_chars, index.tgt_prefixes)
+
+    def segment_batch(self, texts: Sequence[str], side: str) -> SegmentedBatch:
+        """:meth:`segment` of every text, concatenated (:func:`~veco_lightning.lexicon.words.segment_batch`)."""
+        index = self.index
+        if side == "src":
+            if index.src_sep:
+                return segment_batch(texts, self.src_lang)
+            return segment_batch(texts, self.src_lang, index.src_keys, self.max_word_chars, index.src_prefixes)
+        if index.tgt_sep:
+            return segment_batch(texts, self.tgt_lang)
+        return segment_batch(texts, self.tgt_lang, index.tgt_keys, self.max_word_chars, index.tgt_prefixes)
 
     def match_batch(self, src_words: list[str], src_counts: np.ndarray, tgt_words: list[str],
                     tgt_counts: np.ndarray) -> BatchMatches:

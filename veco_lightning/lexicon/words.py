@@ -28,8 +28,11 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from itertools import accumulate
+from collections.abc import Sequence
+from itertools import accumulate, chain
 from typing import NamedTuple
+
+import numpy as np
 
 try:
     import regex
@@ -109,19 +112,22 @@ def normalize(text: str, collapse_whitespace: bool = True) -> str:
         text = text.replace("’", "'").replace("ʼ", "'").replace("‘", "'")
     return " ".join(text.split()) if collapse_whitespace else text
 
-_CACHE: dict[str, str] = {}
-_CACHE_SIZE = 200_000
+class _NormCache(dict):
+    """``word -> normalize(word)``, bounded: the same words recur all the time in a corpus. A hit is a plain dict
+    lookup (``map(_CACHE.__getitem__, words)`` runs in C); a miss computes and stores the form."""
 
+    size = 200_000
 
-def _norm(word: str) -> str:
-    """``normalize(word)`` through a bounded cache: the same words recur all the time in a corpus."""
-    folded = _CACHE.get(word)
-    if folded is None:
+    def __missing__(self, word: str) -> str:
         folded = word.lower() if word.isascii() else normalize(word)
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.clear()
-        _CACHE[word] = folded
-    return folded
+        if len(self) >= self.size:
+            self.clear()
+        self[word] = folded
+        return folded
+
+
+_CACHE = _NormCache()
+_norm = _CACHE.__getitem__
 
 
 class Word(NamedTuple):
@@ -181,12 +187,7 @@ def segment_spans(text: str, lang: str, lexicon: set[str] | frozenset[str] | Non
     else:
         parts = (_agreed_patterns()[1] if agreed else _SPLIT).split(text)
     raw = parts[1::2]
-    if ascii_text:
-        texts = raw
-    else:
-        texts = list(map(_CACHE.get, raw))
-        if None in texts:
-            texts = list(map(_norm, raw))
+    texts = raw if ascii_text else list(map(_norm, raw))
     bounds = list(accumulate(map(len, parts)))  # word k is parts[2k + 1]: from bounds[2k] to bounds[2k + 1]
     out = list(zip(texts, bounds[:-1:2], bounds[1::2]))
     if rules is not None and ascii_text and rules[0] == "suffix":
@@ -204,6 +205,102 @@ def segment_spans(text: str, lang: str, lexicon: set[str] | frozenset[str] | Non
             _emit(text, folded, out[k][1], out[k][2], rules, split)
             out[k : k + 1] = split
     return out
+
+
+class SegmentedBatch(NamedTuple):
+    """The words of a batch of texts, sentence after sentence (:func:`segment_batch`): normalised ``words``, their
+    character spans ``[starts, ends)`` in their own text (int64 arrays) and the number of words of each text."""
+
+    words: list[str]
+    starts: np.ndarray
+    ends: np.ndarray
+    counts: np.ndarray
+
+
+def segment_batch(texts: Sequence[str], lang: str, lexicon: set[str] | frozenset[str] | None = None,
+                  max_word_chars: int = 8, prefixes: set[str] | frozenset[str] | None = None) -> SegmentedBatch:
+    """:func:`segment_spans` of every text, concatenated: the same words, found batch by batch.
+
+    Texts that split with one pattern (ASCII; other text of characters on which ``re`` and ``regex`` agree; the
+    rest without a no-space run) are joined with newlines and split in one call, the words' spans and texts taken
+    with no Python loop over the texts (a newline is neither a word character nor a joiner, so no word crosses it,
+    and the patterns look neither behind nor at word boundaries). Texts holding a no-space run are segmented one
+    by one. Data preparation segments this way: half the time of text-by-text calls on European languages."""
+    rules = _CLITIC_RULES.get(base_language(lang))
+    other, agreed_split = _agreed_patterns()
+    groups: tuple[list[int], list[int], list[int], list[int]] = ([], [], [], [])  # ASCII, agreed, regex, no-space
+    for k, text in enumerate(texts):
+        if text.isascii():
+            groups[0].append(k)
+        elif other.search(text) is None:
+            groups[1].append(k)
+        elif NO_SPACE_CHAR.search(text) is None:
+            groups[2].append(k)
+        else:
+            groups[3].append(k)
+    parts = []
+    for kind, (members, pattern) in enumerate(zip(groups[:3], (_ASCII_SPLIT, agreed_split, _SPLIT))):
+        if members:
+            parts.append((members, _split_joined([texts[k] for k in members], pattern, rules, kind == 0)))
+    if groups[3]:
+        found = [segment_spans(texts[k], lang, lexicon, max_word_chars, prefixes) for k in groups[3]]
+        counts = np.fromiter(map(len, found), np.int64, len(found))
+        words, starts, ends = zip(*chain.from_iterable(found)) if counts.any() else ((), (), ())
+        parts.append((groups[3], SegmentedBatch(list(words), np.array(starts, np.int64), np.array(ends, np.int64),
+                                                counts)))
+    if len(parts) == 1 and len(parts[0][0]) == len(texts):
+        return parts[0][1]
+    counts = np.zeros(len(texts), np.int64)
+    if not parts:
+        return SegmentedBatch([], np.zeros(0, np.int64), np.zeros(0, np.int64), counts)
+    # Groups back into text order: a stable sort of every word by the index of its text.
+    owner = np.concatenate([np.repeat(np.asarray(members, np.int64), part.counts) for members, part in parts])
+    order = np.argsort(owner, kind="stable")
+    words = [word for _, part in parts for word in part.words]
+    for members, part in parts:
+        counts[members] = part.counts
+    return SegmentedBatch(list(map(words.__getitem__, order.tolist())),
+                          np.concatenate([part.starts for _, part in parts])[order],
+                          np.concatenate([part.ends for _, part in parts])[order], counts)
+
+
+def _split_joined(texts: list[str], pattern: re.Pattern, rules, ascii_text: bool) -> SegmentedBatch:
+    """:func:`segment_batch` of texts that all split with ``pattern`` (``ascii_text``: all ASCII), in one call."""
+    joined = "\n".join(texts)
+    folded = joined.lower() if ascii_text else None
+    parts = pattern.split(folded if ascii_text else joined)
+    raw = parts[1::2]
+    bounds = np.cumsum(np.fromiter(map(len, parts), np.int64, len(parts)))
+    starts, ends = bounds[:-1:2], bounds[1::2]  # in the joined text: word k is parts[2k + 1]
+    words = raw if ascii_text else list(map(_norm, raw))
+    if rules is not None and ascii_text and rules[0] == "suffix":
+        if "'" in joined:  # English clitics, as segment_spans drops them
+            clitics = rules[1]
+            for k in [k for k, word in enumerate(raw) if "'" in word]:
+                head, _, tail = words[k].rpartition("'")
+                if tail in clitics:
+                    words[k], ends[k] = head, starts[k] + len(head)
+    elif rules is not None and ("'" in joined or "’" in joined or "ʼ" in joined):
+        split = {}
+        for k in [k for k, word in enumerate(raw) if "'" in word or "’" in word or "ʼ" in word]:
+            split[k] = []
+            _emit(joined, folded, int(starts[k]), int(ends[k]), rules, split[k])
+        if split:  # each such word becomes the words _emit gave
+            size = np.ones(len(words), np.int64)
+            size[list(split)] = [len(found) for found in split.values()]
+            source = np.repeat(np.arange(len(words)), size)
+            words = list(map(words.__getitem__, source.tolist()))
+            starts, ends = starts[source], ends[source]
+            first = np.cumsum(size) - size
+            for k, found in split.items():
+                at = int(first[k])
+                for m, (word, start, end) in enumerate(found):
+                    words[at + m], starts[at + m], ends[at + m] = word, start, end
+    # Spans into each text: the joined text holds text j from begin[j], after j newlines.
+    lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    begin = np.cumsum(lengths + 1) - lengths - 1
+    owner = np.searchsorted(begin, starts, "right") - 1
+    return SegmentedBatch(words, starts - begin[owner], ends - begin[owner], np.bincount(owner, minlength=len(texts)))
 
 
 def _emit(text: str, folded: str | None, start: int, end: int, rules, out: list[RawWord]) -> None:
