@@ -281,11 +281,9 @@ def _split_joined(texts: list[str], pattern: re.Pattern, rules, ascii_text: bool
                 if tail in clitics:
                     words[k], ends[k] = head, starts[k] + len(head)
     elif rules is not None and ("'" in joined or "’" in joined or "ʼ" in joined):
-        split = {}
-        for k in [k for k, word in enumerate(raw) if "'" in word or "’" in word or "ʼ" in word]:
-            split[k] = []
-            _emit(joined, folded, int(starts[k]), int(ends[k]), rules, split[k])
-        if split:  # each such word becomes the words _emit gave
+        split = {k: _clitic_split(raw[k], ascii_text, rules)
+                 for k in [k for k, word in enumerate(raw) if "'" in word or "’" in word or "ʼ" in word]}
+        if split:  # each such word becomes the words _emit gave (spans relative to the word)
             size = np.ones(len(words), np.int64)
             size[list(split)] = [len(found) for found in split.values()]
             source = np.repeat(np.arange(len(words)), size)
@@ -294,13 +292,23 @@ def _split_joined(texts: list[str], pattern: re.Pattern, rules, ascii_text: bool
             first = np.cumsum(size) - size
             for k, found in split.items():
                 at = int(first[k])
+                offset = int(starts[at])
                 for m, (word, start, end) in enumerate(found):
-                    words[at + m], starts[at + m], ends[at + m] = word, start, end
+                    words[at + m], starts[at + m], ends[at + m] = word, offset + start, offset + end
     # Spans into each text: the joined text holds text j from begin[j], after j newlines.
     lengths = np.fromiter(map(len, texts), np.int64, len(texts))
     begin = np.cumsum(lengths + 1) - lengths - 1
     owner = np.searchsorted(begin, starts, "right") - 1
     return SegmentedBatch(words, starts - begin[owner], ends - begin[owner], np.bincount(owner, minlength=len(texts)))
+
+
+@functools.lru_cache(maxsize=100_000)
+def _clitic_split(word: str, ascii_text: bool, rules) -> tuple[RawWord, ...]:
+    """What :func:`_emit` makes of a word holding an apostrophe, with spans relative to the word (it reads nothing
+    outside the word): cached, as elided forms (``l'``, ``d'``, ``qu'``) recur in every French sentence."""
+    out: list[RawWord] = []
+    _emit(word, word.lower() if ascii_text else None, 0, len(word), rules, out)
+    return tuple(out)
 
 
 def _emit(text: str, folded: str | None, start: int, end: int, rules, out: list[RawWord]) -> None:
