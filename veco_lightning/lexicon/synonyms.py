@@ -329,28 +329,24 @@ class SynonymMiner:
         return _mine_matches(src_text, tgt_text, self.index, self.src_lang, self.tgt_lang, self.stops, self.max_pairs,
                              self.max_word_chars)
 
+    def _segmentation(self, side: str) -> tuple:
+        """The segmentation arguments of a ``"src"`` or ``"tgt"`` side: its language, and for a no-space side the
+        dictionary's phrases of that language to cut against."""
+        index = self.index
+        if side == "src":
+            return (self.src_lang,) if index.src_sep else (self.src_lang, index.src_keys, self.max_word_chars,
+                                                          index.src_prefixes)
+        return (self.tgt_lang,) if index.tgt_sep else (self.tgt_lang, index.tgt_keys, self.max_word_chars,
+                                                      index.tgt_prefixes)
+
     def segment(self, text: str, side: str) -> list[RawWord]:
         """The segmentation mining uses for a ``"src"`` or ``"tgt"`` sentence (a no-space side is cut against the
         dictionary's phrases of its language)."""
-        index = self.index
-        if side == "src":
-            if index.src_sep:
-                return segment_spans(text, self.src_lang)
-            return segment_spans(text, self.src_lang, index.src_keys, self.max_word_chars, index.src_prefixes)
-        if index.tgt_sep:
-            return segment_spans(text, self.tgt_lang)
-        return segment_spans(text, self.tgt_lang, index.tgt_keys, self.max_word_chars, index.tgt_prefixes)
+        return segment_spans(text, *self._segmentation(side))
 
     def segment_batch(self, texts: Sequence[str], side: str) -> SegmentedBatch:
         """:meth:`segment` of every text, concatenated (:func:`~veco_lightning.lexicon.words.segment_batch`)."""
-        index = self.index
-        if side == "src":
-            if index.src_sep:
-                return segment_batch(texts, self.src_lang)
-            return segment_batch(texts, self.src_lang, index.src_keys, self.max_word_chars, index.src_prefixes)
-        if index.tgt_sep:
-            return segment_batch(texts, self.tgt_lang)
-        return segment_batch(texts, self.tgt_lang, index.tgt_keys, self.max_word_chars, index.tgt_prefixes)
+        return segment_batch(texts, *self._segmentation(side))
 
     def match_batch(self, src_words: list[str], src_counts: np.ndarray, tgt_words: list[str],
                     tgt_counts: np.ndarray) -> BatchMatches:
