@@ -15,6 +15,8 @@ import os
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
+from veco_lightning.heap import cycles_paused, frozen_heap
+
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
@@ -98,43 +100,35 @@ class PausedCycleCollection:
     (the functions build no cycles); left on, the collector runs its generations over and over meanwhile, and the
     oldest one walks every tracked object of the process, a loaded dictionary's 10^6 included. Pausing it per batch,
     rather than for the whole map, leaves ``datasets``' own objects to the collector as usual. Picklable, for
-    ``num_proc`` workers."""
+    ``num_proc`` workers: in a worker, the objects alive at its first batch (the function's dictionary among them)
+    are left out of its full collections too (``gc.freeze``, as :func:`~veco_lightning.heap.frozen_heap` does in
+    the main process), for the worker's life."""
 
     def __init__(self, function: Any) -> None:
         self.function = function
+        self.owner = os.getpid()
 
     def __call__(self, batch: Any) -> Any:
-        if not gc.isenabled():
+        global _WORKER_FROZEN
+        if not _WORKER_FROZEN and os.getpid() != self.owner and gc.isenabled() and not gc.get_freeze_count():
+            gc.freeze()
+            _WORKER_FROZEN = True
+        with cycles_paused():
             return self.function(batch)
-        gc.disable()
-        try:
-            return self.function(batch)
-        finally:
-            gc.enable()
 
 
-def write_sharded(path: str, dataset: Any, function: Any, *, shard_rows: int, num_proc: int | None, desc: str,
-                  batch_size: int = 1000, remove_columns: list[str] | None = None,
-                  on_complete: Any = None) -> dict[str, Any]:
-    """Map ``dataset`` through the batched ``function`` shard by shard into ``path`` (one ``save_to_disk`` folder
-    per shard of at most ``shard_rows`` input rows), resumably.
+_WORKER_FROZEN = False
 
-    Each finished shard is renamed into ``<path>.partial`` atomically, so a killed run redoes only the shard it was
-    in; the last step writes ``shards.json`` (row counts, seconds) and renames the whole folder to ``path``. A
-    ``_stats`` column of per-row integer counts, if ``function`` emits one, is summed per shard (kept in
-    ``shards.json`` as ``stats``) and not stored. The map's own output goes to a work folder deleted after each
-    shard, so the disk holds the input and the result, not a third copy. ``on_complete(folder, summary)`` may add
-    files to the folder before it is marked complete.
 
-    Returns the contents of ``shards.json``."""
+def _write_shards(path: str, partial: str, dataset: Any, function: Any, *, shard_rows: int, num_proc: int | None,
+                  desc: str, batch_size: int, remove_columns: list[str] | None) -> dict[str, Any]:
+    """The shards of :func:`write_sharded` into ``partial``, and their summary."""
     import shutil
     import time
 
     import numpy as np
     import pyarrow.compute as pc
 
-    partial = f"{path}.partial"
-    os.makedirs(partial, exist_ok=True)
     num_shards = max(1, -(-len(dataset) // max(1, shard_rows)))
     shards = []
     for index in range(num_shards):
@@ -169,8 +163,31 @@ def write_sharded(path: str, dataset: Any, function: Any, *, shard_rows: int, nu
             json.dump(info, handle)
         os.replace(f"{info_path}.tmp", info_path)  # the shard counts as done from here
         shards.append(info)
-    summary = {"shards": shards, "rows": sum(s["rows"] for s in shards),
-               "input_rows": sum(s["input_rows"] for s in shards), "seconds": sum(s["seconds"] for s in shards)}
+    return {"shards": shards, "rows": sum(s["rows"] for s in shards),
+            "input_rows": sum(s["input_rows"] for s in shards), "seconds": sum(s["seconds"] for s in shards)}
+
+
+def write_sharded(path: str, dataset: Any, function: Any, *, shard_rows: int, num_proc: int | None, desc: str,
+                  batch_size: int = 1000, remove_columns: list[str] | None = None,
+                  on_complete: Any = None) -> dict[str, Any]:
+    """Map ``dataset`` through the batched ``function`` shard by shard into ``path`` (one ``save_to_disk`` folder
+    per shard of at most ``shard_rows`` input rows), resumably.
+
+    Each finished shard is renamed into ``<path>.partial`` atomically, so a killed run redoes only the shard it was
+    in; the last step writes ``shards.json`` (row counts, seconds) and renames the whole folder to ``path``. A
+    ``_stats`` column of per-row integer counts, if ``function`` emits one, is summed per shard (kept in
+    ``shards.json`` as ``stats``) and not stored. The map's own output goes to a work folder deleted after each
+    shard, so the disk holds the input and the result, not a third copy. ``on_complete(folder, summary)`` may add
+    files to the folder before it is marked complete.
+
+    Returns the contents of ``shards.json``."""
+    import shutil
+
+    partial = f"{path}.partial"
+    os.makedirs(partial, exist_ok=True)
+    with frozen_heap():
+        summary = _write_shards(path, partial, dataset, function, shard_rows=shard_rows, num_proc=num_proc, desc=desc,
+                                batch_size=batch_size, remove_columns=remove_columns)
     if on_complete is not None:
         on_complete(partial, summary)
     with open(os.path.join(partial, _DONE), "w", encoding="utf-8") as handle:

@@ -33,6 +33,7 @@ from veco_lightning.data.readers import (
     read_pairs,
 )
 from veco_lightning.data.tokenizer import encode_with_offsets
+from veco_lightning.heap import frozen_heap
 from veco_lightning.lexicon.languages import check_language, split_pair
 
 log = logging.getLogger(__name__)
@@ -256,8 +257,9 @@ class ParallelDataModule(SourceDataModule):
         raw = datasets.Dataset.from_dict({"src": src, "tgt": tgt})
         # A fingerprint of our own: without it datasets fingerprints the function by pickling it, with every
         # dictionary it closes over (seconds for a large dictionary).
-        return raw.map(PausedCycleCollection(tokenize), batched=True, num_proc=self.num_proc, desc=f"Tokenizing {pair}",
-                       new_fingerprint=f"{pair}-{os.getpid()}-{id(tokenize)}")
+        with frozen_heap():  # as write_sharded
+            return raw.map(PausedCycleCollection(tokenize), batched=True, num_proc=self.num_proc,
+                           desc=f"Tokenizing {pair}", new_fingerprint=f"{pair}-{os.getpid()}-{id(tokenize)}")
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_sets:

@@ -56,8 +56,12 @@ _FAST = regex.compile(rf"\d+(?:[.,:]\d+)+|[^\W_]+(?:{_JOINERS}[^\W_]+)*")
 _SPLIT = regex.compile(f"({_FAST.pattern})")
 # _FAST restricted to ASCII, for stdlib ``re`` (about twice as fast as ``regex`` on ASCII text, where the two agree:
 # regex's Unicode \d is [0-9] there, [^\W_] is [a-zA-Z0-9], and the joiners are ' and -). The look-ahead only spares
-# ``re`` trying the digit-group branch at every letter (1.7x faster on English news; the same matches).
-_ASCII_SPLIT = re.compile(r"((?=[0-9])[0-9]+(?:[.,:][0-9]+)+|[a-zA-Z0-9]+(?:['\-][a-zA-Z0-9]+)*)")
+# ``re`` trying the digit-group branch at every letter (1.7x faster on English news; the same matches). The
+# quantifiers are possessive (``++``, Python 3.11): nothing after a run could match what backtracking into it would
+# give back (a digit run is followed by [.,:] or the end, a word run by a joiner or the end), so the matches are
+# those of the greedy pattern, and ``re`` keeps no backtracking points: split 1.08-1.13x faster on NTREX. (In the
+# ``regex`` module the same change is 0.83x, so its patterns stay greedy.)
+_ASCII_SPLIT = re.compile(r"((?=[0-9])[0-9]++(?:[.,:][0-9]++)++|[a-zA-Z0-9]++(?:['\-][a-zA-Z0-9]++)*+)")
 
 
 @functools.cache
@@ -78,7 +82,8 @@ def _agreed_patterns() -> tuple[re.Pattern, re.Pattern]:
             else:
                 ranges.append([code, code])
     agreed = "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
-    split = re.compile(rf"((?=\d)\d+(?:[.,:]\d+)+|[^\W_]+(?:{_JOINERS}[^\W_]+)*)")  # the look-ahead: see _ASCII_SPLIT
+    # The look-ahead and the possessive quantifiers: see _ASCII_SPLIT.
+    split = re.compile(rf"((?=\d)\d++(?:[.,:]\d++)++|[^\W_]++(?:{_JOINERS}[^\W_]++)*+)")
     return re.compile(f"[^{agreed}]"), split
 
 
