@@ -162,3 +162,31 @@ def test_ntrex_real_data(lang):
     assert stats.mean_per_pair > 2 and stats.pairs_with_synonyms > 170
     for found in results:
         assert_one_to_one(found)
+
+
+@pytest.mark.parametrize("max_pairs", [None, 1, 3])
+def test_batch_resolution_equals_the_per_sentence_ranking(max_pairs):
+    """``_resolve_batch`` (all sentences at once, one round per chosen pair) chooses what ``_resolve`` chooses,
+    sentence by sentence: random overlapping phrases, ties in length and position, repeated spans."""
+    import random
+
+    import numpy as np
+
+    from veco_lightning.lexicon.synonyms import _resolve, _resolve_batch
+
+    rng = random.Random(max_pairs or 0)
+    rows, expected = [], set()
+    n_src = np.array([rng.randint(1, 12) for _ in range(300)])
+    n_tgt = np.array([rng.randint(1, 12) for _ in range(300)])
+    for s in range(300):
+        candidates = set()
+        for _ in range(rng.randint(0, 12)):
+            i0, j0 = rng.randrange(n_src[s]), rng.randrange(n_tgt[s])
+            candidates.add((i0, rng.randint(i0 + 1, min(n_src[s], i0 + 3)), j0,
+                            rng.randint(j0 + 1, min(n_tgt[s], j0 + 3)), None, None))
+        rows += [(s, *c[:4]) for c in candidates]
+        expected |= {(s, *c[:4]) for c in _resolve(sorted(candidates), int(n_src[s]), int(n_tgt[s]), max_pairs)}
+    columns = [np.array(column, np.int64) for column in zip(*rows)]
+    got = _resolve_batch(*columns, n_src, n_tgt, max_pairs)
+    assert set(zip(*(c.tolist() for c in got))) == expected
+    assert len(got[0]) == len(expected)

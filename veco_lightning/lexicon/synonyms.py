@@ -27,8 +27,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import groupby, repeat
-from operator import itemgetter
+from itertools import repeat
 from typing import NamedTuple
 
 import numpy as np
@@ -181,6 +180,45 @@ def _resolve(candidates: list[Match], n_src: int, n_tgt: int, max_pairs: int | N
             break
     chosen.sort()  # source order: the chosen source phrases are disjoint
     return chosen
+
+
+def _resolve_batch(sentence: np.ndarray, i0: np.ndarray, i1: np.ndarray, j0: np.ndarray, j1: np.ndarray,
+                   src_counts: np.ndarray, tgt_counts: np.ndarray,
+                   max_pairs: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_resolve` of many sentences' candidates at once (``sentence``: each candidate's sentence, whose word
+    counts ``src_counts`` / ``tgt_counts`` give). Returns the chosen candidates' columns, in no particular order.
+
+    The same greedy choice, one round per chosen pair and all sentences at once: every candidate is ranked by
+    :func:`_resolve`'s key (the same float arithmetic), and in each round the best-ranked candidate left in each
+    sentence is chosen (all those ranked before it were chosen or ruled out) and every candidate overlapping it on
+    either side is ruled out. The rounds number the most pairs chosen in one sentence, not the candidates."""
+    n = len(sentence)
+    empty = np.zeros(0, np.int64)
+    if not n:
+        return empty, empty, empty, empty, empty
+    stride = int(max(src_counts.max(), tgt_counts.max())) + 1
+    ambiguous = np.zeros(n, np.int64)
+    for code in ((sentence * stride + i0) * stride + i1, (sentence * stride + j0) * stride + j1):
+        _, inverse, partners = np.unique(code, return_inverse=True, return_counts=True)
+        ambiguous += partners[inverse] > 1
+    distance = np.abs((i0 + i1) * (0.5 / src_counts[sentence]) - (j0 + j1) * (0.5 / tgt_counts[sentence]))
+    order = np.lexsort((j1, i1, j0, i0, distance, ambiguous, i0 - i1 + j0 - j1, sentence))
+    s, a0, a1, b0, b1 = sentence[order], i0[order], i1[order], j0[order], j1[order]
+    chosen: list[np.ndarray] = []
+    taken = np.zeros(int(sentence.max()) + 1, np.int64)
+    head = np.zeros(len(taken), np.int64)
+    while len(s):
+        first = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # the best candidate left in each sentence
+        chosen.append(order[first])
+        head[s[first]] = first
+        h = head[s]  # each candidate's sentence's new choice
+        keep = ((a1 <= a0[h]) | (a0 >= a1[h])) & ((b1 <= b0[h]) | (b0 >= b1[h]))
+        if max_pairs is not None:
+            taken[s[first]] += 1
+            keep &= taken[s] < max_pairs
+        order, s, a0, a1, b0, b1 = order[keep], s[keep], a0[keep], a1[keep], b0[keep], b1[keep]
+    picked = np.concatenate(chosen)
+    return sentence[picked], i0[picked], i1[picked], j0[picked], j1[picked]
 
 
 def _mine(src_text: str, tgt_text: str, index: DictionaryIndex, src_lang: str, tgt_lang: str,
@@ -407,17 +445,9 @@ class SynonymMiner:
         easy = ~hard[sentence]
         parts = [(sentence[easy], c_i0[easy], c_i1[easy], c_j0[easy], c_j1[easy])]
         if hard.any():
-            resolved: list[tuple[int, int, int, int, int]] = []
-            pick = np.flatnonzero(~easy)
-            pick = pick[np.argsort(sentence[pick], kind="stable")]
-            rows = zip(sentence[pick].tolist(), c_i0[pick].tolist(), c_i1[pick].tolist(), c_j0[pick].tolist(),
-                       c_j1[pick].tolist())
-            for s, group in groupby(rows, key=itemgetter(0)):
-                candidates = [(i0, i1, j0, j1, None, None) for _, i0, i1, j0, j1 in group]
-                chosen = _resolve(candidates, int(src_counts[s]), int(tgt_counts[s]), self.max_pairs)
-                resolved.extend((s, *c[:4]) for c in chosen)
-            if resolved:
-                parts.append(tuple(np.array(column, np.int64) for column in zip(*resolved)))
+            pick = ~easy
+            parts.append(_resolve_batch(sentence[pick], c_i0[pick], c_i1[pick], c_j0[pick], c_j1[pick], src_counts,
+                                        tgt_counts, self.max_pairs))
         columns = [np.concatenate(column) for column in zip(*parts)]
         order = np.lexsort((columns[1], columns[0]))
         return BatchMatches(*(column[order] for column in columns))
