@@ -7,13 +7,15 @@ object of the process (the imported libraries' 10^5 functions, a loaded dictiona
 it out of the way without turning it off for the user's program:
 
 * :func:`cycles_paused`: no collection inside the block (building a long-lived structure, one map batch);
-* :func:`frozen_heap`: the objects alive when the block starts are left out of full collections during it.
+* :func:`frozen_heap`: the objects alive when the block starts are left out of full collections during it;
+* :func:`freeze_once_in_worker`: the same for the life of a worker process (a ``num_proc`` map worker).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import os
 from collections.abc import Iterator
 
 
@@ -46,3 +48,19 @@ def frozen_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+_FROZEN_IN: int | None = None  # the process that froze its heap through freeze_once_in_worker
+
+
+def freeze_once_in_worker(owner: int) -> None:
+    """In a process other than ``owner`` (a worker forked or spawned by it), freeze the objects alive now, once for
+    the worker's life; in ``owner`` itself, do nothing (:func:`frozen_heap` covers it for a block).
+
+    A worker's first call comes after it has received its function and data (a loaded dictionary among them): those
+    stay alive until the worker ends and can never become garbage, so its full collections need not walk them."""
+    global _FROZEN_IN
+    pid = os.getpid()
+    if pid != owner and _FROZEN_IN != pid and gc.isenabled() and not gc.get_freeze_count():
+        gc.freeze()
+        _FROZEN_IN = pid

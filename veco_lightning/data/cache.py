@@ -8,14 +8,13 @@ file (cheap for terabytes).
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import os
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
-from veco_lightning.heap import cycles_paused, frozen_heap
+from veco_lightning.heap import cycles_paused, freeze_once_in_worker, frozen_heap
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -101,70 +100,16 @@ class PausedCycleCollection:
     oldest one walks every tracked object of the process, a loaded dictionary's 10^6 included. Pausing it per batch,
     rather than for the whole map, leaves ``datasets``' own objects to the collector as usual. Picklable, for
     ``num_proc`` workers: in a worker, the objects alive at its first batch (the function's dictionary among them)
-    are left out of its full collections too (``gc.freeze``, as :func:`~veco_lightning.heap.frozen_heap` does in
-    the main process), for the worker's life."""
+    are left out of its full collections too (:func:`~veco_lightning.heap.freeze_once_in_worker`)."""
 
     def __init__(self, function: Any) -> None:
         self.function = function
         self.owner = os.getpid()
 
     def __call__(self, batch: Any) -> Any:
-        global _WORKER_FROZEN
-        if not _WORKER_FROZEN and os.getpid() != self.owner and gc.isenabled() and not gc.get_freeze_count():
-            gc.freeze()
-            _WORKER_FROZEN = True
+        freeze_once_in_worker(self.owner)
         with cycles_paused():
             return self.function(batch)
-
-
-_WORKER_FROZEN = False
-
-
-def _write_shards(path: str, partial: str, dataset: Any, function: Any, *, shard_rows: int, num_proc: int | None,
-                  desc: str, batch_size: int, remove_columns: list[str] | None) -> dict[str, Any]:
-    """The shards of :func:`write_sharded` into ``partial``, and their summary."""
-    import shutil
-    import time
-
-    import numpy as np
-    import pyarrow.compute as pc
-
-    num_shards = max(1, -(-len(dataset) // max(1, shard_rows)))
-    shards = []
-    for index in range(num_shards):
-        name = f"shard-{index:05d}"
-        final = os.path.join(partial, name)
-        info_path = os.path.join(partial, f"{name}.json")
-        if os.path.exists(info_path):  # done before a restart
-            with open(info_path, encoding="utf-8") as handle:
-                shards.append(json.load(handle))
-            continue
-        begin = time.perf_counter()
-        work = os.path.join(partial, f"{name}.work")
-        shutil.rmtree(work, ignore_errors=True)
-        os.makedirs(work)
-        part = dataset.shard(num_shards, index, contiguous=True)
-        mapped = part.map(PausedCycleCollection(function), batched=True, batch_size=batch_size, num_proc=num_proc,
-                          remove_columns=remove_columns, cache_file_name=os.path.join(work, "map.arrow"),
-                          new_fingerprint=f"{os.path.basename(path)}-{index}-{num_shards}",
-                          desc=f"{desc} [{index + 1}/{num_shards}]")
-        info: dict[str, Any] = {"name": name, "input_rows": len(part), "rows": len(mapped)}
-        if "_stats" in mapped.column_names:
-            # Straight from the Arrow column: through datasets' formatting it is read row by row (as slow as mining).
-            flat = pc.list_flatten(mapped.data.column("_stats")).to_numpy()
-            info["stats"] = flat.astype(np.int64).reshape(len(mapped), -1).sum(0).tolist() if len(mapped) else []
-            mapped = mapped.remove_columns("_stats")
-        shutil.rmtree(final, ignore_errors=True)
-        mapped.save_to_disk(final)
-        del mapped
-        shutil.rmtree(work, ignore_errors=True)
-        info["seconds"] = time.perf_counter() - begin
-        with open(f"{info_path}.tmp", "w", encoding="utf-8") as handle:
-            json.dump(info, handle)
-        os.replace(f"{info_path}.tmp", info_path)  # the shard counts as done from here
-        shards.append(info)
-    return {"shards": shards, "rows": sum(s["rows"] for s in shards),
-            "input_rows": sum(s["input_rows"] for s in shards), "seconds": sum(s["seconds"] for s in shards)}
 
 
 def write_sharded(path: str, dataset: Any, function: Any, *, shard_rows: int, num_proc: int | None, desc: str,
@@ -182,12 +127,52 @@ def write_sharded(path: str, dataset: Any, function: Any, *, shard_rows: int, nu
 
     Returns the contents of ``shards.json``."""
     import shutil
+    import time
+
+    import numpy as np
+    import pyarrow.compute as pc
 
     partial = f"{path}.partial"
     os.makedirs(partial, exist_ok=True)
     with frozen_heap():
-        summary = _write_shards(path, partial, dataset, function, shard_rows=shard_rows, num_proc=num_proc, desc=desc,
-                                batch_size=batch_size, remove_columns=remove_columns)
+        num_shards = max(1, -(-len(dataset) // max(1, shard_rows)))
+        shards = []
+        for index in range(num_shards):
+            name = f"shard-{index:05d}"
+            final = os.path.join(partial, name)
+            info_path = os.path.join(partial, f"{name}.json")
+            if os.path.exists(info_path):  # done before a restart
+                with open(info_path, encoding="utf-8") as handle:
+                    shards.append(json.load(handle))
+                continue
+            begin = time.perf_counter()
+            work = os.path.join(partial, f"{name}.work")
+            shutil.rmtree(work, ignore_errors=True)
+            os.makedirs(work)
+            part = dataset.shard(num_shards, index, contiguous=True)
+            mapped = part.map(PausedCycleCollection(function), batched=True, batch_size=batch_size,
+                              num_proc=num_proc, remove_columns=remove_columns,
+                              cache_file_name=os.path.join(work, "map.arrow"),
+                              new_fingerprint=f"{os.path.basename(path)}-{index}-{num_shards}",
+                              desc=f"{desc} [{index + 1}/{num_shards}]")
+            info: dict[str, Any] = {"name": name, "input_rows": len(part), "rows": len(mapped)}
+            if "_stats" in mapped.column_names:
+                # Straight from the Arrow column: through datasets' formatting it is read row by row (as slow as
+                # mining).
+                flat = pc.list_flatten(mapped.data.column("_stats")).to_numpy()
+                info["stats"] = flat.astype(np.int64).reshape(len(mapped), -1).sum(0).tolist() if len(mapped) else []
+                mapped = mapped.remove_columns("_stats")
+            shutil.rmtree(final, ignore_errors=True)
+            mapped.save_to_disk(final)
+            del mapped
+            shutil.rmtree(work, ignore_errors=True)
+            info["seconds"] = time.perf_counter() - begin
+            with open(f"{info_path}.tmp", "w", encoding="utf-8") as handle:
+                json.dump(info, handle)
+            os.replace(f"{info_path}.tmp", info_path)  # the shard counts as done from here
+            shards.append(info)
+    summary = {"shards": shards, "rows": sum(s["rows"] for s in shards),
+               "input_rows": sum(s["input_rows"] for s in shards), "seconds": sum(s["seconds"] for s in shards)}
     if on_complete is not None:
         on_complete(partial, summary)
     with open(os.path.join(partial, _DONE), "w", encoding="utf-8") as handle:
