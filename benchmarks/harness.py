@@ -47,6 +47,8 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# Training benchmarks fork data-loader workers; the Rust tokenizer's threads would be disabled there with a warning.
+# The data-preparation benchmarks choose again (add_tokenizer_threads).
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -90,6 +92,22 @@ def add_data_dir(parser: argparse.ArgumentParser, holds: str) -> None:
     """
     parser.add_argument("--data-dir", default=DEFAULT_DATA,
                         help=f"shared data folder, holding {holds} ($VECO_BENCH_DATA sets the default)")
+
+
+def add_tokenizer_threads(parser: argparse.ArgumentParser) -> None:
+    """Add ``--tokenizer-threads {on,off}`` (default ``on``): whether the Rust tokenizer encodes a batch on all cores
+    (its default, so what ``veco-prepare`` does) or on one (``TOKENIZERS_PARALLELISM=false``, this harness's default
+    for the training benchmarks). :func:`apply_tokenizer_threads` sets it."""
+    parser.add_argument("--tokenizer-threads", choices=("on", "off"), default="on",
+                        help="on: the Rust tokenizer uses every core (its default, as veco-prepare runs); off: one "
+                             "(TOKENIZERS_PARALLELISM=false)")
+
+
+def apply_tokenizer_threads(args: argparse.Namespace) -> str:
+    """Set ``TOKENIZERS_PARALLELISM`` from ``--tokenizer-threads`` (read by the tokenizer at every batch) and
+    return its value."""
+    os.environ["TOKENIZERS_PARALLELISM"] = "true" if args.tokenizer_threads == "on" else "false"
+    return os.environ["TOKENIZERS_PARALLELISM"]
 
 
 def add_contention_options(parser: argparse.ArgumentParser, retries: int = 2) -> None:

@@ -23,7 +23,8 @@ recorded); the figures are medians over ``--runs`` rounds. The script prints
 
 Results go to ``benchmarks/results/mining_speed.json`` (``--output``). The tokenizer is the one
 ``benchmarks/mining_stats.py`` uses (the NTREX-trained tokenizer cached by ``mlm_throughput.py`` if present, else
-the demo tokenizer); ``--tokenizer`` overrides.
+the demo tokenizer); ``--tokenizer`` overrides. It encodes each batch on every core, its default and what
+``veco-prepare`` does (``--tokenizer-threads off``: on one core, as the runs of this script before that option did).
 
 Usage (from the repository root; with the defaults about 50 minutes on 2 busy CPU cores, 10 language pairs)::
 
@@ -64,9 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--langs", nargs="+", default=None,
                         help="non-English sides to use (default: every language with a dictionary and NTREX file)")
     parser.add_argument("--max-length", type=int, default=128, help="the datamodules' pair length in tokens")
+    harness.add_tokenizer_threads(parser)
     harness.add_contention_options(parser)
     harness.add_output(parser, "mining_speed")
     args = parser.parse_args(argv)
+    harness.apply_tokenizer_threads(args)
     found = harness.ntrex_with_dictionaries(args.data_dir)
     if found is None:
         return harness.skip(f"no NTREX-128 / dictionaries under {args.data_dir!r}; set --data-dir or $VECO_BENCH_DATA")
@@ -169,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                          f"{r['tokenisation_pairs_per_s']:,.0f}", f"{r['tokenisation_mining_pairs_per_s']:,.0f}",
                          f"{r['overhead']:+.0%}", f"{r['overhead_without_dictionary_load']:+.0%}"])
     print(f"\n## Synonym mining through the datamodules (prepare_data_for, fresh cache; median of {args.runs} rounds; "
-          f"tokenizer {os.path.relpath(tok_dir, harness.REPO)}, max_length {args.max_length}, {os.cpu_count()} CPUs)\n")
+          f"tokenizer {os.path.relpath(tok_dir, harness.REPO)}, max_length {args.max_length}, tokenizer threads "
+          f"{args.tokenizer_threads}, {os.cpu_count()} CPUs)\n")
     print(harness.markdown_table(
         ["corpus", "num_proc", "pairs", "tok s", "tok+mining s", "of which dict load s", "tok µs/pair",
          "tok+mining µs/pair", "tok pairs/s", "tok+mining pairs/s", "overhead", "overhead w/o dict load"], rows))

@@ -29,7 +29,8 @@ same xx-en pairs:
 Each run measures every stage once, in an order rotated run by run; a stage is one measurement of
 ``benchmarks/harness.py`` (on an idle CPU, contention recorded; ``--idle-wait``, ``--retries``). The tokenizer is
 the NTREX-trained 32k Unigram tokenizer cached by ``benchmarks/mlm_throughput.py`` under ``benchmarks/.cache`` if
-present, else the demo tokenizer shipped with the package (no downloads); ``--tokenizer`` overrides.
+present, else the demo tokenizer shipped with the package (no downloads); ``--tokenizer`` overrides. It encodes on
+every core (``--tokenizer-threads off``: on one).
 
 Finally ``--samples`` random mined pairs of en-de and en-zh are printed for a human read. The tables' figures are
 written to ``benchmarks/results/mining_stats.json`` (``--output``).
@@ -78,9 +79,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="RAYON_NUM_THREADS for the Rust tokenizer (mining is single-threaded Python)")
     parser.add_argument("--no-stop-words", action="store_true")
     parser.add_argument("--num-proc", type=int, default=None, help="datasets.map processes in the datamodule stage")
+    harness.add_tokenizer_threads(parser)
     harness.add_contention_options(parser)
     harness.add_output(parser, "mining_stats")
     args = parser.parse_args(argv)
+    harness.apply_tokenizer_threads(args)
     found = harness.ntrex_with_dictionaries(args.data_dir)
     if found is None:
         return harness.skip(f"no NTREX-128 / dictionaries under {args.data_dir!r}; set --data-dir or $VECO_BENCH_DATA")
@@ -205,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     rayon = os.environ.get("RAYON_NUM_THREADS", "default")
     print(f"\n## Throughput ({n_pairs} sentence pairs, {len(jobs)} language pairs, median of {args.runs} runs, "
           f"tokenizer {os.path.relpath(tok_dir, harness.REPO)} ({len(tokenizer)} entries), batch {args.batch_size}, "
-          f"RAYON_NUM_THREADS={rayon}, {os.cpu_count()} CPUs)\n")
+          f"RAYON_NUM_THREADS={rayon}, tokenizer threads {args.tokenizer_threads}, {os.cpu_count()} CPUs)\n")
     print(throughput_table("stage", [("tokenisation with offsets (both sides)", seconds["tok"]),
                                      ("tokenisation + mining + span mapping", seconds["all"]),
                                      ("mining alone (mine_pair)", seconds["mine"])], n_pairs))
@@ -235,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     contention = harness.summarize_contention(runs)
     harness.write_result(args.output, "mining_stats", {
         "settings": {"tokenizer": os.path.relpath(tok_dir, harness.REPO), "tokenizer_entries": len(tokenizer),
-                     "batch_size": args.batch_size, "rayon_num_threads": rayon, "num_proc": args.num_proc,
+                     "batch_size": args.batch_size, "rayon_num_threads": rayon,
+                     "tokenizers_parallelism": os.environ["TOKENIZERS_PARALLELISM"], "num_proc": args.num_proc,
                      "stop_words": not args.no_stop_words, "runs": args.runs},
         "mining": mining,
         "sentence_pairs": n_pairs,

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
@@ -32,7 +33,7 @@ from veco_lightning.data.collators import SynonymCollator
 from veco_lightning.data.parallel import ParallelDataModule, pair_columns
 from veco_lightning.data.readers import BadLinePolicy, expand_globs
 from veco_lightning.data.tokenizer import encode_with_offsets
-from veco_lightning.data.units import mine_units_batch
+from veco_lightning.data.units import match_texts_batch, units_of_matches
 from veco_lightning.lexicon.dictionary import BilingualDictionary, dictionary_for
 from veco_lightning.lexicon.languages import check_language, split_pair, to_iso1
 from veco_lightning.lexicon.stopwords import default_stop_words
@@ -152,10 +153,23 @@ class SynonymAlignedDataModule(ParallelDataModule):
         miner = self.miner(pair, dictionary) if dictionary is not None else None
         width = len(MiningStats.COUNTS) + 1  # the counts of PairUnits
 
+        def encode(texts: dict[str, list[str]]) -> dict[str, list]:
+            return {side: encode_with_offsets(tokenizer, side_texts, side_length) for side, side_texts in texts.items()}
+
         def tokenize(batch: dict[str, list]) -> pa.Table:
-            encoded = {side: encode_with_offsets(tokenizer, batch[side], side_length) for side in ("src", "tgt")}
-            ids = {side: [ids for ids, _ in encoded[side]] for side in ("src", "tgt")}
+            texts = {side: batch[side] for side in ("src", "tgt")}  # read here: datasets' lazy batch is not thread-safe
             if miner is None:
+                encoded, matched = encode(texts), None
+            else:
+                # Tokenisation and mining side by side: the Rust tokenizer releases the GIL while it encodes, so
+                # the Python segmentation and dictionary matching (which need only the texts) run meanwhile on the
+                # other core; the token maps then join the two. The same result as one after the other.
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    pending = pool.submit(encode, texts)
+                    matched = match_texts_batch(miner, texts["src"], texts["tgt"])
+                    encoded = pending.result()
+            ids = {side: [ids for ids, _ in encoded[side]] for side in ("src", "tgt")}
+            if matched is None:
                 n_pairs = len(ids["src"])
                 lengths = {side: np.fromiter(map(len, ids[side]), np.int64, n_pairs) for side in ("src", "tgt")}
                 return pair_columns(
@@ -164,7 +178,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
                     tgt_words=list_column(np.full(int(lengths["tgt"].sum()), -1), lengths["tgt"]),
                     synonyms=list_column(np.zeros(0, np.int64), np.zeros(n_pairs, np.int64)),
                     _stats=list_column(np.zeros(n_pairs * width, np.int64), np.full(n_pairs, width)))
-            units = mine_units_batch(miner, batch["src"], batch["tgt"], [offsets for _, offsets in encoded["src"]],
+            units = units_of_matches(matched, [offsets for _, offsets in encoded["src"]],
                                      [offsets for _, offsets in encoded["tgt"]])
             return pair_columns(
                 ids["src"], ids["tgt"], src_words=list_column(units.src_index, units.src_tokens),

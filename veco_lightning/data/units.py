@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner, SynonymPair, _ranges
-from veco_lightning.lexicon.words import segment_spans
+from veco_lightning.lexicon.synonyms import BatchMatches, MiningStats, SynonymMiner, SynonymPair, _ranges
+from veco_lightning.lexicon.words import SegmentedBatch, segment_spans
 
 Span = tuple[int, int]
 
@@ -172,8 +172,9 @@ def whitespace_units(text: str, offsets: Sequence[Span]) -> tuple[list[int], lis
     return token_units(spans, offsets), spans
 
 
-__all__ = ["BatchUnits", "PairUnits", "SynonymPair", "char_spans_to_token_spans", "mine_units", "mine_units_batch",
-           "pair_token_spans", "token_units", "units_of", "whitespace_units", "word_units"]
+__all__ = ["BatchUnits", "MatchedBatch", "PairUnits", "SynonymPair", "char_spans_to_token_spans", "match_texts_batch",
+           "mine_units", "mine_units_batch", "pair_token_spans", "token_units", "units_of", "units_of_matches",
+           "whitespace_units", "word_units"]
 
 
 
@@ -252,18 +253,32 @@ def _side_units(starts: np.ndarray, ends: np.ndarray, word_counts: np.ndarray, s
     return token_unit, token_counts, phrase_unit - units_before[sentence], present[phrase_unit]
 
 
-def mine_units_batch(miner: SynonymMiner, src_texts: Sequence[str], tgt_texts: Sequence[str],
-                     src_offsets: Sequence[Sequence[Span]], tgt_offsets: Sequence[Sequence[Span]]) -> BatchUnits:
-    """:func:`mine_units` for a batch of sentence pairs, with the same result (:meth:`BatchUnits.rows`): the
-    segmentation (:meth:`SynonymMiner.segment_batch`), the dictionary matching (:meth:`SynonymMiner.match_batch`),
-    the units and the token maps, each over the whole batch."""
+class MatchedBatch(NamedTuple):
+    """The half of :func:`mine_units_batch` that needs only the texts: both sides' segmentation and the dictionary
+    matches between them (:func:`match_texts_batch`). The token maps need the tokenizer's offsets too
+    (:func:`units_of_matches`), so the two halves can run side by side."""
+
+    src: SegmentedBatch
+    tgt: SegmentedBatch
+    found: BatchMatches
+
+
+def match_texts_batch(miner: SynonymMiner, src_texts: Sequence[str], tgt_texts: Sequence[str]) -> MatchedBatch:
+    """Segment both sides of a batch (:meth:`SynonymMiner.segment_batch`) and match them against the dictionary
+    (:meth:`SynonymMiner.match_batch`)."""
     src, tgt = miner.segment_batch(src_texts, "src"), miner.segment_batch(tgt_texts, "tgt")
-    found = miner.match_batch(src.words, src.counts, tgt.words, tgt.counts)
+    return MatchedBatch(src, tgt, miner.match_batch(src.words, src.counts, tgt.words, tgt.counts))
+
+
+def units_of_matches(matched: MatchedBatch, src_offsets: Sequence[Sequence[Span]],
+                     tgt_offsets: Sequence[Sequence[Span]]) -> BatchUnits:
+    """The units and token maps of a :func:`match_texts_batch` result, given each text's token offsets."""
+    src, tgt, found = matched
     src_unit, src_tokens, src_phrase, src_kept = _side_units(src.starts, src.ends, src.counts, found.sentence,
                                                              found.i0, found.i1, src_offsets)
     tgt_unit, tgt_tokens, tgt_phrase, tgt_kept = _side_units(tgt.starts, tgt.ends, tgt.counts, found.sentence,
                                                              found.j0, found.j1, tgt_offsets)
-    n_sentences = len(src_texts)
+    n_sentences = len(src.counts)
     keep = src_kept & tgt_kept  # a synonym pair is kept when both its units kept a token
     kept_per_sentence = np.bincount(found.sentence[keep], minlength=n_sentences)
     synonyms = np.stack([src_phrase[keep], tgt_phrase[keep]], axis=1).reshape(-1)
@@ -276,3 +291,11 @@ def mine_units_batch(miner: SynonymMiner, src_texts: Sequence[str], tgt_texts: S
         kept_per_sentence,
     ], axis=1).astype(np.int64)
     return BatchUnits(src_unit, src_tokens, tgt_unit, tgt_tokens, synonyms, kept_per_sentence, stats)
+
+
+def mine_units_batch(miner: SynonymMiner, src_texts: Sequence[str], tgt_texts: Sequence[str],
+                     src_offsets: Sequence[Sequence[Span]], tgt_offsets: Sequence[Sequence[Span]]) -> BatchUnits:
+    """:func:`mine_units` for a batch of sentence pairs, with the same result (:meth:`BatchUnits.rows`): the
+    segmentation and the dictionary matching (:func:`match_texts_batch`), then the units and the token maps
+    (:func:`units_of_matches`), each over the whole batch."""
+    return units_of_matches(match_texts_batch(miner, src_texts, tgt_texts), src_offsets, tgt_offsets)
