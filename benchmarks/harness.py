@@ -105,7 +105,9 @@ def add_tokenizer_threads(parser: argparse.ArgumentParser) -> None:
 
 def apply_tokenizer_threads(args: argparse.Namespace) -> str:
     """Set ``TOKENIZERS_PARALLELISM`` from ``--tokenizer-threads`` (read by the tokenizer at every batch) and
-    return its value."""
+    return its value. Call it before each measurement: ``datasets.map`` with ``num_proc`` sets the variable to
+    ``false`` for its workers and then puts back a copy of ``os.environ``, which leaves ``false`` in the process's
+    real environment, where the tokenizer reads it."""
     os.environ["TOKENIZERS_PARALLELISM"] = "true" if args.tokenizer_threads == "on" else "false"
     return os.environ["TOKENIZERS_PARALLELISM"]
 

@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def stage(dm, corpus: str) -> Callable[[], dict]:
         def run() -> dict:
+            harness.apply_tokenizer_threads(args)  # again: a num_proc map leaves the process environment at "false"
             dm.cache_dir = tempfile.mkdtemp(prefix="cache-", dir=scratch)  # fresh: nothing prepared before
             TimedSynonymModule.dictionary_seconds = 0.0
             begin = time.perf_counter()

@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def datamodule_stage(dm, fns) -> Callable[[], None]:
         def run() -> None:  # reading the pairs and datasets.map, as prepare_data does (without the disk write)
+            harness.apply_tokenizer_threads(args)  # again: a num_proc map leaves the process environment at "false"
             for pair, fn in fns.items():
                 dm._tokenize(pair, fn)
         return run
