@@ -2,11 +2,15 @@
 modification time), so a file edited in place, even to the same size, is read again by the next run."""
 
 import os
+import subprocess
+import sys
 from importlib import resources
 
+import datasets
+import pytest
 from conftest import sentences
 
-from veco_lightning.data.cache import file_identity
+from veco_lightning.data.cache import file_identity, tokenizer_threads_kept
 from veco_lightning.data.monolingual import MonolingualDataModule
 from veco_lightning.data.parallel import ParallelDataModule, ParallelSource
 from veco_lightning.data.readers import load_text_dataset
@@ -109,3 +113,31 @@ def test_synonym_cache_follows_a_dictionary_edit(tmp_path):
     _edit(dictionary, demo.read_text(encoding="utf-8"))
     entries, kept = mined()
     assert entries > 100 and kept > 20
+
+
+def _process_environment(key):
+    """The variable as a child process sees it: the C environment, not Python's copy of it."""
+    code = f"import os; print(os.environ.get({key!r}, '<unset>'))"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.parametrize("before", ["true", None])
+def test_a_multi_process_map_leaves_the_tokenizer_threads_as_they_were(before):
+    key = "TOKENIZERS_PARALLELISM"
+    saved = os.environ.get(key)
+    try:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+        rows = datasets.Dataset.from_dict({"x": list(range(8))})
+        with tokenizer_threads_kept():
+            rows.map(lambda batch: batch, batched=True, num_proc=2)
+        assert _process_environment(key) == (before or "<unset>")
+        assert os.environ.get(key) == before
+    finally:  # both Python's copy and the C environment, as conftest set them
+        if saved is None:
+            os.environ.pop(key, None)
+            os.unsetenv(key)
+        else:
+            os.environ[key] = saved

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +94,26 @@ def list_column_of(rows: Any) -> Any:
     return list_column(np.fromiter(chain.from_iterable(rows), np.int64, int(lengths.sum())), lengths)
 
 
+@contextmanager
+def tokenizer_threads_kept() -> Iterator[None]:
+    """Leave the process's ``TOKENIZERS_PARALLELISM`` as it was before a ``datasets`` map with ``num_proc``.
+
+    Such a map sets the variable to ``false`` for its forked workers and afterwards puts back a *copy* of
+    ``os.environ``: Python then reads the old value, but the C environment, which the Rust tokenizer reads at
+    every batch, keeps ``false``, so every later tokenisation in the process (streaming, evaluation, a second
+    preparation) would run on one core. This writes the old value (or its absence) back to both."""
+    key = "TOKENIZERS_PARALLELISM"
+    before = os.environ.get(key)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+            os.unsetenv(key)  # the copy may not hold the key, and then pop would not reach the C environment
+        else:
+            os.environ[key] = before  # putenv: the C environment too
+
+
 class PausedCycleCollection:
     """A batched map function run with Python's cyclic garbage collector paused for the batch.
 
@@ -134,7 +156,7 @@ def write_sharded(path: str, dataset: Any, function: Any, *, shard_rows: int, nu
 
     partial = f"{path}.partial"
     os.makedirs(partial, exist_ok=True)
-    with frozen_heap():
+    with frozen_heap(), tokenizer_threads_kept():
         num_shards = max(1, -(-len(dataset) // max(1, shard_rows)))
         shards = []
         for index in range(num_shards):

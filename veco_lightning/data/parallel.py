@@ -20,6 +20,7 @@ from veco_lightning.data.cache import (
     file_identity,
     list_column_of,
     load_sharded,
+    tokenizer_threads_kept,
     write_sharded,
 )
 from veco_lightning.data.collators import ParallelCollator
@@ -257,7 +258,7 @@ class ParallelDataModule(SourceDataModule):
         raw = datasets.Dataset.from_dict({"src": src, "tgt": tgt})
         # A fingerprint of our own: without it datasets fingerprints the function by pickling it, with every
         # dictionary it closes over (seconds for a large dictionary).
-        with frozen_heap():  # as write_sharded
+        with frozen_heap(), tokenizer_threads_kept():  # as write_sharded
             return raw.map(PausedCycleCollection(tokenize), batched=True, num_proc=self.num_proc,
                            desc=f"Tokenizing {pair}", new_fingerprint=f"{pair}-{os.getpid()}-{id(tokenize)}")
 
