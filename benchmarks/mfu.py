@@ -16,6 +16,7 @@ awaited, contention recorded); rounds alternate the order; medians are reported.
 
     python benchmarks/mfu.py                                   # small; fp32 and bf16-mixed; MLM and VECO (d)
     python benchmarks/mfu.py --presets small base --runs 3 --steps 20
+    python benchmarks/mfu.py --recipe none --precisions 32-true --torch-dropout   # fast vs torch's dropout
 
 Results are printed and written to ``benchmarks/results/mfu.json`` (``--output``).
 """
@@ -54,7 +55,8 @@ def matmul_peak(dtype_name: str, size: int, repeats: int) -> dict:
     return {"flops_per_s": 2 * size**3 / median, "median_s": median, "size": size}
 
 
-def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float, compile: bool = False) -> dict:
+def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float, compile: bool = False,
+             fast_dropout: bool = True) -> dict:
     """Tokens/s, model FLOP/s and MFU of the veco MLM step (``mlm_throughput.run_veco``)."""
     import torch
 
@@ -64,7 +66,7 @@ def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float
 
     options = SimpleNamespace(preset=preset, precision=precision, seq_len=args.seq_len, batch_size=args.batch_size,
                               steps=args.steps, warmup=args.warmup, seed=0, lr=5e-4, weight_decay=0.01, clip=1.0,
-                              adamw="fused", model_vocab=None, compile=compile)
+                              adamw="fused", model_vocab=None, compile=compile, fast_dropout=fast_dropout)
     out = mlm_throughput.run_veco(options, files, tok_dir)
     config = preset_config(preset, len(load_tokenizer(tok_dir)), max_length=args.seq_len)
     blocks = out["tokens"] / args.seq_len  # every packed block is full
@@ -91,6 +93,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--compile", action="store_true",
                    help="also the fp32 small steps with model.compile (torch.compile, dynamic shapes)")
+    p.add_argument("--torch-dropout", action="store_true",
+                   help="also the MLM steps with encoder.fast_dropout off (torch's own dropout), side by side")
     harness.add_contention_options(p)
     harness.add_data_dir(p, "ntrex128/")
     harness.add_output(p, "mfu")
@@ -121,6 +125,10 @@ def main(argv=None) -> int:
             measurements[f"MLM {preset} {precision}"] = (
                 lambda preset=preset, precision=precision, peak=peak: mlm_step(preset, precision, args, files,
                                                                                 tok_dir, peak))
+            if args.torch_dropout:
+                measurements[f"MLM {preset} {precision} torch dropout"] = (
+                    lambda preset=preset, precision=precision, peak=peak: mlm_step(
+                        preset, precision, args, files, tok_dir, peak, fast_dropout=False))
         if args.recipe != "none":
             measurements[f"VECO ({args.recipe}) small {precision}"] = (
                 lambda precision=precision, peak=peak: objective_throughput.train(args.recipe, args.veco_steps,
@@ -140,7 +148,7 @@ def main(argv=None) -> int:
     mfu = harness.medians(rounds, "mfu")
     rows = []
     for name in measurements:
-        base = name.replace("bf16-mixed", "32-true").replace(" compiled", "")
+        base = name.replace("bf16-mixed", "32-true").replace(" compiled", "").replace(" torch dropout", "")
         speedup = f"{tokens[name] / tokens[base]:.2f}x" if base in tokens and base != name else ""
         rows.append([name, f"{tokens[name]:.0f}", speedup, f"{flops[name] / 1e9:.1f}", f"{100 * mfu[name]:.1f}%"])
     log("\n" + harness.markdown_table(["step", "tokens/s", "vs fp32 eager", "model GFLOP/s", "MFU"], rows, "lrrrr"))

@@ -183,7 +183,8 @@ def run_veco(args, files, tok_dir) -> dict:
     seed_everything(args.seed, verbose=False)
     dm = make_datamodule(args, files, tok_dir)
     model = VecoPretrainModule(
-        encoder=EncoderSpec(preset=args.preset, max_length=args.seq_len),
+        encoder=EncoderSpec(preset=args.preset, max_length=args.seq_len,
+                            fast_dropout=getattr(args, "fast_dropout", True)),
         vocab_size=args.model_vocab or len(dm.tokenizer),
         pad_token_id=dm.pad_token_id, weight_decay=args.weight_decay, compile=getattr(args, "compile", False),
         optimizer=lambda params: torch.optim.AdamW(params, lr=args.lr, fused=args.adamw == "fused" or None),

@@ -1,0 +1,85 @@
+"""FastDropout: the same distribution as dropout, a cheaper mask, torch's own off CPU or in eval."""
+
+import pytest
+import torch
+from torch import nn
+
+from veco_lightning.models.dropout import FastDropout, keep_mask, use_fast_dropout
+from veco_lightning.models.encoder import EncoderSpec, build_encoder
+
+
+@pytest.mark.parametrize("p", [0.1, 0.25, 0.5])
+def test_the_drop_share_and_scale_match_p(p):
+    torch.manual_seed(0)
+    keep, scale = keep_mask((256, 1024), p)
+    assert keep.dtype == torch.bool and keep.shape == (256, 1024)
+    dropped = 1 - keep.float().mean().item()
+    assert dropped == pytest.approx(p, abs=4e-3)  # 262,144 draws: the standard error is below 1e-3
+    used = round(p * 65536) / 65536
+    assert scale == pytest.approx(1 / (1 - used))
+    x = torch.randn(256, 1024)
+    y = FastDropout(p)(x)
+    kept = y != 0
+    assert torch.allclose(y[kept], x[kept] * scale)
+    assert (1 - kept.float().mean().item()) == pytest.approx(p, abs=4e-3)
+
+
+def test_the_mask_bits_are_independent_of_their_position():
+    # Every int16 of an int64 word must be uniform (a generator that leaves the top bit clear would not be).
+    torch.manual_seed(1)
+    keep, _ = keep_mask((4 * 65536,), 0.5)
+    shares = keep.view(-1, 4).float().mean(0)
+    assert torch.allclose(shares, torch.full((4,), 0.5), atol=6e-3)
+
+
+def test_expectation_gradient_and_eval():
+    torch.manual_seed(2)
+    x = torch.ones(512, 512, requires_grad=True)
+    layer = FastDropout(0.1)
+    y = layer(x)
+    assert y.mean().item() == pytest.approx(1.0, abs=5e-3)
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # d(sum)/dx: the scale where kept, 0 where dropped
+    layer.eval()
+    assert layer(x) is x or torch.equal(layer(x), x)
+    assert torch.equal(FastDropout(0.0)(x), x)
+
+
+def test_seeded_masks_repeat():
+    layer = FastDropout(0.1)
+    x = torch.randn(8, 16, 32)
+    torch.manual_seed(3)
+    first = layer(x)
+    torch.manual_seed(3)
+    assert torch.equal(layer(x), first)
+
+
+def test_bf16_keeps_its_dtype():
+    x = torch.randn(64, 64, dtype=torch.bfloat16)
+    assert FastDropout(0.1)(x).dtype == torch.bfloat16
+
+
+def test_the_encoder_gets_fast_dropout_unless_turned_off():
+    fast = build_encoder(EncoderSpec(preset="tiny", max_length=32), vocab_size=100)
+    plain = build_encoder(EncoderSpec(preset="tiny", max_length=32, fast_dropout=False), vocab_size=100)
+    kinds = {type(m) for m in fast.modules() if isinstance(m, nn.Dropout)}
+    assert kinds == {FastDropout}
+    assert {type(m) for m in plain.modules() if isinstance(m, nn.Dropout)} == {nn.Dropout}
+    # The attention keeps reading its dropout's p (applied inside scaled-dot-product attention).
+    attention = fast.roberta.encoder.layer[0].attention.self
+    assert attention.dropout.p == fast.config.attention_probs_dropout_prob
+    # No parameters or buffers change: the state dicts have the same keys.
+    assert fast.state_dict().keys() == plain.state_dict().keys()
+    fast.eval()
+    plain.load_state_dict(fast.state_dict())
+    plain.eval()
+    ids = torch.randint(3, 100, (2, 12))
+    with torch.no_grad():
+        assert torch.allclose(fast(input_ids=ids).logits, plain(input_ids=ids).logits)
+
+
+def test_use_fast_dropout_keeps_training_mode():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.3))
+    model.eval()
+    use_fast_dropout(model)
+    assert isinstance(model[1], FastDropout) and not model[1].training and model[1].p == 0.3
