@@ -38,7 +38,7 @@ def test_write_report_writes_typed_metadata_and_bar_charts(tmp_path):
     assert meta["model"] == {"weights_from": "checkpoint", "path": str(ckpt), "tokenizer": None,
                              "encoder": {"preset": "tiny", "path": None, "overrides": {"hidden_dropout_prob": 0.0},
                                          "attn_implementation": "sdpa", "max_length": 512,
-                                         "trust_remote_code": False}}
+                                         "trust_remote_code": False, "fast_dropout": True}}
     assert meta["evaluation"]["layer"] == 6 and meta["evaluation"]["margin"] is True
     assert meta["evaluation"]["report_dir"] is None and meta["evaluation"]["margin_k"] == 4
     assert meta["data"]["sets"][0]["pairs"] == 100 and meta["data"]["sets"][0]["gold_alignments"] is True
