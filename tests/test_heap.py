@@ -45,9 +45,11 @@ def test_frozen_heap_leaves_a_freeze_of_the_caller_alone():
     gc.freeze()
     try:
         before = gc.get_freeze_count()
+        # A frozen object that dies meanwhile (another test's thread finishing, say) leaves the count, so it may
+        # fall by a few; an unfreeze would take it to 0 and a second freeze would raise it.
         with frozen_heap():
-            assert gc.get_freeze_count() == before
-        assert gc.get_freeze_count() == before  # not unfrozen by the block
+            assert 0.99 * before <= gc.get_freeze_count() <= before
+        assert 0.99 * before <= gc.get_freeze_count() <= before  # not unfrozen by the block
     finally:
         gc.unfreeze()
 
