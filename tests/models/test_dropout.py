@@ -4,7 +4,13 @@ import pytest
 import torch
 from torch import nn
 
-from veco_lightning.models.dropout import FastDropout, keep_mask, use_fast_dropout
+from veco_lightning.models.dropout import (
+    ATTENTION,
+    FastDropout,
+    attention_with_fast_dropout,
+    keep_mask,
+    use_fast_dropout,
+)
 from veco_lightning.models.encoder import EncoderSpec, build_encoder
 
 
@@ -83,3 +89,53 @@ def test_use_fast_dropout_keeps_training_mode():
     model.eval()
     use_fast_dropout(model)
     assert isinstance(model[1], FastDropout) and not model[1].training and model[1].p == 0.3
+
+
+@pytest.mark.parametrize("mask_kind", [None, "bool", "float"])
+def test_attention_drops_the_probabilities_as_sdpa_maths_would(mask_kind):
+    torch.manual_seed(4)
+    query, key, value = (torch.randn(2, 3, 7, 8, requires_grad=True) for _ in range(3))
+    mask = None
+    if mask_kind is not None:
+        allowed = torch.ones(2, 1, 7, 7, dtype=torch.bool)
+        allowed[1, ..., 5:] = False  # the second sequence is padded after 5 tokens
+        mask = allowed if mask_kind == "bool" else torch.zeros(2, 1, 7, 7).masked_fill(~allowed, -1e9)
+    torch.manual_seed(5)
+    out, weights = attention_with_fast_dropout(nn.Module(), query, key, value, mask, dropout=0.2, scaling=0.3)
+    assert weights is None and out.shape == (2, 7, 3, 8)
+    torch.manual_seed(5)
+    keep, scale = keep_mask((2, 3, 7, 7), 0.2)  # the same draw
+    scores = query @ key.transpose(2, 3) * 0.3
+    if mask is not None:
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    expected = (torch.softmax(scores, -1) * keep * scale) @ value
+    assert torch.allclose(out, expected.transpose(1, 2), atol=1e-6)
+    grads = torch.autograd.grad(out.sum(), (query, key, value))
+    expected_grads = torch.autograd.grad(expected.sum(), (query, key, value))
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads, expected_grads))
+
+
+def test_attention_without_dropout_is_sdpa():
+    torch.manual_seed(6)
+    query, key, value = (torch.randn(2, 3, 7, 8) for _ in range(3))
+    encoder_attention = nn.Module()
+    encoder_attention.is_causal = False  # as XLM-R's self-attention says; transformers assumes causal otherwise
+    out, _ = attention_with_fast_dropout(encoder_attention, query, key, value, None, dropout=0.0, scaling=8 ** -0.5)
+    expected = torch.nn.functional.scaled_dot_product_attention(query, key, value)
+    assert torch.allclose(out, expected.transpose(1, 2), atol=1e-6)
+
+
+def test_the_attention_name_stays_out_of_the_export(tmp_path):
+    from transformers import AutoModelForMaskedLM
+
+    model = build_encoder(EncoderSpec(preset="tiny", max_length=32), vocab_size=100)
+    assert model.config._attn_implementation == ATTENTION
+    model.save_pretrained(tmp_path)
+    assert ATTENTION not in (tmp_path / "config.json").read_text(encoding="utf-8")
+    loaded = AutoModelForMaskedLM.from_pretrained(tmp_path).eval()
+    model.eval()
+    ids = torch.randint(3, 100, (2, 12))
+    with torch.no_grad():
+        assert torch.allclose(loaded(input_ids=ids).logits, model(input_ids=ids).logits, atol=1e-5)
+    eager = build_encoder(EncoderSpec(preset="tiny", max_length=32, attn_implementation="eager"), vocab_size=100)
+    assert eager.config._attn_implementation == "eager"  # only sdpa is replaced

@@ -1,12 +1,18 @@
 """Dropout with cheaper random masks on CPU.
 
 ``torch.nn.functional.dropout`` on CPU draws one Bernoulli sample per element through a float generator; at the
-``small`` shape the encoder's hidden-state dropouts then take about a tenth of the MLM step. :class:`FastDropout`
+``small`` shape the encoder's dropouts then take about a tenth of the MLM step. :class:`FastDropout`
 draws 64 random bits per four elements instead (``torch.randint`` on the default generator, so seeding,
 checkpointed RNG state and exact resume work as before) and keeps an element when its 16 bits clear a threshold:
 about 3x faster per call on this project's CPU benchmarks. The drop probability is rounded to a multiple of 2^-16
 (0.1 becomes 0.100006) and the kept values are scaled by the inverse of the probability actually used, so the
 expectation is exact. On other devices, where the fused kernel is fast, it is torch's dropout unchanged.
+
+The attention probabilities are dropped inside ``scaled_dot_product_attention``, with torch's masks (and, on CPU,
+with its unfused kernel whenever the dropout is on). :func:`attention_with_fast_dropout` computes the same attention
+with :func:`keep_mask` masks when training on CPU and hands every other case to transformers' SDPA function; it is
+registered with transformers as ``ATTENTION`` (with SDPA's mask), which :func:`use_fast_dropout` selects on a model
+that uses ``sdpa``. Only the running model holds that name: ``save_pretrained`` does not write it.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 _LEVELS = 1 << 16
+ATTENTION = "veco_sdpa_fast_dropout"
 
 
 def keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> tuple[torch.Tensor, float]:
@@ -41,15 +48,50 @@ class FastDropout(nn.Dropout):
         return torch.where(keep, x * scale, 0.0)
 
 
-def use_fast_dropout(model: nn.Module) -> nn.Module:
-    """Replace every plain ``nn.Dropout`` in ``model`` by a :class:`FastDropout` of the same ``p``, in place.
+def attention_with_fast_dropout(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                                attention_mask: torch.Tensor | None, dropout: float = 0.0,
+                                scaling: float | None = None, **kwargs) -> tuple[torch.Tensor, None]:
+    """A transformers attention function: SDPA's maths (soft-max in fp32) with :func:`keep_mask` dropout on the
+    probabilities when training on CPU; transformers' ``sdpa_attention_forward`` otherwise (no dropout, another
+    device, or attention weights asked for)."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    Modules that read ``dropout.p`` and apply it themselves (the attention probabilities, inside
-    scaled-dot-product attention) keep doing so."""
+    unsupported = kwargs.get("output_attentions") or key.shape[1] != query.shape[1]  # weights out, grouped heads
+    if dropout == 0.0 or query.device.type != "cpu" or unsupported:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
+    scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        if attention_mask.dtype == torch.bool:  # SDPA's mask: True where attention is allowed
+            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+        else:
+            scores = scores + attention_mask
+    probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    keep, scale = keep_mask(probs.shape, dropout)
+    probs = torch.where(keep, probs * scale, 0.0)
+    return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
+
+
+def _register_attention() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(ATTENTION, attention_with_fast_dropout)
+    AttentionMaskInterface.register(ATTENTION, sdpa_mask)
+
+
+def use_fast_dropout(model: nn.Module) -> nn.Module:
+    """Replace every plain ``nn.Dropout`` in ``model`` by a :class:`FastDropout` of the same ``p``, in place, and
+    a transformers model's ``sdpa`` attention by :func:`attention_with_fast_dropout`."""
     for parent in model.modules():
         for name, child in list(parent.named_children()):
             if type(child) is nn.Dropout:
                 fast = FastDropout(child.p, child.inplace)
                 fast.train(child.training)
                 setattr(parent, name, fast)
+    config = getattr(model, "config", None)
+    if config is not None and getattr(config, "_attn_implementation", None) == "sdpa":
+        _register_attention()
+        model.set_attn_implementation(ATTENTION)
     return model

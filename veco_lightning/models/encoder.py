@@ -48,9 +48,10 @@ class EncoderSpec:
             (XLM-R reserves ``pad_token_id + 1`` extra positions).
         trust_remote_code: let ``encoder.path`` run the model code it ships (a Hugging Face option that executes
             code from the checkpoint directory or the hub). Off; set it by this name only, never in ``overrides``.
-        fast_dropout: on CPU, draw the hidden-state dropout masks from 16 random bits per element
-            (:class:`~veco_lightning.models.dropout.FastDropout`: about 3x faster per call, the drop probability
-            rounded to a multiple of 2^-16). Off gives torch's own dropout. Other devices always use torch's.
+        fast_dropout: on CPU, draw the dropout masks (hidden states and, with ``sdpa``, attention probabilities)
+            from 16 random bits per element (:mod:`veco_lightning.models.dropout`: about 3x faster per call, the drop
+            probability rounded to a multiple of 2^-16). Off gives torch's own dropout. Other devices always use
+            torch's.
     """
 
     preset: str | None = "tiny"
@@ -94,7 +95,7 @@ def build_encoder(spec: EncoderSpec, vocab_size: int | None = None, pad_token_id
 
     When the tokenizer has more entries than a loaded checkpoint's embedding matrix, the embeddings are
     resized (new rows initialised as transformers does) and a warning says so. With ``spec.fast_dropout`` its
-    dropout modules become :class:`~veco_lightning.models.dropout.FastDropout`.
+    dropouts draw cheaper masks on CPU (:func:`~veco_lightning.models.dropout.use_fast_dropout`).
     """
     model = _build_encoder(spec, vocab_size, pad_token_id)
     return use_fast_dropout(model) if spec.fast_dropout else model
