@@ -17,9 +17,15 @@ that uses ``sdpa``. Only the running model holds that name: ``save_pretrained`` 
 
 from __future__ import annotations
 
+import logging
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+log = logging.getLogger(__name__)
 
 _LEVELS = 1 << 16
 ATTENTION = "veco_sdpa_fast_dropout"
@@ -28,9 +34,7 @@ ATTENTION = "veco_sdpa_fast_dropout"
 def keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> tuple[torch.Tensor, float]:
     """A boolean CPU mask of ``shape`` that keeps each element with probability ``1 - p`` (``p`` rounded to a
     multiple of 2^-16), and the scale ``1 / (1 - p_used)``."""
-    numel = 1
-    for size in shape:
-        numel *= size
+    numel = math.prod(shape)
     dropped = round(p * _LEVELS)
     # Full-range int64 words, read as four independent uniform int16 values each.
     words = torch.randint(-(1 << 63), (1 << 63) - 1, ((numel + 3) // 4,), dtype=torch.int64)
@@ -42,7 +46,7 @@ class FastDropout(nn.Dropout):
     """``nn.Dropout`` with :func:`keep_mask` masks on CPU (same ``p``, same training/eval behaviour)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0 or x.device.type != "cpu" or self.p >= 1.0:
+        if not self.training or not 0.0 < self.p < 1.0 or x.device.type != "cpu" or self.inplace:
             return F.dropout(x, self.p, self.training, self.inplace)
         keep, scale = keep_mask(x.shape, self.p)
         return torch.where(keep, x * scale, 0.0)
@@ -54,8 +58,6 @@ def attention_with_fast_dropout(module: nn.Module, query: torch.Tensor, key: tor
     """A transformers attention function: SDPA's maths (soft-max in fp32) with :func:`keep_mask` dropout on the
     probabilities when training on CPU; transformers' ``sdpa_attention_forward`` otherwise (no dropout, another
     device, or attention weights asked for)."""
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
     unsupported = kwargs.get("output_attentions") or key.shape[1] != query.shape[1]  # weights out, grouped heads
     if dropout == 0.0 or query.device.type != "cpu" or unsupported:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
@@ -73,12 +75,17 @@ def attention_with_fast_dropout(module: nn.Module, query: torch.Tensor, key: tor
     return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
 
 
-def _register_attention() -> None:
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
+def _register_attention() -> bool:
+    """Register the attention function and its mask with transformers; False where this transformers lacks the
+    interfaces (before 4.53), which then keeps torch's attention dropout."""
+    try:
+        from transformers import AttentionInterface
+        from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    except ImportError:
+        return False
     AttentionInterface.register(ATTENTION, attention_with_fast_dropout)
     AttentionMaskInterface.register(ATTENTION, sdpa_mask)
+    return True
 
 
 def use_fast_dropout(model: nn.Module) -> nn.Module:
@@ -91,7 +98,9 @@ def use_fast_dropout(model: nn.Module) -> nn.Module:
                 fast.train(child.training)
                 setattr(parent, name, fast)
     config = getattr(model, "config", None)
-    if config is not None and getattr(config, "_attn_implementation", None) == "sdpa":
-        _register_attention()
-        model.set_attn_implementation(ATTENTION)
+    if getattr(config, "_attn_implementation", None) == "sdpa" and hasattr(model, "set_attn_implementation"):
+        if _register_attention():
+            model.set_attn_implementation(ATTENTION)
+        else:
+            log.info("This transformers cannot register attention functions: attention dropout stays torch's")
     return model
