@@ -2,6 +2,7 @@
 modification time), so a file edited in place, even to the same size, is read again by the next run."""
 
 import os
+import pickle
 import subprocess
 import sys
 from importlib import resources
@@ -10,7 +11,8 @@ import datasets
 import pytest
 from conftest import sentences
 
-from veco_lightning.data.cache import file_identity, tokenizer_threads_kept
+from veco_lightning.data import cache
+from veco_lightning.data.cache import PausedCycleCollection, file_identity, tokenizer_threads_kept
 from veco_lightning.data.monolingual import MonolingualDataModule
 from veco_lightning.data.parallel import ParallelDataModule, ParallelSource
 from veco_lightning.data.readers import load_text_dataset
@@ -141,3 +143,40 @@ def test_a_multi_process_map_leaves_the_tokenizer_threads_as_they_were(before):
             os.unsetenv(key)
         else:
             os.environ[key] = saved
+
+
+class _Heavy:
+    """A map function holding a large payload (as a mining function holds a dictionary)."""
+
+    def __init__(self) -> None:
+        self.payload = bytes(2_000_000)
+
+    def __call__(self, batch):
+        return {"y": [2 * x for x in batch["x"]], "pid": [os.getpid()] * len(batch["x"])}
+
+
+def test_forked_map_workers_inherit_the_function_instead_of_unpickling_it(monkeypatch):
+    function = PausedCycleCollection(_Heavy())
+    if not cache._workers_forked():
+        pytest.skip("multiprocess does not fork here")
+    pickled = pickle.dumps(function)
+    assert len(pickled) < 500  # a reference, not the 2 MB payload
+    assert pickle.loads(pickled) is function  # in the process that made it
+    rows = datasets.Dataset.from_dict({"x": list(range(40))})
+    forked = rows.map(function, batched=True, batch_size=10, num_proc=2)
+    assert list(forked["y"]) == list(rows.map(function, batched=True, batch_size=10)["y"]) == [2 * x for x in range(40)]
+    assert os.getpid() not in set(forked["pid"])  # it did run in the workers
+    # With any other start method it travels whole.
+    monkeypatch.setattr(cache, "_workers_forked", lambda: False)
+    whole = pickle.loads(pickle.dumps(function))
+    assert whole is not function and whole.function.payload == function.function.payload
+
+
+def test_a_function_reference_outside_a_forked_worker_fails_clearly():
+    function = PausedCycleCollection(_Heavy())
+    if not cache._workers_forked():
+        pytest.skip("multiprocess does not fork here")
+    child = subprocess.run([sys.executable, "-c", "import pickle, sys; pickle.loads(sys.stdin.buffer.read())"],
+                           input=pickle.dumps(function), capture_output=True, timeout=120)
+    assert child.returncode != 0
+    assert b"was not forked from it" in child.stderr and b"num_proc 1" in child.stderr

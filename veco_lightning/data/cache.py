@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import chain
+from itertools import chain, count
 from typing import TYPE_CHECKING, Any
 
 from veco_lightning.heap import cycles_paused, freeze_once_in_worker, frozen_heap
@@ -122,16 +123,52 @@ class PausedCycleCollection:
     oldest one walks every tracked object of the process, a loaded dictionary's 10^6 included. Pausing it per batch,
     rather than for the whole map, leaves ``datasets``' own objects to the collector as usual. Picklable, for
     ``num_proc`` workers: in a worker, the objects alive at its first batch (the function's dictionary among them)
-    are left out of its full collections too (:func:`~veco_lightning.heap.freeze_once_in_worker`)."""
+    are left out of its full collections too (:func:`~veco_lightning.heap.freeze_once_in_worker`).
+
+    Handed to workers *forked* from the process that made it, it travels by reference: the workers inherit the
+    function with the rest of the parent's memory, so it is neither pickled (dill takes about a second for a large
+    dictionary's index, once per worker and shard) nor rebuilt there. Elsewhere (another start method, another
+    process) it is pickled whole."""
 
     def __init__(self, function: Any) -> None:
         self.function = function
         self.owner = os.getpid()
+        self.key = next(_FUNCTION_KEYS)
+        _LIVE_FUNCTIONS[self.key] = self
 
     def __call__(self, batch: Any) -> Any:
         freeze_once_in_worker(self.owner)
         with cycles_paused():
             return self.function(batch)
+
+    def __reduce__(self) -> tuple:
+        if os.getpid() == self.owner and _workers_forked():
+            return _inherited_function, (self.key, self.owner)
+        return PausedCycleCollection, (self.function,)
+
+
+_FUNCTION_KEYS = count()
+_LIVE_FUNCTIONS: weakref.WeakValueDictionary[int, PausedCycleCollection] = weakref.WeakValueDictionary()
+
+
+def _workers_forked() -> bool:
+    """Whether ``datasets``' ``num_proc`` workers are forked from this process (``multiprocess``'s default start
+    method, which ``datasets.Dataset.map`` uses; ``fork`` on Linux up to Python 3.13)."""
+    import multiprocess
+
+    return (multiprocess.get_start_method(allow_none=True) or multiprocess.get_all_start_methods()[0]) == "fork"
+
+
+def _inherited_function(key: int, owner: int) -> PausedCycleCollection:
+    """The :class:`PausedCycleCollection` ``key`` of process ``owner``, inherited by a process forked from it."""
+    function = _LIVE_FUNCTIONS.get(key)
+    if function is None or function.owner != owner:
+        raise RuntimeError(
+            f"veco_lightning/data/cache.py: a map function of process {owner} was sent by reference to process "
+            f"{os.getpid()}, which was not forked from it while the function was alive; set the start method of "
+            "`multiprocess` to 'spawn' or 'forkserver' before the map, or map with num_proc 1"
+        )
+    return function
 
 
 def write_sharded(path: str, dataset: Any, function: Any, *, shard_rows: int, num_proc: int | None, desc: str,

@@ -151,6 +151,8 @@ class SynonymAlignedDataModule(ParallelDataModule):
             log.warning("%s: no dictionary (configure data.synonym.dictionaries or induce: true); its pairs train "
                         "every objective but the token contrast", pair)
         miner = self.miner(pair, dictionary) if dictionary is not None else None
+        if miner is not None:
+            miner.batch_tables()  # here, so that forked num_proc workers inherit them
         width = len(MiningStats.COUNTS) + 1  # the counts of PairUnits
 
         def encode(texts: dict[str, list[str]]) -> dict[str, list]:

@@ -357,6 +357,16 @@ class SynonymMiner:
         self.max_pairs, self.max_word_chars = max_pairs, max_word_chars
         self._tables: _BatchTables | None = None
 
+    def batch_tables(self) -> _BatchTables:
+        """The integer lookup tables of :meth:`match_batch`, built on first use (a fraction of a second for a large
+        dictionary). Data preparation builds them before forking ``num_proc`` workers, which then share them."""
+        if self._tables is None:
+            self._tables = _BatchTables(self.index, self.stops)
+        return self._tables
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_tables": None}  # rebuilt where needed: cheaper than pickling them
+
     def __call__(self, src_text: str, tgt_text: str) -> tuple[list[SynonymPair], list[RawWord], list[RawWord]]:
         return _mine(src_text, tgt_text, self.index, self.src_lang, self.tgt_lang, self.stops, self.max_pairs,
                      self.max_word_chars)
@@ -397,9 +407,7 @@ class SynonymMiner:
         through the ranking of :func:`_resolve`, one by one. Per-pair mining is a Python loop over every word and
         costs as much as tokenisation itself; this form is what data preparation runs."""
         index = self.index
-        if self._tables is None:
-            self._tables = _BatchTables(index, self.stops)
-        tables = self._tables
+        tables = self.batch_tables()
         empty = np.zeros(0, np.int64)
         src_counts, tgt_counts = np.asarray(src_counts, np.int64), np.asarray(tgt_counts, np.int64)
         if self.max_pairs == 0 or not src_words or not tgt_words:

@@ -143,6 +143,7 @@ class Word(NamedTuple):
     end: int
 
 
+@functools.lru_cache(maxsize=1024)  # called per dictionary entry and per segmented text
 def is_no_space_lang(lang: str) -> bool:
     """Whether ``lang`` (ISO 639-1/3 code, optionally with a region: ``zh-CN``) is written without spaces."""
     return base_language(lang) in NO_SPACE_LANGS
