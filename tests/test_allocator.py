@@ -22,6 +22,7 @@ def machine(monkeypatch):
     calls: list[tuple] = []
     monkeypatch.setattr(allocator, "find_library", lambda name: libraries.get(name))
     monkeypatch.setattr(allocator, "active", lambda: None)
+    monkeypatch.setattr(allocator, "transparent_huge_pages", lambda: "never")  # tests of THP set it
     monkeypatch.setattr(sys, "platform", "linux")
 
     def execve(path, argv, env):
@@ -29,7 +30,7 @@ def machine(monkeypatch):
         raise Executed
 
     monkeypatch.setattr(os, "execve", execve)
-    for name in (allocator.ENV, "_VECO_ALLOCATOR_REEXEC", "LD_PRELOAD"):
+    for name in (allocator.ENV, "_VECO_ALLOCATOR_REEXEC", "LD_PRELOAD", "GLIBC_TUNABLES"):
         monkeypatch.delenv(name, raising=False)
     return libraries, calls
 
@@ -132,3 +133,59 @@ def test_jemalloc_keeps_its_pages_unless_the_user_configured_it(machine, monkeyp
             allocator.reexec_with_allocator("jemalloc")
         assert calls[-1][2]["MALLOC_CONF"] == expected
         assert "dirty_decay_ms:-1" in allocator.JEMALLOC_CONF
+
+
+def test_glibc_alone_reexecutes_once_with_transparent_huge_pages(machine, monkeypatch):
+    _, calls = machine
+    monkeypatch.setattr(allocator, "transparent_huge_pages", lambda: "madvise")
+    monkeypatch.setattr(allocator, "_glibc_version", lambda: (2, 36))
+    monkeypatch.setattr(sys, "orig_argv", ["python3", "/bin/veco-fit", "--config", "x.yaml"])
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")  # the user's own tunables are kept
+    with pytest.raises(Executed):
+        allocator.reexec_with_allocator()
+    (path, argv, env), = calls
+    assert argv == [sys.executable, "/bin/veco-fit", "--config", "x.yaml"] and "LD_PRELOAD" not in env
+    assert env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+    monkeypatch.setenv("_VECO_ALLOCATOR_REEXEC", env["_VECO_ALLOCATOR_REEXEC"])  # in the re-executed process
+    assert "transparent huge pages" in allocator.reexec_with_allocator() and len(calls) == 1
+
+
+@pytest.mark.parametrize("mode, version, tunables", [
+    ("always", (2, 36), ""),  # the kernel gives them to all memory already
+    ("never", (2, 36), ""),
+    (None, (2, 36), ""),  # no THP on this kernel
+    ("madvise", (2, 31), ""),  # glibc before 2.35 has no such tunable
+    ("madvise", (2, 36), "glibc.malloc.hugetlb=0"),  # the user decided
+])
+def test_glibc_is_left_alone_where_huge_pages_change_nothing(machine, monkeypatch, mode, version, tunables):
+    _, calls = machine
+    monkeypatch.setattr(allocator, "transparent_huge_pages", lambda: mode)
+    monkeypatch.setattr(allocator, "_glibc_version", lambda: version)
+    if tunables:
+        monkeypatch.setenv("GLIBC_TUNABLES", tunables)
+    assert "no tcmalloc or jemalloc found" in allocator.reexec_with_allocator()
+    monkeypatch.setenv(allocator.ENV, "glibc")  # asked for plain glibc: nothing at all
+    monkeypatch.setattr(allocator, "transparent_huge_pages", lambda: "madvise")
+    assert allocator.reexec_with_allocator() is None
+    assert calls == []
+
+
+@pytest.mark.skipif(allocator.transparent_huge_pages() is None or allocator._glibc_version() < (2, 35),
+                    reason="no transparent huge pages or glibc before 2.35 here")
+def test_the_huge_page_tunable_is_accepted_by_this_glibc():
+    code = "import torch; x = torch.ones(10_000_000); print(float((x + x).sum()))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "GLIBC_TUNABLES": allocator.HUGE_PAGES_TUNABLE})
+    assert done.stdout.strip() == "20000000.0"
+
+
+@pytest.mark.skipif(sys.platform != "linux" or allocator.choose("auto")[1] is not None
+                    or allocator._huge_pages_env() is None,
+                    reason="this machine has tcmalloc or jemalloc, or glibc's huge pages would change nothing here")
+def test_a_real_reexecution_on_glibc_sets_the_huge_page_tunable():
+    code = ("import os; from veco_lightning import allocator; note = allocator.reexec_with_allocator(); "
+            "print(os.environ.get('GLIBC_TUNABLES'), '|', note)")
+    env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "_VECO_ALLOCATOR_REEXEC")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**env, allocator.ENV: "auto"})
+    assert done.stdout.startswith("glibc.malloc.hugetlb=1 | Memory allocator: glibc with transparent huge pages")
