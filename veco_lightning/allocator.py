@@ -9,7 +9,10 @@ faster; jemalloc with its defaults 0.94x, and keeping its freed pages (``JEMALLO
 ``veco-xtreme`` start under tcmalloc (or jemalloc) when the machine has it, by re-executing themselves once with
 ``LD_PRELOAD`` set, before anything heavy is imported. ``VECO_ALLOCATOR`` chooses:
 
-- ``auto`` (default): tcmalloc, else jemalloc, else glibc (with a one-line hint saying how to install tcmalloc);
+- ``auto`` (default): tcmalloc, else jemalloc, else glibc (with a one-line hint saying how to install tcmalloc),
+  re-executed once with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` where the kernel gives transparent huge pages on
+  request (``madvise`` mode) and glibc is 2.35 or newer: large buffers then fault in 2 MiB at a time instead of
+  4 KiB (see :data:`HUGE_PAGES_TUNABLE`);
 - ``tcmalloc`` / ``jemalloc``: that one, or an error saying how to install it;
 - ``glibc``: leave the process as it is.
 
