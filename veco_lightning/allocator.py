@@ -138,9 +138,10 @@ def _huge_pages_env() -> dict[str, str] | None:
 
 
 def reexec_with_allocator(requested: str | None = None) -> str | None:
-    """Re-execute this command (same interpreter, flags and arguments) with the chosen allocator preloaded, unless
-    it already runs on one, or the choice is glibc. Returns only when nothing is re-executed: a line for the log
-    saying which allocator runs (``None`` when there is nothing to say)."""
+    """Re-execute this command (same interpreter, flags and arguments) with the chosen allocator preloaded, or, on
+    glibc alone under ``auto``, with glibc's huge-page tunable (:func:`_huge_pages_env`); never when it already runs
+    on one of them, was re-executed once already, or the choice is plain ``glibc``. Returns only when nothing is
+    re-executed: a line for the log saying which allocator runs (``None`` when there is nothing to say)."""
     if sys.platform != "linux":
         return None
     running = active()
