@@ -18,6 +18,7 @@ awaited, contention recorded); rounds alternate the order; medians are reported.
     python benchmarks/mfu.py                                   # small; fp32 and bf16-mixed; MLM and VECO (d)
     python benchmarks/mfu.py --presets small base --runs 3 --steps 20
     python benchmarks/mfu.py --recipe none --precisions 32-true --torch-dropout   # fast vs torch's dropout
+    python benchmarks/mfu.py --precisions 32-true --unfused-head   # fused LM-head cross-entropy vs apart
 
 Results are printed and written to ``benchmarks/results/mfu.json`` (``--output``).
 """
@@ -57,7 +58,7 @@ def matmul_peak(dtype_name: str, size: int, repeats: int) -> dict:
 
 
 def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float, compile: bool = False,
-             fast_dropout: bool = True) -> dict:
+             fast_dropout: bool = True, fused_lm_loss: bool = True) -> dict:
     """Tokens/s, model FLOP/s and MFU of the veco MLM step (``mlm_throughput.run_veco``)."""
     import torch
 
@@ -67,7 +68,8 @@ def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float
 
     options = SimpleNamespace(preset=preset, precision=precision, seq_len=args.seq_len, batch_size=args.batch_size,
                               steps=args.steps, warmup=args.warmup, seed=0, lr=5e-4, weight_decay=0.01, clip=1.0,
-                              adamw="fused", model_vocab=None, compile=compile, fast_dropout=fast_dropout)
+                              adamw="fused", model_vocab=None, compile=compile, fast_dropout=fast_dropout,
+                              fused_lm_loss=fused_lm_loss)
     out = mlm_throughput.run_veco(options, files, tok_dir)
     config = preset_config(preset, len(load_tokenizer(tok_dir)), max_length=args.seq_len)
     blocks = out["tokens"] / args.seq_len  # every packed block is full
@@ -96,6 +98,9 @@ def main(argv=None) -> int:
                    help="also the fp32 small steps with model.compile (torch.compile, dynamic shapes)")
     p.add_argument("--torch-dropout", action="store_true",
                    help="also the MLM steps with encoder.fast_dropout off (torch's own dropout), side by side")
+    p.add_argument("--unfused-head", action="store_true",
+                   help="also every fp32 step with model.fused_lm_loss off (LM head and cross-entropy apart), side by "
+                        "side")
     harness.add_contention_options(p)
     harness.add_data_dir(p, "ntrex128/")
     harness.add_output(p, "mfu")
@@ -136,10 +141,18 @@ def main(argv=None) -> int:
                 measurements[f"MLM {preset} {precision} torch dropout"] = (
                     lambda preset=preset, precision=precision, peak=peak: mlm_step(
                         preset, precision, args, files, tok_dir, peak, fast_dropout=False))
+            if args.unfused_head and precision == "32-true":
+                measurements[f"MLM {preset} {precision} unfused head"] = (
+                    lambda preset=preset, precision=precision, peak=peak: mlm_step(
+                        preset, precision, args, files, tok_dir, peak, fused_lm_loss=False))
         if args.recipe != "none":
             measurements[f"VECO ({args.recipe}) small {precision}"] = (
                 lambda precision=precision, peak=peak: objective_throughput.train(args.recipe, args.veco_steps,
                                                                                   precision, peak))
+            if args.unfused_head and precision == "32-true":
+                measurements[f"VECO ({args.recipe}) small {precision} unfused head"] = (
+                    lambda precision=precision, peak=peak: objective_throughput.train(
+                        args.recipe, args.veco_steps, precision, peak, ["--model.fused_lm_loss", "false"]))
     if args.compile:
         peak = peaks["32-true"]["flops_per_s"]
         measurements["MLM small 32-true compiled"] = lambda: mlm_step("small", "32-true", args, files, tok_dir, peak,
@@ -165,10 +178,12 @@ def main(argv=None) -> int:
     mfu = harness.medians(rounds, "mfu")
     rows = []
     for name in measurements:
-        base = name.replace("bf16-mixed", "32-true").replace(" compiled", "").replace(" torch dropout", "")
+        base = (name.replace("bf16-mixed", "32-true").replace(" compiled", "").replace(" torch dropout", "")
+                .replace(" unfused head", ""))
         speedup = f"{tokens[name] / tokens[base]:.2f}x" if base in tokens and base != name else ""
         rows.append([name, f"{tokens[name]:.0f}", speedup, f"{flops[name] / 1e9:.1f}", f"{100 * mfu[name]:.1f}%"])
-    log("\n" + harness.markdown_table(["step", "tokens/s", "vs fp32 eager", "model GFLOP/s", "MFU"], rows, "lrrrr"))
+    log("\n" + harness.markdown_table(["step", "tokens/s", "vs the default fp32 step", "model GFLOP/s", "MFU"], rows,
+                                      "lrrrr"))
     waits = {name: [r[name] for r in rounds] for name in measurements if name.startswith("VECO")}
     for name, runs in waits.items():
         padding = {kind: statistics.median(r["padding_share"][kind] for r in runs) for kind in runs[0]["padding_share"]}

@@ -187,6 +187,7 @@ def run_veco(args, files, tok_dir) -> dict:
                             fast_dropout=getattr(args, "fast_dropout", True)),
         vocab_size=args.model_vocab or len(dm.tokenizer),
         pad_token_id=dm.pad_token_id, weight_decay=args.weight_decay, compile=getattr(args, "compile", False),
+        fused_lm_loss=getattr(args, "fused_lm_loss", True),
         optimizer=lambda params: torch.optim.AdamW(params, lr=args.lr, fused=args.adamw == "fused" or None),
     )
     trainer = Trainer(
@@ -278,6 +279,8 @@ def parse_args(argv=None):
                    help="Lightning precision of the veco side; bf16-mixed sets the HF side's bf16=True")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads for both systems")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--unfused-head", action="store_true",
+                   help="also veco with model.fused_lm_loss off (LM head and cross-entropy apart), side by side")
     harness.add_contention_options(p)
     harness.add_data_dir(p, "ntrex128/ (and tatoeba/)")
     harness.add_output(p, "mlm_throughput")
@@ -327,9 +330,12 @@ def main(argv=None) -> int:
         f"batch {args.batch_size} x "
         f"{args.seq_len}; {args.warmup} warm-up + {args.steps} timed steps; {args.runs} runs\n")
 
-    runs = harness.interleave(
-        {"veco": lambda: run_veco(args, files, tok_dir), "hf": lambda: run_hf(args, blocks, tokenizer)},
-        args.runs, idle_wait=args.idle_wait, retries=args.retries, describe=describe_run)
+    systems = {"veco": lambda: run_veco(args, files, tok_dir), "hf": lambda: run_hf(args, blocks, tokenizer)}
+    if args.unfused_head:
+        unfused = argparse.Namespace(**{**vars(args), "fused_lm_loss": False})
+        systems["veco-unfused"] = lambda: run_veco(unfused, files, tok_dir)
+    runs = harness.interleave(systems, args.runs, idle_wait=args.idle_wait, retries=args.retries,
+                              describe=describe_run)
     for r in runs:
         r["ratio"] = r["veco"]["tokens_per_s"] / r["hf"]["tokens_per_s"]
 
@@ -356,6 +362,11 @@ def main(argv=None) -> int:
         memory = harness.medians(runs, "peak_mib")
         log(f"\nPeak memory above the process's baseline (median): veco {memory['veco']:.0f} MiB, HF "
             f"{memory['hf']:.0f} MiB, ratio {memory['veco'] / memory['hf']:.2f}")
+    if args.unfused_head:
+        log(f"\nveco with the LM head and cross-entropy apart (model.fused_lm_loss: false): "
+            f"{med['veco-unfused']:.0f} tokens/s, peak {memory['veco-unfused'] if memory else float('nan'):.0f} MiB "
+            f"(median); fused / apart {med['veco'] / med['veco-unfused']:.2f}x tokens/s, per run "
+            + ", ".join(f"{r['veco']['tokens_per_s'] / r['veco-unfused']['tokens_per_s']:.2f}" for r in runs))
     log(f"\nRatio of medians veco / HF: {ratio:.2f}x (target >= 2.5x); per-run ratios "
         f"{per_run}; median step {med_step['veco'] * 1000:.0f} ms vs "
         f"{med_step['hf'] * 1000:.0f} ms")

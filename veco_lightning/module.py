@@ -88,6 +88,10 @@ class VecoPretrainModule(LightningModule):
             and gradients are those of the whole batch at once (tested); peak memory is that of one chunk plus the
             batch's hidden states, so the contrastive batch (its negatives) can grow beyond what fits, for about
             one extra forward pass of the pairs. ``None``: off.
+        fused_lm_loss: in full precision, run the LM head's vocabulary projection fused with the masked-LM
+            cross-entropy (one logits-sized buffer a call, reused from step to step on the CPU, instead of four
+            fresh ones; :class:`~veco_lightning.losses.masked_lm.LinearCrossEntropy`). The same loss and gradients;
+            ``false`` runs the two apart (for comparisons). Under bf16 / fp16 autocast they always run apart.
     """
 
     def __init__(
@@ -107,6 +111,7 @@ class VecoPretrainModule(LightningModule):
         max_nonfinite_steps: int = 10,
         compile: bool | dict[str, Any] = False,
         grad_cache_chunk: int | None = None,
+        fused_lm_loss: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
@@ -116,6 +121,7 @@ class VecoPretrainModule(LightningModule):
         hidden = self.model.config.hidden_size
         seq, tok = seq_contrast or SequenceContrastOptions(), tok_contrast or TokenContrastOptions()
         self.mlm_loss = MaskedLMLoss(self.model.lm_head)
+        self.mlm_loss.fused = fused_lm_loss
         self.seq_head = SequenceAlignmentHead(
             hidden, pooling=seq.pooling, layer=seq.layer, projection_dim=seq.projection_dim,
             temperature=seq.temperature, learnable_temperature=seq.learnable_temperature, margin=seq.margin,

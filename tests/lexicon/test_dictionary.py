@@ -100,6 +100,24 @@ def test_reverse_reads_either_direction(tmp_path):
     assert forward.sources_of("Hund") == {("dog",), ("hound",)}
 
 
+@pytest.mark.parametrize("pair", ["en-de", "en-zh", "en-ru"])
+def test_dictionary_for_either_key_order_equals_the_inverse(pair):
+    """A key naming the pair the other way round reads the files reversed (no inverted copy): the same entries and
+    counts as reading them forward and inverting, for one file and for several."""
+    from veco_lightning.lexicon.dictionary import dictionary_for
+    from veco_lightning.paths import resolve_path
+
+    path = resolve_path(f"pkg://veco_lightning/resources/demo/dict/{pair}.tsv")
+    first, second = pair.split("-")
+    for files in (path, [path, path]):
+        found = dictionary_for({pair: files}, second, first)
+        expected = load_dictionaries(files, first, second).inverse()
+        assert (found.src_lang, found.tgt_lang) == (second, first)
+        assert found.mapping == expected.mapping and found.entries > 10
+        assert (found.read, found.skipped, found.duplicates) == (expected.read, expected.skipped, expected.duplicates)
+        assert dictionary_for({pair: files}, first, second).mapping == load_dictionaries(files, first, second).mapping
+
+
 def test_merge_and_load_dictionaries(tmp_path):
     a = write(tmp_path, "a.tsv", "dog\tHund\ncat\tKatze\n")
     b = write(tmp_path, "b.tsv", "dog\tHund\ndog\tKöter\nbad line here\n")

@@ -44,3 +44,119 @@ def test_sparse_head_matches_stock_model_forward():
     loss, count = MaskedLMLoss(model.lm_head)(hidden, labels)
     torch.testing.assert_close(loss, reference, rtol=1e-5, atol=1e-6)
     assert count == (labels != IGNORE_INDEX).sum()
+
+
+def _fused_and_apart(features, weight, bias, targets):
+    """Loss and gradients of LinearCrossEntropy and of the linear layer + F.cross_entropy it fuses."""
+    import torch.nn.functional as F
+
+    from veco_lightning.losses.masked_lm import LinearCrossEntropy
+
+    results = []
+    for fused in (True, False):
+        inputs = [t.detach().clone().requires_grad_() for t in (features, weight, bias)]
+        if fused:
+            loss = LinearCrossEntropy.apply(*inputs, targets)
+        else:
+            loss = F.cross_entropy(F.linear(*inputs), targets)
+        (3.0 * loss).backward()  # an upstream factor, as a loss weight gives
+        results.append((loss.detach(), [t.grad for t in inputs]))
+    return results
+
+
+def test_fused_linear_cross_entropy_equals_apart():
+    g = torch.Generator().manual_seed(0)
+    features, weight = torch.randn(37, 16, generator=g), torch.randn(501, 16, generator=g)
+    bias = torch.randn(501, generator=g)
+    targets = torch.randint(0, 501, (37,), generator=g)
+    (fused_loss, fused_grads), (loss, grads) = _fused_and_apart(features, weight, bias, targets)
+    torch.testing.assert_close(fused_loss, loss, rtol=1e-6, atol=1e-6)
+    for a, b in zip(fused_grads, grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_linear_cross_entropy_underflowed_target():
+    """A target ~100 below its row's other logits: its soft-max probability underflows in fp32, and the loss of that
+    row comes from the log-sum-exp instead (the unfused log-softmax gives ~100, not infinity)."""
+    features = torch.eye(4, 8)
+    weight = torch.zeros(6, 8)
+    weight[0, 0] = 50.0  # row 0: logits [50, 0, ...], target 1 is 50 below
+    weight[2, 1] = 120.0  # row 1: target 3 is 120 below: exp(-120) underflows
+    bias = torch.zeros(6)
+    targets = torch.tensor([1, 3, 2, 5])
+    (fused_loss, fused_grads), (loss, grads) = _fused_and_apart(features, weight, bias, targets)
+    assert torch.isfinite(fused_loss)
+    torch.testing.assert_close(fused_loss, loss, rtol=1e-6, atol=1e-5)
+    for a, b in zip(fused_grads, grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_in_place_softmax_equals_out_of_place():
+    """LinearCrossEntropy relies on torch's soft-max accepting its input as its output."""
+    g = torch.Generator().manual_seed(1)
+    for shape in ((1, 7), (33, 1000), (5, 32001)):
+        x = torch.randn(*shape, generator=g) * 10
+        expected = torch.softmax(x, 1)
+        torch._softmax(x, 1, False, out=x)
+        torch.testing.assert_close(x, expected, rtol=0, atol=0)
+
+
+def test_fused_head_reuses_buffers_across_calls_before_backward():
+    """MMLM and TLM call the loss twice before one backward pass: each call keeps its own buffer, and buffers come
+    back for the next step. Loss and gradients equal those of the head and cross-entropy apart."""
+    from veco_lightning.losses import masked_lm
+
+    torch.manual_seed(0)
+    model = build_encoder(EncoderSpec(preset="tiny", max_length=16), vocab_size=97).eval()
+    loss_fn = MaskedLMLoss(model.lm_head)
+    batches = [_inputs(seed=2), _inputs(seed=3, batch=2)]
+    calls = []
+    original = masked_lm.LinearCrossEntropy.apply
+    results = {}
+    for fused in (True, False):
+        loss_fn.fused = fused
+        for _ in range(2):  # the second step takes the buffers the first gave back
+            model.zero_grad()
+            total = 0
+            for ids, labels in batches:
+                hidden = model.roberta(input_ids=ids).last_hidden_state
+                masked_lm.LinearCrossEntropy.apply = lambda *a: calls.append(1) or original(*a)
+                try:
+                    total = total + loss_fn(hidden, labels)[0]
+                finally:
+                    masked_lm.LinearCrossEntropy.apply = original
+            total.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results[fused] = (total.detach(), grads)
+    assert len(calls) == 4  # the fused path ran for both calls of both steps
+    torch.testing.assert_close(results[True][0], results[False][0], rtol=1e-6, atol=1e-6)
+    assert results[True][1].keys() == results[False][1].keys()
+    for name, grad in results[True][1].items():
+        torch.testing.assert_close(grad, results[False][1][name], rtol=1e-4, atol=1e-6, msg=name)
+    with torch.no_grad():  # no gradient wanted: the head runs whole
+        ids, labels = batches[0]
+        loss_fn.fused = True
+        hidden = model.roberta(input_ids=ids).last_hidden_state
+        torch.testing.assert_close(loss_fn(hidden, labels)[0], model(input_ids=ids, labels=labels).loss)
+
+
+def test_head_split_equals_head_forward():
+    from veco_lightning.losses.masked_lm import _head_parts
+
+    model = build_encoder(EncoderSpec(preset="tiny", max_length=16), vocab_size=97)
+    transform, decoder = _head_parts(model.lm_head)
+    x = torch.randn(5, model.config.hidden_size)
+    torch.testing.assert_close(decoder(transform(x)), model.lm_head(x), rtol=0, atol=0)
+    assert _head_parts(torch.nn.Linear(4, 4)) is None
+
+
+def test_fused_head_second_backward_is_a_clear_error():
+    import pytest
+
+    from veco_lightning.losses.masked_lm import LinearCrossEntropy
+
+    features = torch.randn(3, 4, requires_grad=True)
+    loss = LinearCrossEntropy.apply(features, torch.randn(5, 4), torch.zeros(5), torch.tensor([0, 1, 2]))
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        loss.backward()

@@ -251,6 +251,9 @@ def read_dictionary(path: str | os.PathLike, src_lang: str, tgt_lang: str, rever
     result = BilingualDictionary(src_lang, tgt_lang)
     result.sources.append(path)
     bad_lines: list[int] = []
+    # A side's text recurs on many lines (a headword with several translations): each is made a phrase once.
+    src_phrases: dict[str, Phrase] = {}
+    tgt_phrases: dict[str, Phrase] = {}
     with cycles_paused():  # the entries are long-lived: no collection walking them while they are made
         for line_no, line, decoding in read_lines(path):
             found = decoding or text_problem(line, max_line_chars)
@@ -269,7 +272,12 @@ def read_dictionary(path: str | os.PathLike, src_lang: str, tgt_lang: str, rever
                     if len(fields) != 2:
                         problem = f"{len(fields)} whitespace-separated field(s) and no TAB"
                 if not problem:
-                    src, tgt = phrase(fields[0], file_src), phrase(fields[1], file_tgt)
+                    src = src_phrases.get(fields[0])
+                    if src is None:
+                        src = src_phrases[fields[0]] = phrase(fields[0], file_src)
+                    tgt = tgt_phrases.get(fields[1])
+                    if tgt is None:
+                        tgt = tgt_phrases[fields[1]] = phrase(fields[1], file_tgt)
                     if not src or not tgt:
                         problem = "a side with no word characters"
             result.read += 1
@@ -310,6 +318,9 @@ def load_dictionaries(paths: str | os.PathLike | Iterable[str | os.PathLike], sr
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not paths:
         raise ValueError(f"load_dictionaries: no file given for {src_lang}-{tgt_lang}; pass at least one path")
+    if len(paths) == 1:  # nothing to merge: no copy of every entry
+        return read_dictionary(paths[0], src_lang, tgt_lang, reverse=reverse, strict=strict,
+                               max_line_chars=max_line_chars)
     merged = BilingualDictionary(src_lang, tgt_lang)
     for path in paths:
         merged.merge(read_dictionary(path, src_lang, tgt_lang, reverse=reverse, strict=strict,
@@ -330,6 +341,6 @@ def dictionary_for(dictionaries: Mapping[str, str | Sequence[str]], src_lang: st
         key_src, key_tgt = to_iso1(first), to_iso1(second)
         if (key_src, key_tgt) == (src, tgt):
             return load_dictionaries(files, src, tgt, strict=strict, max_line_chars=max_line_chars)
-        if (key_src, key_tgt) == (tgt, src):
-            return load_dictionaries(files, tgt, src, strict=strict, max_line_chars=max_line_chars).inverse()
+        if (key_src, key_tgt) == (tgt, src):  # the files' columns are tgt, src: read them reversed
+            return load_dictionaries(files, src, tgt, reverse=True, strict=strict, max_line_chars=max_line_chars)
     return None

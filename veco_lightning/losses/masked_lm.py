@@ -5,6 +5,8 @@ D = 1024 it costs more than a whole Transformer layer per token. Only the ~15% m
 so :class:`MaskedLMLoss` gathers those hidden states first and projects only them. That removes the
 B x L x V logits tensor from memory and most of the head's FLOPs, and gives exactly the loss and gradients of the
 usual full projection followed by ``ignore_index`` cross-entropy (``tests/losses/test_masked_lm.py`` checks it).
+In full precision the head's vocabulary projection also runs fused with the cross-entropy
+(:class:`LinearCrossEntropy`): one logits-sized buffer per call, reused across steps, instead of four fresh ones.
 
 The head itself is the stock ``XLMRobertaLMHead`` (dense -> GELU -> LayerNorm -> decoder tied to the input
 embeddings), so the exported model is a standard ``XLMRobertaForMaskedLM``.
@@ -15,6 +17,8 @@ References:
 """
 
 from __future__ import annotations
+
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +47,11 @@ class MaskedLMLoss(nn.Module):
         and for weighting across devices).
     """
 
+    fused = True
+    """Run the stock head's decoder fused with the cross-entropy (:class:`LinearCrossEntropy`) while training in
+    full precision; ``False`` (on the class or an instance) runs the head and ``F.cross_entropy`` apart, as under
+    autocast (for comparisons: ``benchmarks/mfu.py --unfused-head``)."""
+
     def __init__(self, lm_head: nn.Module) -> None:
         super().__init__()
         self.lm_head = lm_head
@@ -51,10 +60,127 @@ class MaskedLMLoss(nn.Module):
         selected = labels != IGNORE_INDEX  # (B, L)
         masked_states = hidden_states[selected]  # (N, D), N = number of masked tokens
         targets = labels[selected]  # (N,)
-        logits = self.lm_head(masked_states)  # (N, V)
+        parts = _head_parts(self.lm_head) if self.fused else None
+        if (parts is not None and torch.is_grad_enabled() and not torch.is_autocast_enabled(hidden_states.device.type)
+                and len(targets)):
+            transform, decoder = parts
+            features = transform(masked_states)
+            # Fused in fp32 / fp64 only: in 16 bits (a bf16-true model) the soft-max is left to the upcast below.
+            if ((features.requires_grad or decoder.weight.requires_grad) and features.dtype == decoder.weight.dtype
+                    and features.dtype in (torch.float32, torch.float64)):
+                loss = LinearCrossEntropy.apply(features, decoder.weight, decoder.bias, targets)
+                return loss, selected.sum()
+            logits = decoder(features)
+        else:
+            logits = self.lm_head(masked_states)  # (N, V)
         # Cross-entropy in fp32: under bf16 autocast the log-softmax over 250k entries loses precision.
         loss = F.cross_entropy(upcast(logits), targets)
         return loss, selected.sum()
+
+
+def _head_parts(lm_head: nn.Module) -> tuple | None:
+    """``(transform, decoder)`` of the stock RoBERTa / XLM-R LM head (``dense -> gelu -> layer_norm -> decoder``,
+    its ``forward`` unchanged for years), so that the decoder can run fused with the cross-entropy; ``None`` for any
+    other head, which then runs whole. ``tests/losses/test_masked_lm.py`` checks the split against the head's own
+    forward."""
+    if type(lm_head).__name__ not in ("XLMRobertaLMHead", "RobertaLMHead"):
+        return None
+    decoder = getattr(lm_head, "decoder", None)
+    gelu = getattr(sys.modules.get(type(lm_head).__module__), "gelu", None)
+    if not isinstance(decoder, nn.Linear) or gelu is None:
+        return None
+    return (lambda x: lm_head.layer_norm(gelu(lm_head.dense(x)))), decoder
+
+
+class _Workspace:
+    """``(rows, V)`` buffers reused from step to step on the CPU, handed to one loss call at a time.
+
+    On glibc every buffer over 32 MiB is mapped afresh and each of its pages faults on first touch: the logits of
+    300 masked tokens over a 32k vocabulary are 39 MB, and a fresh copy cost as much as the log-softmax itself
+    (``benchmarks/README.md``). A buffer is taken in the forward pass and given back once its backward has run; a
+    call whose backward never runs just drops its buffer. At most ``keep`` free buffers of at most ``max_bytes`` each
+    are held (MMLM and TLM need one each in a step). A larger one (a 250k vocabulary's: 300 MB) is freed: held
+    through the optimizer step it can raise peak memory by its size (1,785 -> 2,033 MiB in one run at 250k), and its
+    first touch is a small share of a step at that size. The GPU's caching allocator already reuses memory, so the
+    pool is for the CPU only."""
+
+    def __init__(self, keep: int = 2, max_bytes: int = 128 * 2**20) -> None:
+        self.keep, self.max_bytes = keep, max_bytes
+        self.free: list[torch.Tensor] = []
+
+    def take(self, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+        if like.device.type == "cpu":  # the smallest free buffer that fits
+            fits = [k for k, b in enumerate(self.free)
+                    if b.shape[1] == cols and b.shape[0] >= rows and b.dtype == like.dtype]
+            if fits:
+                return self.free.pop(min(fits, key=lambda k: self.free[k].shape[0]))
+        capacity = -(-(rows + rows // 16) // 16) * 16  # a margin: the masked count changes a little every step
+        if capacity * cols * like.element_size() > self.max_bytes:
+            capacity = rows  # not kept: no margin
+        return torch.empty(capacity, cols, dtype=like.dtype, device=like.device)
+
+    def give(self, buffer: torch.Tensor) -> None:
+        if buffer.device.type != "cpu" or buffer.numel() * buffer.element_size() > self.max_bytes:
+            return
+        self.free.append(buffer)
+        if len(self.free) > self.keep:  # drop the smallest (by position: == on tensors compares elements)
+            del self.free[min(range(len(self.free)), key=lambda k: self.free[k].numel())]
+
+
+_WORKSPACE = _Workspace()
+
+
+class LinearCrossEntropy(torch.autograd.Function):
+    """``F.cross_entropy(features @ weight.T + bias, targets)`` (mean over the rows) with one ``(N, V)`` buffer.
+
+    The forward pass computes the logits into a reused buffer (:class:`_Workspace`), turns them into soft-max
+    probabilities in place and then into the gradient of the loss with respect to the logits (``p - onehot``), which
+    the backward pass scales and multiplies out. The unfused computation allocates four such buffers a step (logits,
+    log-probabilities, the gradient of the log-probabilities and of the logits). Loss and gradients equal the unfused
+    ones up to rounding (``tests/losses/test_masked_lm.py``)."""
+
+    @staticmethod
+    def forward(ctx, features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                targets: torch.Tensor) -> torch.Tensor:
+        rows, cols = features.shape[0], weight.shape[0]
+        buffer = _WORKSPACE.take(rows, cols, features)
+        logits = buffer[:rows]
+        if bias is None:
+            torch.mm(features, weight.t(), out=logits)
+        else:
+            torch.addmm(bias, features, weight.t(), out=logits)
+        picked = logits.gather(1, targets[:, None]).squeeze(1)
+        # In place: the soft-max of a row reads the row (maximum, then exponentials) before writing it element by
+        # element, so the output may alias the input; a test checks this against the out-of-place soft-max.
+        torch._softmax(logits, 1, False, out=logits)
+        probs = logits.gather(1, targets[:, None]).squeeze(1)
+        losses = -probs.log()
+        # -log p is exact unless p underflowed (a target logit ~87 below the row's log-sum-exp in fp32): recompute
+        # those rows' log-sum-exp from their logits (rare; a few rows at most).
+        tiny = probs < torch.finfo(probs.dtype).tiny * 2**24
+        if bool(tiny.any()):
+            redo = torch.nn.functional.linear(features[tiny], weight, bias)
+            losses[tiny] = torch.logsumexp(redo, 1) - picked[tiny]
+        logits[torch.arange(rows, device=logits.device), targets] -= 1  # p - onehot: d(sum of losses) / d(logits)
+        ctx.save_for_backward(features, weight)
+        ctx.buffer, ctx.rows, ctx.has_bias = buffer, rows, bias is not None
+        return losses.mean()
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        features, weight = ctx.saved_tensors
+        if ctx.buffer is None:
+            raise RuntimeError("LinearCrossEntropy: its gradient buffer was used by an earlier backward pass; a "
+                               "second backward through the same graph (retain_graph=True) is not supported. Set "
+                               "model.fused_lm_loss: false (MaskedLMLoss.fused = False) for that")
+        grad_logits = ctx.buffer[: ctx.rows]
+        grad_logits.mul_(grad_output / ctx.rows)
+        grad_features = grad_logits @ weight if ctx.needs_input_grad[0] else None
+        grad_weight = grad_logits.t() @ features if ctx.needs_input_grad[1] else None
+        grad_bias = grad_logits.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        _WORKSPACE.give(ctx.buffer)
+        ctx.buffer = None
+        return grad_features, grad_weight, grad_bias, None
 
 
 def full_head_mlm_loss(lm_head: nn.Module, hidden_states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
