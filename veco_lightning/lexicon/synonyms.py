@@ -287,23 +287,52 @@ class _BatchTables:
         self.tgt_stop = np.fromiter((key in stops[1] for key in index.tgt_keys), bool, len(index.tgt_keys))
         # The first two words of every longer key of a spaced side: a pair of words starts a longer match only if it
         # is one of these (checked for all word pairs of a batch at once, without building the joined strings).
-        self.src_bigrams = _bigrams(index.src_prefixes) if index.src_sep else None
-        self.tgt_bigrams = _bigrams(index.tgt_prefixes) if index.tgt_sep else None
+        self.src_bigrams = _Bigrams(index.src_prefixes, self.src_ids) if index.src_sep else None
+        self.tgt_bigrams = _Bigrams(index.tgt_prefixes, self.tgt_ids) if index.tgt_sep else None
 
 
-def _bigrams(prefixes: frozenset[str]) -> frozenset[tuple[str, str]]:
-    """``(first, second)`` word of every key of two words or more (keys joined by spaces)."""
-    return frozenset(tuple(prefix.split(" ", 2)[:2]) for prefix in prefixes if " " in prefix)
+class _Bigrams:
+    """The ``(first, second)`` words of every key of two words or more of a spaced side, as integer codes.
+
+    ``word_ids`` numbers every key (with the key ids of :class:`_BatchTables`) and every other word that begins or
+    continues such a pair, so that one lookup per word of a batch gives both its key id and its word id, and the
+    pairs of adjacent words are checked with one sorted search over ``codes`` (``first * width + second``) instead of
+    a lookup of a tuple per pair."""
+
+    def __init__(self, prefixes: frozenset[str], ids: dict[str, int]) -> None:
+        pairs = {tuple(prefix.split(" ", 2)[:2]) for prefix in prefixes if " " in prefix}
+        self.word_ids = dict(ids)
+        for word in sorted({word for pair in pairs for word in pair} - ids.keys()):
+            self.word_ids[word] = len(self.word_ids)
+        self.n_keys, self.width = len(ids), len(self.word_ids)
+        self.codes = np.sort(np.fromiter((self.word_ids[a] * self.width + self.word_ids[b] for a, b in pairs),
+                                         np.int64, len(pairs)))
+
+    def lookup(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The key id of every word (-1: none) and whether each pair of adjacent words begins a longer key."""
+        word = np.fromiter(map(self.word_ids.get, words, repeat(-1)), np.int64, len(words))
+        key = np.where(word < self.n_keys, word, -1)
+        code = word[:-1] * self.width + word[1:]
+        at = np.minimum(np.searchsorted(self.codes, code), max(len(self.codes) - 1, 0))
+        pair = (word[:-1] >= 0) & (word[1:] >= 0)
+        pair &= self.codes[at] == code if len(self.codes) else False
+        return key, pair
 
 
 def _occurrences(words: list[str], sentence_end: np.ndarray, ids: dict[str, int], key_stop: np.ndarray,
-                 prefixes: frozenset[str], extendable: frozenset[str], bigrams: frozenset[tuple[str, str]] | None,
+                 prefixes: frozenset[str], extendable: frozenset[str], bigrams: _Bigrams | None,
                  sep: str, max_n: int, stop: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_find` over a batch's flat word list: ``(i0, i1, key id)`` arrays in flat word positions (n-grams
     never cross a sentence: ``sentence_end[w]`` is the flat position after word ``w``'s sentence). ``bigrams``: see
     :class:`_BatchTables` (``None`` on a no-space side)."""
     n_words = len(words)
-    key = np.fromiter(map(ids.get, words, repeat(-1)), np.int64, n_words)
+    pair = None
+    # With pairs of words to check (a word holding a space is matched as a string, below), one lookup per word gives
+    # both the key ids and the pairs.
+    if bigrams is not None and max_n >= 2 and extendable and n_words >= 2 and " " not in "\n".join(words):
+        key, pair = bigrams.lookup(words)
+    else:
+        key = np.fromiter(map(ids.get, words, repeat(-1)), np.int64, n_words)
     hit = key >= 0
     if stop and len(key_stop):
         hit &= ~key_stop[key]  # key -1 reads the last flag: masked by ``hit`` anyway
@@ -312,8 +341,7 @@ def _occurrences(words: list[str], sentence_end: np.ndarray, ids: dict[str, int]
     if max_n < 2 or not extendable or n_words < 2:
         return i0, i1, key
     # Longer n-grams, one length at a time: those of the last length that other entries extend, grown by a word.
-    if bigrams is not None and " " not in "\n".join(words):  # a word holding a space is matched as a string
-        pair = np.fromiter(map(bigrams.__contains__, zip(words, words[1:])), bool, n_words - 1)
+    if pair is not None:
         start = np.flatnonzero(pair & (np.arange(2, n_words + 1) <= sentence_end[:-1]))
         grow = [(i, words[i] + sep + words[i + 1]) for i in start.tolist()]
         first = 3
