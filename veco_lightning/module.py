@@ -120,8 +120,7 @@ class VecoPretrainModule(LightningModule):
         self.loss_weights = {"mmlm": 1.0, "tlm": 1.0, "seq": 1.0, "tok": 1.0, **(loss_weights or {})}
         hidden = self.model.config.hidden_size
         seq, tok = seq_contrast or SequenceContrastOptions(), tok_contrast or TokenContrastOptions()
-        self.mlm_loss = MaskedLMLoss(self.model.lm_head)
-        self.mlm_loss.fused = fused_lm_loss
+        self.mlm_loss = MaskedLMLoss(self.model.lm_head, fused=fused_lm_loss)
         self.seq_head = SequenceAlignmentHead(
             hidden, pooling=seq.pooling, layer=seq.layer, projection_dim=seq.projection_dim,
             temperature=seq.temperature, learnable_temperature=seq.learnable_temperature, margin=seq.margin,

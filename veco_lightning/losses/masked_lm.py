@@ -37,6 +37,9 @@ class MaskedLMLoss(nn.Module):
 
     Args:
         lm_head: maps hidden states ``(N, D)`` to vocabulary logits ``(N, V)``.
+        fused: run the stock head's decoder fused with the cross-entropy (:class:`LinearCrossEntropy`) while
+            training in full precision; ``False`` runs the head and ``F.cross_entropy`` apart, as under autocast (for
+            comparisons: ``benchmarks/mfu.py --unfused-head``).
 
     Inputs:
         hidden_states: ``(B, L, D)`` final encoder states.
@@ -47,14 +50,10 @@ class MaskedLMLoss(nn.Module):
         and for weighting across devices).
     """
 
-    fused = True
-    """Run the stock head's decoder fused with the cross-entropy (:class:`LinearCrossEntropy`) while training in
-    full precision; ``False`` (on the class or an instance) runs the head and ``F.cross_entropy`` apart, as under
-    autocast (for comparisons: ``benchmarks/mfu.py --unfused-head``)."""
-
-    def __init__(self, lm_head: nn.Module) -> None:
+    def __init__(self, lm_head: nn.Module, fused: bool = True) -> None:
         super().__init__()
         self.lm_head = lm_head
+        self.fused = fused
 
     def forward(self, hidden_states: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         selected = labels != IGNORE_INDEX  # (B, L)
@@ -109,11 +108,12 @@ class _Workspace:
         self.free: list[torch.Tensor] = []
 
     def take(self, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
-        if like.device.type == "cpu":  # the smallest free buffer that fits
-            fits = [k for k, b in enumerate(self.free)
-                    if b.shape[1] == cols and b.shape[0] >= rows and b.dtype == like.dtype]
-            if fits:
-                return self.free.pop(min(fits, key=lambda k: self.free[k].shape[0]))
+        if like.device.type != "cpu":
+            return torch.empty(rows, cols, dtype=like.dtype, device=like.device)
+        fits = [k for k, b in enumerate(self.free)
+                if b.shape[1] == cols and b.shape[0] >= rows and b.dtype == like.dtype]
+        if fits:  # the smallest free buffer that fits
+            return self.free.pop(min(fits, key=lambda k: self.free[k].shape[0]))
         capacity = -(-(rows + rows // 16) // 16) * 16  # a margin: the masked count changes a little every step
         if capacity * cols * like.element_size() > self.max_bytes:
             capacity = rows  # not kept: no margin
@@ -172,7 +172,7 @@ class LinearCrossEntropy(torch.autograd.Function):
         if ctx.buffer is None:
             raise RuntimeError("LinearCrossEntropy: its gradient buffer was used by an earlier backward pass; a "
                                "second backward through the same graph (retain_graph=True) is not supported. Set "
-                               "model.fused_lm_loss: false (MaskedLMLoss.fused = False) for that")
+                               "model.fused_lm_loss: false (MaskedLMLoss(fused=False)) for that")
         grad_logits = ctx.buffer[: ctx.rows]
         grad_logits.mul_(grad_output / ctx.rows)
         grad_features = grad_logits @ weight if ctx.needs_input_grad[0] else None
