@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from veco_lightning.lexicon.dictionary import BilingualDictionary, load_dictionaries, phrase, read_dictionary
+from veco_lightning.lexicon.badinput import BadInputError
+from veco_lightning.lexicon.dictionary import BilingualDictionary, load_dictionaries, phrase, phrases, read_dictionary
 from veco_lightning.lexicon.words import normalize
 
 SHARED = Path(os.environ.get("VECO_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
@@ -157,3 +158,39 @@ def test_real_wiktionary_dictionary():
     assert ("hund",) in d.translations("dog")
     assert d.max_phrase_words == 4
     print(d)
+
+
+ODD_SIDES = [
+    "dog", "Post  Office", "ＡＢＣ", "ﬁne", "Straße", "ΟΔΟΣ", "l’homme", "Aaron's rod", "Mr.", "3.5", "e\u0301té",
+    "北京大学", "北京 大学", "Tシャツ", "ｶﾞ", "か\u3099", "ภาษาไทย", "हिन्दी", "ᄀ" + "ᅡ", "한국어",
+    "T恤", "ǅ", "\u00a0x\u3000y", "-", "x_y", "İstanbul", "\u1680a b",
+]
+
+
+@pytest.mark.parametrize("lang", ["en", "fr", "zh", "ja", "th", "ko"])
+def test_phrases_in_bulk_equal_one_by_one(lang):
+    assert phrases(ODD_SIDES, lang) == [phrase(text, lang) for text in ODD_SIDES]
+    assert phrases([], lang) == []
+
+
+def test_clean_file_read_whole_equals_line_by_line(tmp_path, caplog):
+    # The same entries, once in a clean file (decoded and split whole) and once after a line of invalid UTF-8 and a
+    # control character (read line by line): entries, order and counts agree, the bad lines apart.
+    lines = ["dog\tHund", "# a comment", "", "post office\tPostamt", "three words here", "Ice  Cream\tSpeise Eis",
+             "dog\tHund", "?\t!", "Straße\tstreet", "北京\tBeijing", "cat  Katze"]
+    clean = write(tmp_path, "clean.tsv", "\r\n".join(lines) + "\r\n")
+    dirty = tmp_path / "dirty.tsv"
+    dirty.write_bytes(("\n".join(lines[:3]) + "\n").encode() + b"bad\xff\tline\nx\x1by\tz\n"
+                      + ("\n".join(lines[3:]) + "\n").encode())
+    with caplog.at_level(logging.WARNING, logger="veco_lightning.lexicon.dictionary"):
+        a, b = read_dictionary(clean, "en", "de"), read_dictionary(dirty, "en", "de")
+    assert list(a.mapping.items()) == list(b.mapping.items())
+    assert (a.read, a.skipped, a.duplicates) == (9, 2, 1)
+    assert (b.read, b.skipped, b.duplicates) == (11, 4, 1)
+    assert f"{clean}:5" in caplog.text and f"{clean}:8" in caplog.text
+    for line in (4, 5, 7, 10):
+        assert f"{dirty}:{line}" in caplog.text
+    with pytest.raises(BadInputError, match=re.escape(f"{dirty}:4")):
+        read_dictionary(dirty, "en", "de", strict=True)
+    with pytest.raises(BadInputError, match=re.escape(f"{clean}:5")):
+        read_dictionary(clean, "en", "de", strict=True)

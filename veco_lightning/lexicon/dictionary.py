@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -38,12 +39,45 @@ _MAX_REPORTED = 5
 
 def phrase(text: str, lang: str) -> Phrase:
     """The normalised phrase (tuple of words) for a raw dictionary side or query string in ``lang``."""
+    if _letters_only(text, lang):
+        found = _letters_phrase(normalize(text), lang)
+        if found is not None:
+            return found
+    return _segmented_phrase(text, lang)
+
+
+def phrases(texts: Sequence[str], lang: str) -> list[Phrase]:
+    """:func:`phrase` of every text (a dictionary's distinct sides), with the same result: the texts are normalised
+    in one call on their newline-joined text (NFKC leaves a newline alone and never composes across it, and case
+    folding works character by character, so this is each text's own normalisation), not one call each."""
+    folded = normalize("\n".join(texts), collapse_whitespace=False).split("\n") if texts else []
+    if len(folded) != len(texts):  # a text holding a newline: one by one
+        return [phrase(text, lang) for text in texts]
+    out = []
+    for text, form in zip(texts, folded):
+        found = _letters_phrase(form, lang) if _letters_only(text, lang) else None
+        out.append(_segmented_phrase(text, lang) if found is None else found)
+    return out
+
+
+def _letters_only(text: str, lang: str) -> bool:
+    """Whether ``text`` holds only letters and spaces, and, in a spaced language, no letter of a script written
+    without spaces (one that the segmenter would cut into words of one character each): then its words are its
+    space-separated tokens, normalised (in a no-space language, the whole text with its spaces removed)."""
     letters = text.replace(" ", "")
-    if letters.isalpha() and max(letters) < "\u0e00":
-        # Fast path (most entries): only letters of spaced scripts, so the words are the space-separated tokens.
-        folded = normalize(text)
-        if folded.replace(" ", "").isalpha():
-            return ("".join(folded.split()),) if is_no_space_lang(lang) else tuple(folded.split())
+    return letters.isalpha() and (max(letters) < "\u0e00" or is_no_space_lang(lang))
+
+
+def _letters_phrase(folded: str, lang: str) -> Phrase | None:
+    """The fast path of :func:`phrase` (most entries): a normalised text of letters of spaced scripts only, whose
+    words are its whitespace-separated tokens; ``None`` when ``folded`` is not that."""
+    words = folded.split()
+    if not "".join(words).isalpha():
+        return None
+    return ("".join(words),) if is_no_space_lang(lang) else tuple(words)
+
+
+def _segmented_phrase(text: str, lang: str) -> Phrase:
     words = tuple(w.text for w in segment(text, lang))
     if is_no_space_lang(lang):
         return ("".join(words),) if words else ()
@@ -99,6 +133,20 @@ class BilingualDictionary:
     def add(self, src: str | Phrase, tgt: str | Phrase) -> bool:
         """Add one entry given as raw strings or word tuples (normalised here); ``False`` if it was present."""
         return self._add(self._as_phrase(src, self.src_lang), self._as_phrase(tgt, self.tgt_lang))
+
+    def _add_all(self, entries: Iterable[tuple[Phrase, Phrase]]) -> None:
+        """:meth:`_add` of many entries (a file's): the same entries and counts, with no call per entry."""
+        mapping, duplicates = self.mapping, 0
+        for src, tgt in entries:
+            targets = mapping.get(src)
+            if targets is None:
+                mapping[src] = {tgt}
+            elif tgt in targets:
+                duplicates += 1
+            else:
+                targets.add(tgt)
+        self.duplicates += duplicates
+        self._cache.clear()
 
     def _add(self, src: Phrase, tgt: Phrase) -> bool:
         targets = self.mapping.setdefault(src, set())
@@ -230,6 +278,33 @@ class BilingualDictionary:
                 f"{len(self.mapping)} source phrases, read={self.read}, skipped={self.skipped})")
 
 
+_UNCLEAN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff]")  # a control character (LF apart), or a BOM
+
+
+def _clean_lines(path: str, max_line_chars: int) -> list[str] | None:
+    """A file's lines (line ends removed) when the file breaks none of the rules of
+    :mod:`~veco_lightning.lexicon.badinput` (valid UTF-8, no control character, no byte-order mark, no line longer
+    than ``max_line_chars``): one decode and one split for the whole file. ``None`` for any other file, which is then
+    read line by line (:func:`~veco_lightning.lexicon.badinput.read_lines`), with its problems per line."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    del data
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")  # a CR left after this is a bad line
+    if _UNCLEAN.search(text) is not None:
+        return None
+    lines = text.split("\n")
+    if lines[-1] == "":  # the file's last line end
+        lines.pop()
+    if lines and max(map(len, lines)) > max_line_chars:
+        return None
+    return lines
+
+
 def read_dictionary(path: str | os.PathLike, src_lang: str, tgt_lang: str, reverse: bool = False,
                     strict: bool = False, max_line_chars: int = MAX_LINE_CHARS) -> BilingualDictionary:
     """Read a MUSE-style dictionary file into a ``src_lang -> tgt_lang`` dictionary.
@@ -250,51 +325,58 @@ def read_dictionary(path: str | os.PathLike, src_lang: str, tgt_lang: str, rever
     file_src, file_tgt = (tgt_lang, src_lang) if reverse else (src_lang, tgt_lang)
     result = BilingualDictionary(src_lang, tgt_lang)
     result.sources.append(path)
-    bad_lines: list[int] = []
-    # A side's text recurs on many lines (a headword with several translations): each is made a phrase once.
-    src_phrases: dict[str, Phrase] = {}
-    tgt_phrases: dict[str, Phrase] = {}
-    with cycles_paused():  # the entries are long-lived: no collection walking them while they are made
-        for line_no, line, decoding in read_lines(path):
-            found = decoding or text_problem(line, max_line_chars)
-            problem = found[0] if found else ""
-            if not problem:
-                if not line.strip() or line.lstrip().startswith("#"):
-                    continue
-                if "\t" in line:
-                    fields = [field.strip() for field in line.split("\t")]
-                    while fields and not fields[-1]:
-                        fields.pop()
-                    if len(fields) != 2 or not fields[0]:
-                        problem = f"{len(fields)} TAB-separated field(s)"
-                else:
-                    fields = line.split()
-                    if len(fields) != 2:
-                        problem = f"{len(fields)} whitespace-separated field(s) and no TAB"
-                if not problem:
-                    src = src_phrases.get(fields[0])
-                    if src is None:
-                        src = src_phrases[fields[0]] = phrase(fields[0], file_src)
-                    tgt = tgt_phrases.get(fields[1])
-                    if tgt is None:
-                        tgt = tgt_phrases[fields[1]] = phrase(fields[1], file_tgt)
-                    if not src or not tgt:
-                        problem = "a side with no word characters"
-            result.read += 1
-            if problem:
-                if strict:
-                    raise BadInputError(
-                        f"{path}:{line_no}: malformed dictionary line ({problem}): {line[:200]!r}. Expected "
-                        "'word<TAB>translation' (multi-word entries need the TAB) or exactly two "
-                        "whitespace-separated words, UTF-8, no control characters; fix or delete the line, or skip "
-                        "malformed lines with a count (on_bad_dictionary_line: skip in the data config, strict=False "
-                        "here)"
-                    )
-                result.skipped += 1
-                if len(bad_lines) < _MAX_REPORTED:
-                    bad_lines.append(line_no)
+    # Pass 1: every line's fields or its problem. A clean file (the usual case) is decoded and split in one go.
+    rows: list[tuple[int, str, str, str]] = []  # line number, the two sides, the line
+    problems: dict[int, tuple[str, str]] = {}  # line number -> (problem, line)
+    clean = _clean_lines(path, max_line_chars)
+    numbered = ((n, line, None) for n, line in enumerate(clean, start=1)) if clean is not None else read_lines(path)
+    for line_no, line, decoding in numbered:
+        found = decoding or (text_problem(line, max_line_chars) if clean is None else None)
+        if found:
+            problems[line_no] = (found[0], line)
+            continue
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if "\t" in line:
+            fields = [field.strip() for field in line.split("\t")]
+            while fields and not fields[-1]:
+                fields.pop()
+            if len(fields) != 2 or not fields[0]:
+                problems[line_no] = (f"{len(fields)} TAB-separated field(s)", line)
                 continue
-            result._add(*((tgt, src) if reverse else (src, tgt)))
+        else:
+            fields = line.split()
+            if len(fields) != 2:
+                problems[line_no] = (f"{len(fields)} whitespace-separated field(s) and no TAB", line)
+                continue
+        rows.append((line_no, fields[0], fields[1], line))
+    result.read = len(rows) + len(problems)  # entry lines: blank and comment lines apart
+    # Pass 2: each distinct side made a phrase once (a headword recurs on the lines of its translations), in bulk.
+    with cycles_paused():  # the entries are long-lived: no collection walking them while they are made
+        src_texts, tgt_texts = list(dict.fromkeys(r[1] for r in rows)), list(dict.fromkeys(r[2] for r in rows))
+        src_phrases = dict(zip(src_texts, phrases(src_texts, file_src)))
+        tgt_phrases = dict(zip(tgt_texts, phrases(tgt_texts, file_tgt)))
+        del src_texts, tgt_texts
+        entries = []
+        for line_no, src_text, tgt_text, line in rows:
+            src, tgt = src_phrases[src_text], tgt_phrases[tgt_text]
+            if not src or not tgt:
+                problems[line_no] = ("a side with no word characters", line)
+            else:
+                entries.append((tgt, src) if reverse else (src, tgt))
+        if problems and strict:
+            line_no = min(problems)
+            problem, line = problems[line_no]
+            raise BadInputError(
+                f"{path}:{line_no}: malformed dictionary line ({problem}): {line[:200]!r}. Expected "
+                "'word<TAB>translation' (multi-word entries need the TAB) or exactly two "
+                "whitespace-separated words, UTF-8, no control characters; fix or delete the line, or skip "
+                "malformed lines with a count (on_bad_dictionary_line: skip in the data config, strict=False "
+                "here)"
+            )
+        result.skipped = len(problems)
+        bad_lines = sorted(problems)[:_MAX_REPORTED]
+        result._add_all(entries)
     if not result.entries:
         raise BadInputError(
             f"{path}: no dictionary entry ({result.read} entry line(s) read, {result.skipped} malformed): the token "

@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, repeat
 from typing import NamedTuple
 
 import numpy as np
@@ -285,53 +285,87 @@ class _BatchTables:
                                  int(counts.sum()))
         self.src_stop = np.fromiter((key in stops[0] for key in index.src_map), bool, len(index.src_map))
         self.tgt_stop = np.fromiter((key in stops[1] for key in index.tgt_keys), bool, len(index.tgt_keys))
-        # The first two words of every longer key of a spaced side: a pair of words starts a longer match only if it
-        # is one of these (checked for all word pairs of a batch at once, without building the joined strings).
-        self.src_bigrams = _Bigrams(index.src_prefixes, self.src_ids) if index.src_sep else None
-        self.tgt_bigrams = _Bigrams(index.tgt_prefixes, self.tgt_ids) if index.tgt_sep else None
+        # The longer keys of a spaced side as a trie of word ids: n-grams are matched for all positions of a batch at
+        # once, without building the joined strings.
+        self.src_phrases = _Phrases(index.src_map, self.src_ids, stops[0]) if index.src_sep else None
+        self.tgt_phrases = _Phrases(index.tgt_keys, self.tgt_ids, stops[1]) if index.tgt_sep else None
 
 
-class _Bigrams:
-    """The ``(first, second)`` words of every key of two words or more of a spaced side, as integer codes.
+class _Phrases:
+    """The keys of two words or more of a spaced side as a trie over integer word ids, for matching every n-gram of a
+    batch at once (one sorted search per n-gram length over all positions, no joined strings built).
 
-    ``word_ids`` numbers every key (with the key ids of :class:`_BatchTables`) and every other word that begins or
-    continues such a pair, so that one lookup per word of a batch gives both its key id and its word id, and the
-    pairs of adjacent words are checked with one sorted search over ``codes`` (``first * width + second``) instead of
-    a lookup of a tuple per pair."""
+    ``word_ids`` numbers every key (with the key ids of :class:`_BatchTables`, so a single word's id below ``n_keys``
+    is its key id) and every other word of a longer key. A trie state is a word id (one word) or, above that, a
+    longer prefix; ``codes`` (sorted) holds ``state * width + next word`` for every edge and ``next`` the state it
+    leads to; ``key`` gives a state's key id (-1: the prefix is no key) and ``stop`` whether that key is dropped as
+    stop words (the phrase itself, or every word of it, is a stop word: :func:`_find`'s test)."""
 
-    def __init__(self, prefixes: frozenset[str], ids: dict[str, int]) -> None:
-        pairs = {tuple(prefix.split(" ", 2)[:2]) for prefix in prefixes if " " in prefix}
+    def __init__(self, keys: Iterable[str], ids: dict[str, int], stop: frozenset[str]) -> None:
+        multi = [key for key in keys if " " in key]
+        phrases = [key.split(" ") for key in multi]
         self.word_ids = dict(ids)
-        for word in sorted({word for pair in pairs for word in pair} - ids.keys()):
+        for word in sorted({word for words in phrases for word in words} - ids.keys()):
             self.word_ids[word] = len(self.word_ids)
-        self.n_keys, self.width = len(ids), len(self.word_ids)
-        self.codes = np.sort(np.fromiter((self.word_ids[a] * self.width + self.word_ids[b] for a, b in pairs),
-                                         np.int64, len(pairs)))
+        self.n_keys = len(ids)
+        self.width = width = len(self.word_ids)
+        # The trie, one level at a time over all phrases: the prefixes of n + 1 words are the distinct (state of the
+        # first n words, next word) codes, numbered after the states made so far.
+        lengths = np.fromiter(map(len, phrases), np.int64, len(phrases))
+        flat = np.fromiter(map(self.word_ids.__getitem__, chain.from_iterable(phrases)), np.int64,
+                           int(lengths.sum()))
+        first = np.cumsum(lengths) - lengths
+        state = flat[first] if len(phrases) else np.zeros(0, np.int64)
+        codes, targets = [], []
+        n_states = width
+        for n in range(1, int(lengths.max(initial=0))):
+            longer = np.flatnonzero(lengths > n)
+            code = state[longer] * width + flat[first[longer] + n]
+            level, inverse = np.unique(code, return_inverse=True)
+            codes.append(level)
+            targets.append(n_states + np.arange(len(level)))
+            state[longer] = n_states + inverse.reshape(-1)
+            n_states += len(level)
+        self.codes = np.concatenate(codes) if codes else np.zeros(0, np.int64)
+        order = np.argsort(self.codes)
+        self.codes = self.codes[order]
+        self.next = np.concatenate(targets)[order] if targets else np.zeros(0, np.int64)
+        self.key = np.full(n_states, -1, np.int64)
+        self.key[state] = np.fromiter(map(ids.__getitem__, multi), np.int64, len(multi))
+        self.starts = np.zeros(width, bool)  # words that begin a longer key: the edges out of one-word states
+        first = self.codes // width
+        self.starts[first[first < width]] = True
+        self.stop = np.zeros(max(len(ids), 1), bool)
+        if stop:
+            for key, words in zip(multi, phrases):
+                self.stop[ids[key]] = key in stop or all(word in stop for word in words)
 
-    def lookup(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """The key id of every word (-1: none) and whether each pair of adjacent words begins a longer key."""
-        word = np.fromiter(map(self.word_ids.get, words, repeat(-1)), np.int64, len(words))
-        key = np.where(word < self.n_keys, word, -1)
-        code = word[:-1] * self.width + word[1:]
+    def lookup(self, words: list[str]) -> np.ndarray:
+        """The word id of every word (-1: none; below ``n_keys`` it is the word's key id)."""
+        return np.fromiter(map(self.word_ids.get, words, repeat(-1)), np.int64, len(words))
+
+    def step(self, state: np.ndarray, word: np.ndarray) -> np.ndarray:
+        """The states reached from ``state`` by ``word`` (-1: no key continues that way)."""
+        code = state * self.width + word
         at = np.minimum(np.searchsorted(self.codes, code), max(len(self.codes) - 1, 0))
-        pair = (word[:-1] >= 0) & (word[1:] >= 0)
-        pair &= self.codes[at] == code if len(self.codes) else False
-        return key, pair
+        hit = (word >= 0) & (self.codes[at] == code) if len(self.codes) else np.zeros(len(code), bool)
+        return np.where(hit, self.next[at] if len(self.codes) else -1, -1)
 
 
 def _occurrences(words: list[str], sentence_end: np.ndarray, ids: dict[str, int], key_stop: np.ndarray,
-                 prefixes: frozenset[str], extendable: frozenset[str], bigrams: _Bigrams | None,
+                 prefixes: frozenset[str], extendable: frozenset[str], phrases: _Phrases | None,
                  sep: str, max_n: int, stop: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_find` over a batch's flat word list: ``(i0, i1, key id)`` arrays in flat word positions (n-grams
-    never cross a sentence: ``sentence_end[w]`` is the flat position after word ``w``'s sentence). ``bigrams``: see
+    never cross a sentence: ``sentence_end[w]`` is the flat position after word ``w``'s sentence). ``phrases``: see
     :class:`_BatchTables` (``None`` on a no-space side)."""
     n_words = len(words)
-    pair = None
-    # With pairs of words to check (a word holding a space is matched as a string, below), one lookup per word gives
-    # both the key ids and the pairs.
-    if bigrams is not None and max_n >= 2 and extendable and n_words >= 2 and " " not in "\n".join(words):
-        key, pair = bigrams.lookup(words)
+    # With longer keys to look for (a word holding a space is matched as a string, below), one lookup per word gives
+    # the key ids and the trie's start states.
+    if phrases is not None and max_n >= 2 and extendable and n_words >= 2 and " " not in "\n".join(words):
+        word = phrases.lookup(words)
+        key = np.where(word < phrases.n_keys, word, -1)
     else:
+        phrases, word = None, None
         key = np.fromiter(map(ids.get, words, repeat(-1)), np.int64, n_words)
     hit = key >= 0
     if stop and len(key_stop):
@@ -340,26 +374,41 @@ def _occurrences(words: list[str], sentence_end: np.ndarray, ids: dict[str, int]
     i1, key = i0 + 1, key[i0]
     if max_n < 2 or not extendable or n_words < 2:
         return i0, i1, key
+    if phrases is not None:
+        # Every n-gram length at once over all positions: the trie state of each live n-gram, grown by a word.
+        at = np.flatnonzero(phrases.starts[np.maximum(word, 0)] & (word >= 0))
+        state = word[at]
+        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        n = 1
+        while len(at):
+            live = at + n < sentence_end[at]
+            at, state = at[live], state[live]
+            state = phrases.step(state, word[at + n])
+            n += 1
+            live = state >= 0
+            at, state = at[live], state[live]
+            k = phrases.key[state]
+            complete = k >= 0
+            if stop:
+                complete &= ~phrases.stop[np.maximum(k, 0)]
+            if complete.any():
+                found.append((at[complete], at[complete] + n, k[complete]))
+        if not found:
+            return i0, i1, key
+        return (np.concatenate([i0, *(f[0] for f in found)]), np.concatenate([i1, *(f[1] for f in found)]),
+                np.concatenate([key, *(f[2] for f in found)]))
     # Longer n-grams, one length at a time: those of the last length that other entries extend, grown by a word.
-    if pair is not None:
-        start = np.flatnonzero(pair & (np.arange(2, n_words + 1) <= sentence_end[:-1]))
-        grow = [(i, words[i] + sep + words[i + 1]) for i in start.tolist()]
-        first = 3
-    else:
-        start = np.flatnonzero(np.fromiter(map(extendable.__contains__, words), bool, n_words))
-        grow = [(i, words[i]) for i in start.tolist()]
-        first = 2
+    start = np.flatnonzero(np.fromiter(map(extendable.__contains__, words), bool, n_words))
+    grow = [(i, words[i]) for i in start.tolist()]
     multi: list[tuple[int, int, int]] = []
     limit = sentence_end.tolist()
-    for n in range(first - 1, max_n + 1):
-        if n >= first:
-            grow = [(i, text + sep + words[i + n - 1]) for i, text in grow if i + n <= limit[i]]
-        if n > 1:
-            grow = [(i, text) for i, text in grow if text in prefixes]
-            for i, text in grow:
-                k = ids.get(text, -1)
-                if k >= 0 and not (stop and (text in stop or all(w in stop for w in words[i:i + n]))):
-                    multi.append((i, i + n, k))
+    for n in range(2, max_n + 1):
+        grow = [(i, text + sep + words[i + n - 1]) for i, text in grow if i + n <= limit[i]]
+        grow = [(i, text) for i, text in grow if text in prefixes]
+        for i, text in grow:
+            k = ids.get(text, -1)
+            if k >= 0 and not (stop and (text in stop or all(w in stop for w in words[i:i + n]))):
+                multi.append((i, i + n, k))
         grow = [(i, text) for i, text in grow if text in extendable]
         if not grow:
             break
@@ -444,10 +493,10 @@ class SynonymMiner:
         src_sentence = np.repeat(np.arange(len(src_counts)), src_counts)
         tgt_sentence = np.repeat(np.arange(len(tgt_counts)), tgt_counts)
         s0, s1, skey = _occurrences(src_words, (src_first + src_counts)[src_sentence], tables.src_ids, tables.src_stop,
-                                    index.src_prefixes, index.src_extendable, tables.src_bigrams, index.src_sep,
+                                    index.src_prefixes, index.src_extendable, tables.src_phrases, index.src_sep,
                                     index.src_max_words, self.stops[0])
         t0, t1, tkey = _occurrences(tgt_words, (tgt_first + tgt_counts)[tgt_sentence], tables.tgt_ids, tables.tgt_stop,
-                                    index.tgt_prefixes, index.tgt_extendable, tables.tgt_bigrams, index.tgt_sep,
+                                    index.tgt_prefixes, index.tgt_extendable, tables.tgt_phrases, index.tgt_sep,
                                     index.tgt_max_words, self.stops[1])
         if not len(s0) or not len(t0):
             return BatchMatches(empty, empty, empty, empty, empty)

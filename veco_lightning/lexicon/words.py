@@ -282,13 +282,13 @@ def _split_joined(texts: list[str], pattern: re.Pattern, rules, ascii_text: bool
     if rules is not None and ascii_text and rules[0] == "suffix":
         if "'" in joined:  # English clitics, as segment_spans drops them
             clitics = rules[1]
-            for k in [k for k, word in enumerate(raw) if "'" in word]:
+            for k in _words_holding(_APOSTROPHE, joined, starts, ends):
                 head, _, tail = words[k].rpartition("'")
                 if tail in clitics:
                     words[k], ends[k] = head, starts[k] + len(head)
     elif rules is not None and ("'" in joined or "’" in joined or "ʼ" in joined):
         split = {k: _clitic_split(raw[k], ascii_text, rules)
-                 for k in [k for k, word in enumerate(raw) if "'" in word or "’" in word or "ʼ" in word]}
+                 for k in _words_holding(_APOSTROPHES_RE, joined, starts, ends)}
         if split:  # each such word becomes the words _emit gave (spans relative to the word)
             size = np.ones(len(words), np.int64)
             size[list(split)] = [len(found) for found in split.values()]
@@ -306,6 +306,21 @@ def _split_joined(texts: list[str], pattern: re.Pattern, rules, ascii_text: bool
     begin = np.cumsum(lengths + 1) - lengths - 1
     owner = np.searchsorted(begin, starts, "right") - 1
     return SegmentedBatch(words, starts - begin[owner], ends - begin[owner], np.bincount(owner, minlength=len(texts)))
+
+
+_APOSTROPHE = re.compile("'")
+_APOSTROPHES_RE = re.compile(f"[{_APOSTROPHES}]")
+
+
+def _words_holding(pattern: re.Pattern, text: str, starts: np.ndarray, ends: np.ndarray) -> list[int]:
+    """The indices of the words ``text[starts[k]:ends[k]]`` (sorted, disjoint) holding a match of the one-character
+    ``pattern``: found from the few matches in the text, not by a test of every word."""
+    if not len(starts):
+        return []
+    at = np.fromiter((match.start() for match in pattern.finditer(text)), np.int64)
+    word = np.searchsorted(starts, at, "right") - 1
+    inside = (word >= 0) & (at < ends[np.maximum(word, 0)])
+    return np.unique(word[inside]).tolist()
 
 
 @functools.lru_cache(maxsize=100_000)
