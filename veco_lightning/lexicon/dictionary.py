@@ -53,10 +53,18 @@ def phrases(texts: Sequence[str], lang: str) -> list[Phrase]:
     folded = normalize("\n".join(texts), collapse_whitespace=False).split("\n") if texts else []
     if len(folded) != len(texts):  # a text holding a newline: one by one
         return [phrase(text, lang) for text in texts]
-    out = []
-    for text, form in zip(texts, folded):
-        found = _letters_phrase(form, lang) if _letters_only(text, lang) else None
-        out.append(_segmented_phrase(text, lang) if found is None else found)
+    # Most sides are one word of letters: that test and its phrase in one comprehension (no call per text); the
+    # rest through the steps of phrase().
+    if is_no_space_lang(lang):
+        out = [(joined,) if text.replace(" ", "").isalpha() and (joined := "".join(form.split())).isalpha() else None
+               for text, form in zip(texts, folded)]
+    else:
+        out = [(form,) if " " not in text and text.isalpha() and form.isalpha() and max(text) < "\u0e00" else None
+               for text, form in zip(texts, folded)]
+    for k in [k for k, found in enumerate(out) if found is None]:
+        text = texts[k]
+        found = _letters_phrase(folded[k], lang) if _letters_only(text, lang) else None
+        out[k] = _segmented_phrase(text, lang) if found is None else found
     return out
 
 
@@ -325,34 +333,47 @@ def read_dictionary(path: str | os.PathLike, src_lang: str, tgt_lang: str, rever
     file_src, file_tgt = (tgt_lang, src_lang) if reverse else (src_lang, tgt_lang)
     result = BilingualDictionary(src_lang, tgt_lang)
     result.sources.append(path)
-    # Pass 1: every line's fields or its problem. A clean file (the usual case) is decoded and split in one go.
-    rows: list[tuple[int, str, str, str]] = []  # line number, the two sides, the line
-    problems: dict[int, tuple[str, str]] = {}  # line number -> (problem, line)
-    clean = _clean_lines(path, max_line_chars)
-    numbered = ((n, line, None) for n, line in enumerate(clean, start=1)) if clean is not None else read_lines(path)
-    for line_no, line, decoding in numbered:
-        found = decoding or (text_problem(line, max_line_chars) if clean is None else None)
-        if found:
-            problems[line_no] = (found[0], line)
-            continue
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if "\t" in line:
-            fields = [field.strip() for field in line.split("\t")]
-            while fields and not fields[-1]:
-                fields.pop()
-            if len(fields) != 2 or not fields[0]:
-                problems[line_no] = (f"{len(fields)} TAB-separated field(s)", line)
+    # The entries are long-lived: no collection walks them while they are made (10^5-10^6 objects).
+    with cycles_paused():
+        # Pass 1: every line's fields or its problem. A clean file (the usual case) is decoded and split in one go.
+        rows: list[tuple[int, str, str, str]] = []  # line number, the two sides, the line
+        problems: dict[int, tuple[str, str]] = {}  # line number -> (problem, line)
+        clean = _clean_lines(path, max_line_chars)
+        numbered = read_lines(path) if clean is None else ()
+        if clean is not None:
+            # The usual line, ``word<TAB>translation`` with nothing to strip, in one comprehension; the others below.
+            split = [line.split("\t") for line in clean]
+            rows = [(n, parts[0], parts[1], clean[n - 1]) for n, parts in enumerate(split, start=1)
+                    if len(parts) == 2 and parts[0] and parts[1] and parts[0] == parts[0].strip()
+                    and parts[1] == parts[1].strip() and parts[0][0] != "#"]
+            taken = {row[0] for row in rows}
+            del split
+            numbered = ((n, line, None) for n, line in enumerate(clean, start=1) if n not in taken)
+        fast = len(rows)
+        for line_no, line, decoding in numbered:
+            found = decoding or (text_problem(line, max_line_chars) if clean is None else None)
+            if found:
+                problems[line_no] = (found[0], line)
                 continue
-        else:
-            fields = line.split()
-            if len(fields) != 2:
-                problems[line_no] = (f"{len(fields)} whitespace-separated field(s) and no TAB", line)
+            if not line.strip() or line.lstrip().startswith("#"):
                 continue
-        rows.append((line_no, fields[0], fields[1], line))
-    result.read = len(rows) + len(problems)  # entry lines: blank and comment lines apart
-    # Pass 2: each distinct side made a phrase once (a headword recurs on the lines of its translations), in bulk.
-    with cycles_paused():  # the entries are long-lived: no collection walking them while they are made
+            if "\t" in line:
+                fields = [field.strip() for field in line.split("\t")]
+                while fields and not fields[-1]:
+                    fields.pop()
+                if len(fields) != 2 or not fields[0]:
+                    problems[line_no] = (f"{len(fields)} TAB-separated field(s)", line)
+                    continue
+            else:
+                fields = line.split()
+                if len(fields) != 2:
+                    problems[line_no] = (f"{len(fields)} whitespace-separated field(s) and no TAB", line)
+                    continue
+            rows.append((line_no, fields[0], fields[1], line))
+        result.read = len(rows) + len(problems)  # entry lines: blank and comment lines apart
+        if fast and len(rows) > fast:
+            rows.sort()  # line order (rows taken above, then the others)
+        # Pass 2: each distinct side made a phrase once (a headword recurs on the lines of its translations), in bulk.
         src_texts, tgt_texts = list(dict.fromkeys(r[1] for r in rows)), list(dict.fromkeys(r[2] for r in rows))
         src_phrases = dict(zip(src_texts, phrases(src_texts, file_src)))
         tgt_phrases = dict(zip(tgt_texts, phrases(tgt_texts, file_tgt)))
