@@ -368,6 +368,24 @@ def _segment_run(text: str, start: int, end: int, lexicon, prefixes, max_word_ch
         run = None
     has_marks = _MARK.search(text, start, end) is not None
     i, n = 0, end - start
+    if lexicon and prefixes is not None and run_exact and not has_marks:
+        # The common case (a run already NFKC, a prefix set), as one tight loop: the same greedy longest match, with
+        # words sliced from the run. A single character needs no lexicon test: it is a word either way.
+        while i < n:
+            found = i + 1
+            if run[i] in prefixes:
+                stop = i + max_word_chars if i + max_word_chars < n else n
+                j = i + 2
+                while j <= stop:
+                    piece = run[i:j]
+                    if piece not in prefixes:
+                        break
+                    if piece in lexicon:
+                        found = j
+                    j += 1
+            out.append((run[i:found], start + i, start + found))
+            i = found
+        return
     while i < n:
         size = 1
         if lexicon:
