@@ -249,11 +249,14 @@ def segment_batch(texts: Sequence[str], lang: str, lexicon: set[str] | frozenset
         if members:
             parts.append((members, _split_joined([texts[k] for k in members], pattern, rules, kind == 0)))
     if groups[3]:
-        found = [segment_spans(texts[k], lang, lexicon, max_word_chars, prefixes) for k in groups[3]]
-        counts = np.fromiter(map(len, found), np.int64, len(found))
-        words, starts, ends = zip(*chain.from_iterable(found)) if counts.any() else ((), (), ())
-        parts.append((groups[3], SegmentedBatch(list(words), np.array(starts, np.int64), np.array(ends, np.int64),
-                                                counts)))
+        members = [texts[k] for k in groups[3]]
+        batch = _no_space_joined(members, rules, lexicon, max_word_chars, prefixes)
+        if batch is None:
+            found = [segment_spans(text, lang, lexicon, max_word_chars, prefixes) for text in members]
+            counts = np.fromiter(map(len, found), np.int64, len(found))
+            words, starts, ends = zip(*chain.from_iterable(found)) if counts.any() else ((), (), ())
+            batch = SegmentedBatch(list(words), np.array(starts, np.int64), np.array(ends, np.int64), counts)
+        parts.append((groups[3], batch))
     if len(parts) == 1 and len(parts[0][0]) == len(texts):
         return parts[0][1]
     counts = np.zeros(len(texts), np.int64)
@@ -268,6 +271,53 @@ def segment_batch(texts: Sequence[str], lang: str, lexicon: set[str] | frozenset
     return SegmentedBatch(list(map(words.__getitem__, order.tolist())),
                           np.concatenate([part.starts for _, part in parts])[order],
                           np.concatenate([part.ends for _, part in parts])[order], counts)
+
+
+def _no_space_joined(texts: list[str], rules, lexicon, max_word_chars: int, prefixes) -> SegmentedBatch | None:
+    """:func:`segment_batch` of texts holding a no-space run, in one pass over their newline-joined text (no call
+    per text; a run that is NFKC already and holds no combining mark, the usual one, is cut by the greedy longest
+    match of :func:`_segment_run` inline, any other run by that function). ``None`` without a prefix set: the texts
+    are then segmented one by one."""
+    if not lexicon or prefixes is None:
+        return None
+    joined = "\n".join(texts)
+    out: list[RawWord] = []
+    append = out.append
+    for match in _FULL.finditer(joined):
+        start, end = match.span()
+        if match.lastindex != _NS_GROUP:
+            _emit(joined, None, start, end, rules, out)
+            continue
+        original = joined[start:end]
+        run = normalize(original, collapse_whitespace=False)
+        if (len(run) != len(original) or not unicodedata.is_normalized("NFKC", original)
+                or _MARK.search(original) is not None):
+            _segment_run(joined, start, end, lexicon, prefixes, max_word_chars, out)
+            continue
+        i, n = 0, end - start
+        while i < n:
+            found = i + 1
+            if run[i] in prefixes:
+                stop = i + max_word_chars if i + max_word_chars < n else n
+                j = i + 2
+                while j <= stop:
+                    piece = run[i:j]
+                    if piece not in prefixes:
+                        break
+                    if piece in lexicon:
+                        found = j
+                    j += 1
+            append((run[i:found], start + i, start + found))
+            i = found
+    lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    begin = np.cumsum(lengths + 1) - lengths - 1  # text j starts at begin[j] in the joined text
+    if not out:
+        return SegmentedBatch([], np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(len(texts), np.int64))
+    words, starts, ends = zip(*out)
+    starts, ends = np.array(starts, np.int64), np.array(ends, np.int64)
+    owner = np.searchsorted(begin, starts, "right") - 1
+    return SegmentedBatch(list(words), starts - begin[owner], ends - begin[owner],
+                          np.bincount(owner, minlength=len(texts)))
 
 
 def _split_joined(texts: list[str], pattern: re.Pattern, rules, ascii_text: bool) -> SegmentedBatch:
