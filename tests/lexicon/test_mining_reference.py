@@ -326,3 +326,36 @@ def test_stdlib_split_agrees_with_regex_on_the_text_it_takes():
         text = "".join(rng.choice(agreed) if rng.random() < 0.5 else rng.choice(common)
                        for _ in range(rng.randint(0, 20)))
         assert split.split(text) == words._SPLIT.split(text), text
+
+
+@pytest.mark.parametrize("max_word_chars", [1, 2, 8])
+def test_batch_matching_of_no_space_keys_across_words(max_word_chars):
+    # Keys of a no-space language spanning several segmented words (short max_word_chars cuts them up), with stop
+    # words, Latin words and punctuation between the runs, either side: the batch walk over characters equals the
+    # per-pair n-gram search.
+    rng = random.Random(max_word_chars)
+    han, latin = "北京大学生中国人民", ["ok", "tv", "x"]
+    dictionary = BilingualDictionary("zh", "en")
+    for _ in range(60):
+        key = "".join(rng.choice(han) for _ in range(rng.randint(1, 5)))
+        dictionary.add(rng.choice([key, key + "tv", "ok" + key]), rng.choice(["peking", "university", "student",
+                                                                                "china", "people", "the people"]))
+    pieces = [*han, *latin, " ", "，", "。", "3"]
+    pairs = [("".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))),
+              " ".join(rng.choice(["peking", "university", "the", "people", "china", "student", "x"])
+                       for _ in range(rng.randint(0, 12)))) for _ in range(300)]
+    for stops in (None, {"zh": frozenset({"人", "民", "中国"}), "en": frozenset({"the"})}):
+        for src_lang, tgt_lang, data in (("zh", "en", pairs), ("en", "zh", [(b, a) for a, b in pairs])):
+            miner = SynonymMiner(dictionary, src_lang, tgt_lang, stops, max_word_chars=max_word_chars)
+            multi = 0
+            for begin in range(0, len(data), 50):
+                chunk = data[begin:begin + 50]
+                src = miner.segment_batch([s for s, _ in chunk], "src")
+                tgt = miner.segment_batch([t for _, t in chunk], "tgt")
+                found = miner.match_batch(src.words, src.counts, tgt.words, tgt.counts)
+                got = sorted(zip(*(column.tolist() for column in found)))
+                expected = sorted((begin + k, *m[:4]) for k, (s, t) in enumerate(chunk) for m in miner.matches(s, t)[0])
+                assert [(begin + g[0], *g[1:]) for g in got] == expected
+                multi += sum(1 for e in expected if (e[2] - e[1] > 1 if src_lang == "zh" else e[4] - e[3] > 1))
+            if max_word_chars < 8:
+                assert multi > 0  # the case under test occurs

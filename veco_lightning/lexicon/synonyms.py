@@ -289,6 +289,9 @@ class _BatchTables:
         # once, without building the joined strings.
         self.src_phrases = _Phrases(index.src_map, self.src_ids, stops[0]) if index.src_sep else None
         self.tgt_phrases = _Phrases(index.tgt_keys, self.tgt_ids, stops[1]) if index.tgt_sep else None
+        # A no-space side's keys as a trie of characters: n-grams of words are walked character by character.
+        self.src_chars = None if index.src_sep else _CharTrie(index.src_map, self.src_ids, stops[0])
+        self.tgt_chars = None if index.tgt_sep else _CharTrie(index.tgt_keys, self.tgt_ids, stops[1])
 
 
 class _Phrases:
@@ -352,12 +355,97 @@ class _Phrases:
         return np.where(hit, self.next[at] if len(self.codes) else -1, -1)
 
 
+class _CharTrie:
+    """The keys of a no-space side as a trie of characters, for matching the n-grams of words of a whole batch at
+    once: a key spans several words when their concatenation spells it, however the segmentation cut it.
+
+    Characters are numbered by their rank in ``alphabet``; a state is a prefix (0: the empty one); ``codes``
+    (sorted) holds ``state * width + character`` for every edge and ``next`` the state it leads to; ``key`` gives a
+    state's key id (-1: none) and ``stop`` whether a key is itself a stop word."""
+
+    def __init__(self, keys: Iterable[str], ids: dict[str, int], stop: frozenset[str]) -> None:
+        keys = [key for key in keys if key]
+        points = np.frombuffer("".join(keys).encode("utf-32-le"), np.uint32).astype(np.int64)
+        self.alphabet = np.unique(points)
+        self.width = width = len(self.alphabet)
+        flat = np.searchsorted(self.alphabet, points)
+        lengths = np.fromiter(map(len, keys), np.int64, len(keys))
+        first = np.cumsum(lengths) - lengths
+        state = np.zeros(len(keys), np.int64)
+        codes, targets = [], []
+        n_states = 1
+        for n in range(int(lengths.max(initial=0))):  # one level of the trie at a time, as in _Phrases
+            longer = np.flatnonzero(lengths > n)
+            code = state[longer] * width + flat[first[longer] + n]
+            level, inverse = np.unique(code, return_inverse=True)
+            codes.append(level)
+            targets.append(n_states + np.arange(len(level)))
+            state[longer] = n_states + inverse.reshape(-1)
+            n_states += len(level)
+        self.codes = np.concatenate(codes) if codes else np.zeros(0, np.int64)
+        order = np.argsort(self.codes)
+        self.codes = self.codes[order]
+        self.next = np.concatenate(targets)[order] if targets else np.zeros(0, np.int64)
+        self.key = np.full(n_states, -1, np.int64)
+        self.key[state] = np.fromiter(map(ids.__getitem__, keys), np.int64, len(keys))
+        self.stop = np.zeros(max(len(ids), 1), bool)
+        for key in stop & ids.keys():
+            self.stop[ids[key]] = True
+
+    def occurrences(self, words: list[str], sentence_end: np.ndarray, extendable: frozenset[str],
+                    stop: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every n-gram of two words or more (inside one sentence) whose concatenation is a key, as ``(i0, i1, key
+        id)`` arrays, stop-word keys left out as :func:`_find` leaves them out (the key, or every word of it, a stop
+        word). Only words in ``extendable`` (strict prefixes of keys) can begin one."""
+        empty = np.zeros(0, np.int64)
+        if not len(self.codes) or len(words) < 2:
+            return empty, empty, empty
+        lengths = np.fromiter(map(len, words), np.int64, len(words))
+        points = np.frombuffer("".join(words).encode("utf-32-le"), np.uint32).astype(np.int64)
+        char = np.searchsorted(self.alphabet, points)
+        known = char < self.width
+        known[known] = self.alphabet[char[known]] == points[known]
+        char = np.where(known, char, -1)
+        word_end = np.cumsum(lengths)  # character position after each word (the words are concatenated)
+        if stop:
+            in_stop = np.fromiter(map(stop.__contains__, words), bool, len(words))
+            non_stop = np.concatenate([[0], np.cumsum(~in_stop)])
+        # One walker per starting word, all moved a character at a time; at a word end, a key of two words or more
+        # is an occurrence, and the walker goes on into the next word of its sentence.
+        start = np.flatnonzero(np.fromiter(map(extendable.__contains__, words), bool, len(words)))
+        word, at, state = start.copy(), (word_end - lengths)[start], np.zeros(len(start), np.int64)
+        found = []
+        last = len(self.codes) - 1
+        while len(start):
+            c = char[at]
+            code = state * self.width + c
+            edge = np.minimum(np.searchsorted(self.codes, code), last)
+            live = (c >= 0) & (self.codes[edge] == code)
+            start, word, at, state = start[live], word[live], at[live] + 1, self.next[edge[live]]
+            boundary = at == word_end[word]
+            key = self.key[state]
+            hit = boundary & (word > start) & (key >= 0)
+            if hit.any():
+                k, i0, i1 = key[hit], start[hit], word[hit] + 1
+                if stop:
+                    keep = ~self.stop[k] & (non_stop[i1] - non_stop[i0] > 0)
+                    k, i0, i1 = k[keep], i0[keep], i1[keep]
+                found.append((i0, i1, k))
+            word = word + boundary
+            live = ~boundary | (word < sentence_end[start])
+            start, word, at, state = start[live], word[live], at[live], state[live]
+        if not found:
+            return empty, empty, empty
+        return tuple(np.concatenate(column) for column in zip(*found))
+
+
 def _occurrences(words: list[str], sentence_end: np.ndarray, ids: dict[str, int], key_stop: np.ndarray,
                  prefixes: frozenset[str], extendable: frozenset[str], phrases: _Phrases | None,
-                 sep: str, max_n: int, stop: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 chars: _CharTrie | None, sep: str, max_n: int,
+                 stop: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_find` over a batch's flat word list: ``(i0, i1, key id)`` arrays in flat word positions (n-grams
-    never cross a sentence: ``sentence_end[w]`` is the flat position after word ``w``'s sentence). ``phrases``: see
-    :class:`_BatchTables` (``None`` on a no-space side)."""
+    never cross a sentence: ``sentence_end[w]`` is the flat position after word ``w``'s sentence). ``phrases`` and
+    ``chars``: see :class:`_BatchTables` (a spaced side has the former, a no-space side the latter)."""
     n_words = len(words)
     # With longer keys to look for (a word holding a space is matched as a string, below), one lookup per word gives
     # the key ids and the trie's start states.
@@ -397,6 +485,11 @@ def _occurrences(words: list[str], sentence_end: np.ndarray, ids: dict[str, int]
             return i0, i1, key
         return (np.concatenate([i0, *(f[0] for f in found)]), np.concatenate([i1, *(f[1] for f in found)]),
                 np.concatenate([key, *(f[2] for f in found)]))
+    if chars is not None:
+        m0, m1, mk = chars.occurrences(words, sentence_end, extendable, stop)
+        if not len(m0):
+            return i0, i1, key
+        return np.concatenate([i0, m0]), np.concatenate([i1, m1]), np.concatenate([key, mk])
     # Longer n-grams, one length at a time: those of the last length that other entries extend, grown by a word.
     start = np.flatnonzero(np.fromiter(map(extendable.__contains__, words), bool, n_words))
     grow = [(i, words[i]) for i in start.tolist()]
@@ -493,11 +586,11 @@ class SynonymMiner:
         src_sentence = np.repeat(np.arange(len(src_counts)), src_counts)
         tgt_sentence = np.repeat(np.arange(len(tgt_counts)), tgt_counts)
         s0, s1, skey = _occurrences(src_words, (src_first + src_counts)[src_sentence], tables.src_ids, tables.src_stop,
-                                    index.src_prefixes, index.src_extendable, tables.src_phrases, index.src_sep,
-                                    index.src_max_words, self.stops[0])
+                                    index.src_prefixes, index.src_extendable, tables.src_phrases,
+                                    tables.src_chars, index.src_sep, index.src_max_words, self.stops[0])
         t0, t1, tkey = _occurrences(tgt_words, (tgt_first + tgt_counts)[tgt_sentence], tables.tgt_ids, tables.tgt_stop,
-                                    index.tgt_prefixes, index.tgt_extendable, tables.tgt_phrases, index.tgt_sep,
-                                    index.tgt_max_words, self.stops[1])
+                                    index.tgt_prefixes, index.tgt_extendable, tables.tgt_phrases,
+                                    tables.tgt_chars, index.tgt_sep, index.tgt_max_words, self.stops[1])
         if not len(s0) or not len(t0):
             return BatchMatches(empty, empty, empty, empty, empty)
         # Join: every source match with each of its translations, looked up among the target matches of its sentence.
