@@ -1,0 +1,148 @@
+"""Where the CPU time of synonym-aligned data preparation goes, stage by stage, per NTREX language pair.
+
+For every language pair ``xx-en`` with a Wiktionary dictionary in ``<data-dir>/dictionaries`` (en-xx.tsv) and an
+NTREX-128 reference, the pairs go through the stages of the synonym datamodule's map function, batch by batch
+(``--batch-size``, 1000 as ``datasets.map``), each timed alone in CPU time (best of ``--repeats``):
+
+* ``tokens``: the token ids of both sides (what the parallel datamodule stores; the baseline);
+* ``tokens+offsets``: the ids and the character offsets of both sides (what the synonym datamodule encodes);
+* ``seg xx`` / ``seg en``: the segmentation of each side (:meth:`SynonymMiner.segment_batch`);
+* ``match``: the dictionary matching (:meth:`SynonymMiner.match_batch`);
+* ``units``: the units and token maps (:func:`veco_lightning.data.units.units_of_matches`).
+
+Loading the dictionary, its index and its lookup tables is timed once per pair (``dictionary s``). The tokenizer runs
+on one thread (``TOKENIZERS_PARALLELISM=false``), so that every stage is timed on one core. Mining's share is
+``(tokens+offsets - tokens + seg + match + units) / tokens``: what it adds, in CPU time, to tokenisation alone (the
+whole step, timed by ``benchmarks/mining_speed.py``, also holds reading and writing, which both datamodules share).
+
+Usage (from the repository root; about 2 minutes for the 10 pairs)::
+
+    python benchmarks/mining_stages.py [--data-dir ../shared/data] [--langs de zh] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ["TOKENIZERS_PARALLELISM"] = "false"  # every stage on one core
+
+import harness
+from mining_stats import find_tokenizer
+
+STAGES = ("tokens", "tokens+offsets", "seg xx", "seg en", "match", "units")
+
+
+def best_cpu(fn, repeats: int) -> tuple[float, object]:
+    """The least CPU time of ``repeats`` calls of ``fn``, and its result."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        begin = time.process_time()
+        result = fn()
+        best = min(best, time.process_time() - begin)
+    return best, result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    harness.add_data_dir(parser, "ntrex128/ and dictionaries/")
+    parser.add_argument("--tokenizer", default=None, help="local tokenizer directory (default: mining_stats.py's)")
+    parser.add_argument("--langs", nargs="+", default=None, help="non-English sides (default: all with data)")
+    parser.add_argument("--repeats", type=int, default=5, help="each stage's time is the best of this many calls")
+    parser.add_argument("--batch-size", type=int, default=1000, help="sentence pairs per batch")
+    parser.add_argument("--max-length", type=int, default=128, help="the datamodule's pair length in tokens")
+    harness.add_output(parser, "mining_stages")
+    args = parser.parse_args(argv)
+    found = harness.ntrex_with_dictionaries(args.data_dir)
+    if found is None:
+        return harness.skip(f"no NTREX-128 / dictionaries under {args.data_dir!r}; set --data-dir or $VECO_BENCH_DATA")
+    ntrex, dict_dir, english = found
+    harness.quiet_libraries("veco_lightning")
+
+    from transformers import AutoTokenizer
+
+    from veco_lightning.data.tokenizer import encode_with_offsets
+    from veco_lightning.data.units import MatchedBatch, units_of_matches
+    from veco_lightning.lexicon.dictionary import read_dictionary
+    from veco_lightning.lexicon.stopwords import default_stop_words
+    from veco_lightning.lexicon.synonyms import SynonymMiner
+
+    langs = [lang for lang, code in harness.NTREX_CODES.items()
+             if (args.langs is None or lang in args.langs) and os.path.exists(os.path.join(dict_dir, f"en-{lang}.tsv"))
+             and os.path.exists(os.path.join(ntrex, f"newstest2019-ref.{code}.txt"))]
+    if not langs:
+        return harness.skip(f"no language of {args.langs} has an NTREX file and a dictionary under {args.data_dir}")
+    tok_dir = find_tokenizer(args.tokenizer)
+    tokenizer = AutoTokenizer.from_pretrained(tok_dir)
+    backend, side_length = tokenizer.backend_tokenizer, (args.max_length - 4) // 2
+    en = harness.read_lines(english)
+    harness.log(f"{len(langs)} language pairs, tokenizer {tok_dir}, batches of {args.batch_size}, best of "
+                f"{args.repeats} (CPU time, one thread)")
+
+    def time_batch(miner: SynonymMiner, src: list[str], tgt: list[str]) -> dict[str, float]:
+        """Each stage's least CPU time on one batch."""
+        spent = {}
+
+        def ids() -> list:
+            return [[e.ids[:side_length] for e in backend.encode_batch(texts, add_special_tokens=False)]
+                    for texts in (src, tgt)]
+
+        spent["tokens"], _ = best_cpu(ids, args.repeats)
+        spent["tokens+offsets"], encoded = best_cpu(
+            lambda: [encode_with_offsets(tokenizer, texts, side_length) for texts in (src, tgt)], args.repeats)
+        spent["seg xx"], src_words = best_cpu(lambda: miner.segment_batch(src, "src"), args.repeats)
+        spent["seg en"], tgt_words = best_cpu(lambda: miner.segment_batch(tgt, "tgt"), args.repeats)
+        spent["match"], matches = best_cpu(
+            lambda: miner.match_batch(src_words.words, src_words.counts, tgt_words.words, tgt_words.counts),
+            args.repeats)
+        matched = MatchedBatch(src_words, tgt_words, matches)
+        offsets = [[o for _, o in side] for side in encoded]
+        spent["units"], _ = best_cpu(lambda: units_of_matches(matched, *offsets), args.repeats)
+        return spent
+
+    per_pair: dict[str, dict[str, float]] = {}
+    totals = dict.fromkeys(STAGES, 0.0)
+    n_total = 0
+    for lang in langs:
+        xx = harness.read_lines(os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt"))
+        begin = time.process_time()
+        dictionary = read_dictionary(os.path.join(dict_dir, f"en-{lang}.tsv"), lang, "en", reverse=True)
+        miner = SynonymMiner(dictionary, lang, "en", {code: default_stop_words(code) for code in (lang, "en")})
+        miner.batch_tables()
+        load = time.process_time() - begin
+        seconds = dict.fromkeys(STAGES, 0.0)
+        for start in range(0, len(xx), args.batch_size):
+            for stage, spent in time_batch(miner, xx[start:start + args.batch_size],
+                                           en[start:start + args.batch_size]).items():
+                seconds[stage] += spent
+        per_pair[f"{lang}-en"] = {**{stage: s / len(xx) * 1e6 for stage, s in seconds.items()},
+                                  "dictionary_s": load, "sentence_pairs": len(xx)}
+        for stage in STAGES:
+            totals[stage] += seconds[stage]
+        n_total += len(xx)
+        harness.log(f"  {lang}-en: " + ", ".join(f"{stage} {per_pair[f'{lang}-en'][stage]:.1f}" for stage in STAGES)
+                    + f" µs/pair; dictionary {load:.2f} s")
+    per_pair["all"] = {stage: totals[stage] / n_total * 1e6 for stage in STAGES}
+    per_pair["all"]["dictionary_s"] = sum(row["dictionary_s"] for row in per_pair.values() if "sentence_pairs" in row)
+
+    def share(row: dict[str, float]) -> float:
+        added = row["tokens+offsets"] - row["tokens"] + row["seg xx"] + row["seg en"] + row["match"] + row["units"]
+        return added / row["tokens"]
+
+    rows = [[pair, *(f"{row[stage]:.1f}" for stage in STAGES), f"{share(row):+.0%}", f"{row['dictionary_s']:.2f}"]
+            for pair, row in per_pair.items()]
+    print(f"\n## Synonym preparation by stage (CPU µs per sentence pair, best of {args.repeats}, one thread)\n")
+    print(harness.markdown_table(["pair", *STAGES, "mining / tokens", "dictionary s"], rows))
+    for row in per_pair.values():
+        row["mining_share"] = share(row)
+    harness.write_result(args.output, "mining_stages",
+                         {"settings": {"tokenizer": tok_dir, "batch_size": args.batch_size, "repeats": args.repeats,
+                                       "max_length": args.max_length, "langs": langs},
+                          "us_per_pair": per_pair},
+                         environment=harness.describe_machine(), argv=argv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
