@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from veco_lightning.lexicon import dictionary as dictionary_module
 from veco_lightning.lexicon.badinput import BadInputError
 from veco_lightning.lexicon.dictionary import BilingualDictionary, load_dictionaries, phrase, phrases, read_dictionary
 from veco_lightning.lexicon.words import normalize
@@ -173,7 +174,7 @@ def test_phrases_in_bulk_equal_one_by_one(lang):
     assert phrases([], lang) == []
 
 
-def test_clean_file_read_whole_equals_line_by_line(tmp_path, caplog):
+def test_clean_file_read_whole_equals_line_by_line(tmp_path, caplog, monkeypatch):
     # The same entries, once in a clean file (decoded and split whole) and once after a line of invalid UTF-8 and a
     # control character (read line by line): entries, order and counts agree, the bad lines apart.
     lines = ["dog\tHund", "# a comment", "", "post office\tPostamt", "three words here", "Ice  Cream\tSpeise Eis",
@@ -194,3 +195,7 @@ def test_clean_file_read_whole_equals_line_by_line(tmp_path, caplog):
         read_dictionary(dirty, "en", "de", strict=True)
     with pytest.raises(BadInputError, match=re.escape(f"{clean}:5")):
         read_dictionary(clean, "en", "de", strict=True)
+    # A file above the whole-file size is read line by line: the same dictionary.
+    monkeypatch.setattr(dictionary_module, "_WHOLE_FILE_BYTES", 0)
+    c = read_dictionary(clean, "en", "de")
+    assert list(c.mapping.items()) == list(a.mapping.items()) and (c.read, c.skipped, c.duplicates) == (9, 2, 1)

@@ -286,14 +286,19 @@ class BilingualDictionary:
                 f"{len(self.mapping)} source phrases, read={self.read}, skipped={self.skipped})")
 
 
+_WHOLE_FILE_BYTES = 256 * 2**20
+"""A larger dictionary file is read line by line: whole, its lines and their fields would be held at once."""
 _UNCLEAN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff]")  # a control character (LF apart), or a BOM
 
 
 def _clean_lines(path: str, max_line_chars: int) -> list[str] | None:
     """A file's lines (line ends removed) when the file breaks none of the rules of
     :mod:`~veco_lightning.lexicon.badinput` (valid UTF-8, no control character, no byte-order mark, no line longer
-    than ``max_line_chars``): one decode and one split for the whole file. ``None`` for any other file, which is then
-    read line by line (:func:`~veco_lightning.lexicon.badinput.read_lines`), with its problems per line."""
+    than ``max_line_chars``, at most ``_WHOLE_FILE_BYTES``): one decode and one split for the whole file. ``None`` for
+    any other file, which is then read line by line (:func:`~veco_lightning.lexicon.badinput.read_lines`), with its
+    problems per line."""
+    if os.path.getsize(path) > _WHOLE_FILE_BYTES:
+        return None
     with open(path, "rb") as handle:
         data = handle.read()
     try:
