@@ -294,6 +294,41 @@ class _BatchTables:
         self.tgt_chars = None if index.tgt_sep else _CharTrie(index.tgt_keys, self.tgt_ids, stops[1])
 
 
+def _build_trie(flat: np.ndarray, lengths: np.ndarray, state: np.ndarray, level: int, n_states: int,
+                width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """A trie of symbol sequences (``flat``: their symbols, sequence after sequence; ``lengths``: theirs), built one
+    level at a time over all of them: the prefixes of ``n + 1`` symbols are the distinct ``(state of the first n,
+    next symbol)`` codes, numbered after the ``n_states`` states made so far. ``state`` holds each sequence's state
+    after its first ``level`` symbols. Returns the sorted edge codes (``state * width + symbol``), the state each
+    edge leads to, each sequence's final state, and the number of states."""
+    first = np.cumsum(lengths) - lengths
+    codes, targets = [], []
+    for n in range(level, int(lengths.max(initial=0))):
+        longer = np.flatnonzero(lengths > n)
+        code = state[longer] * width + flat[first[longer] + n]
+        found, inverse = np.unique(code, return_inverse=True)
+        codes.append(found)
+        targets.append(n_states + np.arange(len(found)))
+        state[longer] = n_states + inverse.reshape(-1)
+        n_states += len(found)
+    if not codes:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), state, n_states
+    edges = np.concatenate(codes)
+    order = np.argsort(edges)
+    return edges[order], np.concatenate(targets)[order], state, n_states
+
+
+def _trie_step(codes: np.ndarray, following: np.ndarray, width: int, state: np.ndarray,
+               symbol: np.ndarray) -> np.ndarray:
+    """The states reached from ``state`` by ``symbol`` in a :func:`_build_trie` trie (-1: none, also for a symbol
+    of -1)."""
+    if not len(codes):
+        return np.full(len(state), -1, np.int64)
+    code = state * width + symbol
+    at = np.minimum(np.searchsorted(codes, code), len(codes) - 1)
+    return np.where((symbol >= 0) & (codes[at] == code), following[at], -1)
+
+
 class _Phrases:
     """The keys of two words or more of a spaced side as a trie over integer word ids, for matching every n-gram of a
     batch at once (one sorted search per n-gram length over all positions, no joined strings built).
@@ -312,27 +347,12 @@ class _Phrases:
             self.word_ids[word] = len(self.word_ids)
         self.n_keys = len(ids)
         self.width = width = len(self.word_ids)
-        # The trie, one level at a time over all phrases: the prefixes of n + 1 words are the distinct (state of the
-        # first n words, next word) codes, numbered after the states made so far.
+        # The trie: a word's state is its word id, longer prefixes are numbered above.
         lengths = np.fromiter(map(len, phrases), np.int64, len(phrases))
         flat = np.fromiter(map(self.word_ids.__getitem__, chain.from_iterable(phrases)), np.int64,
                            int(lengths.sum()))
-        first = np.cumsum(lengths) - lengths
-        state = flat[first] if len(phrases) else np.zeros(0, np.int64)
-        codes, targets = [], []
-        n_states = width
-        for n in range(1, int(lengths.max(initial=0))):
-            longer = np.flatnonzero(lengths > n)
-            code = state[longer] * width + flat[first[longer] + n]
-            level, inverse = np.unique(code, return_inverse=True)
-            codes.append(level)
-            targets.append(n_states + np.arange(len(level)))
-            state[longer] = n_states + inverse.reshape(-1)
-            n_states += len(level)
-        self.codes = np.concatenate(codes) if codes else np.zeros(0, np.int64)
-        order = np.argsort(self.codes)
-        self.codes = self.codes[order]
-        self.next = np.concatenate(targets)[order] if targets else np.zeros(0, np.int64)
+        state = flat[np.cumsum(lengths) - lengths] if len(phrases) else np.zeros(0, np.int64)
+        self.codes, self.next, state, n_states = _build_trie(flat, lengths, state, 1, width, width)
         self.key = np.full(n_states, -1, np.int64)
         self.key[state] = np.fromiter(map(ids.__getitem__, multi), np.int64, len(multi))
         self.starts = np.zeros(width, bool)  # words that begin a longer key: the edges out of one-word states
@@ -349,10 +369,7 @@ class _Phrases:
 
     def step(self, state: np.ndarray, word: np.ndarray) -> np.ndarray:
         """The states reached from ``state`` by ``word`` (-1: no key continues that way)."""
-        code = state * self.width + word
-        at = np.minimum(np.searchsorted(self.codes, code), max(len(self.codes) - 1, 0))
-        hit = (word >= 0) & (self.codes[at] == code) if len(self.codes) else np.zeros(len(code), bool)
-        return np.where(hit, self.next[at] if len(self.codes) else -1, -1)
+        return _trie_step(self.codes, self.next, self.width, state, word)
 
 
 class _CharTrie:
@@ -370,22 +387,9 @@ class _CharTrie:
         self.width = width = len(self.alphabet)
         flat = np.searchsorted(self.alphabet, points)
         lengths = np.fromiter(map(len, keys), np.int64, len(keys))
-        first = np.cumsum(lengths) - lengths
-        state = np.zeros(len(keys), np.int64)
-        codes, targets = [], []
-        n_states = 1
-        for n in range(int(lengths.max(initial=0))):  # one level of the trie at a time, as in _Phrases
-            longer = np.flatnonzero(lengths > n)
-            code = state[longer] * width + flat[first[longer] + n]
-            level, inverse = np.unique(code, return_inverse=True)
-            codes.append(level)
-            targets.append(n_states + np.arange(len(level)))
-            state[longer] = n_states + inverse.reshape(-1)
-            n_states += len(level)
-        self.codes = np.concatenate(codes) if codes else np.zeros(0, np.int64)
-        order = np.argsort(self.codes)
-        self.codes = self.codes[order]
-        self.next = np.concatenate(targets)[order] if targets else np.zeros(0, np.int64)
+        # State 0 is the empty prefix.
+        self.codes, self.next, state, n_states = _build_trie(flat, lengths, np.zeros(len(keys), np.int64), 0, 1,
+                                                             width)
         self.key = np.full(n_states, -1, np.int64)
         self.key[state] = np.fromiter(map(ids.__getitem__, keys), np.int64, len(keys))
         self.stop = np.zeros(max(len(ids), 1), bool)
@@ -415,13 +419,10 @@ class _CharTrie:
         start = np.flatnonzero(np.fromiter(map(extendable.__contains__, words), bool, len(words)))
         word, at, state = start.copy(), (word_end - lengths)[start], np.zeros(len(start), np.int64)
         found = []
-        last = len(self.codes) - 1
         while len(start):
-            c = char[at]
-            code = state * self.width + c
-            edge = np.minimum(np.searchsorted(self.codes, code), last)
-            live = (c >= 0) & (self.codes[edge] == code)
-            start, word, at, state = start[live], word[live], at[live] + 1, self.next[edge[live]]
+            state = _trie_step(self.codes, self.next, self.width, state, char[at])
+            live = state >= 0
+            start, word, at, state = start[live], word[live], at[live] + 1, state[live]
             boundary = at == word_end[word]
             key = self.key[state]
             hit = boundary & (word > start) & (key >= 0)
