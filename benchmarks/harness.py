@@ -137,6 +137,14 @@ def ntrex_with_dictionaries(data_dir: str) -> tuple[str, str, str] | None:
     return (ntrex, dictionaries, english) if os.path.exists(english) and os.path.isdir(dictionaries) else None
 
 
+def ntrex_languages(ntrex: str, dictionaries: str, wanted: Sequence[str] | None = None) -> list[str]:
+    """The non-English NTREX languages (of ``wanted``, or all) that have both an NTREX reference file under ``ntrex``
+    and an ``en-<lang>.tsv`` dictionary under ``dictionaries``, in :data:`NTREX_CODES` order."""
+    return [lang for lang, code in NTREX_CODES.items()
+            if (wanted is None or lang in wanted) and os.path.exists(os.path.join(dictionaries, f"en-{lang}.tsv"))
+            and os.path.exists(os.path.join(ntrex, f"newstest2019-ref.{code}.txt"))]
+
+
 def skip(reason: str) -> int:
     """Say why a benchmark does not run (its data is absent); returns its exit status, 0: absent data is no failure.
 

@@ -79,9 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     from veco_lightning.data.parallel import ParallelDataModule, ParallelSource
     from veco_lightning.data.synonym import SynonymAlignedDataModule
 
-    langs = [lang for lang, code in harness.NTREX_CODES.items()
-             if (args.langs is None or lang in args.langs) and os.path.exists(os.path.join(dict_dir, f"en-{lang}.tsv"))
-             and os.path.exists(os.path.join(ntrex, f"newstest2019-ref.{code}.txt"))]
+    langs = harness.ntrex_languages(ntrex, dict_dir, args.langs)
     if not langs:
         return harness.skip(f"no language of {args.langs} has an NTREX file and a dictionary under {args.data_dir}")
     machine = harness.describe_machine()

@@ -344,17 +344,7 @@ def read_dictionary(path: str | os.PathLike, src_lang: str, tgt_lang: str, rever
         rows: list[tuple[int, str, str, str]] = []  # line number, the two sides, the line
         problems: dict[int, tuple[str, str]] = {}  # line number -> (problem, line)
         clean = _clean_lines(path, max_line_chars)
-        numbered = read_lines(path) if clean is None else ()
-        if clean is not None:
-            # The usual line, ``word<TAB>translation`` with nothing to strip, in one comprehension; the others below.
-            split = [line.split("\t") for line in clean]
-            rows = [(n, parts[0], parts[1], clean[n - 1]) for n, parts in enumerate(split, start=1)
-                    if len(parts) == 2 and parts[0] and parts[1] and parts[0] == parts[0].strip()
-                    and parts[1] == parts[1].strip() and parts[0][0] != "#"]
-            taken = {row[0] for row in rows}
-            del split
-            numbered = ((n, line, None) for n, line in enumerate(clean, start=1) if n not in taken)
-        fast = len(rows)
+        numbered = read_lines(path) if clean is None else ((n, line, None) for n, line in enumerate(clean, start=1))
         for line_no, line, decoding in numbered:
             found = decoding or (text_problem(line, max_line_chars) if clean is None else None)
             if found:
@@ -376,8 +366,6 @@ def read_dictionary(path: str | os.PathLike, src_lang: str, tgt_lang: str, rever
                     continue
             rows.append((line_no, fields[0], fields[1], line))
         result.read = len(rows) + len(problems)  # entry lines: blank and comment lines apart
-        if fast and len(rows) > fast:
-            rows.sort()  # line order (rows taken above, then the others)
         # Pass 2: each distinct side made a phrase once (a headword recurs on the lines of its translations), in bulk.
         src_texts, tgt_texts = list(dict.fromkeys(r[1] for r in rows)), list(dict.fromkeys(r[2] for r in rows))
         src_phrases = dict(zip(src_texts, phrases(src_texts, file_src)))
