@@ -80,7 +80,9 @@ class EncoderThroughput(Callback):
                                                                                    for s in ("src", "tgt")]
             counts = self.slots.setdefault(kind, [0, 0])
             counts[0] += sum(int(m.sum()) for m in masks)
-            counts[1] += sum(m.numel() for m in masks)
+            # Positions as the encoder runs them: the two sides of pairs go through it as one batch padded to the
+            # longer side (``module.join_sides``).
+            counts[1] += sum(m.shape[0] for m in masks) * max(m.shape[1] for m in masks)
         if trainer.global_step > self.warmup_steps:
             self.tokens += tokens
             self.seconds += elapsed

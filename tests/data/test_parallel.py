@@ -1,8 +1,12 @@
+import numpy as np
+import pyarrow as pa
 import torch
 from conftest import sentences
 
 from veco_lightning.cli import run_cli
-from veco_lightning.data.parallel import ParallelDataModule, ParallelSource
+from veco_lightning.data.cache import load_sharded
+from veco_lightning.data.parallel import PairLengthKeys, ParallelDataModule, ParallelSource
+from veco_lightning.data.sampling import LanguageSampler
 from veco_lightning.losses.masked_lm import IGNORE_INDEX
 
 
@@ -109,3 +113,66 @@ def test_views_carry_sentence_keys(tokenizer_dir, tmp_path):
         for a in range(len(keys)):
             for b in range(len(keys)):
                 assert (keys[a] == keys[b]) == torch.equal(ids[a], ids[b])
+
+
+def test_length_keys_follow_the_views(tokenizer_dir, tmp_path):
+    """With the clean views the pairs are sorted by their longer side, then by their concatenated length; with the
+    TLM view alone by the concatenated length (the stored ``length`` column)."""
+    dm = _datamodule(tmp_path, tokenizer_dir)
+    index = np.arange(sum(len(d) for d in dm.train_sets.values()))
+    rows = [row for pair in dm.train_sets for row in dm.train_sets[pair]]
+    src = np.array([len(r["src"]) for r in rows])
+    tgt = np.array([len(r["tgt"]) for r in rows])
+    keys = dm.length_keys()[index]
+    assert len(dm.length_keys()) == len(rows)
+    order = np.lexsort((src + tgt, np.maximum(src, tgt)))  # last key first: longer side, then total
+    assert np.array_equal(np.sort(keys), keys[order])
+    assert np.array_equal(keys >> 32, np.maximum(src, tgt)) and np.array_equal(keys & 0xFFFFFFFF, src + tgt + 4)
+    stored = np.concatenate([load_sharded(dm.cache_location(p)).data.column("length").to_numpy()
+                             for p in dm.train_sets])
+    assert np.array_equal(stored, src + tgt + 4)
+    tlm_only = _datamodule(tmp_path, tokenizer_dir, contrastive=False)
+    assert np.array_equal(tlm_only.length_keys()[index], stored)
+
+
+def test_bucketing_by_the_longer_side_pads_the_joined_pairs_less():
+    """Pairs whose sides differ in length: sorted by the concatenated length, their joined ``(2B, L)`` batches hold
+    much padding; sorted by the longer side first, less, for a little more padding in the TLM view."""
+    rng = np.random.default_rng(0)
+    n, batch = 2000, 16
+    src = rng.integers(3, 60, n)
+    tgt = np.clip((src * rng.uniform(0.5, 1.6, n)).astype(int), 2, 62)
+    column = {side: pa.chunked_array([pa.array([[1] * k for k in lengths[:900]]),  # two chunks, as shards give
+                                      pa.array([[1] * k for k in lengths[900:]])])
+              for side, lengths in (("src", src), ("tgt", tgt))}
+
+    def padding(contrastive):
+        keys = PairLengthKeys([column["src"]], [column["tgt"]], contrastive)
+        sampler = LanguageSampler([n], 1.0, num_replicas=1, rank=0, seed=3, lengths=keys, batch_size=batch,
+                                  bucket_batches=20)
+        order = np.array(list(sampler))
+        real = joined = tlm = 0
+        for k in range(0, n - batch + 1, batch):
+            i = order[k : k + batch]
+            real += (src[i] + tgt[i]).sum()
+            joined += 2 * batch * max(src[i].max(), tgt[i].max())
+            tlm += batch * (src[i] + tgt[i]).max()
+        return 1 - real / joined, 1 - real / tlm
+
+    by_total, by_longer = padding(False), padding(True)
+    assert by_longer[0] < 0.8 * by_total[0]  # the joined clean views
+    assert by_longer[1] > by_total[1]  # the TLM view's price
+    assert (by_longer[0] + by_longer[1]) < (by_total[0] + by_total[1])
+
+
+def test_list_lengths_read_the_chunks_offsets():
+    """Lengths of lists in chunked, sliced columns (as prepared shards give), over several sets."""
+    from veco_lightning.data.parallel import ArrowLengths
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(0, 50, 3000)
+    values = pa.array([[1] * k for k in lengths])
+    columns = [pa.chunked_array([values.slice(0, 1000), values.slice(1000, 5), values.slice(1005, 600)]),
+               pa.chunked_array([values.slice(1605)])]
+    index = rng.integers(0, 3000, 4000)
+    assert np.array_equal(ArrowLengths(columns).list_lengths(index), lengths[index])

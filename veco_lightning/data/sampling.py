@@ -90,8 +90,8 @@ class LanguageSampler(DistributedSampler):
         num_replicas: world size (default: from ``torch.distributed`` when initialised, else 1).
         rank: this process's rank (default: as above).
         seed: base seed, identical on every rank.
-        lengths: example lengths (any object indexable by an int64 array or tensor, such as
-            :class:`~veco_lightning.data.parallel.ArrowLengths` over memory-mapped columns); with
+        lengths: example lengths, or any integer sort keys (any object indexable by an int64 array or tensor, such
+            as :class:`~veco_lightning.data.parallel.PairLengthKeys` over memory-mapped columns); with
             ``bucket_batches`` > 0 each rank sorts its draws by length within windows of
             ``batch_size * bucket_batches`` and shuffles the batches of each window, so that a loader with
             ``batch_size`` yields batches of similar lengths (little padding) in random order.

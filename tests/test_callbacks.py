@@ -1,0 +1,20 @@
+from types import SimpleNamespace
+
+import torch
+
+from veco_lightning.callbacks import EncoderThroughput
+
+
+def test_padding_counts_the_pairs_as_the_encoder_runs_them():
+    """The two sides of ``pairs`` go through the encoder joined, padded to the longer side: 2 x 2 sequences of 5
+    positions, 3 + 2 + 5 + 4 of them real."""
+    callback = EncoderThroughput(warmup_steps=10)
+    trainer = SimpleNamespace(global_step=0)
+    module = SimpleNamespace(log=lambda *args, **kwargs: None)
+    pairs = {"src": {"attention_mask": torch.tensor([[1, 1, 1], [1, 1, 0]])},
+             "tgt": {"attention_mask": torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])}}
+    tlm = {"attention_mask": torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]])}
+    callback.on_train_batch_start(trainer, module, {"pairs": pairs, "tlm": tlm}, 0)
+    callback.on_train_batch_end(trainer, module, None, {"pairs": pairs, "tlm": tlm}, 0)
+    assert callback.slots == {"pairs": [14, 20], "tlm": [10, 12]}
+    assert callback.figures()["padding_share"] == {"pairs": 1 - 14 / 20, "tlm": 1 - 10 / 12}
