@@ -11,8 +11,9 @@ recipes do) through the datamodule's own loader, sorted by each key, and counts 
 * ``longer side, then total``: the key with the clean views (the default whenever ``contrastive`` is on).
 
 It prints, per key, the padding share of the TLM view, of the joined clean views (and of each side padded alone,
-as collated), and the encoder positions per real token over both views. Counting only: no timing, so the figures
-are the same on any machine.
+as collated), the encoder positions per real token over both views, and the share of target sentences that another
+pair of their batch also holds (NTREX is multi-way parallel; the sequence contrast masks such duplicates). Counting
+only: no timing, so the figures are the same on any machine.
 
 Usage (from the repository root; about a minute)::
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from collections import Counter
 
 import harness
 from mining_stats import find_tokenizer
@@ -64,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                 "longer side, then total": PairLengthKeys(columns["src"], columns["tgt"], contrastive=True)}
         figures = {}
         for name, key in keys.items():
-            counts = dict.fromkeys(("tlm_real", "tlm", "pairs_real", "pairs_joined", "pairs_sides"), 0)
+            counts = dict.fromkeys(("tlm_real", "tlm", "pairs_real", "pairs_joined", "pairs_sides", "targets",
+                                    "duplicate_targets"), 0)
             batches = 0
             for batch in dm.sampled_loader(dm.train_sets, dm.collator(), key, dm.bucket_batches):
                 tlm = batch["tlm"]["attention_mask"]
@@ -74,6 +77,13 @@ def main(argv: list[str] | None = None) -> int:
                 counts["pairs_real"] += int(src.sum() + tgt.sum())
                 counts["pairs_joined"] += 2 * src.shape[0] * max(src.shape[1], tgt.shape[1])
                 counts["pairs_sides"] += src.numel() + tgt.numel()
+                # Target sentences that another pair of the batch also has (the multi-way NTREX: one English
+                # sentence per line for every language), which the sequence contrast masks as negatives.
+                targets = [tuple(row[mask.bool()].tolist())
+                           for row, mask in zip(batch["pairs"]["tgt"]["input_ids"], tgt)]
+                seen = Counter(targets)
+                counts["targets"] += len(targets)
+                counts["duplicate_targets"] += sum(n for n in seen.values() if n > 1)
                 batches += 1
             figures[name] = {
                 "batches": batches, **counts,
@@ -82,13 +92,16 @@ def main(argv: list[str] | None = None) -> int:
                 "pairs_padding_sides": 1 - counts["pairs_real"] / counts["pairs_sides"],
                 "positions_per_token": (counts["tlm"] + counts["pairs_joined"])
                 / (counts["tlm_real"] + counts["pairs_real"]),
+                "duplicate_target_share": counts["duplicate_targets"] / counts["targets"],
             }
     rows = [[name, f["batches"], f"{f['tlm_padding']:.1%}", f"{f['pairs_padding_joined']:.1%}",
-             f"{f['pairs_padding_sides']:.1%}", f"{f['positions_per_token']:.3f}"] for name, f in figures.items()]
+             f"{f['pairs_padding_sides']:.1%}", f"{f['positions_per_token']:.3f}", f"{f['duplicate_target_share']:.1%}"]
+            for name, f in figures.items()]
     print(f"\n## Padding of NTREX-128 parallel batches ({len(files)} pairs, batches of {args.batch_size}, windows of "
           f"{args.bucket_batches} batches, one epoch)\n")
     print(harness.markdown_table(["sort key", "batches", "TLM view", "clean views (joined, as encoded)",
-                                  "clean views (each side alone)", "encoder positions / token"], rows, "lrrrrr"))
+                                  "clean views (each side alone)", "encoder positions / token",
+                                  "targets duplicated in their batch"], rows, "lrrrrrr"))
     ratio = figures["longer side, then total"]["positions_per_token"] / figures["total"]["positions_per_token"]
     print(f"\nEncoder positions, longer side first / total: {ratio:.3f}")
     harness.write_result(args.output, "padding",

@@ -20,7 +20,8 @@ Options
 
 Duplicates are not negatives
     Multi-way parallel corpora (NTREX, UN, Bible, TED) pair the same English sentence with many languages, and a
-    length-bucketed batch readily holds two of those pairs (6.7% of the target sentences of NTREX batches of 32).
+    length-bucketed batch readily holds two of those pairs (12.6% of the target sentences of NTREX batches of 32 have
+    a copy in their batch: ``benchmarks/padding.py``).
     Scoring an identical copy of the positive as a negative asks for the impossible and sends contradictory gradient.
     Given ``src_keys`` / ``tgt_keys`` (one integer per sentence, equal for equal sentences; the collators pass a hash
     of the token ids), every key that equals the query's own positive's key is masked out of the softmax, except the
