@@ -41,3 +41,30 @@ def test_schedule_with_final_ratio_and_absolute_warmup():
         sched.step()
     assert lrs[:5] == pytest.approx([2.0 * (k + 1) / 6 for k in range(5)])
     assert lrs[5] == pytest.approx(2.0) and lrs[-1] == pytest.approx(1.0)  # decays to half the peak, then holds
+
+
+def test_default_adamw_is_fused_with_the_same_update():
+    """The default optimizer runs AdamW's fused kernel (on the CPU torch otherwise steps tensor by tensor); the update
+    is AdamW's. A factory of the user's own is called as given."""
+    import copy
+    import functools
+
+    constant = functools.partial(torch.optim.lr_scheduler.LambdaLR, lr_lambda=lambda step: 1.0)
+    module = VecoPretrainModule(vocab_size=100, lr_scheduler=constant, weight_decay=0.01)
+    reference = copy.deepcopy(module)
+    fused = module.configure_optimizers()["optimizer"]
+    assert isinstance(fused, torch.optim.AdamW) and fused.defaults["fused"] is True
+    plain = torch.optim.AdamW(weight_decay_groups(reference, 0.01), foreach=False)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        for p, q in zip(module.parameters(), reference.parameters()):
+            p.grad = torch.randn(p.shape, generator=generator)
+            q.grad = p.grad.clone()
+        fused.step()
+        plain.step()
+    for p, q in zip(module.parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7)
+
+    mine = VecoPretrainModule(vocab_size=100, lr_scheduler=constant,
+                              optimizer=functools.partial(torch.optim.AdamW, lr=1e-4))
+    assert not mine.configure_optimizers()["optimizer"].defaults["fused"]

@@ -111,7 +111,7 @@ model:
     input: pairs              # the clean views of the sequence contrast: no extra forward pass
   optimizer:
     class_path: torch.optim.AdamW
-    init_args: {{lr: 0.0005, betas: [0.9, 0.98], eps: 1.0e-06}}
+    init_args: {{lr: 0.0005, betas: [0.9, 0.98], eps: 1.0e-06, fused: true}}
   lr_scheduler:                # warm-up, then constant: the runs stop on wall-clock time
     class_path: veco_lightning.optim.WarmupLinearSchedule
     init_args: {{warmup_steps: 100, total_steps: 100000, final_ratio: 1.0}}
