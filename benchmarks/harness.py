@@ -145,6 +145,18 @@ def ntrex_languages(ntrex: str, dictionaries: str, wanted: Sequence[str] | None 
             and os.path.exists(os.path.join(ntrex, f"newstest2019-ref.{code}.txt"))]
 
 
+def ntrex_mining_data(data_dir: str, wanted: Sequence[str] | None = None) -> tuple[str, str, str, list[str]] | str:
+    """What the mining benchmarks read: ``(ntrex128 folder, dictionaries folder, English NTREX file, languages)``
+    (:func:`ntrex_with_dictionaries`, :func:`ntrex_languages`), or why they cannot run (a message for :func:`skip`)."""
+    found = ntrex_with_dictionaries(data_dir)
+    if found is None:
+        return f"no NTREX-128 / dictionaries under {data_dir!r}; set --data-dir or $VECO_BENCH_DATA"
+    langs = ntrex_languages(found[0], found[1], wanted)
+    if not langs:
+        return f"no language of {wanted} has an NTREX file and a dictionary under {data_dir}"
+    return (*found, langs)
+
+
 def skip(reason: str) -> int:
     """Say why a benchmark does not run (its data is absent); returns its exit status, 0: absent data is no failure.
 

@@ -70,18 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     harness.add_output(parser, "mining_speed")
     args = parser.parse_args(argv)
     harness.apply_tokenizer_threads(args)
-    found = harness.ntrex_with_dictionaries(args.data_dir)
-    if found is None:
-        return harness.skip(f"no NTREX-128 / dictionaries under {args.data_dir!r}; set --data-dir or $VECO_BENCH_DATA")
-    ntrex, dict_dir, english = found
+    found = harness.ntrex_mining_data(args.data_dir, args.langs)
+    if isinstance(found, str):
+        return harness.skip(found)
+    ntrex, dict_dir, english, langs = found
     harness.quiet_libraries("veco_lightning")
 
     from veco_lightning.data.parallel import ParallelDataModule, ParallelSource
     from veco_lightning.data.synonym import SynonymAlignedDataModule
 
-    langs = harness.ntrex_languages(ntrex, dict_dir, args.langs)
-    if not langs:
-        return harness.skip(f"no language of {args.langs} has an NTREX file and a dictionary under {args.data_dir}")
     machine = harness.describe_machine()
     tok_dir = find_tokenizer(args.tokenizer)
     scratch = tempfile.mkdtemp(prefix="mining_speed-", dir=harness.CACHE if os.path.isdir(harness.CACHE) else None)

@@ -54,10 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-length", type=int, default=128, help="the datamodule's pair length in tokens")
     harness.add_output(parser, "mining_stages")
     args = parser.parse_args(argv)
-    found = harness.ntrex_with_dictionaries(args.data_dir)
-    if found is None:
-        return harness.skip(f"no NTREX-128 / dictionaries under {args.data_dir!r}; set --data-dir or $VECO_BENCH_DATA")
-    ntrex, dict_dir, english = found
+    found = harness.ntrex_mining_data(args.data_dir, args.langs)
+    if isinstance(found, str):
+        return harness.skip(found)
+    ntrex, dict_dir, english, langs = found
     harness.quiet_libraries("veco_lightning")
 
     from transformers import AutoTokenizer
@@ -68,9 +68,6 @@ def main(argv: list[str] | None = None) -> int:
     from veco_lightning.lexicon.stopwords import default_stop_words
     from veco_lightning.lexicon.synonyms import SynonymMiner
 
-    langs = harness.ntrex_languages(ntrex, dict_dir, args.langs)
-    if not langs:
-        return harness.skip(f"no language of {args.langs} has an NTREX file and a dictionary under {args.data_dir}")
     tok_dir = find_tokenizer(args.tokenizer)
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)
     backend, side_length = tokenizer.backend_tokenizer, (args.max_length - 4) // 2

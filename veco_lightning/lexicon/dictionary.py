@@ -157,13 +157,9 @@ class BilingualDictionary:
         self._cache.clear()
 
     def _add(self, src: Phrase, tgt: Phrase) -> bool:
-        targets = self.mapping.setdefault(src, set())
-        if tgt in targets:
-            self.duplicates += 1
-            return False
-        targets.add(tgt)
-        self._cache.clear()
-        return True
+        duplicates = self.duplicates
+        self._add_all([(src, tgt)])
+        return self.duplicates == duplicates
 
     @staticmethod
     def _as_phrase(value: str | Phrase, lang: str) -> Phrase:

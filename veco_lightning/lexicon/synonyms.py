@@ -367,9 +367,29 @@ class _Phrases:
         """The word id of every word (-1: none; below ``n_keys`` it is the word's key id)."""
         return np.fromiter(map(self.word_ids.get, words, repeat(-1)), np.int64, len(words))
 
-    def step(self, state: np.ndarray, word: np.ndarray) -> np.ndarray:
-        """The states reached from ``state`` by ``word`` (-1: no key continues that way)."""
-        return _trie_step(self.codes, self.next, self.width, state, word)
+    def occurrences(self, word: np.ndarray, sentence_end: np.ndarray,
+                    stop: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every n-gram of two words or more (inside one sentence) that is a key, as ``(i0, i1, key id)`` arrays,
+        stop-word keys left out as :func:`_find` leaves them out. ``word``: :meth:`lookup`'s ids. Every n-gram length
+        at once over all positions: the trie state of each live n-gram, grown by a word."""
+        at = np.flatnonzero(self.starts[np.maximum(word, 0)] & (word >= 0))
+        state = word[at]
+        found = []
+        n = 1
+        while len(at):
+            live = at + n < sentence_end[at]
+            at, state = at[live], state[live]
+            state = _trie_step(self.codes, self.next, self.width, state, word[at + n])
+            n += 1
+            live = state >= 0
+            at, state = at[live], state[live]
+            k = self.key[state]
+            complete = k >= 0
+            if stop:
+                complete &= ~self.stop[np.maximum(k, 0)]
+            if complete.any():
+                found.append((at[complete], at[complete] + n, k[complete]))
+        return _columns(found)
 
 
 class _CharTrie:
@@ -401,9 +421,8 @@ class _CharTrie:
         """Every n-gram of two words or more (inside one sentence) whose concatenation is a key, as ``(i0, i1, key
         id)`` arrays, stop-word keys left out as :func:`_find` leaves them out (the key, or every word of it, a stop
         word). Only words in ``extendable`` (strict prefixes of keys) can begin one."""
-        empty = np.zeros(0, np.int64)
         if not len(self.codes) or len(words) < 2:
-            return empty, empty, empty
+            return _columns([])
         lengths = np.fromiter(map(len, words), np.int64, len(words))
         points = np.frombuffer("".join(words).encode("utf-32-le"), np.uint32).astype(np.int64)
         char = np.searchsorted(self.alphabet, points)
@@ -435,9 +454,15 @@ class _CharTrie:
             word = word + boundary
             live = ~boundary | (word < sentence_end[start])
             start, word, at, state = start[live], word[live], at[live], state[live]
-        if not found:
-            return empty, empty, empty
-        return tuple(np.concatenate(column) for column in zip(*found))
+        return _columns(found)
+
+
+def _columns(found: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(i0, i1, key id)`` pieces concatenated column by column (empty arrays for none)."""
+    if not found:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    return tuple(np.concatenate(column) for column in zip(*found))
 
 
 def _occurrences(words: list[str], sentence_end: np.ndarray, ids: dict[str, int], key_stop: np.ndarray,
@@ -463,34 +488,10 @@ def _occurrences(words: list[str], sentence_end: np.ndarray, ids: dict[str, int]
     i1, key = i0 + 1, key[i0]
     if max_n < 2 or not extendable or n_words < 2:
         return i0, i1, key
-    if phrases is not None:
-        # Every n-gram length at once over all positions: the trie state of each live n-gram, grown by a word.
-        at = np.flatnonzero(phrases.starts[np.maximum(word, 0)] & (word >= 0))
-        state = word[at]
-        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        n = 1
-        while len(at):
-            live = at + n < sentence_end[at]
-            at, state = at[live], state[live]
-            state = phrases.step(state, word[at + n])
-            n += 1
-            live = state >= 0
-            at, state = at[live], state[live]
-            k = phrases.key[state]
-            complete = k >= 0
-            if stop:
-                complete &= ~phrases.stop[np.maximum(k, 0)]
-            if complete.any():
-                found.append((at[complete], at[complete] + n, k[complete]))
-        if not found:
-            return i0, i1, key
-        return (np.concatenate([i0, *(f[0] for f in found)]), np.concatenate([i1, *(f[1] for f in found)]),
-                np.concatenate([key, *(f[2] for f in found)]))
-    if chars is not None:
-        m0, m1, mk = chars.occurrences(words, sentence_end, extendable, stop)
-        if not len(m0):
-            return i0, i1, key
-        return np.concatenate([i0, m0]), np.concatenate([i1, m1]), np.concatenate([key, mk])
+    if phrases is not None or chars is not None:
+        longer = (phrases.occurrences(word, sentence_end, stop) if phrases is not None
+                  else chars.occurrences(words, sentence_end, extendable, stop))
+        return _columns([(i0, i1, key), longer])
     # Longer n-grams, one length at a time: those of the last length that other entries extend, grown by a word.
     start = np.flatnonzero(np.fromiter(map(extendable.__contains__, words), bool, n_words))
     grow = [(i, words[i]) for i in start.tolist()]

@@ -176,14 +176,7 @@ def segment_spans(text: str, lang: str, lexicon: set[str] | frozenset[str] | Non
     ascii_text = text.isascii()
     agreed = ascii_text or _agreed_patterns()[0].search(text) is None
     if not agreed and NO_SPACE_CHAR.search(text) is not None:
-        out: list[RawWord] = []
-        for match in _FULL.finditer(text):
-            start, end = match.span()
-            if match.lastindex == _NS_GROUP:
-                _segment_run(text, start, end, lexicon, prefixes, max_word_chars, out)
-            else:
-                _emit(text, None, start, end, rules, out)
-        return out
+        return _segment_mixed(text, rules, lexicon, max_word_chars, prefixes)
     # Lower-casing is the whole normalisation of ASCII text and keeps every position: find words in it directly.
     # Other text is normalised word by word, through a cache: cheaper than normalising whole sentences and checking
     # that positions survived (NFKC and case folding can change lengths).
@@ -272,14 +265,7 @@ def _no_space_joined(texts: list[str], rules, lexicon, max_word_chars: int, pref
     """:func:`segment_batch` of texts holding a no-space run, in one pass over their newline-joined text: the same
     words as :func:`segment_spans` text by text (each run goes to :func:`_segment_run`, each other word to
     :func:`_emit`, in joined positions; no match crosses a newline), without a call per text."""
-    joined = "\n".join(texts)
-    out: list[RawWord] = []
-    for match in _FULL.finditer(joined):
-        start, end = match.span()
-        if match.lastindex == _NS_GROUP:
-            _segment_run(joined, start, end, lexicon, prefixes, max_word_chars, out)
-        else:
-            _emit(joined, None, start, end, rules, out)
+    out = _segment_mixed("\n".join(texts), rules, lexicon, max_word_chars, prefixes)
     lengths = np.fromiter(map(len, texts), np.int64, len(texts))
     begin = np.cumsum(lengths + 1) - lengths - 1  # text j starts at begin[j] in the joined text
     if not out:
@@ -289,6 +275,19 @@ def _no_space_joined(texts: list[str], rules, lexicon, max_word_chars: int, pref
     owner = np.searchsorted(begin, starts, "right") - 1
     return SegmentedBatch(list(words), starts - begin[owner], ends - begin[owner],
                           np.bincount(owner, minlength=len(texts)))
+
+
+def _segment_mixed(text: str, rules, lexicon, max_word_chars: int, prefixes) -> list[RawWord]:
+    """The words of a text holding a no-space run: each run cut by :func:`_segment_run`, every other word through
+    :func:`_emit`."""
+    out: list[RawWord] = []
+    for match in _FULL.finditer(text):
+        start, end = match.span()
+        if match.lastindex == _NS_GROUP:
+            _segment_run(text, start, end, lexicon, prefixes, max_word_chars, out)
+        else:
+            _emit(text, None, start, end, rules, out)
+    return out
 
 
 def _split_joined(texts: list[str], pattern: re.Pattern, rules, ascii_text: bool) -> SegmentedBatch:
