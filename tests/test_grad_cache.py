@@ -1,14 +1,10 @@
 """GradCache (``grad_cache_chunk``): the chunked pairs forward gives the loss and gradients of the whole batch, in one
 process and across two gloo ranks whose sequence contrast gathers the other's negatives."""
 
-import os
-import socket
-import time
-
+import gloo
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from veco_lightning.data.readers import ParallelSource
 from veco_lightning.data.synonym import SynonymAlignedDataModule
@@ -81,22 +77,17 @@ def test_dropout_masks_are_replayed(corpus_dir, tokenizer_dir, tmp_path):
     assert slope == pytest.approx(norm, rel=0.05)
 
 
-def _worker(rank, world_size, port, batch_path, vocab, out):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world_size)
-    try:
-        batch = torch.load(batch_path, weights_only=True)
-        rows = batch["pairs"]["src"]["input_ids"].shape[0] // world_size
-        local = _shard(batch, slice(rank * rows, (rank + 1) * rows))
-        loss, grads = _loss_and_grads(_module(vocab, 3), local)
-        for grad in grads.values():  # DDP's averaging, by hand (see tests/losses/test_sequence_contrastive.py)
-            dist.all_reduce(grad)
-            grad /= world_size
-        dist.all_reduce(loss)
-        if rank == 0:
-            torch.save({"loss": loss / world_size, "grads": grads}, out)
-    finally:
-        dist.destroy_process_group()
+def _worker(rank, world_size, batch_path, vocab, out):
+    batch = torch.load(batch_path, weights_only=True)
+    rows = batch["pairs"]["src"]["input_ids"].shape[0] // world_size
+    local = _shard(batch, slice(rank * rows, (rank + 1) * rows))
+    loss, grads = _loss_and_grads(_module(vocab, 3), local)
+    for grad in grads.values():  # DDP's averaging, by hand (see tests/losses/test_sequence_contrastive.py)
+        dist.all_reduce(grad)
+        grad /= world_size
+    dist.all_reduce(loss)
+    if rank == 0:
+        torch.save({"loss": loss / world_size, "grads": grads}, out)
 
 
 def test_two_ranks_chunked_equal_one_process_whole_batch(corpus_dir, tokenizer_dir, tmp_path):
@@ -104,17 +95,8 @@ def test_two_ranks_chunked_equal_one_process_whole_batch(corpus_dir, tokenizer_d
     holds the same number of pairs; token contrast with instance negatives is per sentence. Both ranks chunk."""
     batch, vocab = _pairs_batch(corpus_dir, tokenizer_dir, tmp_path)
     torch.save(batch, tmp_path / "batch.pt")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     out = tmp_path / "ranks.pt"
-    context = mp.spawn(_worker, args=(2, port, str(tmp_path / "batch.pt"), vocab, str(out)), nprocs=2, join=False)
-    deadline = time.monotonic() + 240
-    while not context.join(timeout=5):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.terminate()
-            pytest.fail("the two gloo workers did not finish within 240 s")
+    gloo.spawn(_worker, (str(tmp_path / "batch.pt"), vocab, str(out)))
     ranks = torch.load(out, weights_only=True)
     halves = [_shard(batch, slice(0, 4)), _shard(batch, slice(4, 8))]
     # The reference: one process, no chunks. The sequence loss over the gathered batch is what one process computes on

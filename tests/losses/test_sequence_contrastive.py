@@ -1,12 +1,9 @@
 import math
-import os
-import socket
-import time
 
+import gloo
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from veco_lightning.losses.sequence_contrastive import SequenceContrastiveLoss
 
@@ -71,49 +68,35 @@ def _loss(encoder, src, tgt, mask, gather):
     return SequenceContrastiveLoss(temperature=0.05, margin=0.1, gather=gather)(embed(src), embed(tgt))
 
 
-def _worker(rank, world_size, port, out):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world_size)
-    try:
-        # DDP's gradient averaging, done by hand after backward: the DistributedDataParallel wrapper's asynchronous
-        # bucket all-reduces interleave with the gather's backward collective on the same gloo group, which
-        # occasionally deadlocked this 2-process test on a loaded 2-core machine.
-        encoder = _encoder()
-        src, tgt, mask = _batch()
-        shard = slice(rank * 4, (rank + 1) * 4)
-        local_mask = mask[shard]
-        from veco_lightning.models.pooling import pool_sentences
+def _worker(rank, world_size, out):
+    # DDP's gradient averaging, done by hand after backward: the DistributedDataParallel wrapper's asynchronous
+    # bucket all-reduces interleave with the gather's backward collective on the same gloo group, which
+    # occasionally deadlocked this 2-process test on a loaded 2-core machine.
+    encoder = _encoder()
+    src, tgt, mask = _batch()
+    shard = slice(rank * 4, (rank + 1) * 4)
+    local_mask = mask[shard]
+    from veco_lightning.models.pooling import pool_sentences
 
-        def embed(ids):
-            return pool_sentences(encoder(input_ids=ids, attention_mask=local_mask).last_hidden_state, local_mask)
+    def embed(ids):
+        return pool_sentences(encoder(input_ids=ids, attention_mask=local_mask).last_hidden_state, local_mask)
 
-        loss = SequenceContrastiveLoss(temperature=0.05, margin=0.1, gather=True)(embed(src[shard]), embed(tgt[shard]))
-        loss.backward()
-        for p in encoder.parameters():
-            if p.grad is not None:
-                dist.all_reduce(p.grad)
-                p.grad /= world_size
-        mean_loss = loss.detach().clone()
-        dist.all_reduce(mean_loss)
-        grads = {n: p.grad for n, p in encoder.named_parameters() if p.grad is not None}
-        if rank == 0:
-            torch.save({"loss": mean_loss / world_size, "grads": grads}, out)
-    finally:
-        dist.destroy_process_group()
+    loss = SequenceContrastiveLoss(temperature=0.05, margin=0.1, gather=True)(embed(src[shard]), embed(tgt[shard]))
+    loss.backward()
+    for p in encoder.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= world_size
+    mean_loss = loss.detach().clone()
+    dist.all_reduce(mean_loss)
+    grads = {n: p.grad for n, p in encoder.named_parameters() if p.grad is not None}
+    if rank == 0:
+        torch.save({"loss": mean_loss / world_size, "grads": grads}, out)
 
 
 def test_ddp_gather_equals_single_process(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     out = tmp_path / "ddp.pt"
-    context = mp.spawn(_worker, args=(2, port, str(out)), nprocs=2, join=False)
-    deadline = time.monotonic() + 180
-    while not context.join(timeout=5):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.terminate()
-            pytest.fail("the two gloo workers did not finish within 180 s")
+    gloo.spawn(_worker, (str(out),), seconds=180)
     ddp = torch.load(out)
 
     encoder = _encoder()

@@ -5,17 +5,14 @@ for DeepSpeed and the refusal of a file that would run code)."""
 
 import os
 import pickle
-import socket
 import sys
 import tempfile
-import time
 import types
 
+import gloo
 import lightning
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from veco_lightning.models import consolidate
@@ -47,20 +44,7 @@ def _step(model, vocab_size):
     return model(ids, torch.ones_like(ids)).pow(2).mean()
 
 
-def _spawn(worker, args, seconds=240):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    context = mp.spawn(worker, args=(port, *args), nprocs=2, join=False)
-    deadline = time.monotonic() + seconds
-    while not context.join(timeout=5):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.terminate()
-            pytest.fail(f"the two workers did not finish within {seconds} s")
-
-
-def _fsdp_worker(rank, port, vocab_size, pad_token_id, tokenizer, out):
+def _fsdp_worker(rank, world_size, vocab_size, pad_token_id, tokenizer, out):
     from lightning.fabric.plugins.environments import LightningEnvironment
     from lightning.pytorch.strategies import FSDPStrategy
     from torch.distributed.fsdp import FullStateDictConfig, StateDictType
@@ -68,33 +52,28 @@ def _fsdp_worker(rank, port, vocab_size, pad_token_id, tokenizer, out):
     from torch.distributed.fsdp.wrap import ModuleWrapPolicy
     from transformers.models.xlm_roberta.modeling_xlm_roberta import XLMRobertaLayer
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
-        module = _module(vocab_size, pad_token_id, tokenizer)
-        model = FSDP(module, auto_wrap_policy=ModuleWrapPolicy({XLMRobertaLayer}), device_id=torch.device("cpu"),
-                     use_orig_params=True)  # the shard units of configs/trainer/fsdp*.yaml
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-        _step(model, vocab_size).backward()
-        optimizer.step()
-        environment = LightningEnvironment()
-        environment.set_global_rank(rank)
-        environment.set_world_size(2)
-        strategy = FSDPStrategy(cluster_environment=environment, state_dict_type="sharded")
-        strategy.model = model
-        checkpoint = {"state_dict": strategy.lightning_module_state_dict(),
-                      "optimizer_states": [strategy.optimizer_state(optimizer)], **_client_state(module)}
-        strategy.save_checkpoint(checkpoint, os.path.join(out, "last.ckpt"))  # what the Trainer calls
-        # The full state dict, as state_dict_type: full writes it (gathered on every rank: offloading to the CPU
-        # that FSDP already runs on crashes torch 2.13's FSDP).
-        with FSDP.state_dict_type(model, StateDictType.FULL_STATE_DICT, FullStateDictConfig(rank0_only=False)):
-            full = model.state_dict()
-        at_fit_end = full_state_dict(strategy)  # what ExportPretrained exports under fsdp-sharded.yaml
-        if rank == 0:
-            torch.save({"state_dict": full, **_client_state(module)}, os.path.join(out, "full.ckpt"))
-            torch.save(at_fit_end, os.path.join(out, "at_fit_end.pt"))
-    finally:
-        dist.destroy_process_group()
+    module = _module(vocab_size, pad_token_id, tokenizer)
+    model = FSDP(module, auto_wrap_policy=ModuleWrapPolicy({XLMRobertaLayer}), device_id=torch.device("cpu"),
+                 use_orig_params=True)  # the shard units of configs/trainer/fsdp*.yaml
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    _step(model, vocab_size).backward()
+    optimizer.step()
+    environment = LightningEnvironment()
+    environment.set_global_rank(rank)
+    environment.set_world_size(world_size)
+    strategy = FSDPStrategy(cluster_environment=environment, state_dict_type="sharded")
+    strategy.model = model
+    checkpoint = {"state_dict": strategy.lightning_module_state_dict(),
+                  "optimizer_states": [strategy.optimizer_state(optimizer)], **_client_state(module)}
+    strategy.save_checkpoint(checkpoint, os.path.join(out, "last.ckpt"))  # what the Trainer calls
+    # The full state dict, as state_dict_type: full writes it (gathered on every rank: offloading to the CPU
+    # that FSDP already runs on crashes torch 2.13's FSDP).
+    with FSDP.state_dict_type(model, StateDictType.FULL_STATE_DICT, FullStateDictConfig(rank0_only=False)):
+        full = model.state_dict()
+    at_fit_end = full_state_dict(strategy)  # what ExportPretrained exports under fsdp-sharded.yaml
+    if rank == 0:
+        torch.save({"state_dict": full, **_client_state(module)}, os.path.join(out, "full.ckpt"))
+        torch.save(at_fit_end, os.path.join(out, "at_fit_end.pt"))
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +83,7 @@ def fsdp_run(tokenizer_dir, tmp_path_factory):
 
     tokenizer = load_tokenizer(str(tokenizer_dir))
     out = tmp_path_factory.mktemp("fsdp")
-    _spawn(_fsdp_worker, (len(tokenizer), tokenizer.pad_token_id, str(tokenizer_dir), str(out)))
+    gloo.spawn(_fsdp_worker, (len(tokenizer), tokenizer.pad_token_id, str(tokenizer_dir), str(out)))
     return out / "last.ckpt", out / "full.ckpt"
 
 
@@ -231,12 +210,10 @@ def test_deepspeed_file_that_would_run_code_is_refused(tokenizer_dir, tmp_path, 
     assert not _Payload.marker.exists()
 
 
-def _deepspeed_worker(rank, port, stage, vocab_size, tokenizer, out):
+def _deepspeed_worker(rank, world_size, stage, vocab_size, tokenizer, out):
     import deepspeed
     from lightning.pytorch.strategies import DeepSpeedStrategy
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
-                      WORLD_SIZE="2")
     module = _module(vocab_size, 1, tokenizer)
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-2)
     config = {"train_micro_batch_size_per_gpu": 2, "zero_optimization": {"stage": stage},
@@ -262,7 +239,7 @@ def test_veco_export_from_deepspeed_zero_checkpoint(stage, tokenizer_dir, tmp_pa
     from veco_lightning.data.tokenizer import load_tokenizer
 
     vocab_size = len(load_tokenizer(str(tokenizer_dir)))
-    _spawn(_deepspeed_worker, (stage, vocab_size, str(tokenizer_dir), str(tmp_path)), seconds=400)
+    gloo.spawn(_deepspeed_worker, (stage, vocab_size, str(tokenizer_dir), str(tmp_path)), seconds=400, init=False)
     root = tmp_path / "last.ckpt"
     assert checkpoint_format(str(root)) == "deepspeed"
     assert len(list((root / "checkpoint").glob("*optim_states.pt"))) == 2  # one partition per rank
