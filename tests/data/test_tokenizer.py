@@ -17,6 +17,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from veco_lightning.data.tokenizer import (
     _quotas,
     _sample,
+    encode_ids,
+    encode_with_offsets,
     load_tokenizer,
     main,
     train_tokenizer,
@@ -244,3 +246,23 @@ def test_cli_main(tmp_path, capsys):
     assert str(out) in printed and "vocab size" in printed
     tok = load_tokenizer(str(out))
     assert str(len(tok)) in printed and tok.mask_token_id == len(tok) - 1
+
+
+@pytest.mark.parametrize("max_length", [None, 5])
+def test_backend_encoding_equals_the_wrapper(trained, max_length):
+    """``encode_ids`` and ``encode_with_offsets`` call the Rust backend directly: the same ids (and offsets) as the
+    ``transformers`` call, also after a wrapper call that left truncation and padding set on the backend."""
+    tokenizer = trained[0]
+    corpus = _corpus(20, 20, 20)
+    texts = [*corpus["en"], *corpus["de"], *corpus["zh"], "", "  two  spaces ", "ﬁne ｶﾞ Straße", "x <mask> y"]
+    cut = {"truncation": True, "max_length": max_length} if max_length is not None else {}
+    expected = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, **cut)
+    tokenizer(texts[:2], truncation=True, max_length=3, padding="max_length")  # settings left on the backend
+    assert encode_ids(tokenizer, texts, max_length) == expected["input_ids"]
+    assert any(len(ids) > 5 for ids in expected["input_ids"]) == (max_length is None)
+    if max_length is not None:
+        tokenizer(texts[:2], truncation=True, max_length=3, padding="max_length")
+        pairs = encode_with_offsets(tokenizer, texts, max_length)
+        assert [ids for ids, _ in pairs] == expected["input_ids"]
+        assert [list(map(tuple, offsets)) for _, offsets in pairs] == [list(map(tuple, o))
+                                                                     for o in expected["offset_mapping"]]

@@ -25,6 +25,7 @@ from veco_lightning.data.readers import (
     load_text_dataset,
 )
 from veco_lightning.data.streaming import StreamingBlocks, check_run_length, check_stream_patterns, stream_loader
+from veco_lightning.data.tokenizer import encode_ids
 from veco_lightning.distributed import world_info
 from veco_lightning.lexicon.languages import check_language
 
@@ -203,7 +204,7 @@ class MonolingualDataModule(SourceDataModule):
                                 lines=self.lines, max_line_chars=self.max_line_chars)
 
         def tokenize_and_pack(batch: dict[str, list]) -> dict[str, list]:
-            ids = tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
+            ids = encode_ids(tokenizer, batch["text"])
             return {"input_ids": pack_blocks(ids, max_length, tokenizer.bos_token_id, tokenizer.eos_token_id)}
 
         # Packing works within a map batch: 10,000 documents leave one partial block out, not one per document.

@@ -33,7 +33,7 @@ from veco_lightning.data.readers import (
     check_pair_source,
     read_pairs,
 )
-from veco_lightning.data.tokenizer import encode_with_offsets
+from veco_lightning.data.tokenizer import encode_ids
 from veco_lightning.heap import frozen_heap
 from veco_lightning.lexicon.languages import check_language, split_pair
 
@@ -249,9 +249,7 @@ class ParallelDataModule(SourceDataModule):
         tokenizer, side_length = self.tokenizer, (self.max_length - 4) // 2
 
         def tokenize(batch: dict[str, list]) -> pa.Table:
-            ids = {side: [ids for ids, _ in encode_with_offsets(tokenizer, batch[side], side_length)]
-                   for side in ("src", "tgt")}
-            return pair_columns(ids["src"], ids["tgt"])
+            return pair_columns(*(encode_ids(tokenizer, batch[side], side_length) for side in ("src", "tgt")))
 
         return tokenize
 

@@ -57,6 +57,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 from veco_lightning.data.readers import expand_globs
 from veco_lightning.data.sampling import smoothed_probabilities
+from veco_lightning.data.tokenizer import encode_ids
 from veco_lightning.lexicon.badinput import (
     MAX_LINE_CHARS,
     UTF8_FIX,
@@ -246,7 +247,7 @@ class _Reader:
             kept = [(row, text) for row, value in zip(rows, batch[field])
                     if row >= max(self.row, self.skip_rows) and (text := self._text(value, row)) is not None]
             if kept:
-                ids = self.owner.tokenizer([text for _, text in kept], add_special_tokens=False)["input_ids"]
+                ids = encode_ids(self.owner.tokenizer, [text for _, text in kept])
                 for (row, _), doc in zip(kept, ids):
                     self.row = row + 1
                     yield doc
