@@ -4,7 +4,8 @@ For every language pair ``xx-en`` with a Wiktionary dictionary in ``<data-dir>/d
 NTREX-128 reference, the pairs go through the stages of the synonym datamodule's map function, batch by batch
 (``--batch-size``, 1000 as ``datasets.map``), each timed alone in CPU time (best of ``--repeats``):
 
-* ``tokens``: the token ids of both sides (what the parallel datamodule stores; the baseline);
+* ``tokens``: the token ids of both sides, as the parallel datamodule encodes them (``encode_ids``, no offsets
+  tracked; the baseline);
 * ``tokens+offsets``: the ids and the character offsets of both sides (what the synonym datamodule encodes);
 * ``seg xx`` / ``seg en``: the segmentation of each side (:meth:`SynonymMiner.segment_batch`);
 * ``match``: the dictionary matching (:meth:`SynonymMiner.match_batch`);
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from transformers import AutoTokenizer
 
-    from veco_lightning.data.tokenizer import encode_with_offsets
+    from veco_lightning.data.tokenizer import encode_ids, encode_with_offsets
     from veco_lightning.data.units import MatchedBatch, units_of_matches
     from veco_lightning.lexicon.dictionary import read_dictionary
     from veco_lightning.lexicon.stopwords import default_stop_words
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tok_dir = find_tokenizer(args.tokenizer)
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)
-    backend, side_length = tokenizer.backend_tokenizer, (args.max_length - 4) // 2
+    side_length = (args.max_length - 4) // 2
     en = harness.read_lines(english)
     harness.log(f"{len(langs)} language pairs, tokenizer {tok_dir}, batches of {args.batch_size}, best of "
                 f"{args.repeats} (CPU time, one thread)")
@@ -79,11 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         """Each stage's least CPU time on one batch."""
         spent = {}
 
-        def ids() -> list:
-            return [[e.ids[:side_length] for e in backend.encode_batch(texts, add_special_tokens=False)]
-                    for texts in (src, tgt)]
-
-        spent["tokens"], _ = best_cpu(ids, args.repeats)
+        spent["tokens"], _ = best_cpu(lambda: [encode_ids(tokenizer, texts, side_length) for texts in (src, tgt)],
+                                      args.repeats)
         spent["tokens+offsets"], encoded = best_cpu(
             lambda: [encode_with_offsets(tokenizer, texts, side_length) for texts in (src, tgt)], args.repeats)
         spent["seg xx"], src_words = best_cpu(lambda: miner.segment_batch(src, "src"), args.repeats)
