@@ -34,6 +34,7 @@ import argparse
 import datetime
 import functools
 import gc
+import glob
 import json
 import os
 import platform
@@ -92,6 +93,24 @@ def add_data_dir(parser: argparse.ArgumentParser, holds: str) -> None:
     """
     parser.add_argument("--data-dir", default=DEFAULT_DATA,
                         help=f"shared data folder, holding {holds} ($VECO_BENCH_DATA sets the default)")
+
+
+def add_tokenizer(parser: argparse.ArgumentParser) -> None:
+    """Add ``--tokenizer``, a local tokenizer directory; :func:`find_tokenizer` gives the default."""
+    parser.add_argument("--tokenizer", default=None,
+                        help="local tokenizer directory (default: the 32k NTREX tokenizer cached under "
+                             "benchmarks/.cache by mlm_throughput.py, else the package's demo tokenizer)")
+
+
+def find_tokenizer(explicit: str | None) -> str:
+    """``explicit``, else the last 32k NTREX tokenizer cached by ``mlm_throughput.py`` under :data:`CACHE`, else the
+    demo tokenizer shipped with the package (no downloads)."""
+    if explicit:
+        return explicit
+    cached = sorted(glob.glob(os.path.join(CACHE, "tokenizer-*", "tokenizer.json")))
+    if cached:
+        return os.path.dirname(cached[-1])
+    return os.path.join(REPO, "veco_lightning", "resources", "demo", "tokenizer")
 
 
 def add_tokenizer_threads(parser: argparse.ArgumentParser) -> None:

@@ -42,7 +42,6 @@ import time
 from collections.abc import Callable
 
 import harness
-from mining_stats import find_tokenizer
 
 
 def replicate(path: str, times: int, folder: str) -> str:
@@ -58,7 +57,7 @@ def replicate(path: str, times: int, folder: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     harness.add_data_dir(parser, "ntrex128/ and dictionaries/")
-    parser.add_argument("--tokenizer", default=None, help="local tokenizer directory (default: see module doc)")
+    harness.add_tokenizer(parser)
     parser.add_argument("--runs", type=int, default=3, help="rounds; the figures are medians over them")
     parser.add_argument("--scale", type=int, default=20, help="the large corpus is NTREX repeated this many times")
     parser.add_argument("--num-proc", type=int, nargs="+", default=[1, 2], help="datasets.map processes to measure")
@@ -80,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     from veco_lightning.data.synonym import SynonymAlignedDataModule
 
     machine = harness.describe_machine()
-    tok_dir = find_tokenizer(args.tokenizer)
+    tok_dir = harness.find_tokenizer(args.tokenizer)
     scratch = tempfile.mkdtemp(prefix="mining_speed-", dir=harness.CACHE if os.path.isdir(harness.CACHE) else None)
     large_dir = os.path.join(scratch, f"ntrex-x{args.scale}")
     os.makedirs(large_dir)

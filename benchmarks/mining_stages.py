@@ -30,7 +30,6 @@ import time
 os.environ["TOKENIZERS_PARALLELISM"] = "false"  # every stage on one core
 
 import harness
-from mining_stats import find_tokenizer
 
 STAGES = ("tokens", "tokens+offsets", "seg xx", "seg en", "match", "units")
 
@@ -48,7 +47,7 @@ def best_cpu(fn, repeats: int) -> tuple[float, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     harness.add_data_dir(parser, "ntrex128/ and dictionaries/")
-    parser.add_argument("--tokenizer", default=None, help="local tokenizer directory (default: mining_stats.py's)")
+    harness.add_tokenizer(parser)
     parser.add_argument("--langs", nargs="+", default=None, help="non-English sides (default: all with data)")
     parser.add_argument("--repeats", type=int, default=5, help="each stage's time is the best of this many calls")
     parser.add_argument("--batch-size", type=int, default=1000, help="sentence pairs per batch")
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from veco_lightning.lexicon.stopwords import default_stop_words
     from veco_lightning.lexicon.synonyms import SynonymMiner
 
-    tok_dir = find_tokenizer(args.tokenizer)
+    tok_dir = harness.find_tokenizer(args.tokenizer)
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)
     side_length = (args.max_length - 4) // 2
     en = harness.read_lines(english)

@@ -43,21 +43,11 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import random
 from collections.abc import Callable
 
 import harness
-
-
-def find_tokenizer(explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    cached = sorted(glob.glob(os.path.join(harness.CACHE, "tokenizer-*", "tokenizer.json")))
-    if cached:
-        return os.path.dirname(cached[-1])
-    return os.path.join(harness.REPO, "veco_lightning", "resources", "demo", "tokenizer")
 
 
 def throughput_table(title: str, stages: list[tuple[str, float]], n_pairs: int) -> str:
@@ -70,7 +60,7 @@ def throughput_table(title: str, stages: list[tuple[str, float]], n_pairs: int) 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     harness.add_data_dir(parser, "ntrex128/ and dictionaries/")
-    parser.add_argument("--tokenizer", default=None, help="local tokenizer directory (default: see module doc)")
+    harness.add_tokenizer(parser)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=30)
@@ -132,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{m['with_synonyms']:.1%}", m["multi_word_pairs"], f"{m['src_coverage']:.1%}", f"{m['tgt_coverage']:.1%}",
           f"{m['dict_load_s']:.2f}", f"{m['mining_s']:.2f}"] for lang, m in mining.items()]))
 
-    tok_dir = find_tokenizer(args.tokenizer)
+    tok_dir = harness.find_tokenizer(args.tokenizer)
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)
     jobs = [(lang, src_lines, tgt_lines) for lang, (_, tgt_lines, _) in corpora.items()]
     n_pairs = sum(len(src) for _, src, _ in jobs)

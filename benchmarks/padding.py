@@ -28,13 +28,12 @@ import tempfile
 from collections import Counter
 
 import harness
-from mining_stats import find_tokenizer
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     harness.add_data_dir(parser, "ntrex128/")
-    parser.add_argument("--tokenizer", default=None, help="local tokenizer directory (default: mining_stats.py's)")
+    harness.add_tokenizer(parser)
     parser.add_argument("--batch-size", type=int, default=32, help="pairs per batch (the NTREX recipes' 32)")
     parser.add_argument("--bucket-batches", type=int, default=50, help="batches per sorting window (the default)")
     parser.add_argument("--max-length", type=int, default=128, help="the datamodule's pair length in tokens")
@@ -54,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         path = os.path.join(ntrex, f"newstest2019-ref.{code}.txt")
         if os.path.exists(path):
             files[f"{lang}-en"] = ParallelSource(src=path, tgt=english, lines=[0, -args.held_out])
-    tok_dir = find_tokenizer(args.tokenizer)
+    tok_dir = harness.find_tokenizer(args.tokenizer)
     with tempfile.TemporaryDirectory(prefix="padding-") as cache:
         dm = ParallelDataModule(files=files, tokenizer=tok_dir, max_length=args.max_length,
                                 batch_size=args.batch_size, bucket_batches=args.bucket_batches, val_pairs=0,

@@ -26,13 +26,12 @@ import os
 import time
 
 import harness
-from mining_stats import find_tokenizer
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     harness.add_data_dir(parser, "ntrex128/")
-    parser.add_argument("--tokenizer", default=None, help="local tokenizer directory (default: mining_stats.py's)")
+    harness.add_tokenizer(parser)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--max-length", type=int, default=62, help="ids cut to this many tokens (a side of a "
@@ -49,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from veco_lightning.data.tokenizer import encode_ids, encode_with_offsets
 
-    tok_dir = find_tokenizer(args.tokenizer)
+    tok_dir = harness.find_tokenizer(args.tokenizer)
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)
     backend, cut = tokenizer.backend_tokenizer, args.max_length
     texts = [line for path in files for line in harness.read_lines(path)]
