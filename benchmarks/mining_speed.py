@@ -17,6 +17,8 @@ recorded); the figures are medians over ``--runs`` rounds. The script prints
 
 * per corpus and ``num_proc``: seconds, µs per sentence pair, pairs/s, and the overhead of mining over tokenisation
   (whole step; and without the dictionary loads);
+* the same in CPU time (this process, its threads and its ``num_proc`` workers) and the cores each kept busy: when
+  the CPU overhead matches the wall-clock one, mining is not waiting on anything, and only less work makes it faster;
 * per datamodule and ``num_proc``: time on the large corpus / time on NTREX (``--scale`` when the time is linear in
   the corpus size; fixed costs such as dictionary loads and process start-up pull it below), and the marginal cost
   per pair, ``(T_large - T_ntrex) / (pairs_large - pairs_ntrex)``, which excludes every fixed cost.
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import tempfile
@@ -52,6 +55,14 @@ def replicate(path: str, times: int, folder: str) -> str:
         with open(target, "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines * times) + "\n")
     return target
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process, its threads included, and of its children that have ended (the
+    ``num_proc`` workers of ``datasets.map``, which it joins before returning)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,13 +129,13 @@ def main(argv: list[str] | None = None) -> int:
             harness.apply_tokenizer_threads(args)  # again: a num_proc map leaves the process environment at "false"
             dm.cache_dir = tempfile.mkdtemp(prefix="cache-", dir=scratch)  # fresh: nothing prepared before
             TimedSynonymModule.dictionary_seconds = 0.0
-            begin = time.perf_counter()
+            begin, begin_cpu = time.perf_counter(), cpu_seconds()
             for pair in dm.files:
                 dm.prepare_data_for(pair)
-            seconds = time.perf_counter() - begin
+            seconds, cpu = time.perf_counter() - begin, cpu_seconds() - begin_cpu
             shutil.rmtree(dm.cache_dir)
             loads = TimedSynonymModule.dictionary_seconds if isinstance(dm, TimedSynonymModule) else 0.0
-            return {"seconds": seconds, "dictionary_s": loads, "sentence_pairs": pairs[corpus]}
+            return {"seconds": seconds, "cpu_s": cpu, "dictionary_s": loads, "sentence_pairs": pairs[corpus]}
         return run
 
     measurements = {}
@@ -139,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def describe(run: int, name: str, figures: dict) -> str:
         per_pair = figures["seconds"] / figures["sentence_pairs"] * 1e6
-        return (f"  round {run + 1} {name}: {figures['seconds']:.1f} s ({per_pair:.0f} µs/pair; dictionaries "
-                f"{figures['dictionary_s']:.1f} s)")
+        cores = figures["cpu_s"] / figures["seconds"]
+        return (f"  round {run + 1} {name}: {figures['seconds']:.1f} s ({per_pair:.0f} µs/pair; {cores:.2f} cores "
+                f"busy; dictionaries {figures['dictionary_s']:.1f} s)")
 
     try:
         runs = harness.interleave(measurements, args.runs, idle_wait=args.idle_wait, retries=args.retries,
@@ -149,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     seconds = harness.medians(runs, "seconds")
     loads = harness.medians(runs, "dictionary_s")
+    cpu = harness.medians(runs, "cpu_s")
 
-    rows, results = [], {}
+    rows, cpu_rows, results = [], [], {}
     for corpus in corpora:
         for num_proc in args.num_proc:
             key = f"{corpus}/np{num_proc}"
@@ -160,8 +173,16 @@ def main(argv: list[str] | None = None) -> int:
                 "sentence_pairs": n, "tokenisation_s": tok, "tokenisation_mining_s": syn, "dictionary_load_s": load,
                 "tokenisation_us_per_pair": tok / n * 1e6, "tokenisation_mining_us_per_pair": syn / n * 1e6,
                 "tokenisation_pairs_per_s": n / tok, "tokenisation_mining_pairs_per_s": n / syn,
-                "overhead": (syn - tok) / tok, "overhead_without_dictionary_load": (syn - load - tok) / tok}
+                "overhead": (syn - tok) / tok, "overhead_without_dictionary_load": (syn - load - tok) / tok,
+                "tokenisation_cpu_us_per_pair": cpu[f"{key}/parallel"] / n * 1e6,
+                "tokenisation_mining_cpu_us_per_pair": cpu[f"{key}/synonym"] / n * 1e6,
+                "tokenisation_cores": cpu[f"{key}/parallel"] / tok,
+                "tokenisation_mining_cores": cpu[f"{key}/synonym"] / syn,
+                "cpu_overhead": (cpu[f"{key}/synonym"] - cpu[f"{key}/parallel"]) / cpu[f"{key}/parallel"]}
             r = results[key]
+            cpu_rows.append([corpus, num_proc, f"{r['tokenisation_cpu_us_per_pair']:.0f}",
+                             f"{r['tokenisation_mining_cpu_us_per_pair']:.0f}", f"{r['cpu_overhead']:+.0%}",
+                             f"{r['tokenisation_cores']:.2f}", f"{r['tokenisation_mining_cores']:.2f}"])
             rows.append([corpus, num_proc, f"{n:,}", f"{tok:.1f}", f"{syn:.1f}", f"{load:.1f}",
                          f"{r['tokenisation_us_per_pair']:.0f}", f"{r['tokenisation_mining_us_per_pair']:.0f}",
                          f"{r['tokenisation_pairs_per_s']:,.0f}", f"{r['tokenisation_mining_pairs_per_s']:,.0f}",
@@ -172,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     print(harness.markdown_table(
         ["corpus", "num_proc", "pairs", "tok s", "tok+mining s", "of which dict load s", "tok µs/pair",
          "tok+mining µs/pair", "tok pairs/s", "tok+mining pairs/s", "overhead", "overhead w/o dict load"], rows))
+    # CPU time beside wall time: when the two overheads agree, mining is not waiting on anything (it uses the cores
+    # as well as tokenisation does) and only less work would make it cheaper.
+    print("\n## CPU time (this process, its threads and its num_proc workers; dictionary loads included)\n")
+    print(harness.markdown_table(["corpus", "num_proc", "tok CPU µs/pair", "tok+mining CPU µs/pair", "CPU overhead",
+                                  "tok cores busy", "tok+mining cores busy"], cpu_rows))
 
     large = f"x{args.scale}"
     linear_rows, linearity = [], {}
@@ -199,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
                      "tokenizer": os.path.relpath(tok_dir, harness.REPO), "max_length": args.max_length,
                      "stop_words": True, "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM"),
                      "rayon_num_threads": os.environ.get("RAYON_NUM_THREADS", "default")},
-        "sentence_pairs": pairs, "median_seconds": seconds, "median_dictionary_load_s": loads,
+        "sentence_pairs": pairs, "median_seconds": seconds, "median_cpu_seconds": cpu,
+        "median_dictionary_load_s": loads,
         "spread_seconds": spread, "results": results, "linearity": linearity, "runs": runs,
     }, environment={**machine, **contention}, argv=argv)
     return 0
