@@ -1,0 +1,65 @@
+"""The benchmark scripts a user runs (``benchmarks/``): each one imports and parses its options, and the harness
+that every figure goes through rotates the order of measurements and takes medians as it says."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCHMARKS = os.path.join(ROOT, "benchmarks")
+SCRIPTS = sorted(os.path.basename(path) for path in glob.glob(os.path.join(BENCHMARKS, "*.py"))
+                 if not path.endswith("harness.py"))
+
+
+@pytest.fixture
+def harness(monkeypatch):
+    monkeypatch.syspath_prepend(BENCHMARKS)
+    import harness
+
+    return harness
+
+
+def test_every_benchmark_has_a_script():
+    assert len(SCRIPTS) >= 20 and "mfu.py" in SCRIPTS and "mining_speed.py" in SCRIPTS
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_benchmark_parses_its_options(script):
+    result = subprocess.run([sys.executable, os.path.join("benchmarks", script), "--help"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("usage:"), result.stdout[:500]
+
+
+def test_interleave_rotates_the_order_and_medians_are_per_measurement(harness, monkeypatch):
+    calls = []
+    monkeypatch.setattr(harness, "measure", lambda fn, **_: {**fn(), "contended": False})
+
+    def figure(name, values):
+        it = iter(values)
+
+        def run():
+            calls.append(name)
+            return {"seconds": next(it)}
+        return run
+
+    rounds = harness.interleave({"a": figure("a", [3.0, 1.0, 2.0]), "b": figure("b", [10.0, 30.0, 20.0]),
+                                 "c": figure("c", [5.0, 5.0, 7.0])}, 3, idle_wait=0)
+    assert [r["order"] for r in rounds] == [["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"]]
+    assert calls == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert all(r["clean"] for r in rounds)
+    assert harness.medians(rounds, "seconds") == {"a": 2.0, "b": 20.0, "c": 5.0}
+
+
+def test_markdown_table_aligns_numbers_right(harness):
+    table = harness.markdown_table(["step", "tokens/s"], [["MLM", "3,240"], ["", "1"]])
+    assert table.splitlines() == ["| step | tokens/s |", "|---|---:|", "| MLM | 3,240 |", "| | 1 |"]
+
+
+def test_command_line_reproduces_the_arguments(harness):
+    assert (harness.command_line("mfu", ["--runs", "5", "--output", "a b.json"])
+            == "python benchmarks/mfu.py --runs 5 --output 'a b.json'")
