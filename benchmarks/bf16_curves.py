@@ -93,9 +93,9 @@ def main(argv=None) -> int:
     p.add_argument("--every", type=int, default=5, help="log every N steps")
     harness.add_output(p, "bf16_curves")
     args = p.parse_args(argv)
-    ntrex = os.path.join(harness.SHARED_DATA, "ntrex128")
-    if not os.path.isdir(ntrex):
-        return harness.skip(f"no NTREX-128 at {ntrex!r}, where configs/experiments/ntrex-*.yaml read it")
+    missing = harness.ntrex_recipe_missing()
+    if missing:
+        return harness.skip(missing)
     machine = harness.describe_machine()
     runs = {}
     with tempfile.TemporaryDirectory(dir=harness.CACHE) as scratch:

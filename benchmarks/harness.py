@@ -176,6 +176,19 @@ def ntrex_mining_data(data_dir: str, wanted: Sequence[str] | None = None) -> tup
     return (*found, langs)
 
 
+def ntrex_recipe_missing() -> str | None:
+    """Why the NTREX recipes (``configs/experiments/ntrex*.yaml``, run from the repository root) cannot run here, or
+    None: they read NTREX-128 from ``../shared/data`` and the tokenizer from ``runs/ntrex/tokenizer``."""
+    ntrex = os.path.join(SHARED_DATA, "ntrex128")
+    if not os.path.isdir(ntrex):
+        return f"no NTREX-128 at {ntrex!r}, where configs/experiments/ntrex*.yaml read it"
+    tokenizer = os.path.join(REPO, "runs", "ntrex", "tokenizer")
+    if not os.path.isdir(tokenizer):
+        return (f"no tokenizer at {tokenizer!r}: train it with the veco-train-tokenizer command in the header of "
+                "configs/experiments/ntrex.yaml")
+    return None
+
+
 def skip(reason: str) -> int:
     """Say why a benchmark does not run (its data is absent); returns its exit status, 0: absent data is no failure.
 

@@ -111,6 +111,9 @@ def main(argv=None) -> int:
     files = mlm_throughput.ntrex_files(args.data_dir)
     if not files:
         return harness.skip(f"no NTREX-128 files under {os.path.join(args.data_dir, 'ntrex128')!r}")
+    missing = harness.ntrex_recipe_missing() if args.recipe != "none" else None
+    if missing:
+        return harness.skip(f"{missing} (or measure the MLM step alone with --recipe none)")
     harness.quiet_libraries("veco_lightning")
     machine = harness.describe_machine()
     log = harness.log

@@ -60,9 +60,9 @@ def main(argv=None) -> int:
     harness.add_contention_options(parser)
     harness.add_output(parser, "objective_throughput")
     args = parser.parse_args(argv)
-    ntrex = os.path.join(harness.SHARED_DATA, "ntrex128")
-    if not os.path.isdir(ntrex):
-        return harness.skip(f"no NTREX-128 at {ntrex!r}, where configs/experiments/ntrex-*.yaml read it")
+    missing = harness.ntrex_recipe_missing()
+    if missing:
+        return harness.skip(missing)
 
     machine = harness.describe_machine()
     rounds = harness.interleave(

@@ -48,13 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     harness.add_contention_options(parser)
     harness.add_output(parser, "veco_step_passes")
     args = parser.parse_args(argv)
-    ntrex = os.path.join(harness.SHARED_DATA, "ntrex128")
-    if not os.path.isdir(ntrex):
-        return harness.skip(f"no NTREX-128 at {ntrex!r}, where configs/experiments/ntrex*.yaml read it")
-    tokenizer = os.path.join(harness.REPO, "runs", "ntrex", "tokenizer")
-    if "configs/experiments/ntrex.yaml" in args.configs and not os.path.isdir(tokenizer):
-        return harness.skip(f"no tokenizer at {tokenizer!r}: train it with the veco-train-tokenizer command in the "
-                            "header of configs/experiments/ntrex.yaml")
+    missing = harness.ntrex_recipe_missing() if "configs/experiments/ntrex.yaml" in args.configs else None
+    if missing:
+        return harness.skip(missing)
     harness.quiet_libraries("veco_lightning")
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning").setLevel(logging.ERROR)

@@ -63,3 +63,13 @@ def test_markdown_table_aligns_numbers_right(harness):
 def test_command_line_reproduces_the_arguments(harness):
     assert (harness.command_line("mfu", ["--runs", "5", "--output", "a b.json"])
             == "python benchmarks/mfu.py --runs 5 --output 'a b.json'")
+
+
+def test_ntrex_recipe_missing_names_what_is_absent(harness, monkeypatch, tmp_path):
+    monkeypatch.setattr(harness, "SHARED_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(harness, "REPO", str(tmp_path / "repo"))
+    assert "no NTREX-128" in harness.ntrex_recipe_missing()
+    (tmp_path / "data" / "ntrex128").mkdir(parents=True)
+    assert "veco-train-tokenizer" in harness.ntrex_recipe_missing()
+    (tmp_path / "repo" / "runs" / "ntrex" / "tokenizer").mkdir(parents=True)
+    assert harness.ntrex_recipe_missing() is None
