@@ -229,6 +229,15 @@ def read_lines(path: str) -> list[str]:
 # --------------------------------------------------------------------------------------------------- contention
 
 
+def own_cpu_seconds() -> float:
+    """CPU time (user + system) of this process, all its threads, and its child processes that have ended (e.g. the
+    ``num_proc`` workers of a ``datasets.map``, joined before it returns)."""
+    import resource  # Unix only
+
+    return sum(usage.ru_utime + usage.ru_stime
+               for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+
+
 class CpuMonitor:
     """CPU time used by *other* processes, and stolen by the hypervisor, since the monitor was created.
 
@@ -248,12 +257,7 @@ class CpuMonitor:
                 fields = [int(x) for x in f.readline().split()[1:]]
         except (OSError, ValueError):
             return None
-        import resource  # Unix only; reached only where /proc/stat exists
-
-        own = 0.0
-        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-            usage = resource.getrusage(who)
-            own += usage.ru_utime + usage.ru_stime
+        own = own_cpu_seconds()  # Unix only, like /proc/stat
         idle = fields[3] + fields[4]  # idle + iowait
         steal = fields[7] if len(fields) > 7 else 0
         busy = sum(fields[:8]) - idle - steal

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import tempfile
@@ -55,14 +54,6 @@ def replicate(path: str, times: int, folder: str) -> str:
         with open(target, "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines * times) + "\n")
     return target
-
-
-def cpu_seconds() -> float:
-    """CPU time (user + system) of this process, its threads included, and of its children that have ended (the
-    ``num_proc`` workers of ``datasets.map``, which it joins before returning)."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,10 +120,10 @@ def main(argv: list[str] | None = None) -> int:
             harness.apply_tokenizer_threads(args)  # again: a num_proc map leaves the process environment at "false"
             dm.cache_dir = tempfile.mkdtemp(prefix="cache-", dir=scratch)  # fresh: nothing prepared before
             TimedSynonymModule.dictionary_seconds = 0.0
-            begin, begin_cpu = time.perf_counter(), cpu_seconds()
+            begin, begin_cpu = time.perf_counter(), harness.own_cpu_seconds()
             for pair in dm.files:
                 dm.prepare_data_for(pair)
-            seconds, cpu = time.perf_counter() - begin, cpu_seconds() - begin_cpu
+            seconds, cpu = time.perf_counter() - begin, harness.own_cpu_seconds() - begin_cpu
             shutil.rmtree(dm.cache_dir)
             loads = TimedSynonymModule.dictionary_seconds if isinstance(dm, TimedSynonymModule) else 0.0
             return {"seconds": seconds, "cpu_s": cpu, "dictionary_s": loads, "sentence_pairs": pairs[corpus]}
