@@ -8,7 +8,9 @@ cache folder each time: reading the pairs, ``datasets.map``, writing the shards)
 * *tokenisation*: :class:`~veco_lightning.data.parallel.ParallelDataModule` (token ids of both sides);
 * *tokenisation + mining*: :class:`~veco_lightning.data.synonym.SynonymAlignedDataModule` (token ids and offsets,
   synonym mining, word units, token maps; built-in stop words), which also loads each pair's dictionary: that load
-  is timed apart, so that the overhead of mining proper can be read beside the overhead of the whole step.
+  is timed apart, so that the overhead of mining proper can be read beside the overhead of the whole step. Each
+  ``--mining`` option is one such datamodule: ``text`` (the default option) and ``tokens`` (mining on token ids,
+  no offsets: :mod:`veco_lightning.data.token_mining`), both measured by default.
 
 Each is measured with ``num_proc`` 1 and 2 (``--num-proc``) on NTREX (1,997 lines per pair) and on NTREX replicated
 ``--scale`` times (default 20: each file's lines repeated, written to a temporary folder). A round measures every
@@ -28,9 +30,10 @@ Results go to ``benchmarks/results/mining_speed.json`` (``--output``). The token
 the demo tokenizer); ``--tokenizer`` overrides. It encodes each batch on every core, its default and what
 ``veco-prepare`` does (``--tokenizer-threads off``: on one core, as the runs of this script before that option did).
 
-Usage (from the repository root; with the defaults about 50 minutes on 2 busy CPU cores, 10 language pairs)::
+Usage (from the repository root; with the defaults about 70 minutes on 2 busy CPU cores, 10 language pairs)::
 
     python benchmarks/mining_speed.py [--data-dir ../shared/data] [--runs 3] [--scale 20] [--langs de zh]
+        [--mining text tokens]
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ import time
 from collections.abc import Callable
 
 import harness
+
+KINDS = {"text": "synonym", "tokens": "synonym_tokens"}  # data.synonym.mining -> the measurement's name
 
 
 def replicate(path: str, times: int, folder: str) -> str:
@@ -66,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--langs", nargs="+", default=None,
                         help="non-English sides to use (default: every language with a dictionary and NTREX file)")
     parser.add_argument("--max-length", type=int, default=128, help="the datamodules' pair length in tokens")
+    parser.add_argument("--mining", nargs="+", choices=sorted(KINDS), default=list(KINDS),
+                        help="the synonym datamodule's mining option(s) to measure (data.synonym.mining)")
     harness.add_tokenizer_threads(parser)
     harness.add_contention_options(parser)
     harness.add_output(parser, "mining_speed")
@@ -111,9 +118,10 @@ def main(argv: list[str] | None = None) -> int:
             files[f"{lang}-en"] = ParallelSource(src=src, tgt=tgt)
         common = {"files": files, "tokenizer": tok_dir, "max_length": args.max_length, "val_pairs": 0,
                   "num_proc": num_proc if num_proc > 1 else None}
+        dictionaries = {f"en-{lang}": os.path.join(dict_dir, f"en-{lang}.tsv") for lang in langs}
         return {"parallel": ParallelDataModule(**common),
-                "synonym": TimedSynonymModule(dictionaries={f"en-{lang}": os.path.join(dict_dir, f"en-{lang}.tsv")
-                                                            for lang in langs}, stop_words=True, **common)}
+                **{KINDS[mode]: TimedSynonymModule(dictionaries=dictionaries, stop_words=True, mining=mode, **common)
+                   for mode in args.mining}}
 
     def stage(dm, corpus: str) -> Callable[[], dict]:
         def run() -> dict:
@@ -158,55 +166,59 @@ def main(argv: list[str] | None = None) -> int:
     for corpus in corpora:
         for num_proc in args.num_proc:
             key = f"{corpus}/np{num_proc}"
-            tok, syn, load = seconds[f"{key}/parallel"], seconds[f"{key}/synonym"], loads[f"{key}/synonym"]
-            n = pairs[corpus]
-            results[key] = {
-                "sentence_pairs": n, "tokenisation_s": tok, "tokenisation_mining_s": syn, "dictionary_load_s": load,
-                "tokenisation_us_per_pair": tok / n * 1e6, "tokenisation_mining_us_per_pair": syn / n * 1e6,
-                "tokenisation_pairs_per_s": n / tok, "tokenisation_mining_pairs_per_s": n / syn,
-                "overhead": (syn - tok) / tok, "overhead_without_dictionary_load": (syn - load - tok) / tok,
-                "tokenisation_cpu_us_per_pair": cpu[f"{key}/parallel"] / n * 1e6,
-                "tokenisation_mining_cpu_us_per_pair": cpu[f"{key}/synonym"] / n * 1e6,
-                "tokenisation_cores": cpu[f"{key}/parallel"] / tok,
-                "tokenisation_mining_cores": cpu[f"{key}/synonym"] / syn,
-                "cpu_overhead": (cpu[f"{key}/synonym"] - cpu[f"{key}/parallel"]) / cpu[f"{key}/parallel"]}
-            r = results[key]
-            cpu_rows.append([corpus, num_proc, f"{r['tokenisation_cpu_us_per_pair']:.0f}",
-                             f"{r['tokenisation_mining_cpu_us_per_pair']:.0f}", f"{r['cpu_overhead']:+.0%}",
-                             f"{r['tokenisation_cores']:.2f}", f"{r['tokenisation_mining_cores']:.2f}"])
-            rows.append([corpus, num_proc, f"{n:,}", f"{tok:.1f}", f"{syn:.1f}", f"{load:.1f}",
-                         f"{r['tokenisation_us_per_pair']:.0f}", f"{r['tokenisation_mining_us_per_pair']:.0f}",
-                         f"{r['tokenisation_pairs_per_s']:,.0f}", f"{r['tokenisation_mining_pairs_per_s']:,.0f}",
-                         f"{r['overhead']:+.0%}", f"{r['overhead_without_dictionary_load']:+.0%}"])
+            tok, n = seconds[f"{key}/parallel"], pairs[corpus]
+            for mode in args.mining:
+                kind = KINDS[mode]
+                syn, load = seconds[f"{key}/{kind}"], loads[f"{key}/{kind}"]
+                results[f"{key}/{mode}"] = r = {
+                    "sentence_pairs": n, "tokenisation_s": tok, "tokenisation_mining_s": syn,
+                    "dictionary_load_s": load, "tokenisation_us_per_pair": tok / n * 1e6,
+                    "tokenisation_mining_us_per_pair": syn / n * 1e6, "tokenisation_pairs_per_s": n / tok,
+                    "tokenisation_mining_pairs_per_s": n / syn, "overhead": (syn - tok) / tok,
+                    "overhead_without_dictionary_load": (syn - load - tok) / tok,
+                    "tokenisation_cpu_us_per_pair": cpu[f"{key}/parallel"] / n * 1e6,
+                    "tokenisation_mining_cpu_us_per_pair": cpu[f"{key}/{kind}"] / n * 1e6,
+                    "tokenisation_cores": cpu[f"{key}/parallel"] / tok,
+                    "tokenisation_mining_cores": cpu[f"{key}/{kind}"] / syn,
+                    "cpu_overhead": (cpu[f"{key}/{kind}"] - cpu[f"{key}/parallel"]) / cpu[f"{key}/parallel"]}
+                cpu_rows.append([corpus, num_proc, mode, f"{r['tokenisation_cpu_us_per_pair']:.0f}",
+                                 f"{r['tokenisation_mining_cpu_us_per_pair']:.0f}", f"{r['cpu_overhead']:+.0%}",
+                                 f"{r['tokenisation_cores']:.2f}", f"{r['tokenisation_mining_cores']:.2f}"])
+                rows.append([corpus, num_proc, mode, f"{n:,}", f"{tok:.1f}", f"{syn:.1f}", f"{load:.1f}",
+                             f"{r['tokenisation_us_per_pair']:.0f}", f"{r['tokenisation_mining_us_per_pair']:.0f}",
+                             f"{r['tokenisation_pairs_per_s']:,.0f}", f"{r['tokenisation_mining_pairs_per_s']:,.0f}",
+                             f"{r['overhead']:+.0%}", f"{r['overhead_without_dictionary_load']:+.0%}"])
     print(f"\n## Synonym mining through the datamodules (prepare_data_for, fresh cache; median of {args.runs} rounds; "
           f"tokenizer {os.path.relpath(tok_dir, harness.REPO)}, max_length {args.max_length}, tokenizer threads "
           f"{args.tokenizer_threads}, {os.cpu_count()} CPUs)\n")
     print(harness.markdown_table(
-        ["corpus", "num_proc", "pairs", "tok s", "tok+mining s", "of which dict load s", "tok µs/pair",
+        ["corpus", "num_proc", "mining", "pairs", "tok s", "tok+mining s", "of which dict load s", "tok µs/pair",
          "tok+mining µs/pair", "tok pairs/s", "tok+mining pairs/s", "overhead", "overhead w/o dict load"], rows))
     # CPU time beside wall time: when the two overheads agree, mining is not waiting on anything (it uses the cores
     # as well as tokenisation does) and only less work would make it cheaper.
     print("\n## CPU time (this process, its threads and its num_proc workers; dictionary loads included)\n")
-    print(harness.markdown_table(["corpus", "num_proc", "tok CPU µs/pair", "tok+mining CPU µs/pair", "CPU overhead",
-                                  "tok cores busy", "tok+mining cores busy"], cpu_rows))
+    print(harness.markdown_table(["corpus", "num_proc", "mining", "tok CPU µs/pair", "tok+mining CPU µs/pair",
+                                  "CPU overhead", "tok cores busy", "tok+mining cores busy"], cpu_rows))
 
     large = f"x{args.scale}"
     linear_rows, linearity = [], {}
     for num_proc in args.num_proc:
-        for kind in ("parallel", "synonym"):
+        for kind in ("parallel", *(KINDS[mode] for mode in args.mining)):
             small_s, large_s = seconds[f"ntrex/np{num_proc}/{kind}"], seconds[f"{large}/np{num_proc}/{kind}"]
             marginal = (large_s - small_s) / (pairs[large] - pairs["ntrex"])
             linearity[f"np{num_proc}/{kind}"] = {"ratio": large_s / small_s, "marginal_us_per_pair": marginal * 1e6}
             linear_rows.append([kind, num_proc, f"{small_s:.1f}", f"{large_s:.1f}", f"{large_s / small_s:.1f}",
                                 f"{marginal * 1e6:.0f}"])
         tok_m = linearity[f"np{num_proc}/parallel"]["marginal_us_per_pair"]
-        syn_m = linearity[f"np{num_proc}/synonym"]["marginal_us_per_pair"]
-        linearity[f"np{num_proc}/marginal_overhead"] = (syn_m - tok_m) / tok_m
+        for mode in args.mining:
+            syn_m = linearity[f"np{num_proc}/{KINDS[mode]}"]["marginal_us_per_pair"]
+            linearity[f"np{num_proc}/marginal_overhead/{mode}"] = (syn_m - tok_m) / tok_m
     print(f"\n## Scaling: NTREX x{args.scale} vs NTREX ({args.scale} if linear; fixed costs pull the ratio below)\n")
     print(harness.markdown_table(["datamodule", "num_proc", "NTREX s", f"x{args.scale} s", "ratio",
                                   "marginal µs/pair"], linear_rows))
     print("\nMarginal overhead of mining (fixed costs excluded): " + ", ".join(
-        f"num_proc {n}: {linearity[f'np{n}/marginal_overhead']:+.0%}" for n in args.num_proc))
+        f"{mode}, num_proc {n}: {linearity[f'np{n}/marginal_overhead/{mode}']:+.0%}"
+        for mode in args.mining for n in args.num_proc))
 
     spread = {name: {"min": min(r[name]["seconds"] for r in runs), "max": max(r[name]["seconds"] for r in runs),
                      "stdev": statistics.pstdev(r[name]["seconds"] for r in runs)} for name in measurements}
@@ -214,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     harness.write_result(args.output, "mining_speed", {
         "settings": {"languages": langs, "scale": args.scale, "num_proc": args.num_proc, "runs": args.runs,
                      "tokenizer": os.path.relpath(tok_dir, harness.REPO), "max_length": args.max_length,
-                     "stop_words": True, "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM"),
+                     "stop_words": True, "mining": args.mining,
+                     "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM"),
                      "rayon_num_threads": os.environ.get("RAYON_NUM_THREADS", "default")},
         "sentence_pairs": pairs, "median_seconds": seconds, "median_cpu_seconds": cpu,
         "median_dictionary_load_s": loads,

@@ -45,10 +45,11 @@ HELD_OUT_FILE = "held_out.json"  # a prepared pair's validation pairs, beside it
 _CACHE_FORMAT = "parallel-cache-3"  # part of the cache key: change it whenever the stored layout changes
 
 
-def pair_columns(src: list[list[int]], tgt: list[list[int]], **more: Any) -> pa.Table:
-    """A batch of tokenized pairs as stored: ``src`` and ``tgt`` token ids, ``length`` (both sides plus the 4 special
-    tokens of a packed pair) and any ``more`` Arrow columns."""
-    columns = {"src": list_column_of(src), "tgt": list_column_of(tgt)}
+def pair_columns(src: list[list[int]] | pa.Array, tgt: list[list[int]] | pa.Array, **more: Any) -> pa.Table:
+    """A batch of tokenized pairs as stored: ``src`` and ``tgt`` token ids (lists, or :func:`list_column` arrays),
+    ``length`` (both sides plus the 4 special tokens of a packed pair) and any ``more`` Arrow columns."""
+    columns = {side: ids if isinstance(ids, pa.Array) else list_column_of(ids) for side, ids in (("src", src),
+                                                                                                ("tgt", tgt))}
     lengths = np.diff(columns["src"].offsets.to_numpy()) + np.diff(columns["tgt"].offsets.to_numpy()) + 4
     return pa.table({**columns, "length": lengths.astype(np.int64), **more})
 

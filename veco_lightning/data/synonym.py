@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -32,8 +32,9 @@ from veco_lightning.data.cache import file_identity, list_column
 from veco_lightning.data.collators import SynonymCollator
 from veco_lightning.data.parallel import ParallelDataModule, pair_columns
 from veco_lightning.data.readers import BadLinePolicy, expand_globs
-from veco_lightning.data.tokenizer import encode_with_offsets
-from veco_lightning.data.units import match_texts_batch, units_of_matches
+from veco_lightning.data.token_mining import TokenMiner, token_kinds
+from veco_lightning.data.tokenizer import encode_with_offsets, word_start_table
+from veco_lightning.data.units import BatchUnits, match_texts_batch, units_of_matches
 from veco_lightning.lexicon.dictionary import BilingualDictionary, dictionary_for
 from veco_lightning.lexicon.languages import check_language, split_pair, to_iso1
 from veco_lightning.lexicon.stopwords import default_stop_words
@@ -64,6 +65,12 @@ class SynonymAlignedDataModule(ParallelDataModule):
         max_word_chars: longest dictionary match when segmenting a side written without spaces.
         induce: for language pairs with no dictionary, induce one from their training pairs.
         induction: keyword options of ``induce_dictionary`` (``min_count``, ``min_dice``, ...).
+        mining: ``text`` (default) segments both sides into normalised words, matches those and maps the matches onto
+            the tokens through the tokenizer's offsets; ``tokens`` looks the dictionary's phrases up in the token ids
+            (:mod:`veco_lightning.data.token_mining`): no offsets, no segmentation, several times cheaper, and it
+            finds most but not all of what text mining finds (forms that differ beyond capitalisation, or that the
+            tokenizer cuts differently in context, are missed; ``benchmarks/mining_modes.py`` measures both). Pairs
+            with a side written without spaces are always mined on text.
         on_bad_dictionary_line: a malformed dictionary line (not two fields, a side without a word, not UTF-8, a
             control character, longer than ``max_line_chars``): ``skip`` (default: public dictionaries such as MUSE
             hold a few odd lines) counts it per file and logs the first ``file:line``; ``error`` stops there. A
@@ -83,9 +90,12 @@ class SynonymAlignedDataModule(ParallelDataModule):
         max_word_chars: int = 8,
         induce: bool = False,
         induction: dict[str, Any] | None = None,
+        mining: Literal["text", "tokens"] = "text",
         on_bad_dictionary_line: BadLinePolicy = "skip",
         **kwargs: Any,
     ) -> None:
+        if mining not in ("text", "tokens"):
+            raise ValueError(f"data.synonym.mining: {mining!r}; use 'text' (the default) or 'tokens'")
         super().__init__(**kwargs)
         self.dictionaries = dictionaries or {}
         self.stop_words = stop_words
@@ -93,7 +103,10 @@ class SynonymAlignedDataModule(ParallelDataModule):
         self.max_word_chars = max_word_chars
         self.induce = induce
         self.induction = induction or {}
+        self.mining = mining
         self.on_bad_dictionary_line = on_bad_dictionary_line
+        self._token_tables: tuple[np.ndarray, np.ndarray] | None = None
+        self._mined_on: dict[str, str] = {}  # language pair -> "text" or "tokens", as prepared
         self.mining_stats: dict[str, dict[str, Any]] = {}
 
     def languages(self, pair: str) -> tuple[str, str]:
@@ -121,7 +134,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
         files = self._dictionary_files(pair)
         return [CACHE_FORMAT, file_identity(expand_globs(files)) if files else None, self.on_bad_dictionary_line,
                 self.stop_words, self.max_synonyms, self.max_word_chars, self.induce and not files,
-                self.induction if self.induce and not files else None]
+                self.induction if self.induce and not files else None] + (["tokens"] if self.mining == "tokens" else [])
 
     def dictionary(self, pair: str) -> BilingualDictionary | None:
         """The ``src -> tgt`` dictionary of a language pair: configured, induced, or ``None``."""
@@ -141,6 +154,19 @@ class SynonymAlignedDataModule(ParallelDataModule):
         stops = {lang: default_stop_words(lang) for lang in (src_lang, tgt_lang)} if self.stop_words else None
         return SynonymMiner(dictionary, src_lang, tgt_lang, stops, self.max_synonyms, self.max_word_chars)
 
+    def token_miner(self, pair: str, miner: SynonymMiner) -> TokenMiner | None:
+        """The pair's :class:`~veco_lightning.data.token_mining.TokenMiner` with ``mining: tokens``; ``None`` with
+        ``mining: text`` or when a side is written without spaces (then the pair is mined on text)."""
+        if self.mining != "tokens":
+            return None
+        if not (miner.index.src_sep and miner.index.tgt_sep):
+            log.info("%s: a side is written without spaces, so its pairs are mined on text (mining: tokens needs "
+                     "words the tokenizer marks)", pair)
+            return None
+        if self._token_tables is None:  # the tokenizer's word starts, shared by every language pair
+            self._token_tables = word_start_table(self.tokenizer).numpy(), token_kinds(self.tokenizer)
+        return TokenMiner(miner, self.tokenizer, *self._token_tables)
+
     def _mining_fn(self, pair: str) -> tuple[Callable[[dict[str, list]], pa.Table], BilingualDictionary | None]:
         """The batched map function that tokenizes and mines (it also emits a ``_stats`` column, the counts of
         :class:`~veco_lightning.data.units.PairUnits`, so that statistics survive multi-process mapping), and the
@@ -153,13 +179,27 @@ class SynonymAlignedDataModule(ParallelDataModule):
         miner = self.miner(pair, dictionary) if dictionary is not None else None
         if miner is not None:
             miner.batch_tables()  # here, so that forked num_proc workers inherit them
+        token_miner = self.token_miner(pair, miner) if miner is not None else None
+        self._mined_on[pair] = "tokens" if token_miner is not None else "text"
         width = len(MiningStats.COUNTS) + 1  # the counts of PairUnits
+
+        def unit_columns(src_ids: list[list[int]] | pa.Array, tgt_ids: list[list[int]] | pa.Array,
+                         units: BatchUnits) -> pa.Table:
+            return pair_columns(
+                src_ids, tgt_ids, src_words=list_column(units.src_index, units.src_tokens),
+                tgt_words=list_column(units.tgt_index, units.tgt_tokens),
+                synonyms=list_column(units.synonyms, 2 * units.kept),
+                _stats=list_column(units.counts.reshape(-1), np.full(len(units.counts), units.counts.shape[1])))
 
         def encode(texts: dict[str, list[str]]) -> dict[str, list]:
             return {side: encode_with_offsets(tokenizer, side_texts, side_length) for side, side_texts in texts.items()}
 
         def tokenize(batch: dict[str, list]) -> pa.Table:
             texts = {side: batch[side] for side in ("src", "tgt")}  # read here: datasets' lazy batch is not thread-safe
+            if token_miner is not None:
+                cut = token_miner.mine_texts(texts["src"], texts["tgt"], side_length)
+                return unit_columns(list_column(cut.src_ids, cut.src_lengths),
+                                    list_column(cut.tgt_ids, cut.tgt_lengths), cut.units)
             if miner is None:
                 encoded, matched = encode(texts), None
             else:
@@ -182,11 +222,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
                     _stats=list_column(np.zeros(n_pairs * width, np.int64), np.full(n_pairs, width)))
             units = units_of_matches(matched, [offsets for _, offsets in encoded["src"]],
                                      [offsets for _, offsets in encoded["tgt"]])
-            return pair_columns(
-                ids["src"], ids["tgt"], src_words=list_column(units.src_index, units.src_tokens),
-                tgt_words=list_column(units.tgt_index, units.tgt_tokens),
-                synonyms=list_column(units.synonyms, 2 * units.kept),
-                _stats=list_column(units.counts.reshape(-1), np.full(len(units.counts), units.counts.shape[1])))
+            return unit_columns(ids["src"], ids["tgt"], units)
 
         return tokenize, dictionary
 
@@ -207,7 +243,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
             kept = int(totals[-1])
             record = {**asdict(stats), "pairs_per_sentence_pair": stats.mean_per_pair,
                       "src_coverage": stats.src_coverage, "tgt_coverage": stats.tgt_coverage,
-                      "kept_after_truncation": kept,
+                      "kept_after_truncation": kept, "mining": self._mined_on.get(pair, "text"),
                       "dictionary": None if dictionary is None else {"sources": list(dictionary.sources),
                                                                      "entries": dictionary.entries}}
             with open(os.path.join(folder, STATS_FILE), "w", encoding="utf-8") as handle:

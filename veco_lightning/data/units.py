@@ -172,9 +172,9 @@ def whitespace_units(text: str, offsets: Sequence[Span]) -> tuple[list[int], lis
     return token_units(spans, offsets), spans
 
 
-__all__ = ["BatchUnits", "MatchedBatch", "PairUnits", "SynonymPair", "char_spans_to_token_spans", "match_texts_batch",
-           "mine_units", "mine_units_batch", "pair_token_spans", "token_units", "units_of", "units_of_matches",
-           "whitespace_units", "word_units"]
+__all__ = ["BatchUnits", "MatchedBatch", "PairUnits", "SynonymPair", "batch_units", "char_spans_to_token_spans",
+           "flat_offsets", "match_texts_batch", "mine_units", "mine_units_batch", "pair_token_spans", "token_units",
+           "units_of", "units_of_matches", "whitespace_units", "word_units"]
 
 
 
@@ -206,11 +206,13 @@ def _split(values: np.ndarray, counts: np.ndarray) -> list[list[int]]:
 
 
 def _side_units(starts: np.ndarray, ends: np.ndarray, word_counts: np.ndarray, sentence: np.ndarray,
-                first: np.ndarray, last: np.ndarray,
-                offsets: Sequence[Sequence[Span]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                first: np.ndarray, last: np.ndarray, token_start: np.ndarray, token_end: np.ndarray,
+                token_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One side of :func:`mine_units_batch`: the units (the phrases, words ``[first, last)`` of sentence
     ``sentence``, merged; every other word alone) and the unit of every token by the rule of :func:`token_units`.
-    ``starts``/``ends``: the character spans of the side's words, sentence after sentence.
+    ``starts``/``ends``: the character spans of the side's words, sentence after sentence; ``token_start`` /
+    ``token_end``: the character offsets of the side's tokens, sentence after sentence (:func:`flat_offsets`), with
+    the tokens of each sentence (``token_counts``).
 
     Returns the unit of every token (local to its sentence; -1: none), the tokens per sentence, the unit of every
     phrase (local) and whether it kept a token."""
@@ -226,10 +228,7 @@ def _side_units(starts: np.ndarray, ends: np.ndarray, word_counts: np.ndarray, s
     units_before = np.cumsum(per_sentence) - per_sentence
     n_units = len(unit_first)
 
-    token_counts = np.fromiter(map(len, offsets), np.int64, n_sentences)
-    n_tokens = int(token_counts.sum())
-    flat = np.fromiter(chain.from_iterable(chain.from_iterable(offsets)), np.int64, 2 * n_tokens).reshape(n_tokens, 2)
-    token_start, token_end = flat[:, 0], flat[:, 1]
+    n_tokens = len(token_start)
     token_sentence = np.repeat(np.arange(n_sentences), token_counts)
     last_end = np.zeros(n_sentences, np.int64)  # a unit ending after the last token was cut by truncation
     np.maximum.at(last_end, token_sentence, token_end)
@@ -270,14 +269,31 @@ def match_texts_batch(miner: SynonymMiner, src_texts: Sequence[str], tgt_texts: 
     return MatchedBatch(src, tgt, miner.match_batch(src.words, src.counts, tgt.words, tgt.counts))
 
 
+def flat_offsets(offsets: Sequence[Sequence[Span]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The token offsets of many texts as flat arrays: every token's start and end, text after text, and the number
+    of tokens of each text."""
+    token_counts = np.fromiter(map(len, offsets), np.int64, len(offsets))
+    n_tokens = int(token_counts.sum())
+    flat = np.fromiter(chain.from_iterable(chain.from_iterable(offsets)), np.int64, 2 * n_tokens).reshape(n_tokens, 2)
+    return flat[:, 0], flat[:, 1], token_counts
+
+
 def units_of_matches(matched: MatchedBatch, src_offsets: Sequence[Sequence[Span]],
                      tgt_offsets: Sequence[Sequence[Span]]) -> BatchUnits:
     """The units and token maps of a :func:`match_texts_batch` result, given each text's token offsets."""
+    return batch_units(matched, flat_offsets(src_offsets), flat_offsets(tgt_offsets))
+
+
+def batch_units(matched: MatchedBatch, src_tokens: tuple[np.ndarray, np.ndarray, np.ndarray],
+                tgt_tokens: tuple[np.ndarray, np.ndarray, np.ndarray]) -> BatchUnits:
+    """:func:`units_of_matches` with each side's token offsets as :func:`flat_offsets` gives them. The words' spans
+    and the tokens' offsets need only share one coordinate (characters for text mining, token positions for
+    :mod:`veco_lightning.data.token_mining`)."""
     src, tgt, found = matched
     src_unit, src_tokens, src_phrase, src_kept = _side_units(src.starts, src.ends, src.counts, found.sentence,
-                                                             found.i0, found.i1, src_offsets)
+                                                             found.i0, found.i1, *src_tokens)
     tgt_unit, tgt_tokens, tgt_phrase, tgt_kept = _side_units(tgt.starts, tgt.ends, tgt.counts, found.sentence,
-                                                             found.j0, found.j1, tgt_offsets)
+                                                             found.j0, found.j1, *tgt_tokens)
     n_sentences = len(src.counts)
     keep = src_kept & tgt_kept  # a synonym pair is kept when both its units kept a token
     kept_per_sentence = np.bincount(found.sentence[keep], minlength=n_sentences)

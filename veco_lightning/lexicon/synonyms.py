@@ -465,6 +465,21 @@ def _columns(found: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np
     return tuple(np.concatenate(column) for column in zip(*found))
 
 
+def _occurrences_of_words(word: np.ndarray, sentence_end: np.ndarray, phrases: _Phrases, key_stop: np.ndarray,
+                          stop: frozenset[str], max_n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_occurrences` of a spaced side given the word ids of its words (:meth:`_Phrases.lookup`; -1: none):
+    single-word keys read off the ids, longer ones through the trie."""
+    key = np.where(word < phrases.n_keys, word, -1)
+    hit = key >= 0
+    if stop and len(key_stop):
+        hit &= ~key_stop[key]  # key -1 reads the last flag: masked by ``hit`` anyway
+    i0 = np.flatnonzero(hit)
+    i1, key = i0 + 1, key[i0]
+    if max_n < 2 or len(word) < 2:
+        return i0, i1, key
+    return _columns([(i0, i1, key), phrases.occurrences(word, sentence_end, stop)])
+
+
 def _occurrences(words: list[str], sentence_end: np.ndarray, ids: dict[str, int], key_stop: np.ndarray,
                  prefixes: frozenset[str], extendable: frozenset[str], phrases: _Phrases | None,
                  chars: _CharTrie | None, sep: str, max_n: int,
@@ -476,11 +491,8 @@ def _occurrences(words: list[str], sentence_end: np.ndarray, ids: dict[str, int]
     # With longer keys to look for (a word holding a space is matched as a string, below), one lookup per word gives
     # the key ids and the trie's start states.
     if phrases is not None and max_n >= 2 and extendable and n_words >= 2 and " " not in "\n".join(words):
-        word = phrases.lookup(words)
-        key = np.where(word < phrases.n_keys, word, -1)
-    else:
-        phrases, word = None, None
-        key = np.fromiter(map(ids.get, words, repeat(-1)), np.int64, n_words)
+        return _occurrences_of_words(phrases.lookup(words), sentence_end, phrases, key_stop, stop, max_n)
+    key = np.fromiter(map(ids.get, words, repeat(-1)), np.int64, n_words)
     hit = key >= 0
     if stop and len(key_stop):
         hit &= ~key_stop[key]  # key -1 reads the last flag: masked by ``hit`` anyway
@@ -488,10 +500,8 @@ def _occurrences(words: list[str], sentence_end: np.ndarray, ids: dict[str, int]
     i1, key = i0 + 1, key[i0]
     if max_n < 2 or not extendable or n_words < 2:
         return i0, i1, key
-    if phrases is not None or chars is not None:
-        longer = (phrases.occurrences(word, sentence_end, stop) if phrases is not None
-                  else chars.occurrences(words, sentence_end, extendable, stop))
-        return _columns([(i0, i1, key), longer])
+    if chars is not None:
+        return _columns([(i0, i1, key), chars.occurrences(words, sentence_end, extendable, stop)])
     # Longer n-grams, one length at a time: those of the last length that other entries extend, grown by a word.
     start = np.flatnonzero(np.fromiter(map(extendable.__contains__, words), bool, n_words))
     grow = [(i, words[i]) for i in start.tolist()]
@@ -593,8 +603,23 @@ class SynonymMiner:
         t0, t1, tkey = _occurrences(tgt_words, (tgt_first + tgt_counts)[tgt_sentence], tables.tgt_ids, tables.tgt_stop,
                                     index.tgt_prefixes, index.tgt_extendable, tables.tgt_phrases,
                                     tables.tgt_chars, index.tgt_sep, index.tgt_max_words, self.stops[1])
-        if not len(s0) or not len(t0):
+        return self.join_occurrences(s0, s1, skey, t0, t1, tkey, src_counts, tgt_counts)
+
+    def join_occurrences(self, s0: np.ndarray, s1: np.ndarray, skey: np.ndarray, t0: np.ndarray, t1: np.ndarray,
+                         tkey: np.ndarray, src_counts: np.ndarray, tgt_counts: np.ndarray) -> BatchMatches:
+        """The second half of :meth:`match_batch`, for dictionary occurrences found by any means: ``(s0, s1, skey)``
+        are the source sides' occurrences (flat word ranges ``[s0, s1)`` over the batch's words, sentence after
+        sentence, and the key ids of :class:`_BatchTables`), ``(t0, t1, tkey)`` the target's; ``*_counts`` the words
+        of each sentence. Joins every source occurrence with its translations among the target occurrences of its
+        sentence and resolves the candidates one-to-one."""
+        tables = self.batch_tables()
+        empty = np.zeros(0, np.int64)
+        src_counts, tgt_counts = np.asarray(src_counts, np.int64), np.asarray(tgt_counts, np.int64)
+        if self.max_pairs == 0 or not len(s0) or not len(t0):
             return BatchMatches(empty, empty, empty, empty, empty)
+        src_first, tgt_first = np.cumsum(src_counts) - src_counts, np.cumsum(tgt_counts) - tgt_counts
+        src_sentence = np.repeat(np.arange(len(src_counts)), src_counts)
+        tgt_sentence = np.repeat(np.arange(len(tgt_counts)), tgt_counts)
         # Join: every source match with each of its translations, looked up among the target matches of its sentence.
         n_tgt_keys = len(tables.tgt_ids) + 1
         row = np.repeat(np.arange(len(s0)), tables.trans_count[skey])

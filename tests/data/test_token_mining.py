@@ -1,0 +1,191 @@
+"""Synonym mining on token ids (``data.synonym.mining: tokens``) against mining on text, on three tokenizer kinds."""
+
+import pickle
+
+import numpy as np
+import pytest
+import transformers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+from veco_lightning.data import token_mining
+from veco_lightning.data.parallel import ParallelSource
+from veco_lightning.data.synonym import SynonymAlignedDataModule
+from veco_lightning.data.token_mining import MARKER, SPACE, WORD, WORDLESS, TokenMiner, token_kinds
+from veco_lightning.data.tokenizer import encode_with_offsets, load_tokenizer
+from veco_lightning.data.units import mine_units_batch
+from veco_lightning.lexicon.dictionary import dictionary_for
+from veco_lightning.lexicon.stopwords import default_stop_words
+from veco_lightning.lexicon.synonyms import SynonymMiner
+from veco_lightning.paths import resolve_path
+
+DEMO = "pkg://veco_lightning/resources/demo"
+SRC = ["Das Haus ist grün.", "Ich gehe heute zum Postamt, sagt sie.", "Grün ist das Haus", "HAUS und Haus!",
+       "Das rote Haus steht neben dem grünen Haus und dem Postamt"]
+TGT = ["The house is green.", "I go to the post office today, she says.", "Green is the house",
+       "house and house!", "The red house stands next to the green house and the post office"]
+ENTRIES = ["house\tHaus", "green\tgrün", "green\tgrünen", "post office\tPostamt", "today\theute", "the\tdas",
+           "is\tist", "red\trot", "red\trote", "next to\tneben", "says\tsagt"]
+
+
+def _corpus_lines() -> list[str]:
+    lines = []
+    for lang in ("de", "en"):
+        with open(resolve_path(f"{DEMO}/{lang}.txt"), encoding="utf-8") as handle:
+            lines += handle.read().splitlines()
+    return lines + SRC + TGT
+
+
+def _fast(tokenizer: Tokenizer) -> transformers.PreTrainedTokenizerFast:
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]")
+
+
+def _byte_level_bpe() -> transformers.PreTrainedTokenizerFast:
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.train_from_iterator(_corpus_lines(), trainers.BpeTrainer(
+        vocab_size=600, special_tokens=["[PAD]", "[UNK]"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return _fast(tokenizer)
+
+
+def _wordpiece() -> transformers.PreTrainedTokenizerFast:
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=False)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    tokenizer.train_from_iterator(_corpus_lines(), trainers.WordPieceTrainer(vocab_size=600,
+                                                                             special_tokens=["[PAD]", "[UNK]"]))
+    return _fast(tokenizer)
+
+
+TOKENIZERS = {"sentencepiece": lambda: load_tokenizer(f"{DEMO}/tokenizer"), "byte-level BPE": _byte_level_bpe,
+              "wordpiece": _wordpiece}
+
+
+@pytest.fixture(scope="module")
+def miner(tmp_path_factory) -> SynonymMiner:
+    path = tmp_path_factory.mktemp("dict") / "en-de.tsv"
+    path.write_text("\n".join(ENTRIES) + "\n", encoding="utf-8")
+    dictionary = dictionary_for({"en-de": str(path)}, "de", "en")
+    return SynonymMiner(dictionary, "de", "en", {lang: default_stop_words(lang) for lang in ("de", "en")})
+
+
+def _text_mining(miner, tokenizer, max_length):
+    src = encode_with_offsets(tokenizer, SRC, max_length)
+    tgt = encode_with_offsets(tokenizer, TGT, max_length)
+    units = mine_units_batch(miner, SRC, TGT, [o for _, o in src], [o for _, o in tgt])
+    return [ids for ids, _ in src], [ids for ids, _ in tgt], units
+
+
+@pytest.mark.parametrize("kind", list(TOKENIZERS))
+@pytest.mark.parametrize("max_length", [64, 6])
+def test_token_mining_gives_what_text_mining_gives(miner, kind, max_length):
+    """On sentences whose words the tokenizer keeps apart from their punctuation, both ways find the same synonym
+    pairs and store the same columns: ids, the unit of every token (punctuation none), the synonym pairs, the
+    counts; at length 6 truncation cuts units and drops their pairs the same way."""
+    tokenizer = TOKENIZERS[kind]()
+    src_ids, tgt_ids, expected = _text_mining(miner, tokenizer, max_length)
+    cut = TokenMiner(miner, tokenizer).mine_texts(SRC, TGT, max_length)
+    assert cut.rows() == (src_ids, tgt_ids)
+    for name, want, got in zip(expected._fields, expected, cut.units):
+        assert np.array_equal(want, got), (kind, name, want, got)
+    rows = cut.units.rows()
+    if max_length == 64:
+        pairs = [len(synonyms) // 2 for _, _, synonyms, _ in rows]
+        assert pairs == [2, 3, 2, 2, 6]  # stop words (das/the, ist/is) left out; HAUS found; phrases whole
+        src_index, tgt_index, synonyms, _ = rows[1]
+        tokens = [tgt_ids[1][t] for t, u in enumerate(tgt_index) if u in synonyms[1::2]]
+        assert "post office" in tokenizer.decode(tokens)
+
+
+def test_token_kinds():
+    tokenizer = load_tokenizer(f"{DEMO}/tokenizer")
+    kinds = token_kinds(tokenizer)
+    vocab = tokenizer.get_vocab()
+    assert kinds[vocab["▁"]] == MARKER and kinds[vocab[","]] == WORDLESS
+    assert kinds[tokenizer.unk_token_id] == WORDLESS and kinds[vocab["▁Haus"]] == WORD
+    assert token_kinds(_byte_level_bpe())[_byte_level_bpe().get_vocab()["Ġ"]] == SPACE
+
+
+def test_cache_is_exact_across_batches_and_when_it_overflows(miner, monkeypatch):
+    """Mining a batch with the cache warm from earlier batches, or starting afresh when full, gives what a fresh
+    miner gives."""
+    tokenizer = load_tokenizer(f"{DEMO}/tokenizer")
+    fresh = TokenMiner(miner, tokenizer).mine_texts(SRC, TGT, 64)
+    warm = TokenMiner(miner, tokenizer)
+    warm.mine_texts(TGT[::-1], SRC[::-1], 64)
+    monkeypatch.setattr(token_mining, "_CACHE_SIZE", 7)
+    small = TokenMiner(miner, tokenizer)
+    for cut in (warm.mine_texts(SRC, TGT, 64), small.mine_texts(SRC, TGT, 64), small.mine_texts(SRC, TGT, 64)):
+        assert all(np.array_equal(a, b) for a, b in zip(fresh.units, cut.units))
+    assert 0 < small.sides[0][0].size <= 7
+
+
+def test_cache_survives_a_hash_collision(miner, monkeypatch):
+    """Every word hashed alike: the in-batch check groups them exactly and each word is still looked up right."""
+    tokenizer = load_tokenizer(f"{DEMO}/tokenizer")
+    expected = TokenMiner(miner, tokenizer).mine_texts(SRC, TGT, 64).units
+    colliding = TokenMiner(miner, tokenizer)
+    real_reduceat = np.add.reduceat
+
+    class Colliding:
+        @staticmethod
+        def reduceat(values, bounds):
+            return np.zeros_like(real_reduceat(values, bounds))
+
+    monkeypatch.setattr(token_mining.np, "add", Colliding)
+    got = colliding.mine_texts(SRC, TGT, 64).units
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got))
+
+
+def test_pickles_and_refuses_no_space_sides(miner, tmp_path):
+    tokenizer = load_tokenizer(f"{DEMO}/tokenizer")
+    mining = TokenMiner(miner, tokenizer)
+    mining.mine_texts(SRC, TGT, 64)
+    again = pickle.loads(pickle.dumps(mining))
+    assert all(np.array_equal(a, b) for a, b in zip(mining.mine_texts(SRC, TGT, 64).units,
+                                                    again.mine_texts(SRC, TGT, 64).units))
+    zh = dictionary_for({"en-zh": f"{DEMO}/dict/en-zh.tsv"}, "zh", "en")
+    with pytest.raises(ValueError, match="without spaces|written with spaces"):
+        TokenMiner(SynonymMiner(zh, "zh", "en"), tokenizer)
+
+
+def test_empty_batch(miner):
+    cut = TokenMiner(miner, load_tokenizer(f"{DEMO}/tokenizer")).mine([], [], 64)
+    assert cut.units.counts.shape[0] == 0 and cut.rows() == ([], [])
+
+
+@pytest.mark.parametrize("num_proc", [None, 2])
+def test_datamodule_option(tmp_path, num_proc):
+    """``mining: tokens`` stores what ``text`` stores on the demo corpus (de-en; zh-en is mined on text either way),
+    in its own cache, and says how each pair was mined."""
+    dictionaries = {"en-de": f"{DEMO}/dict/en-de.tsv", "en-zh": f"{DEMO}/dict/en-zh.tsv"}
+    prepared = {}
+    for mining in ("text", "tokens"):
+        dm = SynonymAlignedDataModule(
+            files={f"{lang}-en": ParallelSource(src=f"{DEMO}/{lang}.txt", tgt=f"{DEMO}/en.txt")
+                   for lang in ("de", "zh")},
+            dictionaries=dictionaries, tokenizer=f"{DEMO}/tokenizer", max_length=64, batch_size=8, val_pairs=8,
+            cache_dir=str(tmp_path / "cache"), mining=mining, num_proc=num_proc)
+        dm.prepare_data()
+        dm.setup("fit")
+        prepared[mining] = dm
+        assert {pair: stats["mining"] for pair, stats in dm.mining_stats.items()} == {
+            "de-en": mining, "zh-en": "text"}
+    assert prepared["text"].cache_location("de-en") != prepared["tokens"].cache_location("de-en")
+    for pair in ("de-en", "zh-en"):
+        text, tokens = prepared["text"].train_sets[pair], prepared["tokens"].train_sets[pair]
+        for column in ("src", "tgt") if pair == "de-en" else text.column_names:
+            assert list(text[column]) == list(tokens[column]), (pair, column)
+    # The units differ only where the tokenizer's words are not text mining's (an English clitic, ``Max's``, that
+    # text mining drops stays with its word; ``o'clock`` is one word), which also renumbers the units after them.
+    text, tokens = prepared["text"].train_sets["de-en"], prepared["tokens"].train_sets["de-en"]
+    for column in ("src_words", "tgt_words", "synonyms"):
+        same = sum(a == b for a, b in zip(text[column], tokens[column]))
+        assert same >= 0.95 * len(text), (column, same, len(text))
+    assert [len(row) for row in text["synonyms"]] == [len(row) for row in tokens["synonyms"]]
+
+
+def test_unknown_option():
+    with pytest.raises(ValueError, match="mining"):
+        SynonymAlignedDataModule(files={}, mining="words")

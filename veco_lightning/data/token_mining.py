@@ -1,0 +1,302 @@
+"""Synonym mining on token ids: the fast alternative to mining on text (``data.synonym.mining: tokens``).
+
+Text mining (:mod:`veco_lightning.lexicon.synonyms`) segments both sides of every pair into words with regular
+expressions, matches those against the dictionary, and maps the matches onto the tokens through the tokenizer's
+character offsets. At corpus scale that costs about as much again as tokenisation itself
+(``benchmarks/mining_speed.py``). Mining on token ids needs neither the offsets nor the segmentation: the words are
+read off the token ids, with numpy over a whole batch, and each distinct word is decoded and looked up once (a
+corpus repeats its words: a cache keeps what each token sequence decoded to).
+
+* A *word* is the tokenizer's: it starts at a token that starts one
+  (:func:`~veco_lightning.data.tokenizer.word_start_table`; a bare ``▁`` starts the word whose letters follow it),
+  at a sentence's first token or after a *wordless* token, and runs to the next word start. Wordless tokens (no
+  letter or digit: punctuation, symbols) belong to no word, as spaces and punctuation belong to no unit in text
+  mining.
+* A word's text is what the tokenizer decodes its tokens to, normalised as text mining normalises words
+  (:func:`~veco_lightning.lexicon.words.normalize`) with punctuation at its edges removed (a piece such as
+  ``▁Macedonia,`` holds its comma); phrases of several words are matched over the word sequence with text mining's
+  word trie, stop words dropped by the same tests.
+* Candidates are ranked and resolved one-to-one as text mining resolves them
+  (:meth:`~veco_lightning.lexicon.synonyms.SynonymMiner.join_occurrences`); the units and the token maps follow the
+  same rules (:func:`~veco_lightning.data.units.batch_units`) with token positions as the coordinate, and the stored
+  columns are the same.
+
+It finds most of what text mining finds, not all, and a little it does not: its words are the tokenizer's, so a
+word glued to a hyphen or an apostrophe is split where text mining keeps it whole or drops a clitic (``l'homme``,
+``John's``). ``benchmarks/mining_modes.py`` measures the overlap and the speed of both. Pairs with a side written
+without spaces (Chinese, Japanese, Thai, ...) are mined on text whatever the option says: their tokens do not follow
+their words.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from itertools import chain, repeat
+from typing import NamedTuple
+
+import numpy as np
+import transformers
+
+from veco_lightning.data.tokenizer import _plain_backend, encode_ids, word_start_table
+from veco_lightning.data.units import BatchUnits, MatchedBatch, _split, batch_units
+from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner, _occurrences_of_words, _Phrases, _ranges
+from veco_lightning.lexicon.words import SegmentedBatch, normalize
+
+__all__ = ["MARKER", "SPACE", "WORD", "WORDLESS", "CutPairs", "TokenMiner", "token_kinds"]
+
+WORD, WORDLESS, MARKER, SPACE = 0, 1, 2, 3
+"""The kinds of :func:`token_kinds`."""
+
+_MARKERS = ("▁", "Ġ", "##")
+_CACHE_SIZE = 1_000_000  # decoded words kept per side; past it the cache starts afresh (memory stays bounded)
+
+
+def token_kinds(tokenizer: transformers.PreTrainedTokenizerBase) -> np.ndarray:
+    """The kind of every vocabulary entry: ``MARKER``, a bare SentencePiece marker (``▁``: a word split before its
+    first letter is written ``▁`` + ``word``; the tokenizer's offsets put it on the word's first character, so it
+    belongs to the word's unit); ``SPACE``, a bare byte-level BPE space (``Ġ``: the same, but its offsets cover the
+    space, so it belongs to no unit); ``WORDLESS``, no letter or digit once the markers
+    (``▁``, ``Ġ``, ``##``) are removed (punctuation, symbols), and the unknown token (what it stands for is not
+    known: punctuation the vocabulary lacks as often as a word); ``WORD`` otherwise, special tokens included."""
+    size = len(tokenizer)
+    table = np.full(size, WORD, np.int8)
+    for piece, idx in tokenizer.get_vocab().items():
+        if 0 <= idx < size:
+            if piece in _MARKERS[:2]:
+                table[idx] = MARKER if piece == "▁" else SPACE
+                continue
+            for marker in _MARKERS:
+                piece = piece.replace(marker, "")
+            if not any(unicodedata.category(c)[0] in "LN" for c in piece):
+                table[idx] = WORDLESS
+    for idx in set(tokenizer.all_special_ids):
+        if 0 <= idx < size:
+            table[idx] = WORD
+    if tokenizer.unk_token_id is not None and 0 <= tokenizer.unk_token_id < size:
+        table[tokenizer.unk_token_id] = WORDLESS
+    return table
+
+
+def _word_text(text: str) -> str:
+    """A decoded word as the dictionary's index holds words: normalised
+    (:func:`~veco_lightning.lexicon.words.normalize`; lower-casing is all of it for ASCII), without the punctuation
+    and symbols at its two ends."""
+    text = text.strip().lower() if text.isascii() else normalize(text)
+    if text[:1].isalnum() and text[-1:].isalnum():
+        return text
+    start, end = 0, len(text)
+    while start < end and unicodedata.category(text[start])[0] in "PS":
+        start += 1
+    while end > start and unicodedata.category(text[end - 1])[0] in "PS":
+        end -= 1
+    return text[start:end]
+
+
+class _WordIds:
+    """One side's lookup from token sequences to the word ids of text mining's word trie
+    (:class:`~veco_lightning.lexicon.synonyms._Phrases`; below ``n_keys`` a word id is a single-word key's id), with
+    a cache of every token sequence decoded so far: ``slots`` maps a sequence's hash to its row in ``rows`` (its
+    tokens, padded with -1), ``lengths`` and ``ids`` (its word id). A hit is checked against the stored tokens, so
+    the result is exact whatever the hash does."""
+
+    def __init__(self, tokenizer: transformers.PreTrainedTokenizerBase, phrases: _Phrases) -> None:
+        self.tokenizer, self.phrases = tokenizer, phrases
+        self.backend = _plain_backend(tokenizer)
+        self.clear()
+
+    def clear(self) -> None:
+        self.slots: dict[int, int] = {}
+        self.rows = np.full((1024, 8), -1, np.int64)
+        self.lengths = np.zeros(1024, np.int64)
+        self.ids = np.zeros(1024, np.int64)
+        self.size = 0
+
+    def decode(self, sequences: list[list[int]]) -> np.ndarray:
+        """The word ids of token sequences, decoded by the tokenizer and normalised (:func:`_word_text`)."""
+        if self.backend is not None:
+            texts = self.backend.decode_batch(sequences, skip_special_tokens=False)
+        else:
+            texts = self.tokenizer.batch_decode(sequences, skip_special_tokens=False)
+        return self.phrases.lookup(list(map(_word_text, texts)))
+
+    def _store(self, sequences: list[list[int]], ids: np.ndarray, hashes: np.ndarray) -> None:
+        if self.size + len(sequences) > _CACHE_SIZE:
+            self.clear()
+            sequences, ids, hashes = sequences[:_CACHE_SIZE], ids[:_CACHE_SIZE], hashes[:_CACHE_SIZE]
+        end = self.size + len(sequences)
+        width = max(map(len, sequences), default=0)
+        if end > len(self.rows) or width > self.rows.shape[1]:
+            capacity = max(end, 2 * len(self.rows))
+            grown = np.full((capacity, max(width, self.rows.shape[1])), -1, np.int64)
+            grown[:self.size, :self.rows.shape[1]] = self.rows[:self.size]
+            self.rows, self.lengths, self.ids = grown, np.resize(self.lengths, capacity), np.resize(self.ids, capacity)
+        lengths = np.fromiter(map(len, sequences), np.int64, len(sequences))
+        row = np.repeat(np.arange(self.size, end), lengths)
+        self.rows[row, np.arange(len(row)) - np.repeat(np.cumsum(lengths) - lengths, lengths)] = np.fromiter(
+            chain.from_iterable(sequences), np.int64, len(row))
+        self.lengths[self.size:end], self.ids[self.size:end] = lengths, ids
+        self.slots.update(zip(hashes.tolist(), range(self.size, end)))
+        self.size = end
+
+    def __call__(self, flat: np.ndarray, first: np.ndarray, length: np.ndarray) -> np.ndarray:
+        """The word id (-1: not in the dictionary) of each word ``flat[first:first + length]`` of a batch (every
+        length at least 1). The batch's distinct words are found by a hash of their tokens (checked token by token:
+        equal hashes must hold equal tokens), each looked up once in the cache (the hit checked the same way against
+        the stored tokens), and only the words not seen before decoded."""
+        n = len(first)
+        if not n:
+            return np.zeros(0, np.int64)
+        bounds = np.cumsum(length) - length  # each word's first token among the words' tokens
+        column = np.arange(int(length.sum())) - np.repeat(bounds, length)
+        values = flat[_ranges(first, length)]
+        # A polynomial hash of the tokens (+1: a token 0 counts), the same for a word in any batch.
+        powers = np.cumprod(np.full(int(length.max()), 0x9E3779B97F4A7C15 & 0x7FFFFFFFFFFFFFFF, np.uint64))
+        hashes = np.add.reduceat((values + 1) * powers.view(np.int64)[column], bounds)
+        unique, representative, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        delegate = np.repeat(representative[inverse], length)  # each token's word's representative
+        if not ((length[representative[inverse]] == length).all()
+                and (values[bounds[delegate] + column] == values).all()):
+            # Two words with one hash in this batch: decode each distinct word apart, and cache nothing.
+            sequences = [flat[a:a + k].tolist() for a, k in zip(first.tolist(), length.tolist())]
+            distinct = {tuple(sequence): None for sequence in sequences}
+            ids = dict(zip(distinct, self.decode([list(key) for key in distinct]).tolist()))
+            return np.fromiter((ids[tuple(sequence)] for sequence in sequences), np.int64, n)
+        slot = np.fromiter(map(self.slots.get, unique.tolist(), repeat(-1)), np.int64, len(unique))
+        rep_length = length[representative]
+        rep_column = np.arange(int(rep_length.sum())) - np.repeat(np.cumsum(rep_length) - rep_length, rep_length)
+        rep_values = flat[_ranges(first[representative], rep_length)]
+        stored = self.rows[np.repeat(slot, rep_length), np.minimum(rep_column, self.rows.shape[1] - 1)]
+        same = (stored == rep_values) & (rep_column < self.rows.shape[1])
+        rep_bounds = np.cumsum(rep_length) - rep_length
+        known = (slot >= 0) & (self.lengths[slot] == rep_length) & np.logical_and.reduceat(same, rep_bounds)
+        found = np.where(known, self.ids[slot], -1)
+        if not known.all():
+            new = np.flatnonzero(~known)
+            sequences = [flat[a:a + k].tolist() for a, k in zip(first[representative[new]].tolist(),
+                                                                 rep_length[new].tolist())]
+            found[new] = self.decode(sequences)
+            fresh = slot[new] < 0  # a hash the cache holds for other tokens is not stored again
+            self._store([sequence for sequence, keep in zip(sequences, fresh.tolist()) if keep], found[new[fresh]],
+                        unique[new[fresh]])
+        return found[inverse]
+
+
+class CutPairs(NamedTuple):
+    """What :meth:`TokenMiner.mine` gives for a batch: each side's token ids cut to the side length, flat
+    (``src_ids``) with each pair's number of them (``src_lengths``), and the units."""
+
+    src_ids: np.ndarray
+    src_lengths: np.ndarray
+    tgt_ids: np.ndarray
+    tgt_lengths: np.ndarray
+    units: BatchUnits
+
+    def rows(self) -> tuple[list[list[int]], list[list[int]]]:
+        """The cut ids of each side as lists, one per pair."""
+        return _split(self.src_ids, self.src_lengths), _split(self.tgt_ids, self.tgt_lengths)
+
+
+class TokenMiner:
+    """Synonym mining on token ids for one language pair (see the module docstring): the text miner's dictionary
+    tables, stop words and options, and the tokenizer's word starts.
+
+    Args:
+        miner: the language pair's :class:`~veco_lightning.lexicon.synonyms.SynonymMiner` (both sides spaced).
+        tokenizer: the tokenizer the pairs are encoded with.
+        word_start, kinds: the tokenizer's :func:`~veco_lightning.data.tokenizer.word_start_table` (as numpy) and
+            :func:`token_kinds`, when already at hand (several language pairs share them).
+    """
+
+    def __init__(self, miner: SynonymMiner, tokenizer: transformers.PreTrainedTokenizerBase,
+                 word_start: np.ndarray | None = None, kinds: np.ndarray | None = None) -> None:
+        if not (miner.index.src_sep and miner.index.tgt_sep):
+            raise ValueError(f"{miner.src_lang}-{miner.tgt_lang}: token mining needs both sides written with spaces; "
+                             "mine this pair on text (data.synonym.mining: text)")
+        self.miner, self.tokenizer = miner, tokenizer
+        self.word_start = word_start_table(tokenizer).numpy() if word_start is None else word_start
+        self.kinds = token_kinds(tokenizer) if kinds is None else kinds
+        self.sides = self._sides()
+
+    def _sides(self) -> tuple:
+        """Per side: the word-id lookup, the stop flags of the keys, the stop words and the longest phrase."""
+        miner = self.miner
+        tables = miner.batch_tables()
+        return ((_WordIds(self.tokenizer, tables.src_phrases), tables.src_stop, miner.stops[0],
+                 miner.index.src_max_words),
+                (_WordIds(self.tokenizer, tables.tgt_phrases), tables.tgt_stop, miner.stops[1],
+                 miner.index.tgt_max_words))
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "sides": None}  # the miner's tables are not pickled either: rebuilt where needed
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.sides = self._sides()
+
+    def _words(self, ids: Sequence[Sequence[int]], side: int,
+               max_length: int) -> tuple[SegmentedBatch, tuple[np.ndarray, ...], tuple[np.ndarray, ...], np.ndarray]:
+        """One side of a batch: its words (token positions, local to each sentence, in place of
+        :class:`~veco_lightning.lexicon.words.SegmentedBatch`'s character spans; no word texts), the dictionary
+        occurrences in flat word positions, the token "offsets" (token positions; wordless tokens empty) of the
+        first ``max_length`` tokens of each sentence, and those tokens' ids (flat)."""
+        lengths = np.fromiter(map(len, ids), np.int64, len(ids))
+        flat = np.fromiter(chain.from_iterable(ids), np.int64, int(lengths.sum()))
+        n = len(flat)
+        first = np.cumsum(lengths) - lengths
+        sentence = np.repeat(np.arange(len(ids)), lengths)
+        local = np.arange(n) - first[sentence]
+        kind = self.kinds[flat]
+        word_start = self.word_start[flat]
+        # A bare marker or space starts the word whose letters follow it (``▁`` + ``while``); one that no such token
+        # follows is wordless, as punctuation is.
+        continued = np.r_[(kind[1:] == WORD) & ~word_start[1:] & (local[1:] > 0), False] if n else word_start
+        bare = (kind == MARKER) | (kind == SPACE)
+        wordless = (kind == WORDLESS) | (bare & ~continued)
+        after_wordless = np.r_[True, wordless[:-1]] if n else wordless
+        begin = ~wordless & (word_start | (local == 0) | after_wordless)
+        word = np.cumsum(begin) - 1  # each token's word, flat (a wordless token: the word before it)
+        counts = np.bincount(sentence[begin], minlength=len(ids))
+        # A word's tokens run from its start (its marker, if any) to its last token with a letter or digit.
+        inside = np.flatnonzero(~wordless)
+        ends = np.zeros(int(counts.sum()), np.int64)
+        ends[word[inside]] = local[inside] + 1  # positions increase, so each word keeps its last token's
+        starts = local[begin]
+        words = SegmentedBatch([], starts, ends, counts)
+
+        lookup, key_stop, stop, max_n = self.sides[side]
+        word_first = np.cumsum(counts) - counts
+        word_ids = lookup(flat, np.flatnonzero(begin), ends - starts)
+        sentence_end = np.repeat(word_first + counts, counts)
+        occurrences = _occurrences_of_words(word_ids, sentence_end, lookup.phrases, key_stop, stop, max_n)
+
+        kept = np.minimum(lengths, max_length)
+        keep = local < kept[sentence]
+        start = local[keep]
+        outside = wordless | (kind == SPACE)  # tokens of no unit
+        offsets = (start, np.where(outside[keep], start, start + 1), kept)
+        return words, occurrences, offsets, flat[keep]
+
+    def mine(self, src_ids: Sequence[Sequence[int]], tgt_ids: Sequence[Sequence[int]],
+             max_length: int) -> CutPairs:
+        """Mine a batch of pairs, given the token ids of both sides uncut: each side's ids cut to ``max_length``, and
+        the same :class:`~veco_lightning.data.units.BatchUnits` as text mining's
+        :func:`~veco_lightning.data.units.units_of_matches` gives for the cut ids (a synonym pair is kept only if the
+        cut left both its units whole)."""
+        if not len(src_ids):
+            empty = np.zeros(0, np.int64)
+            return CutPairs(empty, empty, empty, empty, BatchUnits(
+                empty, empty, empty, empty, empty, empty, np.zeros((0, len(MiningStats.COUNTS) + 1), np.int64)))
+        src, (s0, s1, skey), src_tokens, src_cut = self._words(src_ids, 0, max_length)
+        tgt, (t0, t1, tkey), tgt_tokens, tgt_cut = self._words(tgt_ids, 1, max_length)
+        found = self.miner.join_occurrences(s0, s1, skey, t0, t1, tkey, src.counts, tgt.counts)
+        units = batch_units(MatchedBatch(src, tgt, found), src_tokens, tgt_tokens)
+        return CutPairs(src_cut, src_tokens[2], tgt_cut, tgt_tokens[2], units)
+
+    def mine_texts(self, src_texts: Sequence[str], tgt_texts: Sequence[str], max_length: int) -> CutPairs:
+        """Tokenize a batch of pairs (no special tokens) and :meth:`mine` them. (Tokenizing the next part of a batch
+        on a thread while mining this one was measured and is slower: the tokenizer already keeps every core
+        busy.)"""
+        return self.mine(encode_ids(self.tokenizer, list(src_texts)), encode_ids(self.tokenizer, list(tgt_texts)),
+                         max_length)
