@@ -107,6 +107,35 @@ def test_token_kinds():
     assert token_kinds(_byte_level_bpe())[_byte_level_bpe().get_vocab()["Ġ"]] == SPACE
 
 
+def test_kinds_count_combining_marks_as_letters():
+    """A Devanagari vowel sign is part of its word (``पार्ट`` + ``ी``), not punctuation."""
+    vocab = {"[UNK]": 0, "▁पार्ट": 1, "ी": 2, ",": 3, "▁": 4, "Ġ": 5}
+    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, "[UNK]")),
+                                                     unk_token="[UNK]")
+    assert token_kinds(tokenizer).tolist() == [WORDLESS, WORD, WORD, WORDLESS, MARKER, SPACE]
+
+
+def test_elided_articles_and_clitics_as_text_mining_reads_them(tmp_path):
+    """``l’OTAN`` is looked up as ``otan`` (French elision, typographic apostrophe) and ``house's`` as ``house``
+    (English clitic), as text mining segments them; the unit keeps the whole token word."""
+    path = tmp_path / "en-fr.tsv"
+    path.write_text("nato\totan\nhouse\tmaison\n", encoding="utf-8")
+    miner = SynonymMiner(dictionary_for({"en-fr": str(path)}, "fr", "en"), "fr", "en")
+    src, tgt = "Il parle de l’OTAN et de la maison .", "He speaks of NATO and of the house's roof ."
+    words = dict.fromkeys(["[UNK]", *src.split(), *tgt.split()])  # whole words: ``l’OTAN`` is one token
+    model = models.WordLevel({word: k for k, word in enumerate(words)}, "[UNK]")
+    backend = Tokenizer(model)
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]")
+    cut = TokenMiner(miner, tokenizer).mine_texts([src], [tgt], 64)
+    src_index, tgt_index, synonyms, _ = cut.units.rows()[0]
+    (src_ids,), (tgt_ids,) = cut.rows()
+    found = {(tokenizer.decode([src_ids[k] for k, u in enumerate(src_index) if u == i]),
+              tokenizer.decode([tgt_ids[k] for k, u in enumerate(tgt_index) if u == j]))
+             for i, j in zip(synonyms[0::2], synonyms[1::2])}
+    assert found == {("l’OTAN", "NATO"), ("maison", "house's")}
+
+
 def test_cache_is_exact_across_batches_and_when_it_overflows(miner, monkeypatch):
     """Mining a batch with the cache warm from earlier batches, or starting afresh when full, gives what a fresh
     miner gives."""

@@ -106,7 +106,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
         self.mining = mining
         self.on_bad_dictionary_line = on_bad_dictionary_line
         self._token_tables: tuple[np.ndarray, np.ndarray] | None = None
-        self._mined_on: dict[str, str] = {}  # language pair -> "text" or "tokens", as prepared
+        self._mined_on: dict[str, str | None] = {}  # language pair -> "text" / "tokens" (None: no dictionary)
         self.mining_stats: dict[str, dict[str, Any]] = {}
 
     def languages(self, pair: str) -> tuple[str, str]:
@@ -180,7 +180,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
         if miner is not None:
             miner.batch_tables()  # here, so that forked num_proc workers inherit them
         token_miner = self.token_miner(pair, miner) if miner is not None else None
-        self._mined_on[pair] = "tokens" if token_miner is not None else "text"
+        self._mined_on[pair] = None if miner is None else "tokens" if token_miner is not None else "text"
         width = len(MiningStats.COUNTS) + 1  # the counts of PairUnits
 
         def unit_columns(src_ids: list[list[int]] | pa.Array, tgt_ids: list[list[int]] | pa.Array,
@@ -243,7 +243,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
             kept = int(totals[-1])
             record = {**asdict(stats), "pairs_per_sentence_pair": stats.mean_per_pair,
                       "src_coverage": stats.src_coverage, "tgt_coverage": stats.tgt_coverage,
-                      "kept_after_truncation": kept, "mining": self._mined_on.get(pair, "text"),
+                      "kept_after_truncation": kept, "mining": self._mined_on.get(pair),
                       "dictionary": None if dictionary is None else {"sources": list(dictionary.sources),
                                                                      "entries": dictionary.entries}}
             with open(os.path.join(folder, STATS_FILE), "w", encoding="utf-8") as handle:

@@ -40,8 +40,9 @@ import transformers
 
 from veco_lightning.data.tokenizer import _plain_backend, encode_ids, word_start_table
 from veco_lightning.data.units import BatchUnits, MatchedBatch, _split, batch_units
+from veco_lightning.lexicon.languages import base_language
 from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner, _occurrences_of_words, _Phrases, _ranges
-from veco_lightning.lexicon.words import SegmentedBatch, normalize
+from veco_lightning.lexicon.words import _CLITIC_RULES, SegmentedBatch, normalize
 
 __all__ = ["MARKER", "SPACE", "WORD", "WORDLESS", "CutPairs", "TokenMiner", "token_kinds"]
 
@@ -56,20 +57,27 @@ def token_kinds(tokenizer: transformers.PreTrainedTokenizerBase) -> np.ndarray:
     """The kind of every vocabulary entry: ``MARKER``, a bare SentencePiece marker (``▁``: a word split before its
     first letter is written ``▁`` + ``word``; the tokenizer's offsets put it on the word's first character, so it
     belongs to the word's unit); ``SPACE``, a bare byte-level BPE space (``Ġ``: the same, but its offsets cover the
-    space, so it belongs to no unit); ``WORDLESS``, no letter or digit once the markers
-    (``▁``, ``Ġ``, ``##``) are removed (punctuation, symbols), and the unknown token (what it stands for is not
-    known: punctuation the vocabulary lacks as often as a word); ``WORD`` otherwise, special tokens included."""
+    space, so it belongs to no unit); ``WORDLESS``, no letter or digit in the text the entry decodes to, markers
+    (``▁``, ``Ġ``, ``##``) removed (punctuation, symbols; a combining mark counts as a letter, and so does part of a
+    character that byte-level BPE splits over several entries), and the unknown token (what it stands for is not
+    known: punctuation the vocabulary lacks as often as a word); ``WORD`` otherwise, special tokens included.
+
+    Entries are decoded one by one by the tokenizer (byte-level BPE writes a byte as a letter-like character:
+    ``’`` is ``âĢĻ``, which only decoding shows to be punctuation)."""
     size = len(tokenizer)
     table = np.full(size, WORD, np.int8)
-    for piece, idx in tokenizer.get_vocab().items():
-        if 0 <= idx < size:
-            if piece in _MARKERS[:2]:
-                table[idx] = MARKER if piece == "▁" else SPACE
-                continue
-            for marker in _MARKERS:
-                piece = piece.replace(marker, "")
-            if not any(unicodedata.category(c)[0] in "LN" for c in piece):
-                table[idx] = WORDLESS
+    pieces = tokenizer.convert_ids_to_tokens(list(range(size)))
+    backend = _plain_backend(tokenizer)
+    texts = (backend.decode_batch([[idx] for idx in range(size)], skip_special_tokens=False) if backend is not None
+             else pieces)
+    for idx, (piece, text) in enumerate(zip(pieces, texts)):
+        if piece in _MARKERS[:2]:
+            table[idx] = MARKER if piece == "▁" else SPACE
+            continue
+        for marker in _MARKERS:
+            text = text.replace(marker, "")
+        if not any(unicodedata.category(c)[0] in "LNM" or c == "\ufffd" for c in text):  # M: Devanagari vowels...
+            table[idx] = WORDLESS
     for idx in set(tokenizer.all_special_ids):
         if 0 <= idx < size:
             table[idx] = WORD
@@ -100,9 +108,10 @@ class _WordIds:
     tokens, padded with -1), ``lengths`` and ``ids`` (its word id). A hit is checked against the stored tokens, so
     the result is exact whatever the hash does."""
 
-    def __init__(self, tokenizer: transformers.PreTrainedTokenizerBase, phrases: _Phrases) -> None:
+    def __init__(self, tokenizer: transformers.PreTrainedTokenizerBase, phrases: _Phrases, lang: str) -> None:
         self.tokenizer, self.phrases = tokenizer, phrases
         self.backend = _plain_backend(tokenizer)
+        self.clitics = _CLITIC_RULES.get(base_language(lang))
         self.clear()
 
     def clear(self) -> None:
@@ -118,7 +127,21 @@ class _WordIds:
             texts = self.backend.decode_batch(sequences, skip_special_tokens=False)
         else:
             texts = self.tokenizer.batch_decode(sequences, skip_special_tokens=False)
-        return self.phrases.lookup(list(map(_word_text, texts)))
+        words = list(map(_word_text, texts))
+        ids = self.phrases.lookup(words)
+        if self.clitics is not None:
+            # As text mining segments them: a French elided article (``l'europe``) or an English clitic
+            # (``martin's``) is not part of the word the dictionary knows.
+            kind, clitics = self.clitics
+            retry = [k for k in np.flatnonzero(ids < 0).tolist() if "'" in words[k]]
+            stems = []
+            for k in retry:
+                head, _, tail = words[k].rpartition("'") if kind == "suffix" else words[k].partition("'")
+                stems.append(head if kind == "suffix" and tail in clitics else
+                             tail if kind == "prefix" and head in clitics else "")
+            if retry:
+                ids[retry] = self.phrases.lookup(stems)
+        return ids
 
     def _store(self, sequences: list[list[int]], ids: np.ndarray, hashes: np.ndarray) -> None:
         if self.size + len(sequences) > _CACHE_SIZE:
@@ -223,9 +246,9 @@ class TokenMiner:
         """Per side: the word-id lookup, the stop flags of the keys, the stop words and the longest phrase."""
         miner = self.miner
         tables = miner.batch_tables()
-        return ((_WordIds(self.tokenizer, tables.src_phrases), tables.src_stop, miner.stops[0],
+        return ((_WordIds(self.tokenizer, tables.src_phrases, miner.src_lang), tables.src_stop, miner.stops[0],
                  miner.index.src_max_words),
-                (_WordIds(self.tokenizer, tables.tgt_phrases), tables.tgt_stop, miner.stops[1],
+                (_WordIds(self.tokenizer, tables.tgt_phrases, miner.tgt_lang), tables.tgt_stop, miner.stops[1],
                  miner.index.tgt_max_words))
 
     def __getstate__(self) -> dict:
