@@ -36,6 +36,7 @@ from itertools import chain, repeat
 from typing import NamedTuple
 
 import numpy as np
+import regex
 import transformers
 
 from veco_lightning.data.tokenizer import _plain_backend, encode_ids, word_start_table
@@ -86,19 +87,17 @@ def token_kinds(tokenizer: transformers.PreTrainedTokenizerBase) -> np.ndarray:
     return table
 
 
-def _word_text(text: str) -> str:
-    """A decoded word as the dictionary's index holds words: normalised
-    (:func:`~veco_lightning.lexicon.words.normalize`; lower-casing is all of it for ASCII), without the punctuation
-    and symbols at its two ends."""
-    text = text.strip().lower() if text.isascii() else normalize(text)
-    if text[:1].isalnum() and text[-1:].isalnum():
-        return text
-    start, end = 0, len(text)
-    while start < end and unicodedata.category(text[start])[0] in "PS":
-        start += 1
-    while end > start and unicodedata.category(text[end - 1])[0] in "PS":
-        end -= 1
-    return text[start:end]
+# Punctuation, symbols and spaces (not newlines) at either end of a line.
+_EDGES = regex.compile(r"(?m)^[\p{P}\p{S}\t\r\f\v ]+|[\p{P}\p{S}\t\r\f\v ]+$")
+
+
+def _word_texts(texts: list[str]) -> list[str]:
+    """Decoded words as the dictionary's index holds words: normalised
+    (:func:`~veco_lightning.lexicon.words.normalize`), without the punctuation and symbols at their two ends. All at
+    once, joined by newlines (neither NFKC nor case folding makes or removes one): a few C calls, not a few per
+    word, which matters when a batch brings thousands of words never seen."""
+    joined = "\n".join(text.replace("\n", " ") for text in texts)
+    return _EDGES.sub("", normalize(joined, collapse_whitespace=False)).split("\n")
 
 
 class _WordIds:
@@ -122,12 +121,12 @@ class _WordIds:
         self.size = 0
 
     def decode(self, sequences: list[list[int]]) -> np.ndarray:
-        """The word ids of token sequences, decoded by the tokenizer and normalised (:func:`_word_text`)."""
+        """The word ids of token sequences, decoded by the tokenizer and normalised (:func:`_word_texts`)."""
         if self.backend is not None:
             texts = self.backend.decode_batch(sequences, skip_special_tokens=False)
         else:
             texts = self.tokenizer.batch_decode(sequences, skip_special_tokens=False)
-        words = list(map(_word_text, texts))
+        words = _word_texts(texts)
         ids = self.phrases.lookup(words)
         if self.clitics is not None:
             # As text mining segments them: a French elided article (``l'europe``) or an English clitic
@@ -197,8 +196,9 @@ class _WordIds:
         found = np.where(known, self.ids[slot], -1)
         if not known.all():
             new = np.flatnonzero(~known)
-            sequences = [flat[a:a + k].tolist() for a, k in zip(first[representative[new]].tolist(),
-                                                                 rep_length[new].tolist())]
+            tokens = flat[_ranges(first[representative[new]], rep_length[new])].tolist()
+            ends = np.cumsum(rep_length[new]).tolist()
+            sequences = [tokens[a:b] for a, b in zip([0, *ends[:-1]], ends)]
             found[new] = self.decode(sequences)
             fresh = slot[new] < 0  # a hash the cache holds for other tokens is not stored again
             self._store([sequence for sequence, keep in zip(sequences, fresh.tolist()) if keep], found[new[fresh]],
