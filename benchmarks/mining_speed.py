@@ -30,7 +30,7 @@ Results go to ``benchmarks/results/mining_speed.json`` (``--output``). The token
 the demo tokenizer); ``--tokenizer`` overrides. It encodes each batch on every core, its default and what
 ``veco-prepare`` does (``--tokenizer-threads off``: on one core, as the runs of this script before that option did).
 
-Usage (from the repository root; with the defaults about 70 minutes on 2 busy CPU cores, 10 language pairs)::
+Usage (from the repository root; with the defaults about 40 minutes on 2 busy CPU cores, 10 language pairs)::
 
     python benchmarks/mining_speed.py [--data-dir ../shared/data] [--runs 3] [--scale 20] [--langs de zh]
         [--mining text tokens]

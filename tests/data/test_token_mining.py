@@ -150,6 +150,18 @@ def test_cache_is_exact_across_batches_and_when_it_overflows(miner, monkeypatch)
     assert 0 < small.sides[0][0].size <= 7
 
 
+def test_long_words_are_decoded_each_time(miner, monkeypatch):
+    """Words longer than the cache's row are not stored, and still looked up right."""
+    tokenizer = load_tokenizer(f"{DEMO}/tokenizer")
+    expected = TokenMiner(miner, tokenizer).mine_texts(SRC, TGT, 64).units
+    monkeypatch.setattr(token_mining, "_CACHE_TOKENS", 1)
+    short = TokenMiner(miner, tokenizer)
+    for _ in range(2):
+        assert all(np.array_equal(a, b) for a, b in zip(expected, short.mine_texts(SRC, TGT, 64).units))
+    lookup = short.sides[0][0]
+    assert (lookup.lengths[:lookup.size] == 1).all() and lookup.rows.shape[1] == 1
+
+
 def test_cache_survives_a_hash_collision(miner, monkeypatch):
     """Every word hashed alike: the in-batch check groups them exactly and each word is still looked up right."""
     tokenizer = load_tokenizer(f"{DEMO}/tokenizer")

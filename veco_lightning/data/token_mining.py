@@ -52,6 +52,7 @@ WORD, WORDLESS, MARKER, SPACE = 0, 1, 2, 3
 
 _MARKERS = ("▁", "Ġ", "##")
 _CACHE_SIZE = 1_000_000  # decoded words kept per side; past it the cache starts afresh (memory stays bounded)
+_CACHE_TOKENS = 16  # longer words (a URL, a number) are decoded each time: ≤ 64 MB per side, stored as int32
 
 
 def token_kinds(tokenizer: transformers.PreTrainedTokenizerBase) -> np.ndarray:
@@ -103,9 +104,9 @@ def _word_texts(texts: list[str]) -> list[str]:
 class _WordIds:
     """One side's lookup from token sequences to the word ids of text mining's word trie
     (:class:`~veco_lightning.lexicon.synonyms._Phrases`; below ``n_keys`` a word id is a single-word key's id), with
-    a cache of every token sequence decoded so far: ``slots`` maps a sequence's hash to its row in ``rows`` (its
-    tokens, padded with -1), ``lengths`` and ``ids`` (its word id). A hit is checked against the stored tokens, so
-    the result is exact whatever the hash does."""
+    a cache of the token sequences decoded so far (up to ``_CACHE_TOKENS`` tokens long): ``slots`` maps a sequence's
+    hash to its row in ``rows`` (its tokens, padded with -1), ``lengths`` and ``ids`` (its word id). A hit is checked
+    against the stored tokens, so the result is exact whatever the hash does."""
 
     def __init__(self, tokenizer: transformers.PreTrainedTokenizerBase, phrases: _Phrases, lang: str) -> None:
         self.tokenizer, self.phrases = tokenizer, phrases
@@ -115,7 +116,7 @@ class _WordIds:
 
     def clear(self) -> None:
         self.slots: dict[int, int] = {}
-        self.rows = np.full((1024, 8), -1, np.int64)
+        self.rows = np.full((1024, _CACHE_TOKENS), -1, np.int32)
         self.lengths = np.zeros(1024, np.int64)
         self.ids = np.zeros(1024, np.int64)
         self.size = 0
@@ -143,17 +144,20 @@ class _WordIds:
         return ids
 
     def _store(self, sequences: list[list[int]], ids: np.ndarray, hashes: np.ndarray) -> None:
+        lengths = np.fromiter(map(len, sequences), np.int64, len(sequences))
+        if (lengths > _CACHE_TOKENS).any():
+            short = np.flatnonzero(lengths <= _CACHE_TOKENS)
+            sequences, ids, hashes, lengths = [sequences[k] for k in short], ids[short], hashes[short], lengths[short]
         if self.size + len(sequences) > _CACHE_SIZE:
             self.clear()
             sequences, ids, hashes = sequences[:_CACHE_SIZE], ids[:_CACHE_SIZE], hashes[:_CACHE_SIZE]
+            lengths = lengths[:_CACHE_SIZE]
         end = self.size + len(sequences)
-        width = max(map(len, sequences), default=0)
-        if end > len(self.rows) or width > self.rows.shape[1]:
-            capacity = max(end, 2 * len(self.rows))
-            grown = np.full((capacity, max(width, self.rows.shape[1])), -1, np.int64)
-            grown[:self.size, :self.rows.shape[1]] = self.rows[:self.size]
+        if end > len(self.rows):
+            capacity = min(max(end, 2 * len(self.rows)), _CACHE_SIZE)
+            grown = np.full((capacity, _CACHE_TOKENS), -1, np.int32)
+            grown[:self.size] = self.rows[:self.size]
             self.rows, self.lengths, self.ids = grown, np.resize(self.lengths, capacity), np.resize(self.ids, capacity)
-        lengths = np.fromiter(map(len, sequences), np.int64, len(sequences))
         row = np.repeat(np.arange(self.size, end), lengths)
         self.rows[row, np.arange(len(row)) - np.repeat(np.cumsum(lengths) - lengths, lengths)] = np.fromiter(
             chain.from_iterable(sequences), np.int64, len(row))
@@ -189,8 +193,8 @@ class _WordIds:
         rep_length = length[representative]
         rep_column = np.arange(int(rep_length.sum())) - np.repeat(np.cumsum(rep_length) - rep_length, rep_length)
         rep_values = flat[_ranges(first[representative], rep_length)]
-        stored = self.rows[np.repeat(slot, rep_length), np.minimum(rep_column, self.rows.shape[1] - 1)]
-        same = (stored == rep_values) & (rep_column < self.rows.shape[1])
+        stored = self.rows[np.repeat(slot, rep_length), np.minimum(rep_column, _CACHE_TOKENS - 1)]
+        same = (stored == rep_values) & (rep_column < _CACHE_TOKENS)
         rep_bounds = np.cumsum(rep_length) - rep_length
         known = (slot >= 0) & (self.lengths[slot] == rep_length) & np.logical_and.reduceat(same, rep_bounds)
         found = np.where(known, self.ids[slot], -1)
