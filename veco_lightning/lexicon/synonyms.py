@@ -358,6 +358,8 @@ class _Phrases:
         self.starts = np.zeros(width, bool)  # words that begin a longer key: the edges out of one-word states
         first = self.codes // width
         self.starts[first[first < width]] = True
+        self.follows = np.zeros(width, bool)  # words that continue some key: only those can grow an n-gram
+        self.follows[self.codes % width] = True
         self.stop = np.zeros(max(len(ids), 1), bool)
         if stop:
             for key, words in zip(multi, phrases):
@@ -379,7 +381,10 @@ class _Phrases:
         while len(at):
             live = at + n < sentence_end[at]
             at, state = at[live], state[live]
-            state = _trie_step(self.codes, self.next, self.width, state, word[at + n])
+            following = word[at + n]
+            live = self.follows[np.maximum(following, 0)] & (following >= 0)  # a cheap test before the search
+            at, state = at[live], state[live]
+            state = _trie_step(self.codes, self.next, self.width, state, following[live])
             n += 1
             live = state >= 0
             at, state = at[live], state[live]
