@@ -12,7 +12,7 @@ from veco_lightning.data.parallel import ParallelSource
 from veco_lightning.data.synonym import SynonymAlignedDataModule
 from veco_lightning.data.token_mining import MARKER, SPACE, WORD, WORDLESS, TokenMiner, token_kinds
 from veco_lightning.data.tokenizer import encode_with_offsets, load_tokenizer
-from veco_lightning.data.units import mine_units_batch
+from veco_lightning.data.units import MatchedBatch, batch_units, mine_units_batch
 from veco_lightning.lexicon.dictionary import dictionary_for
 from veco_lightning.lexicon.stopwords import default_stop_words
 from veco_lightning.lexicon.synonyms import SynonymMiner
@@ -96,6 +96,28 @@ def test_token_mining_gives_what_text_mining_gives(miner, kind, max_length):
         src_index, tgt_index, synonyms, _ = rows[1]
         tokens = [tgt_ids[1][t] for t, u in enumerate(tgt_index) if u in synonyms[1::2]]
         assert "post office" in tokenizer.decode(tokens)
+
+
+@pytest.mark.parametrize("kind", list(TOKENIZERS))
+def test_token_units_equal_the_general_token_map(kind):
+    """Token mining's own token -> unit map (each token's word known) gives what the general map of
+    :func:`batch_units` gives from token-position "offsets", on the demo corpus, cut short and not."""
+    tokenizer = TOKENIZERS[kind]()
+    with open(resolve_path(f"{DEMO}/de.txt"), encoding="utf-8") as src, \
+            open(resolve_path(f"{DEMO}/en.txt"), encoding="utf-8") as tgt:
+        src_texts, tgt_texts = src.read().splitlines()[:200], tgt.read().splitlines()[:200]
+    dictionary = dictionary_for({"en-de": f"{DEMO}/dict/en-de.tsv"}, "de", "en")
+    mining = TokenMiner(SynonymMiner(dictionary, "de", "en"), tokenizer)
+    src_ids, tgt_ids = (tokenizer(texts, add_special_tokens=False)["input_ids"] for texts in (src_texts, tgt_texts))
+    for max_length in (64, 9):
+        src, tgt = mining._words(src_ids, 0, max_length), mining._words(tgt_ids, 1, max_length)
+        found = mining.miner.join_occurrences(*src.occurrences, *tgt.occurrences, src.words.counts,
+                                              tgt.words.counts)
+        general = batch_units(MatchedBatch(src.words, tgt.words, found), src.offsets(), tgt.offsets())
+        own = mining.mine(src_ids, tgt_ids, max_length).units
+        assert len(found.sentence) > 100
+        for name, want, got in zip(general._fields, general, own):
+            assert np.array_equal(want, got), (kind, max_length, name)
 
 
 def test_token_kinds():

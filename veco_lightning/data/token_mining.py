@@ -40,7 +40,7 @@ import regex
 import transformers
 
 from veco_lightning.data.tokenizer import _plain_backend, encode_ids, word_start_table
-from veco_lightning.data.units import BatchUnits, MatchedBatch, _split, batch_units
+from veco_lightning.data.units import BatchUnits, _split, units_of_sides
 from veco_lightning.lexicon.languages import base_language
 from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner, _occurrences_of_words, _Phrases, _ranges
 from veco_lightning.lexicon.words import _CLITIC_RULES, SegmentedBatch, normalize
@@ -210,6 +210,30 @@ class _WordIds:
         return found[inverse]
 
 
+class _Side(NamedTuple):
+    """One side of a batch as :meth:`TokenMiner._words` reads it: its words (token positions, local to each
+    sentence, in place of :class:`~veco_lightning.lexicon.words.SegmentedBatch`'s character spans; no word texts),
+    the dictionary occurrences ``(first word, last word + 1, key id)`` in flat word positions, and for the first
+    ``max_length`` tokens of each sentence (``kept`` of them): their ids, words (flat), whether each is outside
+    every unit (punctuation, a byte-level space), their sentence and position."""
+
+    words: SegmentedBatch
+    occurrences: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ids: np.ndarray
+    kept: np.ndarray
+    token_word: np.ndarray
+    token_outside: np.ndarray
+    token_sentence: np.ndarray
+    token_local: np.ndarray
+
+    def offsets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The kept tokens as :func:`~veco_lightning.data.units.flat_offsets` would give them with token positions
+        for characters (tokens outside every unit empty): what :func:`~veco_lightning.data.units.batch_units`
+        takes."""
+        start = self.token_local
+        return start, np.where(self.token_outside, start, start + 1), self.kept
+
+
 class CutPairs(NamedTuple):
     """What :meth:`TokenMiner.mine` gives for a batch: each side's token ids cut to the side length, flat
     (``src_ids``) with each pair's number of them (``src_lengths``), and the units."""
@@ -262,12 +286,8 @@ class TokenMiner:
         self.__dict__.update(state)
         self.sides = self._sides()
 
-    def _words(self, ids: Sequence[Sequence[int]], side: int,
-               max_length: int) -> tuple[SegmentedBatch, tuple[np.ndarray, ...], tuple[np.ndarray, ...], np.ndarray]:
-        """One side of a batch: its words (token positions, local to each sentence, in place of
-        :class:`~veco_lightning.lexicon.words.SegmentedBatch`'s character spans; no word texts), the dictionary
-        occurrences in flat word positions, the token "offsets" (token positions; wordless tokens empty) of the
-        first ``max_length`` tokens of each sentence, and those tokens' ids (flat)."""
+    def _words(self, ids: Sequence[Sequence[int]], side: int, max_length: int) -> _Side:
+        """One side of a batch, mined (:class:`_Side`)."""
         lengths = np.fromiter(map(len, ids), np.int64, len(ids))
         flat = np.fromiter(chain.from_iterable(ids), np.int64, int(lengths.sum()))
         n = len(flat)
@@ -300,10 +320,33 @@ class TokenMiner:
 
         kept = np.minimum(lengths, max_length)
         keep = local < kept[sentence]
-        start = local[keep]
-        outside = wordless | (kind == SPACE)  # tokens of no unit
-        offsets = (start, np.where(outside[keep], start, start + 1), kept)
-        return words, occurrences, offsets, flat[keep]
+        outside = (wordless | (kind == SPACE))[keep]  # tokens of no unit
+        return _Side(words, occurrences, flat[keep], kept, word[keep], outside, sentence[keep], local[keep])
+
+    @staticmethod
+    def _units(side: _Side, sentence: np.ndarray, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, ...]:
+        """:func:`veco_lightning.data.units._side_units` for token positions, where each token's word is known: the
+        units (the phrases, words ``[first, last)`` of sentence ``sentence``, merged; every other word alone), the
+        unit of every kept token (local; -1: outside every unit, or its unit was cut), the tokens per sentence, the
+        unit of every phrase (local) and whether it kept a token (its last token is within the cut)."""
+        counts, ends = side.words.counts, side.words.ends
+        n_words, n_sentences = len(ends), len(counts)
+        word_first = np.cumsum(counts) - counts
+        phrase_first = word_first[sentence] + first
+        inside = np.zeros(n_words, bool)  # words merged into the unit of the phrase they continue
+        inside[_ranges(phrase_first + 1, last - first - 1)] = True
+        unit_of_word = np.cumsum(~inside) - 1
+        unit_first = np.flatnonzero(~inside)
+        unit_last = np.append(unit_first[1:], n_words) - 1
+        unit_sentence = np.repeat(np.arange(n_sentences), counts)[unit_first]
+        per_sentence = np.bincount(unit_sentence, minlength=n_sentences)
+        units_before = np.cumsum(per_sentence) - per_sentence
+        present = ends[unit_last] <= side.kept[unit_sentence]  # not cut by truncation
+        unit = unit_of_word[np.maximum(side.token_word, 0)] if n_words else np.zeros(len(side.token_word), np.int64)
+        valid = ~side.token_outside & present[unit] if n_words else np.zeros(len(unit), bool)
+        token_unit = np.where(valid, unit - units_before[side.token_sentence] if n_words else unit, -1)
+        phrase_unit = unit_of_word[phrase_first]
+        return token_unit, side.kept, phrase_unit - units_before[sentence], present[phrase_unit]
 
     def mine(self, src_ids: Sequence[Sequence[int]], tgt_ids: Sequence[Sequence[int]],
              max_length: int) -> CutPairs:
@@ -315,11 +358,12 @@ class TokenMiner:
             empty = np.zeros(0, np.int64)
             return CutPairs(empty, empty, empty, empty, BatchUnits(
                 empty, empty, empty, empty, empty, empty, np.zeros((0, len(MiningStats.COUNTS) + 1), np.int64)))
-        src, (s0, s1, skey), src_tokens, src_cut = self._words(src_ids, 0, max_length)
-        tgt, (t0, t1, tkey), tgt_tokens, tgt_cut = self._words(tgt_ids, 1, max_length)
-        found = self.miner.join_occurrences(s0, s1, skey, t0, t1, tkey, src.counts, tgt.counts)
-        units = batch_units(MatchedBatch(src, tgt, found), src_tokens, tgt_tokens)
-        return CutPairs(src_cut, src_tokens[2], tgt_cut, tgt_tokens[2], units)
+        src, tgt = self._words(src_ids, 0, max_length), self._words(tgt_ids, 1, max_length)
+        found = self.miner.join_occurrences(*src.occurrences, *tgt.occurrences, src.words.counts, tgt.words.counts)
+        units = units_of_sides(found, src.words.counts, tgt.words.counts,
+                               self._units(src, found.sentence, found.i0, found.i1),
+                               self._units(tgt, found.sentence, found.j0, found.j1))
+        return CutPairs(src.ids, src.kept, tgt.ids, tgt.kept, units)
 
     def mine_texts(self, src_texts: Sequence[str], tgt_texts: Sequence[str], max_length: int) -> CutPairs:
         """Tokenize a batch of pairs (no special tokens) and :meth:`mine` them. (Tokenizing the next part of a batch

@@ -174,7 +174,7 @@ def whitespace_units(text: str, offsets: Sequence[Span]) -> tuple[list[int], lis
 
 __all__ = ["BatchUnits", "MatchedBatch", "PairUnits", "SynonymPair", "batch_units", "char_spans_to_token_spans",
            "flat_offsets", "match_texts_batch", "mine_units", "mine_units_batch", "pair_token_spans", "token_units",
-           "units_of", "units_of_matches", "whitespace_units", "word_units"]
+           "units_of", "units_of_matches", "units_of_sides", "whitespace_units", "word_units"]
 
 
 
@@ -290,11 +290,18 @@ def batch_units(matched: MatchedBatch, src_tokens: tuple[np.ndarray, np.ndarray,
     and the tokens' offsets need only share one coordinate (characters for text mining, token positions for
     :mod:`veco_lightning.data.token_mining`)."""
     src, tgt, found = matched
-    src_unit, src_tokens, src_phrase, src_kept = _side_units(src.starts, src.ends, src.counts, found.sentence,
-                                                             found.i0, found.i1, *src_tokens)
-    tgt_unit, tgt_tokens, tgt_phrase, tgt_kept = _side_units(tgt.starts, tgt.ends, tgt.counts, found.sentence,
-                                                             found.j0, found.j1, *tgt_tokens)
-    n_sentences = len(src.counts)
+    src_side = _side_units(src.starts, src.ends, src.counts, found.sentence, found.i0, found.i1, *src_tokens)
+    tgt_side = _side_units(tgt.starts, tgt.ends, tgt.counts, found.sentence, found.j0, found.j1, *tgt_tokens)
+    return units_of_sides(found, src.counts, tgt.counts, src_side, tgt_side)
+
+
+def units_of_sides(found: BatchMatches, src_counts: np.ndarray, tgt_counts: np.ndarray, src_side: tuple,
+                   tgt_side: tuple) -> BatchUnits:
+    """:class:`BatchUnits` from each side's units as :func:`_side_units` gives them (the unit of every token, the
+    tokens per sentence, the unit of every phrase and whether it kept a token) and each side's words per sentence."""
+    src_unit, src_tokens, src_phrase, src_kept = src_side
+    tgt_unit, tgt_tokens, tgt_phrase, tgt_kept = tgt_side
+    n_sentences = len(src_counts)
     keep = src_kept & tgt_kept  # a synonym pair is kept when both its units kept a token
     kept_per_sentence = np.bincount(found.sentence[keep], minlength=n_sentences)
     synonyms = np.stack([src_phrase[keep], tgt_phrase[keep]], axis=1).reshape(-1)
@@ -302,7 +309,7 @@ def batch_units(matched: MatchedBatch, src_tokens: tuple[np.ndarray, np.ndarray,
     pairs = np.bincount(found.sentence, minlength=n_sentences)
     stats = np.stack([
         np.ones(n_sentences, np.int64), pairs > 0, pairs,
-        np.bincount(found.sentence, (src_len > 1) | (tgt_len > 1), n_sentences), src.counts, tgt.counts,
+        np.bincount(found.sentence, (src_len > 1) | (tgt_len > 1), n_sentences), src_counts, tgt_counts,
         np.bincount(found.sentence, src_len, n_sentences), np.bincount(found.sentence, tgt_len, n_sentences),
         kept_per_sentence,
     ], axis=1).astype(np.int64)
