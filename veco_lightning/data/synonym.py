@@ -66,11 +66,11 @@ class SynonymAlignedDataModule(ParallelDataModule):
         induce: for language pairs with no dictionary, induce one from their training pairs.
         induction: keyword options of ``induce_dictionary`` (``min_count``, ``min_dice``, ...).
         mining: ``text`` (default) segments both sides into normalised words, matches those and maps the matches onto
-            the tokens through the tokenizer's offsets; ``tokens`` looks the dictionary's phrases up in the token ids
-            (:mod:`veco_lightning.data.token_mining`): no offsets, no segmentation, several times cheaper, and it
-            finds most but not all of what text mining finds (forms that differ beyond capitalisation, or that the
-            tokenizer cuts differently in context, are missed; ``benchmarks/mining_modes.py`` measures both). Pairs
-            with a side written without spaces are always mined on text.
+            the tokens through the tokenizer's offsets; ``tokens`` reads the words off the token ids, decodes each
+            distinct word once and matches them the same way (:mod:`veco_lightning.data.token_mining`): no offsets,
+            no segmentation, about half the overhead over tokenisation at scale. Its words are the tokenizer's, so
+            the two can differ (a hyphenated word is several words); on NTREX it finds 99.6% of text mining's pairs
+            (``benchmarks/mining_modes.py``). Pairs with a side written without spaces are always mined on text.
         on_bad_dictionary_line: a malformed dictionary line (not two fields, a side without a word, not UTF-8, a
             control character, longer than ``max_line_chars``): ``skip`` (default: public dictionaries such as MUSE
             hold a few odd lines) counts it per file and logs the first ``file:line``; ``error`` stops there. A
