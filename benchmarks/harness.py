@@ -176,6 +176,45 @@ def ntrex_mining_data(data_dir: str, wanted: Sequence[str] | None = None) -> tup
     return (*found, langs)
 
 
+def add_mining_batch_options(parser: argparse.ArgumentParser, benchmark: str, repeats: int, repeats_help: str) -> None:
+    """The options of the benchmarks that run synonym mining batch by batch over the NTREX language pairs
+    (``mining_stages.py``, ``mining_modes.py``): data, tokenizer, languages, repeats, batch size, pair length and
+    output."""
+    add_data_dir(parser, "ntrex128/ and dictionaries/")
+    add_tokenizer(parser)
+    parser.add_argument("--langs", nargs="+", default=None, help="non-English sides (default: all with data)")
+    parser.add_argument("--repeats", type=int, default=repeats, help=repeats_help)
+    parser.add_argument("--batch-size", type=int, default=1000, help="sentence pairs per batch")
+    parser.add_argument("--max-length", type=int, default=128, help="the datamodule's pair length in tokens")
+    add_output(parser, benchmark)
+
+
+def ntrex_mining_setup(args: argparse.Namespace) -> tuple[str, str, str, list[str], str, Any] | str:
+    """For the options of :func:`add_mining_batch_options`: ``(ntrex128 folder, dictionaries folder, English NTREX
+    file, languages, tokenizer folder, tokenizer)``, or why the benchmark cannot run (a message for :func:`skip`)."""
+    found = ntrex_mining_data(args.data_dir, args.langs)
+    if isinstance(found, str):
+        return found
+    quiet_libraries("veco_lightning")
+    from transformers import AutoTokenizer
+
+    tok_dir = find_tokenizer(args.tokenizer)
+    return (*found, tok_dir, AutoTokenizer.from_pretrained(tok_dir))
+
+
+def ntrex_miner(dict_dir: str, lang: str):
+    """The ``lang``-en :class:`~veco_lightning.lexicon.synonyms.SynonymMiner` of the shipped ``en-<lang>.tsv``
+    dictionary, with built-in stop words and its lookup tables built (as the synonym datamodule builds them)."""
+    from veco_lightning.lexicon.dictionary import read_dictionary
+    from veco_lightning.lexicon.stopwords import default_stop_words
+    from veco_lightning.lexicon.synonyms import SynonymMiner
+
+    dictionary = read_dictionary(os.path.join(dict_dir, f"en-{lang}.tsv"), lang, "en", reverse=True)
+    miner = SynonymMiner(dictionary, lang, "en", {code: default_stop_words(code) for code in (lang, "en")})
+    miner.batch_tables()
+    return miner
+
+
 def ntrex_recipe_missing() -> str | None:
     """Why the NTREX recipes (``configs/experiments/ntrex*.yaml``, run from the repository root) cannot run here, or
     None: they read NTREX-128 from ``../shared/data`` and the tokenizer from ``runs/ntrex/tokenizer``."""

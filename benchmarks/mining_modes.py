@@ -58,31 +58,17 @@ def also_found(pairs: list, others: list) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    harness.add_data_dir(parser, "ntrex128/ and dictionaries/")
-    harness.add_tokenizer(parser)
-    parser.add_argument("--langs", nargs="+", default=None, help="non-English sides (default: all with data)")
-    parser.add_argument("--repeats", type=int, default=3, help="each way's time is the least of this many passes")
-    parser.add_argument("--batch-size", type=int, default=1000, help="sentence pairs per batch")
-    parser.add_argument("--max-length", type=int, default=128, help="the datamodule's pair length in tokens")
-    harness.add_output(parser, "mining_modes")
+    harness.add_mining_batch_options(parser, "mining_modes", 3, "each way's time is the least of this many passes")
     args = parser.parse_args(argv)
-    found = harness.ntrex_mining_data(args.data_dir, args.langs)
+    found = harness.ntrex_mining_setup(args)
     if isinstance(found, str):
         return harness.skip(found)
-    ntrex, dict_dir, english, langs = found
-    harness.quiet_libraries("veco_lightning")
-
-    from transformers import AutoTokenizer
+    ntrex, dict_dir, english, langs, tok_dir, tokenizer = found
 
     from veco_lightning.data.token_mining import TokenMiner, token_kinds
     from veco_lightning.data.tokenizer import encode_ids, encode_with_offsets, word_start_table
     from veco_lightning.data.units import mine_units_batch
-    from veco_lightning.lexicon.dictionary import read_dictionary
-    from veco_lightning.lexicon.stopwords import default_stop_words
-    from veco_lightning.lexicon.synonyms import SynonymMiner
 
-    tok_dir = harness.find_tokenizer(args.tokenizer)
-    tokenizer = AutoTokenizer.from_pretrained(tok_dir)
     tables = word_start_table(tokenizer).numpy(), token_kinds(tokenizer)
     side = (args.max_length - 4) // 2
     en = harness.read_lines(english)
@@ -100,9 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     for lang in langs:
         xx = harness.read_lines(os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt"))
         batches = [(xx[a:a + args.batch_size], en[a:a + args.batch_size]) for a in range(0, len(xx), args.batch_size)]
-        dictionary = read_dictionary(os.path.join(dict_dir, f"en-{lang}.tsv"), lang, "en", reverse=True)
-        miner = SynonymMiner(dictionary, lang, "en", {code: default_stop_words(code) for code in (lang, "en")})
-        miner.batch_tables()
+        miner = harness.ntrex_miner(dict_dir, lang)
         spaced = bool(miner.index.src_sep and miner.index.tgt_sep)
         ways = {"ids": lambda src, tgt: [encode_ids(tokenizer, texts) for texts in (src, tgt)],
                 "text": lambda src, tgt, m=miner: text_way(m, src, tgt)}

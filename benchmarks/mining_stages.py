@@ -46,30 +46,17 @@ def best_cpu(fn, repeats: int) -> tuple[float, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    harness.add_data_dir(parser, "ntrex128/ and dictionaries/")
-    harness.add_tokenizer(parser)
-    parser.add_argument("--langs", nargs="+", default=None, help="non-English sides (default: all with data)")
-    parser.add_argument("--repeats", type=int, default=5, help="each stage's time is the best of this many calls")
-    parser.add_argument("--batch-size", type=int, default=1000, help="sentence pairs per batch")
-    parser.add_argument("--max-length", type=int, default=128, help="the datamodule's pair length in tokens")
-    harness.add_output(parser, "mining_stages")
+    harness.add_mining_batch_options(parser, "mining_stages", 5, "each stage's time is the best of this many calls")
     args = parser.parse_args(argv)
-    found = harness.ntrex_mining_data(args.data_dir, args.langs)
+    found = harness.ntrex_mining_setup(args)
     if isinstance(found, str):
         return harness.skip(found)
-    ntrex, dict_dir, english, langs = found
-    harness.quiet_libraries("veco_lightning")
-
-    from transformers import AutoTokenizer
+    ntrex, dict_dir, english, langs, tok_dir, tokenizer = found
 
     from veco_lightning.data.tokenizer import encode_ids, encode_with_offsets
     from veco_lightning.data.units import MatchedBatch, units_of_matches
-    from veco_lightning.lexicon.dictionary import read_dictionary
-    from veco_lightning.lexicon.stopwords import default_stop_words
     from veco_lightning.lexicon.synonyms import SynonymMiner
 
-    tok_dir = harness.find_tokenizer(args.tokenizer)
-    tokenizer = AutoTokenizer.from_pretrained(tok_dir)
     side_length = (args.max_length - 4) // 2
     en = harness.read_lines(english)
     harness.log(f"{len(langs)} language pairs, tokenizer {tok_dir}, batches of {args.batch_size}, best of "
@@ -99,9 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     for lang in langs:
         xx = harness.read_lines(os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt"))
         begin = time.process_time()
-        dictionary = read_dictionary(os.path.join(dict_dir, f"en-{lang}.tsv"), lang, "en", reverse=True)
-        miner = SynonymMiner(dictionary, lang, "en", {code: default_stop_words(code) for code in (lang, "en")})
-        miner.batch_tables()
+        miner = harness.ntrex_miner(dict_dir, lang)
         load = time.process_time() - begin
         seconds = dict.fromkeys(STAGES, 0.0)
         for start in range(0, len(xx), args.batch_size):
