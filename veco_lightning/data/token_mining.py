@@ -41,7 +41,7 @@ import regex
 import transformers
 
 from veco_lightning.data.tokenizer import _plain_backend, encode_ids, word_start_table
-from veco_lightning.data.units import BatchUnits, _split, units_of_sides
+from veco_lightning.data.units import BatchUnits, _split, unit_layout, units_of_sides
 from veco_lightning.lexicon.languages import base_language
 from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner, _occurrences_of_words, _Phrases, _ranges
 from veco_lightning.lexicon.words import _CLITIC_RULES, SegmentedBatch, normalize
@@ -100,6 +100,13 @@ def _word_texts(texts: list[str]) -> list[str]:
     word, which matters when a batch brings thousands of words never seen."""
     joined = "\n".join(text.replace("\n", " ") for text in texts)
     return _EDGES.sub("", normalize(joined, collapse_whitespace=False)).split("\n")
+
+
+def _hashes(values: np.ndarray, column: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """A polynomial hash of each word's tokens (``values``, word after word; ``column``: each token's place in its
+    word; ``bounds``: each word's first token), the same for a word in any batch (+1: a token 0 counts)."""
+    powers = np.cumprod(np.full(int(column.max()) + 1, 0x9E3779B97F4A7C15 & 0x7FFFFFFFFFFFFFFF, np.uint64))
+    return np.add.reduceat((values + 1) * powers.view(np.int64)[column], bounds)
 
 
 class _WordIds:
@@ -177,9 +184,7 @@ class _WordIds:
         bounds = np.cumsum(length) - length  # each word's first token among the words' tokens
         column = np.arange(int(length.sum())) - np.repeat(bounds, length)
         values = flat[_ranges(first, length)]
-        # A polynomial hash of the tokens (+1: a token 0 counts), the same for a word in any batch.
-        powers = np.cumprod(np.full(int(length.max()), 0x9E3779B97F4A7C15 & 0x7FFFFFFFFFFFFFFF, np.uint64))
-        hashes = np.add.reduceat((values + 1) * powers.view(np.int64)[column], bounds)
+        hashes = _hashes(values, column, bounds)
         unique, representative, inverse = np.unique(hashes, return_index=True, return_inverse=True)
         inverse = inverse.reshape(-1)
         delegate = np.repeat(representative[inverse], length)  # each token's word's representative
@@ -330,24 +335,15 @@ class TokenMiner:
         units (the phrases, words ``[first, last)`` of sentence ``sentence``, merged; every other word alone), the
         unit of every kept token (local; -1: outside every unit, or its unit was cut), the tokens per sentence, the
         unit of every phrase (local) and whether it kept a token (its last token is within the cut)."""
-        counts, ends = side.words.counts, side.words.ends
-        n_words, n_sentences = len(ends), len(counts)
-        word_first = np.cumsum(counts) - counts
-        phrase_first = word_first[sentence] + first
-        inside = np.zeros(n_words, bool)  # words merged into the unit of the phrase they continue
-        inside[_ranges(phrase_first + 1, last - first - 1)] = True
-        unit_of_word = np.cumsum(~inside) - 1
-        unit_first = np.flatnonzero(~inside)
-        unit_last = np.append(unit_first[1:], n_words) - 1
-        unit_sentence = np.repeat(np.arange(n_sentences), counts)[unit_first]
-        per_sentence = np.bincount(unit_sentence, minlength=n_sentences)
-        units_before = np.cumsum(per_sentence) - per_sentence
-        present = ends[unit_last] <= side.kept[unit_sentence]  # not cut by truncation
-        unit = unit_of_word[np.maximum(side.token_word, 0)] if n_words else np.zeros(len(side.token_word), np.int64)
-        valid = ~side.token_outside & present[unit] if n_words else np.zeros(len(unit), bool)
-        token_unit = np.where(valid, unit - units_before[side.token_sentence] if n_words else unit, -1)
-        phrase_unit = unit_of_word[phrase_first]
-        return token_unit, side.kept, phrase_unit - units_before[sentence], present[phrase_unit]
+        layout = unit_layout(side.words.counts, sentence, first, last)
+        present = side.words.ends[layout.unit_last] <= side.kept[layout.unit_sentence]  # not cut by truncation
+        if not len(layout.unit_first):  # no word at all (punctuation only)
+            return np.full(len(side.token_word), -1, np.int64), side.kept, layout.phrase_unit, present
+        unit = layout.unit_of_word[np.maximum(side.token_word, 0)]
+        valid = ~side.token_outside & present[unit]
+        token_unit = np.where(valid, unit - layout.units_before[side.token_sentence], -1)
+        return (token_unit, side.kept, layout.phrase_unit - layout.units_before[sentence],
+                present[layout.phrase_unit])
 
     def mine(self, src_ids: Sequence[Sequence[int]], tgt_ids: Sequence[Sequence[int]],
              max_length: int) -> CutPairs:

@@ -172,9 +172,10 @@ def whitespace_units(text: str, offsets: Sequence[Span]) -> tuple[list[int], lis
     return token_units(spans, offsets), spans
 
 
-__all__ = ["BatchUnits", "MatchedBatch", "PairUnits", "SynonymPair", "batch_units", "char_spans_to_token_spans",
-           "flat_offsets", "match_texts_batch", "mine_units", "mine_units_batch", "pair_token_spans", "token_units",
-           "units_of", "units_of_matches", "units_of_sides", "whitespace_units", "word_units"]
+__all__ = ["BatchUnits", "MatchedBatch", "PairUnits", "SynonymPair", "UnitLayout", "batch_units",
+           "char_spans_to_token_spans", "flat_offsets", "match_texts_batch", "mine_units", "mine_units_batch",
+           "pair_token_spans", "token_units", "unit_layout", "units_of", "units_of_matches", "units_of_sides",
+           "whitespace_units", "word_units"]
 
 
 
@@ -205,6 +206,37 @@ def _split(values: np.ndarray, counts: np.ndarray) -> list[list[int]]:
     return [flat[a:b] for a, b in zip([0, *bounds[:-1]], bounds)]
 
 
+class UnitLayout(NamedTuple):
+    """The units of one side of a batch (:func:`unit_layout`), in flat unit numbers: each unit's first and last word
+    (flat word positions), its sentence, the units of the sentences before each sentence, the unit of every word and
+    the unit of every phrase."""
+
+    unit_first: np.ndarray
+    unit_last: np.ndarray
+    unit_sentence: np.ndarray
+    units_before: np.ndarray
+    unit_of_word: np.ndarray
+    phrase_unit: np.ndarray
+
+
+def unit_layout(word_counts: np.ndarray, sentence: np.ndarray, first: np.ndarray, last: np.ndarray) -> UnitLayout:
+    """The units of a side whose sentences hold ``word_counts`` words: every phrase (words ``[first, last)`` of
+    sentence ``sentence``; disjoint) one unit, every other word another. Shared by the token maps of text mining
+    (:func:`_side_units`) and of token mining."""
+    n_sentences, n_words = len(word_counts), int(np.sum(word_counts))
+    word_first = np.cumsum(word_counts) - word_counts
+    phrase_first = word_first[sentence] + first
+    inside = np.zeros(n_words, bool)  # words merged into the unit of the phrase they continue
+    inside[_ranges(phrase_first + 1, last - first - 1)] = True
+    unit_of_word = np.cumsum(~inside) - 1
+    unit_first = np.flatnonzero(~inside)  # a unit runs from its first word to the word before the next unit
+    unit_last = np.append(unit_first[1:], n_words) - 1
+    unit_sentence = np.repeat(np.arange(n_sentences), word_counts)[unit_first]
+    per_sentence = np.bincount(unit_sentence, minlength=n_sentences)
+    return UnitLayout(unit_first, unit_last, unit_sentence, np.cumsum(per_sentence) - per_sentence, unit_of_word,
+                      unit_of_word[phrase_first])
+
+
 def _side_units(starts: np.ndarray, ends: np.ndarray, word_counts: np.ndarray, sentence: np.ndarray,
                 first: np.ndarray, last: np.ndarray, token_start: np.ndarray, token_end: np.ndarray,
                 token_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -216,16 +248,10 @@ def _side_units(starts: np.ndarray, ends: np.ndarray, word_counts: np.ndarray, s
 
     Returns the unit of every token (local to its sentence; -1: none), the tokens per sentence, the unit of every
     phrase (local) and whether it kept a token."""
-    n_sentences, n_words = len(word_counts), len(starts)
-    word_first = np.cumsum(word_counts) - word_counts
-    phrase_first = word_first[sentence] + first
-    inside = np.zeros(n_words, bool)  # words merged into the unit of the phrase they continue
-    inside[_ranges(phrase_first + 1, last - first - 1)] = True
-    unit_first = np.flatnonzero(~inside)  # a unit runs from its first word to the word before the next unit
-    unit_last = np.append(unit_first[1:], n_words) - 1
-    unit_sentence = np.repeat(np.arange(n_sentences), word_counts)[unit_first]
-    per_sentence = np.bincount(unit_sentence, minlength=n_sentences)
-    units_before = np.cumsum(per_sentence) - per_sentence
+    n_sentences = len(word_counts)
+    layout = unit_layout(word_counts, sentence, first, last)
+    unit_first, unit_last, unit_sentence, units_before = (layout.unit_first, layout.unit_last, layout.unit_sentence,
+                                                          layout.units_before)
     n_units = len(unit_first)
 
     n_tokens = len(token_start)
@@ -248,8 +274,7 @@ def _side_units(starts: np.ndarray, ends: np.ndarray, word_counts: np.ndarray, s
         token_unit = np.full(n_tokens, -1, np.int64)
     present = np.zeros(n_units, bool)
     present[unit[valid]] = True
-    phrase_unit = np.cumsum(~inside)[phrase_first] - 1
-    return token_unit, token_counts, phrase_unit - units_before[sentence], present[phrase_unit]
+    return token_unit, token_counts, layout.phrase_unit - units_before[sentence], present[layout.phrase_unit]
 
 
 class MatchedBatch(NamedTuple):
