@@ -21,6 +21,7 @@ awaited, contention recorded); rounds alternate the order; medians are reported.
     python benchmarks/mfu.py --presets small base --runs 3 --steps 20
     python benchmarks/mfu.py --recipe none --precisions 32-true --torch-dropout   # fast vs torch's dropout
     python benchmarks/mfu.py --precisions 32-true --unfused-head   # fused LM-head cross-entropy vs apart
+    python benchmarks/mfu.py --precisions 32-true --padded   # padding-free VECO step (model.unpad) vs padded
 
 Results are printed and written to ``benchmarks/results/mfu.json`` (``--output``).
 """
@@ -104,6 +105,8 @@ def main(argv=None) -> int:
     p.add_argument("--unfused-head", action="store_true",
                    help="also every fp32 step with model.fused_lm_loss off (LM head and cross-entropy apart), side by "
                         "side")
+    p.add_argument("--padded", action="store_true",
+                   help="also the VECO steps with model.unpad off (padded batches through every layer), side by side")
     harness.add_contention_options(p)
     harness.add_data_dir(p, "ntrex128/")
     harness.add_output(p, "mfu")
@@ -155,6 +158,10 @@ def main(argv=None) -> int:
             measurements[f"VECO ({args.recipe}) small {precision}"] = (
                 lambda precision=precision, peak=peak: objective_throughput.train(args.recipe, args.veco_steps,
                                                                                   precision, peak))
+            if args.padded:
+                measurements[f"VECO ({args.recipe}) small {precision} padded"] = (
+                    lambda precision=precision, peak=peak: objective_throughput.train(
+                        args.recipe, args.veco_steps, precision, peak, ["--model.unpad", "false"]))
             if args.unfused_head and precision == "32-true":
                 measurements[f"VECO ({args.recipe}) small {precision} unfused head"] = (
                     lambda precision=precision, peak=peak: objective_throughput.train(

@@ -16,6 +16,7 @@ from torch.utils.checkpoint import checkpoint
 from veco_lightning.evaluation.report import EvaluationReporter, markdown_tables
 from veco_lightning.evaluation.scorer import CrossLingualScorer, EvaluationOptions
 from veco_lightning.losses.masked_lm import MaskedLMLoss
+from veco_lightning.models.dropout import ATTENTION
 from veco_lightning.models.encoder import EncoderSpec, build_encoder
 from veco_lightning.models.heads import (
     SequenceAlignmentHead,
@@ -23,6 +24,7 @@ from veco_lightning.models.heads import (
     TokenAlignmentHead,
     TokenContrastOptions,
 )
+from veco_lightning.models.packing import PackedRows, xlmr_positions
 from veco_lightning.models.pooling import pool_sentences, select_layer
 from veco_lightning.optim import WarmupLinearSchedule, weight_decay_groups
 
@@ -94,6 +96,12 @@ class VecoPretrainModule(LightningModule):
             cross-entropy (one logits-sized buffer a call, reused from step to step on the CPU, instead of four
             fresh ones; :class:`~veco_lightning.losses.masked_lm.LinearCrossEntropy`). The same loss and gradients;
             ``false`` runs the two apart (for comparisons). Under bf16 / fp16 autocast they always run apart.
+        unpad: encode padded batches (the translation pairs, TLM rows, evaluation batches) padding-free: the real
+            tokens of all rows as one packed sequence through every position-wise layer, the rows apart only inside
+            attention (:mod:`~veco_lightning.models.packing`). The same hidden states at every real position; the
+            pad positions' states are zeros instead of the padded encoder's. Needs the package's attention function
+            (``encoder.attn_implementation: sdpa`` with ``encoder.fast_dropout``, the defaults); with any other
+            attention, or with ``compile``, batches stay padded. ``false``: always padded (for comparisons).
     """
 
     def __init__(
@@ -114,6 +122,7 @@ class VecoPretrainModule(LightningModule):
         compile: bool | dict[str, Any] = False,
         grad_cache_chunk: int | None = None,
         fused_lm_loss: bool = True,
+        unpad: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
@@ -142,6 +151,7 @@ class VecoPretrainModule(LightningModule):
         self.skipped_steps = 0  # non-finite training steps skipped, in all
         self.skipped_in_a_row = 0
         self.grad_cache_chunk = grad_cache_chunk
+        self.unpad = unpad
         self.compile_options = ({} if compile is True else dict(compile)) if compile else None
 
     def configure_model(self) -> None:
@@ -174,11 +184,30 @@ class VecoPretrainModule(LightningModule):
                                                       for k in keys], tuple(order), use_reentrant=False)
                      for start in range(0, rows, chunk)]
             return {layer: torch.cat([part[i] for part in parts]) for i, layer in enumerate(order)}
+        packed = self._packing(inputs["attention_mask"])
+        if packed is not None:
+            positions = inputs.get("position_ids")
+            if positions is None:
+                positions = xlmr_positions(inputs["input_ids"], self.model.config.pad_token_id)
+            outputs = self.encoder(input_ids=packed.pack(inputs["input_ids"]), position_ids=packed.pack(positions),
+                                   output_hidden_states=wanted != {-1}, packed_rows=packed)
+            if wanted == {-1}:
+                return {-1: packed.unpack(outputs.last_hidden_state)}
+            return {layer: packed.unpack(select_layer(outputs.hidden_states, layer)) for layer in wanted}
         outputs = self.encoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                                position_ids=inputs.get("position_ids"), output_hidden_states=wanted != {-1})
         if wanted == {-1}:
             return {-1: outputs.last_hidden_state}
         return {layer: select_layer(outputs.hidden_states, layer) for layer in wanted}
+
+    def _packing(self, attention_mask: torch.Tensor) -> PackedRows | None:
+        """The padding-free layout of a batch (:mod:`~veco_lightning.models.packing`) when ``unpad`` is on, the
+        encoder attends through this package's attention function and the batch holds pad positions."""
+        if not self.unpad or self.compile_options is not None or self.model.config._attn_implementation != ATTENTION:
+            return None
+        if bool(attention_mask.all()):
+            return None
+        return PackedRows.of(attention_mask)
 
     def _encode_rows(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor | None,
                      layers: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
