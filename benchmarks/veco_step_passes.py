@@ -9,7 +9,9 @@ This script builds the module and the data of a recipe from its configs (default
 * each input kind alone (``mmlm``, ``tlm``, ``pairs``) on every batch that holds it, and
 * the whole batch (``step``: what ``veco-fit`` runs between its hooks),
 
-with the model FLOPs of :func:`veco_lightning.flops.batch_flops` (pad positions count none). One measurement is one
+with the model FLOPs of :func:`veco_lightning.flops.batch_flops` (pad positions count none). With ``--padded``, the
+kinds that hold pad positions are also measured with ``model.unpad`` off (the padded batch through every layer),
+side by side, and the table gives each one's speed-up from padding-free encoding. One measurement is one
 kind over all its batches (``benchmarks/harness.py``: idle CPU awaited, contention recorded); rounds rotate the
 order; the table gives medians over rounds of each kind's median pass. The first ``--warmup`` batches of every
 measurement are not timed.
@@ -18,6 +20,7 @@ Usage (from the repository root; needs ``../shared/data/ntrex128`` and the recip
 ``configs/experiments/ntrex.yaml``)::
 
     python benchmarks/veco_step_passes.py                       # NTREX (d), 24 batches, 3 rounds
+    python benchmarks/veco_step_passes.py --padded --rounds 5   # also padded (model.unpad off), side by side
     python benchmarks/veco_step_passes.py --configs configs/experiments/ntrex.yaml configs/experiments/ntrex-c.yaml
 
 Results are printed and written to ``benchmarks/results/veco_step_passes.json`` (``--output``).
@@ -45,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=24, help="training batches drawn from the recipe's loader")
     parser.add_argument("--warmup", type=int, default=2, help="untimed batches at the start of every measurement")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--padded", action="store_true",
+                        help="also measure the TLM rows, the pairs and the whole step with model.unpad off")
     harness.add_contention_options(parser)
     harness.add_output(parser, "veco_step_passes")
     args = parser.parse_args(argv)
@@ -86,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         pairs = next(iter(part.values()))
         return 2 * pairs["src"]["input_ids"].shape[0], max(pairs[s]["input_ids"].shape[1] for s in ("src", "tgt"))
 
-    def measure(kind: str):
+    def measure(kind: str, unpad: bool = True):
         def run() -> dict:
+            module.unpad = unpad
             times, flops, shapes = [], [], []
             for number, batch in enumerate(batches):
                 part = inputs(batch, kind)
@@ -117,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     present = [kind for kind in KINDS if any(inputs(b, kind) is not None for b in batches[args.warmup:])]
     harness.log(f"{len(batches)} batches ({args.warmup} untimed per measurement); kinds {', '.join(present)}; "
                 f"{args.rounds} rounds")
-    rounds = harness.interleave({kind: measure(kind) for kind in present}, args.rounds, idle_wait=args.idle_wait,
+    measurements = {kind: measure(kind) for kind in present}
+    if args.padded:
+        measurements.update({f"{kind} padded": measure(kind, unpad=False) for kind in present if kind != "mmlm"})
+    rounds = harness.interleave(measurements, args.rounds, idle_wait=args.idle_wait,
                                 retries=args.retries, describe=lambda r, kind, f: (
                                     f"  round {r + 1} {kind}: {f['passes']} passes, median "
                                     f"{1000 * f['median_s']:.0f} ms, {f['model_flops_per_s'] / 1e9:.1f} GFLOP/s"))
@@ -126,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     model_flops = harness.medians(rounds, "median_model_flops")
     reference = speed.get("mmlm")
     table = []
-    for kind in present:
+    for kind in measurements:
         first = rounds[0][kind]
         shape = f"{first['median_rows']:.0f} × {first['median_length']:.0f}" if "median_rows" in first else ""
         table.append([kind, first["passes"], shape, f"{model_flops[kind] / 1e9:.1f}", f"{1000 * seconds[kind]:.0f}",
@@ -134,10 +143,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n## Forward + backward per input kind ({' + '.join(args.configs)}; medians of {args.rounds} rounds)\n")
     print(harness.markdown_table(["pass", "passes", "median rows × length", "model GFLOP", "ms", "model GFLOP/s",
                                   "÷ mmlm"], table))
+    speedups = {}
+    if args.padded:  # padded time / padding-free time, round by round (the two measured side by side)
+        for kind in present:
+            if f"{kind} padded" in measurements:
+                per_round = [r[f"{kind} padded"]["median_s"] / r[kind]["median_s"] for r in rounds]
+                speedups[kind] = {"median": statistics.median(per_round), "per_round": per_round}
+                print(f"- {kind}: padding-free {speedups[kind]['median']:.3f}× the padded pass (per round "
+                      f"{', '.join(f'{x:.2f}' for x in per_round)})")
     harness.write_result(args.output, "veco_step_passes", {
         "settings": {"configs": args.configs, "batches": args.batches, "warmup": args.warmup, "rounds": args.rounds},
         "median_model_flops_per_s": speed, "median_seconds": seconds, "median_model_flops": model_flops,
-        "rounds": rounds,
+        "unpad_speedup": speedups, "rounds": rounds,
     }, environment={**machine, **harness.summarize_contention(rounds)}, argv=argv)
     return 0
 
