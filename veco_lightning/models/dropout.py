@@ -57,13 +57,14 @@ def attention_with_fast_dropout(module: nn.Module, query: torch.Tensor, key: tor
                                 scaling: float | None = None, **kwargs) -> tuple[torch.Tensor, None]:
     """A transformers attention function: SDPA's maths (soft-max in fp32) with :func:`keep_mask` dropout on the
     probabilities when training on CPU; transformers' ``sdpa_attention_forward`` otherwise (no dropout, another
-    device, or attention weights asked for)."""
+    device, or attention weights asked for). Given ``packed_rows`` (a :class:`~veco_lightning.models.packing.PackedRows`
+    of a padding-free batch), it attends in a padded copy of the rows and returns the packed result."""
     packed = kwargs.pop("packed_rows", None)
     if packed is not None:  # a padding-free batch (models.packing): attend row by row in a padded copy
         padded = [packed.unpack_heads(tensor) for tensor in (query, key, value)]
         output, weights = attention_with_fast_dropout(module, *padded, packed.attention_mask(), dropout, scaling,
                                                       **kwargs)
-        return packed.pack_heads(output), weights
+        return packed.pack(output), weights  # (rows, length, heads, d) -> (1, tokens, heads, d)
     unsupported = kwargs.get("output_attentions") or key.shape[1] != query.shape[1]  # weights out, grouped heads
     if dropout == 0.0 or query.device.type != "cpu" or unsupported:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,

@@ -60,10 +60,6 @@ class PackedRows:
         """An attention input ``(1, heads, tokens, d)`` -> ``(rows, heads, length, d)`` (zeros at pads)."""
         return self.unpack(packed.squeeze(0).transpose(0, 1).unsqueeze(0)).transpose(1, 2)
 
-    def pack_heads(self, padded: torch.Tensor) -> torch.Tensor:
-        """An attention output ``(rows, length, heads, d)`` -> ``(1, tokens, heads, d)``."""
-        return self.pack(padded)
-
     def attention_mask(self) -> torch.Tensor:
         """The boolean ``(rows, 1, 1, length)`` key mask SDPA broadcasts (True: attend)."""
         return self.mask[:, None, None, :]
