@@ -90,15 +90,16 @@ def test_unpadded_training_step_equals_padded(batch, monkeypatch, chunk):
         torch.testing.assert_close(grads[name], padded_grads[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
-def test_unpadded_states_equal_padded_at_real_positions(batch):
-    """Evaluation-style encoding (eval mode, every layer): equal states at real tokens, zeros at pads, and pad ids
-    never reach a real position."""
+@pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16-autocast"])
+def test_unpadded_states_equal_padded_at_real_positions(batch, autocast):
+    """Evaluation-style encoding (eval mode, every layer; also under bf16 autocast): equal states at real tokens, zeros
+    at pads, and pad ids never reach a real position."""
     vocab_size, found = batch
     module = _module(vocab_size).eval()
     inputs = {key: found["tlm"][key] for key in ("input_ids", "attention_mask", "position_ids") if key in found["tlm"]}
     real = inputs["attention_mask"].bool()
     layers = range(module.model.config.num_hidden_layers + 1)
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         module.unpad = False
         padded = module.encode(inputs, *layers)
         module.unpad = True
