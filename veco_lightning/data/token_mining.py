@@ -232,13 +232,6 @@ class _Side(NamedTuple):
     token_sentence: np.ndarray
     token_local: np.ndarray
 
-    def offsets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The kept tokens as :func:`~veco_lightning.data.units.flat_offsets` would give them with token positions
-        for characters (tokens outside every unit empty): what :func:`~veco_lightning.data.units.batch_units`
-        takes."""
-        start = self.token_local
-        return start, np.where(self.token_outside, start, start + 1), self.kept
-
 
 class CutPairs(NamedTuple):
     """What :meth:`TokenMiner.mine` gives for a batch: each side's token ids cut to the side length, flat
