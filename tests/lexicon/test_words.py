@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from veco_lightning.lexicon.words import Word, is_no_space_lang, normalize, segment, segment_spans
+from veco_lightning.lexicon.dictionary import read_dictionary
+from veco_lightning.lexicon.words import Word, is_no_space_lang, normalize, segment, segment_batch, segment_spans
 
 NTREX = Path(os.environ.get("VECO_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) / "ntrex128"
 
@@ -140,3 +141,36 @@ def test_possessive_split_patterns_match_their_greedy_forms():
     for text in texts:
         assert words._ASCII_SPLIT.split(text) == greedy_ascii.split(text), text
         assert agreed.split(text) == greedy_agreed.split(text), text
+
+
+RUN_CHARS = "中国人民大学北京的一是ガカタナกขค"
+
+
+@pytest.mark.parametrize("max_word_chars", [1, 2, 3, 8])
+def test_batched_runs_equal_run_by_run_longest_match(max_word_chars):
+    # segment_batch cuts the runs of a batch all at once (words._cut_runs, through a character trie); a run taken
+    # alone tries every length, longest first, without prefixes (the other implementation of the same greedy rule).
+    rng = random.Random(max_word_chars)
+    lexicon = frozenset("".join(rng.choice(RUN_CHARS) for _ in range(rng.randint(1, 10))) for _ in range(300))
+    prefixes = frozenset(key[:end] for key in lexicon for end in range(1, len(key) + 1))
+    pieces = [*RUN_CHARS, *sorted(lexicon)[:40], "ｶﾞ", "ก่า", "ガ\u3099", "Ａ", "A1", "1,5", "l'homme", " ", "\n", "",
+              "。", "İ"]
+    for _ in range(300):
+        texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(rng.randint(0, 8))]
+        batch = segment_batch(texts, "fr", lexicon, max_word_chars, prefixes)
+        expected = [segment_spans(text, "fr", lexicon, max_word_chars, None) for text in texts]
+        assert batch.counts.tolist() == [len(found) for found in expected], texts
+        assert list(zip(batch.words, batch.starts.tolist(), batch.ends.tolist())) == [
+            word for found in expected for word in found], texts
+
+
+@pytest.mark.skipif(not (NTREX / "newstest2019-ref.zho-CN.txt").exists(), reason="shared NTREX-128 data not found")
+def test_batched_runs_on_chinese_news_equal_text_by_text():
+    dictionary = read_dictionary(NTREX.parent / "dictionaries" / "en-zh.tsv", "zh", "en", reverse=True)
+    index = dictionary.index()
+    texts = (NTREX / "newstest2019-ref.zho-CN.txt").read_text(encoding="utf-8").splitlines()[:400]
+    batch = segment_batch(texts, "zh", index.src_keys, 8, index.src_prefixes)
+    expected = [segment_spans(text, "zh", index.src_keys, 8, index.src_prefixes) for text in texts]
+    assert list(zip(batch.words, batch.starts.tolist(), batch.ends.tolist())) == [
+        word for found in expected for word in found]
+    assert sum(len(word) > 1 for word in batch.words) > 2000  # the dictionary cut many words of several characters

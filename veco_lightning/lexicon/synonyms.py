@@ -34,7 +34,8 @@ import numpy as np
 
 from veco_lightning.lexicon.dictionary import BilingualDictionary, DictionaryIndex
 from veco_lightning.lexicon.stopwords import StopWords, stop_sets
-from veco_lightning.lexicon.words import RawWord, SegmentedBatch, segment_batch, segment_spans
+from veco_lightning.lexicon.trie import build_trie, trie_step
+from veco_lightning.lexicon.words import RawWord, SegmentedBatch, run_trie, segment_batch, segment_spans
 
 log = logging.getLogger(__name__)
 
@@ -294,41 +295,6 @@ class _BatchTables:
         self.tgt_chars = None if index.tgt_sep else _CharTrie(index.tgt_keys, self.tgt_ids, stops[1])
 
 
-def _build_trie(flat: np.ndarray, lengths: np.ndarray, state: np.ndarray, level: int, n_states: int,
-                width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """A trie of symbol sequences (``flat``: their symbols, sequence after sequence; ``lengths``: theirs), built one
-    level at a time over all of them: the prefixes of ``n + 1`` symbols are the distinct ``(state of the first n,
-    next symbol)`` codes, numbered after the ``n_states`` states made so far. ``state`` holds each sequence's state
-    after its first ``level`` symbols. Returns the sorted edge codes (``state * width + symbol``), the state each
-    edge leads to, each sequence's final state, and the number of states."""
-    first = np.cumsum(lengths) - lengths
-    codes, targets = [], []
-    for n in range(level, int(lengths.max(initial=0))):
-        longer = np.flatnonzero(lengths > n)
-        code = state[longer] * width + flat[first[longer] + n]
-        found, inverse = np.unique(code, return_inverse=True)
-        codes.append(found)
-        targets.append(n_states + np.arange(len(found)))
-        state[longer] = n_states + inverse.reshape(-1)
-        n_states += len(found)
-    if not codes:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), state, n_states
-    edges = np.concatenate(codes)
-    order = np.argsort(edges)
-    return edges[order], np.concatenate(targets)[order], state, n_states
-
-
-def _trie_step(codes: np.ndarray, following: np.ndarray, width: int, state: np.ndarray,
-               symbol: np.ndarray) -> np.ndarray:
-    """The states reached from ``state`` by ``symbol`` in a :func:`_build_trie` trie (-1: none, also for a symbol
-    of -1)."""
-    if not len(codes):
-        return np.full(len(state), -1, np.int64)
-    code = state * width + symbol
-    at = np.minimum(np.searchsorted(codes, code), len(codes) - 1)
-    return np.where((symbol >= 0) & (codes[at] == code), following[at], -1)
-
-
 class _Phrases:
     """The keys of two words or more of a spaced side as a trie over integer word ids, for matching every n-gram of a
     batch at once (one sorted search per n-gram length over all positions, no joined strings built).
@@ -352,7 +318,7 @@ class _Phrases:
         flat = np.fromiter(map(self.word_ids.__getitem__, chain.from_iterable(phrases)), np.int64,
                            int(lengths.sum()))
         state = flat[np.cumsum(lengths) - lengths] if len(phrases) else np.zeros(0, np.int64)
-        self.codes, self.next, state, n_states = _build_trie(flat, lengths, state, 1, width, width)
+        self.codes, self.next, state, n_states = build_trie(flat, lengths, state, 1, width, width)
         self.key = np.full(n_states, -1, np.int64)
         self.key[state] = np.fromiter(map(ids.__getitem__, multi), np.int64, len(multi))
         self.starts = np.zeros(width, bool)  # words that begin a longer key: the edges out of one-word states
@@ -384,7 +350,7 @@ class _Phrases:
             following = word[at + n]
             live = self.follows[np.maximum(following, 0)] & (following >= 0)  # a cheap test before the search
             at, state = at[live], state[live]
-            state = _trie_step(self.codes, self.next, self.width, state, following[live])
+            state = trie_step(self.codes, self.next, self.width, state, following[live])
             n += 1
             live = state >= 0
             at, state = at[live], state[live]
@@ -413,7 +379,7 @@ class _CharTrie:
         flat = np.searchsorted(self.alphabet, points)
         lengths = np.fromiter(map(len, keys), np.int64, len(keys))
         # State 0 is the empty prefix.
-        self.codes, self.next, state, n_states = _build_trie(flat, lengths, np.zeros(len(keys), np.int64), 0, 1,
+        self.codes, self.next, state, n_states = build_trie(flat, lengths, np.zeros(len(keys), np.int64), 0, 1,
                                                              width)
         self.key = np.full(n_states, -1, np.int64)
         self.key[state] = np.fromiter(map(ids.__getitem__, keys), np.int64, len(keys))
@@ -444,7 +410,7 @@ class _CharTrie:
         word, at, state = start.copy(), (word_end - lengths)[start], np.zeros(len(start), np.int64)
         found = []
         while len(start):
-            state = _trie_step(self.codes, self.next, self.width, state, char[at])
+            state = trie_step(self.codes, self.next, self.width, state, char[at])
             live = state >= 0
             start, word, at, state = start[live], word[live], at[live] + 1, state[live]
             boundary = at == word_end[word]
@@ -549,6 +515,9 @@ class SynonymMiner:
         dictionary). Data preparation builds them before forking ``num_proc`` workers, which then share them."""
         if self._tables is None:
             self._tables = _BatchTables(self.index, self.stops)
+            for keys, sep in ((self.index.src_keys, self.index.src_sep), (self.index.tgt_keys, self.index.tgt_sep)):
+                if not sep:  # a no-space side: the character trie its runs are cut with (cached by the lexicon)
+                    run_trie(keys, self.max_word_chars)
         return self._tables
 
     def __getstate__(self) -> dict:
