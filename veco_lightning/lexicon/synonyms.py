@@ -380,7 +380,7 @@ class _CharTrie:
         lengths = np.fromiter(map(len, keys), np.int64, len(keys))
         # State 0 is the empty prefix.
         self.codes, self.next, state, n_states = build_trie(flat, lengths, np.zeros(len(keys), np.int64), 0, 1,
-                                                             width)
+                                                            width)
         self.key = np.full(n_states, -1, np.int64)
         self.key[state] = np.fromiter(map(ids.__getitem__, keys), np.int64, len(keys))
         self.stop = np.zeros(max(len(ids), 1), bool)

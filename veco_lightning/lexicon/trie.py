@@ -11,7 +11,7 @@ import numpy as np
 
 
 def build_trie(flat: np.ndarray, lengths: np.ndarray, state: np.ndarray, level: int, n_states: int,
-                width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+               width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """A trie of symbol sequences (``flat``: their symbols, sequence after sequence; ``lengths``: theirs), built one
     level at a time over all of them: the prefixes of ``n + 1`` symbols are the distinct ``(state of the first n,
     next symbol)`` codes, numbered after the ``n_states`` states made so far. ``state`` holds each sequence's state
