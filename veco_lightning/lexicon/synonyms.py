@@ -34,8 +34,8 @@ import numpy as np
 
 from veco_lightning.lexicon.dictionary import BilingualDictionary, DictionaryIndex
 from veco_lightning.lexicon.stopwords import StopWords, stop_sets
-from veco_lightning.lexicon.trie import build_trie, trie_step
-from veco_lightning.lexicon.words import RawWord, SegmentedBatch, run_trie, segment_batch, segment_spans
+from veco_lightning.lexicon.trie import build_trie, char_trie, trie_step
+from veco_lightning.lexicon.words import RawWord, SegmentedBatch, segment_batch, segment_spans
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +291,7 @@ class _BatchTables:
         self.src_phrases = _Phrases(index.src_map, self.src_ids, stops[0]) if index.src_sep else None
         self.tgt_phrases = _Phrases(index.tgt_keys, self.tgt_ids, stops[1]) if index.tgt_sep else None
         # A no-space side's keys as a trie of characters: n-grams of words are walked character by character.
-        self.src_chars = None if index.src_sep else _CharTrie(index.src_map, self.src_ids, stops[0])
+        self.src_chars = None if index.src_sep else _CharTrie(index.src_keys, self.src_ids, stops[0])
         self.tgt_chars = None if index.tgt_sep else _CharTrie(index.tgt_keys, self.tgt_ids, stops[1])
 
 
@@ -367,22 +367,14 @@ class _CharTrie:
     """The keys of a no-space side as a trie of characters, for matching the n-grams of words of a whole batch at
     once: a key spans several words when their concatenation spells it, however the segmentation cut it.
 
-    Characters are numbered by their rank in ``alphabet``; a state is a prefix (0: the empty one); ``codes``
-    (sorted) holds ``state * width + character`` for every edge and ``next`` the state it leads to; ``key`` gives a
-    state's key id (-1: none) and ``stop`` whether a key is itself a stop word."""
+    ``trie`` is the keys' :func:`~veco_lightning.lexicon.trie.char_trie`, the one the side's runs are cut with
+    (:func:`~veco_lightning.lexicon.words.segment_batch`), built once for both; ``key`` gives a state's key id
+    (-1: none) and ``stop`` whether a key is itself a stop word."""
 
-    def __init__(self, keys: Iterable[str], ids: dict[str, int], stop: frozenset[str]) -> None:
-        keys = [key for key in keys if key]
-        points = np.frombuffer("".join(keys).encode("utf-32-le"), np.uint32).astype(np.int64)
-        self.alphabet = np.unique(points)
-        self.width = width = len(self.alphabet)
-        flat = np.searchsorted(self.alphabet, points)
-        lengths = np.fromiter(map(len, keys), np.int64, len(keys))
-        # State 0 is the empty prefix.
-        self.codes, self.next, state, n_states = build_trie(flat, lengths, np.zeros(len(keys), np.int64), 0, 1,
-                                                            width)
-        self.key = np.full(n_states, -1, np.int64)
-        self.key[state] = np.fromiter(map(ids.__getitem__, keys), np.int64, len(keys))
+    def __init__(self, keys: frozenset[str], ids: dict[str, int], stop: frozenset[str]) -> None:
+        self.trie = trie = char_trie(keys)
+        ids_of = np.fromiter(map(ids.__getitem__, trie.keys), np.int64, len(trie.keys))
+        self.key = np.where(trie.key >= 0, ids_of[np.maximum(trie.key, 0)] if len(ids_of) else -1, -1)
         self.stop = np.zeros(max(len(ids), 1), bool)
         for key in stop & ids.keys():
             self.stop[ids[key]] = True
@@ -392,14 +384,10 @@ class _CharTrie:
         """Every n-gram of two words or more (inside one sentence) whose concatenation is a key, as ``(i0, i1, key
         id)`` arrays, stop-word keys left out as :func:`_find` leaves them out (the key, or every word of it, a stop
         word). Only words in ``extendable`` (strict prefixes of keys) can begin one."""
-        if not len(self.codes) or len(words) < 2:
+        if not len(self.trie.codes) or len(words) < 2:
             return _columns([])
         lengths = np.fromiter(map(len, words), np.int64, len(words))
-        points = np.frombuffer("".join(words).encode("utf-32-le"), np.uint32).astype(np.int64)
-        char = np.searchsorted(self.alphabet, points)
-        known = char < self.width
-        known[known] = self.alphabet[char[known]] == points[known]
-        char = np.where(known, char, -1)
+        char = self.trie.symbols("".join(words))
         word_end = np.cumsum(lengths)  # character position after each word (the words are concatenated)
         if stop:
             in_stop = np.fromiter(map(stop.__contains__, words), bool, len(words))
@@ -410,7 +398,7 @@ class _CharTrie:
         word, at, state = start.copy(), (word_end - lengths)[start], np.zeros(len(start), np.int64)
         found = []
         while len(start):
-            state = trie_step(self.codes, self.next, self.width, state, char[at])
+            state = self.trie.step(state, char[at])
             live = state >= 0
             start, word, at, state = start[live], word[live], at[live] + 1, state[live]
             boundary = at == word_end[word]
@@ -515,9 +503,6 @@ class SynonymMiner:
         dictionary). Data preparation builds them before forking ``num_proc`` workers, which then share them."""
         if self._tables is None:
             self._tables = _BatchTables(self.index, self.stops)
-            for keys, sep in ((self.index.src_keys, self.index.src_sep), (self.index.tgt_keys, self.index.tgt_sep)):
-                if not sep:  # a no-space side: the character trie its runs are cut with (cached by the lexicon)
-                    run_trie(keys, self.max_word_chars)
         return self._tables
 
     def __getstate__(self) -> dict:

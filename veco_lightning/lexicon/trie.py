@@ -7,6 +7,9 @@ batch one symbol at a time with these: one sorted search per step over all live 
 
 from __future__ import annotations
 
+import functools
+from typing import NamedTuple
+
 import numpy as np
 
 
@@ -43,3 +46,52 @@ def trie_step(codes: np.ndarray, following: np.ndarray, width: int, state: np.nd
     code = state * width + symbol
     at = np.minimum(np.searchsorted(codes, code), len(codes) - 1)
     return np.where((symbol >= 0) & (codes[at] == code), following[at], -1)
+
+
+class CharTrie(NamedTuple):
+    """Strings as a :func:`build_trie` trie of their characters. A character's symbol is its rank among the
+    characters of the strings (``symbols``); state 0 is the empty prefix; ``first`` gives the state each symbol leads
+    to from it (-1: none), ``codes`` (sorted) every edge as ``state * width + symbol`` and ``next`` the state it leads
+    to; ``key`` gives the index in ``keys`` of the string a state spells (-1: a prefix only)."""
+
+    keys: list[str]
+    symbol: np.ndarray  # code point -> symbol, up to the largest code point of the keys (-1: in no key)
+    first: np.ndarray
+    codes: np.ndarray
+    next: np.ndarray
+    key: np.ndarray
+    width: int
+
+    def symbols(self, text: str) -> np.ndarray:
+        """The symbol of every character of ``text`` (-1: a character of no key)."""
+        points = np.frombuffer(text.encode("utf-32-le"), np.uint32).astype(np.int64)
+        if not len(self.symbol):
+            return np.full(len(points), -1, np.int64)
+        found = self.symbol[np.minimum(points, len(self.symbol) - 1)].astype(np.int64)
+        found[points >= len(self.symbol)] = -1
+        return found
+
+    def step(self, state: np.ndarray, symbol: np.ndarray) -> np.ndarray:
+        """:func:`trie_step` in this trie."""
+        return trie_step(self.codes, self.next, self.width, state, symbol)
+
+
+@functools.lru_cache(maxsize=8)  # keyed by the set itself (a frozenset hashes once): one build per dictionary side
+def char_trie(strings: frozenset[str]) -> CharTrie:
+    """The :class:`CharTrie` of a set of strings (the keys of a no-space dictionary side: its segmentation and its
+    matching share it; about 0.06 s for the 48,000 Chinese entries of the shared en-zh dictionary)."""
+    keys = [key for key in strings if key]
+    points = np.frombuffer("".join(keys).encode("utf-32-le"), np.uint32).astype(np.int64)
+    alphabet = np.unique(points)
+    width = len(alphabet)
+    symbol = np.full(int(alphabet[-1]) + 1 if width else 0, -1, np.int32)
+    symbol[alphabet] = np.arange(width)
+    lengths = np.fromiter(map(len, keys), np.int64, len(keys))
+    codes, following, state, n_states = build_trie(symbol[points].astype(np.int64), lengths,
+                                                   np.zeros(len(keys), np.int64), 0, 1, width)
+    first = np.full(width, -1, np.int64)
+    from_root = codes < width  # the root is state 0: its edges' codes are the symbols themselves
+    first[codes[from_root]] = following[from_root]
+    key = np.full(n_states, -1, np.int64)
+    key[state] = np.arange(len(keys))
+    return CharTrie(keys, symbol, first, codes, following, key, width)

@@ -43,7 +43,7 @@ except ImportError as err:  # pragma: no cover - regex is a dependency of transf
     ) from err
 
 from veco_lightning.lexicon.languages import base_language
-from veco_lightning.lexicon.trie import build_trie, trie_step
+from veco_lightning.lexicon.trie import CharTrie, char_trie
 
 NO_SPACE_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "yue", "wuu", "bo", "dz"})
 """Languages written without spaces between words: their dictionary phrases are stored with spaces removed."""
@@ -276,58 +276,19 @@ def _no_space_joined(texts: list[str], rules, lexicon, max_word_chars: int, pref
     return SegmentedBatch(words, starts - begin[owner], ends - begin[owner], np.bincount(owner, minlength=len(texts)))
 
 
-class RunTrie(NamedTuple):
-    """The entries of a no-space lexicon that a run can match (2 to ``max_word_chars`` characters) as a
-    :func:`~veco_lightning.lexicon.trie.build_trie` trie of characters: ``symbol`` gives each code point up to the
-    largest in an entry its symbol (-1: in no entry), ``first`` the state each symbol leads to from the root (-1:
-    none), ``codes`` the sorted edge codes (``state * width + symbol``), ``next`` the state each edge leads to and
-    ``is_key`` whether a state spells an entry."""
-
-    symbol: np.ndarray
-    first: np.ndarray
-    codes: np.ndarray
-    next: np.ndarray
-    is_key: np.ndarray
-    width: int
-
-
-@functools.lru_cache(maxsize=8)  # keyed by the lexicon itself (a frozenset hashes once): one build per dictionary side
-def run_trie(lexicon: frozenset[str], max_word_chars: int) -> RunTrie:
-    """The :class:`RunTrie` of ``lexicon``'s entries for runs cut at ``max_word_chars`` (about 0.06 s for the
-    48,000 Chinese entries of the shared en-zh dictionary; data preparation builds it before forking its workers)."""
-    keys = [key for key in lexicon if 2 <= len(key) <= max_word_chars]
-    points = np.frombuffer("".join(keys).encode("utf-32-le"), np.uint32).astype(np.int64)
-    alphabet = np.unique(points)
-    width = len(alphabet)
-    symbol = np.full(int(alphabet[-1]) + 1 if width else 0, -1, np.int64)
-    symbol[alphabet] = np.arange(width)
-    lengths = np.fromiter(map(len, keys), np.int64, len(keys))
-    codes, following, state, n_states = build_trie(symbol[points], lengths, np.zeros(len(keys), np.int64), 0, 1,
-                                                   width)
-    first = np.full(width, -1, np.int64)
-    from_root = codes < width  # the root is state 0: its edges' codes are the symbols themselves
-    first[codes[from_root]] = following[from_root]
-    is_key = np.zeros(n_states, bool)
-    is_key[state] = True
-    return RunTrie(symbol, first, codes, following, is_key, width)
-
-
-def _cut_runs(runs: str, lengths: np.ndarray, trie: RunTrie, max_word_chars: int) -> tuple[np.ndarray, np.ndarray]:
+def _cut_runs(runs: str, lengths: np.ndarray, trie: CharTrie, max_word_chars: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_segment_run`'s greedy longest match for many runs at once: ``runs`` holds them one after the other
-    (normalised, each exactly as long as its original), ``lengths`` their lengths. Returns the words' starts and ends
-    in ``runs``, in order.
+    (normalised, each exactly as long as its original), ``lengths`` their lengths, ``trie`` the lexicon's
+    (:func:`~veco_lightning.lexicon.trie.char_trie`). Returns the words' starts and ends in ``runs``, in order.
 
-    The longest entry starting at every position is found for all positions together, one character at a time
-    through the trie (a position stops when no entry continues it or its run ends), then each run is walked from its
-    start, word by word, all runs in step. The same words as the loop of :func:`_segment_run`, whose test of
-    ``prefixes`` stops a match exactly where no entry continues it."""
+    The longest entry of at most ``max_word_chars`` characters starting at every position is found for all positions
+    together, one character at a time through the trie (a position stops when no entry continues it or its run ends),
+    then each run is walked from its start, word by word, all runs in step. The same words as the loop of
+    :func:`_segment_run`, whose test of ``prefixes`` stops a match exactly where no entry continues it."""
     run_start = np.cumsum(lengths) - lengths
-    points = np.frombuffer(runs.encode("utf-32-le"), np.uint32).astype(np.int64)
-    symbol = trie.symbol[np.minimum(points, len(trie.symbol) - 1)] if len(trie.symbol) else np.full(len(points), -1)
-    if len(trie.symbol):
-        symbol[points >= len(trie.symbol)] = -1
-    left = np.repeat(run_start + lengths, lengths) - np.arange(len(points))  # characters left in the run
-    longest = np.ones(len(points), np.int64)  # a character that starts no entry is a word of its own
+    symbol = trie.symbols(runs)
+    left = np.repeat(run_start + lengths, lengths) - np.arange(len(symbol))  # characters left in the run
+    longest = np.ones(len(symbol), np.int64)  # a character that starts no entry is a word of its own
     at = np.flatnonzero(symbol >= 0)
     state = trie.first[symbol[at]]
     for k in range(1, max_word_chars):  # at + k: the next character of each live match
@@ -335,8 +296,8 @@ def _cut_runs(runs: str, lengths: np.ndarray, trie: RunTrie, max_word_chars: int
         at, state = at[live], state[live]
         if not len(at):
             break
-        state = trie_step(trie.codes, trie.next, trie.width, state, symbol[at + k])
-        longest[at[(state >= 0) & trie.is_key[state]]] = k + 1  # longer matches come later and overwrite
+        state = trie.step(state, symbol[at + k])
+        longest[at[(state >= 0) & (trie.key[state] >= 0)]] = k + 1  # longer matches come later and overwrite
     # Each run word by word from its start, all runs at once.
     found, word, end = [], run_start, run_start + lengths
     while len(word):
@@ -385,7 +346,7 @@ def _segment_mixed_batch(text: str, rules, lexicon, max_word_chars: int,
                 _segment_run(text, start, end, lexicon, prefixes, max_word_chars, out)
         runs = "".join(kept)
     lengths = np.fromiter((end - start for start, end in fast), np.int64, len(fast))
-    starts, ends = _cut_runs(runs, lengths, run_trie(lexicon, max_word_chars), max_word_chars)
+    starts, ends = _cut_runs(runs, lengths, char_trie(lexicon), max_word_chars)
     words = [runs[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
     # Back to positions in the text, then merged with the other words in text order.
     run_start = np.cumsum(lengths) - lengths
