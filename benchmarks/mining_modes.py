@@ -19,8 +19,10 @@ What each costs, in CPU time on one thread (``TOKENIZERS_PARALLELISM=false``), �
 ``--repeats`` passes (caches warm: text mining's normalisation cache, token mining's decoded words), and *tokens
 cold*, token mining's first pass with a fresh miner (every word decoded once; after an untimed pass of *ids*, so that
 the tokenizer's own caches are warm in every pass). Mining's share is ``(way - ids) /
-ids``. The passes rotate their order pass by pass. Pairs with a side written without spaces (zh) are mined on text
-by the datamodule whatever the option says; they are listed without a token-mining figure.
+ids``. The passes rotate their order pass by pass. A pair with a side written without spaces (zh) is mined on token
+ids when the tokenizer is SentencePiece-style (its side cut in the text its pieces spell), else on text, as the
+datamodule mines it; then it is listed without a token-mining figure. Totals: the spaced pairs, and all pairs that
+token mining took.
 
 Usage (from the repository root; about 3 minutes for the 10 pairs)::
 
@@ -65,11 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         return harness.skip(found)
     ntrex, dict_dir, english, langs, tok_dir, tokenizer = found
 
-    from veco_lightning.data.token_mining import TokenMiner, token_kinds
+    from veco_lightning.data.token_mining import TokenMiner, _vocabulary, piece_texts, token_kinds
     from veco_lightning.data.tokenizer import encode_ids, encode_with_offsets, word_start_table
     from veco_lightning.data.units import mine_units_batch
 
-    tables = word_start_table(tokenizer).numpy(), token_kinds(tokenizer)
+    vocabulary = _vocabulary(tokenizer)
+    tables = word_start_table(tokenizer).numpy(), token_kinds(tokenizer, vocabulary), piece_texts(tokenizer, vocabulary)
     side = (args.max_length - 4) // 2
     en = harness.read_lines(english)
     harness.log(f"{len(langs)} language pairs, tokenizer {tok_dir}, batches of {args.batch_size}, least of "
@@ -80,20 +83,22 @@ def main(argv: list[str] | None = None) -> int:
         return mine_units_batch(miner, src, tgt, *([o for _, o in sides] for sides in encoded)), encoded[0]
 
     results: dict[str, dict] = {}
-    totals = {way: 0.0 for way in (*WAYS, "tokens cold")}
-    counts = {"sentence_pairs": 0, "text": 0, "tokens": 0, "tokens_also_text": 0, "text_also_tokens": 0,
-              "spaced_pairs": 0}
+    groups = ("spaced pairs", "all pairs mined on tokens")
+    totals = {group: {way: 0.0 for way in (*WAYS, "tokens cold")} for group in groups}
+    counts = {group: {"text": 0, "tokens": 0, "tokens_also_text": 0, "text_also_tokens": 0, "sentence_pairs": 0}
+              for group in groups}
     for lang in langs:
         xx = harness.read_lines(os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt"))
         batches = [(xx[a:a + args.batch_size], en[a:a + args.batch_size]) for a in range(0, len(xx), args.batch_size)]
         miner = harness.ntrex_miner(dict_dir, lang)
         spaced = bool(miner.index.src_sep and miner.index.tgt_sep)
+        on_tokens = spaced or tables[2] is not None
         ways = {"ids": lambda src, tgt: [encode_ids(tokenizer, texts) for texts in (src, tgt)],
                 "text": lambda src, tgt, m=miner: text_way(m, src, tgt)}
         for src, tgt in batches:  # untimed: the tokenizer's own caches warm, as in every timed pass after it
             ways["ids"](src, tgt)
         cold = None
-        if spaced:
+        if on_tokens:
             token_miner = TokenMiner(miner, tokenizer, *tables)
             ways["tokens"] = lambda src, tgt, t=token_miner: t.mine_texts(src, tgt, side)
             begin = time.process_time()
@@ -115,37 +120,36 @@ def main(argv: list[str] | None = None) -> int:
         text_pairs, token_pairs = [], []
         for src, tgt in batches:
             text_pairs += pair_sets(text_way(miner, src, tgt)[0])
-            if spaced:
+            if on_tokens:
                 token_pairs += pair_sets(token_miner.mine_texts(src, tgt, side).units)
         n_text = sum(map(len, text_pairs))
         row.update({"sentence_pairs": len(xx), "text_pairs_per_sentence_pair": n_text / len(xx)})
-        if spaced:
+        if on_tokens:
             n_tokens = sum(map(len, token_pairs))
             tokens_in_text = sum(also_found(a, b) for a, b in zip(token_pairs, text_pairs))
             text_in_tokens = sum(also_found(b, a) for a, b in zip(token_pairs, text_pairs))
             row.update({"tokens_pairs_per_sentence_pair": n_tokens / len(xx), "tokens_also_text": tokens_in_text,
                         "text_also_tokens": text_in_tokens, "of_tokens": tokens_in_text / max(1, n_tokens),
                         "of_text": text_in_tokens / max(1, n_text)})
-            counts["tokens"] += n_tokens
-            counts["tokens_also_text"] += tokens_in_text
-            counts["text_also_tokens"] += text_in_tokens
-            counts["text"] += n_text
-            counts["spaced_pairs"] += len(xx)
-            for way in (*WAYS, "tokens cold"):
-                totals[way] += row[way] * len(xx)
-        counts["sentence_pairs"] += len(xx)
+            for group in (groups if spaced else groups[1:]):
+                for key, value in (("tokens", n_tokens), ("tokens_also_text", tokens_in_text),
+                                   ("text_also_tokens", text_in_tokens), ("text", n_text), ("sentence_pairs", len(xx))):
+                    counts[group][key] += value
+                for way in (*WAYS, "tokens cold"):
+                    totals[group][way] += row[way] * len(xx)
         results[f"{lang}-en"] = row
         harness.log(f"  {lang}-en: " + ", ".join(f"{way} {row[way]:.0f}" for way in (*WAYS, "tokens cold")
                                                 if way in row) + " µs/pair")
 
-    spaced_n = counts["spaced_pairs"]
-    if spaced_n:
-        results["spaced pairs"] = {
-            **{way: totals[way] / spaced_n for way in totals}, "sentence_pairs": spaced_n,
-            "text_pairs_per_sentence_pair": counts["text"] / spaced_n,
-            "tokens_pairs_per_sentence_pair": counts["tokens"] / spaced_n,
-            "of_tokens": counts["tokens_also_text"] / max(1, counts["tokens"]),
-            "of_text": counts["text_also_tokens"] / max(1, counts["text"])}
+    for group in groups:
+        n, found = counts[group]["sentence_pairs"], counts[group]
+        if n and (group == groups[0] or n > counts[groups[0]]["sentence_pairs"]):
+            results[group] = {
+                **{way: totals[group][way] / n for way in totals[group]}, "sentence_pairs": n,
+                "text_pairs_per_sentence_pair": found["text"] / n,
+                "tokens_pairs_per_sentence_pair": found["tokens"] / n,
+                "of_tokens": found["tokens_also_text"] / max(1, found["tokens"]),
+                "of_text": found["text_also_tokens"] / max(1, found["text"])}
 
     def share(row: dict, way: str) -> str:
         return f"{(row[way] - row['ids']) / row['ids']:+.0%}" if way in row else "—"

@@ -1,6 +1,7 @@
 """Synonym mining on token ids (``data.synonym.mining: tokens``) against mining on text, on three tokenizer kinds."""
 
 import pickle
+import unicodedata
 
 import numpy as np
 import pytest
@@ -207,16 +208,95 @@ def test_cache_survives_a_hash_collision(miner, monkeypatch):
         assert len(want.synonyms) == 2
 
 
-def test_pickles_and_refuses_no_space_sides(miner, tmp_path):
+def test_pickles(miner):
     tokenizer = load_tokenizer(f"{DEMO}/tokenizer")
-    mining = TokenMiner(miner, tokenizer)
-    mining.mine_texts(SRC, TGT, 64)
-    again = pickle.loads(pickle.dumps(mining))
-    assert all(np.array_equal(a, b) for a, b in zip(mining.mine_texts(SRC, TGT, 64).units,
-                                                    again.mine_texts(SRC, TGT, 64).units))
     zh = dictionary_for({"en-zh": f"{DEMO}/dict/en-zh.tsv"}, "zh", "en")
-    with pytest.raises(ValueError, match="without spaces|written with spaces"):
-        TokenMiner(SynonymMiner(zh, "zh", "en"), tokenizer)
+    for mining, src, tgt in ((TokenMiner(miner, tokenizer), SRC, TGT),
+                             (TokenMiner(SynonymMiner(zh, "zh", "en"), tokenizer), *_demo_pairs("zh", 40))):
+        mining.mine_texts(src, tgt, 64)
+        again = pickle.loads(pickle.dumps(mining))
+        assert all(np.array_equal(a, b) for a, b in zip(mining.mine_texts(src, tgt, 64).units,
+                                                        again.mine_texts(src, tgt, 64).units))
+
+
+def _demo_pairs(lang: str, n: int | None = None) -> tuple[list[str], list[str]]:
+    with open(resolve_path(f"{DEMO}/{lang}.txt"), encoding="utf-8") as src, \
+            open(resolve_path(f"{DEMO}/en.txt"), encoding="utf-8") as tgt:
+        return src.read().splitlines()[:n], tgt.read().splitlines()[:n]
+
+
+# Chinese with what a tokenizer's normalisation changes (full-width letters, digits and punctuation), spaces, Latin
+# words, a character no vocabulary holds, and a sentence cut by the length limit.
+ZH_EDGES = ["索菲亚喜欢胡萝卜，ＡＢＣ１２３。", "  索菲亚   今天 生病了 ", "我们 喜欢 Python3！", "索菲亚是记者🦜。",
+            "", "索菲亚" * 30 + "记者"]
+
+
+def test_no_space_side_token_characters_are_the_tokenizers_offsets():
+    """A side written without spaces is cut in the text its pieces spell; where that text is the sentence itself
+    (unchanged by normalisation, single spaces), each token's characters are the tokenizer's offsets, one
+    character on (the ``▁`` the tokenizer puts first), and the words those of the sentence."""
+    tokenizer = load_tokenizer(f"{DEMO}/tokenizer")
+    zh = dictionary_for({"en-zh": f"{DEMO}/dict/en-zh.tsv"}, "zh", "en")
+    mining = TokenMiner(SynonymMiner(zh, "zh", "en"), tokenizer)
+    texts = _demo_pairs("zh")[0] + ZH_EDGES
+    encoded = encode_with_offsets(tokenizer, texts, 10_000)
+    side = mining._text_words([ids for ids, _ in encoded], 0, 10_000)
+    words = mining.miner.segment_batch(texts, "src")
+    bounds = np.cumsum([len(ids) for ids, _ in encoded])
+    word_bounds = np.cumsum(words.counts)
+    checked = 0
+    for k, (text, (ids, offsets)) in enumerate(zip(texts, encoded)):
+        if text != " ".join(text.split()) or unicodedata.normalize("NFKC", text) != text or not ids:
+            continue
+        checked += 1
+        tokens = slice(bounds[k] - len(ids), bounds[k])
+        assert list(zip(side.token_start[tokens] - 1, side.token_end[tokens] - 1)) == [tuple(o) for o in offsets], text
+        own, theirs = slice(word_bounds[k] - words.counts[k], word_bounds[k]), slice(
+            np.cumsum(side.words.counts)[k] - side.words.counts[k], np.cumsum(side.words.counts)[k])
+        assert side.words.words[theirs] == words.words[own], text
+        assert np.array_equal(side.words.starts[theirs] - 1, words.starts[own]), text
+    assert checked > 400  # the rest hold full-width punctuation, which NFKC changes
+
+
+@pytest.mark.parametrize("max_length", [64, 8])
+def test_no_space_pairs_mined_on_tokens_as_on_text(max_length):
+    """zh-en on token ids (the Chinese side cut in its pieces' text, the English side read off its tokens) stores
+    the ids text mining stores, the same Chinese units wherever the pieces spell the sentence itself, and nearly the
+    same synonym pairs (the English words are the tokenizer's); the edge cases run through."""
+    tokenizer = load_tokenizer(f"{DEMO}/tokenizer")
+    zh = dictionary_for({"en-zh": f"{DEMO}/dict/en-zh.tsv"}, "zh", "en")
+    miner = SynonymMiner(zh, "zh", "en", {lang: default_stop_words(lang) for lang in ("zh", "en")})
+    src, tgt = _demo_pairs("zh")
+    src, tgt = src + ZH_EDGES, tgt + ["Sofia likes carrots, ABC123."] * len(ZH_EDGES)
+    so, to = encode_with_offsets(tokenizer, src, max_length), encode_with_offsets(tokenizer, tgt, max_length)
+    text = mine_units_batch(miner, src, tgt, [o for _, o in so], [o for _, o in to])
+    cut = TokenMiner(miner, tokenizer).mine_texts(src, tgt, max_length)
+    assert cut.rows() == ([ids for ids, _ in so], [ids for ids, _ in to])
+    same_units = same_pairs = pairs = found = 0
+    for sentence, want, got in zip(src, text.rows(), cut.units.rows()):
+        if sentence == " ".join(sentence.split()) and unicodedata.normalize("NFKC", sentence) == sentence:
+            same_units += want[0] == got[0]
+        else:
+            same_units += 1
+        synonyms = [{(tuple(np.flatnonzero(np.array(row[0]) == i)), tuple(np.flatnonzero(np.array(row[1]) == j)))
+                     for i, j in zip(row[2][0::2], row[2][1::2])} for row in (want, got)]
+        same_pairs, pairs, found = (same_pairs + len(synonyms[0] & synonyms[1]), pairs + len(synonyms[0]),
+                                    found + len(synonyms[1]))
+    assert same_units == len(src)
+    assert pairs > 150 and same_pairs >= 0.95 * pairs and same_pairs >= 0.95 * found, (same_pairs, pairs, found)
+
+
+def test_refuses_no_space_sides_without_sentencepiece_pieces():
+    """Byte-level BPE and WordPiece pieces do not spell a Chinese sentence's characters one for one: such a pair is
+    refused (the datamodule mines it on text)."""
+    zh = dictionary_for({"en-zh": f"{DEMO}/dict/en-zh.tsv"}, "zh", "en")
+    for kind in ("byte-level BPE", "wordpiece"):
+        tokenizer = TOKENIZERS[kind]()
+        assert token_mining.piece_texts(tokenizer) is None
+        with pytest.raises(ValueError, match="without spaces"):
+            TokenMiner(SynonymMiner(zh, "zh", "en"), tokenizer)
+    pieces = token_mining.piece_texts(load_tokenizer(f"{DEMO}/tokenizer"))
+    assert pieces is not None and " " in pieces and all(piece for piece in pieces)
 
 
 def test_empty_batch(miner):
@@ -226,8 +306,8 @@ def test_empty_batch(miner):
 
 @pytest.mark.parametrize("num_proc", [None, 2])
 def test_datamodule_option(tmp_path, num_proc):
-    """``mining: tokens`` stores what ``text`` stores on the demo corpus (de-en; zh-en is mined on text either way),
-    in its own cache, and says how each pair was mined."""
+    """``mining: tokens`` stores what ``text`` stores on the demo corpus (de-en, and zh-en, whose Chinese side is cut
+    in the text of its SentencePiece pieces), in its own cache, and says how each pair was mined."""
     dictionaries = {"en-de": f"{DEMO}/dict/en-de.tsv", "en-zh": f"{DEMO}/dict/en-zh.tsv"}
     prepared = {}
     for mining in ("text", "tokens"):
@@ -240,19 +320,34 @@ def test_datamodule_option(tmp_path, num_proc):
         dm.setup("fit")
         prepared[mining] = dm
         assert {pair: stats["mining"] for pair, stats in dm.mining_stats.items()} == {
-            "de-en": mining, "zh-en": "text"}
+            "de-en": mining, "zh-en": mining}
     assert prepared["text"].cache_location("de-en") != prepared["tokens"].cache_location("de-en")
-    for pair in ("de-en", "zh-en"):
-        text, tokens = prepared["text"].train_sets[pair], prepared["tokens"].train_sets[pair]
-        for column in ("src", "tgt") if pair == "de-en" else text.column_names:
-            assert list(text[column]) == list(tokens[column]), (pair, column)
     # The units differ only where the tokenizer's words are not text mining's (an English clitic, ``Max's``, that
     # text mining drops stays with its word; ``o'clock`` is one word), which also renumbers the units after them.
+    for pair in ("de-en", "zh-en"):
+        text, tokens = prepared["text"].train_sets[pair], prepared["tokens"].train_sets[pair]
+        for column in ("src", "tgt"):
+            assert list(text[column]) == list(tokens[column]), (pair, column)
+        for column in ("src_words", "tgt_words", "synonyms"):
+            same = sum(a == b for a, b in zip(text[column], tokens[column]))
+            assert same >= 0.95 * len(text), (pair, column, same, len(text))
     text, tokens = prepared["text"].train_sets["de-en"], prepared["tokens"].train_sets["de-en"]
-    for column in ("src_words", "tgt_words", "synonyms"):
-        same = sum(a == b for a, b in zip(text[column], tokens[column]))
-        assert same >= 0.95 * len(text), (column, same, len(text))
     assert [len(row) for row in text["synonyms"]] == [len(row) for row in tokens["synonyms"]]
+
+
+def test_datamodule_mines_no_space_pairs_on_text_without_sentencepiece_pieces(tmp_path, monkeypatch):
+    """With a tokenizer whose pieces do not spell the text (byte-level BPE, WordPiece), ``mining: tokens`` mines a
+    pair with a side written without spaces on text, and says so."""
+    monkeypatch.setattr(token_mining, "piece_texts", lambda tokenizer, vocabulary=None: None)
+    monkeypatch.setattr("veco_lightning.data.synonym.piece_texts", lambda tokenizer, vocabulary=None: None)
+    dm = SynonymAlignedDataModule(
+        files={f"{lang}-en": ParallelSource(src=f"{DEMO}/{lang}.txt", tgt=f"{DEMO}/en.txt") for lang in ("de", "zh")},
+        dictionaries={"en-de": f"{DEMO}/dict/en-de.tsv", "en-zh": f"{DEMO}/dict/en-zh.tsv"},
+        tokenizer=f"{DEMO}/tokenizer", max_length=64, batch_size=8, val_pairs=8, cache_dir=str(tmp_path / "cache"),
+        mining="tokens")
+    dm.prepare_data()
+    dm.setup("fit")
+    assert {pair: stats["mining"] for pair, stats in dm.mining_stats.items()} == {"de-en": "tokens", "zh-en": "text"}
 
 
 def test_unknown_option():

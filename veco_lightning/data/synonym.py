@@ -32,7 +32,7 @@ from veco_lightning.data.cache import file_identity, list_column
 from veco_lightning.data.collators import SynonymCollator
 from veco_lightning.data.parallel import ParallelDataModule, pair_columns
 from veco_lightning.data.readers import BadLinePolicy, expand_globs
-from veco_lightning.data.token_mining import TokenMiner, token_kinds
+from veco_lightning.data.token_mining import TokenMiner, _vocabulary, piece_texts, token_kinds
 from veco_lightning.data.tokenizer import encode_with_offsets, word_start_table
 from veco_lightning.data.units import BatchUnits, match_texts_batch, units_of_matches
 from veco_lightning.lexicon.dictionary import BilingualDictionary, dictionary_for
@@ -105,7 +105,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
         self.induction = induction or {}
         self.mining = mining
         self.on_bad_dictionary_line = on_bad_dictionary_line
-        self._token_tables: tuple[np.ndarray, np.ndarray] | None = None
+        self._token_tables: tuple[np.ndarray, np.ndarray, list[str] | None] | None = None
         self._mined_on: dict[str, str | None] = {}  # language pair -> "text" / "tokens" (None: no dictionary)
         self.mining_stats: dict[str, dict[str, Any]] = {}
 
@@ -156,15 +156,19 @@ class SynonymAlignedDataModule(ParallelDataModule):
 
     def token_miner(self, pair: str, miner: SynonymMiner) -> TokenMiner | None:
         """The pair's :class:`~veco_lightning.data.token_mining.TokenMiner` with ``mining: tokens``; ``None`` with
-        ``mining: text`` or when a side is written without spaces (then the pair is mined on text)."""
+        ``mining: text``, or when a side is written without spaces and the tokenizer's pieces do not spell its text
+        (:func:`~veco_lightning.data.token_mining.piece_texts`: byte-level BPE, WordPiece); then the pair is mined on
+        text."""
         if self.mining != "tokens":
             return None
-        if not (miner.index.src_sep and miner.index.tgt_sep):
-            log.info("%s: a side is written without spaces, so its pairs are mined on text (mining: tokens needs "
-                     "words the tokenizer marks)", pair)
+        if self._token_tables is None:  # the tokenizer's word starts, kinds and piece texts, shared by every pair
+            vocabulary = _vocabulary(self.tokenizer)
+            self._token_tables = (word_start_table(self.tokenizer).numpy(), token_kinds(self.tokenizer, vocabulary),
+                                  piece_texts(self.tokenizer, vocabulary))
+        if not (miner.index.src_sep and miner.index.tgt_sep) and self._token_tables[2] is None:
+            log.info("%s: a side is written without spaces and this tokenizer's pieces do not spell the text (not a "
+                     "SentencePiece-style tokenizer), so its pairs are mined on text", pair)
             return None
-        if self._token_tables is None:  # the tokenizer's word starts, shared by every language pair
-            self._token_tables = word_start_table(self.tokenizer).numpy(), token_kinds(self.tokenizer)
         return TokenMiner(miner, self.tokenizer, *self._token_tables)
 
     def _mining_fn(self, pair: str) -> tuple[Callable[[dict[str, list]], pa.Table], BilingualDictionary | None]:

@@ -41,12 +41,12 @@ import regex
 import transformers
 
 from veco_lightning.data.tokenizer import _plain_backend, encode_ids, word_start_table
-from veco_lightning.data.units import BatchUnits, _split, unit_layout, units_of_sides
+from veco_lightning.data.units import BatchUnits, _side_units, _split, unit_layout, units_of_sides
 from veco_lightning.lexicon.languages import base_language
 from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner, _occurrences_of_words, _Phrases, _ranges
 from veco_lightning.lexicon.words import _CLITIC_RULES, SegmentedBatch, normalize
 
-__all__ = ["MARKER", "SPACE", "WORD", "WORDLESS", "CutPairs", "TokenMiner", "token_kinds"]
+__all__ = ["MARKER", "SPACE", "WORD", "WORDLESS", "CutPairs", "TokenMiner", "piece_texts", "token_kinds"]
 
 WORD, WORDLESS, MARKER, SPACE = 0, 1, 2, 3
 """The kinds of :func:`token_kinds`."""
@@ -56,7 +56,18 @@ _CACHE_SIZE = 1_000_000  # decoded words kept per side; past it the cache starts
 _CACHE_TOKENS = 16  # longer words (a URL, a number) are decoded each time: ≤ 64 MB per side, stored as int32
 
 
-def token_kinds(tokenizer: transformers.PreTrainedTokenizerBase) -> np.ndarray:
+def _vocabulary(tokenizer: transformers.PreTrainedTokenizerBase) -> tuple[list[str], list[str]]:
+    """Every vocabulary entry's piece and the text the tokenizer decodes it to alone (one call for them all)."""
+    size = len(tokenizer)
+    pieces = tokenizer.convert_ids_to_tokens(list(range(size)))
+    backend = _plain_backend(tokenizer)
+    texts = (backend.decode_batch([[idx] for idx in range(size)], skip_special_tokens=False) if backend is not None
+             else pieces)
+    return pieces, texts
+
+
+def token_kinds(tokenizer: transformers.PreTrainedTokenizerBase,
+                vocabulary: tuple[list[str], list[str]] | None = None) -> np.ndarray:
     """The kind of every vocabulary entry: ``MARKER``, a bare SentencePiece marker (``▁``: a word split before its
     first letter is written ``▁`` + ``word``; the tokenizer's offsets put it on the word's first character, so it
     belongs to the word's unit); ``SPACE``, a bare byte-level BPE space (``Ġ``: the same, but its offsets cover the
@@ -66,13 +77,11 @@ def token_kinds(tokenizer: transformers.PreTrainedTokenizerBase) -> np.ndarray:
     known: punctuation the vocabulary lacks as often as a word); ``WORD`` otherwise, special tokens included.
 
     Entries are decoded one by one by the tokenizer (byte-level BPE writes a byte as a letter-like character:
-    ``’`` is ``âĢĻ``, which only decoding shows to be punctuation)."""
-    size = len(tokenizer)
+    ``’`` is ``âĢĻ``, which only decoding shows to be punctuation); ``vocabulary``: :func:`_vocabulary`'s result,
+    when already at hand."""
+    pieces, texts = _vocabulary(tokenizer) if vocabulary is None else vocabulary
+    size = len(pieces)
     table = np.full(size, WORD, np.int8)
-    pieces = tokenizer.convert_ids_to_tokens(list(range(size)))
-    backend = _plain_backend(tokenizer)
-    texts = (backend.decode_batch([[idx] for idx in range(size)], skip_special_tokens=False) if backend is not None
-             else pieces)
     for idx, (piece, text) in enumerate(zip(pieces, texts)):
         if piece in _MARKERS[:2]:
             table[idx] = MARKER if piece == "▁" else SPACE
@@ -87,6 +96,33 @@ def token_kinds(tokenizer: transformers.PreTrainedTokenizerBase) -> np.ndarray:
     if tokenizer.unk_token_id is not None and 0 <= tokenizer.unk_token_id < size:
         table[tokenizer.unk_token_id] = WORDLESS
     return table
+
+
+_UNREADABLE = "\ufffd"  # what piece_texts writes for an entry whose text is not known (unknown, special, byte)
+
+
+def piece_texts(tokenizer: transformers.PreTrainedTokenizerBase,
+                vocabulary: tuple[list[str], list[str]] | None = None) -> list[str] | None:
+    """For a SentencePiece-style tokenizer (words marked with ``▁``, which stands for a space), the text every
+    vocabulary entry adds to its sentence: the piece with its markers as spaces (``▁中国`` -> `` 中国``), so that a
+    sentence's pieces joined are its text as the tokenizer normalised it, and each token's characters in that text
+    are known without the tokenizer's offsets. The unknown token, special tokens and pieces that do not decode to
+    their own text (byte fallback, ``<0xE4>``) stand for one character that is no letter (``U+FFFD``).
+
+    ``None`` for other tokenizers (no ``▁`` piece; byte-level BPE and WordPiece, whose pieces are not the text's
+    characters one for one: more than 1% of the entries decode to something else than their piece)."""
+    pieces, texts = _vocabulary(tokenizer) if vocabulary is None else vocabulary
+    if not any(piece.startswith("▁") for piece in pieces):
+        return None
+    special = set(tokenizer.all_special_ids)
+    result, unreadable = [], 0
+    for idx, (piece, text) in enumerate(zip(pieces, texts)):
+        spaced = piece.replace("▁", " ")
+        if idx in special or not spaced or text.strip(" ") != spaced.strip(" ") or "\n" in spaced:
+            unreadable += idx not in special
+            spaced = _UNREADABLE
+        result.append(spaced)
+    return None if unreadable > 0.01 * len(pieces) else result
 
 
 # Punctuation, symbols and spaces (not newlines) at either end of a line.
@@ -233,6 +269,20 @@ class _Side(NamedTuple):
     token_local: np.ndarray
 
 
+class _TextSide(NamedTuple):
+    """A side written without spaces, as :meth:`TokenMiner._text_words` reads it: its words as text mining segments
+    the text its pieces spell (:func:`piece_texts`; character spans in that text), their dictionary occurrences
+    ``(first word, last word + 1, key id)`` in flat word positions, and for the first ``max_length`` tokens of each
+    sentence (``kept`` of them): their ids and their characters ``[token_start, token_end)`` in that text."""
+
+    words: SegmentedBatch
+    occurrences: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ids: np.ndarray
+    kept: np.ndarray
+    token_start: np.ndarray
+    token_end: np.ndarray
+
+
 class CutPairs(NamedTuple):
     """What :meth:`TokenMiner.mine` gives for a batch: each side's token ids cut to the side length, flat
     (``src_ids``) with each pair's number of them (``src_lengths``), and the units."""
@@ -253,30 +303,44 @@ class TokenMiner:
     tables, stop words and options, and the tokenizer's word starts.
 
     Args:
-        miner: the language pair's :class:`~veco_lightning.lexicon.synonyms.SynonymMiner` (both sides spaced).
-        tokenizer: the tokenizer the pairs are encoded with.
-        word_start, kinds: the tokenizer's :func:`~veco_lightning.data.tokenizer.word_start_table` (as numpy) and
-            :func:`token_kinds`, when already at hand (several language pairs share them).
+        miner: the language pair's :class:`~veco_lightning.lexicon.synonyms.SynonymMiner`.
+        tokenizer: the tokenizer the pairs are encoded with. A side written without spaces (Chinese, Japanese, Thai)
+            needs a SentencePiece-style one (:func:`piece_texts`): its words are cut, as text mining cuts them, in the
+            text its pieces spell.
+        word_start, kinds, pieces: the tokenizer's :func:`~veco_lightning.data.tokenizer.word_start_table` (as
+            numpy), :func:`token_kinds` and :func:`piece_texts`, when already at hand (several language pairs share
+            them).
     """
 
     def __init__(self, miner: SynonymMiner, tokenizer: transformers.PreTrainedTokenizerBase,
-                 word_start: np.ndarray | None = None, kinds: np.ndarray | None = None) -> None:
-        if not (miner.index.src_sep and miner.index.tgt_sep):
-            raise ValueError(f"{miner.src_lang}-{miner.tgt_lang}: token mining needs both sides written with spaces; "
-                             "mine this pair on text (data.synonym.mining: text)")
+                 word_start: np.ndarray | None = None, kinds: np.ndarray | None = None,
+                 pieces: list[str] | None = None) -> None:
         self.miner, self.tokenizer = miner, tokenizer
+        self.spaced = (bool(miner.index.src_sep), bool(miner.index.tgt_sep))
+        self.pieces = None
+        if not all(self.spaced):
+            self.pieces = piece_texts(tokenizer) if pieces is None else pieces
+            if self.pieces is None:
+                raise ValueError(
+                    f"{miner.src_lang}-{miner.tgt_lang}: a side written without spaces is mined on token ids only with "
+                    "a SentencePiece-style tokenizer (pieces marked with '▁'); mine this pair on text "
+                    "(data.synonym.mining: text)")
+            self.piece_length = np.fromiter(map(len, self.pieces), np.int64, len(self.pieces))
+            self.piece_lead = self.piece_length - np.fromiter((len(p.lstrip(" ")) for p in self.pieces), np.int64,
+                                                              len(self.pieces))
         self.word_start = word_start_table(tokenizer).numpy() if word_start is None else word_start
         self.kinds = token_kinds(tokenizer) if kinds is None else kinds
         self.sides = self._sides()
 
     def _sides(self) -> tuple:
-        """Per side: the word-id lookup, the stop flags of the keys, the stop words and the longest phrase."""
+        """Per side: the word-id lookup (``None`` for a side without spaces), the stop flags of the keys, the stop
+        words and the longest phrase."""
         miner = self.miner
         tables = miner.batch_tables()
-        return ((_WordIds(self.tokenizer, tables.src_phrases, miner.src_lang), tables.src_stop, miner.stops[0],
-                 miner.index.src_max_words),
-                (_WordIds(self.tokenizer, tables.tgt_phrases, miner.tgt_lang), tables.tgt_stop, miner.stops[1],
-                 miner.index.tgt_max_words))
+        return ((_WordIds(self.tokenizer, tables.src_phrases, miner.src_lang) if self.spaced[0] else None,
+                 tables.src_stop, miner.stops[0], miner.index.src_max_words),
+                (_WordIds(self.tokenizer, tables.tgt_phrases, miner.tgt_lang) if self.spaced[1] else None,
+                 tables.tgt_stop, miner.stops[1], miner.index.tgt_max_words))
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "sides": None}  # the miner's tables are not pickled either: rebuilt where needed
@@ -284,6 +348,28 @@ class TokenMiner:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self.sides = self._sides()
+
+    def _text_words(self, ids: Sequence[Sequence[int]], side: int, max_length: int) -> _TextSide:
+        """One side without spaces of a batch, mined (:class:`_TextSide`): each sentence's pieces joined
+        (:func:`piece_texts`), segmented and matched as text mining segments and matches a text, each token's
+        characters the length of its piece after the pieces before it. A marker belongs to the characters after it,
+        as the tokenizer's offsets put it: a bare ``▁`` covers the next character."""
+        name = ("src", "tgt")[side]
+        lengths = np.fromiter(map(len, ids), np.int64, len(ids))
+        flat = np.fromiter(chain.from_iterable(ids), np.int64, int(lengths.sum()))
+        words = self.miner.segment_batch(["".join(map(self.pieces.__getitem__, sentence)) for sentence in ids], name)
+        occurrences = self.miner.occurrences(words.words, words.counts, name)
+        first = np.cumsum(lengths) - lengths
+        sentence = np.repeat(np.arange(len(ids)), lengths)
+        size, lead = self.piece_length[flat], self.piece_lead[flat]
+        total = np.cumsum(size)
+        end = total - np.r_[0, total][first][sentence]  # characters up to each token's end, in its sentence
+        bare = (lead >= size) & (size > 0)
+        start = np.where(bare, end, end - size + lead)
+        end = np.where(bare, end + 1, end)
+        kept = np.minimum(lengths, max_length)
+        keep = (np.arange(len(flat)) - first[sentence]) < kept[sentence]
+        return _TextSide(words, occurrences, flat[keep], kept, start[keep], end[keep])
 
     def _words(self, ids: Sequence[Sequence[int]], side: int, max_length: int) -> _Side:
         """One side of a batch, mined (:class:`_Side`)."""
@@ -348,12 +434,22 @@ class TokenMiner:
             empty = np.zeros(0, np.int64)
             return CutPairs(empty, empty, empty, empty, BatchUnits(
                 empty, empty, empty, empty, empty, empty, np.zeros((0, len(MiningStats.COUNTS) + 1), np.int64)))
-        src, tgt = self._words(src_ids, 0, max_length), self._words(tgt_ids, 1, max_length)
+        src, tgt = (self._words(ids, side, max_length) if self.spaced[side] else
+                    self._text_words(ids, side, max_length) for side, ids in enumerate((src_ids, tgt_ids)))
         found = self.miner.join_occurrences(*src.occurrences, *tgt.occurrences, src.words.counts, tgt.words.counts)
         units = units_of_sides(found, src.words.counts, tgt.words.counts,
-                               self._units(src, found.sentence, found.i0, found.i1),
-                               self._units(tgt, found.sentence, found.j0, found.j1))
+                               self._side_units(src, found.sentence, found.i0, found.i1),
+                               self._side_units(tgt, found.sentence, found.j0, found.j1))
         return CutPairs(src.ids, src.kept, tgt.ids, tgt.kept, units)
+
+    def _side_units(self, side: _Side | _TextSide, sentence: np.ndarray, first: np.ndarray,
+                    last: np.ndarray) -> tuple[np.ndarray, ...]:
+        """:meth:`_units` of a spaced side; text mining's own token maps for a side without spaces, its tokens'
+        characters in place of the tokenizer's offsets."""
+        if isinstance(side, _Side):
+            return self._units(side, sentence, first, last)
+        return _side_units(side.words.starts, side.words.ends, side.words.counts, sentence, first, last,
+                           side.token_start, side.token_end, side.kept)
 
     def mine_texts(self, src_texts: Sequence[str], tgt_texts: Sequence[str], max_length: int) -> CutPairs:
         """Tokenize a batch of pairs (no special tokens) and :meth:`mine` them. (Tokenizing the next part of a batch

@@ -547,22 +547,28 @@ class SynonymMiner:
         partner each) are handled with numpy over the whole batch; only sentences with competing candidates go
         through the ranking of :func:`_resolve`, one by one. Per-pair mining is a Python loop over every word and
         costs as much as tokenisation itself; this form is what data preparation runs."""
-        index = self.index
-        tables = self.batch_tables()
-        empty = np.zeros(0, np.int64)
         src_counts, tgt_counts = np.asarray(src_counts, np.int64), np.asarray(tgt_counts, np.int64)
         if self.max_pairs == 0 or not src_words or not tgt_words:
+            empty = np.zeros(0, np.int64)
             return BatchMatches(empty, empty, empty, empty, empty)
-        src_first, tgt_first = np.cumsum(src_counts) - src_counts, np.cumsum(tgt_counts) - tgt_counts
-        src_sentence = np.repeat(np.arange(len(src_counts)), src_counts)
-        tgt_sentence = np.repeat(np.arange(len(tgt_counts)), tgt_counts)
-        s0, s1, skey = _occurrences(src_words, (src_first + src_counts)[src_sentence], tables.src_ids, tables.src_stop,
-                                    index.src_prefixes, index.src_extendable, tables.src_phrases,
-                                    tables.src_chars, index.src_sep, index.src_max_words, self.stops[0])
-        t0, t1, tkey = _occurrences(tgt_words, (tgt_first + tgt_counts)[tgt_sentence], tables.tgt_ids, tables.tgt_stop,
-                                    index.tgt_prefixes, index.tgt_extendable, tables.tgt_phrases,
-                                    tables.tgt_chars, index.tgt_sep, index.tgt_max_words, self.stops[1])
-        return self.join_occurrences(s0, s1, skey, t0, t1, tkey, src_counts, tgt_counts)
+        return self.join_occurrences(*self.occurrences(src_words, src_counts, "src"),
+                                     *self.occurrences(tgt_words, tgt_counts, "tgt"), src_counts, tgt_counts)
+
+    def occurrences(self, words: list[str], counts: np.ndarray,
+                    side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The dictionary keys found among the segmented words of a ``"src"`` or ``"tgt"`` side of a batch (``words``,
+        sentence after sentence, ``counts`` per sentence): ``(i0, i1, key id)`` arrays, flat word ranges ``[i0, i1)``
+        that never cross a sentence, stop-word keys left out (:meth:`join_occurrences` takes them)."""
+        index, tables = self.index, self.batch_tables()
+        counts = np.asarray(counts, np.int64)
+        sentence_end = np.repeat(np.cumsum(counts), counts)
+        if side == "src":
+            return _occurrences(words, sentence_end, tables.src_ids, tables.src_stop, index.src_prefixes,
+                                index.src_extendable, tables.src_phrases, tables.src_chars, index.src_sep,
+                                index.src_max_words, self.stops[0])
+        return _occurrences(words, sentence_end, tables.tgt_ids, tables.tgt_stop, index.tgt_prefixes,
+                            index.tgt_extendable, tables.tgt_phrases, tables.tgt_chars, index.tgt_sep,
+                            index.tgt_max_words, self.stops[1])
 
     def join_occurrences(self, s0: np.ndarray, s1: np.ndarray, skey: np.ndarray, t0: np.ndarray, t1: np.ndarray,
                          tkey: np.ndarray, src_counts: np.ndarray, tgt_counts: np.ndarray) -> BatchMatches:
