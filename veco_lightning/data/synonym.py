@@ -70,7 +70,9 @@ class SynonymAlignedDataModule(ParallelDataModule):
             distinct word once and matches them the same way (:mod:`veco_lightning.data.token_mining`): no offsets,
             no segmentation, about half the overhead over tokenisation at scale. Its words are the tokenizer's, so
             the two can differ (a hyphenated word is several words); on NTREX it finds 99.6% of text mining's pairs
-            (``benchmarks/mining_modes.py``). Pairs with a side written without spaces are always mined on text.
+            (``benchmarks/mining_modes.py``). A side written without spaces (Chinese, Japanese, Thai) is cut as
+            text mining cuts it, in the text its SentencePiece pieces spell; with a tokenizer of other pieces
+            (byte-level BPE, WordPiece) such a pair is mined on text.
         on_bad_dictionary_line: a malformed dictionary line (not two fields, a side without a word, not UTF-8, a
             control character, longer than ``max_line_chars``): ``skip`` (default: public dictionaries such as MUSE
             hold a few odd lines) counts it per file and logs the first ``file:line``; ``error`` stops there. A
