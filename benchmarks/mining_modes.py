@@ -67,12 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         return harness.skip(found)
     ntrex, dict_dir, english, langs, tok_dir, tokenizer = found
 
-    from veco_lightning.data.token_mining import TokenMiner, _vocabulary, piece_texts, token_kinds
-    from veco_lightning.data.tokenizer import encode_ids, encode_with_offsets, word_start_table
+    from veco_lightning.data.token_mining import TokenMiner, token_tables
+    from veco_lightning.data.tokenizer import encode_ids, encode_with_offsets
     from veco_lightning.data.units import mine_units_batch
 
-    vocabulary = _vocabulary(tokenizer)
-    tables = word_start_table(tokenizer).numpy(), token_kinds(tokenizer, vocabulary), piece_texts(tokenizer, vocabulary)
+    tables = token_tables(tokenizer)
     side = (args.max_length - 4) // 2
     en = harness.read_lines(english)
     harness.log(f"{len(langs)} language pairs, tokenizer {tok_dir}, batches of {args.batch_size}, least of "
@@ -142,14 +141,14 @@ def main(argv: list[str] | None = None) -> int:
                                                 if way in row) + " µs/pair")
 
     for group in groups:
-        n, found = counts[group]["sentence_pairs"], counts[group]
+        n, tally = counts[group]["sentence_pairs"], counts[group]
         if n and (group == groups[0] or n > counts[groups[0]]["sentence_pairs"]):
             results[group] = {
                 **{way: totals[group][way] / n for way in totals[group]}, "sentence_pairs": n,
-                "text_pairs_per_sentence_pair": found["text"] / n,
-                "tokens_pairs_per_sentence_pair": found["tokens"] / n,
-                "of_tokens": found["tokens_also_text"] / max(1, found["tokens"]),
-                "of_text": found["text_also_tokens"] / max(1, found["text"])}
+                "text_pairs_per_sentence_pair": tally["text"] / n,
+                "tokens_pairs_per_sentence_pair": tally["tokens"] / n,
+                "of_tokens": tally["tokens_also_text"] / max(1, tally["tokens"]),
+                "of_text": tally["text_also_tokens"] / max(1, tally["text"])}
 
     def share(row: dict, way: str) -> str:
         return f"{(row[way] - row['ids']) / row['ids']:+.0%}" if way in row else "—"

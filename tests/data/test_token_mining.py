@@ -339,7 +339,6 @@ def test_datamodule_mines_no_space_pairs_on_text_without_sentencepiece_pieces(tm
     """With a tokenizer whose pieces do not spell the text (byte-level BPE, WordPiece), ``mining: tokens`` mines a
     pair with a side written without spaces on text, and says so."""
     monkeypatch.setattr(token_mining, "piece_texts", lambda tokenizer, vocabulary=None: None)
-    monkeypatch.setattr("veco_lightning.data.synonym.piece_texts", lambda tokenizer, vocabulary=None: None)
     dm = SynonymAlignedDataModule(
         files={f"{lang}-en": ParallelSource(src=f"{DEMO}/{lang}.txt", tgt=f"{DEMO}/en.txt") for lang in ("de", "zh")},
         dictionaries={"en-de": f"{DEMO}/dict/en-de.tsv", "en-zh": f"{DEMO}/dict/en-zh.tsv"},

@@ -32,8 +32,8 @@ from veco_lightning.data.cache import file_identity, list_column
 from veco_lightning.data.collators import SynonymCollator
 from veco_lightning.data.parallel import ParallelDataModule, pair_columns
 from veco_lightning.data.readers import BadLinePolicy, expand_globs
-from veco_lightning.data.token_mining import TokenMiner, _vocabulary, piece_texts, token_kinds
-from veco_lightning.data.tokenizer import encode_with_offsets, word_start_table
+from veco_lightning.data.token_mining import TokenMiner, token_tables
+from veco_lightning.data.tokenizer import encode_with_offsets
 from veco_lightning.data.units import BatchUnits, match_texts_batch, units_of_matches
 from veco_lightning.lexicon.dictionary import BilingualDictionary, dictionary_for
 from veco_lightning.lexicon.languages import check_language, split_pair, to_iso1
@@ -164,9 +164,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
         if self.mining != "tokens":
             return None
         if self._token_tables is None:  # the tokenizer's word starts, kinds and piece texts, shared by every pair
-            vocabulary = _vocabulary(self.tokenizer)
-            self._token_tables = (word_start_table(self.tokenizer).numpy(), token_kinds(self.tokenizer, vocabulary),
-                                  piece_texts(self.tokenizer, vocabulary))
+            self._token_tables = token_tables(self.tokenizer)
         if not (miner.index.src_sep and miner.index.tgt_sep) and self._token_tables[2] is None:
             log.info("%s: a side is written without spaces and this tokenizer's pieces do not spell the text (not a "
                      "SentencePiece-style tokenizer), so its pairs are mined on text", pair)

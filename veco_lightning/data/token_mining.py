@@ -53,7 +53,8 @@ from veco_lightning.lexicon.languages import base_language
 from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner, _occurrences_of_words, _Phrases, _ranges
 from veco_lightning.lexicon.words import _CLITIC_RULES, SegmentedBatch, normalize
 
-__all__ = ["MARKER", "SPACE", "WORD", "WORDLESS", "CutPairs", "TokenMiner", "piece_texts", "token_kinds"]
+__all__ = ["MARKER", "SPACE", "WORD", "WORDLESS", "CutPairs", "TokenMiner", "piece_texts", "token_kinds",
+           "token_tables"]
 
 WORD, WORDLESS, MARKER, SPACE = 0, 1, 2, 3
 """The kinds of :func:`token_kinds`."""
@@ -130,6 +131,14 @@ def piece_texts(tokenizer: transformers.PreTrainedTokenizerBase,
             spaced = _UNREADABLE
         result.append(spaced)
     return None if unreadable > 0.01 * len(pieces) else result
+
+
+def token_tables(tokenizer: transformers.PreTrainedTokenizerBase) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """What :class:`TokenMiner` reads of a tokenizer, for sharing between language pairs: its
+    :func:`~veco_lightning.data.tokenizer.word_start_table` (as numpy), :func:`token_kinds` and :func:`piece_texts`
+    (the vocabulary decoded once for both)."""
+    vocabulary = _vocabulary(tokenizer)
+    return word_start_table(tokenizer).numpy(), token_kinds(tokenizer, vocabulary), piece_texts(tokenizer, vocabulary)
 
 
 # Punctuation, symbols and spaces (not newlines) at either end of a line.
@@ -259,6 +268,29 @@ class _WordIds:
         return found[inverse]
 
 
+class _Tokens(NamedTuple):
+    """The token ids of one side of a batch, flat: each token's sentence and position in it (``local``), each
+    sentence's first token (``first``), and the first ``max_length`` tokens of each sentence (``kept`` of them;
+    ``keep`` marks them)."""
+
+    flat: np.ndarray
+    first: np.ndarray
+    sentence: np.ndarray
+    local: np.ndarray
+    kept: np.ndarray
+    keep: np.ndarray
+
+    @classmethod
+    def of(cls, ids: Sequence[Sequence[int]], max_length: int) -> _Tokens:
+        lengths = np.fromiter(map(len, ids), np.int64, len(ids))
+        flat = np.fromiter(chain.from_iterable(ids), np.int64, int(lengths.sum()))
+        first = np.cumsum(lengths) - lengths
+        sentence = np.repeat(np.arange(len(ids)), lengths)
+        local = np.arange(len(flat)) - first[sentence]
+        kept = np.minimum(lengths, max_length)
+        return cls(flat, first, sentence, local, kept, local < kept[sentence])
+
+
 class _Side(NamedTuple):
     """One side of a batch as :meth:`TokenMiner._words` reads it: its words (token positions, local to each
     sentence, in place of :class:`~veco_lightning.lexicon.words.SegmentedBatch`'s character spans; no word texts),
@@ -362,30 +394,23 @@ class TokenMiner:
         characters the length of its piece after the pieces before it. A marker belongs to the characters after it,
         as the tokenizer's offsets put it: a bare ``▁`` covers the next character."""
         name = ("src", "tgt")[side]
-        lengths = np.fromiter(map(len, ids), np.int64, len(ids))
-        flat = np.fromiter(chain.from_iterable(ids), np.int64, int(lengths.sum()))
+        tokens = _Tokens.of(ids, max_length)
         words = self.miner.segment_batch(["".join(map(self.pieces.__getitem__, sentence)) for sentence in ids], name)
         occurrences = self.miner.occurrences(words.words, words.counts, name)
-        first = np.cumsum(lengths) - lengths
-        sentence = np.repeat(np.arange(len(ids)), lengths)
-        size, lead = self.piece_length[flat], self.piece_lead[flat]
+        size, lead = self.piece_length[tokens.flat], self.piece_lead[tokens.flat]
         total = np.cumsum(size)
-        end = total - np.r_[0, total][first][sentence]  # characters up to each token's end, in its sentence
+        end = total - np.r_[0, total][tokens.first][tokens.sentence]  # characters to each token's end, in its sentence
         bare = (lead >= size) & (size > 0)
         start = np.where(bare, end, end - size + lead)
         end = np.where(bare, end + 1, end)
-        kept = np.minimum(lengths, max_length)
-        keep = (np.arange(len(flat)) - first[sentence]) < kept[sentence]
-        return _TextSide(words, occurrences, flat[keep], kept, start[keep], end[keep])
+        keep = tokens.keep
+        return _TextSide(words, occurrences, tokens.flat[keep], tokens.kept, start[keep], end[keep])
 
     def _words(self, ids: Sequence[Sequence[int]], side: int, max_length: int) -> _Side:
         """One side of a batch, mined (:class:`_Side`)."""
-        lengths = np.fromiter(map(len, ids), np.int64, len(ids))
-        flat = np.fromiter(chain.from_iterable(ids), np.int64, int(lengths.sum()))
+        tokens = _Tokens.of(ids, max_length)
+        flat, sentence, local = tokens.flat, tokens.sentence, tokens.local
         n = len(flat)
-        first = np.cumsum(lengths) - lengths
-        sentence = np.repeat(np.arange(len(ids)), lengths)
-        local = np.arange(n) - first[sentence]
         kind = self.kinds[flat]
         word_start = self.word_start[flat]
         # A bare marker or space starts the word whose letters follow it (``▁`` + ``while``); one that no such token
@@ -410,10 +435,9 @@ class TokenMiner:
         sentence_end = np.repeat(word_first + counts, counts)
         occurrences = _occurrences_of_words(word_ids, sentence_end, lookup.phrases, key_stop, stop, max_n)
 
-        kept = np.minimum(lengths, max_length)
-        keep = local < kept[sentence]
+        keep = tokens.keep
         outside = (wordless | (kind == SPACE))[keep]  # tokens of no unit
-        return _Side(words, occurrences, flat[keep], kept, word[keep], outside, sentence[keep], local[keep])
+        return _Side(words, occurrences, flat[keep], tokens.kept, word[keep], outside, sentence[keep], local[keep])
 
     @staticmethod
     def _units(side: _Side, sentence: np.ndarray, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, ...]:
