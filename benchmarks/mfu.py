@@ -63,7 +63,7 @@ def matmul_peak(dtype_name: str, size: int, repeats: int) -> dict:
 
 
 def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float, compile: bool = False,
-             fast_dropout: bool = True, fused_lm_loss: bool = True, sparse_embedding_grad: bool = True) -> dict:
+             fast_dropout: bool = True, fused_lm_loss: bool = True) -> dict:
     """Tokens/s, model FLOP/s and MFU of the veco MLM step (``mlm_throughput.run_veco``)."""
     import torch
 
@@ -74,7 +74,7 @@ def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float
     options = SimpleNamespace(preset=preset, precision=precision, seq_len=args.seq_len, batch_size=args.batch_size,
                               steps=args.steps, warmup=args.warmup, seed=0, lr=5e-4, weight_decay=0.01, clip=1.0,
                               adamw="fused", model_vocab=None, compile=compile, fast_dropout=fast_dropout,
-                              fused_lm_loss=fused_lm_loss, sparse_embedding_grad=sparse_embedding_grad)
+                              fused_lm_loss=fused_lm_loss)
     out = mlm_throughput.run_veco(options, files, tok_dir)
     config = preset_config(preset, len(load_tokenizer(tok_dir)), max_length=args.seq_len)
     blocks = out["tokens"] / args.seq_len  # every packed block is full
@@ -106,9 +106,6 @@ def main(argv=None) -> int:
     p.add_argument("--unfused-head", action="store_true",
                    help="also every fp32 step with model.fused_lm_loss off (LM head and cross-entropy apart), side by "
                         "side")
-    p.add_argument("--dense-embedding-grad", action="store_true",
-                   help="also every fp32 step with encoder.sparse_embedding_grad off (torch's dense embedding "
-                        "backward), side by side")
     p.add_argument("--padded", action="store_true",
                    help="also the VECO steps with model.unpad off (padded batches through every layer), side by side")
     harness.add_contention_options(p)
@@ -159,10 +156,6 @@ def main(argv=None) -> int:
                 measurements[f"MLM {preset} {precision} unfused head"] = (
                     lambda preset=preset, precision=precision, peak=peak: mlm_step(
                         preset, precision, args, files, tok_dir, peak, fused_lm_loss=False))
-            if args.dense_embedding_grad and precision == "32-true":
-                measurements[f"MLM {preset} {precision} dense embedding grad"] = (
-                    lambda preset=preset, precision=precision, peak=peak: mlm_step(
-                        preset, precision, args, files, tok_dir, peak, sparse_embedding_grad=False))
         if args.recipe != "none":
             measurements[f"VECO ({args.recipe}) small {precision}"] = (
                 lambda precision=precision, peak=peak: objective_throughput.train(args.recipe, args.veco_steps,
@@ -175,11 +168,6 @@ def main(argv=None) -> int:
                 measurements[f"VECO ({args.recipe}) small {precision} unfused head"] = (
                     lambda precision=precision, peak=peak: objective_throughput.train(
                         args.recipe, args.veco_steps, precision, peak, ["--model.fused_lm_loss", "false"]))
-            if args.dense_embedding_grad and precision == "32-true":
-                measurements[f"VECO ({args.recipe}) small {precision} dense embedding grad"] = (
-                    lambda precision=precision, peak=peak: objective_throughput.train(
-                        args.recipe, args.veco_steps, precision, peak,
-                        ["--model.encoder.sparse_embedding_grad", "false"]))
     if args.compile:
         peak = peaks["32-true"]["flops_per_s"]
         measurements["MLM small 32-true compiled"] = lambda: mlm_step("small", "32-true", args, files, tok_dir, peak,
@@ -230,7 +218,7 @@ def main(argv=None) -> int:
     rows = []
     for name in measurements:
         base = (name.replace("bf16-mixed", "32-true").replace(" compiled", "").replace(" torch dropout", "")
-                .replace(" unfused head", "").replace(" padded", "").replace(" dense embedding grad", ""))
+                .replace(" unfused head", "").replace(" padded", ""))
         speedup = f"{tokens[name] / tokens[base]:.2f}x" if base in tokens and base != name else ""
         rows.append([name, f"{tokens[name]:.0f}", speedup, f"{flops[name] / 1e9:.1f}", f"{100 * mfu[name]:.1f}%",
                      f"{100 * mfu_adjacent[name]:.1f}%"])

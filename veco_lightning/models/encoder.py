@@ -16,7 +16,6 @@ import torch
 from transformers import AutoModelForMaskedLM, XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from veco_lightning.models.dropout import use_fast_dropout
-from veco_lightning.models.embedding import use_row_grad_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +52,6 @@ class EncoderSpec:
             from 16 random bits per element (:mod:`veco_lightning.models.dropout`: about 3x faster per call, the drop
             probability rounded to a multiple of 2^-16). Off gives torch's own dropout. Other devices always use
             torch's.
-        sparse_embedding_grad: on CPU, the word embedding's backward gives only the rows a batch looks up, which
-            autograd adds in place into the tied LM head's dense gradient (:mod:`veco_lightning.models.embedding`):
-            no zeroed vocabulary-sized matrix and no second sum of that size per pass. ``.grad`` stays dense and
-            the same up to the order of additions. Off gives torch's dense embedding backward. Other devices, and
-            ``torch.compile``, always use it.
     """
 
     preset: str | None = "tiny"
@@ -67,7 +61,6 @@ class EncoderSpec:
     max_length: int = 512
     trust_remote_code: bool = False
     fast_dropout: bool = True
-    sparse_embedding_grad: bool = True
 
 
 # Checkpoints keep an EncoderSpec in their hyper-parameters when a module is built in Python: allowed by
@@ -102,13 +95,9 @@ def build_encoder(spec: EncoderSpec, vocab_size: int | None = None, pad_token_id
 
     When the tokenizer has more entries than a loaded checkpoint's embedding matrix, the embeddings are
     resized (new rows initialised as transformers does) and a warning says so. With ``spec.fast_dropout`` its
-    dropouts draw cheaper masks on CPU (:func:`~veco_lightning.models.dropout.use_fast_dropout`); with
-    ``spec.sparse_embedding_grad`` its word embedding's backward gives the looked-up rows on CPU
-    (:func:`~veco_lightning.models.embedding.use_row_grad_embeddings`).
+    dropouts draw cheaper masks on CPU (:func:`~veco_lightning.models.dropout.use_fast_dropout`).
     """
     model = _build_encoder(spec, vocab_size, pad_token_id)
-    if spec.sparse_embedding_grad:
-        model = use_row_grad_embeddings(model)
     return use_fast_dropout(model) if spec.fast_dropout else model
 
 
