@@ -129,3 +129,32 @@ data:
         os.remove(root / name)
     main(["fit", "--config", str(config), "--data.prepared", "true"])
     assert "Run summary: 2 steps" in capsys.readouterr().out
+
+
+def _doubled(batch):
+    """A map function with a ``_stats`` column: each batch's row count and sum of ``x``."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(batch["x"])
+    return pa.table({"y": pa.array([2 * x for x in batch["x"]], pa.int64()),
+                     "_stats": cache.batch_stats(np.array([n, sum(batch["x"])]), n)})
+
+
+@pytest.mark.parametrize("num_proc", [None, 2])
+def test_shards_are_the_maps_own_files_and_stats_are_summed(tmp_path, num_proc):
+    import datasets
+
+    rows = datasets.Dataset.from_dict({"x": list(range(50))})
+    path = str(tmp_path / "out")
+    summary = cache.write_sharded(path, rows, _doubled, shard_rows=20, num_proc=num_proc, desc="test", batch_size=7,
+                                  remove_columns=["x"])
+    assert [s["rows"] for s in summary["shards"]] == [17, 17, 16]
+    # every batch's counts were written once, in its first row, and summed per shard
+    assert [s["stats"] for s in summary["shards"]] == [[17, sum(range(17))], [17, sum(range(17, 34))],
+                                                       [16, sum(range(34, 50))]]
+    for shard in summary["shards"]:  # the map's Arrow files, moved: no save_to_disk copy beside them
+        assert sorted(os.listdir(os.path.join(path, shard["name"]))) == shard["files"]
+    loaded = cache.load_sharded(path)
+    assert loaded.column_names == ["y"] and loaded["y"] == [2 * x for x in range(50)]
+

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
-from veco_lightning.data.cache import file_identity, list_column
+from veco_lightning.data.cache import batch_stats, file_identity, list_column
 from veco_lightning.data.collators import SynonymCollator
 from veco_lightning.data.parallel import ParallelDataModule, pair_columns
 from veco_lightning.data.readers import BadLinePolicy, expand_globs
@@ -193,7 +193,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
                 src_ids, tgt_ids, src_words=list_column(units.src_index, units.src_tokens),
                 tgt_words=list_column(units.tgt_index, units.tgt_tokens),
                 synonyms=list_column(units.synonyms, 2 * units.kept),
-                _stats=list_column(units.counts.reshape(-1), np.full(len(units.counts), units.counts.shape[1])))
+                _stats=batch_stats(units.counts.sum(0), len(units.counts)))
 
         def encode(texts: dict[str, list[str]]) -> dict[str, list]:
             return {side: encode_with_offsets(tokenizer, side_texts, side_length) for side, side_texts in texts.items()}
@@ -223,7 +223,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
                     src_words=list_column(np.full(int(lengths["src"].sum()), -1), lengths["src"]),
                     tgt_words=list_column(np.full(int(lengths["tgt"].sum()), -1), lengths["tgt"]),
                     synonyms=list_column(np.zeros(0, np.int64), np.zeros(n_pairs, np.int64)),
-                    _stats=list_column(np.zeros(n_pairs * width, np.int64), np.full(n_pairs, width)))
+                    _stats=batch_stats(np.zeros(width, np.int64), n_pairs))
             units = units_of_matches(matched, [offsets for _, offsets in encoded["src"]],
                                      [offsets for _, offsets in encoded["tgt"]])
             return unit_columns(ids["src"], ids["tgt"], units)
