@@ -6,7 +6,7 @@ import multiprocessing
 import pytest
 
 from veco_lightning.data.cache import PausedCycleCollection
-from veco_lightning.heap import cycles_paused, frozen_heap
+from veco_lightning.heap import cycles_paused, frozen_heap, long_lived
 
 
 @pytest.fixture(autouse=True)
@@ -75,3 +75,17 @@ def test_paused_cycle_collection_pauses_per_batch_and_freezes_in_a_worker():
     result, frozen, enabled = queue.get(timeout=60)
     child.join(timeout=60)
     assert result == {"x": [1]} and frozen and enabled
+
+
+def test_long_lived_freezes_what_it_made_only_inside_a_frozen_heap():
+    with long_lived():
+        assert not gc.isenabled()
+        outside = [[] for _ in range(1000)]
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # no frozen heap: a pause, nothing frozen
+    with frozen_heap():
+        before = gc.get_freeze_count()
+        with long_lived():
+            made = [[] for _ in range(1000)]
+        assert gc.get_freeze_count() >= before + len(made)  # frozen at the end of the block
+    assert gc.get_freeze_count() == 0  # and thawed with the heap
+    del outside, made

@@ -280,18 +280,21 @@ class ParallelDataModule(SourceDataModule):
     def prepare_source(self, pair: str, path: str) -> dict[str, Any]:
         """Read a language pair, tokenize its training pairs (``num_proc`` processes) shard by shard into ``path``,
         and store its held-out pairs beside them (so that training never reads the pair files again)."""
-        (src, tgt), (val_src, val_tgt) = self._split(pair)
-        function, finish = self._prepare_functions(pair)
+        # Frozen from the start (as write_sharded freezes its map): the pairs read and a dictionary loaded here
+        # (heap.long_lived) are not walked by the collections that follow.
+        with frozen_heap():
+            (src, tgt), (val_src, val_tgt) = self._split(pair)
+            function, finish = self._prepare_functions(pair)
 
-        def complete(folder: str, summary: dict[str, Any]) -> None:
-            with open(os.path.join(folder, HELD_OUT_FILE), "w", encoding="utf-8") as handle:
-                json.dump({"src": val_src, "tgt": val_tgt}, handle, ensure_ascii=False)
-            finish(folder, summary)
+            def complete(folder: str, summary: dict[str, Any]) -> None:
+                with open(os.path.join(folder, HELD_OUT_FILE), "w", encoding="utf-8") as handle:
+                    json.dump({"src": val_src, "tgt": val_tgt}, handle, ensure_ascii=False)
+                finish(folder, summary)
 
-        raw = datasets.Dataset.from_dict({"src": src, "tgt": tgt})
-        del src, tgt
-        return write_sharded(path, raw, function, shard_rows=self.shard_rows, num_proc=self.num_proc,
-                             desc=f"Tokenizing {pair}", on_complete=complete)
+            raw = datasets.Dataset.from_dict({"src": src, "tgt": tgt})
+            del src, tgt
+            return write_sharded(path, raw, function, shard_rows=self.shard_rows, num_proc=self.num_proc,
+                                 desc=f"Tokenizing {pair}", on_complete=complete)
 
     def _prepare_functions(self, pair: str) -> tuple[Callable[[dict[str, list]], pa.Table],
                                                       Callable[[str, dict[str, Any]], None]]:
