@@ -3,7 +3,7 @@
 Reading a dictionary, building its index and tokenising and mining a corpus allocate millions of containers that are
 freed by reference counting alone (none of this code builds reference cycles). The cyclic collector does not know
 that: every 700 allocations it walks the young objects, and now and then a full collection walks every tracked
-object of the process (the imported libraries' 10^5 functions, a loaded dictionary's 10^5 sets). Two tools keep
+object of the process (the imported libraries' 10^5 functions, a loaded dictionary's 10^5 sets). These tools keep
 it out of the way without turning it off for the user's program:
 
 * :func:`cycles_paused`: no collection inside the block (one map batch);
