@@ -245,9 +245,7 @@ def write_sharded(path: str, dataset: Any, function: Any, *, shard_rows: int, nu
                 for source, target in zip(files, info["files"]):
                     os.replace(source, os.path.join(final, target))
             else:  # no rows (an Arrow file without a batch does not load), or no file of the map's own: a copy
-                if "_stats" in mapped.column_names:
-                    mapped = mapped.remove_columns("_stats")
-                mapped.save_to_disk(final)
+                mapped.save_to_disk(final)  # a _stats column in it is left out by load_sharded, as in moved files
             del mapped
             shutil.rmtree(work, ignore_errors=True)
             info["seconds"] = time.perf_counter() - begin
