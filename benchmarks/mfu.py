@@ -23,6 +23,7 @@ awaited, contention recorded); rounds alternate the order; medians are reported.
     python benchmarks/mfu.py --recipe none --precisions 32-true --torch-dropout   # fast vs torch's dropout
     python benchmarks/mfu.py --precisions 32-true --unfused-head   # fused LM-head cross-entropy vs apart
     python benchmarks/mfu.py --precisions 32-true --padded   # padding-free VECO step (model.unpad) vs padded
+    python benchmarks/mfu.py --precisions bf16-mixed --exact-rows   # rows rounded to 64 (model.row_multiple) vs not
 
 Results are printed and written to ``benchmarks/results/mfu.json`` (``--output``).
 """
@@ -63,7 +64,7 @@ def matmul_peak(dtype_name: str, size: int, repeats: int) -> dict:
 
 
 def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float, compile: bool = False,
-             fast_dropout: bool = True, fused_lm_loss: bool = True) -> dict:
+             fast_dropout: bool = True, fused_lm_loss: bool = True, row_multiple: int | None = None) -> dict:
     """Tokens/s, model FLOP/s and MFU of the veco MLM step (``mlm_throughput.run_veco``)."""
     import torch
 
@@ -74,7 +75,7 @@ def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float
     options = SimpleNamespace(preset=preset, precision=precision, seq_len=args.seq_len, batch_size=args.batch_size,
                               steps=args.steps, warmup=args.warmup, seed=0, lr=5e-4, weight_decay=0.01, clip=1.0,
                               adamw="fused", model_vocab=None, compile=compile, fast_dropout=fast_dropout,
-                              fused_lm_loss=fused_lm_loss)
+                              fused_lm_loss=fused_lm_loss, row_multiple=row_multiple)
     out = mlm_throughput.run_veco(options, files, tok_dir)
     config = preset_config(preset, len(load_tokenizer(tok_dir)), max_length=args.seq_len)
     blocks = out["tokens"] / args.seq_len  # every packed block is full
@@ -108,6 +109,9 @@ def main(argv=None) -> int:
                         "side")
     p.add_argument("--padded", action="store_true",
                    help="also the VECO steps with model.unpad off (padded batches through every layer), side by side")
+    p.add_argument("--exact-rows", action="store_true",
+                   help="also the bf16 steps with model.row_multiple 1 (matrix-product row counts as they come, "
+                        "not rounded up to 64), side by side")
     harness.add_contention_options(p)
     harness.add_data_dir(p, "ntrex128/")
     harness.add_output(p, "mfu")
@@ -152,6 +156,10 @@ def main(argv=None) -> int:
                 measurements[f"MLM {preset} {precision} torch dropout"] = (
                     lambda preset=preset, precision=precision, peak=peak: mlm_step(
                         preset, precision, args, files, tok_dir, peak, fast_dropout=False))
+            if args.exact_rows and precision != "32-true":  # fp32 rounds nothing by default
+                measurements[f"MLM {preset} {precision} exact rows"] = (
+                    lambda preset=preset, precision=precision, peak=peak: mlm_step(
+                        preset, precision, args, files, tok_dir, peak, row_multiple=1))
             if args.unfused_head and precision == "32-true":
                 measurements[f"MLM {preset} {precision} unfused head"] = (
                     lambda preset=preset, precision=precision, peak=peak: mlm_step(
@@ -164,6 +172,10 @@ def main(argv=None) -> int:
                 measurements[f"VECO ({args.recipe}) small {precision} padded"] = (
                     lambda precision=precision, peak=peak: objective_throughput.train(
                         args.recipe, args.veco_steps, precision, peak, ["--model.unpad", "false"]))
+            if args.exact_rows and precision != "32-true":  # fp32 rounds nothing by default
+                measurements[f"VECO ({args.recipe}) small {precision} exact rows"] = (
+                    lambda precision=precision, peak=peak: objective_throughput.train(
+                        args.recipe, args.veco_steps, precision, peak, ["--model.row_multiple", "1"]))
             if args.unfused_head and precision == "32-true":
                 measurements[f"VECO ({args.recipe}) small {precision} unfused head"] = (
                     lambda precision=precision, peak=peak: objective_throughput.train(
@@ -218,7 +230,7 @@ def main(argv=None) -> int:
     rows = []
     for name in measurements:
         base = (name.replace("bf16-mixed", "32-true").replace(" compiled", "").replace(" torch dropout", "")
-                .replace(" unfused head", "").replace(" padded", ""))
+                .replace(" unfused head", "").replace(" padded", "").replace(" exact rows", ""))
         speedup = f"{tokens[name] / tokens[base]:.2f}x" if base in tokens and base != name else ""
         rows.append([name, f"{tokens[name]:.0f}", speedup, f"{flops[name] / 1e9:.1f}", f"{100 * mfu[name]:.1f}%",
                      f"{100 * mfu_adjacent[name]:.1f}%"])

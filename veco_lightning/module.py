@@ -24,7 +24,7 @@ from veco_lightning.models.heads import (
     TokenAlignmentHead,
     TokenContrastOptions,
 )
-from veco_lightning.models.packing import PackedRows, xlmr_positions
+from veco_lightning.models.packing import PackedRows, row_multiple, xlmr_positions
 from veco_lightning.models.pooling import pool_sentences, select_layer
 from veco_lightning.optim import WarmupLinearSchedule, weight_decay_groups
 
@@ -102,6 +102,11 @@ class VecoPretrainModule(LightningModule):
             pad positions' states are zeros instead of the padded encoder's. Needs the package's attention function
             (``encoder.attn_implementation: sdpa`` with ``encoder.fast_dropout``, the defaults); with any other
             attention, or with ``compile``, batches stay padded. ``false``: always padded (for comparisons).
+        row_multiple: round the row counts of the encoder's packed (``unpad``) batches and of the LM head's masked
+            positions up to a multiple of this with filler rows, which are dropped again: the same loss and gradients.
+            ``None`` (default): 64 when the step computes in bf16 / fp16 on the CPU, where oneDNN plans its kernels
+            per shape and a row count that changes every step re-plans them (the VECO (d) step in bf16 ran
+            ADD_FIGUREx faster with it on an AMX Xeon), 1 otherwise; ``1``: exact row counts.
     """
 
     def __init__(
@@ -123,6 +128,7 @@ class VecoPretrainModule(LightningModule):
         grad_cache_chunk: int | None = None,
         fused_lm_loss: bool = True,
         unpad: bool = True,
+        row_multiple: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
@@ -131,7 +137,7 @@ class VecoPretrainModule(LightningModule):
         self.loss_weights = {"mmlm": 1.0, "tlm": 1.0, "seq": 1.0, "tok": 1.0, **(loss_weights or {})}
         hidden = self.model.config.hidden_size
         seq, tok = seq_contrast or SequenceContrastOptions(), tok_contrast or TokenContrastOptions()
-        self.mlm_loss = MaskedLMLoss(self.model.lm_head, fused=fused_lm_loss)
+        self.mlm_loss = MaskedLMLoss(self.model.lm_head, fused=fused_lm_loss, row_multiple=row_multiple)
         self.seq_head = SequenceAlignmentHead(
             hidden, pooling=seq.pooling, layer=seq.layer, projection_dim=seq.projection_dim,
             temperature=seq.temperature, learnable_temperature=seq.learnable_temperature, margin=seq.margin,
@@ -152,6 +158,7 @@ class VecoPretrainModule(LightningModule):
         self.skipped_in_a_row = 0
         self.grad_cache_chunk = grad_cache_chunk
         self.unpad = unpad
+        self.row_multiple = row_multiple
         self.compile_options = ({} if compile is True else dict(compile)) if compile else None
 
     def configure_model(self) -> None:
@@ -189,8 +196,10 @@ class VecoPretrainModule(LightningModule):
             positions = inputs.get("position_ids")
             if positions is None:
                 positions = xlmr_positions(inputs["input_ids"], self.model.config.pad_token_id)
-            outputs = self.encoder(input_ids=packed.pack(inputs["input_ids"]), position_ids=packed.pack(positions),
-                                   output_hidden_states=wanted != {-1}, packed_rows=packed)
+            pad_id = self.model.config.pad_token_id
+            outputs = self.encoder(input_ids=packed.pack(inputs["input_ids"], pad_id),
+                                   position_ids=packed.pack(positions, pad_id), output_hidden_states=wanted != {-1},
+                                   packed_rows=packed)
             if wanted == {-1}:
                 return {-1: packed.unpack(outputs.last_hidden_state)}
             return {layer: packed.unpack(select_layer(outputs.hidden_states, layer)) for layer in wanted}
@@ -202,12 +211,14 @@ class VecoPretrainModule(LightningModule):
 
     def _packing(self, attention_mask: torch.Tensor) -> PackedRows | None:
         """The padding-free layout of a batch (:mod:`~veco_lightning.models.packing`) when ``unpad`` is on, the
-        encoder attends through this package's attention function and the batch holds pad positions."""
+        encoder attends through this package's attention function and the batch holds pad positions (or its size
+        is not a multiple of the row multiple, which the packed length is rounded up to)."""
         if not self.unpad or self.compile_options is not None or self.model.config._attn_implementation != ATTENTION:
             return None
-        if bool(attention_mask.all()):
+        multiple = row_multiple(self.row_multiple, self.model.get_input_embeddings().weight)
+        if bool(attention_mask.all()) and attention_mask.numel() % multiple == 0:
             return None
-        return PackedRows.of(attention_mask)
+        return PackedRows.of(attention_mask, multiple)
 
     def _encode_rows(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor | None,
                      layers: tuple[int, ...]) -> tuple[torch.Tensor, ...]:

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from veco_lightning.losses.masked_lm import IGNORE_INDEX, MaskedLMLoss, full_head_mlm_loss
@@ -44,6 +45,31 @@ def test_sparse_head_matches_stock_model_forward():
     loss, count = MaskedLMLoss(model.lm_head)(hidden, labels)
     torch.testing.assert_close(loss, reference, rtol=1e-5, atol=1e-6)
     assert count == (labels != IGNORE_INDEX).sum()
+
+
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_rows_rounded_up_give_the_same_loss_and_gradients(fused):
+    """``row_multiple``: zero rows appended to the masked positions' states and dropped from the head's output change
+    neither the loss nor any gradient (fused and apart)."""
+    torch.manual_seed(0)
+    model = build_encoder(EncoderSpec(preset="tiny", max_length=16), vocab_size=97).double().eval()
+    ids, labels = _inputs(seed=2)
+    assert int((labels != IGNORE_INDEX).sum()) % 16
+    results = []
+    for multiple in (1, 16):
+        model.zero_grad()
+        hidden = model.roberta(input_ids=ids).last_hidden_state
+        loss, count = MaskedLMLoss(model.lm_head, fused=fused, row_multiple=multiple)(hidden, labels)
+        loss.backward()
+        results.append((loss.detach(), count, {n: p.grad.clone() for n, p in model.named_parameters()
+                                               if p.grad is not None}))
+    (exact, exact_count, exact_grads), (rounded, count, grads) = results
+    torch.testing.assert_close(rounded, exact, rtol=0, atol=1e-12)
+    assert count == exact_count and grads.keys() == exact_grads.keys()
+    for name in grads:
+        torch.testing.assert_close(grads[name], exact_grads[name], rtol=1e-9, atol=1e-12, msg=name)
 
 
 def _fused_and_apart(features, weight, bias, targets):

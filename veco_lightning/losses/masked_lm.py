@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from veco_lightning.losses.utils import upcast
+from veco_lightning.models.packing import pad_rows, row_multiple
 
 IGNORE_INDEX = -100
 
@@ -40,6 +41,9 @@ class MaskedLMLoss(nn.Module):
         fused: run the stock head's decoder fused with the cross-entropy (:class:`LinearCrossEntropy`) while
             training in full precision; ``False`` runs the head and ``F.cross_entropy`` apart, as under autocast (for
             comparisons: ``benchmarks/mfu.py --unfused-head``).
+        row_multiple: run the head on the masked positions' states with zero rows appended up to a multiple of
+            this, dropped from its output (the same loss and gradients); ``None``: 64 when computing in bf16 / fp16
+            on the CPU, else 1 (:func:`~veco_lightning.models.packing.row_multiple`).
 
     Inputs:
         hidden_states: ``(B, L, D)`` final encoder states.
@@ -50,28 +54,32 @@ class MaskedLMLoss(nn.Module):
         and for weighting across devices).
     """
 
-    def __init__(self, lm_head: nn.Module, fused: bool = True) -> None:
+    def __init__(self, lm_head: nn.Module, fused: bool = True, row_multiple: int | None = None) -> None:
         super().__init__()
         self.lm_head = lm_head
         self.fused = fused
+        self.row_multiple = row_multiple
 
     def forward(self, hidden_states: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         selected = labels != IGNORE_INDEX  # (B, L)
         masked_states = hidden_states[selected]  # (N, D), N = number of masked tokens
         targets = labels[selected]  # (N,)
+        rows = len(targets)
+        # Zero rows up to the multiple, dropped from every output below: fixed shapes for oneDNN's bf16 kernels.
+        states = pad_rows(masked_states, row_multiple(self.row_multiple, hidden_states))
         parts = _head_parts(self.lm_head) if self.fused else None
         if (parts is not None and torch.is_grad_enabled() and not torch.is_autocast_enabled(hidden_states.device.type)
-                and len(targets)):
+                and rows):
             transform, decoder = parts
-            features = transform(masked_states)
+            features = transform(states)
             # Fused in fp32 / fp64 only: in 16 bits (a bf16-true model) the soft-max is left to the upcast below.
             if ((features.requires_grad or decoder.weight.requires_grad) and features.dtype == decoder.weight.dtype
                     and features.dtype in (torch.float32, torch.float64)):
-                loss = LinearCrossEntropy.apply(features, decoder.weight, decoder.bias, targets)
+                loss = LinearCrossEntropy.apply(features[:rows], decoder.weight, decoder.bias, targets)
                 return loss, selected.sum()
-            logits = decoder(features)
+            logits = decoder(features)[:rows]
         else:
-            logits = self.lm_head(masked_states)  # (N, V)
+            logits = self.lm_head(states)[:rows]  # (N, V)
         # Cross-entropy in fp32: under bf16 autocast the log-softmax over 250k entries loses precision.
         loss = F.cross_entropy(upcast(logits), targets)
         return loss, selected.sum()
