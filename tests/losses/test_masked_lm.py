@@ -186,3 +186,92 @@ def test_fused_head_second_backward_is_a_clear_error():
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="retain_graph"):
         loss.backward()
+
+
+@pytest.mark.parametrize("low", [torch.bfloat16, torch.float16])
+def test_fused_head_under_cpu_autocast_equals_apart(low):
+    """Under bf16 / fp16 autocast on the CPU the head runs fused too (its products in 16 bits, the soft-max in fp32):
+    loss and gradients (in the parameters' fp32) match the head and cross-entropy apart to 16-bit precision, and the
+    fused path is the one that ran."""
+    from veco_lightning.losses import masked_lm
+
+    torch.manual_seed(0)
+    model = build_encoder(EncoderSpec(preset="tiny", max_length=16), vocab_size=97).eval()
+    ids, labels = _inputs(seed=4)
+    calls, original = [], masked_lm.LinearCrossEntropy.apply
+    results = {}
+    for fused in (True, False):
+        model.zero_grad()
+        masked_lm.LinearCrossEntropy.apply = lambda *a: calls.append(a[-1]) or original(*a)
+        try:
+            with torch.autocast("cpu", dtype=low):
+                hidden = model.roberta(input_ids=ids).last_hidden_state
+                loss = MaskedLMLoss(model.lm_head, fused=fused)(hidden, labels)[0]
+        finally:
+            masked_lm.LinearCrossEntropy.apply = original
+        loss.backward()
+        results[fused] = (loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
+                                          if p.grad is not None})
+    assert calls == [low]  # fused once, with the products in 16 bits
+    (fused_loss, fused_grads), (loss, grads) = results[True], results[False]
+    assert fused_loss.dtype == torch.float32
+    torch.testing.assert_close(fused_loss, loss, rtol=1e-2, atol=1e-2)
+    assert fused_grads.keys() == grads.keys()
+    for name, grad in fused_grads.items():
+        assert grad.dtype == torch.float32
+        scale = float(grads[name].abs().max()) + 1e-6
+        torch.testing.assert_close(grad / scale, grads[name] / scale, rtol=0, atol=3e-2, msg=name)
+
+
+def test_fused_linear_cross_entropy_in_16_bits_equals_apart():
+    """LinearCrossEntropy with ``low``: the products of both passes in bf16, the rest in fp32."""
+    import torch.nn.functional as F
+
+    from veco_lightning.losses.masked_lm import LinearCrossEntropy
+
+    g = torch.Generator().manual_seed(1)
+    features, weight = torch.randn(29, 16, generator=g), torch.randn(301, 16, generator=g)
+    bias, targets = torch.randn(301, generator=g), torch.randint(0, 301, (29,), generator=g)
+    results = []
+    for fused in (True, False):
+        inputs = [t.detach().clone().requires_grad_() for t in (features, weight, bias)]
+        if fused:
+            loss = LinearCrossEntropy.apply(*inputs, targets, torch.bfloat16)
+        else:  # what autocast does apart: the linear layer in bf16, the cross-entropy on its upcast output
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = F.linear(*inputs)
+            loss = F.cross_entropy(logits.float(), targets)
+        (2.0 * loss).backward()
+        results.append((loss.detach(), [t.grad for t in inputs]))
+    (fused_loss, fused_grads), (loss, grads) = results
+    torch.testing.assert_close(fused_loss, loss, rtol=1e-2, atol=1e-2)
+    for a, b in zip(fused_grads, grads):
+        assert a.dtype == torch.float32
+        torch.testing.assert_close(a, b, rtol=3e-2, atol=3e-2)
+
+
+def test_16_bit_weight_cast_once_per_step_and_not_held():
+    """MMLM and TLM in one step share one 16-bit copy of the decoder weight (as autocast's cache would); it is not
+    kept past the step's backward pass, and a changed weight is cast afresh."""
+    import gc
+
+    torch.manual_seed(0)
+    model = build_encoder(EncoderSpec(preset="tiny", max_length=16), vocab_size=97).eval()
+    loss_fn = MaskedLMLoss(model.lm_head)
+    keys = []
+    for step in range(2):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            total = 0
+            for seed in (5, 6):
+                ids, labels = _inputs(seed=seed)
+                total = total + loss_fn(model.roberta(input_ids=ids).last_hidden_state, labels)[0]
+            keys.append(loss_fn._cast[0])
+            assert loss_fn._cast[1]() is loss_fn._weight_in(torch.bfloat16, model.lm_head.decoder.weight)
+        total.backward()
+        del total
+        gc.collect()
+        assert loss_fn._cast[1]() is None  # freed with the graph
+        with torch.no_grad():
+            model.lm_head.decoder.weight.add_(0.01)  # an optimizer step
+    assert keys[0] != keys[1]  # cast afresh after the weight changed
+    assert model.lm_head.decoder.weight.grad.dtype == torch.float32
