@@ -19,7 +19,6 @@ References:
 from __future__ import annotations
 
 import sys
-import weakref
 
 import torch
 import torch.nn.functional as F
@@ -40,9 +39,8 @@ class MaskedLMLoss(nn.Module):
     Args:
         lm_head: maps hidden states ``(N, D)`` to vocabulary logits ``(N, V)``.
         fused: run the stock head's decoder fused with the cross-entropy (:class:`LinearCrossEntropy`) while
-            training in full precision, and on the CPU under bf16 / fp16 autocast (the products in 16 bits as
-            autocast would run them, the soft-max in fp32); ``False`` runs the head and ``F.cross_entropy`` apart, as
-            under autocast on other devices (for comparisons: ``benchmarks/mfu.py --unfused-head``).
+            training in full precision; ``False`` runs the head and ``F.cross_entropy`` apart, as under autocast (for
+            comparisons: ``benchmarks/mfu.py --unfused-head``).
         row_multiple: run the head on the masked positions' states with zero rows appended up to a multiple of
             this, dropped from its output (the same loss and gradients); ``None``: 64 when computing in bf16 / fp16
             on the CPU, else 1 (:func:`~veco_lightning.models.packing.row_multiple`).
@@ -61,18 +59,6 @@ class MaskedLMLoss(nn.Module):
         self.lm_head = lm_head
         self.fused = fused
         self.row_multiple = row_multiple
-        self._cast: tuple[tuple, weakref.ref] | None = None
-
-    def _weight_in(self, low: torch.dtype, weight: torch.Tensor) -> torch.Tensor:
-        """The decoder weight cast to ``low``, once per step as autocast's cache would: MMLM and TLM share the copy,
-        so their 16-bit gradients add up before one cast back to fp32. Held by weak reference: it lives as long as
-        the step's graph saves it."""
-        key = (id(weight), weight._version, low, torch.is_grad_enabled())
-        cast = self._cast[1]() if self._cast is not None and self._cast[0] == key else None
-        if cast is None:
-            cast = weight.to(low)
-            self._cast = key, weakref.ref(cast)
-        return cast
 
     def forward(self, hidden_states: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         selected = labels != IGNORE_INDEX  # (B, L)
@@ -82,21 +68,14 @@ class MaskedLMLoss(nn.Module):
         # Zero rows up to the multiple, dropped from every output below: fixed shapes for oneDNN's bf16 kernels.
         states = pad_rows(masked_states, row_multiple(self.row_multiple, hidden_states))
         parts = _head_parts(self.lm_head) if self.fused else None
-        device = hidden_states.device.type
-        autocast = torch.is_autocast_enabled(device)
-        # Under autocast on the CPU the head still runs fused: its products in 16 bits, the soft-max in fp32.
-        low = torch.get_autocast_dtype(device) if autocast else None
-        fusable = not autocast or (device == "cpu" and low in (torch.bfloat16, torch.float16))
-        if parts is not None and torch.is_grad_enabled() and fusable and rows:
+        if (parts is not None and torch.is_grad_enabled() and not torch.is_autocast_enabled(hidden_states.device.type)
+                and rows):
             transform, decoder = parts
             features = transform(states)
-            # Fused with fp32 / fp64 weights only: in 16 bits (a bf16-true model) the soft-max is left to the upcast
-            # below.
-            if ((features.requires_grad or decoder.weight.requires_grad)
-                    and decoder.weight.dtype in (torch.float32, torch.float64)
-                    and features.dtype in (decoder.weight.dtype, low)):
-                weight = decoder.weight if low is None else self._weight_in(low, decoder.weight)
-                loss = LinearCrossEntropy.apply(features[:rows], weight, decoder.bias, targets, low)
+            # Fused in fp32 / fp64 only: in 16 bits (a bf16-true model) the soft-max is left to the upcast below.
+            if ((features.requires_grad or decoder.weight.requires_grad) and features.dtype == decoder.weight.dtype
+                    and features.dtype in (torch.float32, torch.float64)):
+                loss = LinearCrossEntropy.apply(features[:rows], decoder.weight, decoder.bias, targets)
                 return loss, selected.sum()
             logits = decoder(features)[:rows]
         else:
@@ -136,18 +115,17 @@ class _Workspace:
         self.keep, self.max_bytes = keep, max_bytes
         self.free: list[torch.Tensor] = []
 
-    def take(self, rows: int, cols: int, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
-        dtype = dtype or like.dtype
+    def take(self, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
         if like.device.type != "cpu":
-            return torch.empty(rows, cols, dtype=dtype, device=like.device)
+            return torch.empty(rows, cols, dtype=like.dtype, device=like.device)
         fits = [k for k, b in enumerate(self.free)
-                if b.shape[1] == cols and b.shape[0] >= rows and b.dtype == dtype]
+                if b.shape[1] == cols and b.shape[0] >= rows and b.dtype == like.dtype]
         if fits:  # the smallest free buffer that fits
             return self.free.pop(min(fits, key=lambda k: self.free[k].shape[0]))
         capacity = -(-(rows + rows // 16) // 16) * 16  # a margin: the masked count changes a little every step
-        if capacity * cols * dtype.itemsize > self.max_bytes:
+        if capacity * cols * like.element_size() > self.max_bytes:
             capacity = rows  # not kept: no margin
-        return torch.empty(capacity, cols, dtype=dtype, device=like.device)
+        return torch.empty(capacity, cols, dtype=like.dtype, device=like.device)
 
     def give(self, buffer: torch.Tensor) -> None:
         if buffer.device.type != "cpu" or buffer.numel() * buffer.element_size() > self.max_bytes:
@@ -167,32 +145,18 @@ class LinearCrossEntropy(torch.autograd.Function):
     probabilities in place and then into the gradient of the loss with respect to the logits (``p - onehot``), which
     the backward pass scales and multiplies out. The unfused computation allocates four such buffers a step (logits,
     log-probabilities, the gradient of the log-probabilities and of the logits). Loss and gradients equal the unfused
-    ones up to rounding (``tests/losses/test_masked_lm.py``).
-
-    With ``low`` (bf16 or fp16, under autocast) the two matrix products of each pass run in that precision, as
-    autocast runs the head's linear layer, and everything between them (bias, soft-max, loss, ``p - onehot``) in the
-    fp32 buffer; the gradients come back in the inputs' precision. Apart, autocast's cross-entropy upcasts the 16-bit
-    logits to a fresh fp32 copy, and its log-softmax backward was the largest single cost of the bf16 MLM step on an
-    AMX Xeon (``benchmarks/README.md``)."""
+    ones up to rounding (``tests/losses/test_masked_lm.py``)."""
 
     @staticmethod
     def forward(ctx, features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                targets: torch.Tensor, low: torch.dtype | None = None) -> torch.Tensor:
+                targets: torch.Tensor) -> torch.Tensor:
         rows, cols = features.shape[0], weight.shape[0]
-        buffer = _WORKSPACE.take(rows, cols, weight, torch.float32 if low is not None else None)
+        buffer = _WORKSPACE.take(rows, cols, features)
         logits = buffer[:rows]
-        if low is None:
-            if bias is None:
-                torch.mm(features, weight.t(), out=logits)
-            else:
-                torch.addmm(bias, features, weight.t(), out=logits)
-            saved = (features, weight)
+        if bias is None:
+            torch.mm(features, weight.t(), out=logits)
         else:
-            with torch.autocast(features.device.type, enabled=False):
-                saved = (features.to(low), weight.to(low))  # the weight usually comes cast already
-                logits.copy_(torch.mm(saved[0], saved[1].t()))  # (N, V), the product in 16 bits
-                if bias is not None:  # apart: an add of mixed dtypes is not vectorised (2-3x slower here)
-                    logits.add_(bias)
+            torch.addmm(bias, features, weight.t(), out=logits)
         picked = logits.gather(1, targets[:, None]).squeeze(1)
         # In place: the soft-max of a row reads the row (maximum, then exponentials) before writing it element by
         # element, so the output may alias the input; a test checks this against the out-of-place soft-max.
@@ -203,13 +167,11 @@ class LinearCrossEntropy(torch.autograd.Function):
         # those rows' log-sum-exp from their logits (rare; a few rows at most).
         tiny = probs < torch.finfo(probs.dtype).tiny * 2**24
         if bool(tiny.any()):
-            with torch.autocast(features.device.type, enabled=False):
-                redo = torch.nn.functional.linear(features[tiny].to(logits.dtype), weight.to(logits.dtype), bias)
+            redo = torch.nn.functional.linear(features[tiny], weight, bias)
             losses[tiny] = torch.logsumexp(redo, 1) - picked[tiny]
         logits[torch.arange(rows, device=logits.device), targets] -= 1  # p - onehot: d(sum of losses) / d(logits)
-        ctx.save_for_backward(*saved)
-        ctx.buffer, ctx.rows, ctx.has_bias, ctx.low = buffer, rows, bias is not None, low
-        ctx.dtypes = features.dtype, weight.dtype
+        ctx.save_for_backward(features, weight)
+        ctx.buffer, ctx.rows, ctx.has_bias = buffer, rows, bias is not None
         return losses.mean()
 
     @staticmethod
@@ -221,16 +183,12 @@ class LinearCrossEntropy(torch.autograd.Function):
                                "model.fused_lm_loss: false (MaskedLMLoss(fused=False)) for that")
         grad_logits = ctx.buffer[: ctx.rows]
         grad_logits.mul_(grad_output / ctx.rows)
+        grad_features = grad_logits @ weight if ctx.needs_input_grad[0] else None
+        grad_weight = grad_logits.t() @ features if ctx.needs_input_grad[1] else None
         grad_bias = grad_logits.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        product = grad_logits if ctx.low is None else grad_logits.to(ctx.low)
-        grad_features = product @ weight if ctx.needs_input_grad[0] else None
-        grad_weight = product.t() @ features if ctx.needs_input_grad[1] else None
         _WORKSPACE.give(ctx.buffer)
         ctx.buffer = None
-        if ctx.low is not None:
-            grad_features = None if grad_features is None else grad_features.to(ctx.dtypes[0])
-            grad_weight = None if grad_weight is None else grad_weight.to(ctx.dtypes[1])
-        return grad_features, grad_weight, grad_bias, None, None
+        return grad_features, grad_weight, grad_bias, None
 
 
 def full_head_mlm_loss(lm_head: nn.Module, hidden_states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
