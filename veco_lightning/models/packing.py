@@ -31,20 +31,24 @@ import torch
 @dataclass(frozen=True, eq=False)
 class PackedRows:
     """Where the real tokens of a padded ``(rows, length)`` batch lie: ``index`` holds their flat positions in
-    ``rows * length`` order, ``mask`` is the boolean attention mask (True: a real token); ``extra`` filler tokens
-    follow them in the packed sequence (0 unless the packed length is rounded up)."""
+    ``rows * length`` order, ``mask`` is the boolean attention mask (True: a real token); the packed sequence is
+    rounded up to a multiple of ``multiple`` with :attr:`extra` filler tokens after them (none by default)."""
 
     index: torch.Tensor
     mask: torch.Tensor
-    extra: int = 0
+    multiple: int = 1
 
     @classmethod
     def of(cls, attention_mask: torch.Tensor, multiple: int = 1) -> PackedRows:
         """The packing of a batch with this ``(rows, length)`` attention mask (1: a real token), its packed length
         rounded up to a multiple of ``multiple`` with filler tokens."""
         mask = attention_mask.bool()
-        index = mask.reshape(-1).nonzero().squeeze(1)
-        return cls(index, mask, -index.numel() % max(1, multiple))
+        return cls(mask.reshape(-1).nonzero().squeeze(1), mask, max(1, multiple))
+
+    @property
+    def extra(self) -> int:
+        """The number of filler tokens after the real ones."""
+        return -self.tokens % self.multiple
 
     @property
     def rows(self) -> int:
@@ -62,9 +66,7 @@ class PackedRows:
         """``(rows, length, ...)`` -> ``(1, tokens + extra, ...)``: the real positions, row after row, then the
         filler tokens, set to ``fill`` (give token and position ids a pad id)."""
         flat = padded.reshape(self.rows * self.length, *padded.shape[2:]).index_select(0, self.index)
-        if self.extra:
-            flat = torch.cat([flat, flat.new_full((self.extra, *flat.shape[1:]), fill)])
-        return flat.unsqueeze(0)
+        return pad_rows(flat, self.multiple, fill).unsqueeze(0)
 
     def unpack(self, packed: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
         """``(1, tokens + extra, ...)`` -> ``(rows, length, ...)``, the pad positions set to ``fill`` (the filler
@@ -96,13 +98,13 @@ def row_multiple(setting: int | None, like: torch.Tensor) -> int:
     return 64 if like.dtype in sixteen else 1
 
 
-def pad_rows(rows: torch.Tensor, multiple: int) -> torch.Tensor:
-    """``(n, ...)`` -> ``(n', ...)``, ``n'`` the next multiple of ``multiple``: zero rows appended (drop them from the
-    result with ``[:n]``; their gradient is then zero)."""
+def pad_rows(rows: torch.Tensor, multiple: int, fill: float = 0) -> torch.Tensor:
+    """``(n, ...)`` -> ``(n', ...)``, ``n'`` the next multiple of ``multiple``: rows of ``fill`` appended (drop them
+    from the result with ``[:n]``; their gradient is then zero)."""
     extra = -rows.shape[0] % multiple
     if not extra:
         return rows
-    return torch.cat([rows, rows.new_zeros(extra, *rows.shape[1:])])
+    return torch.cat([rows, rows.new_full((extra, *rows.shape[1:]), fill)])
 
 
 def xlmr_positions(input_ids: torch.Tensor, pad_id: int) -> torch.Tensor:
