@@ -95,7 +95,10 @@ class VecoPretrainModule(LightningModule):
         fused_lm_loss: in full precision, run the LM head's vocabulary projection fused with the masked-LM
             cross-entropy (one logits-sized buffer a call, reused from step to step on the CPU, instead of four
             fresh ones; :class:`~veco_lightning.losses.masked_lm.LinearCrossEntropy`). The same loss and gradients;
-            ``false`` runs the two apart (for comparisons). Under bf16 / fp16 autocast they always run apart.
+            ``false`` runs the two apart (for comparisons). Under bf16 / fp16 autocast the projection runs in 16
+            bits and the cross-entropy of its 16-bit logits in fp32 a block of rows at a time, without autocast's
+            full-size fp32 copies (:class:`~veco_lightning.losses.masked_lm.BlockwiseCrossEntropy`; ``false``: the
+            fp32 upcast and ``F.cross_entropy``).
         unpad: encode padded batches (the translation pairs, TLM rows, evaluation batches) padding-free: the real
             tokens of all rows as one packed sequence through every position-wise layer, the rows apart only inside
             attention (:mod:`~veco_lightning.models.packing`). The same hidden states at every real position; the

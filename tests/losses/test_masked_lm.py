@@ -186,3 +186,55 @@ def test_fused_head_second_backward_is_a_clear_error():
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="retain_graph"):
         loss.backward()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("vocab,rows,filler", [(50_000, 23, 9), (50_000, 5, 0), (301, 40, 24)])
+def test_blockwise_cross_entropy_equals_upcast_cross_entropy(dtype, vocab, rows, filler):
+    """16-bit logits: the loss and the logits' gradient equal autocast's ``F.cross_entropy(logits.float())`` (over
+    several blocks with a remainder at 50k entries: 5 rows a block); filler rows after the targets' get zeros."""
+    from veco_lightning.losses.masked_lm import BlockwiseCrossEntropy, _block_rows
+
+    g = torch.Generator().manual_seed(vocab + rows)
+    base = (torch.randn(rows + filler, vocab, generator=g) * 4).to(dtype)
+    targets = torch.randint(0, vocab, (rows,), generator=g)
+    assert _block_rows(base) == max(1, 2**18 // vocab)
+    results = []
+    for compute in (lambda x: BlockwiseCrossEntropy.apply(x, targets),
+                    lambda x: torch.nn.functional.cross_entropy(x[:rows].float(), targets)):
+        logits = base.clone().requires_grad_()
+        loss = compute(logits) * 0.37  # a gradient other than 1 flows in
+        loss.backward()
+        results.append((loss.detach(), logits.grad))
+    (loss, grad), (expected_loss, expected_grad) = results
+    assert grad.dtype == dtype and loss.dtype == torch.float32
+    torch.testing.assert_close(loss, expected_loss, rtol=1e-6, atol=0)
+    assert not grad[rows:].any()
+    # Both round an fp32 gradient to 16 bits once; fp32 summation order may move a value by one 16-bit step (for
+    # fp16's subnormals, one step of 2^-24).
+    atol = 2**-24 if dtype == torch.float16 else 1e-12
+    torch.testing.assert_close(grad.float(), expected_grad.float(), rtol=2 * torch.finfo(dtype).eps, atol=atol)
+
+
+def test_masked_lm_loss_under_autocast_blockwise_equals_apart():
+    """Under CPU bf16 autocast the default head (blockwise cross-entropy of the 16-bit logits, rows rounded up to
+    64) gives the loss and parameter gradients of the stock computation apart (``fused=False``: the fp32 upcast and
+    ``F.cross_entropy``) to bf16 rounding."""
+    torch.manual_seed(0)
+    model = build_encoder(EncoderSpec(preset="tiny", max_length=16), vocab_size=97).eval()
+    ids, labels = _inputs(batch=4, length=14, seed=3)
+    results = []
+    for fused in (True, False):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            hidden = model.roberta(input_ids=ids).last_hidden_state
+            loss, count = MaskedLMLoss(model.lm_head, fused=fused)(hidden, labels)
+        loss.backward()
+        results.append((loss.detach(), count, {n: p.grad.clone() for n, p in model.named_parameters()
+                                               if p.grad is not None}))
+    (blockwise, count, grads), (apart, apart_count, apart_grads) = results
+    assert count == apart_count
+    torch.testing.assert_close(blockwise, apart, rtol=1e-6, atol=0)
+    assert grads.keys() == apart_grads.keys()
+    for name in grads:
+        torch.testing.assert_close(grads[name], apart_grads[name], rtol=2e-2, atol=1e-5, msg=name)
