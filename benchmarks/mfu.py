@@ -24,6 +24,7 @@ awaited, contention recorded); rounds alternate the order; medians are reported.
     python benchmarks/mfu.py --unfused-head   # fused LM-head cross-entropy (blockwise in bf16) vs apart
     python benchmarks/mfu.py --precisions 32-true --padded   # padding-free VECO step (model.unpad) vs padded
     python benchmarks/mfu.py --precisions bf16-mixed --exact-rows   # rows rounded to 64 (model.row_multiple) vs not
+    python benchmarks/mfu.py --recipe none --products   # + the MLM step's matrix products alone: the MFU ceiling
 
 Results are printed and written to ``benchmarks/results/mfu.json`` (``--output``).
 """
@@ -63,19 +64,93 @@ def matmul_peak(dtype_name: str, size: int, repeats: int) -> dict:
     return {"flops_per_s": 2 * size**3 / median, "median_s": median, "size": size}
 
 
+def gemm_recorder(step: int):
+    """A Lightning callback that records every matrix product (``mm``, ``addmm``, ``bmm``, ``baddbmm``, their ``out=``
+    forms) of training step ``step`` -- forward, backward and optimizer, after autocast has chosen their dtypes --
+    as ``(op, args, kwargs)`` with each tensor replaced by its ``(shape, stride, dtype)``: ``.calls``."""
+    import lightning
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    products = {getattr(torch.ops.aten, name).default for name in ("mm", "addmm", "bmm", "baddbmm")}
+    products |= {getattr(torch.ops.aten, name).out for name in ("mm", "addmm", "bmm", "baddbmm")}
+
+    def spec(value):
+        if isinstance(value, torch.Tensor):
+            return ("tensor", tuple(value.shape), tuple(value.stride()), value.dtype)
+        return value
+
+    class Mode(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func in products:
+                recorder.calls.append((func, [spec(a) for a in args], {k: spec(v) for k, v in kwargs.items()}))
+            return func(*args, **kwargs)
+
+    class Recorder(lightning.Callback):
+        calls: list = []
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if batch_idx == step:
+                self.mode = Mode()
+                self.mode.__enter__()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if batch_idx == step:
+                self.mode.__exit__(None, None, None)
+
+    recorder = Recorder()
+    recorder.calls = []
+    return recorder
+
+
+def replay_products(calls: list, repeats: int = 5) -> dict:
+    """The matrix products of one recorded step run alone, in their order, on random inputs of their shapes, strides
+    and dtypes: median seconds of ``repeats`` passes (after one warm-up pass) and their FLOPs (``2 m n k`` each). The
+    inputs are made once and stay warm in cache between passes: the time the step's products need with nothing else
+    in the step, a lower bound of the step time."""
+    import torch
+
+    def make(value):
+        if isinstance(value, tuple) and value and value[0] == "tensor":
+            _, shape, stride, dtype = value  # strides as recorded: transposed views, a bias broadcast (stride 0)
+            size = 1 + sum((n - 1) * step for n, step in zip(shape, stride)) if all(shape) else 0
+            return torch.randn(size).to(dtype).as_strided(shape, stride)
+        return value
+
+    ready = [(op, [make(a) for a in args], {k: make(v) for k, v in kwargs.items()}) for op, args, kwargs in calls]
+    flops = 0
+    for op, args, _ in ready:
+        a, b = (args[1], args[2]) if op.__name__.startswith(("addmm", "baddbmm")) else (args[0], args[1])
+        batch = a.shape[0] if a.dim() == 3 else 1
+        flops += 2 * batch * a.shape[-2] * a.shape[-1] * b.shape[-1]
+    times = []
+    for repeat in range(repeats + 1):
+        start = time.perf_counter()
+        for op, args, kwargs in ready:
+            op(*args, **kwargs)
+        if repeat:
+            times.append(time.perf_counter() - start)
+    return {"seconds": statistics.median(times), "flops": flops, "products": len(ready)}
+
+
 def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float, compile: bool = False,
              fast_dropout: bool = True, fused_lm_loss: bool = True, row_multiple: int | None = None) -> dict:
-    """Tokens/s, model FLOP/s and MFU of the veco MLM step (``mlm_throughput.run_veco``)."""
+    """Tokens/s, model FLOP/s and MFU of the veco MLM step (``mlm_throughput.run_veco``); with ``args.products``,
+    also the step's matrix products replayed alone (:func:`replay_products`): ``products_model_flops_per_s`` (the
+    step's model FLOPs over the products' time, the MFU ceiling) and ``products_share`` (their share of the step)."""
     import torch
 
     from veco_lightning.data.tokenizer import load_tokenizer
     from veco_lightning.flops import encoder_flops, mlm_head_flops
     from veco_lightning.models.encoder import preset_config
 
+    recorder = gemm_recorder(max(0, args.warmup - 1)) if args.products else None  # an untimed warm-up step
     options = SimpleNamespace(preset=preset, precision=precision, seq_len=args.seq_len, batch_size=args.batch_size,
                               steps=args.steps, warmup=args.warmup, seed=0, lr=5e-4, weight_decay=0.01, clip=1.0,
                               adamw="fused", model_vocab=None, compile=compile, fast_dropout=fast_dropout,
-                              fused_lm_loss=fused_lm_loss, row_multiple=row_multiple)
+                              fused_lm_loss=fused_lm_loss, row_multiple=row_multiple,
+                              callbacks=[recorder] if recorder else [])
     out = mlm_throughput.run_veco(options, files, tok_dir)
     config = preset_config(preset, len(load_tokenizer(tok_dir)), max_length=args.seq_len)
     blocks = out["tokens"] / args.seq_len  # every packed block is full
@@ -83,6 +158,13 @@ def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float
     flops = blocks * per_block + mlm_head_flops(config, out["masked_tokens"])
     out["model_flops_per_s"] = flops / out["seconds"]
     out["mfu"] = out["model_flops_per_s"] / peak
+    if recorder is not None:
+        replay = replay_products(recorder.calls)
+        step_seconds = out["seconds"] / args.steps
+        out["products"] = replay
+        out["products_model_flops_per_s"] = flops / args.steps / replay["seconds"]
+        out["products_flops_per_s"] = replay["flops"] / replay["seconds"]
+        out["products_share"] = replay["seconds"] / step_seconds
     return out
 
 
@@ -112,6 +194,9 @@ def main(argv=None) -> int:
     p.add_argument("--exact-rows", action="store_true",
                    help="also the bf16 steps with model.row_multiple 1 (matrix-product row counts as they come, "
                         "not rounded up to 64), side by side")
+    p.add_argument("--products", action="store_true",
+                   help="also replay each MLM step's matrix products alone (recorded from a warm-up step): their "
+                        "time, the MFU ceiling it sets, and their share of the step")
     harness.add_contention_options(p)
     harness.add_data_dir(p, "ntrex128/")
     harness.add_output(p, "mfu")
@@ -236,6 +321,22 @@ def main(argv=None) -> int:
                      f"{100 * mfu_adjacent[name]:.1f}%"])
     log("\n" + harness.markdown_table(["step", "tokens/s", "vs the default fp32 step", "model GFLOP/s", "MFU",
                                        "MFU, peak right after each run"], rows, "lrrrrr"))
+    if args.products:
+        products = [name for name in measurements if "products" in rounds[0][name]]
+        for record in rounds:
+            for name in products:
+                peak = peaks[precision_of(name)]["flops_per_s"]
+                record[name]["products_mfu"] = record[name]["products_model_flops_per_s"] / peak
+                record[name]["products_peak_share"] = record[name]["products_flops_per_s"] / peak
+        ceiling = {key: {name: statistics.median(r[name][key] for r in rounds) for name in products}
+                   for key in ("products_mfu", "products_peak_share", "products_share")}
+        log("\nThe MLM steps' matrix products alone (recorded from a warm-up step, replayed on warm inputs):\n"
+            + harness.markdown_table(
+                ["step", "MFU", "MFU of the products alone (ceiling)", "products' FLOP/s / peak",
+                 "products' share of the step"],
+                [[name, f"{100 * mfu[name]:.1f}%", f"{100 * ceiling['products_mfu'][name]:.1f}%",
+                  f"{100 * ceiling['products_peak_share'][name]:.1f}%", f"{100 * ceiling['products_share'][name]:.1f}%"]
+                 for name in products], "lrrrr"))
     waits = {name: [r[name] for r in rounds] for name in measurements if name.startswith("VECO")}
     for name, runs in waits.items():
         padding = {kind: statistics.median(r["padding_share"][kind] for r in runs) for kind in runs[0]["padding_share"]}

@@ -194,7 +194,7 @@ def run_veco(args, files, tok_dir) -> dict:
         accelerator="cpu", devices=1, precision=args.precision, max_steps=args.warmup + args.steps, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         num_sanity_val_steps=0, limit_val_batches=0, gradient_clip_val=args.clip or None,
-        callbacks=[timer.lightning_callback(lambda batch: mlm_counts(batch["mmlm"]))],
+        callbacks=[timer.lightning_callback(lambda batch: mlm_counts(batch["mmlm"])), *getattr(args, "callbacks", ())],
         default_root_dir=os.path.join(harness.CACHE, "lightning_out"),
     )
     with harness.PeakMemory() as memory:

@@ -73,3 +73,24 @@ def test_ntrex_recipe_missing_names_what_is_absent(harness, monkeypatch, tmp_pat
     assert "veco-train-tokenizer" in harness.ntrex_recipe_missing()
     (tmp_path / "repo" / "runs" / "ntrex" / "tokenizer").mkdir(parents=True)
     assert harness.ntrex_recipe_missing() is None
+
+
+def test_mfu_records_a_steps_matrix_products_and_replays_them(harness):
+    """``mfu.py --products``: the recorder keeps every matrix product of the chosen step (forward and backward, other
+    steps not), and the replay runs each one on inputs of its shape and counts 2 m n k FLOPs per product."""
+    import mfu
+    import torch
+
+    recorder = mfu.gemm_recorder(1)
+    linear = torch.nn.Linear(8, 4)
+    x = torch.randn(5, 8, requires_grad=True)
+    for step in range(3):
+        recorder.on_train_batch_start(None, None, None, step)
+        linear(x).sum().backward()  # addmm forward; two mm backward (input and weight gradients)
+        torch.bmm(torch.randn(2, 3, 4), torch.randn(2, 4, 6))
+        recorder.on_train_batch_end(None, None, None, None, step)
+    names = sorted(op.__name__ for op, _, _ in recorder.calls)
+    assert names == ["addmm.default", "bmm.default", "mm.default", "mm.default"]
+    result = mfu.replay_products(recorder.calls, repeats=2)
+    assert result["products"] == 4 and result["seconds"] > 0
+    assert result["flops"] == 3 * 2 * 5 * 8 * 4 + 2 * 2 * 3 * 4 * 6
