@@ -88,7 +88,8 @@ def gemm_recorder(step: int):
             return func(*args, **kwargs)
 
     class Recorder(lightning.Callback):
-        calls: list = []
+        def __init__(self) -> None:
+            self.calls: list = []
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             if batch_idx == step:
@@ -100,7 +101,6 @@ def gemm_recorder(step: int):
                 self.mode.__exit__(None, None, None)
 
     recorder = Recorder()
-    recorder.calls = []
     return recorder
 
 
