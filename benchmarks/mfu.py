@@ -24,7 +24,7 @@ awaited, contention recorded); rounds alternate the order; medians are reported.
     python benchmarks/mfu.py --unfused-head   # fused LM-head cross-entropy (blockwise in bf16) vs apart
     python benchmarks/mfu.py --precisions 32-true --padded   # padding-free VECO step (model.unpad) vs padded
     python benchmarks/mfu.py --precisions bf16-mixed --exact-rows   # rows rounded to 64 (model.row_multiple) vs not
-    python benchmarks/mfu.py --recipe none --products   # + the MLM step's matrix products alone: the MFU ceiling
+    python benchmarks/mfu.py --products   # + the steps' matrix products alone: the MFU ceiling
 
 Results are printed and written to ``benchmarks/results/mfu.json`` (``--output``).
 """
@@ -43,6 +43,7 @@ import mlm_throughput
 import objective_throughput
 
 PRECISIONS = {"32-true": "float32", "bf16-mixed": "bfloat16"}
+VECO_WARMUP = 10  # EncoderThroughput's untimed steps
 
 
 def matmul_peak(dtype_name: str, size: int, repeats: int) -> dict:
@@ -64,80 +65,10 @@ def matmul_peak(dtype_name: str, size: int, repeats: int) -> dict:
     return {"flops_per_s": 2 * size**3 / median, "median_s": median, "size": size}
 
 
-def gemm_recorder(step: int):
-    """A Lightning callback that records every matrix product (``mm``, ``addmm``, ``bmm``, ``baddbmm``, their ``out=``
-    forms) of training step ``step`` -- forward, backward and optimizer, after autocast has chosen their dtypes --
-    as ``(op, args, kwargs)`` with each tensor replaced by its ``(shape, stride, dtype)``: ``.calls``."""
-    import lightning
-    import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    products = {getattr(torch.ops.aten, name).default for name in ("mm", "addmm", "bmm", "baddbmm")}
-    products |= {getattr(torch.ops.aten, name).out for name in ("mm", "addmm", "bmm", "baddbmm")}
-
-    def spec(value):
-        if isinstance(value, torch.Tensor):
-            return ("tensor", tuple(value.shape), tuple(value.stride()), value.dtype)
-        return value
-
-    class Mode(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            kwargs = kwargs or {}
-            if func in products:
-                recorder.calls.append((func, [spec(a) for a in args], {k: spec(v) for k, v in kwargs.items()}))
-            return func(*args, **kwargs)
-
-    class Recorder(lightning.Callback):
-        def __init__(self) -> None:
-            self.calls: list = []
-
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            if batch_idx == step:
-                self.mode = Mode()
-                self.mode.__enter__()
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            if batch_idx == step:
-                self.mode.__exit__(None, None, None)
-
-    recorder = Recorder()
-    return recorder
-
-
-def replay_products(calls: list, repeats: int = 5) -> dict:
-    """The matrix products of one recorded step run alone, in their order, on random inputs of their shapes, strides
-    and dtypes: median seconds of ``repeats`` passes (after one warm-up pass) and their FLOPs (``2 m n k`` each). The
-    inputs are made once and stay warm in cache between passes: the time the step's products need with nothing else
-    in the step, a lower bound of the step time."""
-    import torch
-
-    def make(value):
-        if isinstance(value, tuple) and value and value[0] == "tensor":
-            _, shape, stride, dtype = value  # strides as recorded: transposed views, a bias broadcast (stride 0)
-            size = 1 + sum((n - 1) * step for n, step in zip(shape, stride)) if all(shape) else 0
-            return torch.randn(size).to(dtype).as_strided(shape, stride)
-        return value
-
-    ready = [(op, [make(a) for a in args], {k: make(v) for k, v in kwargs.items()}) for op, args, kwargs in calls]
-    flops = 0
-    for op, args, _ in ready:
-        a, b = (args[1], args[2]) if op.__name__.startswith(("addmm", "baddbmm")) else (args[0], args[1])
-        batch = a.shape[0] if a.dim() == 3 else 1
-        flops += 2 * batch * a.shape[-2] * a.shape[-1] * b.shape[-1]
-    times = []
-    for repeat in range(repeats + 1):
-        start = time.perf_counter()
-        for op, args, kwargs in ready:
-            op(*args, **kwargs)
-        if repeat:
-            times.append(time.perf_counter() - start)
-    return {"seconds": statistics.median(times), "flops": flops, "products": len(ready)}
-
-
 def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float, compile: bool = False,
              fast_dropout: bool = True, fused_lm_loss: bool = True, row_multiple: int | None = None) -> dict:
     """Tokens/s, model FLOP/s and MFU of the veco MLM step (``mlm_throughput.run_veco``); with ``args.products``,
-    also the step's matrix products replayed alone (:func:`replay_products`): ``products_model_flops_per_s`` (the
+    also the step's matrix products replayed alone (``products.replay``): ``products_model_flops_per_s`` (the
     step's model FLOPs over the products' time, the MFU ceiling) and ``products_share`` (their share of the step)."""
     import torch
 
@@ -145,7 +76,12 @@ def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float
     from veco_lightning.flops import encoder_flops, mlm_head_flops
     from veco_lightning.models.encoder import preset_config
 
-    recorder = gemm_recorder(max(0, args.warmup - 1)) if args.products else None  # an untimed warm-up step
+    recorder = None
+    if args.products:
+        import products
+
+        step = max(0, args.warmup - 1)  # an untimed warm-up step: the MLM step's shapes are the same every step
+        recorder = products.ProductsRecorder(first_step=step, last_step=step)
     options = SimpleNamespace(preset=preset, precision=precision, seq_len=args.seq_len, batch_size=args.batch_size,
                               steps=args.steps, warmup=args.warmup, seed=0, lr=5e-4, weight_decay=0.01, clip=1.0,
                               adamw="fused", model_vocab=None, compile=compile, fast_dropout=fast_dropout,
@@ -159,12 +95,39 @@ def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float
     out["model_flops_per_s"] = flops / out["seconds"]
     out["mfu"] = out["model_flops_per_s"] / peak
     if recorder is not None:
-        replay = replay_products(recorder.calls)
-        step_seconds = out["seconds"] / args.steps
-        out["products"] = replay
-        out["products_model_flops_per_s"] = flops / args.steps / replay["seconds"]
-        out["products_flops_per_s"] = replay["flops"] / replay["seconds"]
-        out["products_share"] = replay["seconds"] / step_seconds
+        add_products(out, products.replay(recorder.steps), flops / args.steps, out["seconds"] / args.steps)
+    return out
+
+
+def add_products(out: dict, replay: dict, model_flops_per_step: float, step_seconds: float) -> None:
+    """The figures of ``--products`` (per step): the model FLOPs over the products' time (``/ peak``: the MFU
+    ceiling), the products' own FLOP/s and their share of the step."""
+    out["products"] = replay
+    per_step = replay["seconds"] / replay["steps"]
+    out["products_model_flops_per_s"] = model_flops_per_step / per_step
+    out["products_flops_per_s"] = replay["flops"] / replay["seconds"]
+    out["products_share"] = per_step / step_seconds
+
+
+def veco_step(recipe: str, steps: int, precision: str, peak: float, extra: list[str],
+              record_products: bool) -> dict:
+    """The VECO step through ``veco-fit`` (``objective_throughput.train``); with ``record_products``, a second run
+    of the same seed records the matrix products of the timed steps (recording slows them, so not in the timed run),
+    which are replayed alone: the same figures as the MLM step's."""
+    out = objective_throughput.train(recipe, steps, precision, peak, extra)
+    if record_products:
+        import tempfile
+
+        import products as recorded
+
+        with tempfile.TemporaryDirectory() as scratch:
+            path = os.path.join(scratch, "products.json")
+            objective_throughput.train(recipe, steps, precision, None, extra, callbacks=[
+                {"class_path": "products.ProductsRecorder",
+                 "init_args": {"first_step": VECO_WARMUP, "output": path}}])
+            replay = recorded.replay(recorded.load(path), repeats=3)
+        timed = steps - VECO_WARMUP
+        add_products(out, replay, out["model_flops_per_s"] * out["seconds"] / timed, out["seconds"] / timed)
     return out
 
 
@@ -195,8 +158,9 @@ def main(argv=None) -> int:
                    help="also the bf16 steps with model.row_multiple 1 (matrix-product row counts as they come, "
                         "not rounded up to 64), side by side")
     p.add_argument("--products", action="store_true",
-                   help="also replay each MLM step's matrix products alone (recorded from a warm-up step): their "
-                        "time, the MFU ceiling it sets, and their share of the step")
+                   help="also replay the steps' matrix products alone (MLM: recorded from a warm-up step; VECO: the "
+                        "timed steps, recorded in a second run of the same seed): their time, the MFU ceiling it "
+                        "sets, and their share of the step")
     harness.add_contention_options(p)
     harness.add_data_dir(p, "ntrex128/")
     harness.add_output(p, "mfu")
@@ -251,8 +215,8 @@ def main(argv=None) -> int:
                         preset, precision, args, files, tok_dir, peak, fused_lm_loss=False))
         if args.recipe != "none":
             measurements[f"VECO ({args.recipe}) small {precision}"] = (
-                lambda precision=precision, peak=peak: objective_throughput.train(args.recipe, args.veco_steps,
-                                                                                  precision, peak))
+                lambda precision=precision, peak=peak: veco_step(args.recipe, args.veco_steps, precision, peak, [],
+                                                                 args.products))
             if args.padded:
                 measurements[f"VECO ({args.recipe}) small {precision} padded"] = (
                     lambda precision=precision, peak=peak: objective_throughput.train(
@@ -322,21 +286,21 @@ def main(argv=None) -> int:
     log("\n" + harness.markdown_table(["step", "tokens/s", "vs the default fp32 step", "model GFLOP/s", "MFU",
                                        "MFU, peak right after each run"], rows, "lrrrrr"))
     if args.products:
-        products = [name for name in measurements if "products" in rounds[0][name]]
+        measured = [name for name in measurements if "products" in rounds[0][name]]
         for record in rounds:
-            for name in products:
+            for name in measured:
                 peak = peaks[precision_of(name)]["flops_per_s"]
                 record[name]["products_mfu"] = record[name]["products_model_flops_per_s"] / peak
                 record[name]["products_peak_share"] = record[name]["products_flops_per_s"] / peak
-        ceiling = {key: {name: statistics.median(r[name][key] for r in rounds) for name in products}
+        ceiling = {key: {name: statistics.median(r[name][key] for r in rounds) for name in measured}
                    for key in ("products_mfu", "products_peak_share", "products_share")}
-        log("\nThe MLM steps' matrix products alone (recorded from a warm-up step, replayed on warm inputs):\n"
+        log("\nThe steps' matrix products alone (recorded, replayed on warm inputs):\n"
             + harness.markdown_table(
                 ["step", "MFU", "MFU of the products alone (ceiling)", "products' FLOP/s / peak",
                  "products' share of the step"],
                 [[name, f"{100 * mfu[name]:.1f}%", f"{100 * ceiling['products_mfu'][name]:.1f}%",
                   f"{100 * ceiling['products_peak_share'][name]:.1f}%", f"{100 * ceiling['products_share'][name]:.1f}%"]
-                 for name in products], "lrrrr"))
+                 for name in measured], "lrrrr"))
     waits = {name: [r[name] for r in rounds] for name in measurements if name.startswith("VECO")}
     for name, runs in waits.items():
         padding = {kind: statistics.median(r["padding_share"][kind] for r in runs) for kind in runs[0]["padding_share"]}

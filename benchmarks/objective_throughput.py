@@ -26,15 +26,16 @@ import harness
 
 
 def train(run: str, steps: int, precision: str = "32-true", peak_flops: float | None = None,
-          extra: list[str] = ()) -> dict[str, Any]:
+          extra: list[str] = (), callbacks: list[dict[str, Any]] = ()) -> dict[str, Any]:
     """Train recipe ``run`` for ``steps`` steps in a ``veco-fit`` process; returns the figures of its
     ``EncoderThroughput`` callback: ``tokens_per_s``, ``model_flops_per_s``, ``mfu`` (given ``peak_flops``),
-    ``wait_share``, ``padding_share``."""
+    ``wait_share``, ``padding_share``. ``callbacks``: more callbacks for the run (``class_path`` / ``init_args``
+    dicts), e.g. ``products.ProductsRecorder`` (``benchmarks/`` is on the child's ``PYTHONPATH``)."""
     with tempfile.TemporaryDirectory() as scratch:
         output = os.path.join(scratch, "throughput.json")
-        callbacks = json.dumps([{"class_path": "veco_lightning.callbacks.EncoderThroughput",
-                                 "init_args": {"peak_flops": peak_flops, "output": output}}])
-        result = _fit(run, steps, precision, callbacks, extra)
+        listed = json.dumps([{"class_path": "veco_lightning.callbacks.EncoderThroughput",
+                              "init_args": {"peak_flops": peak_flops, "output": output}}, *callbacks])
+        result = _fit(run, steps, precision, listed, extra)
         if result.returncode != 0 or not os.path.exists(output):
             raise RuntimeError(f"veco-fit of recipe ({run}) failed:\n{result.stderr[-3000:]}")
         with open(output) as handle:
@@ -48,8 +49,10 @@ def _fit(run: str, steps: int, precision: str, callbacks: str, extra: list[str])
                "--trainer.precision", precision,
                "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
                f"--trainer.callbacks={callbacks}", "--export.enabled", "false", *extra]
-    # The offline settings harness put into os.environ are inherited.
-    return subprocess.run(command, cwd=harness.REPO, capture_output=True, text=True, check=False)
+    # The offline settings harness put into os.environ are inherited; benchmarks/ is importable (callbacks of ours).
+    path = os.pathsep.join(filter(None, [os.path.dirname(os.path.abspath(__file__)), os.environ.get("PYTHONPATH")]))
+    return subprocess.run(command, cwd=harness.REPO, capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONPATH": path})
 
 
 def main(argv=None) -> int:

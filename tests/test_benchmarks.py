@@ -2,6 +2,7 @@
 that every figure goes through rotates the order of measurements and takes medians as it says."""
 
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -10,8 +11,9 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCHMARKS = os.path.join(ROOT, "benchmarks")
+HELPERS = {"harness.py", "products.py"}  # modules the scripts import, not scripts
 SCRIPTS = sorted(os.path.basename(path) for path in glob.glob(os.path.join(BENCHMARKS, "*.py"))
-                 if not path.endswith("harness.py"))
+                 if os.path.basename(path) not in HELPERS)
 
 
 @pytest.fixture
@@ -75,22 +77,25 @@ def test_ntrex_recipe_missing_names_what_is_absent(harness, monkeypatch, tmp_pat
     assert harness.ntrex_recipe_missing() is None
 
 
-def test_mfu_records_a_steps_matrix_products_and_replays_them(harness):
-    """``mfu.py --products``: the recorder keeps every matrix product of the chosen step (forward and backward, other
-    steps not), and the replay runs each one on inputs of its shape and counts 2 m n k FLOPs per product."""
-    import mfu
+def test_products_recorded_for_the_chosen_steps_and_replayed(harness, tmp_path):
+    """``mfu.py --products``: the recorder keeps every matrix product of the chosen steps (forward and backward, other
+    steps not), writes them as plain JSON, and the replay runs each one on inputs of its shape and strides (a
+    transposed weight, a broadcast bias) and counts 2 m n k FLOPs per product."""
+    import products
     import torch
 
-    recorder = mfu.gemm_recorder(1)
+    recorder = products.ProductsRecorder(first_step=1, last_step=2, output=str(tmp_path / "products.json"))
     linear = torch.nn.Linear(8, 4)
     x = torch.randn(5, 8, requires_grad=True)
-    for step in range(3):
+    for step in range(4):
         recorder.on_train_batch_start(None, None, None, step)
         linear(x).sum().backward()  # addmm forward; two mm backward (input and weight gradients)
         torch.bmm(torch.randn(2, 3, 4), torch.randn(2, 4, 6))
         recorder.on_train_batch_end(None, None, None, None, step)
-    names = sorted(op.__name__ for op, _, _ in recorder.calls)
-    assert names == ["addmm.default", "bmm.default", "mm.default", "mm.default"]
-    result = mfu.replay_products(recorder.calls, repeats=2)
-    assert result["products"] == 4 and result["seconds"] > 0
-    assert result["flops"] == 3 * 2 * 5 * 8 * 4 + 2 * 2 * 3 * 4 * 6
+    recorder.on_train_end(None, None)
+    steps = products.load(str(tmp_path / "products.json"))
+    assert len(steps) == 2 and steps == json.loads(json.dumps(recorder.steps))
+    assert sorted(name for name, _, _ in steps[0]) == ["addmm.default", "bmm.default", "mm.default", "mm.default"]
+    result = products.replay(steps, repeats=2)
+    assert result["products"] == 8 and result["steps"] == 2 and result["seconds"] > 0
+    assert result["flops"] == 2 * (3 * 2 * 5 * 8 * 4 + 2 * 2 * 3 * 4 * 6)
