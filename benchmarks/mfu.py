@@ -43,7 +43,6 @@ import mlm_throughput
 import objective_throughput
 
 PRECISIONS = {"32-true": "float32", "bf16-mixed": "bfloat16"}
-VECO_WARMUP = 10  # EncoderThroughput's untimed steps
 
 
 def matmul_peak(dtype_name: str, size: int, repeats: int) -> dict:
@@ -109,24 +108,27 @@ def add_products(out: dict, replay: dict, model_flops_per_step: float, step_seco
     out["products_share"] = per_step / step_seconds
 
 
-def veco_step(recipe: str, steps: int, precision: str, peak: float, extra: list[str],
-              record_products: bool) -> dict:
+def veco_step(recipe: str, steps: int, precision: str, peak: float, record_products: bool) -> dict:
     """The VECO step through ``veco-fit`` (``objective_throughput.train``); with ``record_products``, a second run
     of the same seed records the matrix products of the timed steps (recording slows them, so not in the timed run),
     which are replayed alone: the same figures as the MLM step's."""
-    out = objective_throughput.train(recipe, steps, precision, peak, extra)
+    out = objective_throughput.train(recipe, steps, precision, peak)
     if record_products:
+        import inspect
         import tempfile
 
         import products as recorded
 
+        from veco_lightning.callbacks import EncoderThroughput
+
+        # The steps EncoderThroughput times: those after its warm-up (objective_throughput keeps the default).
+        warmup = inspect.signature(EncoderThroughput).parameters["warmup_steps"].default
         with tempfile.TemporaryDirectory() as scratch:
             path = os.path.join(scratch, "products.json")
-            objective_throughput.train(recipe, steps, precision, None, extra, callbacks=[
-                {"class_path": "products.ProductsRecorder",
-                 "init_args": {"first_step": VECO_WARMUP, "output": path}}])
+            objective_throughput.train(recipe, steps, precision, callbacks=[
+                {"class_path": "products.ProductsRecorder", "init_args": {"first_step": warmup, "output": path}}])
             replay = recorded.replay(recorded.load(path), repeats=3)
-        timed = steps - VECO_WARMUP
+        timed = steps - warmup
         add_products(out, replay, out["model_flops_per_s"] * out["seconds"] / timed, out["seconds"] / timed)
     return out
 
@@ -215,7 +217,7 @@ def main(argv=None) -> int:
                         preset, precision, args, files, tok_dir, peak, fused_lm_loss=False))
         if args.recipe != "none":
             measurements[f"VECO ({args.recipe}) small {precision}"] = (
-                lambda precision=precision, peak=peak: veco_step(args.recipe, args.veco_steps, precision, peak, [],
+                lambda precision=precision, peak=peak: veco_step(args.recipe, args.veco_steps, precision, peak,
                                                                  args.products))
             if args.padded:
                 measurements[f"VECO ({args.recipe}) small {precision} padded"] = (
