@@ -9,6 +9,7 @@ from veco_lightning.models.dropout import (
     FastDropout,
     attention_with_fast_dropout,
     keep_mask,
+    masked_scale,
     use_fast_dropout,
 )
 from veco_lightning.models.encoder import EncoderSpec, build_encoder
@@ -49,6 +50,20 @@ def test_expectation_gradient_and_eval():
     layer.eval()
     assert layer(x) is x or torch.equal(layer(x), x)
     assert torch.equal(FastDropout(0.0)(x), x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_masked_scale_is_where_then_scale_in_one_pass(dtype):
+    # The one-pass form must give what the two-pass form gave, bit for bit, forward and backward.
+    torch.manual_seed(7)
+    keep, scale = keep_mask((33, 65), 0.1)
+    x = torch.randn(33, 65, dtype=dtype, requires_grad=True)
+    grad = torch.randn(33, 65, dtype=dtype)
+    out = masked_scale(x, keep, scale)
+    (got,) = torch.autograd.grad(out, x, grad)
+    expected = torch.where(keep, x * scale, 0.0)
+    (wanted,) = torch.autograd.grad(expected, x, grad)
+    assert out.dtype == dtype and torch.equal(out, expected) and torch.equal(got, wanted)
 
 
 def test_seeded_masks_repeat():
