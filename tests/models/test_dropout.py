@@ -53,13 +53,18 @@ def test_expectation_gradient_and_eval():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_masked_scale_is_where_then_scale_in_one_pass(dtype):
-    # The one-pass form must give what the two-pass form gave, bit for bit, forward and backward.
+@pytest.mark.parametrize("float_mask", [False, True])
+def test_masked_scale_is_where_then_scale_in_one_pass(dtype, float_mask):
+    # The one-pass form must give what the two-pass form gave, bit for bit, forward and backward, with the boolean
+    # mask or the 1 / 0 mask of the same draw.
     torch.manual_seed(7)
     keep, scale = keep_mask((33, 65), 0.1)
+    torch.manual_seed(7)
+    ones, same_scale = keep_mask((33, 65), 0.1, dtype)
+    assert ones.dtype == dtype and same_scale == scale and torch.equal(ones.bool(), keep)
     x = torch.randn(33, 65, dtype=dtype, requires_grad=True)
     grad = torch.randn(33, 65, dtype=dtype)
-    out = masked_scale(x, keep, scale)
+    out = masked_scale(x, ones if float_mask else keep, scale)
     (got,) = torch.autograd.grad(out, x, grad)
     expected = torch.where(keep, x * scale, 0.0)
     (wanted,) = torch.autograd.grad(expected, x, grad)

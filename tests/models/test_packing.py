@@ -102,7 +102,8 @@ def test_unpadded_training_step_equals_padded(batch, monkeypatch, chunk):
     """Train mode through the package's attention maths (its dropout masks keep everything here, so the two runs are
     deterministic), with and without GradCache chunks: the same losses and gradients."""
     vocab_size, found = batch
-    monkeypatch.setattr(dropout, "keep_mask", lambda shape, p: (torch.ones(shape, dtype=torch.bool), 1.0))
+    monkeypatch.setattr(dropout, "keep_mask",
+                        lambda shape, p, dtype=torch.bool: (torch.ones(shape, dtype=dtype), 1.0))
     module = _module(vocab_size, grad_cache_chunk=chunk).train()
     calls, packing = [], PackedRows.of.__func__
     monkeypatch.setattr(PackedRows, "of", classmethod(
@@ -146,7 +147,8 @@ def test_rounded_rows_training_step_equals_exact_rows(batch, monkeypatch, multip
     """Filler rows in the packed batches and in the LM head's masked positions (``row_multiple``) change no loss and
     no gradient (fp32, so that the comparison is tight; the multiple is forced, as bf16 would choose it)."""
     vocab_size, found = batch
-    monkeypatch.setattr(dropout, "keep_mask", lambda shape, p: (torch.ones(shape, dtype=torch.bool), 1.0))
+    monkeypatch.setattr(dropout, "keep_mask",
+                        lambda shape, p, dtype=torch.bool: (torch.ones(shape, dtype=dtype), 1.0))
     exact = _module(vocab_size, row_multiple=1).train()
     rounded = _module(vocab_size, row_multiple=multiple).train()
     assert rounded.mlm_loss.row_multiple == multiple

@@ -31,20 +31,26 @@ _LEVELS = 1 << 16
 ATTENTION = "veco_sdpa_fast_dropout"
 
 
-def keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> tuple[torch.Tensor, float]:
-    """A boolean CPU mask of ``shape`` that keeps each element with probability ``1 - p`` (``p`` rounded to a
-    multiple of 2^-16), and the scale ``1 / (1 - p_used)``."""
+def keep_mask(shape: torch.Size | tuple[int, ...], p: float,
+              dtype: torch.dtype = torch.bool) -> tuple[torch.Tensor, float]:
+    """A CPU mask of ``shape`` that keeps each element with probability ``1 - p`` (``p`` rounded to a multiple of
+    2^-16), and the scale ``1 / (1 - p_used)``. The mask is boolean, or 1 / 0 in a floating ``dtype`` (what
+    :func:`masked_scale` multiplies by: written by the comparison itself, no conversion pass)."""
     numel = math.prod(shape)
     dropped = round(p * _LEVELS)
     # Full-range int64 words, read as four independent uniform int16 values each.
     words = torch.randint(-(1 << 63), (1 << 63) - 1, ((numel + 3) // 4,), dtype=torch.int64)
     bits = words.view(torch.int16)[:numel].view(shape)
-    return bits >= dropped - _LEVELS // 2, _LEVELS / (_LEVELS - dropped)
+    keep = torch.empty(shape, dtype=dtype)
+    torch.ge(bits, dropped - _LEVELS // 2, out=keep)
+    return keep, _LEVELS / (_LEVELS - dropped)
 
 
 class _MaskedScale(torch.autograd.Function):
-    """``x * keep * scale`` in one pass each way (``torch.where(keep, x * scale, 0)`` and its gradient take two:
-    about 1.15x faster per dropout call at the ``small`` shape on CPU)."""
+    """``x * keep * scale`` with a 1 / 0 mask of ``x``'s dtype, one ``addcmul`` each way. ``torch.where(keep, x *
+    scale, 0)`` with a boolean mask takes two passes forward and two back (and ``addcmul`` with a boolean mask
+    converts it first, a pass each way): about 1.6x slower per dropout call, forward and backward, at the ``small``
+    shape on CPU. The mask kept for the backward pass is the 1 / 0 one: 4 bytes an element in fp32 instead of 1."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
@@ -59,8 +65,9 @@ class _MaskedScale(torch.autograd.Function):
 
 
 def masked_scale(x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
-    """Dropout with a given mask: ``x * scale`` where ``keep``, 0 elsewhere (one pass forward, one backward)."""
-    return _MaskedScale.apply(x, keep, scale)
+    """Dropout with a given mask: ``x * scale`` where ``keep``, 0 elsewhere, bit for bit what ``torch.where(keep, x *
+    scale, 0)`` gives. Fastest with ``keep`` as :func:`keep_mask` gives it in ``x``'s dtype."""
+    return _MaskedScale.apply(x, keep if keep.dtype == x.dtype else keep.to(x.dtype), scale)
 
 
 class FastDropout(nn.Dropout):
@@ -69,7 +76,7 @@ class FastDropout(nn.Dropout):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or not 0.0 < self.p < 1.0 or x.device.type != "cpu" or self.inplace:
             return F.dropout(x, self.p, self.training, self.inplace)
-        return masked_scale(x, *keep_mask(x.shape, self.p))
+        return masked_scale(x, *keep_mask(x.shape, self.p, x.dtype))
 
 
 def attention_with_fast_dropout(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -99,7 +106,7 @@ def attention_with_fast_dropout(module: nn.Module, query: torch.Tensor, key: tor
         else:
             scores = scores + attention_mask
     probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-    probs = masked_scale(probs, *keep_mask(probs.shape, dropout))
+    probs = masked_scale(probs, *keep_mask(probs.shape, dropout, probs.dtype))
     return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
 
 
