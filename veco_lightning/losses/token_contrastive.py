@@ -88,19 +88,24 @@ class TokenContrastiveLoss(TemperatureScaled):
             raise ValueError(f"negatives must be 'instance' or 'batch', got {negatives!r}")
         self.negatives = negatives
 
-    def _direction(self, queries: torch.Tensor, keys: torch.Tensor, present: torch.Tensor, rows: torch.Tensor,
+    def _direction(self, queries: torch.Tensor, keys: torch.Tensor, present: torch.Tensor, valid: torch.Tensor,
                    query_index: torch.Tensor, key_index: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of ``queries[rows, query_index]`` picking ``keys[rows, key_index]`` among the keys."""
-        q = queries[rows, query_index]  # (N, D)
+        """Cross-entropy of each valid pair's query unit (``queries[b, query_index[b, p]]``) picking its key unit
+        (``keys[b, key_index[b, p]]``) among the keys."""
+        rows = valid.nonzero()[:, 0]  # (N,) batch row of each synonym pair
         if self.negatives == "instance":
-            logits = torch.einsum("nd,nvd->nv", q, keys[rows]) * self.scale  # (N, V): the partner sentence's units
+            # Each sentence's query units against its partner's units, one batched product: (B, P, D) x (B, D, V).
+            # (Gathering the partner's (V, D) units for every pair instead copies N x V x D floats each way.)
+            index = query_index.clamp(min=0).unsqueeze(-1).expand(-1, -1, queries.shape[-1])
+            logits = torch.bmm(queries.gather(1, index), keys.transpose(1, 2))[valid] * self.scale  # (N, V)
             logits = logits.masked_fill(~present[rows], float("-inf"))
-            return F.cross_entropy(logits, key_index)
+            return F.cross_entropy(logits, key_index[valid])
         # batch: every present unit of every partner sentence; the target is the positive's flat position.
+        q = queries[rows, query_index[valid]]  # (N, D)
         flat_keys = keys[present]  # (M, D)
         flat_position = present.flatten().cumsum(0).view_as(present) - 1  # (B, V): index into flat_keys
         logits = q @ flat_keys.T * self.scale  # (N, M)
-        return F.cross_entropy(logits, flat_position[rows, key_index])
+        return F.cross_entropy(logits, flat_position[rows, key_index[valid]])
 
     def forward(self, src_words: torch.Tensor, tgt_words: torch.Tensor, src_present: torch.Tensor,
                 tgt_present: torch.Tensor, synonyms: torch.Tensor) -> torch.Tensor:
@@ -115,6 +120,7 @@ class TokenContrastiveLoss(TemperatureScaled):
         with autocast_off(src_words):  # similarities and soft-max in fp32 under mixed precision
             src_words = F.normalize(upcast(src_words), dim=-1)
             tgt_words = F.normalize(upcast(tgt_words), dim=-1)
-            loss_s2t = self._direction(src_words, tgt_words, tgt_present, rows, src_index, tgt_index)
-            loss_t2s = self._direction(tgt_words, src_words, src_present, rows, tgt_index, src_index)
+            src_units, tgt_units = synonyms.unbind(-1)  # (B, P) each
+            loss_s2t = self._direction(src_words, tgt_words, tgt_present, valid, src_units, tgt_units)
+            loss_t2s = self._direction(tgt_words, src_words, src_present, valid, tgt_units, src_units)
         return (loss_s2t + loss_t2s) / 2
