@@ -72,6 +72,18 @@ def test_matches_reference(negatives):
     assert loss.item() == pytest.approx(reference_loss(src, tgt, 0.1, negatives), rel=1e-9)
 
 
+@pytest.mark.parametrize("negatives", ["instance", "batch"])
+def test_int32_synonym_indices_give_the_same_loss(negatives):
+    g = torch.Generator().manual_seed(3)
+    src, tgt = (torch.randn(2, LENGTH, DIM, generator=g) for _ in range(2))
+    src_words, src_present = pool_words(src, _word_index(SRC_UNITS), 5)
+    tgt_words, tgt_present = pool_words(tgt, _word_index(TGT_UNITS), 5)
+    loss_fn = TokenContrastiveLoss(temperature=0.1, negatives=negatives)
+    wide = loss_fn(src_words, tgt_words, src_present, tgt_present, _synonyms())
+    narrow = loss_fn(src_words, tgt_words, src_present, tgt_present, _synonyms().int())
+    assert torch.equal(wide, narrow)
+
+
 def test_padding_states_do_not_matter_and_gradient_flows_only_to_units():
     g = torch.Generator().manual_seed(1)
     src = torch.randn(2, LENGTH, DIM, generator=g, dtype=torch.float64, requires_grad=True)

@@ -109,6 +109,7 @@ class TokenContrastiveLoss(TemperatureScaled):
 
     def forward(self, src_words: torch.Tensor, tgt_words: torch.Tensor, src_present: torch.Tensor,
                 tgt_present: torch.Tensor, synonyms: torch.Tensor) -> torch.Tensor:
+        synonyms = synonyms.long()  # indices and cross-entropy targets (an int32 tensor works too)
         valid = synonyms[..., 0] >= 0  # (B, P)
         rows = valid.nonzero()[:, 0]  # (N,) batch row of each synonym pair
         src_index, tgt_index = synonyms[valid].unbind(-1)  # (N,), (N,)
