@@ -89,30 +89,32 @@ class TokenContrastiveLoss(TemperatureScaled):
         self.negatives = negatives
 
     def _direction(self, queries: torch.Tensor, keys: torch.Tensor, present: torch.Tensor, valid: torch.Tensor,
-                   query_index: torch.Tensor, key_index: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of each valid pair's query unit (``queries[b, query_index[b, p]]``) picking its key unit
-        (``keys[b, key_index[b, p]]``) among the keys."""
-        rows = valid.nonzero()[:, 0]  # (N,) batch row of each synonym pair
+                   rows: torch.Tensor, query_units: torch.Tensor, query_index: torch.Tensor,
+                   key_index: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of each valid pair's query unit picking its key unit among the keys. ``valid`` ``(B, P)``:
+        the pair slots in use; ``rows`` ``(N,)``: each valid pair's batch row; ``query_units`` ``(B, P)``: the query
+        unit of every slot; ``query_index`` / ``key_index`` ``(N,)``: the valid pairs' query and key units."""
         if self.negatives == "instance":
             # Each sentence's query units against its partner's units, one batched product: (B, P, D) x (B, D, V).
             # (Gathering the partner's (V, D) units for every pair instead copies N x V x D floats each way.)
-            index = query_index.clamp(min=0).unsqueeze(-1).expand(-1, -1, queries.shape[-1])
+            index = query_units.clamp(min=0).unsqueeze(-1).expand(-1, -1, queries.shape[-1])
             logits = torch.bmm(queries.gather(1, index), keys.transpose(1, 2))[valid] * self.scale  # (N, V)
             logits = logits.masked_fill(~present[rows], float("-inf"))
-            return F.cross_entropy(logits, key_index[valid])
+            return F.cross_entropy(logits, key_index)
         # batch: every present unit of every partner sentence; the target is the positive's flat position.
-        q = queries[rows, query_index[valid]]  # (N, D)
+        q = queries[rows, query_index]  # (N, D)
         flat_keys = keys[present]  # (M, D)
         flat_position = present.flatten().cumsum(0).view_as(present) - 1  # (B, V): index into flat_keys
         logits = q @ flat_keys.T * self.scale  # (N, M)
-        return F.cross_entropy(logits, flat_position[rows, key_index[valid]])
+        return F.cross_entropy(logits, flat_position[rows, key_index])
 
     def forward(self, src_words: torch.Tensor, tgt_words: torch.Tensor, src_present: torch.Tensor,
                 tgt_present: torch.Tensor, synonyms: torch.Tensor) -> torch.Tensor:
         synonyms = synonyms.long()  # indices and cross-entropy targets (an int32 tensor works too)
-        valid = synonyms[..., 0] >= 0  # (B, P)
+        src_units, tgt_units = synonyms.unbind(-1)  # (B, P) each
+        valid = src_units >= 0  # (B, P)
         rows = valid.nonzero()[:, 0]  # (N,) batch row of each synonym pair
-        src_index, tgt_index = synonyms[valid].unbind(-1)  # (N,), (N,)
+        src_index, tgt_index = src_units[valid], tgt_units[valid]  # (N,), (N,)
         if rows.numel() == 0:
             return (src_words.sum() + tgt_words.sum()) * 0.0
         if not (src_present[rows, src_index].all() and tgt_present[rows, tgt_index].all()):
@@ -121,7 +123,8 @@ class TokenContrastiveLoss(TemperatureScaled):
         with autocast_off(src_words):  # similarities and soft-max in fp32 under mixed precision
             src_words = F.normalize(upcast(src_words), dim=-1)
             tgt_words = F.normalize(upcast(tgt_words), dim=-1)
-            src_units, tgt_units = synonyms.unbind(-1)  # (B, P) each
-            loss_s2t = self._direction(src_words, tgt_words, tgt_present, valid, src_units, tgt_units)
-            loss_t2s = self._direction(tgt_words, src_words, src_present, valid, tgt_units, src_units)
+            loss_s2t = self._direction(src_words, tgt_words, tgt_present, valid, rows, src_units, src_index,
+                                       tgt_index)
+            loss_t2s = self._direction(tgt_words, src_words, src_present, valid, rows, tgt_units, tgt_index,
+                                       src_index)
         return (loss_s2t + loss_t2s) / 2
