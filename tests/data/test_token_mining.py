@@ -12,7 +12,7 @@ from veco_lightning.data import token_mining
 from veco_lightning.data.parallel import ParallelSource
 from veco_lightning.data.synonym import SynonymAlignedDataModule
 from veco_lightning.data.token_mining import MARKER, SPACE, WORD, WORDLESS, TokenMiner, token_kinds
-from veco_lightning.data.tokenizer import encode_with_offsets, load_tokenizer
+from veco_lightning.data.tokenizer import encode_ids, encode_with_offsets, load_tokenizer
 from veco_lightning.data.units import MatchedBatch, batch_units, mine_units_batch
 from veco_lightning.lexicon.dictionary import dictionary_for
 from veco_lightning.lexicon.stopwords import default_stop_words
@@ -302,6 +302,21 @@ def test_refuses_no_space_sides_without_sentencepiece_pieces():
 def test_empty_batch(miner):
     cut = TokenMiner(miner, load_tokenizer(f"{DEMO}/tokenizer")).mine([], [], 64)
     assert cut.units.counts.shape[0] == 0 and cut.rows() == ([], [])
+    assert TokenMiner(miner, load_tokenizer(f"{DEMO}/tokenizer")).mine_texts([], [], 64).rows() == ([], [])
+
+
+@pytest.mark.parametrize("kind", list(TOKENIZERS))
+def test_target_side_tokenized_on_a_thread_gives_the_same(miner, kind):
+    """``mine_texts`` (the target side tokenized on a thread while the source side is mined) stores what ``mine``
+    stores given both sides' ids, on a cold and on a warm word cache."""
+    tokenizer = TOKENIZERS[kind]()
+    src, tgt = SRC * 3, TGT[::-1] * 3
+    expected = TokenMiner(miner, tokenizer).mine(encode_ids(tokenizer, src), encode_ids(tokenizer, tgt), 8)
+    threaded = TokenMiner(miner, tokenizer)
+    for _ in range(2):
+        cut = threaded.mine_texts(src, tgt, 8)
+        assert cut.rows() == expected.rows()
+        assert all(np.array_equal(a, b) for a, b in zip(cut.units, expected.units))
 
 
 @pytest.mark.parametrize("num_proc", [None, 2])

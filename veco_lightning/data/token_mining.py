@@ -510,6 +510,8 @@ class TokenMiner:
         pairs per second on NTREX, and it costs nothing where the tokenizer runs on one core (``num_proc`` workers).
         (Cutting a batch into four parts, each tokenized while the one before it is mined, gave about half that: the
         tokenizer's worker threads and the mining contend for the two cores and the GIL.)"""
-        src_ids = encode_ids(self.tokenizer, list(src_texts))
+        src_ids = encode_ids(self.tokenizer, list(src_texts))  # first: it leaves the Rust tokenizer's settings plain
+        # Meanwhile this thread only decodes new words with the same Rust tokenizer (a shared borrow, as encoding
+        # is; nothing changes its settings until both are done).
         with ThreadPoolExecutor(max_workers=1) as pool:  # per batch: a pool does not survive a num_proc fork
             return self.mine(src_ids, pool.submit(encode_ids, self.tokenizer, list(tgt_texts)), max_length)
