@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from itertools import chain, repeat
 from typing import NamedTuple
 
@@ -469,20 +469,20 @@ class TokenMiner:
         return (token_unit, side.kept, layout.phrase_unit - layout.units_before[sentence],
                 present[layout.phrase_unit])
 
-    def mine(self, src_ids: Sequence[Sequence[int]], tgt_ids: Sequence[Sequence[int]] | Future,
+    def mine(self, src_ids: Sequence[Sequence[int]], tgt_ids: Sequence[Sequence[int]],
              max_length: int) -> CutPairs:
         """Mine a batch of pairs, given the token ids of both sides uncut: each side's ids cut to ``max_length``, and
         the same :class:`~veco_lightning.data.units.BatchUnits` as text mining's
         :func:`~veco_lightning.data.units.units_of_matches` gives for the cut ids (a synonym pair is kept only if the
-        cut left both its units whole). ``tgt_ids`` may be a future of them: the source side is mined meanwhile."""
+        cut left both its units whole)."""
         if not len(src_ids):
-            if isinstance(tgt_ids, Future):
-                tgt_ids.result()
             empty = np.zeros(0, np.int64)
             return CutPairs(empty, empty, empty, empty, BatchUnits(
                 empty, empty, empty, empty, empty, empty, np.zeros((0, len(MiningStats.COUNTS) + 1), np.int64)))
-        src = self._side(src_ids, 0, max_length)
-        tgt = self._side(tgt_ids.result() if isinstance(tgt_ids, Future) else tgt_ids, 1, max_length)
+        return self._joined(self._side(src_ids, 0, max_length), self._side(tgt_ids, 1, max_length))
+
+    def _joined(self, src: _Side | _TextSide, tgt: _Side | _TextSide) -> CutPairs:
+        """The synonym pairs of two mined sides of a batch (:meth:`_side`), resolved, and their units."""
         found = self.miner.join_occurrences(*src.occurrences, *tgt.occurrences, src.words.counts, tgt.words.counts)
         units = units_of_sides(found, src.words.counts, tgt.words.counts,
                                self._side_units(src, found.sentence, found.i0, found.i1),
@@ -510,8 +510,12 @@ class TokenMiner:
         pairs per second on NTREX, and it costs nothing where the tokenizer runs on one core (``num_proc`` workers).
         (Cutting a batch into four parts, each tokenized while the one before it is mined, gave about half that: the
         tokenizer's worker threads and the mining contend for the two cores and the GIL.)"""
+        if not len(src_texts):
+            return self.mine([], [], max_length)
         src_ids = encode_ids(self.tokenizer, list(src_texts))  # first: it leaves the Rust tokenizer's settings plain
         # Meanwhile this thread only decodes new words with the same Rust tokenizer (a shared borrow, as encoding
         # is; nothing changes its settings until both are done).
         with ThreadPoolExecutor(max_workers=1) as pool:  # per batch: a pool does not survive a num_proc fork
-            return self.mine(src_ids, pool.submit(encode_ids, self.tokenizer, list(tgt_texts)), max_length)
+            tgt_ids = pool.submit(encode_ids, self.tokenizer, list(tgt_texts))
+            src = self._side(src_ids, 0, max_length)
+            return self._joined(src, self._side(tgt_ids.result(), 1, max_length))
