@@ -479,17 +479,17 @@ class TokenMiner:
             empty = np.zeros(0, np.int64)
             return CutPairs(empty, empty, empty, empty, BatchUnits(
                 empty, empty, empty, empty, empty, empty, np.zeros((0, len(MiningStats.COUNTS) + 1), np.int64)))
-        return self._joined(self._side(src_ids, 0, max_length), self._side(tgt_ids, 1, max_length))
+        return self._joined(self._mine_side(src_ids, 0, max_length), self._mine_side(tgt_ids, 1, max_length))
 
     def _joined(self, src: _Side | _TextSide, tgt: _Side | _TextSide) -> CutPairs:
-        """The synonym pairs of two mined sides of a batch (:meth:`_side`), resolved, and their units."""
+        """The synonym pairs of two mined sides of a batch (:meth:`_mine_side`), resolved, and their units."""
         found = self.miner.join_occurrences(*src.occurrences, *tgt.occurrences, src.words.counts, tgt.words.counts)
         units = units_of_sides(found, src.words.counts, tgt.words.counts,
                                self._side_units(src, found.sentence, found.i0, found.i1),
                                self._side_units(tgt, found.sentence, found.j0, found.j1))
         return CutPairs(src.ids, src.kept, tgt.ids, tgt.kept, units)
 
-    def _side(self, ids: Sequence[Sequence[int]], side: int, max_length: int) -> _Side | _TextSide:
+    def _mine_side(self, ids: Sequence[Sequence[int]], side: int, max_length: int) -> _Side | _TextSide:
         """One side of a batch, mined: read off its tokens (:meth:`_words`), or cut in its pieces' text when written
         without spaces (:meth:`_text_words`)."""
         return self._words(ids, side, max_length) if self.spaced[side] else self._text_words(ids, side, max_length)
@@ -517,5 +517,5 @@ class TokenMiner:
         # is; nothing changes its settings until both are done).
         with ThreadPoolExecutor(max_workers=1) as pool:  # per batch: a pool does not survive a num_proc fork
             tgt_ids = pool.submit(encode_ids, self.tokenizer, list(tgt_texts))
-            src = self._side(src_ids, 0, max_length)
-            return self._joined(src, self._side(tgt_ids.result(), 1, max_length))
+            src = self._mine_side(src_ids, 0, max_length)
+            return self._joined(src, self._mine_side(tgt_ids.result(), 1, max_length))
