@@ -176,6 +176,42 @@ def ntrex_mining_data(data_dir: str, wanted: Sequence[str] | None = None) -> tup
     return (*found, langs)
 
 
+# Tatoeba file code of the languages whose code there is not their NTREX one.
+TATOEBA_CODES = {"ar": "ara", "sw": "swh", "zh": "cmn"}
+
+
+def distinct_pairs(data_dir: str, lang: str) -> tuple[list[str], list[str]]:
+    """Every distinct ``(lang, English)`` sentence pair of the real parallel data under ``data_dir``, in file order:
+    NTREX-128, XNLI (``xnli/{test,dev}-<lang>.tsv`` against ``-en``, line by line: premises and hypotheses), Tatoeba
+    (``tatoeba/tatoeba.<code>-eng.*``); a file that is absent is left out, and so is a pair with an empty side or a
+    side that the package's readers refuse (a control character: XNLI holds a few). For the NTREX languages about
+    13,000 pairs each (NTREX alone: 1,997): a corpus of real text that, unlike a replicated one, repeats no sentence,
+    so a cache of words seen before helps only as much as real text lets it."""
+    from veco_lightning.lexicon.badinput import text_problem
+
+    found: dict[tuple[str, str], None] = {}
+
+    def add(src: list[str], tgt: list[str]) -> None:
+        found.update(dict.fromkeys((a, b) for a, b in zip(src, tgt) if a.strip() and b.strip()
+                                   and text_problem(a) is None and text_problem(b) is None))
+
+    ntrex = os.path.join(data_dir, "ntrex128")
+    if lang in NTREX_CODES and os.path.exists(os.path.join(ntrex, f"newstest2019-ref.{NTREX_CODES[lang]}.txt")):
+        add(read_lines(os.path.join(ntrex, f"newstest2019-ref.{NTREX_CODES[lang]}.txt")),
+            read_lines(os.path.join(ntrex, "newstest2019-src.eng.txt")))
+    for split in ("test", "dev"):
+        paths = [os.path.join(data_dir, "xnli", f"{split}-{code}.tsv") for code in (lang, "en")]
+        if all(map(os.path.exists, paths)):
+            rows = [[line.split("\t") for line in read_lines(path)] for path in paths]
+            for column in (0, 1):  # premise, hypothesis
+                add(*([row[column] if len(row) > column else "" for row in side] for side in rows))
+    code = TATOEBA_CODES.get(lang, NTREX_CODES.get(lang, lang))
+    stem = os.path.join(data_dir, "tatoeba", f"tatoeba.{code}-eng")
+    if os.path.exists(f"{stem}.{code}") and os.path.exists(f"{stem}.eng"):
+        add(read_lines(f"{stem}.{code}"), read_lines(f"{stem}.eng"))
+    return [a for a, _ in found], [b for _, b in found]
+
+
 def add_mining_batch_options(parser: argparse.ArgumentParser, benchmark: str, repeats: int, repeats_help: str) -> None:
     """The options of the benchmarks that run synonym mining batch by batch over the NTREX language pairs
     (``mining_stages.py``, ``mining_modes.py``): data, tokenizer, languages, repeats, batch size, pair length and

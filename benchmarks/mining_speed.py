@@ -12,8 +12,12 @@ cache folder each time: reading the pairs, ``datasets.map``, writing the shards)
   ``--mining`` option is one such datamodule: ``text`` (the default option) and ``tokens`` (mining on token ids,
   no offsets: :mod:`veco_lightning.data.token_mining`), both measured by default.
 
-Each is measured with ``num_proc`` 1 and 2 (``--num-proc``) on NTREX (1,997 lines per pair) and on NTREX replicated
-``--scale`` times (default 20: each file's lines repeated, written to a temporary folder). A round measures every
+Each is measured with ``num_proc`` 1 and 2 (``--num-proc``) on the corpora of ``--corpora``: ``ntrex`` (1,997 lines
+per pair), ``replicated`` (NTREX repeated ``--scale`` times, default 20: each file's lines repeated, written to a
+temporary folder) and ``distinct`` (every distinct sentence pair of NTREX, XNLI dev and test and Tatoeba with English,
+about 13,000 per language: real text that repeats no sentence, :func:`harness.distinct_pairs`). A replicated corpus
+has seen all its words after its first copy, which flatters token mining's cache of decoded words; the distinct one
+measures what new text costs. The default is ``ntrex replicated``. A round measures every
 combination once, in an order rotated round by round (``benchmarks/harness.py``: idle CPU awaited, contention
 recorded); the figures are medians over ``--runs`` rounds. The script prints
 
@@ -21,9 +25,9 @@ recorded); the figures are medians over ``--runs`` rounds. The script prints
   (whole step; and without the dictionary loads);
 * the same in CPU time (this process, its threads and its ``num_proc`` workers) and the cores each kept busy: when
   the CPU overhead matches the wall-clock one, mining is not waiting on anything, and only less work makes it faster;
-* per datamodule and ``num_proc``: time on the large corpus / time on NTREX (``--scale`` when the time is linear in
-  the corpus size; fixed costs such as dictionary loads and process start-up pull it below), and the marginal cost
-  per pair, ``(T_large - T_ntrex) / (pairs_large - pairs_ntrex)``, which excludes every fixed cost.
+* per larger corpus, datamodule and ``num_proc``: time on it / time on NTREX (its size over NTREX's when the time
+  is linear in the corpus size; fixed costs such as dictionary loads and process start-up pull it below), and the
+  marginal cost per pair, ``(T_large - T_ntrex) / (pairs_large - pairs_ntrex)``, which excludes every fixed cost.
 
 Results go to ``benchmarks/results/mining_speed.json`` (``--output``). The tokenizer is the one
 ``benchmarks/mining_stats.py`` uses (the NTREX-trained tokenizer cached by ``mlm_throughput.py`` if present, else
@@ -33,7 +37,7 @@ the demo tokenizer); ``--tokenizer`` overrides. It encodes each batch on every c
 Usage (from the repository root; with the defaults about 40 minutes on 2 busy CPU cores, 10 language pairs)::
 
     python benchmarks/mining_speed.py [--data-dir ../shared/data] [--runs 3] [--scale 20] [--langs de zh]
-        [--mining text tokens]
+        [--mining text tokens] [--corpora ntrex replicated distinct]
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from collections.abc import Callable
 import harness
 
 KINDS = {"text": "synonym", "tokens": "synonym_tokens"}  # data.synonym.mining -> the measurement's name
+CORPORA = ("ntrex", "replicated", "distinct")
 
 
 def replicate(path: str, times: int, folder: str) -> str:
@@ -66,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     harness.add_data_dir(parser, "ntrex128/ and dictionaries/")
     harness.add_tokenizer(parser)
     parser.add_argument("--runs", type=int, default=3, help="rounds; the figures are medians over them")
-    parser.add_argument("--scale", type=int, default=20, help="the large corpus is NTREX repeated this many times")
+    parser.add_argument("--scale", type=int, default=20, help="the replicated corpus is NTREX repeated this many times")
+    parser.add_argument("--corpora", nargs="+", choices=CORPORA, default=["ntrex", "replicated"],
+                        help="corpora to prepare: NTREX, NTREX repeated --scale times, and/or every distinct pair of "
+                             "NTREX, XNLI and Tatoeba (the scaling table compares each larger one with NTREX)")
     parser.add_argument("--num-proc", type=int, nargs="+", default=[1, 2], help="datasets.map processes to measure")
     parser.add_argument("--langs", nargs="+", default=None,
                         help="non-English sides to use (default: every language with a dictionary and NTREX file)")
@@ -90,11 +98,33 @@ def main(argv: list[str] | None = None) -> int:
     machine = harness.describe_machine()
     tok_dir = harness.find_tokenizer(args.tokenizer)
     scratch = tempfile.mkdtemp(prefix="mining_speed-", dir=harness.CACHE if os.path.isdir(harness.CACHE) else None)
-    large_dir = os.path.join(scratch, f"ntrex-x{args.scale}")
-    os.makedirs(large_dir)
-    corpora = {"ntrex": (ntrex, 1), f"x{args.scale}": (large_dir, args.scale)}
     n_lines = len(harness.read_lines(english))
-    pairs = {name: len(langs) * n_lines * times for name, (_, times) in corpora.items()}
+    # corpus -> each language's (source file, English file), and the corpus's sentence pairs
+    corpora: dict[str, dict[str, tuple[str, str]]] = {}
+    pairs: dict[str, int] = {}
+    if "ntrex" in args.corpora:
+        corpora["ntrex"] = {lang: (os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt"), english)
+                            for lang in langs}
+        pairs["ntrex"] = len(langs) * n_lines
+    if "replicated" in args.corpora:
+        folder = os.path.join(scratch, f"ntrex-x{args.scale}")
+        os.makedirs(folder)
+        corpora[f"x{args.scale}"] = {
+            lang: (replicate(os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt"), args.scale,
+                             folder), replicate(english, args.scale, folder)) for lang in langs}
+        pairs[f"x{args.scale}"] = len(langs) * n_lines * args.scale
+    if "distinct" in args.corpora:
+        folder = os.path.join(scratch, "distinct")
+        os.makedirs(folder)
+        corpora["distinct"], pairs["distinct"] = {}, 0
+        for lang in langs:
+            src, tgt = harness.distinct_pairs(args.data_dir, lang)
+            paths = os.path.join(folder, f"{lang}-en.{lang}"), os.path.join(folder, f"{lang}-en.en")
+            for path, lines in zip(paths, (src, tgt)):
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.write("\n".join(lines) + "\n")
+            corpora["distinct"][lang] = paths
+            pairs["distinct"] += len(src)
 
     class TimedSynonymModule(SynonymAlignedDataModule):
         """The synonym datamodule, timing its dictionary loads (read inside ``prepare_data_for``)."""
@@ -108,14 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             return found
 
     def datamodules(corpus: str, num_proc: int) -> dict[str, object]:
-        folder, times = corpora[corpus]
-        files = {}
-        for lang in langs:
-            src = os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt")
-            tgt = english
-            if times > 1:
-                src, tgt = replicate(src, times, folder), replicate(tgt, times, folder)
-            files[f"{lang}-en"] = ParallelSource(src=src, tgt=tgt)
+        files = {f"{lang}-en": ParallelSource(src=src, tgt=tgt) for lang, (src, tgt) in corpora[corpus].items()}
         common = {"files": files, "tokenizer": tok_dir, "max_length": args.max_length, "val_pairs": 0,
                   "num_proc": num_proc if num_proc > 1 else None}
         dictionaries = {f"en-{lang}": os.path.join(dict_dir, f"en-{lang}.tsv") for lang in langs}
@@ -200,31 +223,34 @@ def main(argv: list[str] | None = None) -> int:
     print(harness.markdown_table(["corpus", "num_proc", "mining", "tok CPU µs/pair", "tok+mining CPU µs/pair",
                                   "CPU overhead", "tok cores busy", "tok+mining cores busy"], cpu_rows))
 
-    large = f"x{args.scale}"
-    linear_rows, linearity = [], {}
-    for num_proc in args.num_proc:
-        for kind in ("parallel", *(KINDS[mode] for mode in args.mining)):
-            small_s, large_s = seconds[f"ntrex/np{num_proc}/{kind}"], seconds[f"{large}/np{num_proc}/{kind}"]
-            marginal = (large_s - small_s) / (pairs[large] - pairs["ntrex"])
-            linearity[f"np{num_proc}/{kind}"] = {"ratio": large_s / small_s, "marginal_us_per_pair": marginal * 1e6}
-            linear_rows.append([kind, num_proc, f"{small_s:.1f}", f"{large_s:.1f}", f"{large_s / small_s:.1f}",
-                                f"{marginal * 1e6:.0f}"])
-        tok_m = linearity[f"np{num_proc}/parallel"]["marginal_us_per_pair"]
-        for mode in args.mining:
-            syn_m = linearity[f"np{num_proc}/{KINDS[mode]}"]["marginal_us_per_pair"]
-            linearity[f"np{num_proc}/marginal_overhead/{mode}"] = (syn_m - tok_m) / tok_m
-    print(f"\n## Scaling: NTREX x{args.scale} vs NTREX ({args.scale} if linear; fixed costs pull the ratio below)\n")
-    print(harness.markdown_table(["datamodule", "num_proc", "NTREX s", f"x{args.scale} s", "ratio",
-                                  "marginal µs/pair"], linear_rows))
-    print("\nMarginal overhead of mining (fixed costs excluded): " + ", ".join(
-        f"{mode}, num_proc {n}: {linearity[f'np{n}/marginal_overhead/{mode}']:+.0%}"
-        for mode in args.mining for n in args.num_proc))
+    linear_rows, linearity, marginal_rows = [], {}, []
+    for large in [name for name in corpora if name != "ntrex"] if "ntrex" in corpora else []:
+        for num_proc in args.num_proc:
+            for kind in ("parallel", *(KINDS[mode] for mode in args.mining)):
+                small_s, large_s = seconds[f"ntrex/np{num_proc}/{kind}"], seconds[f"{large}/np{num_proc}/{kind}"]
+                marginal = (large_s - small_s) / (pairs[large] - pairs["ntrex"])
+                linearity[f"{large}/np{num_proc}/{kind}"] = {"ratio": large_s / small_s,
+                                                             "marginal_us_per_pair": marginal * 1e6}
+                linear_rows.append([large, kind, num_proc, f"{pairs[large] / pairs['ntrex']:.1f}", f"{small_s:.1f}",
+                                    f"{large_s:.1f}", f"{large_s / small_s:.1f}", f"{marginal * 1e6:.0f}"])
+            tok_m = linearity[f"{large}/np{num_proc}/parallel"]["marginal_us_per_pair"]
+            for mode in args.mining:
+                syn_m = linearity[f"{large}/np{num_proc}/{KINDS[mode]}"]["marginal_us_per_pair"]
+                linearity[f"{large}/np{num_proc}/marginal_overhead/{mode}"] = (syn_m - tok_m) / tok_m
+                marginal_rows.append(f"{large}, {mode}, num_proc {num_proc}: {(syn_m - tok_m) / tok_m:+.0%}")
+    if linear_rows:
+        print("\n## Scaling: each larger corpus vs NTREX (the ratio is the size ratio if linear; fixed costs pull it "
+              "below)\n")
+        print(harness.markdown_table(["corpus", "datamodule", "num_proc", "size vs NTREX", "NTREX s", "corpus s",
+                                      "ratio", "marginal µs/pair"], linear_rows))
+        print("\nMarginal overhead of mining (fixed costs excluded): " + ", ".join(marginal_rows))
 
     spread = {name: {"min": min(r[name]["seconds"] for r in runs), "max": max(r[name]["seconds"] for r in runs),
                      "stdev": statistics.pstdev(r[name]["seconds"] for r in runs)} for name in measurements}
     contention = harness.summarize_contention(runs)
     harness.write_result(args.output, "mining_speed", {
-        "settings": {"languages": langs, "scale": args.scale, "num_proc": args.num_proc, "runs": args.runs,
+        "settings": {"languages": langs, "corpora": list(corpora), "scale": args.scale, "num_proc": args.num_proc,
+                     "runs": args.runs,
                      "tokenizer": os.path.relpath(tok_dir, harness.REPO), "max_length": args.max_length,
                      "stop_words": True, "mining": args.mining,
                      "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM"),

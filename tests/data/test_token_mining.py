@@ -319,6 +319,65 @@ def test_target_side_tokenized_on_a_thread_gives_the_same(miner, kind):
         assert all(np.array_equal(a, b) for a, b in zip(cut.units, expected.units))
 
 
+ODD = ["Das 🦜 Haus <mask> ＡＢＣ ǅ x", "l’OTAN  ▁ Haus’s", "Straße STRASSE ﬁnal", "  ", "Ünïcödé ä-ö_ü 42.5%"]
+
+
+def _spans(ids: list[list[int]], longest: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Every run of 1 to ``longest`` consecutive tokens of each sentence, flat, with the length of each."""
+    runs = [sentence[a:a + k] for sentence in ids for a in range(len(sentence)) for k in range(1, longest + 1)
+            if a + k <= len(sentence)]
+    lengths = np.array([len(run) for run in runs], np.int64)
+    return np.array([t for run in runs for t in run], np.int64), lengths
+
+
+def test_new_words_spelled_from_the_pieces_as_the_tokenizer_decodes_them(miner):
+    """With a SentencePiece-style tokenizer a new word's text is its pieces' texts joined: for every run of up to
+    three tokens of the demo corpus and of odd text (an unknown character, a special token's text, full-width letters,
+    ligatures, a bare marker), the same normalised text as the tokenizer's decoding, which words holding a piece
+    that cannot be spelled (the unknown and special tokens) still go through."""
+    tokenizer = load_tokenizer(f"{DEMO}/tokenizer")
+    lookup = TokenMiner(miner, tokenizer).sides[0][0]
+    assert lookup.table is not None
+    src, _ = _demo_pairs("de", 300)
+    ids = encode_ids(tokenizer, src + SRC + ODD)
+    assert tokenizer.unk_token_id in sum(ids, []) and tokenizer.mask_token_id in sum(ids, [])
+    tokens, lengths = _spans(ids)
+    assert lookup._texts(tokens, lengths) == lookup._decoded(token_mining._split(tokens, lengths))
+
+
+def test_spelled_and_decoded_words_mine_the_same(monkeypatch):
+    tokenizer = load_tokenizer(f"{DEMO}/tokenizer")
+    miner = SynonymMiner(dictionary_for({"en-de": f"{DEMO}/dict/en-de.tsv"}, "de", "en"), "de", "en")
+    src, tgt = _demo_pairs("de", 200)
+    src, tgt = src + SRC + ODD, tgt + TGT + ODD
+    spelled = TokenMiner(miner, tokenizer).mine_texts(src, tgt, 64)
+    monkeypatch.setattr(token_mining, "_decodes_piecewise", lambda backend: False)
+    decoding = TokenMiner(miner, tokenizer)
+    assert decoding.sides[0][0].table is None
+    cut = decoding.mine_texts(src, tgt, 64)
+    assert len(cut.units.synonyms) > 100
+    assert all(np.array_equal(a, b) for a, b in zip(spelled.units, cut.units))
+
+
+def test_which_decoders_spell_piece_by_piece():
+    """SentencePiece's ``Metaspace`` and the ``Replace``/``ByteFallback``/``Fuse``/``Strip`` sequence of
+    Llama-style tokenizers write each piece as its own text; byte-level BPE and WordPiece decoders do not, and their
+    words are decoded by the tokenizer."""
+    backend = Tokenizer(models.WordLevel({"a": 0}, unk_token="a"))
+    for decoder, expected in ((decoders.Metaspace(), True),
+                              (decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                                  decoders.Strip(" ", 1, 0)]), True),
+                              (decoders.ByteLevel(), False), (decoders.WordPiece(), False),
+                              (decoders.Sequence([decoders.Replace("▁", " "), decoders.WordPiece()]), False),
+                              (None, False)):
+        if decoder is not None:
+            backend.decoder = decoder
+        assert token_mining._decodes_piecewise(backend) is expected, decoder
+    for kind in ("byte-level BPE", "wordpiece"):
+        assert TokenMiner(SynonymMiner(dictionary_for({"en-de": f"{DEMO}/dict/en-de.tsv"}, "de", "en"), "de", "en"),
+                          TOKENIZERS[kind]()).sides[0][0].table is None
+
+
 @pytest.mark.parametrize("num_proc", [None, 2])
 def test_datamodule_option(tmp_path, num_proc):
     """``mining: tokens`` stores what ``text`` stores on the demo corpus (de-en, and zh-en, whose Chinese side is cut

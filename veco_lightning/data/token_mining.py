@@ -38,6 +38,7 @@ WordPiece) such a pair is mined on text.
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -152,8 +153,32 @@ def _word_texts(texts: list[str]) -> list[str]:
     (:func:`~veco_lightning.lexicon.words.normalize`), without the punctuation and symbols at their two ends. All at
     once, joined by newlines (neither NFKC nor case folding makes or removes one): a few C calls, not a few per
     word, which matters when a batch brings thousands of words never seen."""
-    joined = "\n".join(text.replace("\n", " ") for text in texts)
+    return _lines_as_words("\n".join(text.replace("\n", " ") for text in texts))
+
+
+def _lines_as_words(joined: str) -> list[str]:
+    """:func:`_word_texts` of texts already joined by newlines (none inside a text)."""
     return _EDGES.sub("", normalize(joined, collapse_whitespace=False)).split("\n")
+
+
+# Decoders that turn each piece into its text on its own (a marker into a space) and at most strip the whole text's
+# edges: with them, a word's decoded text is its pieces' texts joined (spaces at the edges apart). ``ByteFallback``
+# joins byte pieces (``<0xE4>``), which piece_texts marks unreadable, so such a word is decoded.
+_PIECEWISE_DECODERS = frozenset({"Metaspace", "Replace", "ByteFallback", "Fuse", "Strip"})
+
+
+def _decodes_piecewise(backend) -> bool:
+    """Whether the Rust tokenizer ``backend``'s decoder only writes each piece as its own text (a SentencePiece-style
+    ``Metaspace`` decoder, or a sequence of the steps in ``_PIECEWISE_DECODERS``)."""
+    decoder = getattr(backend, "decoder", None)
+    if decoder is None:
+        return False
+    try:
+        spec = json.loads(decoder.__getstate__())
+    except (TypeError, ValueError, AttributeError):
+        return False
+    steps = spec.get("decoders", [spec]) if spec.get("type") == "Sequence" else [spec]
+    return all(isinstance(step, dict) and step.get("type") in _PIECEWISE_DECODERS for step in steps)
 
 
 def _hashes(values: np.ndarray, column: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -181,12 +206,22 @@ class _WordIds:
     (:class:`~veco_lightning.lexicon.synonyms._Phrases`; below ``n_keys`` a word id is a single-word key's id), with
     a cache of the token sequences decoded so far (up to ``_CACHE_TOKENS`` tokens long): ``slots`` maps a sequence's
     hash to its row in ``rows`` (its tokens, padded with -1), ``lengths`` and ``ids`` (its word id). A hit is checked
-    against the stored tokens, so the result is exact whatever the hash does."""
+    against the stored tokens, so the result is exact whatever the hash does.
 
-    def __init__(self, tokenizer: transformers.PreTrainedTokenizerBase, phrases: _Phrases, lang: str) -> None:
+    ``pieces``: the tokenizer's :func:`piece_texts`. When its decoder writes each piece as its own text
+    (:func:`_decodes_piecewise`: SentencePiece-style tokenizers such as XLM-R's), a new word's text is its pieces'
+    texts joined, all the batch's new words in one ``str.join`` (a word holding a piece that :func:`piece_texts`
+    cannot spell is decoded by the tokenizer): the same text, without the tokenizer's per-sequence decoding."""
+
+    def __init__(self, tokenizer: transformers.PreTrainedTokenizerBase, phrases: _Phrases, lang: str,
+                 pieces: list[str] | None = None) -> None:
         self.tokenizer, self.phrases = tokenizer, phrases
         self.backend = _plain_backend(tokenizer)
         self.clitics = _CLITIC_RULES.get(base_language(lang))
+        self.table = self.unreadable = None
+        if pieces is not None and self.backend is not None and _decodes_piecewise(self.backend):
+            self.table = [*pieces, "\n"]  # the last entry separates words
+            self.unreadable = np.array([piece == _UNREADABLE for piece in self.table])
         self.clear()
 
     def clear(self) -> None:
@@ -196,13 +231,31 @@ class _WordIds:
         self.ids = np.zeros(1024, np.int64)
         self.size = 0
 
-    def decode(self, sequences: list[list[int]]) -> np.ndarray:
-        """The word ids of token sequences, decoded by the tokenizer and normalised (:func:`_word_texts`)."""
+    def _decoded(self, sequences: list[list[int]]) -> list[str]:
+        """What the tokenizer decodes each token sequence to, normalised (:func:`_word_texts`)."""
         if self.backend is not None:
-            texts = self.backend.decode_batch(sequences, skip_special_tokens=False)
-        else:
-            texts = self.tokenizer.batch_decode(sequences, skip_special_tokens=False)
-        words = _word_texts(texts)
+            return _word_texts(self.backend.decode_batch(sequences, skip_special_tokens=False))
+        return _word_texts(self.tokenizer.batch_decode(sequences, skip_special_tokens=False))
+
+    def _texts(self, tokens: np.ndarray, lengths: np.ndarray) -> list[str]:
+        """The normalised text of each word (its tokens flat in ``tokens``, ``lengths`` of them each, at least 1)."""
+        starts = np.cumsum(lengths) - lengths
+        if self.table is None:
+            return self._decoded(_split(tokens, lengths))
+        separated = np.insert(tokens, starts[1:], len(self.table) - 1)  # a newline between words
+        words = _lines_as_words("".join(map(self.table.__getitem__, separated.tolist())))
+        spelled = np.logical_or.reduceat(self.unreadable[tokens], starts)
+        if spelled.any():
+            odd = np.flatnonzero(spelled)
+            for k, text in zip(odd.tolist(), self._decoded(_split(tokens[_ranges(starts[odd], lengths[odd])],
+                                                                  lengths[odd]))):
+                words[k] = text
+        return words
+
+    def decode(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """The word ids of words given by their tokens (flat ``tokens``, ``lengths`` each, at least 1), from their
+        text (:meth:`_texts`)."""
+        words = self._texts(tokens, lengths)
         ids = self.phrases.lookup(words)
         if self.clitics is not None:
             # As text mining segments them: a French elided article (``l'europe``) or an English clitic
@@ -218,24 +271,23 @@ class _WordIds:
                 ids[retry] = self.phrases.lookup(stems)
         return ids
 
-    def _store(self, sequences: list[list[int]], ids: np.ndarray, hashes: np.ndarray) -> None:
-        lengths = np.fromiter(map(len, sequences), np.int64, len(sequences))
+    def _store(self, tokens: np.ndarray, lengths: np.ndarray, ids: np.ndarray, hashes: np.ndarray) -> None:
+        """Cache words (flat ``tokens``, ``lengths`` each), their ids and hashes; longer words are not kept."""
         if (lengths > _CACHE_TOKENS).any():
-            short = np.flatnonzero(lengths <= _CACHE_TOKENS)
-            sequences, ids, hashes, lengths = [sequences[k] for k in short], ids[short], hashes[short], lengths[short]
-        if self.size + len(sequences) > _CACHE_SIZE:
+            short = lengths <= _CACHE_TOKENS
+            tokens, lengths, ids, hashes = tokens[np.repeat(short, lengths)], lengths[short], ids[short], hashes[short]
+        if self.size + len(lengths) > _CACHE_SIZE:
             self.clear()
-            sequences, ids, hashes = sequences[:_CACHE_SIZE], ids[:_CACHE_SIZE], hashes[:_CACHE_SIZE]
-            lengths = lengths[:_CACHE_SIZE]
-        end = self.size + len(sequences)
+            tokens = tokens[:int(lengths[:_CACHE_SIZE].sum())]
+            lengths, ids, hashes = lengths[:_CACHE_SIZE], ids[:_CACHE_SIZE], hashes[:_CACHE_SIZE]
+        end = self.size + len(lengths)
         if end > len(self.rows):
             capacity = min(max(end, 2 * len(self.rows)), _CACHE_SIZE)
             grown = np.full((capacity, _CACHE_TOKENS), -1, np.int32)
             grown[:self.size] = self.rows[:self.size]
             self.rows, self.lengths, self.ids = grown, np.resize(self.lengths, capacity), np.resize(self.ids, capacity)
         row = np.repeat(np.arange(self.size, end), lengths)
-        self.rows[row, np.arange(len(row)) - np.repeat(np.cumsum(lengths) - lengths, lengths)] = np.fromiter(
-            chain.from_iterable(sequences), np.int64, len(row))
+        self.rows[row, np.arange(len(row)) - np.repeat(np.cumsum(lengths) - lengths, lengths)] = tokens
         self.lengths[self.size:end], self.ids[self.size:end] = lengths, ids
         self.slots.update(zip(hashes.tolist(), range(self.size, end)))
         self.size = end
@@ -257,10 +309,12 @@ class _WordIds:
         if not ((length[representative[inverse]] == length).all()
                 and (values[bounds[delegate] + column] == values).all()):
             # Two words with one hash in this batch: decode each distinct word apart, and cache nothing.
-            sequences = [flat[a:a + k].tolist() for a, k in zip(first.tolist(), length.tolist())]
-            distinct = {tuple(sequence): None for sequence in sequences}
-            ids = dict(zip(distinct, self.decode([list(key) for key in distinct]).tolist()))
-            return np.fromiter((ids[tuple(sequence)] for sequence in sequences), np.int64, n)
+            sequences = [tuple(flat[a:a + k].tolist()) for a, k in zip(first.tolist(), length.tolist())]
+            distinct = list(dict.fromkeys(sequences))
+            lengths = np.fromiter(map(len, distinct), np.int64, len(distinct))
+            ids = dict(zip(distinct, self.decode(np.fromiter(chain.from_iterable(distinct), np.int64,
+                                                             int(lengths.sum())), lengths).tolist()))
+            return np.fromiter(map(ids.__getitem__, sequences), np.int64, n)
         slot = np.fromiter(map(self.slots.get, unique.tolist(), repeat(-1)), np.int64, len(unique))
         rep_length = length[representative]
         rep_column = np.arange(int(rep_length.sum())) - np.repeat(np.cumsum(rep_length) - rep_length, rep_length)
@@ -272,12 +326,11 @@ class _WordIds:
         found = np.where(known, self.ids[slot], -1)
         if not known.all():
             new = np.flatnonzero(~known)
-            tokens = flat[_ranges(first[representative[new]], rep_length[new])].tolist()
-            ends = np.cumsum(rep_length[new]).tolist()
-            sequences = [tokens[a:b] for a, b in zip([0, *ends[:-1]], ends)]
-            found[new] = self.decode(sequences)
+            new_length = rep_length[new]
+            tokens = flat[_ranges(first[representative[new]], new_length)]
+            found[new] = self.decode(tokens, new_length)
             fresh = slot[new] < 0  # a hash the cache holds for other tokens is not stored again
-            self._store([sequence for sequence, keep in zip(sequences, fresh.tolist()) if keep], found[new[fresh]],
+            self._store(tokens[np.repeat(fresh, new_length)], new_length[fresh], found[new[fresh]],
                         unique[new[fresh]])
         return found[inverse]
 
@@ -362,7 +415,9 @@ class TokenMiner:
             text its pieces spell.
         word_start, kinds, pieces: the tokenizer's :func:`~veco_lightning.data.tokenizer.word_start_table` (as
             numpy), :func:`token_kinds` and :func:`piece_texts`, when already at hand (several language pairs share
-            them).
+            them: :func:`token_tables`). With ``kinds`` given, ``pieces=None`` says the tokenizer has no such pieces.
+            The pieces also spell the spaced sides' new words when the tokenizer decodes piece by piece (see
+            :class:`_WordIds`).
     """
 
     def __init__(self, miner: SynonymMiner, tokenizer: transformers.PreTrainedTokenizerBase,
@@ -370,9 +425,12 @@ class TokenMiner:
                  pieces: list[str] | None = None) -> None:
         self.miner, self.tokenizer = miner, tokenizer
         self.spaced = (bool(miner.index.src_sep), bool(miner.index.tgt_sep))
-        self.pieces = None
+        if kinds is None:  # the tables not at hand: the vocabulary decoded once for all three
+            found = token_tables(tokenizer)
+            word_start = found[0] if word_start is None else word_start
+            kinds, pieces = found[1], found[2] if pieces is None else pieces
+        self.pieces = pieces  # given with the other tables, None means the tokenizer has no such pieces
         if not all(self.spaced):
-            self.pieces = piece_texts(tokenizer) if pieces is None else pieces
             if self.pieces is None:
                 raise ValueError(
                     f"{miner.src_lang}-{miner.tgt_lang}: a side written without spaces is mined on token ids only with "
@@ -382,7 +440,7 @@ class TokenMiner:
             self.piece_lead = self.piece_length - np.fromiter((len(p.lstrip(" ")) for p in self.pieces), np.int64,
                                                               len(self.pieces))
         self.word_start = word_start_table(tokenizer).numpy() if word_start is None else word_start
-        self.kinds = token_kinds(tokenizer) if kinds is None else kinds
+        self.kinds = kinds
         self.sides = self._sides()
 
     def _sides(self) -> tuple:
@@ -390,9 +448,9 @@ class TokenMiner:
         words and the longest phrase."""
         miner = self.miner
         tables = miner.batch_tables()
-        return ((_WordIds(self.tokenizer, tables.src_phrases, miner.src_lang) if self.spaced[0] else None,
+        return ((_WordIds(self.tokenizer, tables.src_phrases, miner.src_lang, self.pieces) if self.spaced[0] else None,
                  tables.src_stop, miner.stops[0], miner.index.src_max_words),
-                (_WordIds(self.tokenizer, tables.tgt_phrases, miner.tgt_lang) if self.spaced[1] else None,
+                (_WordIds(self.tokenizer, tables.tgt_phrases, miner.tgt_lang, self.pieces) if self.spaced[1] else None,
                  tables.tgt_stop, miner.stops[1], miner.index.tgt_max_words))
 
     def __getstate__(self) -> dict:
