@@ -369,6 +369,9 @@ def test_which_decoders_spell_piece_by_piece():
                                                   decoders.Strip(" ", 1, 0)]), True),
                               (decoders.ByteLevel(), False), (decoders.WordPiece(), False),
                               (decoders.Sequence([decoders.Replace("▁", " "), decoders.WordPiece()]), False),
+                              (decoders.Sequence([decoders.Replace("ab", "c"), decoders.Fuse()]), False),
+                              (decoders.Sequence([decoders.Replace("▁", " "), decoders.Strip("x", 1, 0)]), False),
+                              (decoders.Metaspace(replacement="_"), False),
                               (None, False)):
         if decoder is not None:
             backend.decoder = decoder

@@ -161,15 +161,18 @@ def _lines_as_words(joined: str) -> list[str]:
     return _EDGES.sub("", normalize(joined, collapse_whitespace=False)).split("\n")
 
 
-# Decoders that turn each piece into its text on its own (a marker into a space) and at most strip the whole text's
-# edges: with them, a word's decoded text is its pieces' texts joined (spaces at the edges apart). ``ByteFallback``
-# joins byte pieces (``<0xE4>``), which piece_texts marks unreadable, so such a word is decoded.
-_PIECEWISE_DECODERS = frozenset({"Metaspace", "Replace", "ByteFallback", "Fuse", "Strip"})
+# Decoders that turn each piece into its text on its own (a marker into a space) and at most strip spaces at the whole
+# text's edges: with them, a word's decoded text is its pieces' texts joined (spaces at the edges apart). A step type
+# with a setting is accepted with that setting only: ``Replace`` of the marker by a space (a longer pattern could span
+# two pieces), ``Strip`` of spaces. ``ByteFallback`` joins byte pieces (``<0xE4>``), which piece_texts marks
+# unreadable, so such a word is decoded.
+_PIECEWISE_DECODERS = {"Metaspace": {"replacement": "▁"}, "Replace": {"pattern": {"String": "▁"}, "content": " "},
+                       "ByteFallback": {}, "Fuse": {}, "Strip": {"content": " "}}
 
 
 def _decodes_piecewise(backend) -> bool:
     """Whether the Rust tokenizer ``backend``'s decoder only writes each piece as its own text (a SentencePiece-style
-    ``Metaspace`` decoder, or a sequence of the steps in ``_PIECEWISE_DECODERS``)."""
+    ``Metaspace`` decoder, or a sequence of the steps in ``_PIECEWISE_DECODERS``, as Llama-style tokenizers have)."""
     decoder = getattr(backend, "decoder", None)
     if decoder is None:
         return False
@@ -178,7 +181,9 @@ def _decodes_piecewise(backend) -> bool:
     except (TypeError, ValueError, AttributeError):
         return False
     steps = spec.get("decoders", [spec]) if spec.get("type") == "Sequence" else [spec]
-    return all(isinstance(step, dict) and step.get("type") in _PIECEWISE_DECODERS for step in steps)
+    return all(isinstance(step, dict) and step.get("type") in _PIECEWISE_DECODERS
+               and all(step.get(key) == value for key, value in _PIECEWISE_DECODERS[step["type"]].items())
+               for step in steps)
 
 
 def _hashes(values: np.ndarray, column: np.ndarray, bounds: np.ndarray) -> np.ndarray:
