@@ -99,3 +99,21 @@ def test_products_recorded_for_the_chosen_steps_and_replayed(harness, tmp_path):
     result = products.replay(steps, repeats=2)
     assert result["products"] == 8 and result["steps"] == 2 and result["seconds"] > 0
     assert result["flops"] == 2 * (3 * 2 * 5 * 8 * 4 + 2 * 2 * 3 * 4 * 6)
+
+
+def test_distinct_pairs_reads_ntrex_xnli_and_tatoeba_once_each(harness, tmp_path):
+    """The real-text corpus of ``mining_speed.py --corpora distinct``: every distinct pair once, in file order, without
+    pairs that have an empty side or a control character; absent files are left out."""
+    (tmp_path / "ntrex128").mkdir()
+    (tmp_path / "ntrex128" / "newstest2019-ref.deu.txt").write_text("Haus\nBaum\nHaus\n", encoding="utf-8")
+    (tmp_path / "ntrex128" / "newstest2019-src.eng.txt").write_text("house\ntree\nhouse\n", encoding="utf-8")
+    (tmp_path / "xnli").mkdir()
+    (tmp_path / "xnli" / "test-de.tsv").write_text("Ein Satz.\tBaum\nEin Satz.\tZwei\x08\n", encoding="utf-8")
+    (tmp_path / "xnli" / "test-en.tsv").write_text("A sentence.\ttree\nA sentence.\tTwo\n", encoding="utf-8")
+    (tmp_path / "tatoeba").mkdir()
+    (tmp_path / "tatoeba" / "tatoeba.deu-eng.deu").write_text("Hallo\n\n", encoding="utf-8")
+    (tmp_path / "tatoeba" / "tatoeba.deu-eng.eng").write_text("Hello\nEmpty\n", encoding="utf-8")
+    src, tgt = harness.distinct_pairs(str(tmp_path), "de")
+    assert list(zip(src, tgt)) == [("Haus", "house"), ("Baum", "tree"), ("Ein Satz.", "A sentence."),
+                                   ("Hallo", "Hello")]
+    assert harness.distinct_pairs(str(tmp_path), "fr") == ([], [])
