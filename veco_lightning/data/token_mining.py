@@ -261,6 +261,8 @@ class _WordIds:
             return self._decoded(_split(tokens, lengths))
         separated = np.insert(tokens, starts[1:], len(self.table) - 1)  # a newline between words
         words = _lines_as_words("".join(map(self.table.__getitem__, separated.tolist())))
+        if len(words) != len(lengths):  # not expected (piece_texts holds no newline): decode them all instead
+            return self._decoded(_split(tokens, lengths))
         spelled = np.logical_or.reduceat(self.unreadable[tokens], starts)
         if spelled.any():
             odd = np.flatnonzero(spelled)
