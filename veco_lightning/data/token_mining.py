@@ -263,9 +263,9 @@ class _WordIds:
         words = _lines_as_words("".join(map(self.table.__getitem__, separated.tolist())))
         if len(words) != len(lengths):  # not expected (piece_texts holds no newline): decode them all instead
             return self._decoded(_split(tokens, lengths))
-        spelled = np.logical_or.reduceat(self.unreadable[tokens], starts)
-        if spelled.any():
-            odd = np.flatnonzero(spelled)
+        unspellable = np.logical_or.reduceat(self.unreadable[tokens], starts)
+        if unspellable.any():
+            odd = np.flatnonzero(unspellable)
             for k, text in zip(odd.tolist(), self._decoded(_split(tokens[_ranges(starts[odd], lengths[odd])],
                                                                   lengths[odd]))):
                 words[k] = text
