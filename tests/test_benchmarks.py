@@ -117,3 +117,12 @@ def test_distinct_pairs_reads_ntrex_xnli_and_tatoeba_once_each(harness, tmp_path
     assert list(zip(src, tgt)) == [("Haus", "house"), ("Baum", "tree"), ("Ein Satz.", "A sentence."),
                                    ("Hallo", "Hello")]
     assert harness.distinct_pairs(str(tmp_path), "fr") == ([], [])
+
+
+def test_read_lines_ends_lines_at_lf_only(harness, tmp_path):
+    """As the package's readers: a line holding U+2028, U+0085 or a form feed stays one line; CRLF ends are removed."""
+    path = tmp_path / "lines.txt"
+    path.write_bytes("a\u2028b\r\nc\x85d\x0ce\n\nf".encode("utf-8"))
+    assert harness.read_lines(str(path)) == ["a\u2028b", "c\x85d\x0ce", "", "f"]
+    path.write_bytes(b"")
+    assert harness.read_lines(str(path)) == []
