@@ -186,17 +186,17 @@ def _decodes_piecewise(backend) -> bool:
                for step in steps)
 
 
-_SPELLING: list = []  # the last pieces given to _spelling, and its result
-
-
-def _spelling(pieces: list[str]) -> tuple[list[str], np.ndarray]:
-    """:func:`piece_texts`' entries with a newline added as the last (the word separator of :meth:`_WordIds._texts`),
-    and which entries cannot be spelled. Made once for the pieces that every language pair's sides share, not once per
-    side (at a 250,002-entry vocabulary: 2 MB of references, about 10 ms)."""
-    if not (_SPELLING and _SPELLING[0] is pieces):
-        table = [*pieces, "\n"]
-        _SPELLING[:] = [pieces, table, np.fromiter((piece == _UNREADABLE for piece in table), bool, len(table))]
-    return _SPELLING[1], _SPELLING[2]
+def _spelling(tokenizer: transformers.PreTrainedTokenizerBase,
+              pieces: list[str] | None) -> tuple[list[str], np.ndarray] | None:
+    """What :meth:`_WordIds._texts` spells new words with: :func:`piece_texts`' entries with a newline added as the
+    last (the word separator), and which entries cannot be spelled; ``None`` when the tokenizer has no such pieces or
+    does not decode piece by piece (:func:`_decodes_piecewise`). Made once per language pair for both its sides (at a
+    250,002-entry vocabulary: 2 MB of references, about 10 ms)."""
+    backend = _plain_backend(tokenizer)
+    if pieces is None or backend is None or not _decodes_piecewise(backend):
+        return None
+    table = [*pieces, "\n"]
+    return table, np.fromiter((piece == _UNREADABLE for piece in table), bool, len(table))
 
 
 def _hashes(values: np.ndarray, column: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -226,19 +226,17 @@ class _WordIds:
     hash to its row in ``rows`` (its tokens, padded with -1), ``lengths`` and ``ids`` (its word id). A hit is checked
     against the stored tokens, so the result is exact whatever the hash does.
 
-    ``pieces``: the tokenizer's :func:`piece_texts`. When its decoder writes each piece as its own text
-    (:func:`_decodes_piecewise`: SentencePiece-style tokenizers such as XLM-R's), a new word's text is its pieces'
-    texts joined, all the batch's new words in one ``str.join`` (a word holding a piece that :func:`piece_texts`
-    cannot spell is decoded by the tokenizer): the same text, without the tokenizer's per-sequence decoding."""
+    ``spelling``: :func:`_spelling`'s table, for tokenizers that decode piece by piece (SentencePiece-style ones such
+    as XLM-R's): then a new word's text is its pieces' texts joined, all the batch's new words in one ``str.join`` (a
+    word holding a piece that :func:`piece_texts` cannot spell is decoded by the tokenizer): the same text, without
+    the tokenizer's per-sequence decoding."""
 
     def __init__(self, tokenizer: transformers.PreTrainedTokenizerBase, phrases: _Phrases, lang: str,
-                 pieces: list[str] | None = None) -> None:
+                 spelling: tuple[list[str], np.ndarray] | None = None) -> None:
         self.tokenizer, self.phrases = tokenizer, phrases
         self.backend = _plain_backend(tokenizer)
         self.clitics = _CLITIC_RULES.get(base_language(lang))
-        self.table = self.unreadable = None
-        if pieces is not None and self.backend is not None and _decodes_piecewise(self.backend):
-            self.table, self.unreadable = _spelling(pieces)
+        self.table, self.unreadable = spelling if spelling is not None else (None, None)
         self.clear()
 
     def clear(self) -> None:
@@ -467,9 +465,10 @@ class TokenMiner:
         words and the longest phrase."""
         miner = self.miner
         tables = miner.batch_tables()
-        return ((_WordIds(self.tokenizer, tables.src_phrases, miner.src_lang, self.pieces) if self.spaced[0] else None,
+        spelling = _spelling(self.tokenizer, self.pieces) if any(self.spaced) else None  # one for both sides
+        return ((_WordIds(self.tokenizer, tables.src_phrases, miner.src_lang, spelling) if self.spaced[0] else None,
                  tables.src_stop, miner.stops[0], miner.index.src_max_words),
-                (_WordIds(self.tokenizer, tables.tgt_phrases, miner.tgt_lang, self.pieces) if self.spaced[1] else None,
+                (_WordIds(self.tokenizer, tables.tgt_phrases, miner.tgt_lang, spelling) if self.spaced[1] else None,
                  tables.tgt_stop, miner.stops[1], miner.index.tgt_max_words))
 
     def __getstate__(self) -> dict:
