@@ -196,9 +196,9 @@ def distinct_pairs(data_dir: str, lang: str) -> tuple[list[str], list[str]]:
                                    and text_problem(a) is None and text_problem(b) is None))
 
     ntrex = os.path.join(data_dir, "ntrex128")
-    if lang in NTREX_CODES and os.path.exists(os.path.join(ntrex, f"newstest2019-ref.{NTREX_CODES[lang]}.txt")):
-        add(read_lines(os.path.join(ntrex, f"newstest2019-ref.{NTREX_CODES[lang]}.txt")),
-            read_lines(os.path.join(ntrex, "newstest2019-src.eng.txt")))
+    reference = os.path.join(ntrex, f"newstest2019-ref.{NTREX_CODES.get(lang, lang)}.txt")
+    if os.path.exists(reference):
+        add(read_lines(reference), read_lines(os.path.join(ntrex, "newstest2019-src.eng.txt")))
     for split in ("test", "dev"):
         paths = [os.path.join(data_dir, "xnli", f"{split}-{code}.tsv") for code in (lang, "en")]
         if all(map(os.path.exists, paths)):

@@ -102,16 +102,15 @@ def main(argv: list[str] | None = None) -> int:
     # corpus -> each language's (source file, English file), and the corpus's sentence pairs
     corpora: dict[str, dict[str, tuple[str, str]]] = {}
     pairs: dict[str, int] = {}
+    ntrex_files = {lang: (os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt"), english)
+                   for lang in langs}
     if "ntrex" in args.corpora:
-        corpora["ntrex"] = {lang: (os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt"), english)
-                            for lang in langs}
-        pairs["ntrex"] = len(langs) * n_lines
+        corpora["ntrex"], pairs["ntrex"] = ntrex_files, len(langs) * n_lines
     if "replicated" in args.corpora:
         folder = os.path.join(scratch, f"ntrex-x{args.scale}")
         os.makedirs(folder)
-        corpora[f"x{args.scale}"] = {
-            lang: (replicate(os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt"), args.scale,
-                             folder), replicate(english, args.scale, folder)) for lang in langs}
+        corpora[f"x{args.scale}"] = {lang: tuple(replicate(path, args.scale, folder) for path in files)
+                                     for lang, files in ntrex_files.items()}
         pairs[f"x{args.scale}"] = len(langs) * n_lines * args.scale
     if "distinct" in args.corpora:
         folder = os.path.join(scratch, "distinct")
