@@ -1,0 +1,89 @@
+"""Gradient clipping and the logged gradient norm under FSDP: each rank holds a shard of the gradients, so the norm
+must be summed over the ranks. Two gloo processes on CPU shard the tiny module with FSDP as Lightning's
+``FSDPStrategy`` does (``use_orig_params``, one shard unit per layer; the Trainer itself runs FSDP on GPUs only) and
+call the module's own hooks; the clipped gradients and the logged norm must equal those of one process on the same
+batch."""
+
+import types
+
+import gloo
+import pytest
+import torch
+
+VOCAB, LENGTH, CLIP = 120, 16, 1e-3
+
+
+def _module():
+    from veco_lightning.models.encoder import EncoderSpec
+    from veco_lightning.module import VecoPretrainModule
+
+    torch.manual_seed(0)
+    no_dropout = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    return VecoPretrainModule(encoder=EncoderSpec(preset="tiny", max_length=LENGTH, overrides=no_dropout),
+                              vocab_size=VOCAB, pad_token_id=1)
+
+
+def _batch():
+    ids = torch.randint(4, VOCAB, (4, LENGTH), generator=torch.Generator().manual_seed(3))
+    labels = torch.full_like(ids, -100)
+    labels[:, ::3] = ids[:, ::3]
+    return {"mmlm": {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}}
+
+
+def _attach(module, model, plugin):
+    """A stand-in for the Trainer: what the module's loss, clipping and logging hooks read; returns what is logged."""
+    logged = {}
+    module._trainer = types.SimpleNamespace(
+        precision_plugin=plugin, model=model, global_step=0, log_every_n_steps=1,
+        strategy=types.SimpleNamespace(reduce_boolean_decision=lambda decision, all=True: decision))
+    module.log = lambda name, value, **kwargs: logged.__setitem__(name, float(value))
+    return logged
+
+
+def _reference(out):
+    """One process: the gradient norm the module logs, and the gradients clipped to ``CLIP`` by torch."""
+    module = _module()
+    logged = _attach(module, module, plugin=None)
+    module.training_step(_batch(), 0).backward()
+    module.on_before_optimizer_step(None)
+    torch.nn.utils.clip_grad_norm_(module.parameters(), CLIP)
+    torch.save({"norm": logged["train/grad_norm"],
+                "grads": {name: p.grad for name, p in module.named_parameters() if p.grad is not None}}, out)
+
+
+def _fsdp_worker(rank, world_size, sharding, out):
+    from lightning.pytorch.plugins.precision import FSDPPrecision
+    from lightning.pytorch.strategies.strategy import _ForwardRedirection
+    from torch.distributed.fsdp import FullyShardedDataParallel, ShardingStrategy
+    from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+    from transformers.models.xlm_roberta.modeling_xlm_roberta import XLMRobertaLayer
+
+    module = _module()
+    model = FullyShardedDataParallel(module, auto_wrap_policy=ModuleWrapPolicy({XLMRobertaLayer}),
+                                     sharding_strategy=ShardingStrategy[sharding], device_id=torch.device("cpu"),
+                                     use_orig_params=True)
+    logged = _attach(module, model, FSDPPrecision("32-true"))
+    optimizer = torch.optim.AdamW(model.parameters(), fused=True)
+    # The same batch on both ranks: the averaged gradient is the one-process gradient.
+    _ForwardRedirection()(model, module, "training_step", _batch(), 0).backward()  # as the strategy calls it
+    module.on_before_optimizer_step(optimizer)
+    module.configure_gradient_clipping(optimizer, CLIP, "norm")
+    with FullyShardedDataParallel.summon_full_params(model, with_grads=True):
+        grads = {name.replace("_fsdp_wrapped_module.", ""): p.grad.clone()  # the names of the unwrapped module
+                 for name, p in module.named_parameters() if p.grad is not None}
+    if rank == 0:
+        torch.save({"norm": logged["train/grad_norm"], "grads": grads}, out)
+
+
+@pytest.mark.parametrize("sharding", ["FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD"])
+def test_fsdp_clips_and_logs_the_norm_of_the_whole_gradient(tmp_path, sharding):
+    _reference(tmp_path / "one.pt")
+    gloo.spawn(_fsdp_worker, (sharding, str(tmp_path / "fsdp.pt")))
+    one, fsdp = (torch.load(tmp_path / name, weights_only=True) for name in ("one.pt", "fsdp.pt"))
+    assert fsdp["norm"] == pytest.approx(one["norm"], rel=1e-5)
+    assert one["norm"] > 100 * CLIP  # the clipping scaled every gradient down
+    assert set(one["grads"]) <= set(fsdp["grads"])
+    for name, grad in one["grads"].items():
+        torch.testing.assert_close(fsdp["grads"][name], grad, rtol=1e-5, atol=1e-9, msg=name)
+    clipped = torch.linalg.vector_norm(torch.stack([fsdp["grads"][name].norm() for name in one["grads"]]))
+    assert float(clipped) == pytest.approx(CLIP, rel=1e-4)
