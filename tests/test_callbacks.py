@@ -18,3 +18,24 @@ def test_padding_counts_the_pairs_as_the_encoder_runs_them():
     callback.on_train_batch_end(trainer, module, None, {"pairs": pairs, "tlm": tlm}, 0)
     assert callback.slots == {"pairs": [14, 20], "tlm": [10, 12]}
     assert callback.figures()["padding_share"] == {"pairs": 1 - 14 / 20, "tlm": 1 - 10 / 12}
+
+
+def test_step_time_waits_for_the_gpu(monkeypatch):
+    """On a GPU the clock is read after the device's queued work is done, at both ends of a step."""
+    import veco_lightning.callbacks as callbacks
+
+    events = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: events.append(("sync", str(device))))
+    monkeypatch.setattr(callbacks, "time", SimpleNamespace(perf_counter=lambda: events.append("clock") or 1.0))
+    callback = EncoderThroughput(warmup_steps=10)
+    trainer = SimpleNamespace(global_step=0, strategy=SimpleNamespace(root_device=torch.device("cuda", 0)))
+    module = SimpleNamespace(log=lambda *args, **kwargs: None)
+    batch = {"mmlm": {"attention_mask": torch.ones(2, 4, dtype=torch.long)}}
+    callback.on_train_batch_start(trainer, module, batch, 0)
+    callback.on_train_batch_end(trainer, module, None, batch, 0)
+    assert events[:2] == [("sync", "cuda:0"), "clock"]  # the start
+    assert events[2:4] == [("sync", "cuda:0"), "clock"]  # the end
+    events.clear()
+    trainer.strategy.root_device = torch.device("cpu")
+    callback.on_train_batch_start(trainer, module, batch, 1)
+    assert events == ["clock"]  # nothing to wait for on the CPU
