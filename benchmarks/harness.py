@@ -280,10 +280,10 @@ def quiet_libraries(*loggers: str) -> None:
     Args:
         loggers: further loggers to silence below ERROR, e.g. ``"veco_lightning"``.
     """
+    import importlib.util
     import logging
     import warnings
 
-    import datasets
     import transformers
 
     warnings.filterwarnings("ignore", module="lightning")
@@ -292,7 +292,10 @@ def quiet_libraries(*loggers: str) -> None:
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "transformers", "datasets", *loggers):
         logging.getLogger(name).setLevel(logging.ERROR)
     transformers.utils.logging.set_verbosity_error()
-    datasets.disable_progress_bars()
+    if importlib.util.find_spec("datasets") is not None:  # benchmarks/gpu.py runs without it
+        import datasets
+
+        datasets.disable_progress_bars()
 
 
 def read_lines(path: str) -> list[str]:
@@ -621,11 +624,15 @@ class StepTimer:
 
         timer = self
 
-        class StepTimerCallback(Callback):
+        from veco_lightning.callbacks import wait_for_device
+
+        class StepTimerCallback(Callback):  # on a GPU the clock is read once its queued work is done
             def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+                wait_for_device(trainer)
                 timer.begin(batch_idx)
 
             def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+                wait_for_device(trainer)
                 timer.end(batch_idx, **counts(batch))
 
         return StepTimerCallback()
@@ -641,11 +648,19 @@ class StepTimer:
 
         timer = self
 
+        def wait_for_device(args) -> None:  # on a GPU the clock is read once its queued work is done
+            if args.device.type == "cuda":
+                import torch
+
+                torch.cuda.synchronize(args.device)
+
         class StepTimerCallback(TrainerCallback):
             def on_step_begin(self, args, state, control, **kwargs):
+                wait_for_device(args)
                 timer.begin(state.global_step)
 
             def on_step_end(self, args, state, control, **kwargs):
+                wait_for_device(args)
                 step = state.global_step - 1  # global_step is incremented before on_step_end
                 timer.end(step, **counts(step))
 

@@ -233,7 +233,8 @@ def run_hf(args, blocks, tokenizer) -> dict:
     targs = TrainingArguments(
         output_dir=os.path.join(harness.CACHE, "hf_out"), per_device_train_batch_size=args.batch_size,
         max_steps=max_steps, learning_rate=args.lr, weight_decay=args.weight_decay, max_grad_norm=args.clip,
-        warmup_steps=round(0.06 * max_steps), lr_scheduler_type="linear", use_cpu=True, report_to=[],
+        warmup_steps=round(0.06 * max_steps), lr_scheduler_type="linear",
+        use_cpu=getattr(args, "accelerator", "cpu") == "cpu", report_to=[],
         save_strategy="no", logging_strategy="no", eval_strategy="no", dataloader_num_workers=0, disable_tqdm=True,
         seed=args.seed, optim="adamw_torch_fused" if args.adamw == "fused" else "adamw_torch",
         bf16=args.precision == "bf16-mixed",  # autocast to bfloat16, as Lightning's bf16-mixed
@@ -248,7 +249,8 @@ def run_hf(args, blocks, tokenizer) -> dict:
     out["parameters"] = sum(p.numel() for p in model.parameters())
     out["optimizer"] = describe_optimizer(trainer.optimizer)
     del trainer, model
-    torch.set_num_threads(args.threads)  # in case anything changed it
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)  # in case anything changed it
     return out
 
 

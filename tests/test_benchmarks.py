@@ -126,3 +126,51 @@ def test_read_lines_ends_lines_at_lf_only(harness, tmp_path):
     assert harness.read_lines(str(path)) == ["a\u2028b", "c\x85d\x0ce", "", "f"]
     path.write_bytes(b"")
     assert harness.read_lines(str(path)) == []
+
+
+def test_gpu_benchmark_runs_its_code_path_on_the_cpu(tmp_path):
+    """``benchmarks/gpu.py`` (the GPU checks' MLM step) with ``--accelerator cpu`` at a tiny shape: the step trains
+    under the single-device strategy and DDP on one device, and beside transformers' Trainer (``--hf``), and the
+    figures it reports are consistent. Without
+    ``--accelerator cpu`` on a machine without CUDA it says so and exits 0."""
+    out = tmp_path / "gpu.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    args = ["--accelerator", "cpu", "--presets", "tiny", "--strategies", "single", "ddp", "--runs", "1", "--steps",
+            "2", "--warmup", "1", "--batch-size", "2", "--seq-len", "32", "--vocab", "2600", "--matmul-size", "128",
+            "--num-workers", "0", "--hf", "--output", str(out)]
+    result = subprocess.run([sys.executable, "benchmarks/gpu.py", *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads(out.read_text())
+    names = ["MLM tiny bf16-mixed single", "MLM tiny bf16-mixed ddp"]
+    assert sorted(record["median_tokens_per_s"]) == sorted([*names, "HF Trainer tiny bf16-mixed"])
+    assert record["rounds"][0]["HF Trainer tiny bf16-mixed"]["tokens"] == 2 * 2 * 32
+    for name in names:
+        figures = record["rounds"][0][name]
+        assert figures["timed_steps"] == 2 and figures["tokens"] == 2 * 2 * 32  # full blocks, warm-up left out
+        assert 0 < figures["masked_tokens"] < figures["tokens"]
+        assert figures["mfu"] == pytest.approx(figures["model_flops_per_s"] / record["peak_flops_per_s"])
+        assert figures["final_loss"] > 0
+    if not __import__("torch").cuda.is_available():
+        skipped = subprocess.run([sys.executable, "benchmarks/gpu.py", "--output", str(tmp_path / "none.json")],
+                                 cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+        assert skipped.returncode == 0 and "no CUDA device" in skipped.stdout + skipped.stderr
+        assert not (tmp_path / "none.json").exists()
+
+
+def test_gpu_check_script_reports_the_machine_and_skips_without_cuda(tmp_path):
+    """``benchmarks/gpu_check.sh``, the one script a GPU machine runs: here, without CUDA, it writes what the machine
+    has, the GPU tests skip and the benchmark says there is no CUDA device; it exits 0."""
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the script would run the real checks")
+    empty = tmp_path / "wheels"
+    empty.mkdir()
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": sys.executable, "WHEELS": str(empty)}
+    result = subprocess.run(["bash", "benchmarks/gpu_check.sh"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600, env=env)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    machine = (tmp_path / "out" / "machine.txt").read_text()
+    assert "torch" in machine and "veco_lightning 0.1.0" in machine
+    assert "skipped" in (tmp_path / "out" / "gpu_tests.log").read_text()
+    assert "no CUDA device" in (tmp_path / "out" / "gpu.log").read_text()

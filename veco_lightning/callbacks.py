@@ -34,7 +34,7 @@ def _flops(per_second: float) -> str:
     return f"{per_second / 1e12:.3g} TFLOP/s" if per_second >= 1e12 else f"{per_second / 1e9:.3g} GFLOP/s"
 
 
-def _wait_for_device(trainer: Any) -> None:
+def wait_for_device(trainer: Any) -> None:
     """Wait for the work queued on a GPU: its kernels run after the Python that launched them has returned, so a clock
     read at the end of a step would miss them (Lightning's ``ThroughputMonitor`` synchronises likewise)."""
     device = getattr(getattr(trainer, "strategy", None), "root_device", None)
@@ -72,14 +72,14 @@ class EncoderThroughput(Callback):
         self._last_end: float | None = None
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
-        _wait_for_device(trainer)
+        wait_for_device(trainer)
         self._start = time.perf_counter()
         if self._last_end is not None and trainer.global_step > self.warmup_steps:
             self.wait_seconds += self._start - self._last_end
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        _wait_for_device(trainer)
+        wait_for_device(trainer)
         end = time.perf_counter()
         elapsed = end - self._start
         tokens = encoder_tokens(batch)

@@ -1,0 +1,280 @@
+"""The masked-LM step on a GPU (issue point 8): `base` and `large` in bf16-mixed, against the GPU's measured bf16 matmul
+peak; tokens/s, model FLOPs utilisation (MFU) and peak memory; one device trained plainly, under DDP and under FSDP.
+
+1. **Peak**: ``torch.matmul`` of two square ``--matmul-size`` bf16 matrices (default 8192), timed with CUDA events,
+   median of ``--repeats`` products after three warm-up ones; measured before and after the steps, the higher counts.
+2. **MLM step**: ``VecoPretrainModule`` under ``lightning.Trainer`` (sparse LM head, fused AdamW, gradient clipping
+   at 1.0) on random token blocks of ``--batch-size`` x ``--seq-len`` over an XLM-R-sized vocabulary (``--vocab``,
+   default 250,002; random tokens are fine for speed: the work depends on the shapes only), masked 15% with the
+   package's ``Masker`` (80/10/10). Model FLOPs are counted from the shapes (:mod:`veco_lightning.flops`: the
+   encoder's matrix products with attention, the sparse head on the masked positions, 3 forward passes per step).
+   The clock waits for the GPU at both ends of every step; ``--warmup`` steps are left out.
+3. **Strategies** (``--strategies``): ``single`` (Lightning's single-device strategy), ``ddp`` (``DDPStrategy`` as
+   ``configs/trainer/ddp.yaml`` sets it) and ``fsdp`` (``FSDPStrategy`` as ``configs/trainer/fsdp.yaml`` sets it:
+   each ``XLMRobertaLayer`` a shard unit, ``FULL_SHARD``), each on one device: on one device DDP and FSDP shard and
+   reduce nothing, so their figures show what the wrappers cost. ``ddp`` and ``fsdp`` run at the largest preset only.
+
+Rounds alternate the order; medians are reported. Peak memory is ``torch.cuda.max_memory_allocated`` (on the CPU,
+the process's peak resident memory above its start, ``harness.PeakMemory``).
+
+    python benchmarks/gpu.py                                  # base and large; single, then ddp and fsdp at large
+    python benchmarks/gpu.py --presets large --strategies single --compile   # + model.compile
+    python benchmarks/gpu.py --accelerator cpu --presets tiny --strategies single ddp --runs 1 --steps 2 \\
+        --warmup 1 --batch-size 2 --seq-len 32 --vocab 1000 --matmul-size 256   # the code path, on a CPU
+
+``benchmarks/gpu_check.sh`` runs it on a lent GPU machine with the GPU tests. Results are printed and written to
+``benchmarks/results/gpu.json`` (``--output``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import time
+
+import harness
+
+XLMR_VOCAB = 250_002
+SPECIAL_IDS = [0, 1, 2, 3]  # <s>, <pad>, </s>, <unk>: XLM-R's ids; <mask> is the last entry
+
+
+def matmul_peak(device: str, size: int, repeats: int) -> float:
+    """Median bf16 FLOP/s of ``torch.matmul`` on two ``size x size`` matrices (CUDA events on a GPU)."""
+    import torch
+
+    generator = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(size, size, generator=generator, device=device).bfloat16()
+    b = torch.randn(size, size, generator=generator, device=device).bfloat16()
+    for _ in range(3):
+        torch.matmul(a, b)
+    times = []
+    for _ in range(repeats):
+        if device == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            torch.matmul(a, b)
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / 1000)
+        else:
+            began = time.perf_counter()
+            torch.matmul(a, b)
+            times.append(time.perf_counter() - began)
+    return 2 * size**3 / statistics.median(times)
+
+
+class RandomBlocks:
+    """``count`` blocks of ``length`` random non-special token ids (``<s> ... </s>``), the same for every run."""
+
+    def __init__(self, count: int, length: int, vocab: int) -> None:
+        import torch
+
+        generator = torch.Generator().manual_seed(0)
+        self.ids = torch.randint(len(SPECIAL_IDS), vocab - 1, (count, length), generator=generator)
+        self.ids[:, 0], self.ids[:, -1] = 0, 2
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int):
+        return self.ids[index]
+
+
+class MaskBlocks:
+    """Collates blocks into the module's ``mmlm`` input, masked 15% (80/10/10) by the package's ``Masker``."""
+
+    def __init__(self, vocab: int) -> None:
+        from veco_lightning.data.masking import Masker
+
+        self.masker = Masker(vocab, SPECIAL_IDS, mask_token_id=vocab - 1, probability=0.15, seed=0)
+
+    def __call__(self, blocks):
+        import torch
+
+        input_ids = torch.stack(blocks)
+        masked, labels = self.masker(input_ids)
+        return {"mmlm": {"input_ids": masked, "attention_mask": torch.ones_like(input_ids), "labels": labels}}
+
+
+def strategy_of(name: str):
+    """The Lightning strategy ``name`` stands for, set as ``configs/trainer/{ddp,fsdp}.yaml`` set it."""
+    if name == "single":
+        return "auto"
+    if name == "ddp":
+        from lightning.pytorch.strategies import DDPStrategy
+
+        return DDPStrategy(find_unused_parameters=False, gradient_as_bucket_view=True)
+    if name == "fsdp":
+        from lightning.pytorch.strategies import FSDPStrategy
+        from transformers.models.xlm_roberta.modeling_xlm_roberta import XLMRobertaLayer
+
+        return FSDPStrategy(auto_wrap_policy={XLMRobertaLayer}, sharding_strategy="FULL_SHARD")
+    raise ValueError(f"unknown strategy {name!r}: single, ddp or fsdp")
+
+
+def mlm_step(preset: str, strategy: str, args, peak: float) -> dict:
+    """Train a fresh model for ``warmup + steps`` steps; the timed steps' tokens/s, MFU and peak memory."""
+    import torch
+    from lightning import Trainer, seed_everything
+    from torch.utils.data import DataLoader
+
+    from veco_lightning import EncoderSpec, VecoPretrainModule
+    from veco_lightning.flops import encoder_flops, mlm_head_flops
+
+    seed_everything(0, verbose=False)
+    steps = args.warmup + args.steps
+    on_gpu = args.accelerator == "cuda"
+    loader = DataLoader(RandomBlocks(steps * args.batch_size, args.seq_len, args.vocab), batch_size=args.batch_size,
+                        shuffle=False, collate_fn=MaskBlocks(args.vocab), num_workers=args.num_workers,
+                        pin_memory=on_gpu, persistent_workers=False)
+    model = VecoPretrainModule(encoder=EncoderSpec(preset=preset, max_length=args.seq_len), vocab_size=args.vocab,
+                               pad_token_id=1, compile=args.compile)
+    timer = harness.StepTimer(args.warmup)
+    trainer = Trainer(
+        accelerator="gpu" if on_gpu else "cpu", devices=1, strategy=strategy_of(strategy), precision=args.precision,
+        max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, gradient_clip_val=1.0,
+        use_distributed_sampler=False, callbacks=[timer.lightning_callback(
+            lambda batch: {"tokens": int(batch["mmlm"]["attention_mask"].sum()),
+                           "masked_tokens": int((batch["mmlm"]["labels"] != -100).sum())})],
+        default_root_dir=os.path.join(harness.CACHE, "gpu_out"),
+    )
+    if on_gpu:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    with harness.PeakMemory() as memory:
+        trainer.fit(model, train_dataloaders=loader)
+    out = timer.result()
+    out["peak_memory_gib"] = (torch.cuda.max_memory_allocated() if on_gpu else (memory.peak_mib or 0) * 2**20) / 2**30
+    config = model.encoder.config
+    blocks = out["tokens"] / args.seq_len  # every block is full
+    flops = blocks * encoder_flops(config, torch.ones(1, args.seq_len)) + mlm_head_flops(config, out["masked_tokens"])
+    out["model_flops_per_s"] = flops / out["seconds"]
+    out["mfu"] = out["model_flops_per_s"] / peak
+    out["parameters"] = sum(p.numel() for p in model.parameters())
+    out["final_loss"] = float(trainer.callback_metrics.get("train/loss", float("nan")))
+    del trainer, model, loader
+    gc.collect()
+    if on_gpu:
+        torch.cuda.empty_cache()
+    return out
+
+
+
+def hf_step(preset: str, args) -> dict:
+    """The same blocks through Hugging Face ``transformers.Trainer`` (``mlm_throughput.run_hf``:
+    ``XLMRobertaForMaskedLM`` with its dense LM head, ``DataCollatorForLanguageModeling``, fused AdamW, clipping at
+    1.0): tokens/s and peak memory. The collator takes its special ids from the demo tokenizer the package ships
+    (XLM-R's 0-3; its random replacements are drawn from its 2,537 entries) and masks on the main process, as
+    ``mlm_throughput.py`` runs it (its counts come from the collator). The vocabulary must hold the demo's."""
+    import types
+
+    import mlm_throughput
+    import torch
+
+    from veco_lightning.data.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer("pkg://veco_lightning/resources/demo/tokenizer")
+    if args.vocab < len(tokenizer):
+        raise ValueError(f"--hf needs --vocab of at least {len(tokenizer)} (the demo tokenizer's entries)")
+    steps = args.warmup + args.steps
+    blocks = [{"input_ids": ids} for ids in RandomBlocks(steps * args.batch_size, args.seq_len, args.vocab).ids]
+    options = types.SimpleNamespace(
+        preset=preset, precision=args.precision, seq_len=args.seq_len, batch_size=args.batch_size, steps=args.steps,
+        warmup=args.warmup, seed=0, lr=5e-4, weight_decay=0.01, clip=1.0, adamw="fused", model_vocab=args.vocab,
+        accelerator=args.accelerator)
+    on_gpu = args.accelerator == "cuda"
+    if on_gpu:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    out = mlm_throughput.run_hf(options, blocks, tokenizer)
+    out["peak_memory_gib"] = (torch.cuda.max_memory_allocated() if on_gpu else (out["peak_mib"] or 0) * 2**20) / 2**30
+    gc.collect()
+    if on_gpu:
+        torch.cuda.empty_cache()
+    return out
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--accelerator", choices=("cuda", "cpu"), default="cuda",
+                   help="cpu runs the same code on the CPU (a check of the script, not a GPU figure)")
+    p.add_argument("--presets", nargs="+", default=["base", "large"])
+    p.add_argument("--strategies", nargs="+", choices=("single", "ddp", "fsdp"), default=["single", "ddp", "fsdp"],
+                   help="single runs at every preset, ddp and fsdp at the last one")
+    p.add_argument("--precision", default="bf16-mixed")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seq-len", type=int, default=512)
+    p.add_argument("--vocab", type=int, default=XLMR_VOCAB, help="entries of the embedding and tied LM head")
+    p.add_argument("--runs", type=int, default=2)
+    p.add_argument("--steps", type=int, default=20, help="timed steps per run")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--num-workers", type=int, default=2, help="DataLoader workers (masking)")
+    p.add_argument("--compile", action="store_true", help="model.compile (torch.compile) for every step measured")
+    p.add_argument("--hf", action="store_true",
+                   help="also Hugging Face transformers.Trainer (dense LM head) at every preset, side by side")
+    p.add_argument("--matmul-size", type=int, default=8192)
+    p.add_argument("--repeats", type=int, default=10)
+    harness.add_output(p, "gpu")
+    args = p.parse_args(argv)
+    import torch
+
+    if args.accelerator == "cuda" and not torch.cuda.is_available():
+        return harness.skip("no CUDA device here (--accelerator cpu runs the code path on the CPU)")
+    import lightning  # noqa: F401  (imported before its loggers are quietened: its import sets their level)
+
+    harness.quiet_libraries("veco_lightning")
+    machine = harness.describe_machine()
+    if args.accelerator == "cuda":
+        machine["gpu"] = torch.cuda.get_device_name()
+        machine["cuda"] = torch.version.cuda
+    log = harness.log
+    peaks = [matmul_peak(args.accelerator, args.matmul_size, args.repeats)]
+    log(f"bf16 matmul peak (before the steps): {peaks[0] / 1e12:.1f} TFLOP/s at {args.matmul_size}^3")
+    wanted = [(preset, "single") for preset in args.presets if "single" in args.strategies]
+    wanted += [(args.presets[-1], s) for s in args.strategies if s != "single"]
+    if args.accelerator == "cpu" and (args.presets[-1], "fsdp") in wanted:
+        log("fsdp skipped: Lightning runs FSDP on GPUs only")
+        wanted.remove((args.presets[-1], "fsdp"))
+    measurements = {f"MLM {preset} {args.precision} {strategy}": (
+        lambda preset=preset, strategy=strategy: mlm_step(preset, strategy, args, peaks[0]))
+        for preset, strategy in wanted}
+    if args.hf:
+        measurements.update({f"HF Trainer {preset} {args.precision}": (lambda preset=preset: hf_step(preset, args))
+                             for preset in args.presets})
+    rounds = harness.interleave(measurements, args.runs, idle_wait=0, retries=0, describe=lambda run, name, r: (
+        f"run {run} {name}: {r['tokens_per_s']:,.0f} tokens/s, MFU {100 * r.get('mfu', 0):.1f}%, peak memory "
+        f"{r['peak_memory_gib']:.1f} GiB, median step {1000 * r['median_step_s']:.0f} ms"))
+    peaks.append(matmul_peak(args.accelerator, args.matmul_size, args.repeats))
+    peak = max(peaks)
+    log(f"bf16 matmul peak: {peak / 1e12:.1f} TFLOP/s, the higher of {peaks[0] / 1e12:.1f} (before) and "
+        f"{peaks[1] / 1e12:.1f} (after)")
+    ours = [name for name in measurements if name.startswith("MLM")]
+    for record in rounds:
+        for name in ours:
+            record[name]["mfu"] = record[name]["model_flops_per_s"] / peak
+    tokens = harness.medians(rounds, "tokens_per_s")
+    memory = harness.medians(rounds, "peak_memory_gib")
+    flops = {name: statistics.median(r[name]["model_flops_per_s"] for r in rounds) for name in ours}
+    mfu = {name: statistics.median(r[name]["mfu"] for r in rounds) for name in ours}
+    rows = []
+    for name in measurements:
+        preset = name.split()[-2] if name.startswith("HF") else name.split()[1]
+        single = f"MLM {preset} {args.precision} single"
+        ratio = f"{tokens[name] / tokens[single]:.2f}x" if single in tokens and single != name else ""
+        rows.append([name, f"{tokens[name]:,.0f}", ratio, f"{flops[name] / 1e12:.1f}" if name in flops else "",
+                     f"{100 * mfu[name]:.1f}%" if name in mfu else "", f"{memory[name]:.1f}"])
+    log("\n" + harness.markdown_table(["step", "tokens/s", "vs the single-device step", "model TFLOP/s", "MFU",
+                                       "peak memory, GiB"], rows))
+    harness.write_result(args.output, "gpu", {
+        "settings": {key: value for key, value in vars(args).items() if key != "output"},
+        "peak_flops_per_s": peak, "peaks_measured": peaks, "rounds": rounds, "median_tokens_per_s": tokens,
+        "median_model_flops_per_s": flops, "median_mfu": mfu, "median_peak_memory_gib": memory,
+    }, environment={**machine, **harness.summarize_contention(rounds)}, argv=argv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
