@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from veco_lightning.module import VecoPretrainModule
-from veco_lightning.optim import WarmupLinearSchedule, weight_decay_groups
+from veco_lightning.optim import WarmupLinearSchedule, parameter_ndims, weight_decay_groups
 
 
 def test_no_weight_decay_on_norms_and_biases():
@@ -16,6 +16,18 @@ def test_no_weight_decay_on_norms_and_biases():
     assert any("LayerNorm" in names[id(p)] for p in no_decay["params"])
     assert any(names[id(p)].endswith("bias") for p in no_decay["params"])
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(module.parameters()))
+
+
+def test_decay_groups_use_the_shapes_noted_before_sharding():
+    """Under FSDP a parameter is a 1-D view of this rank's shard between passes (here: a matrix flattened in place, the
+    same parameter object): the shapes noted before decide, as the module's optimizer does."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
+    ndims = parameter_ndims(model)
+    weight = model[0].weight
+    weight.data = weight.data.reshape(-1)[:5]  # a 1-D shard of the matrix
+    assert all(p is not weight for p in weight_decay_groups(model, 0.01)[0]["params"])  # its own ndim: exempt
+    decay, no_decay = weight_decay_groups(model, 0.01, ndims)
+    assert decay["params"] == [weight] and len(no_decay["params"]) == 3
 
 
 def test_warmup_linear_schedule():

@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 
-def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+def parameter_ndims(model: nn.Module) -> dict[int, int]:
+    """Each parameter's number of dimensions, by ``id``, as the model defines it.
+
+    Take it before a strategy wraps the model (``__init__``, ``setup``): under FSDP (``use_orig_params``, as
+    Lightning's ``FSDPStrategy`` sets it) every parameter is, between passes, a 1-D view of this rank's shard, and
+    its own ``ndim`` no longer tells a matrix from a bias. The parameter objects stay the same.
+    """
+    return {id(param): param.ndim for param in model.parameters()}
+
+
+def weight_decay_groups(model: nn.Module, weight_decay: float, ndims: Mapping[int, int] | None = None) -> list[dict]:
     """Two parameter groups: matrices (decayed) and biases / norm weights (not decayed), as in BERT and XLM-R.
 
     Decaying LayerNorm gains or biases only pulls them toward 0, which hurts; every 1-D parameter is exempt.
     Embeddings are 2-D and decayed, as in RoBERTa.
+
+    Args:
+        model: the module whose trainable parameters are grouped.
+        weight_decay: the matrices' decay.
+        ndims: :func:`parameter_ndims` taken before the model was sharded; a parameter it does not hold is judged by
+            its own ``ndim``.
     """
+    ndims = ndims or {}
     decay, no_decay = [], []
     for param in model.parameters():
         if param.requires_grad:
-            (no_decay if param.ndim < 2 else decay).append(param)
+            (no_decay if ndims.get(id(param), param.ndim) < 2 else decay).append(param)
     return [
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},

@@ -15,6 +15,7 @@ import torch.distributed as dist
 from lightning import LightningModule
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
+from veco_lightning.optim import parameter_ndims, weight_decay_groups
 from veco_lightning.tasks.backbone import load_task_encoder
 from veco_lightning.tasks.datamodule import TaskSet
 
@@ -80,12 +81,15 @@ class XtremeTask(LightningModule):
         # fine-tuning uses the encoder's dropout.
         self.model = load_task_encoder(encoder, self.model_class, **config).train()
         self._outputs: dict[int, dict[int, Any]] = {}
+        # The parameters' shapes before any strategy shards them: the weight-decay groups need them (FSDP).
+        self._parameter_ndims = parameter_ndims(self)
 
     def head_config(self) -> dict[str, Any]:
         """Configuration of the task head (``num_labels``, ``id2label``, ...)."""
         return {}
 
     def setup(self, stage: str) -> None:
+        self._parameter_ndims = {**parameter_ndims(self), **self._parameter_ndims}  # the strategy wraps after this
         datamodule = getattr(self._trainer, "datamodule", None)
         config = self.model.config
         positions = config.max_position_embeddings - (config.pad_token_id or 0) - 1  # XLM-R: positions start at pad + 1
@@ -204,13 +208,8 @@ class XtremeTask(LightningModule):
                 print(_table(self.task, scores, averages))
 
     def configure_optimizers(self) -> dict[str, Any]:
-        decay, no_decay = [], []
-        for name, param in self.named_parameters():
-            if param.requires_grad:
-                (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": self.weight_decay},
-                                       {"params": no_decay, "weight_decay": 0.0}],
-                                      lr=self.learning_rate, eps=self.adam_epsilon)
+        groups = weight_decay_groups(self, self.weight_decay, self._parameter_ndims)  # LayerNorm weights are 1-D
+        optimizer = torch.optim.AdamW(groups, lr=self.learning_rate, eps=self.adam_epsilon)
         total = self.trainer.estimated_stepping_batches
         if not math.isfinite(total):
             raise ValueError("The learning-rate schedule needs a length: set trainer.max_epochs or max_steps")

@@ -1,8 +1,9 @@
-"""Gradient clipping and the logged gradient norm under FSDP: each rank holds a shard of the gradients, so the norm
-must be summed over the ranks. Two gloo processes on CPU shard the tiny module with FSDP as Lightning's
-``FSDPStrategy`` does (``use_orig_params``, one shard unit per layer; the Trainer itself runs FSDP on GPUs only) and
-call the module's own hooks; the clipped gradients and the logged norm must equal those of one process on the same
-batch."""
+"""The pre-training module under FSDP, where each rank holds a shard of every parameter and gradient (between passes
+a parameter is a 1-D view of the rank's shard): the gradient norm must be summed over the ranks, and the weight-decay
+groups must tell matrices from biases by their defined shapes. Two gloo processes on CPU shard the tiny module with
+FSDP as Lightning's ``FSDPStrategy`` does (``use_orig_params``, one shard unit per layer; the Trainer itself runs FSDP
+on GPUs only) and call the module's own hooks; the clipped gradients, the logged norm and the optimizer's groups must
+equal those of one process on the same batch."""
 
 import types
 
@@ -34,20 +35,29 @@ def _attach(module, model, plugin):
     """A stand-in for the Trainer: what the module's loss, clipping and logging hooks read; returns what is logged."""
     logged = {}
     module._trainer = types.SimpleNamespace(
-        precision_plugin=plugin, model=model, global_step=0, log_every_n_steps=1,
+        precision_plugin=plugin, model=model, global_step=0, log_every_n_steps=1, estimated_stepping_batches=10,
         strategy=types.SimpleNamespace(reduce_boolean_decision=lambda decision, all=True: decision))
     module.log = lambda name, value, **kwargs: logged.__setitem__(name, float(value))
     return logged
 
 
+def _decayed(module, optimizer):
+    """The names of the parameters in the optimizer's decayed group (FSDP's wrapper names left out)."""
+    names = {id(p): name.replace("_fsdp_wrapped_module.", "") for name, p in module.named_parameters()}
+    return sorted(names[id(p)] for group in optimizer.param_groups if group["weight_decay"] > 0
+                  for p in group["params"])
+
+
 def _reference(out):
-    """One process: the gradient norm the module logs, and the gradients clipped to ``CLIP`` by torch."""
+    """One process: the gradient norm the module logs, the gradients clipped to ``CLIP`` by torch, and the decayed
+    parameters."""
     module = _module()
     logged = _attach(module, module, plugin=None)
+    decayed = _decayed(module, module.configure_optimizers()["optimizer"])
     module.training_step(_batch(), 0).backward()
     module.on_before_optimizer_step(None)
     torch.nn.utils.clip_grad_norm_(module.parameters(), CLIP)
-    torch.save({"norm": logged["train/grad_norm"],
+    torch.save({"norm": logged["train/grad_norm"], "decayed": decayed,
                 "grads": {name: p.grad for name, p in module.named_parameters() if p.grad is not None}}, out)
 
 
@@ -63,7 +73,8 @@ def _fsdp_worker(rank, world_size, sharding, out):
                                      sharding_strategy=ShardingStrategy[sharding], device_id=torch.device("cpu"),
                                      use_orig_params=True)
     logged = _attach(module, model, FSDPPrecision("32-true"))
-    optimizer = torch.optim.AdamW(model.parameters(), fused=True)
+    module.setup("fit")  # Lightning calls it before wrapping; after, it must keep the shapes noted in __init__
+    optimizer = module.configure_optimizers()["optimizer"]  # after wrapping, as Lightning's FSDPStrategy calls it
     # The same batch on both ranks: the averaged gradient is the one-process gradient.
     _ForwardRedirection()(model, module, "training_step", _batch(), 0).backward()  # as the strategy calls it
     module.on_before_optimizer_step(optimizer)
@@ -72,14 +83,15 @@ def _fsdp_worker(rank, world_size, sharding, out):
         grads = {name.replace("_fsdp_wrapped_module.", ""): p.grad.clone()  # the names of the unwrapped module
                  for name, p in module.named_parameters() if p.grad is not None}
     if rank == 0:
-        torch.save({"norm": logged["train/grad_norm"], "grads": grads}, out)
+        torch.save({"norm": logged["train/grad_norm"], "grads": grads, "decayed": _decayed(module, optimizer)}, out)
 
 
 @pytest.mark.parametrize("sharding", ["FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD"])
-def test_fsdp_clips_and_logs_the_norm_of_the_whole_gradient(tmp_path, sharding):
+def test_fsdp_clips_logs_the_norm_and_decays_the_matrices_of_the_whole_model(tmp_path, sharding):
     _reference(tmp_path / "one.pt")
     gloo.spawn(_fsdp_worker, (sharding, str(tmp_path / "fsdp.pt")))
     one, fsdp = (torch.load(tmp_path / name, weights_only=True) for name in ("one.pt", "fsdp.pt"))
+    assert fsdp["decayed"] == one["decayed"] and len(one["decayed"]) > 10  # matrices and embeddings, not 1-D shards
     assert fsdp["norm"] == pytest.approx(one["norm"], rel=1e-5)
     assert one["norm"] > 100 * CLIP  # the clipping scaled every gradient down
     assert set(one["grads"]) <= set(fsdp["grads"])
