@@ -28,6 +28,9 @@ def test_decay_groups_use_the_shapes_noted_before_sharding():
     assert all(p is not weight for p in weight_decay_groups(model, 0.01)[0]["params"])  # its own ndim: exempt
     decay, no_decay = weight_decay_groups(model, 0.01, ndims)
     assert decay["params"] == [weight] and len(no_decay["params"]) == 3
+    partitioned = torch.nn.Parameter(torch.zeros(0))  # as DeepSpeed ZeRO-3 leaves a parameter it partitioned
+    partitioned.ds_shape = torch.Size([3, 4])
+    assert parameter_ndims(torch.nn.ParameterList([partitioned])) == {id(partitioned): 2}
 
 
 def test_warmup_linear_schedule():

@@ -14,9 +14,10 @@ def parameter_ndims(model: nn.Module) -> dict[int, int]:
 
     Take it before a strategy wraps the model (``__init__``, ``setup``): under FSDP (``use_orig_params``, as
     Lightning's ``FSDPStrategy`` sets it) every parameter is, between passes, a 1-D view of this rank's shard, and
-    its own ``ndim`` no longer tells a matrix from a bias. The parameter objects stay the same.
+    its own ``ndim`` no longer tells a matrix from a bias. The parameter objects stay the same. A parameter that
+    DeepSpeed ZeRO-3 already partitioned (a model built under ``deepspeed.zero.Init``) keeps its shape in ``ds_shape``.
     """
-    return {id(param): param.ndim for param in model.parameters()}
+    return {id(param): len(getattr(param, "ds_shape", param.shape)) for param in model.parameters()}
 
 
 def weight_decay_groups(model: nn.Module, weight_decay: float, ndims: Mapping[int, int] | None = None) -> list[dict]:
