@@ -99,3 +99,50 @@ def test_fsdp_clips_logs_the_norm_and_decays_the_matrices_of_the_whole_model(tmp
         torch.testing.assert_close(fsdp["grads"][name], grad, rtol=1e-5, atol=1e-9, msg=name)
     clipped = torch.linalg.vector_norm(torch.stack([fsdp["grads"][name].norm() for name in one["grads"]]))
     assert float(clipped) == pytest.approx(CLIP, rel=1e-4)
+
+
+def _padded_batch():
+    """The batch with its last positions padded: the module encodes it padding-free (``model.unpad``), so the packed
+    rows travel through FSDP's units to the attention."""
+    batch = _batch()
+    inputs = batch["mmlm"]
+    inputs["attention_mask"][:, 12:] = 0
+    inputs["input_ids"][:, 12:] = 1
+    inputs["labels"][:, 12:] = -100
+    return batch
+
+
+def _bf16_worker(rank, world_size, out):
+    from lightning.pytorch.plugins.precision import FSDPPrecision
+    from lightning.pytorch.strategies.strategy import _ForwardRedirection
+    from torch.distributed.fsdp import FullyShardedDataParallel
+    from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+    from transformers.models.xlm_roberta.modeling_xlm_roberta import XLMRobertaLayer
+
+    module = _module()
+    plugin = FSDPPrecision("bf16-mixed")  # parameters, reductions and buffers in bf16, as Lightning sets FSDP up
+    model = FullyShardedDataParallel(module, auto_wrap_policy=ModuleWrapPolicy({XLMRobertaLayer}),
+                                     device_id=torch.device("cpu"), use_orig_params=True,
+                                     mixed_precision=plugin.mixed_precision_config)
+    logged = _attach(module, model, plugin)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = _ForwardRedirection()(model, module, "training_step", _padded_batch(), 0)
+    loss.backward()
+    module.on_before_optimizer_step(None)
+    torch.save({"loss": float(loss), "norm": logged["train/grad_norm"]}, f"{out}.{rank}")
+
+
+def test_fsdp_in_bf16_encodes_padded_batches_padding_free(tmp_path):
+    """bf16-mixed under FSDP with a padded batch: the packed rows reach the attention through the shard units, and
+    loss and gradient norm agree on both ranks and with one process in bf16 autocast."""
+    module = _module()
+    logged = _attach(module, module, plugin=None)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = module.training_step(_padded_batch(), 0)
+    loss.backward()
+    module.on_before_optimizer_step(None)
+    gloo.spawn(_bf16_worker, (str(tmp_path / "bf16"),))
+    ranks = [torch.load(f"{tmp_path / 'bf16'}.{rank}", weights_only=True) for rank in (0, 1)]
+    assert ranks[0] == ranks[1]
+    assert ranks[0]["loss"] == pytest.approx(float(loss), rel=2e-2)
+    assert ranks[0]["norm"] == pytest.approx(logged["train/grad_norm"], rel=5e-2)
