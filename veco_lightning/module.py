@@ -26,7 +26,13 @@ from veco_lightning.models.heads import (
 )
 from veco_lightning.models.packing import PackedRows, row_multiple, xlmr_positions
 from veco_lightning.models.pooling import pool_sentences, select_layer
-from veco_lightning.optim import WarmupLinearSchedule, parameter_ndims, weight_decay_groups
+from veco_lightning.optim import (
+    WarmupLinearSchedule,
+    clip_gradients,
+    gradient_norm,
+    parameter_ndims,
+    weight_decay_groups,
+)
 
 log = logging.getLogger(__name__)
 
@@ -320,19 +326,11 @@ class VecoPretrainModule(LightningModule):
             self.log("train/loss", total, batch_size=batch_size, prog_bar=True)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Log the gradient norm (before clipping) on the steps the trainer logs. Under FSDP each rank holds a shard
-        of the gradients: the squared norms of the shards are summed over the ranks that shard the parameters (its
-        sharding group; under ``NO_SHARD`` the gradients are whole on every rank)."""
+        """Log the gradient norm (before clipping) on the steps the trainer logs (under FSDP, of the whole gradient:
+        :func:`~veco_lightning.optim.gradient_norm`)."""
         if self._trainer is not None and self.trainer.global_step % max(1, self.trainer.log_every_n_steps) == 0:
-            grads = [p.grad.detach() for p in self.parameters() if p.grad is not None]
-            sharded = _sharded_root(self.trainer)
-            if sharded is not None and sharded.sharding_strategy.name != "NO_SHARD":
-                norms = [torch.linalg.vector_norm(g, dtype=torch.float32) for g in grads]
-                squares = torch.stack(norms).square().sum() if norms else torch.zeros((), device=self.device)
-                torch.distributed.all_reduce(squares, group=sharded.process_group)  # every rank calls it: same step
-                self.log("train/grad_norm", squares.sqrt())
-            elif grads:
-                norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+            norm = gradient_norm(self, self.trainer)
+            if norm is not None:
                 self.log("train/grad_norm", norm)
 
     def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor | None:
@@ -398,27 +396,10 @@ class VecoPretrainModule(LightningModule):
 
     def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
                                     gradient_clip_algorithm: str | None = None) -> None:
-        """Lightning refuses to clip the gradients of a fused optimizer under mixed precision, because a gradient scaler
-        (fp16) must unscale them first; bf16 has no scaler, so there the gradients are clipped as they are.
-
-        Under FSDP the norm is FSDP's own (``clip_grad_norm_`` of the wrapped model, which sums the shards' squared
-        norms over the ranks): ``torch.nn.utils.clip_grad_norm_`` would scale each rank's shard by that shard's own
-        norm, and Lightning refuses norm clipping there."""
-        plugin = self.trainer.precision_plugin
-        scaler = getattr(plugin, "scaler", False)  # None: a precision without a scaler; False: no such attribute
-        fused = bool(optimizer.defaults.get("fused"))
-        sharded = _sharded_root(self.trainer)
-        if gradient_clip_val and gradient_clip_algorithm != "value" and sharded is not None and not (scaler and fused):
-            sharded.clip_grad_norm_(gradient_clip_val)  # the gradients are unscaled by now where a scaler is used
-            return
-        if gradient_clip_val and scaler is None and fused:
-            parameters = [p for group in optimizer.param_groups for p in group["params"]]
-            if gradient_clip_algorithm == "value":
-                torch.nn.utils.clip_grad_value_(parameters, gradient_clip_val)
-            else:
-                torch.nn.utils.clip_grad_norm_(parameters, gradient_clip_val)
-            return
-        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        """Under FSDP and with the fused AdamW, where Lightning's own clipping refuses or is wrong, the gradients are
+        clipped by :func:`~veco_lightning.optim.clip_gradients`; elsewhere by Lightning."""
+        if not clip_gradients(self.trainer, optimizer, gradient_clip_val, gradient_clip_algorithm):
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self) -> dict[str, Any]:
         groups = weight_decay_groups(self, self.weight_decay, self._parameter_ndims)
@@ -458,16 +439,6 @@ def join_sides(pairs: Inputs, pad_id: int) -> Inputs:
     return {key: torch.cat([nn.functional.pad(side[key], (0, length - side[key].shape[1]), value=value)
                             for side in (src, tgt)])
             for key, value in pad_values.items() if key in src}
-
-
-def _sharded_root(trainer: Any) -> Any:
-    """The FSDP root module that wraps the LightningModule (Lightning's ``FSDPStrategy``), or ``None``."""
-    if not torch.distributed.is_available():
-        return None
-    from torch.distributed.fsdp import FullyShardedDataParallel
-
-    model = getattr(trainer, "model", None)
-    return model if isinstance(model, FullyShardedDataParallel) else None
 
 
 def _batch_size(inputs: dict) -> int:

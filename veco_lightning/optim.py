@@ -1,9 +1,12 @@
-"""Optimizer parameter groups and the default learning-rate schedule."""
+"""Optimizer parameter groups, gradient norm and clipping (also under FSDP), and the default learning-rate
+schedule."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
+import torch
 from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
@@ -41,6 +44,65 @@ def weight_decay_groups(model: nn.Module, weight_decay: float, ndims: Mapping[in
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+
+
+def sharded_root(trainer: Any) -> Any:
+    """The FSDP root module that wraps the LightningModule (Lightning's ``FSDPStrategy``), or ``None``."""
+    if not torch.distributed.is_available():
+        return None
+    from torch.distributed.fsdp import FullyShardedDataParallel
+
+    model = getattr(trainer, "model", None)
+    return model if isinstance(model, FullyShardedDataParallel) else None
+
+
+def gradient_norm(module: nn.Module, trainer: Any = None) -> torch.Tensor | None:
+    """The norm of ``module``'s whole gradient (``None`` when it has none on any rank; every rank calls this).
+
+    Under FSDP each rank holds a shard of the gradients: their squared norms are summed over the ranks that shard the
+    parameters (FSDP's sharding group; under ``NO_SHARD`` the gradients are whole on every rank).
+    """
+    grads = [p.grad.detach() for p in module.parameters() if p.grad is not None]
+    sharded = sharded_root(trainer)
+    if sharded is not None and sharded.sharding_strategy.name != "NO_SHARD":
+        norms = [torch.linalg.vector_norm(g, dtype=torch.float32) for g in grads]
+        device = next(module.parameters()).device
+        squares = torch.stack(norms).square().sum() if norms else torch.zeros((), device=device)
+        torch.distributed.all_reduce(squares, group=sharded.process_group)  # a collective: every rank, same step
+        return squares.sqrt()
+    if not grads:
+        return None
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
+def clip_gradients(trainer: Any, optimizer: Optimizer, gradient_clip_val: float | None,
+                   gradient_clip_algorithm: str | None) -> bool:
+    """Clip the gradients where Lightning's own clipping refuses or is wrong; ``False``: leave them to Lightning.
+
+    * Under FSDP the norm is FSDP's own (``clip_grad_norm_`` of the wrapped model, which sums the shards' squared
+      norms over the ranks): ``torch.nn.utils.clip_grad_norm_`` would scale each rank's shard by that shard's own
+      norm, and Lightning refuses norm clipping there.
+    * Lightning refuses to clip the gradients of a fused optimizer under mixed precision, because a gradient scaler
+      (fp16) must unscale them first; bf16 has no scaler, so there the gradients are clipped as they are.
+
+    Lightning calls the clipping hook after a scaler (if any) unscaled the gradients, unless the optimizer is fused.
+    """
+    if not gradient_clip_val:
+        return False
+    scaler = getattr(trainer.precision_plugin, "scaler", False)  # None: no scaler; False: no such attribute
+    fused = bool(optimizer.defaults.get("fused"))
+    sharded = sharded_root(trainer)
+    if gradient_clip_algorithm != "value" and sharded is not None and not (scaler and fused):
+        sharded.clip_grad_norm_(gradient_clip_val)
+        return True
+    if scaler is None and fused:
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        if gradient_clip_algorithm == "value":
+            torch.nn.utils.clip_grad_value_(parameters, gradient_clip_val)
+        else:
+            torch.nn.utils.clip_grad_norm_(parameters, gradient_clip_val)
+        return True
+    return False
 
 
 class WarmupLinearSchedule(LambdaLR):

@@ -15,7 +15,7 @@ import torch.distributed as dist
 from lightning import LightningModule
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
-from veco_lightning.optim import parameter_ndims, weight_decay_groups
+from veco_lightning.optim import clip_gradients, parameter_ndims, weight_decay_groups
 from veco_lightning.tasks.backbone import load_task_encoder
 from veco_lightning.tasks.datamodule import TaskSet
 
@@ -206,6 +206,13 @@ class XtremeTask(LightningModule):
                 with open(os.path.join(out_dir, "scores", f"{self.task}.json"), "w", encoding="utf-8") as handle:
                     json.dump({"task": self.task, "languages": scores, **averages}, handle, indent=1)
                 print(_table(self.task, scores, averages))
+
+    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
+                                    gradient_clip_algorithm: str | None = None) -> None:
+        """Under FSDP by the norm of the whole gradient (:func:`~veco_lightning.optim.clip_gradients`; Lightning
+        refuses norm clipping there); elsewhere by Lightning."""
+        if not clip_gradients(self.trainer, optimizer, gradient_clip_val, gradient_clip_algorithm):
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self) -> dict[str, Any]:
         groups = weight_decay_groups(self, self.weight_decay, self._parameter_ndims)  # LayerNorm weights are 1-D
