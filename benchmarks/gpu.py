@@ -131,6 +131,7 @@ def mlm_step(preset: str, strategy: str, args, peak: float) -> dict:
                         pin_memory=on_gpu, persistent_workers=False)
     model = VecoPretrainModule(encoder=EncoderSpec(preset=preset, max_length=args.seq_len), vocab_size=args.vocab,
                                pad_token_id=1, compile=args.compile)
+    parameters = sum(p.numel() for p in model.parameters())  # before a strategy shards them
     timer = harness.StepTimer(args.warmup)
     trainer = Trainer(
         accelerator="gpu" if on_gpu else "cpu", devices=1, strategy=strategy_of(strategy), precision=args.precision,
@@ -153,14 +154,13 @@ def mlm_step(preset: str, strategy: str, args, peak: float) -> dict:
     flops = blocks * encoder_flops(config, torch.ones(1, args.seq_len)) + mlm_head_flops(config, out["masked_tokens"])
     out["model_flops_per_s"] = flops / out["seconds"]
     out["mfu"] = out["model_flops_per_s"] / peak
-    out["parameters"] = sum(p.numel() for p in model.parameters())
+    out["parameters"] = parameters
     out["final_loss"] = float(trainer.callback_metrics.get("train/loss", float("nan")))
     del trainer, model, loader
     gc.collect()
     if on_gpu:
         torch.cuda.empty_cache()
     return out
-
 
 
 def hf_step(preset: str, args) -> dict:
