@@ -18,7 +18,7 @@
 # (default benchmarks/results/gpu_check/): gpu.json, gpu.log, gpu_tests.log, machine.txt. $PYTHON (default python3)
 # is the interpreter.
 #
-#   bash benchmarks/gpu_check.sh                      # everything, about 6 minutes on an H200
+#   bash benchmarks/gpu_check.sh    # everything; limited to 200 s (tests) + 360 s (benchmark), not yet run on a GPU
 #   bash benchmarks/gpu_check.sh --presets large --strategies single --compile   # model.compile at large
 set -uo pipefail
 cd "$(dirname "$0")/.."
