@@ -39,3 +39,27 @@ def test_step_time_waits_for_the_gpu(monkeypatch):
     trainer.strategy.root_device = torch.device("cpu")
     callback.on_train_batch_start(trainer, module, batch, 1)
     assert events == ["clock"]  # nothing to wait for on the CPU
+
+
+def test_head_flops_counted_from_the_weights_before_sharding():
+    """Under FSDP a head's weight is a 1-D view of this rank's shard after setup: the callback counts the heads'
+    weights at setup, before the strategy wraps the model."""
+    from veco_lightning.flops import batch_flops
+    from veco_lightning.models.encoder import preset_config
+
+    config = preset_config("tiny", 100)
+    seq_head, tok_head = torch.nn.Linear(64, 32), torch.nn.Linear(64, 16)
+    module = SimpleNamespace(log=lambda *args, **kwargs: None, encoder=SimpleNamespace(config=config),
+                             seq_head=seq_head, tok_head=tok_head)
+    pairs = {"src": {"attention_mask": torch.ones(2, 5, dtype=torch.long)},
+             "tgt": {"attention_mask": torch.ones(2, 6, dtype=torch.long)},
+             "synonyms": torch.tensor([[[0, 1], [-1, -1]], [[2, 3], [1, 1]]])}
+    expected = batch_flops(config, {"pairs": pairs}, seq_head, tok_head)
+    callback = EncoderThroughput(warmup_steps=0)
+    trainer = SimpleNamespace(global_step=1, world_size=1)
+    callback.setup(trainer, module, "fit")
+    for head in (seq_head, tok_head):
+        head.weight.data = head.weight.data.reshape(-1)[:7]  # this rank's shard
+    callback.on_train_batch_start(trainer, module, {"pairs": pairs}, 0)
+    callback.on_train_batch_end(trainer, module, None, {"pairs": pairs}, 0)
+    assert callback.flops == expected

@@ -14,7 +14,7 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from veco_lightning.flops import batch_flops
+from veco_lightning.flops import batch_flops, head_weights
 from veco_lightning.logs import run_log_dir
 
 
@@ -40,6 +40,11 @@ def wait_for_device(trainer: Any) -> None:
     device = getattr(getattr(trainer, "strategy", None), "root_device", None)
     if device is not None and device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def _head_weights(pl_module: Any) -> tuple[int, int]:
+    """The sequence and token heads' projection weights (:func:`~veco_lightning.flops.head_weights`)."""
+    return head_weights(getattr(pl_module, "seq_head", None)), head_weights(getattr(pl_module, "tok_head", None))
 
 
 class EncoderThroughput(Callback):
@@ -70,6 +75,10 @@ class EncoderThroughput(Callback):
         self.slots: dict[str, list[int]] = {}  # input kind -> [non-pad positions, positions]
         self._start = 0.0
         self._last_end: float | None = None
+        self._heads: tuple[int, int] | None = None  # the heads' weights, counted before a strategy shards them
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self._heads = _head_weights(pl_module)
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
         wait_for_device(trainer)
@@ -98,8 +107,8 @@ class EncoderThroughput(Callback):
             self.seconds += elapsed
             config = getattr(getattr(pl_module, "encoder", None), "config", None)
             if config is not None:
-                flops = batch_flops(config, batch, getattr(pl_module, "seq_head", None),
-                                    getattr(pl_module, "tok_head", None), trainer.world_size)
+                heads = self._heads if self._heads is not None else _head_weights(pl_module)
+                flops = batch_flops(config, batch, *heads, trainer.world_size)
                 self.flops += flops
                 if self.peak_flops:
                     pl_module.log("train/mfu", flops / max(elapsed, 1e-9) / self.peak_flops, on_step=True,

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["batch_flops", "encoder_flops", "mlm_head_flops"]
+__all__ = ["batch_flops", "encoder_flops", "head_weights", "mlm_head_flops"]
 
 TRAIN_FACTOR = 3  # forward + backward (two forwards' worth)
 
@@ -44,11 +44,18 @@ def mlm_head_flops(config: Any, masked: int) -> float:
     return TRAIN_FACTOR * masked * (2 * d * d + 2 * d * config.vocab_size)
 
 
-def _head_flops(head: Any, vectors: int) -> float:
-    """Projections of a contrastive head applied to ``vectors`` pooled vectors (or token units)."""
+def head_weights(head: Any) -> int:
+    """The entries of a contrastive head's projection matrices (0 for ``None``). Count them before a strategy shards
+    the model: under FSDP a weight is, between passes, a 1-D view of this rank's shard."""
     if head is None:
-        return 0.0
-    weights = sum(m.weight.numel() for m in head.modules() if isinstance(m, torch.nn.Linear))
+        return 0
+    return sum(m.weight.numel() for m in head.modules() if isinstance(m, torch.nn.Linear))
+
+
+def _head_flops(head: Any, vectors: int) -> float:
+    """Projections of a contrastive head (a module, or its :func:`head_weights`) applied to ``vectors`` pooled vectors
+    (or token units)."""
+    weights = head if isinstance(head, int) else head_weights(head)
     return TRAIN_FACTOR * 2 * weights * vectors
 
 
@@ -59,7 +66,8 @@ def _pairs(synonyms: torch.Tensor) -> int:
 
 def batch_flops(config: Any, batch: dict[str, Any], seq_head: Any = None, tok_head: Any = None,
                 world_size: int = 1) -> float:
-    """Model FLOPs of one training step on ``batch`` (the module's ``mmlm`` / ``tlm`` / ``pairs`` inputs)."""
+    """Model FLOPs of one training step on ``batch`` (the module's ``mmlm`` / ``tlm`` / ``pairs`` inputs); the heads
+    are modules or their :func:`head_weights`."""
     d = config.hidden_size
     total = 0.0
     for name, inputs in batch.items():
