@@ -3,7 +3,7 @@ a parameter is a 1-D view of the rank's shard): the gradient norm must be summed
 groups must tell matrices from biases by their defined shapes. Two gloo processes on CPU shard the tiny module with
 FSDP as Lightning's ``FSDPStrategy`` does (``use_orig_params``, one shard unit per layer; the Trainer itself runs FSDP
 on GPUs only) and call the module's own hooks; the clipped gradients, the logged norm and the optimizer's groups must
-equal those of one process on the same batch."""
+equal those of one process on the same batch; GradCache re-encodes its chunks through the shard units."""
 
 import types
 
@@ -146,3 +146,48 @@ def test_fsdp_in_bf16_encodes_padded_batches_padding_free(tmp_path):
     assert ranks[0] == ranks[1]
     assert ranks[0]["loss"] == pytest.approx(float(loss), rel=2e-2)
     assert ranks[0]["norm"] == pytest.approx(logged["train/grad_norm"], rel=5e-2)
+
+
+def _grad_cache_worker(rank, world_size, batch_path, vocab, out):
+    """The pairs step under FSDP without and with GradCache (``grad_cache_chunk``): the chunks are re-encoded, through
+    the shard units, in the backward pass."""
+    from lightning.pytorch.strategies.strategy import _ForwardRedirection
+    from torch.distributed.fsdp import FullyShardedDataParallel
+    from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+    from transformers.models.xlm_roberta.modeling_xlm_roberta import XLMRobertaLayer
+
+    from veco_lightning.module import VecoPretrainModule
+
+    batch = torch.load(batch_path, weights_only=True)
+    found = {}
+    for chunk in (None, 3):
+        torch.manual_seed(0)
+        module = VecoPretrainModule(vocab_size=vocab, loss_weights={"mmlm": 0.0, "tlm": 0.0, "seq": 1.0, "tok": 1.0},
+                                    grad_cache_chunk=chunk).eval()
+        model = FullyShardedDataParallel(module, auto_wrap_policy=ModuleWrapPolicy({XLMRobertaLayer}),
+                                         device_id=torch.device("cpu"), use_orig_params=True)
+        _attach(module, model, plugin=None)
+        loss = _ForwardRedirection()(model, module, "training_step", batch, 0)
+        loss.backward()
+        with FullyShardedDataParallel.summon_full_params(model, with_grads=True):
+            grads = {name.replace("_fsdp_wrapped_module.", ""): p.grad.clone()
+                     for name, p in module.named_parameters() if p.grad is not None}
+        found[chunk] = {"loss": loss.detach(), "grads": grads}
+    if rank == 0:
+        torch.save(found, out)
+
+
+def test_grad_cache_under_fsdp_equals_the_unchunked_step(corpus_dir, tokenizer_dir, tmp_path):
+    """GradCache composes with FSDP: on two ranks, the chunked pairs step gives the loss and gradients of the
+    unchunked one."""
+    from test_grad_cache import _pairs_batch
+
+    batch, vocab = _pairs_batch(corpus_dir, tokenizer_dir, tmp_path)
+    torch.save(batch, tmp_path / "batch.pt")
+    gloo.spawn(_grad_cache_worker, (str(tmp_path / "batch.pt"), vocab, str(tmp_path / "found.pt")))
+    found = torch.load(tmp_path / "found.pt", weights_only=True)
+    whole, chunked = found[None], found[3]
+    torch.testing.assert_close(chunked["loss"], whole["loss"], rtol=0, atol=1e-6)
+    assert whole["grads"].keys() == chunked["grads"].keys() and len(whole["grads"]) > 10
+    for name, grad in whole["grads"].items():
+        torch.testing.assert_close(chunked["grads"][name], grad, rtol=1e-4, atol=1e-6, msg=name)
