@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import os
 import statistics
 import time
@@ -223,6 +224,8 @@ def main(argv=None) -> int:
 
     if args.accelerator == "cuda" and not torch.cuda.is_available():
         return harness.skip("no CUDA device here (--accelerator cpu runs the code path on the CPU)")
+    if args.hf and importlib.util.find_spec("accelerate") is None:
+        p.error("--hf runs transformers' Trainer, which needs accelerate: pip install accelerate (or -e '.[bench]')")
     import lightning  # noqa: F401  (imported before its loggers are quietened: its import sets their level)
 
     harness.quiet_libraries("veco_lightning")
