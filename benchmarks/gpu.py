@@ -197,6 +197,18 @@ def hf_step(preset: str, args) -> dict:
         torch.cuda.empty_cache()
     return out
 
+
+def guarded(name: str, measure) -> dict:
+    """The measurement's figures, or, when it raises, its error (traceback logged): on a short GPU lease one failing
+    strategy must not lose the others' figures. A failed measurement is left out of the medians and reported."""
+    import traceback
+
+    try:
+        return measure()
+    except Exception as error:  # noqa: BLE001 - reported in the results and the table
+        harness.log(f"{name} failed:\n{traceback.format_exc()}")
+        return {"error": f"{type(error).__name__}: {error}"}
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -241,29 +253,43 @@ def main(argv=None) -> int:
     if args.accelerator == "cpu" and (args.presets[-1], "fsdp") in wanted:
         log("fsdp skipped: Lightning runs FSDP on GPUs only")
         wanted.remove((args.presets[-1], "fsdp"))
-    measurements = {f"MLM {preset} {args.precision} {strategy}": (
+    steps = {f"MLM {preset} {args.precision} {strategy}": (
         lambda preset=preset, strategy=strategy: mlm_step(preset, strategy, args, peaks[0]))
         for preset, strategy in wanted}
     if args.hf:
-        measurements.update({f"HF Trainer {preset} {args.precision}": (lambda preset=preset: hf_step(preset, args))
-                             for preset in args.presets})
-    rounds = harness.interleave(measurements, args.runs, idle_wait=0, retries=0, describe=lambda run, name, r: (
-        f"run {run} {name}: {r['tokens_per_s']:,.0f} tokens/s, MFU {100 * r.get('mfu', 0):.1f}%, peak memory "
-        f"{r['peak_memory_gib']:.1f} GiB, median step {1000 * r['median_step_s']:.0f} ms"))
+        steps.update({f"HF Trainer {preset} {args.precision}": (lambda preset=preset: hf_step(preset, args))
+                      for preset in args.presets})
+    measurements = {name: (lambda name=name, step=step: guarded(name, step)) for name, step in steps.items()}
+
+    def describe(run: int, name: str, r: dict) -> str:
+        if "error" in r:
+            return f"run {run} {name}: failed ({r['error']})"
+        return (f"run {run} {name}: {r['tokens_per_s']:,.0f} tokens/s, MFU {100 * r.get('mfu', 0):.1f}%, peak memory "
+                f"{r['peak_memory_gib']:.1f} GiB, median step {1000 * r['median_step_s']:.0f} ms")
+
+    rounds = harness.interleave(measurements, args.runs, idle_wait=0, retries=0, describe=describe)
     peaks.append(matmul_peak(args.accelerator, args.matmul_size, args.repeats))
     peak = max(peaks)
     log(f"bf16 matmul peak: {peak / 1e12:.1f} TFLOP/s, the higher of {peaks[0] / 1e12:.1f} (before) and "
         f"{peaks[1] / 1e12:.1f} (after)")
-    ours = [name for name in measurements if name.startswith("MLM")]
-    for record in rounds:
-        for name in ours:
-            record[name]["mfu"] = record[name]["model_flops_per_s"] / peak
-    tokens = harness.medians(rounds, "tokens_per_s")
-    memory = harness.medians(rounds, "peak_memory_gib")
-    flops = {name: statistics.median(r[name]["model_flops_per_s"] for r in rounds) for name in ours}
-    mfu = {name: statistics.median(r[name]["mfu"] for r in rounds) for name in ours}
+    done = {name: [r[name] for r in rounds if "error" not in r[name]] for name in measurements}
+    failed = {name: sorted({r[name]["error"] for r in rounds if "error" in r[name]}) for name in measurements}
+    for results in done.values():
+        for result in results:
+            if "model_flops_per_s" in result:  # ours; the HF Trainer's step has no FLOP count here
+                result["mfu"] = result["model_flops_per_s"] / peak
+
+    def median(key: str) -> dict[str, float]:
+        return {name: statistics.median(r[key] for r in results) for name, results in done.items()
+                if results and key in results[0]}
+
+    tokens, memory, flops, mfu = (median(key) for key in ("tokens_per_s", "peak_memory_gib", "model_flops_per_s",
+                                                          "mfu"))
     rows = []
     for name in measurements:
+        if name not in tokens:
+            rows.append([name, "failed: " + "; ".join(failed[name])[:200], "", "", "", ""])
+            continue
         preset = name.split()[-2] if name.startswith("HF") else name.split()[1]
         single = f"MLM {preset} {args.precision} single"
         ratio = f"{tokens[name] / tokens[single]:.2f}x" if single in tokens and single != name else ""
@@ -275,8 +301,9 @@ def main(argv=None) -> int:
         "settings": {key: value for key, value in vars(args).items() if key != "output"},
         "peak_flops_per_s": peak, "peaks_measured": peaks, "rounds": rounds, "median_tokens_per_s": tokens,
         "median_model_flops_per_s": flops, "median_mfu": mfu, "median_peak_memory_gib": memory,
+        "failed": {name: errors for name, errors in failed.items() if errors},
     }, environment={**machine, **harness.summarize_contention(rounds)}, argv=argv)
-    return 0
+    return 1 if any(failed.values()) else 0
 
 
 if __name__ == "__main__":

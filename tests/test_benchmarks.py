@@ -178,3 +178,20 @@ def test_gpu_check_script_reports_the_machine_and_skips_without_cuda(tmp_path):
     assert "torch" in machine and "veco_lightning 0.1.0" in machine
     assert "skipped" in (tmp_path / "out" / "gpu_tests.log").read_text()
     assert "no CUDA device" in (tmp_path / "out" / "gpu.log").read_text()
+
+
+def test_gpu_benchmark_keeps_the_figures_of_measurements_that_did_not_fail(tmp_path):
+    """A measurement that raises is reported (its error in the results, a row that says so, exit status 1), and the
+    others' figures are kept: on a short GPU lease one failing strategy must not lose them."""
+    out = tmp_path / "gpu.json"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/gpu.py", "--accelerator", "cpu", "--presets", "tiny", "no-such-preset",
+         "--strategies", "single", "--runs", "1", "--steps", "2", "--warmup", "1", "--batch-size", "2", "--seq-len",
+         "32", "--vocab", "300", "--matmul-size", "128", "--num-workers", "0", "--output", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    assert result.returncode == 1, result.stderr[-3000:]
+    record = json.loads(out.read_text())
+    assert list(record["median_tokens_per_s"]) == ["MLM tiny bf16-mixed single"]
+    assert "Unknown encoder preset" in record["failed"]["MLM no-such-preset bf16-mixed single"][0]
+    assert "| MLM no-such-preset bf16-mixed single | failed: ValueError" in result.stdout + result.stderr
