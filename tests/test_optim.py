@@ -1,10 +1,12 @@
 """Optimizer parameter groups and the default learning-rate schedule."""
 
+import pickle
+
 import pytest
 import torch
 
 from veco_lightning.module import VecoPretrainModule
-from veco_lightning.optim import WarmupLinearSchedule, parameter_ndims, weight_decay_groups
+from veco_lightning.optim import WarmupLinearSchedule, note_parameter_shapes, weight_decay_groups
 
 
 def test_no_weight_decay_on_norms_and_biases():
@@ -20,17 +22,26 @@ def test_no_weight_decay_on_norms_and_biases():
 
 def test_decay_groups_use_the_shapes_noted_before_sharding():
     """Under FSDP a parameter is a 1-D view of this rank's shard between passes (here: a matrix flattened in place, the
-    same parameter object): the shapes noted before decide, as the module's optimizer does."""
+    same parameter object): the shapes noted before decide, as the module's optimizer does; a pickled parameter
+    keeps its note, and a note is not overwritten."""
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
-    ndims = parameter_ndims(model)
     weight = model[0].weight
+    flat = torch.nn.Linear(4, 3).weight
+    flat.data = flat.data.reshape(-1)
+    assert weight_decay_groups(torch.nn.ParameterList([flat]), 0.01)[0]["params"] == []  # its own ndim: exempt
+    note_parameter_shapes(model)
     weight.data = weight.data.reshape(-1)[:5]  # a 1-D shard of the matrix
-    assert all(p is not weight for p in weight_decay_groups(model, 0.01)[0]["params"])  # its own ndim: exempt
-    decay, no_decay = weight_decay_groups(model, 0.01, ndims)
+    note_parameter_shapes(model)  # again after sharding (a second setup): the first note stays
+    decay, no_decay = weight_decay_groups(model, 0.01)
     assert decay["params"] == [weight] and len(no_decay["params"]) == 3
+    copy = pickle.loads(pickle.dumps(model))  # as a spawned process receives the module
+    assert weight_decay_groups(copy, 0.01)[0]["params"] == [copy[0].weight]
     partitioned = torch.nn.Parameter(torch.zeros(0))  # as DeepSpeed ZeRO-3 leaves a parameter it partitioned
     partitioned.ds_shape = torch.Size([3, 4])
-    assert parameter_ndims(torch.nn.ParameterList([partitioned])) == {id(partitioned): 2}
+    holder = torch.nn.ParameterList([partitioned])
+    note_parameter_shapes(holder)
+    assert weight_decay_groups(holder, 0.01)[0]["params"] == [partitioned]
+
 
 
 def test_warmup_linear_schedule():

@@ -30,7 +30,7 @@ from veco_lightning.optim import (
     WarmupLinearSchedule,
     clip_gradients,
     gradient_norm,
-    parameter_ndims,
+    note_parameter_shapes,
     weight_decay_groups,
 )
 
@@ -169,8 +169,7 @@ class VecoPretrainModule(LightningModule):
         self.unpad = unpad
         self.row_multiple = row_multiple
         self.compile_options = ({} if compile is True else dict(compile)) if compile else None
-        # The parameters' shapes before any strategy shards them: the weight-decay groups need them (FSDP).
-        self._parameter_ndims = parameter_ndims(self)
+        note_parameter_shapes(self)  # before any strategy shards them: the weight-decay groups need them (FSDP)
 
     def configure_model(self) -> None:
         """Compiles the encoder trunk when asked (once; after the strategy placed the model)."""
@@ -383,7 +382,7 @@ class VecoPretrainModule(LightningModule):
     def setup(self, stage: str) -> None:
         """Check, before step 1, that every sequence the data makes fits the encoder's position embeddings. (Also
         note the shapes of parameters added since ``__init__``: the strategy wraps the model after this hook.)"""
-        self._parameter_ndims = {**parameter_ndims(self), **self._parameter_ndims}
+        note_parameter_shapes(self)
         datamodule = getattr(self._trainer, "datamodule", None)
         config = self.model.config
         positions = config.max_position_embeddings - (config.pad_token_id or 0) - 1  # XLM-R: positions from pad + 1
@@ -402,7 +401,7 @@ class VecoPretrainModule(LightningModule):
             super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        groups = weight_decay_groups(self, self.weight_decay, self._parameter_ndims)
+        groups = weight_decay_groups(self, self.weight_decay)
         if self.optimizer_factory is torch.optim.AdamW and all(
                 p.device.type in ("cpu", "cuda") and p.is_floating_point() for g in groups for p in g["params"]):
             optimizer = torch.optim.AdamW(groups, fused=True)  # the default, fused (same update)

@@ -3,7 +3,6 @@ schedule."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -11,35 +10,35 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
+_NDIM = "_veco_ndim"  # a parameter's number of dimensions as the model defines it, noted on the parameter
 
-def parameter_ndims(model: nn.Module) -> dict[int, int]:
-    """Each parameter's number of dimensions, by ``id``, as the model defines it.
 
-    Take it before a strategy wraps the model (``__init__``, ``setup``): under FSDP (``use_orig_params``, as
-    Lightning's ``FSDPStrategy`` sets it) every parameter is, between passes, a 1-D view of this rank's shard, and
-    its own ``ndim`` no longer tells a matrix from a bias. The parameter objects stay the same. A parameter that
-    DeepSpeed ZeRO-3 already partitioned (a model built under ``deepspeed.zero.Init``) keeps its shape in ``ds_shape``.
+def note_parameter_shapes(model: nn.Module) -> None:
+    """Note on each of ``model``'s parameters its number of dimensions, for :func:`weight_decay_groups`; a parameter
+    noted before keeps its note.
+
+    Call it before a strategy wraps the model (``__init__``, ``setup``): under FSDP (``use_orig_params``, as
+    Lightning's ``FSDPStrategy`` sets it) every parameter is, between passes, a 1-D view of this rank's shard, and its
+    own ``ndim`` no longer tells a matrix from a bias. FSDP keeps the parameter objects, and so the note (as DeepSpeed
+    keeps its ``ds_shape`` on them); a pickled parameter carries it too. A parameter that DeepSpeed ZeRO-3 already
+    partitioned (a model built under ``deepspeed.zero.Init``) is noted from its ``ds_shape``.
     """
-    return {id(param): len(getattr(param, "ds_shape", param.shape)) for param in model.parameters()}
+    for param in model.parameters():
+        if not hasattr(param, _NDIM):
+            setattr(param, _NDIM, len(getattr(param, "ds_shape", param.shape)))
 
 
-def weight_decay_groups(model: nn.Module, weight_decay: float, ndims: Mapping[int, int] | None = None) -> list[dict]:
+def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Two parameter groups: matrices (decayed) and biases / norm weights (not decayed), as in BERT and XLM-R.
 
     Decaying LayerNorm gains or biases only pulls them toward 0, which hurts; every 1-D parameter is exempt.
-    Embeddings are 2-D and decayed, as in RoBERTa.
-
-    Args:
-        model: the module whose trainable parameters are grouped.
-        weight_decay: the matrices' decay.
-        ndims: :func:`parameter_ndims` taken before the model was sharded; a parameter it does not hold is judged by
-            its own ``ndim``.
+    Embeddings are 2-D and decayed, as in RoBERTa. A parameter's dimensions are those :func:`note_parameter_shapes`
+    noted, where it did (the shapes before sharding), else its own.
     """
-    ndims = ndims or {}
     decay, no_decay = [], []
     for param in model.parameters():
         if param.requires_grad:
-            (no_decay if ndims.get(id(param), param.ndim) < 2 else decay).append(param)
+            (no_decay if getattr(param, _NDIM, param.ndim) < 2 else decay).append(param)
     return [
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},

@@ -15,7 +15,7 @@ import torch.distributed as dist
 from lightning import LightningModule
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
-from veco_lightning.optim import clip_gradients, parameter_ndims, weight_decay_groups
+from veco_lightning.optim import clip_gradients, note_parameter_shapes, weight_decay_groups
 from veco_lightning.tasks.backbone import load_task_encoder
 from veco_lightning.tasks.datamodule import TaskSet
 
@@ -81,15 +81,14 @@ class XtremeTask(LightningModule):
         # fine-tuning uses the encoder's dropout.
         self.model = load_task_encoder(encoder, self.model_class, **config).train()
         self._outputs: dict[int, dict[int, Any]] = {}
-        # The parameters' shapes before any strategy shards them: the weight-decay groups need them (FSDP).
-        self._parameter_ndims = parameter_ndims(self)
+        note_parameter_shapes(self)  # before any strategy shards them: the weight-decay groups need them (FSDP)
 
     def head_config(self) -> dict[str, Any]:
         """Configuration of the task head (``num_labels``, ``id2label``, ...)."""
         return {}
 
     def setup(self, stage: str) -> None:
-        self._parameter_ndims = {**parameter_ndims(self), **self._parameter_ndims}  # the strategy wraps after this
+        note_parameter_shapes(self)  # parameters added since __init__ (the strategy wraps the model after this)
         datamodule = getattr(self._trainer, "datamodule", None)
         config = self.model.config
         positions = config.max_position_embeddings - (config.pad_token_id or 0) - 1  # XLM-R: positions start at pad + 1
@@ -215,7 +214,7 @@ class XtremeTask(LightningModule):
             super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        groups = weight_decay_groups(self, self.weight_decay, self._parameter_ndims)  # LayerNorm weights are 1-D
+        groups = weight_decay_groups(self, self.weight_decay)  # LayerNorm weights are 1-D
         optimizer = torch.optim.AdamW(groups, lr=self.learning_rate, eps=self.adam_epsilon)
         total = self.trainer.estimated_stepping_batches
         if not math.isfinite(total):
