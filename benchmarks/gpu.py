@@ -99,6 +99,34 @@ class MaskBlocks:
         return {"mmlm": {"input_ids": masked, "attention_mask": torch.ones_like(input_ids), "labels": labels}}
 
 
+class PeakDeviceMemory:
+    """Peak memory of a ``with`` block in GiB (``gib``): on a GPU ``torch.cuda.max_memory_allocated`` (reset first, the
+    cache emptied before and after), on the CPU :class:`harness.PeakMemory`'s resident-memory high-water mark."""
+
+    def __init__(self, on_gpu: bool) -> None:
+        self.on_gpu = on_gpu
+        self.host = harness.PeakMemory()
+
+    def __enter__(self) -> PeakDeviceMemory:
+        import torch
+
+        if self.on_gpu:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        self.host.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        import torch
+
+        self.host.__exit__(*exc_info)
+        peak = torch.cuda.max_memory_allocated() if self.on_gpu else (self.host.peak_mib or 0) * 2**20
+        self.gib = peak / 2**30
+        gc.collect()
+        if self.on_gpu:
+            torch.cuda.empty_cache()
+
+
 def strategy_of(name: str):
     """The Lightning strategy ``name`` stands for, set as ``configs/trainer/{ddp,fsdp}.yaml`` set it."""
     if name == "single":
@@ -143,13 +171,10 @@ def mlm_step(preset: str, strategy: str, args, peak: float) -> dict:
                            "masked_tokens": int((batch["mmlm"]["labels"] != -100).sum())})],
         default_root_dir=os.path.join(harness.CACHE, "gpu_out"),
     )
-    if on_gpu:
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-    with harness.PeakMemory() as memory:
+    with PeakDeviceMemory(on_gpu) as memory:
         trainer.fit(model, train_dataloaders=loader)
     out = timer.result()
-    out["peak_memory_gib"] = (torch.cuda.max_memory_allocated() if on_gpu else (memory.peak_mib or 0) * 2**20) / 2**30
+    out["peak_memory_gib"] = memory.gib
     config = model.encoder.config
     blocks = out["tokens"] / args.seq_len  # every block is full
     flops = blocks * encoder_flops(config, torch.ones(1, args.seq_len)) + mlm_head_flops(config, out["masked_tokens"])
@@ -158,9 +183,6 @@ def mlm_step(preset: str, strategy: str, args, peak: float) -> dict:
     out["parameters"] = parameters
     out["final_loss"] = float(trainer.callback_metrics.get("train/loss", float("nan")))
     del trainer, model, loader
-    gc.collect()
-    if on_gpu:
-        torch.cuda.empty_cache()
     return out
 
 
@@ -173,7 +195,6 @@ def hf_step(preset: str, args) -> dict:
     import types
 
     import mlm_throughput
-    import torch
 
     from veco_lightning.data.tokenizer import load_tokenizer
 
@@ -186,15 +207,9 @@ def hf_step(preset: str, args) -> dict:
         preset=preset, precision=args.precision, seq_len=args.seq_len, batch_size=args.batch_size, steps=args.steps,
         warmup=args.warmup, seed=0, lr=5e-4, weight_decay=0.01, clip=1.0, adamw="fused", model_vocab=args.vocab,
         accelerator=args.accelerator)
-    on_gpu = args.accelerator == "cuda"
-    if on_gpu:
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-    out = mlm_throughput.run_hf(options, blocks, tokenizer)
-    out["peak_memory_gib"] = (torch.cuda.max_memory_allocated() if on_gpu else (out["peak_mib"] or 0) * 2**20) / 2**30
-    gc.collect()
-    if on_gpu:
-        torch.cuda.empty_cache()
+    with PeakDeviceMemory(args.accelerator == "cuda") as memory:
+        out = mlm_throughput.run_hf(options, blocks, tokenizer)
+    out["peak_memory_gib"] = memory.gib
     return out
 
 

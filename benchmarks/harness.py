@@ -628,11 +628,11 @@ class StepTimer:
 
         class StepTimerCallback(Callback):  # on a GPU the clock is read once its queued work is done
             def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-                wait_for_device(trainer)
+                wait_for_device(trainer.strategy.root_device)
                 timer.begin(batch_idx)
 
             def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-                wait_for_device(trainer)
+                wait_for_device(trainer.strategy.root_device)
                 timer.end(batch_idx, **counts(batch))
 
         return StepTimerCallback()
@@ -648,19 +648,15 @@ class StepTimer:
 
         timer = self
 
-        def wait_for_device(args) -> None:  # on a GPU the clock is read once its queued work is done
-            if args.device.type == "cuda":
-                import torch
+        from veco_lightning.callbacks import wait_for_device
 
-                torch.cuda.synchronize(args.device)
-
-        class StepTimerCallback(TrainerCallback):
+        class StepTimerCallback(TrainerCallback):  # on a GPU the clock is read once its queued work is done
             def on_step_begin(self, args, state, control, **kwargs):
-                wait_for_device(args)
+                wait_for_device(args.device)
                 timer.begin(state.global_step)
 
             def on_step_end(self, args, state, control, **kwargs):
-                wait_for_device(args)
+                wait_for_device(args.device)
                 step = state.global_step - 1  # global_step is incremented before on_step_end
                 timer.end(step, **counts(step))
 

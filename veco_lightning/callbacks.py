@@ -34,12 +34,16 @@ def _flops(per_second: float) -> str:
     return f"{per_second / 1e12:.3g} TFLOP/s" if per_second >= 1e12 else f"{per_second / 1e9:.3g} GFLOP/s"
 
 
-def wait_for_device(trainer: Any) -> None:
-    """Wait for the work queued on a GPU: its kernels run after the Python that launched them has returned, so a clock
-    read at the end of a step would miss them (Lightning's ``ThroughputMonitor`` synchronises likewise)."""
-    device = getattr(getattr(trainer, "strategy", None), "root_device", None)
+def wait_for_device(device: torch.device | None) -> None:
+    """Wait for the work queued on ``device`` if it is a GPU: its kernels run after the Python that launched them has
+    returned, so a clock read at the end of a step would miss them (Lightning's ``ThroughputMonitor`` synchronises
+    likewise)."""
     if device is not None and device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def _root_device(trainer: Any) -> torch.device | None:
+    return getattr(getattr(trainer, "strategy", None), "root_device", None)
 
 
 def _head_weights(pl_module: Any) -> tuple[int, int]:
@@ -81,14 +85,14 @@ class EncoderThroughput(Callback):
         self._heads = _head_weights(pl_module)
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
-        wait_for_device(trainer)
+        wait_for_device(_root_device(trainer))
         self._start = time.perf_counter()
         if self._last_end is not None and trainer.global_step > self.warmup_steps:
             self.wait_seconds += self._start - self._last_end
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        wait_for_device(trainer)
+        wait_for_device(_root_device(trainer))
         end = time.perf_counter()
         elapsed = end - self._start
         tokens = encoder_tokens(batch)
