@@ -1,6 +1,7 @@
 """Synonym mining on token ids (``data.synonym.mining: tokens``) against mining on text, on three tokenizer kinds."""
 
 import pickle
+import random
 import unicodedata
 
 import numpy as np
@@ -317,6 +318,49 @@ def test_target_side_tokenized_on_a_thread_gives_the_same(miner, kind):
         cut = threaded.mine_texts(src, tgt, 8)
         assert cut.rows() == expected.rows()
         assert all(np.array_equal(a, b) for a, b in zip(cut.units, expected.units))
+
+
+ODD_PIECES = ["\u00a0", "\t", "  ", "\u200b", "\u200d", "🦜", "👩\u200d👩\u200d👧", "e\u0301", "ﬁ", "Ⅳ", "①", "‐", "—",
+              "'", "’", "«", "»", "(", "…", "１２３", "ＡＢＣ", "中文", "عربي", "\u0301", "ß", "İ", "ǅ", "x" * 40,
+              "a-b-c", "$5", "3.14", "<mask>", "[UNK]"]
+
+
+def _odd_pairs(rng: random.Random, n: int) -> tuple[list[str], list[str]]:
+    """Sentence pairs holding translations from ``ENTRIES`` (each side's in its own order, sometimes upper-cased)
+    among odd pieces (marks alone, joiners, emoji sequences, full-width and compatibility characters, other
+    scripts, special tokens' texts), joined by spaces, by nothing or by double spaces."""
+    sides: tuple[list[str], list[str]] = ([], [])
+    for _ in range(n):
+        entries = [entry.split("\t") for entry in rng.choices(ENTRIES, k=rng.randint(0, 5))]
+        for side, words in zip(sides, ([de for _, de in entries], [en for en, _ in entries])):
+            parts = [word.upper() if rng.random() < 0.1 else word for word in words]
+            parts += rng.choices(ODD_PIECES, k=rng.randint(0, 6))
+            rng.shuffle(parts)
+            side.append(rng.choice([" ", " ", "", "  "]).join(parts) + rng.choice(["", "", ".", "!"]))
+    return sides
+
+
+@pytest.mark.parametrize("kind", list(TOKENIZERS))
+def test_random_odd_text_mines_consistently(miner, kind):
+    """On random odd text, at lengths that cut words, token mining stores the tokenizer's ids, a unit index for
+    every kept token, and synonym pairs one-to-one between units that kept a token; text mining runs on the same."""
+    tokenizer = TOKENIZERS[kind]()
+    mining = TokenMiner(miner, tokenizer)
+    found = 0
+    for seed in range(3):
+        src, tgt = _odd_pairs(random.Random(seed), 30)
+        for max_length in (64, 5, 1):
+            so, to = encode_with_offsets(tokenizer, src, max_length), encode_with_offsets(tokenizer, tgt, max_length)
+            mine_units_batch(miner, src, tgt, [o for _, o in so], [o for _, o in to])
+            cut = mining.mine_texts(src, tgt, max_length)
+            assert cut.rows() == ([ids for ids, _ in so], [ids for ids, _ in to])
+            for (src_index, tgt_index, synonyms, _), (ids, _), (other, _) in zip(cut.units.rows(), so, to):
+                assert len(src_index) == len(ids) and len(tgt_index) == len(other)
+                i, j = synonyms[0::2], synonyms[1::2]
+                assert set(i) <= set(src_index) and set(j) <= set(tgt_index), (synonyms, src_index, tgt_index)
+                assert len(set(i)) == len(i) and len(set(j)) == len(j)
+                found += len(i)
+    assert found > 100, found  # the checks above saw synonym pairs
 
 
 ODD = ["Das 🦜 Haus <mask> ＡＢＣ ǅ x", "l’OTAN  ▁ Haus’s", "Straße STRASSE ﬁnal", "  ", "Ünïcödé ä-ö_ü 42.5%"]
