@@ -64,6 +64,28 @@ def test_bare_config_means_fit_and_checkpoint_export(corpus_dir, tokenizer_dir, 
     assert os.path.exists(os.path.join(out, "tokenizer.json"))
 
 
+def test_null_callback_sections(corpus_dir, tokenizer_dir, tmp_path):
+    """``export: null`` in a config turns the export off; the sections that cannot be off say so (jsonargparse alone
+    would fail deep in its instantiation with a TypeError)."""
+    from veco_lightning.models.export import ExportPretrained
+
+    def exported(run: str) -> list[str]:
+        return glob.glob(str(tmp_path / run / "**" / "config.json"), recursive=True)
+
+    off = tmp_path / "export-null.yaml"
+    off.write_text("export: null\n")
+    args = _args(corpus_dir, tokenizer_dir, tmp_path) + ["--trainer.max_steps=2"]
+    main([*args, "--trainer.default_root_dir", str(tmp_path / "on")])
+    assert exported("on")  # the default: an export under the run's folder
+    cli = main([*args, "--config", str(off), "--trainer.default_root_dir", str(tmp_path / "off")])
+    (export,) = [c for c in cli.trainer.callbacks if isinstance(c, ExportPretrained)]
+    assert not export.enabled and not exported("off")
+    progress = tmp_path / "progress-null.yaml"
+    progress.write_text("progress: null\n")
+    with pytest.raises(SystemExit, match="'progress: null' in a config.*Remove the line"):
+        main(_args(corpus_dir, tokenizer_dir, tmp_path) + ["--config", str(progress)])
+
+
 def test_validate_test_predict_subcommands(corpus_dir, tokenizer_dir, tmp_path):
     cli = main(["validate", *_args(corpus_dir, tokenizer_dir, tmp_path)])
     assert "val/mmlm_loss" in cli.trainer.callback_metrics

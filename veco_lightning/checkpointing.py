@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 from fsspec.implementations.local import LocalFileSystem
+from jsonargparse import Namespace
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
@@ -88,7 +89,29 @@ class CheckpointingCLI:
     """What the package's LightningCLIs share (mixed in before ``LightningCLI``): atomic, ``weights_only``
     checkpoints (:class:`AtomicCheckpointIO`) unless a strategy brings its own (DeepSpeed), and a ``--ckpt_path last``
     that resumes from the newest ``last.ckpt`` under ``trainer.default_root_dir`` or stops with an error (never a
-    silent fresh start)."""
+    silent fresh start); a clear error for a callback section set to ``null`` in a config.
+
+    ``callback_sections`` names the sections that configure the callbacks a CLI always adds
+    (``parser.add_lightning_class_args``); ``off_when_null`` maps those that ``null`` switches off to the options
+    that do it."""
+
+    callback_sections: tuple[str, ...] = ()
+    off_when_null: dict[str, dict[str, Any]] = {}
+
+    def before_instantiate_classes(self) -> None:
+        """A callback section set to ``null`` in a config (``export: null``) would make jsonargparse fail with a
+        ``TypeError`` deep in its instantiation: a section in :attr:`off_when_null` is switched off instead, any
+        other gets an error that says what to do."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        for section in self.callback_sections:
+            if config.get(section, "absent") is not None:
+                continue
+            if section in self.off_when_null:
+                config[section] = Namespace(**self.off_when_null[section])
+                continue
+            raise SystemExit(f"{self.parser.prog}: error: '{section}: null' in a config: this section sets a callback "
+                             f"that every run has and cannot be null. Remove the line to keep its defaults, or set "
+                             f"its options ('{section}.<option>: value').")
 
     def instantiate_trainer(self, **kwargs: Any):
         trainer = super().instantiate_trainer(**kwargs)

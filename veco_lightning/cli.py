@@ -26,21 +26,23 @@ from veco_lightning.models.export import ExportPretrained
 from veco_lightning.module import VecoPretrainModule
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
+CALLBACK_SECTIONS = ("export", "random_states", "progress", "summary")  # sections of the callbacks every run has
 
 
 class VecoCLI(CheckpointingCLI, LightningCLI):
     """LightningCLI with the data -> model links, always-present export and random-state callbacks, atomic
     checkpoints and a ``--ckpt_path last`` that finds the run's last checkpoint."""
 
+    callback_sections = CALLBACK_SECTIONS
+    off_when_null = {"export": {"dirpath": None, "enabled": False}}  # ``export: null``: no export
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # Known only once the tokenizer is loaded, so linked at instantiation time.
         parser.link_arguments("data.vocab_size", "model.vocab_size", apply_on="instantiate")
         parser.link_arguments("data.pad_token_id", "model.pad_token_id", apply_on="instantiate")
         parser.link_arguments("data.tokenizer", "model.tokenizer")
-        parser.add_lightning_class_args(ExportPretrained, "export")
-        parser.add_lightning_class_args(RandomStates, "random_states")
-        parser.add_lightning_class_args(ProgressLog, "progress")
-        parser.add_lightning_class_args(RunSummary, "summary")
+        for section, callback in zip(CALLBACK_SECTIONS, (ExportPretrained, RandomStates, ProgressLog, RunSummary)):
+            parser.add_lightning_class_args(callback, section)
 
     def instantiate_trainer(self, **kwargs):
         trainer = super().instantiate_trainer(**kwargs)

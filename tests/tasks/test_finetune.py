@@ -66,6 +66,16 @@ data:
     assert (out / "labels" / "xnli" / "test-zh.tsv").read_text().splitlines()[:3] == list(labels)
 
 
+def test_null_progress_section_says_what_to_do(encoder_dir, tmp_path):
+    config = """
+model: {class_path: veco_lightning.tasks.SequenceClassificationTask, init_args: {task: xnli}}
+data: {class_path: veco_lightning.tasks.ClassificationDataModule, init_args: {task: xnli, train_files: x.tsv}}
+progress: null
+"""
+    with pytest.raises(SystemExit, match="'progress: null' in a config.*Remove the line"):
+        _fit(tmp_path, config, encoder_dir)
+
+
 def test_tagging_conllu_windows_every_word(encoder_dir, tmp_path):
     def conllu(lang, count, repeat=1):
         blocks = []

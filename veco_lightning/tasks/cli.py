@@ -31,6 +31,8 @@ class XtremeCLI(CheckpointingCLI, LightningCLI):
     from the data to the model, checkpoints are atomic and load with ``weights_only``, and ``fit`` ends with a test
     of the selected checkpoint."""
 
+    callback_sections = ("progress",)
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("model.init_args.encoder", "data.init_args.tokenizer")
         parser.link_arguments("data.labels", "model.init_args.labels", apply_on="instantiate")
