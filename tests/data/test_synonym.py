@@ -212,3 +212,14 @@ def test_joined_tlm_units_keep_their_pairs():
     assert joined["word_index"][0].tolist() == [-1] * 8
     assert joined["word_index"][1].tolist() == [-1, 0, 1, -1, -1, 3, 4, -1]  # target units moved past unit 2
     assert joined["synonyms"].tolist() == [[[-1, -1], [-1, -1]], [[0, 4], [1, 3]], [[0, 4], [-1, -1]]]
+
+
+def test_dictionary_for_no_configured_pair_is_reported(caplog):
+    """A dictionary whose key names no language pair of the data (a typo, a code for another pair) would never be
+    read: the source check says so; keys in either order and 3-letter codes count as the pair's."""
+    dictionaries = {**DICTS, "eng-rus": f"{DEMO}/dict/en-de.tsv", "en-it": f"{DEMO}/dict/en-de.tsv"}
+    dm = SynonymAlignedDataModule(files=_files(), dictionaries=dictionaries, tokenizer=f"{DEMO}/tokenizer")
+    with caplog.at_level("WARNING", logger="veco_lightning.data.synonym"):
+        dm.check_sources()
+    unused = [r.getMessage() for r in caplog.records if "matches no language pair" in r.getMessage()]
+    assert len(unused) == 1 and "'en-it'" in unused[0] and "de-en, zh-en, ru-en" in unused[0]

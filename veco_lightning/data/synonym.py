@@ -124,6 +124,13 @@ class SynonymAlignedDataModule(ParallelDataModule):
                 check_language(code, f"in dictionaries key {key!r}", self.extra_languages)
             for path in [files] if isinstance(files, str) else files:
                 expand_globs(path, f" (dictionary {key!r})")
+        pairs = {frozenset(self.languages(pair)): pair for pair in self.files}
+        for key in self.dictionaries:
+            if frozenset(map(to_iso1, split_pair(key, self.extra_languages))) not in pairs:
+                # Not an error: a shared config may list more dictionaries than one run's pairs need.
+                log.warning("data.synonym.dictionaries: %r matches no language pair of data.synonym.files (%s), so "
+                            "it is not used; if it was meant for one of them, name the key after that pair's two "
+                            "languages (either order)", key, ", ".join(self.files) or "none")
 
     def _dictionary_files(self, pair: str) -> list[str]:
         src, tgt = self.languages(pair)
