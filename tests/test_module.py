@@ -47,6 +47,16 @@ def test_weight_zero_objective_skips_its_forward(tokenizer_dir, tmp_path):
         _run(module, batch)
 
 
+def test_loss_weights_are_checked():
+    assert VecoPretrainModule(vocab_size=64, loss_weights={"tok": 0.5}).loss_weights == {
+        "mmlm": 1.0, "tlm": 1.0, "seq": 1.0, "tok": 0.5}
+    with pytest.raises(ValueError, match=r"unknown objective\(s\) \['mlm'\]; the objectives are mmlm, tlm, seq, tok"):
+        VecoPretrainModule(vocab_size=64, loss_weights={"mlm": 1.0})  # a typo would have left mmlm at 1.0
+    for weight in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="model.loss_weights.seq"):
+            VecoPretrainModule(vocab_size=64, loss_weights={"seq": weight})
+
+
 def test_each_input_feeds_its_objectives_once(corpus_dir, tokenizer_dir, tmp_path):
     dm, batch = _batch(tokenizer_dir, tmp_path, corpus_dir, synonym=True)
     module = VecoPretrainModule(vocab_size=dm.vocab_size).eval()  # no dropout: the two runs below compare

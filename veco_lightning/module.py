@@ -41,6 +41,8 @@ Inputs = dict[str, Any]
 
 __all__ = ["SequenceContrastOptions", "TokenContrastOptions", "VecoPretrainModule"]
 
+OBJECTIVES = ("mmlm", "tlm", "seq", "tok")  # the keys of model.loss_weights
+
 # Checkpoints written before the heads existed name their parameters differently.
 _RENAMED = {"seq_projection.": "seq_head.projection.", "tok_projection.": "tok_head.projection.",
             "seq_loss.": "seq_head.loss.", "tok_loss.": "tok_head.loss."}
@@ -143,7 +145,16 @@ class VecoPretrainModule(LightningModule):
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.encoder_spec = encoder or EncoderSpec()
         self.model = build_encoder(self.encoder_spec, vocab_size, pad_token_id)
-        self.loss_weights = {"mmlm": 1.0, "tlm": 1.0, "seq": 1.0, "tok": 1.0, **(loss_weights or {})}
+        self.loss_weights = {objective: 1.0 for objective in OBJECTIVES}
+        unknown = set(loss_weights or {}) - set(OBJECTIVES)
+        if unknown:  # a misspelt key would leave its objective at 1.0 and weigh nothing itself
+            raise ValueError(f"model.loss_weights: unknown objective(s) {sorted(unknown)}; the objectives are "
+                             f"{', '.join(OBJECTIVES)} (an objective left out weighs 1.0, 0 turns it off)")
+        for objective, weight in (loss_weights or {}).items():
+            if not math.isfinite(weight) or weight < 0:
+                raise ValueError(f"model.loss_weights.{objective}: {weight}; a weight is a finite number >= 0 "
+                                 f"(0 turns the objective off)")
+            self.loss_weights[objective] = float(weight)
         hidden = self.model.config.hidden_size
         seq, tok = seq_contrast or SequenceContrastOptions(), tok_contrast or TokenContrastOptions()
         self.mlm_loss = MaskedLMLoss(self.model.lm_head, fused=fused_lm_loss, row_multiple=row_multiple)
