@@ -223,3 +223,12 @@ def test_dictionary_for_no_configured_pair_is_reported(caplog):
         dm.check_sources()
     unused = [r.getMessage() for r in caplog.records if "matches no language pair" in r.getMessage()]
     assert len(unused) == 1 and "'en-it'" in unused[0] and "de-en, zh-en, ru-en" in unused[0]
+
+
+def test_unknown_induction_option_is_an_error_at_once():
+    with pytest.raises(ValueError, match=r"data.synonym.induction: unknown option\(s\) \['min_cnt'\]; the options are "
+                                         r"min_count, min_dice"):
+        SynonymAlignedDataModule(files=_files(), induce=True, induction={"min_cnt": 2}, tokenizer=f"{DEMO}/tokenizer")
+    dm = SynonymAlignedDataModule(files=_files(), induce=True, induction={"min_count": 2},
+                                  tokenizer=f"{DEMO}/tokenizer")
+    assert dm.induction == {"min_count": 2}

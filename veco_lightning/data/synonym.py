@@ -105,6 +105,17 @@ class SynonymAlignedDataModule(ParallelDataModule):
         self.max_word_chars = max_word_chars
         self.induce = induce
         self.induction = induction or {}
+        if self.induction:
+            import inspect
+
+            from veco_lightning.lexicon.induction import induce_dictionary
+
+            known = [name for name, param in inspect.signature(induce_dictionary).parameters.items()
+                     if param.kind is inspect.Parameter.KEYWORD_ONLY]
+            unknown = sorted(set(self.induction) - set(known))
+            if unknown:  # checked here, not when the first pair without a dictionary is prepared
+                raise ValueError(f"data.synonym.induction: unknown option(s) {unknown}; the options are "
+                                 f"{', '.join(known)}")
         self.mining = mining
         self.on_bad_dictionary_line = on_bad_dictionary_line
         self._token_tables: tuple[np.ndarray, np.ndarray, list[str] | None] | None = None
