@@ -161,15 +161,39 @@ def test_checkpoints_never_run_code(tmp_path):
     from veco_lightning.tasks.backbone import read_checkpoint
 
     _Payload.marker = tmp_path / "code-ran"
-    crafted = tmp_path / "crafted.ckpt"
-    with open(crafted, "wb") as handle:  # what an attacker ships: a checkpoint whose unpickling runs a command
-        pickle.dump({"state_dict": {}, "hyper_parameters": {"x": _Payload()}}, handle)
-    for load in (lambda: export_checkpoint(str(crafted), str(tmp_path / "out")),
-                 lambda: AtomicCheckpointIO().load_checkpoint(str(crafted)),
-                 lambda: read_checkpoint(str(crafted))):
-        with pytest.raises((ValueError, pickle.UnpicklingError)):  # refused, never executed
-            load()
+    payload = {"state_dict": {}, "hyper_parameters": {"x": _Payload()}}
+    crafted, pickled = tmp_path / "crafted.ckpt", tmp_path / "pickled.ckpt"
+    torch.save(payload, crafted)  # what an attacker ships: a checkpoint whose unpickling runs a command
+    with open(pickled, "wb") as handle:  # the same as a bare pickle, which torch.load does not take for a checkpoint
+        pickle.dump(payload, handle)
+    for path, message in ((crafted, r"refused to load.*GLOBAL (posix|os)\.system"),
+                          (pickled, r"not a checkpoint")):
+        for load in (lambda path=path: export_checkpoint(str(path), str(tmp_path / "out")),
+                     lambda path=path: AtomicCheckpointIO().load_checkpoint(str(path)),
+                     lambda path=path: read_checkpoint(str(path))):
+            with pytest.raises(ValueError, match=message) as err:
+                load()  # refused, never executed
+            assert "weights_only` set to `False`" not in str(err.value)  # never torch's advice to load it unsafely
     assert not _Payload.marker.exists()
+
+
+def test_a_file_that_is_no_checkpoint_says_so(tmp_path):
+    from veco_lightning.checkpointing import AtomicCheckpointIO
+    from veco_lightning.models.export import export_checkpoint
+    from veco_lightning.tasks.backbone import read_checkpoint
+
+    whole = tmp_path / "whole.ckpt"
+    torch.save({"state_dict": {"w": torch.randn(300, 300)}}, whole)
+    cut, text = tmp_path / "cut.ckpt", tmp_path / "notes.ckpt"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # a copy cut short
+    text.write_text("not a checkpoint\n")
+    for path in (cut, text):
+        for load in (lambda path=path: export_checkpoint(str(path), str(tmp_path / "out")),
+                     lambda path=path: AtomicCheckpointIO().load_checkpoint(str(path)),
+                     lambda path=path: read_checkpoint(str(path))):
+            with pytest.raises(ValueError, match=rf"{path.name}: not a checkpoint \(torch.save writes checkpoints as "
+                                                 r"zip archives.*Give a .ckpt that veco-fit wrote"):
+                load()
 
 
 def test_trust_remote_code_only_by_name(tmp_path, caplog):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import glob
 import os
+import re
+import zipfile
 from typing import Any
 
 import torch
@@ -18,13 +20,46 @@ def load_checkpoint(path: str, map_location: Any = "cpu") -> dict[str, Any]:
     """A checkpoint read with ``torch.load(weights_only=True)``: tensors, containers, plain values, and the package's
     option dataclasses (``EncoderSpec``, ``EvaluationOptions``, the contrast options), which their modules allow when
     they are imported (a module built in Python keeps them in its hyper-parameters). A file that needs anything else
-    (a pickled object that would run code) is refused."""
+    (a pickled object that would run code) is refused; so is a file that is no checkpoint at all, with an error that
+    says which of the two it is."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
     except Exception as err:
-        raise ValueError(f"{path}: refused to load, it holds more than tensors and plain values ({err}). "
-                         "Checkpoints are only ever read with weights_only=True; a file written by veco-fit loads, a "
-                         "file from elsewhere may carry code") from err
+        raise ValueError(checkpoint_error(path, err)) from err
+
+
+def checkpoint_error(path: str, err: BaseException) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed, for a user: the file holds a class or function that loading
+    would run (refused), or it is no checkpoint at all (``torch.save`` writes zip archives; a copy or write cut short
+    leaves none). Never the advice of torch's own message to retry with ``weights_only=False``, which would run
+    whatever code the file carries."""
+    reason = _load_failure(str(err)) or type(err).__name__
+    if "global" in reason.lower():  # weights_only met a class or function: what would have run code
+        return (f"{path}: refused to load, it holds more than tensors and plain values ({reason}). Checkpoints are "
+                "only ever read with weights_only=True; a file written by veco-fit loads, a file from elsewhere may "
+                "carry code")
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):
+        return (f"{path}: not a checkpoint (torch.save writes checkpoints as zip archives, and this file is not one: "
+                "a copy or write cut short, or another kind of file). Give a .ckpt that veco-fit wrote "
+                "(<run>/checkpoints/last.ckpt)")
+    return (f"{path}: cannot be read as a checkpoint ({reason}). Give a .ckpt that veco-fit wrote "
+            "(<run>/checkpoints/last.ckpt); checkpoints are only ever read with weights_only=True")
+
+
+_BOILERPLATE = ("Weights only load failed", "Check the documentation", "Please file an issue", "(1)", "(2)")
+
+
+def _load_failure(text: str) -> str:
+    """The sentence of a ``torch.load`` error that says what failed, without the advice around it."""
+    found = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
+    if found:
+        line = found.group(1)
+    else:
+        lines = [line.strip() for line in text.splitlines()]
+        line = next((line for line in lines if line and not line.startswith(_BOILERPLATE)), "")
+    return re.split(r"\.(?:\s|$)", line)[0]
 
 
 def is_checkpoint(path: str) -> bool:

@@ -15,8 +15,10 @@ import dataclasses
 import json
 import logging
 import os
+import pickle
 import re
 import tempfile
+import zipfile
 from typing import Any
 
 import torch
@@ -25,6 +27,7 @@ from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy, Strategy
 from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from veco_lightning.checkpointing import checkpoint_error
 from veco_lightning.data.tokenizer import load_tokenizer, save_tokenizer
 from veco_lightning.logs import run_log_dir
 from veco_lightning.models.consolidate import consolidate_checkpoint
@@ -320,7 +323,12 @@ def export_checkpoint(checkpoint: str, output_dir: str, tokenizer: str | None = 
             merged = consolidate_checkpoint(checkpoint, os.path.join(scratch, "consolidated.ckpt"))
             module = VecoPretrainModule.load_from_checkpoint(merged, map_location="cpu", weights_only=True)
     else:  # tensors, plain values and the package's option classes only: no code runs on load
-        module = VecoPretrainModule.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
+        try:
+            module = VecoPretrainModule.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, EOFError, RuntimeError) as err:
+            if isinstance(err, RuntimeError) and zipfile.is_zipfile(checkpoint):
+                raise  # the file reads; the module's own loading failed
+            raise ValueError(checkpoint_error(checkpoint, err)) from err
     tokenizer = tokenizer or module.hparams.get("tokenizer")
     if tokenizer is None:
         log.warning("No tokenizer recorded in %s and none given: exporting the model only", checkpoint)
