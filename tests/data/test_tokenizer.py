@@ -197,6 +197,22 @@ def test_small_corpus_warns_with_real_size(tmp_path, caplog):
     assert f"has {len(tok)} entries instead of the requested 5000" in caplog.text
 
 
+def test_bad_line_names_the_line_or_is_skipped_with_a_count(tmp_path, caplog):
+    from veco_lightning.lexicon.badinput import BadInputError
+
+    path = tmp_path / "en.txt"
+    path.write_bytes("".join(f"the dog number {i} runs home\n" for i in range(40)).encode() + b"caf\xe9 au lait\n")
+    with pytest.raises(BadInputError, match=r"en.txt:41: not valid UTF-8.*or set on_bad_line: skip"):
+        train_tokenizer([str(path)], str(tmp_path / "out"), vocab_size=60)
+    with caplog.at_level(logging.WARNING, logger="veco_lightning.data.readers"):  # the option the error names
+        main(["--files", str(path), "--output_dir", str(tmp_path / "out"), "--vocab_size", "60",
+              "--on_bad_line", "skip"])
+    skipped = [r.getMessage() for r in caplog.records if "skipped 1 bad line" in r.getMessage()]
+    assert len(skipped) == 1 and "en.txt:41" in skipped[0]  # logged once, though the corpus is read twice
+    tokenizer = load_tokenizer(str(tmp_path / "out"))  # a small corpus: fewer pieces than asked, as warned
+    assert tokenizer.mask_token_id == len(tokenizer) - 1 and "é" not in "".join(tokenizer.get_vocab())
+
+
 def test_word_start_table_sentencepiece(trained):
     tok, _, _ = trained
     table = word_start_table(tok)

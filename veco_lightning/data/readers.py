@@ -81,7 +81,7 @@ def expand_globs(patterns: str | list[str], context: str = "") -> list[str]:
 
 def iter_lines(files: list[str], text_field: str = "text", on_bad_line: BadLinePolicy = "error",
                lines: list[int | None] | tuple[int | None, ...] | None = None,
-               max_line_chars: int = MAX_LINE_CHARS) -> Iterator[dict]:
+               max_line_chars: int = MAX_LINE_CHARS, log_skipped: bool = True) -> Iterator[dict]:
     """Yield ``{"text": ...}`` for every non-blank line of ``.txt`` files, every record of ``.jsonl`` files and every
     cell of the ``text_field`` column of ``.parquet`` files (a null cell counts as blank).
 
@@ -90,8 +90,9 @@ def iter_lines(files: list[str], text_field: str = "text", on_bad_line: BadLineP
 
     A bad line (:mod:`veco_lightning.lexicon.badinput`: not UTF-8, a control character, longer than
     ``max_line_chars``; in jsonl also not JSON or without a string ``text_field``) raises ``BadInputError`` naming the
-    file, the line and the fix, or with ``on_bad_line="skip"`` is skipped, counted per file and logged. A file with no
-    text is an error either way.
+    file, the line and the fix, or with ``on_bad_line="skip"`` is skipped, counted per file and logged (unless
+    ``log_skipped`` is false: a second pass over files already read once). A file with no text is an error either
+    way.
     """
     bad = BadLines(on_bad_line)
     for path in files:
@@ -107,7 +108,8 @@ def iter_lines(files: list[str], text_field: str = "text", on_bad_line: BadLineP
             skipped = bad.counts.get(path, 0)
             detail += f", and {skipped} bad line(s) were skipped" if skipped else ""
             raise empty_file_error(path, detail)
-    bad.warn(log)
+    if log_skipped:
+        bad.warn(log)
 
 
 def _texts(path: str, text_field: str, lines: list[int | None] | tuple[int | None, ...] | None,

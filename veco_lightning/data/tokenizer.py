@@ -20,7 +20,7 @@ import torch
 import transformers
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-from veco_lightning.data.readers import expand_globs, iter_lines
+from veco_lightning.data.readers import BadLinePolicy, expand_globs, iter_lines
 from veco_lightning.data.sampling import smoothed_probabilities
 from veco_lightning.paths import resolve_path
 
@@ -121,11 +121,11 @@ def _expand(files: dict[str, list[str]] | list[str] | str) -> dict[str, list[str
             for lang, patterns in groups.items()}
 
 
-def _iter_texts(path: str) -> Iterator[str]:
+def _iter_texts(path: str, on_bad_line: BadLinePolicy = "error", log_skipped: bool = True) -> Iterator[str]:
     """The non-empty texts of a ``.txt`` (one per line) or ``.jsonl`` (field "text") file, stripped."""
     if not path.endswith((".txt", ".jsonl")):
         raise ValueError(f"Unsupported corpus file {path!r}: expected .txt or .jsonl.")
-    return (record["text"].strip() for record in iter_lines([path]))
+    return (record["text"].strip() for record in iter_lines([path], on_bad_line=on_bad_line, log_skipped=log_skipped))
 
 
 def _quotas(counts: dict[str, int], max_lines: int | None, alpha: float) -> dict[str, int]:
@@ -141,7 +141,8 @@ def _quotas(counts: dict[str, int], max_lines: int | None, alpha: float) -> dict
     return {lang: min(quota[lang], counts[lang]) for lang in counts}
 
 
-def _sample(groups: dict[str, list[str]], counts: dict[str, int], quotas: dict[str, int], seed: int) -> Iterator[str]:
+def _sample(groups: dict[str, list[str]], counts: dict[str, int], quotas: dict[str, int], seed: int,
+            on_bad_line: BadLinePolicy = "error") -> Iterator[str]:
     """Stream ``quotas[lang]`` lines of each language, drawn uniformly without replacement.
 
     Two passes over the files (count, then draw) keep memory to the chosen line indices. Each
@@ -155,7 +156,7 @@ def _sample(groups: dict[str, list[str]], counts: dict[str, int], quotas: dict[s
             keep = set(random.Random(f"{seed}:{lang}").sample(range(counts[lang]), quota))
         index = 0
         for path in groups[lang]:
-            for text in _iter_texts(path):
+            for text in _iter_texts(path, on_bad_line, log_skipped=False):  # the counting pass logged them
                 if keep is None or index in keep:
                     yield text
                 index += 1
@@ -191,6 +192,7 @@ def train_tokenizer(
     alpha: float = 0.3,
     max_lines: int | None = 1_000_000,
     seed: int = 0,
+    on_bad_line: BadLinePolicy = "error",
 ) -> transformers.PreTrainedTokenizerBase:
     """Train an XLM-R-style SentencePiece-Unigram tokenizer and save it to ``output_dir``.
 
@@ -216,6 +218,9 @@ def train_tokenizer(
         alpha: Smoothing exponent; 1 keeps corpus proportions, 0 balances languages equally.
         max_lines: Total line budget for training, or None to use every line.
         seed: Seed of the line sampling.
+        on_bad_line: ``error`` (default) stops at a bad line (not UTF-8, a control character, too long; in jsonl
+            not JSON) naming the file, the line and the fix; ``skip`` leaves such lines out, counted and logged per
+            file.
 
     Returns:
         The tokenizer loaded back from ``output_dir``: ``<s>=0 <pad>=1 </s>=2 <unk>=3``,
@@ -230,7 +235,7 @@ def train_tokenizer(
     if alpha < 0 or (max_lines is not None and max_lines <= 0):
         raise ValueError(f"Need alpha >= 0 and max_lines > 0 or None, got {alpha=} {max_lines=}.")
     groups = _expand(files)
-    counts = {lang: sum(1 for path in paths for _ in _iter_texts(path)) for lang, paths in groups.items()}
+    counts = {lang: sum(1 for path in paths for _ in _iter_texts(path, on_bad_line)) for lang, paths in groups.items()}
     for lang in [lang for lang, n in counts.items() if n == 0]:
         logger.warning("Language %r has no non-empty lines; skipping it.", lang)
         del counts[lang]
@@ -249,7 +254,8 @@ def train_tokenizer(
     trainer = trainers.UnigramTrainer(
         vocab_size=vocab_size - 1, special_tokens=list(SPECIAL_TOKENS), unk_token="<unk>", show_progress=False
     )
-    backend.train_from_iterator(_sample(groups, counts, quotas, seed), trainer=trainer, length=sum(quotas.values()))
+    backend.train_from_iterator(_sample(groups, counts, quotas, seed, on_bad_line), trainer=trainer,
+                                length=sum(quotas.values()))
 
     # Rebuild the model with the specials first and <mask> appended last, as in XLM-R's vocab.
     trained = [(piece, score) for piece, score in json.loads(backend.to_str())["model"]["vocab"]]
