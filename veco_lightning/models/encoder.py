@@ -7,13 +7,14 @@ tied LM head. Holding the stock class means export is a plain ``save_pretrained`
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
-from transformers import AutoModelForMaskedLM, XLMRobertaConfig, XLMRobertaForMaskedLM
+from transformers import AutoConfig, AutoModelForMaskedLM, XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from veco_lightning.models.dropout import use_fast_dropout
 
@@ -85,8 +86,26 @@ def preset_config(
         layer_norm_eps=1e-5,  # XLM-R's value; XLMRobertaConfig defaults to BERT's 1e-12
         **PRESETS[preset],
     )
+    check_overrides(overrides, XLMRobertaConfig)
     kwargs.update(overrides)
     return XLMRobertaConfig(**kwargs)
+
+
+def check_overrides(overrides: dict[str, Any], config_class: type) -> None:
+    """Every key of ``encoder.overrides`` must be a field of the encoder's config class: a config takes unknown keys
+    without a word (``hidden_dropout: 0.2`` would be stored and read by nothing, the dropout it meant unchanged)."""
+    try:
+        fields = set(vars(config_class()))
+    except Exception:  # a config class that needs arguments: nothing to compare against
+        return
+    fields.add("attn_implementation")  # preset_config passes encoder.attn_implementation with the overrides
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        hints = [f"{key} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(key, fields, 1)) else key
+                 for key in unknown]
+        raise ValueError(f"encoder.overrides: {', '.join(hints)} is not a field of {config_class.__name__}; the "
+                         f"overrides replace its fields, e.g. hidden_dropout_prob, attention_probs_dropout_prob, "
+                         f"max_position_embeddings")
 
 
 def build_encoder(spec: EncoderSpec, vocab_size: int | None = None, pad_token_id: int = 1) -> XLMRobertaForMaskedLM:
@@ -105,8 +124,10 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None, pad_token_id: int)
     if "trust_remote_code" in spec.overrides:
         raise ValueError("encoder.overrides may not set trust_remote_code: it runs code shipped with the checkpoint. "
                          "If you trust that code, set encoder.trust_remote_code: true by name")
+    if "attn_implementation" in spec.overrides:  # it is an argument of its own, which the overrides would clash with
+        raise ValueError("encoder.overrides may not set attn_implementation: set encoder.attn_implementation")
     if spec.path is not None and spec.path.endswith(".ckpt") and os.path.isfile(spec.path):
-        return _from_training_checkpoint(spec.path)
+        return _from_training_checkpoint(spec.path, spec.overrides)
     if spec.path is not None:
         if os.path.sep in spec.path and not os.path.exists(spec.path):
             raise FileNotFoundError(
@@ -115,6 +136,9 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None, pad_token_id: int)
             )
         if spec.trust_remote_code:
             log.warning("encoder.trust_remote_code is on: %s may run the model code it ships", spec.path)
+        if spec.overrides:  # the config only (config.json), to check the keys before any weights are read
+            check_overrides(spec.overrides, type(AutoConfig.from_pretrained(spec.path,
+                                                                           trust_remote_code=spec.trust_remote_code)))
         model = AutoModelForMaskedLM.from_pretrained(
             spec.path, attn_implementation=spec.attn_implementation, trust_remote_code=spec.trust_remote_code,
             **spec.overrides
@@ -142,8 +166,9 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None, pad_token_id: int)
     return XLMRobertaForMaskedLM(config)
 
 
-def _from_training_checkpoint(path: str) -> XLMRobertaForMaskedLM:
-    """The encoder (with its LM head) of a ``veco-fit`` checkpoint, built from the shape the checkpoint records."""
+def _from_training_checkpoint(path: str, overrides: dict[str, Any] | None = None) -> XLMRobertaForMaskedLM:
+    """The encoder (with its LM head) of a ``veco-fit`` checkpoint, built from the shape the checkpoint records, with
+    ``overrides`` (``encoder.overrides``: a dropout for continued training, say) over the overrides it records."""
     from veco_lightning.checkpointing import read_checkpoint
 
     checkpoint = read_checkpoint(path)
@@ -153,6 +178,8 @@ def _from_training_checkpoint(path: str) -> XLMRobertaForMaskedLM:
     if saved.path is not None and saved.path.endswith(".ckpt"):
         raise ValueError(f"{path} was itself trained from a checkpoint file ({saved.path}): export it with veco-export "
                          "and evaluate the export directory")
+    if overrides:
+        saved = replace(saved, overrides={**saved.overrides, **overrides})
     model = _build_encoder(saved, hparams.get("vocab_size"), hparams.get("pad_token_id", 1))
     weights = {k[len("model."):]: v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
     if weights["roberta.embeddings.word_embeddings.weight"].shape[0] != model.config.vocab_size:
