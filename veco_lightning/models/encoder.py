@@ -98,6 +98,7 @@ def check_overrides(overrides: dict[str, Any], config_class: type) -> None:
         fields = set(vars(config_class()))
     except Exception:  # a config class that needs arguments: nothing to compare against
         return
+    fields |= {name for name in dir(config_class) if isinstance(getattr(config_class, name), property)}
     fields.add("attn_implementation")  # preset_config passes encoder.attn_implementation with the overrides
     unknown = sorted(set(overrides) - fields)
     if unknown:
