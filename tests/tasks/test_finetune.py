@@ -252,10 +252,24 @@ def test_bad_task_data_names_file_and_line(encoder_dir, tmp_path):
                            test_files={"xx": str(tmp_path / "test.tsv")})
     with pytest.raises(ValueError, match=r"test\.tsv:2"):
         dm.setup("test")
+    # A test file is read whole even with skip: its predictions are written sentence by sentence, in its order, so a
+    # skipped sentence would shift every prediction after it. The error says so, before any fine-tuning.
     skipping = TaggingDataModule(tokenizer=str(encoder_dir), train_files=str(tmp_path / "train.tsv"),
                                  test_files={"xx": str(tmp_path / "test.tsv")}, on_bad_line="skip")
-    skipping.setup("test")
-    assert len(skipping.test_sets[0].sentences) == 0  # the sentence is skipped whole (and counted in a warning)
+    with pytest.raises(ValueError, match=r"test\.tsv:2: tag 'ADV'.*a test file is read whole, even with "
+                                         r"data.on_bad_line: skip"):
+        skipping.setup("fit")
+    (tmp_path / "train.tsv").write_text("dog\tNOUN\nruns\tVERB\n\ncat\n\nbird\tNOUN\n", encoding="utf-8")
+    (tmp_path / "test.tsv").write_text("dog\tNOUN\nbarks\tVERB\n", encoding="utf-8")
+    skipping = TaggingDataModule(tokenizer=str(encoder_dir), train_files=str(tmp_path / "train.tsv"),
+                                 test_files={"xx": str(tmp_path / "test.tsv")}, on_bad_line="skip")
+    skipping.setup("fit")  # a training file skips its bad sentence ("cat" has no tag), counted in a warning
+    assert len(skipping.train_set.sentences) == 2
+    (tmp_path / "empty.tsv").write_text("", encoding="utf-8")
+    empty = TaggingDataModule(tokenizer=str(encoder_dir), train_files=str(tmp_path / "train.tsv"),
+                              test_files={"xx": str(tmp_path / "empty.tsv")}, on_bad_line="skip")
+    with pytest.raises(ValueError, match=r"empty.tsv: no examples"):  # not a language silently left out
+        empty.setup("fit")
 
 
 def test_fine_tuning_uses_dropout(encoder_dir):
@@ -265,3 +279,51 @@ def test_fine_tuning_uses_dropout(encoder_dir):
 
     assert SequenceClassificationTask(encoder=str(encoder_dir), task="xnli").model.training
     assert build_encoder(EncoderSpec(preset=None, path=str(encoder_dir))).training  # continued pre-training too
+
+
+def test_task_data_errors_name_the_data_options_and_come_before_training(encoder_dir, tmp_path):
+    """Through veco-xtreme the readers' fixes name options of the data section (not the readers' own arguments),
+    QA's bad questions skip with data.on_bad_line, and every test file is read at setup("fit"), before training."""
+    from veco_lightning.tasks import ClassificationDataModule, QADataModule
+
+    rows = [f"{a}\t{b}\t{label}" for a, b, label in zip(sentences("en"), sentences("en")[1:],
+                                                         ["entailment", "neutral", "contradiction"] * 10)][:12]
+    (tmp_path / "train.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "four.tsv").write_text("\n".join(rows[:5] + [rows[5] + "\textra"] + rows[6:]) + "\n", encoding="utf-8")
+    (tmp_path / "typo.tsv").write_text("\n".join(rows[:3] + ["a\tb\tneutrall"]) + "\n", encoding="utf-8")
+    (tmp_path / "labels.tsv").write_text("\n".join(rows[:4]) + "\n", encoding="utf-8")
+
+    def classification(**kwargs):
+        return ClassificationDataModule(task="xnli", tokenizer=str(encoder_dir), **kwargs)
+
+    with pytest.raises(ValueError, match=r"four.tsv:6: 4 TAB-separated.*csv-quoted\), or set data.on_bad_line: skip"):
+        classification(train_files=str(tmp_path / "four.tsv")).setup("fit")
+    with pytest.raises(ValueError, match=r"typo.tsv:4: label 'neutrall'.*as data.label_names, or set data.on_bad_line"):
+        classification(train_files=str(tmp_path / "typo.tsv")).setup("fit")
+    with pytest.raises(ValueError, match=r"labels.tsv has 4 labelled rows but .*train.tsv has 12"):
+        classification(train_files=str(tmp_path / "train.tsv"), test_files={"de": str(tmp_path / "train.tsv")},
+                       test_labels={"de": str(tmp_path / "labels.tsv")}).setup("fit")
+    with pytest.raises(FileNotFoundError, match="missing.tsv"):
+        classification(train_files=str(tmp_path / "train.tsv"),
+                       test_files={"de": str(tmp_path / "missing.tsv")}).setup("fit")
+
+    context = "The dog runs home. The cat sleeps."
+    article = {"title": "t", "paragraphs": [
+        {"context": context, "qas": [{"id": "q1", "question": "Who runs?", "answers": [{"text": "dog",
+                                                                                      "answer_start": 4}]}]},
+        {"context": "", "qas": [{"id": "q2", "question": "Who sleeps?", "answers": []}]}]}
+    (tmp_path / "qa.json").write_text(json.dumps({"version": "1.1", "data": [article]}), encoding="utf-8")
+    (tmp_path / "none.json").write_text(json.dumps({"version": "1.1", "data": []}), encoding="utf-8")
+
+    def qa(**kwargs):
+        return QADataModule(tokenizer=str(encoder_dir), max_length=64, doc_stride=16,
+                            max_query_length=16, train_files=str(tmp_path / "qa.json"), **kwargs)
+
+    with pytest.raises(ValueError, match=r"question 'q2': empty context.*set data.on_bad_line: skip"):
+        qa().setup("fit")
+    skipping = qa(on_bad_line="skip", test_files={"de": str(tmp_path / "qa.json")}, exclude_train_questions=False)
+    skipping.setup("fit")  # answers are written by question id: a QA test file may skip too
+    skipping.setup("test")
+    assert [e.id for e in skipping.test_sets[0].examples] == ["q1"]
+    with pytest.raises(ValueError, match=r"none.json: no examples"):
+        qa(on_bad_line="skip", test_files={"de": str(tmp_path / "none.json")}).setup("fit")

@@ -88,7 +88,7 @@ class ClassificationDataModule(TaskDataModule):
         return self.label_names
 
     def read(self, path: str) -> list[ClassificationExample]:
-        return read_classification(path, labels=self.label_names, layout=self.layout, on_bad_line=self.on_bad_line,
+        return read_classification(path, labels=self.label_names, layout=self.layout, on_bad_line=self.policy(path),
                                    int_labels=INT_LABELS.get(self.task))
 
     def from_rows(self, rows, spec: str) -> list[ClassificationExample]:
@@ -112,12 +112,23 @@ class ClassificationDataModule(TaskDataModule):
 
     def build(self, examples: list[ClassificationExample], language: str, split: str, path: str) -> ClassificationSet:
         if split == "test" and language in self.test_labels:
-            labelled, rows = self._read_all(self.test_labels[language]), len(self._read_all(path))
-            if len(labelled) != rows:
-                raise ValueError(f"{self.test_labels[language]} has {len(labelled)} labelled rows but {path} has "
-                                 f"{rows}: test_labels must label the test file row by row")
+            labelled = self._test_labels_of(language, path)
             examples = [replace(e, label=gold.label) for e, gold in zip(examples, labelled)]  # test_limit: a prefix
         return ClassificationSet(examples, language, path, self.tokenizer, self.label_names, self.max_length)
+
+    def _test_labels_of(self, language: str, path: str) -> list[ClassificationExample]:
+        """The rows of ``test_labels[language]``, checked to label the test file ``path`` row by row."""
+        labelled, rows = self._read_all(self.test_labels[language]), len(self._read_all(path))
+        if len(labelled) != rows:
+            raise ValueError(f"{self.test_labels[language]} has {len(labelled)} labelled rows but {path} has "
+                             f"{rows}: test_labels must label the test file row by row")
+        return labelled
+
+    def check_test_files(self) -> None:
+        super().check_test_files()
+        for language, path in self.test_files.items():
+            if language in self.test_labels:
+                self._test_labels_of(language, path)
 
 
 class SequenceClassificationTask(XtremeTask):

@@ -4,6 +4,7 @@ the task's formats and tokenized once per run into :class:`TaskSet`\ s that also
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -84,7 +85,8 @@ class TaskDataModule(LightningDataModule):
         model_selection: ``english_dev`` (zero-shot) or ``target_dev`` (select on ``dev_files``; not zero-shot).
         dev_files: language -> development file, for ``model_selection: target_dev``.
         on_bad_line: ``error`` stops at a malformed line or example (naming file, line and fix); ``skip`` skips it
-            and counts it in a warning.
+            and counts it in a warning. Test files whose predictions are written line by line (classification,
+            tagging) are always read strictly: a skipped line would shift every prediction after it.
         num_workers: loader workers.
         seed: seed of the training order and of the subsets.
     """
@@ -131,6 +133,7 @@ class TaskDataModule(LightningDataModule):
             raise ValueError("model_selection: target_dev needs dev_files (language -> development file)")
         self._tokenizer: PreTrainedTokenizerBase | None = None
         self._read_cache: dict[tuple[str, ...], list[Any]] = {}
+        self._test_files_checked = False
         self.train_set: TaskSet | None = None
         self.dev_sets: list[TaskSet] = []
         self.test_sets: list[TaskSet] = []
@@ -173,9 +176,63 @@ class TaskDataModule(LightningDataModule):
                 if pattern.startswith(HUB_PREFIX):
                     examples += self.from_rows(load_hub(pattern), pattern)
                 else:
-                    examples += [example for path in expand_globs(pattern) for example in self.read(path)]
+                    examples += [example for path in expand_globs(pattern) for example in self._read_one(path)]
             self._read_cache[key] = examples
         return self._read_cache[key]
+
+    # The readers' fixes name their own arguments; through veco-xtreme these are options of the data section, or
+    # none the user can set (the reader's default is what the task uses).
+    HINTS = (
+        ("set on_bad_line='skip' to skip such", "set data.on_bad_line: skip to skip such"),
+        ("set on_bad_example='skip' to skip such", "set data.on_bad_line: skip to skip such"),
+        ("pass this file's label set as labels=", "give the task's label set as data.label_names"),
+        ("pass this file's tag set as labels=", "give the task's tag set as data.label_names"),
+        ("read it with labelled=False", "set data.labelled_test: false"),
+        ("read an unlabelled file with labelled=False", "for an unlabelled test file set data.labelled_test: false"),
+        (" (a text holding a TAB must be csv-quoted: quoting='csv'), or set columns=",
+         " (a text holding a TAB must be csv-quoted)"),
+        (", or read the file with quoting='none'", ""),
+        (", or name integer labels with int_labels= (XNLI_HF_INT_LABELS for Hugging Face's XNLI)", ""),
+        ("prefix every word or none, or read with strip_lang_prefix=None", "prefix every word or none"),
+    )
+
+    # Whether a test file's predictions are written in its order, one per line or sentence (classification,
+    # tagging): then none of its lines may be skipped. QA writes answers by question id.
+    predictions_in_file_order = True
+
+    def policy(self, path: str) -> Literal["error", "skip"]:
+        """The bad-line policy for reading ``path``: ``on_bad_line``, but ``error`` for a test file whose predictions
+        are written in file order (a skipped line would shift every prediction after it)."""
+        if self.predictions_in_file_order and path in self._test_paths:
+            return "error"
+        return self.on_bad_line
+
+    @property
+    def _test_paths(self) -> set[str]:
+        return {p for pattern in self.test_files.values() if not pattern.startswith(HUB_PREFIX)
+                for p in expand_globs(pattern)}
+
+    def _read_one(self, path: str) -> list[Any]:
+        """:meth:`read`, its errors' fixes in terms of this datamodule's options; a file without examples is an
+        error (it would otherwise fail in the tokenizer, or leave its language out of the results)."""
+        try:
+            examples = self.read(path)
+        except ValueError as err:
+            message = str(err)
+            if self.predictions_in_file_order and path in self._test_paths:
+                message = re.sub(r", or set on_bad_line='skip' to skip such \w+ with a warning$",
+                                 " (a test file is read whole, even with data.on_bad_line: skip: its predictions are "
+                                 "written one per line, in its order)", message)
+            for reader_hint, option_hint in self.HINTS:
+                message = message.replace(reader_hint, option_hint)
+            if message == str(err):
+                raise
+            raise ValueError(message) from None
+        if not examples:
+            skipped = " (every one was skipped as bad; see the warning above)" if self.on_bad_line == "skip" else ""
+            raise ValueError(f"{path}: no examples{skipped}: the file is empty or holds nothing this task reads; give "
+                             "a file with examples, or remove it from the data config")
+        return examples
 
     def _split_off(self, examples: list[Any]) -> tuple[list[Any], list[Any]]:
         """Hold out a seeded ``dev_split`` share of the example groups for model selection."""
@@ -216,9 +273,18 @@ class TaskDataModule(LightningDataModule):
             elif self.dev_file is not None:
                 self.dev_sets = [self.build(self._sample(self._read_all(self.dev_file), self.dev_limit), "en", "dev",
                                             self.dev_file)]
+        if stage == "fit" and not self._test_files_checked:
+            self.check_test_files()
+            self._test_files_checked = True
         if stage in (None, "test", "predict") and not self.test_sets:
             self.test_sets = [self.build(self._read_all(path)[: self.test_limit], lang, "test", path)
                               for lang, path in self.test_files.items()]
+
+    def check_test_files(self) -> None:
+        """Read every test file before fine-tuning starts (the examples are kept for the test): a test file that is
+        missing or cannot be read would otherwise stop the run only after the whole fine-tuning."""
+        for path in self.test_files.values():
+            self._read_all(path)
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         """Pad ``input_ids`` (and every other per-token list) to the longest item; stack the rest."""

@@ -18,7 +18,6 @@ from typing import Any
 import torch
 from transformers import XLMRobertaForQuestionAnswering
 
-from veco_lightning.data.readers import expand_globs
 from veco_lightning.tasks.base import XtremeTask
 from veco_lightning.tasks.datamodule import TaskDataModule, TaskSet
 from veco_lightning.tasks.formats import QAExample, read_squad, write_qa_predictions, write_squad
@@ -153,6 +152,8 @@ class QADataModule(TaskDataModule):
         **kwargs: the arguments of :class:`~veco_lightning.tasks.datamodule.TaskDataModule`.
     """
 
+    predictions_in_file_order = False  # answers are written by question id
+
     def __init__(self, doc_stride: int = 128, max_query_length: int = 64, on_bad_answer: str = "error",
                  exclude_train_questions: bool = True, labelled_test: bool = True, max_length: int = 384,
                  **kwargs: Any) -> None:
@@ -165,11 +166,7 @@ class QADataModule(TaskDataModule):
 
     def read(self, path: str) -> list[QAExample]:
         labelled = self.labelled_test or path not in self._test_paths
-        return read_squad(path, labelled=labelled, on_bad_answer=self.on_bad_answer)
-
-    @property
-    def _test_paths(self) -> set[str]:
-        return {p for pattern in self.test_files.values() for p in expand_globs(pattern)}
+        return read_squad(path, labelled=labelled, on_bad_answer=self.on_bad_answer, on_bad_example=self.on_bad_line)
 
     def from_rows(self, rows, spec: str) -> list[QAExample]:
         """Hub rows in SQuAD's layout: ``id``, ``title``, ``context``, ``question``, ``answers`` (``text`` and

@@ -121,7 +121,7 @@ class TaggingDataModule(TaskDataModule):
         # The training files define the tag set; every other file is checked against it.
         training = {p for pattern in self.train_files if not pattern.startswith("hf://") for p in expand_globs(pattern)}
         labels = self.label_names if path in training else self.labels
-        return read_tagging(path, labels=labels, layout=self.layout, on_bad_line=self.on_bad_line)
+        return read_tagging(path, labels=labels, layout=self.layout, on_bad_line=self.policy(path))
 
     def from_rows(self, rows, spec: str) -> list[TaggedSentence]:
         """Hub rows with ``tokens`` and ``pos_tags`` / ``ner_tags`` / ``tags`` (class indices named by the dataset's
