@@ -84,6 +84,10 @@ def test_null_callback_sections(corpus_dir, tokenizer_dir, tmp_path):
     progress.write_text("progress: null\n")
     with pytest.raises(SystemExit, match="'progress: null' in a config.*Remove the line"):
         main(_args(corpus_dir, tokenizer_dir, tmp_path) + ["--config", str(progress)])
+    trainer = tmp_path / "trainer-null.yaml"
+    trainer.write_text("trainer: null\n")  # would run on a Trainer of Lightning's defaults, every setting dropped
+    with pytest.raises(SystemExit, match="'trainer: null' in a config.*Remove the line"):
+        main(_args(corpus_dir, tokenizer_dir, tmp_path) + ["--config", str(trainer)])
 
 
 def test_validate_test_predict_subcommands(corpus_dir, tokenizer_dir, tmp_path):

@@ -136,8 +136,13 @@ class CheckpointingCLI:
     def before_instantiate_classes(self) -> None:
         """A callback section set to ``null`` in a config (``export: null``) would make jsonargparse fail with a
         ``TypeError`` deep in its instantiation: a section in :attr:`off_when_null` is switched off instead, any
-        other gets an error that says what to do."""
+        other gets an error that says what to do; so does ``trainer: null`` (a ``TypeError`` in ``veco-xtreme``, a
+        Trainer of Lightning's defaults in ``veco-fit``)."""
         config = self.config[self.subcommand] if self.subcommand else self.config
+        if "trainer" in config and config["trainer"] is None:  # Lightning fails on it, or builds a default Trainer
+            raise SystemExit(f"{self.parser.prog}: error: 'trainer: null' in a config: it would drop every trainer "
+                             "setting of the configs before it. Remove the line, or set the options you mean "
+                             "('trainer.<option>: value').")
         for section in self.callback_sections:
             if config.get(section, "absent") is not None:
                 continue

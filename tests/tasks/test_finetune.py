@@ -222,6 +222,31 @@ data: {class_path: veco_lightning.tasks.TaggingDataModule, init_args: {train_fil
     assert (tmp_path / "out" / "xtreme.md").read_text().count("xnli") >= 1
 
 
+def test_suite_with_nothing_to_score_says_so(encoder_dir, tmp_path, capsys):
+    from veco_lightning.tasks.cli import run as main
+
+    labels = ("entailment", "neutral", "contradiction")
+    rows = [f"{a}\t{b}\t{labels[i % 3]}" for i, (a, b) in enumerate(zip(sentences("en"), sentences("en")[1:]))]
+    (tmp_path / "train.tsv").write_text("\n".join(rows[:24]) + "\n", encoding="utf-8")
+    unlabelled = [row.rsplit("\t", 1)[0] for row in rows[:8]]  # a test copy without its labels
+    (tmp_path / "test-ru.tsv").write_text("\n".join(unlabelled) + "\n", encoding="utf-8")
+    (tmp_path / "task.yaml").write_text(f"""
+model: {{class_path: veco_lightning.tasks.SequenceClassificationTask, init_args: {{task: xnli}}}}
+data:
+  class_path: veco_lightning.tasks.ClassificationDataModule
+  init_args: {{task: xnli, train_files: {tmp_path / 'train.tsv'}, dev_split: 0.25, batch_size: 4,
+              test_files: {{ru: {tmp_path / 'test-ru.tsv'}}}}}
+""", encoding="utf-8")
+    args = ["--args", "[--trainer.max_steps=2, --trainer.logger=false, --trainer.enable_progress_bar=false]",
+            f"--encoder={encoder_dir}", f"--output_dir={tmp_path / 'out'}"]
+    assert main(["suite", "--tasks", f"[{tmp_path / 'task.yaml'}]", *args]) == {}
+    assert "nothing is scored" in (tmp_path / "out" / "xtreme.md").read_text()
+    assert "xnli: predicted but not scored (test files without gold labels): ru" in capsys.readouterr().out
+    assert (tmp_path / "out" / "predictions" / "xnli" / "test-ru.tsv").read_text().count("\n") == 8
+    with pytest.raises(FileNotFoundError, match="relative to the directory veco-xtreme runs in"):
+        main(["suite", "--tasks", "[no/such/task.yaml]", *args])
+
+
 def test_hub_source_code_path(tmp_path, encoder_dir):
     """``hf://`` sources go through datasets.load_dataset (here its local json builder: no network)."""
     from veco_lightning.tasks import ClassificationDataModule, TaggingDataModule

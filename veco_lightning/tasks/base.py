@@ -182,6 +182,7 @@ class XtremeTask(LightningModule):
         outputs = self._gathered()
         out_dir = self.output_dir or os.path.join(self.trainer.log_dir or self.trainer.default_root_dir, "xtreme")
         scores: dict[str, dict[str, float]] = {}
+        unscored = []
         for idx, dataset in enumerate(self._datasets(self.trainer.test_dataloaders)):
             if idx not in outputs:
                 continue
@@ -191,6 +192,8 @@ class XtremeTask(LightningModule):
                 self.write(os.path.join(out_dir, "predictions", self.task, name), predictions)
                 if dataset.references is not None:
                     self.write_labels(os.path.join(out_dir, "labels", self.task, name), dataset)
+                else:
+                    unscored.append(dataset.language)
             if dataset.references is not None:
                 scores[dataset.language] = self.score(dataset, predictions)
                 for key, value in scores[dataset.language].items():
@@ -205,6 +208,9 @@ class XtremeTask(LightningModule):
                 with open(os.path.join(out_dir, "scores", f"{self.task}.json"), "w", encoding="utf-8") as handle:
                     json.dump({"task": self.task, "languages": scores, **averages}, handle, indent=1)
                 print(_table(self.task, scores, averages))
+        if unscored and self.trainer.is_global_zero:  # so that a language missing from the table is explained
+            print(f"{self.task}: predicted but not scored (test files without gold labels): {', '.join(unscored)}; the "
+                  f"predictions are in {os.path.join(out_dir, 'predictions', self.task)}")
 
     def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
                                     gradient_clip_algorithm: str | None = None) -> None:

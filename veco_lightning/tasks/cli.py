@@ -65,6 +65,10 @@ def run_cli(args: list[str] | None = None) -> XtremeCLI:
         XtremeTask, TaskDataModule, subclass_mode_model=True, subclass_mode_data=True,
         args=None if from_command_line else args, seed_everything_default=1,  # XTREME's baselines use seed 1
         save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False,
+        parser_kwargs={"description": "Fine-tune, test and score XTREME tasks. Besides the Lightning subcommands "
+                                      "below: 'veco-xtreme score --help' (score a folder of predictions as XTREME's "
+                                      "evaluate.py does) and 'veco-xtreme suite --help' (every task of a suite "
+                                      "config, then one XTREME table)."},
     )
 
 

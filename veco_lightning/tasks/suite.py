@@ -48,7 +48,12 @@ def _exists(pattern: str) -> bool:
 
 def available(config_file: str) -> tuple[bool, dict[str, str], list[str], list[str]]:
     """``(runnable, test files present, test languages missing, reasons it cannot run)`` of a task config."""
-    with open(resolve_path(config_file), encoding="utf-8") as handle:
+    path = resolve_path(config_file)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"suite task config {config_file!r} not found (working directory {os.getcwd()}): the "
+                                "task configs of a suite, like the data paths inside them, are relative to the "
+                                "directory veco-xtreme runs in (the repository root for the shipped configs)")
+    with open(path, encoding="utf-8") as handle:
         config = yaml.safe_load(handle)
     data = (config.get("data") or {}).get("init_args") or {}
     train = data.get("train_files") or []
@@ -61,6 +66,13 @@ def available(config_file: str) -> tuple[bool, dict[str, str], list[str], list[s
     tests = {lang: p for lang, p in (data.get("test_files") or {}).items() if p}
     present = {lang: p for lang, p in tests.items() if _exists(p)}
     return not reasons, present, sorted(set(tests) - set(present)), reasons
+
+
+def _folders(path: str) -> set[str]:
+    """The sub-folders of ``path`` (none when it does not exist)."""
+    if not os.path.isdir(path):
+        return set()
+    return {name for name in os.listdir(path) if os.path.isdir(os.path.join(path, name))}
 
 
 def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[str]], object]) -> dict:
@@ -83,8 +95,16 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
              f"--trainer.default_root_dir={os.path.join(output_dir, 'runs', name)}",
              *suite.args, *suite.task_args.get(config_file, []), *only_present])
         ran.append(name)
-    scores = score_folders(os.path.join(output_dir, "predictions"), os.path.join(output_dir, "labels"),
-                           allow_missing=True)
+    predictions, labels = os.path.join(output_dir, "predictions"), os.path.join(output_dir, "labels")
+    if not _folders(predictions) & _folders(labels):  # e.g. TyDiQA alone: its test copy here has no answers
+        note = (f"Ran {', '.join(ran) or 'no task'}; none wrote labelled test data, so nothing is scored. The "
+                f"predictions are in {predictions}.")
+        os.makedirs(output_dir, exist_ok=True)
+        with open(os.path.join(output_dir, "xtreme.md"), "w", encoding="utf-8") as handle:
+            handle.write(note + "\n")
+        print(note)
+        return {}
+    scores = score_folders(predictions, labels, allow_missing=True)
     write_table(scores, os.path.join(output_dir, "xtreme.json"), os.path.join(output_dir, "xtreme.md"))
     print(f"Ran {', '.join(ran) or 'no task'}; the XTREME table is in {os.path.join(output_dir, 'xtreme.md')}")
     return scores
