@@ -2,6 +2,7 @@
 
 import glob
 import os
+import shutil
 import subprocess
 import sys
 
@@ -104,15 +105,30 @@ def test_validate_test_predict_subcommands(corpus_dir, tokenizer_dir, tmp_path):
     assert saved["embedding"].shape[1] == 64 and torch.isfinite(saved["embedding"]).all()
 
 
-def test_resume_continues_from_checkpoint(corpus_dir, tokenizer_dir, tmp_path):
+def test_resume_continues_from_checkpoint(corpus_dir, tokenizer_dir, tmp_path, caplog):
     args = _args(corpus_dir, tokenizer_dir, tmp_path) + ["--export.enabled=false"]
     first = main(args)
     ckpt = first.trainer.checkpoint_callback.best_model_path
     state = torch.load(ckpt, weights_only=False)["loops"]["fit_loop"]["state_dict"]["combined_loader"]
     assert state[0]["step"] == 4  # the schedule's position and each loader's mid-epoch position are saved
     assert state[0]["loaders"]["monolingual"]["_sampler_iter_state"]["samples_yielded"] == 16
-    resumed = main(args + ["--trainer.max_steps=6", f"--ckpt_path={ckpt}"])
+    with caplog.at_level("WARNING", logger="veco_lightning.module"):
+        resumed = main(args + ["--trainer.max_steps=6", f"--ckpt_path={ckpt}"])
     assert resumed.trainer.global_step == 6
+    # A longer run than the checkpoint's: its schedule (4 steps, ended at lr 0) is stretched to 6, so steps 5-6 train.
+    assert "is 4 steps long, this run 6" in caplog.text
+    scheduler = resumed.trainer.lr_scheduler_configs[0].scheduler
+    assert scheduler.total_steps == 6 and torch.load(ckpt, weights_only=False)["lr_schedulers"][0]["_last_lr"][0] == 0
+    before, after = _state(ckpt), resumed.model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("model."))
+    shutil.copy(ckpt, tmp_path / "run" / "last.ckpt")  # --ckpt_path last keeps this run's model arguments
+    with pytest.raises(ValueError, match=r"The checkpoint holds another model: .*preset='small'.*Resume with the "
+                                         r"model config"):  # not a page of size mismatches from load_state_dict
+        main(args + ["--trainer.max_steps=8", "--model.encoder.preset=small", "--ckpt_path=last"])
+
+
+def _state(checkpoint):
+    return torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
 
 
 @pytest.mark.parametrize(("precision", "extra"),
@@ -162,6 +178,11 @@ def test_shipped_config_parses(config, capsys):
             main(["test" if "/eval/" in config else "fit", *base, "--config", config, "--print_config"])
     assert exit_info.value.code in (0, None)
     assert "model:" in capsys.readouterr().out
+    if "/eval/" in config:  # the README's `predict` embeds the evaluation pair sets with the same configs
+        for subcommand in ("validate", "predict"):
+            with pytest.raises(SystemExit) as exit_info:
+                main([subcommand, *base, "--config", config, "--print_config"])
+            assert exit_info.value.code in (0, None), subcommand
 
 
 def test_ddp_two_cpu_processes(corpus_dir, tokenizer_dir, tmp_path):

@@ -162,7 +162,6 @@ def heldout_config() -> str:
 #
 #   veco-fit test --config configs/eval/ntrex-heldout.yaml --model.encoder.path runs/ntrex-c/hf_model \\
 #     --data.tokenizer runs/ntrex-c/hf_model --model.evaluation.report_dir runs/ntrex-c/eval-heldout
-verbose: false
 trainer:
   accelerator: auto
   devices: 1

@@ -430,7 +430,25 @@ class VecoPretrainModule(LightningModule):
                 raise ValueError("The LR schedule needs a length: set trainer.max_steps, or lr_scheduler total_steps "
                                  "when the run is bounded by max_time")
             scheduler.set_total_steps(int(total))
+            self._schedule_length = int(total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_train_start(self) -> None:
+        """A run resumed with another length (a larger ``trainer.max_steps``) restores the schedule of the run that
+        wrote the checkpoint, which ends at that run's last step: every step after it would train at the final
+        learning rate (0 by default) without a word. The schedule is stretched to this run's length instead, as
+        the Hugging Face Trainer does, and a warning says so. A resume of the same length changes nothing."""
+        length = getattr(self, "_schedule_length", None)
+        schedulers = self.lr_schedulers()
+        scheduler = schedulers[0] if isinstance(schedulers, list) and schedulers else schedulers
+        if length is None or not isinstance(scheduler, WarmupLinearSchedule) or scheduler.total_steps == length:
+            return
+        before = scheduler.get_last_lr()[0]
+        log.warning("The learning-rate schedule restored from the checkpoint is %d steps long, this run %d "
+                    "(trainer.max_steps or the epochs changed): stretched to %d steps, so the learning rate at step "
+                    "%d goes from %.3g to the new schedule's", scheduler.total_steps, length, length,
+                    scheduler.last_epoch, before)
+        scheduler.set_total_steps(length)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("state_dict", {})
@@ -438,6 +456,28 @@ class VecoPretrainModule(LightningModule):
             for old, new in _RENAMED.items():
                 if key.startswith(old):
                     state[new + key[len(old):]] = state.pop(key)
+        self._check_shapes(state, checkpoint.get("hyper_parameters", {}))
+
+    def _check_shapes(self, state: dict[str, Any], hparams: dict[str, Any]) -> None:
+        """A checkpoint of another model shape (resuming with another model config) would fail in ``load_state_dict``
+        with a page of size mismatches; say what differs and what to do instead. Skipped under sharding strategies,
+        whose parameters are flat shards here."""
+        trainer = getattr(self, "_trainer", None)
+        if trainer is None or type(trainer.strategy).__name__ not in ("SingleDeviceStrategy", "DDPStrategy"):
+            return
+        own = self.state_dict()
+        mismatched = [(key, tuple(value.shape), tuple(own[key].shape)) for key, value in state.items()
+                      if key in own and hasattr(value, "shape") and tuple(value.shape) != tuple(own[key].shape)]
+        if mismatched:
+            key, theirs, ours = mismatched[0]
+            saved = hparams.get("encoder")
+            raise ValueError(
+                f"The checkpoint holds another model: {len(mismatched)} parameter(s) differ in shape ({key}: "
+                f"{theirs} in the checkpoint, {ours} in this run's model; checkpoint encoder: {saved}, this run's: "
+                f"{self.encoder_spec}, vocabulary {hparams.get('vocab_size')} vs {self.hparams.get('vocab_size')}). "
+                "Resume with the model config (and tokenizer) of the run that wrote it, or drop --ckpt_path to start "
+                "a new run (to continue from its weights with another shape, you cannot: export it and start from "
+                "the export with the same shape)")
 
 
 def join_sides(pairs: Inputs, pad_id: int) -> Inputs:

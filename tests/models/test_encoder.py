@@ -38,3 +38,10 @@ def test_overrides_of_an_export_and_of_a_training_checkpoint(tmp_path):
         torch.testing.assert_close(loaded.state_dict()[name], value)
     with pytest.raises(ValueError, match="hiden_dropout_prob"):
         build_encoder(EncoderSpec(path=str(ckpt), overrides={"hiden_dropout_prob": 0.0}))
+
+
+def test_a_folder_of_checkpoints_as_encoder_path_says_which_file_to_give(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"directory without config.json.*It holds checkpoints \(last.ckpt\)"):
+        build_encoder(EncoderSpec(path=str(tmp_path / "checkpoints")))

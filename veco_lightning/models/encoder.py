@@ -135,6 +135,12 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None, pad_token_id: int)
                 f"encoder.path {spec.path!r} does not exist: point it at a directory written by save_pretrained "
                 "(config.json + model.safetensors), or use encoder.preset to start from scratch"
             )
+        if os.path.isdir(spec.path) and not os.path.isfile(os.path.join(spec.path, "config.json")):
+            found = sorted(f for f in os.listdir(spec.path) if f.endswith(".ckpt"))
+            hint = f" It holds checkpoints ({', '.join(found[:3])}): give one of them." if found else ""
+            raise FileNotFoundError(f"encoder.path {spec.path!r} is a directory without config.json, so neither a "
+                                    "Hugging Face model (written by save_pretrained or veco-export) nor a veco-fit "
+                                    f"checkpoint (a .ckpt file, <run>/checkpoints/last.ckpt).{hint}")
         if spec.trust_remote_code:
             log.warning("encoder.trust_remote_code is on: %s may run the model code it ships", spec.path)
         if spec.overrides:  # the config only (config.json), to check the keys before any weights are read
@@ -153,6 +159,11 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None, pad_token_id: int)
                 vocab_size, spec.path, model.config.vocab_size,
             )
             model.resize_token_embeddings(vocab_size)
+        elif vocab_size is not None and vocab_size < model.config.vocab_size:
+            log.warning("Tokenizer has %d entries but %s has %d embeddings: is it the tokenizer this encoder was "
+                        "trained with? Another tokenizer's ids select the wrong embeddings, and every score is then "
+                        "meaningless; give the encoder's own (an export holds it: data.tokenizer = encoder.path)",
+                        vocab_size, spec.path, model.config.vocab_size)
         return model
     if spec.preset is None:
         raise ValueError("Set encoder.preset (tiny, small, base, large, xl) or encoder.path")
