@@ -105,7 +105,7 @@ def test_validate_test_predict_subcommands(corpus_dir, tokenizer_dir, tmp_path):
     assert saved["embedding"].shape[1] == 64 and torch.isfinite(saved["embedding"]).all()
 
 
-def test_resume_continues_from_checkpoint(corpus_dir, tokenizer_dir, tmp_path, caplog):
+def test_resume_continues_from_checkpoint(corpus_dir, tokenizer_dir, tmp_path, caplog, capsys):
     args = _args(corpus_dir, tokenizer_dir, tmp_path) + ["--export.enabled=false"]
     first = main(args)
     ckpt = first.trainer.checkpoint_callback.best_model_path
@@ -115,6 +115,7 @@ def test_resume_continues_from_checkpoint(corpus_dir, tokenizer_dir, tmp_path, c
     with caplog.at_level("WARNING", logger="veco_lightning.module"):
         resumed = main(args + ["--trainer.max_steps=6", f"--ckpt_path={ckpt}"])
     assert resumed.trainer.global_step == 6
+    assert "Run summary: 2 steps in" in capsys.readouterr().out  # the steps this run trained, not the global step
     # A longer run than the checkpoint's: its schedule (4 steps, ended at lr 0) is stretched to 6, so steps 5-6 train.
     assert "is 4 steps long, this run 6" in caplog.text
     scheduler = resumed.trainer.lr_scheduler_configs[0].scheduler

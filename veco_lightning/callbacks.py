@@ -281,6 +281,9 @@ class RunSummary(Callback):
         self._start = time.perf_counter()
         self._first = trainer.global_step
 
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._first = trainer.global_step  # after a resume's checkpoint is restored (on_fit_start comes before it)
+
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.is_global_zero:
             return

@@ -207,3 +207,14 @@ def test_read_bucc_errors_name_file_and_line(tmp_path):
         read_bucc(str(tmp_path / "x"))
     with pytest.raises(FileNotFoundError, match="de-en.test"):
         read_bucc(str(tmp_path / "de-en.test"))
+
+
+def test_make_bucc_from_files_names_the_line_without_a_partner(tmp_path):
+    from veco_lightning.evaluation.bitext_mining import make_bucc_task_from_files
+    from veco_lightning.lexicon.badinput import BadInputError
+
+    (tmp_path / "de.txt").write_text("".join(f"satz {i}\n" for i in range(30)), encoding="utf-8")
+    (tmp_path / "en.txt").write_text("".join(f"sentence {i}\n" for i in range(29)), encoding="utf-8")
+    with pytest.raises(BadInputError, match=r"de.txt:30: no partner line in .*en.txt, which has 29 lines"):
+        make_bucc_task_from_files(str(tmp_path / "de.txt"), str(tmp_path / "en.txt"), str(tmp_path / "out"),
+                                  pair="de-en", n_gold=10, n_distractors=10)

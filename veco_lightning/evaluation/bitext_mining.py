@@ -304,10 +304,11 @@ def make_bucc_task_from_files(src_file: str, trg_file: str, output_dir: str, pai
         dev_fraction: share of the data used for the dev (threshold tuning) split.
         seed: random seed.
     """
-    with open(src_file, encoding="utf-8") as f:
-        src = f.read().splitlines()
-    with open(trg_file, encoding="utf-8") as f:
-        trg = f.read().splitlines()
+    from veco_lightning.data.readers import ParallelSource, read_pairs
+
+    # The package's pair reader: lines end at LF only (not at U+2028), and a line without a partner, bad UTF-8 or a
+    # control character is an error naming the file and line.
+    src, trg = read_pairs(ParallelSource(src=src_file, tgt=trg_file), pair)
     return make_bucc_task(src, trg, output_dir, pair=pair, n_gold=n_gold, n_distractors=n_distractors,
                           dev_fraction=dev_fraction, seed=seed)
 
