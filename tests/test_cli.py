@@ -91,9 +91,11 @@ def test_null_callback_sections(corpus_dir, tokenizer_dir, tmp_path):
         main(_args(corpus_dir, tokenizer_dir, tmp_path) + ["--config", str(trainer)])
 
 
-def test_validate_test_predict_subcommands(corpus_dir, tokenizer_dir, tmp_path):
-    cli = main(["validate", *_args(corpus_dir, tokenizer_dir, tmp_path)])
+def test_validate_test_predict_subcommands(corpus_dir, tokenizer_dir, tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="veco_lightning.cli"):
+        cli = main(["validate", *_args(corpus_dir, tokenizer_dir, tmp_path)])
     assert "val/mmlm_loss" in cli.trainer.callback_metrics
+    assert "No weights to evaluate" in caplog.text  # no checkpoint, no encoder.path: a random encoder, said so
     cli = main(["test", *_args(corpus_dir, tokenizer_dir, tmp_path)])
     assert "test/mmlm_loss" in cli.trainer.callback_metrics
     cli = main(["predict", *_args(corpus_dir, tokenizer_dir, tmp_path)])

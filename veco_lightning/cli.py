@@ -11,6 +11,7 @@ stops with an error when there is none (never a silent fresh start).
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -24,6 +25,8 @@ from veco_lightning.datamodule import VecoDataModule
 from veco_lightning.logs import configure_logging
 from veco_lightning.models.export import ExportPretrained
 from veco_lightning.module import VecoPretrainModule
+
+log = logging.getLogger(__name__)
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 CALLBACK_SECTIONS = ("export", "random_states", "progress", "summary")  # sections of the callbacks every run has
@@ -58,10 +61,21 @@ class VecoCLI(CheckpointingCLI, LightningCLI):
     def before_validate(self) -> None:
         self.resolve_last_checkpoint()
         self.config_init["validate"]["verbose"] = False  # the evaluation report prints its own tables
+        self.warn_without_weights()
 
     def before_test(self) -> None:
         self.resolve_last_checkpoint()
         self.config_init["test"]["verbose"] = False
+        self.warn_without_weights()
+
+    def warn_without_weights(self) -> None:
+        """Evaluating with neither ``--ckpt_path`` nor ``model.encoder.path`` scores a randomly initialised encoder:
+        a legitimate baseline, but more often a forgotten argument, so it is said where the scores are read."""
+        config = self.config_init[self.subcommand]
+        if config.get("ckpt_path") is None and self.model.encoder_spec.path is None:
+            log.warning("No weights to evaluate: neither --ckpt_path nor model.encoder.path is set, so the scores are "
+                        "those of a randomly initialised %r encoder (a baseline). Give --model.encoder.path (an "
+                        "export or a .ckpt) to evaluate a trained one", self.model.encoder_spec.preset)
 
     def _parse_ckpt_path(self) -> None:
         """LightningCLI replaces the model's arguments with a ``--ckpt_path`` checkpoint's hyper-parameters. For
