@@ -230,7 +230,7 @@ def test_epochs_continue_the_stream(corpus, tokenizer):
     assert all(torch.equal(a, b) for a, b in zip(two_epochs, straight))
 
 
-def test_bad_lines_stop_or_are_skipped(tokenizer, tmp_path):
+def test_bad_lines_stop_or_are_skipped(tokenizer, tmp_path, caplog):
     good = _lines("en", 40)
     path = tmp_path / "en.txt"
     path.write_bytes(("\n".join(good[:10]) + "\n").encode() + b"caf\xe9 latin-1\n" + b"a bell \x07 here\n"
@@ -239,6 +239,11 @@ def test_bad_lines_stop_or_are_skipped(tokenizer, tmp_path):
         list(StreamingBlocks({"en": str(path)}, tokenizer, L, repeat=False))
     skipped = StreamingBlocks({"en": str(path)}, tokenizer, L, repeat=False, on_bad_line="skip")
     assert [example["input_ids"] for example in skipped] == _pack(tokenizer, good)
+    # A run may stop long before its read of the files ends (and the count with it): the first skip is said at once.
+    endless = iter(StreamingBlocks({"en": str(path)}, tokenizer, L, repeat=True, on_bad_line="skip"))
+    with caplog.at_level("WARNING", logger="veco_lightning.data.streaming"):
+        next(endless)
+    assert "skipped a bad line (on_bad_line: skip): row 11" in caplog.text
     path.write_text("\n".join(good[:10]) + "\na bell \x07 here\n", encoding="utf-8")
     with pytest.raises(BadInputError, match=r"row 11: control character U\+0007.*on_bad_line: skip"):
         list(StreamingBlocks({"en": str(path)}, tokenizer, L, repeat=False))

@@ -204,8 +204,8 @@ class _Reader:
         if value is None:
             return None
         if not isinstance(value, str):
-            self.bad(self.where, f"row {row + 1}", f"a value of type {type(value).__name__}, not text",
-                     f"give every record a string {self.owner.text_field!r} field")
+            self._skip(row, f"a value of type {type(value).__name__}, not text",
+                       f"give every record a string {self.owner.text_field!r} field")
             return None
         text = value[1:] if value.startswith("\ufeff") else value
         if not text.strip():
@@ -214,9 +214,17 @@ class _Reader:
         if problem is None and "\ufffd" in text and self.owner.on_bad_line == "skip":
             problem = ("not valid UTF-8 (replacement characters)", UTF8_FIX)
         if problem is not None:
-            self.bad(self.where, f"row {row + 1}", *problem)
+            self._skip(row, *problem)
             return None
         return text
+
+    def _skip(self, row: int, problem: str, fix: str | None = None) -> None:
+        """Report a bad row (an error, or a skip counted for the end of this read). The first skip of a read is
+        logged at once: a run may end long before its read of the files does, and the count with it."""
+        self.bad(self.where, f"row {row + 1}", problem, fix)
+        if self.bad.total == 1:
+            log.warning("%s: skipped a bad line (on_bad_line: skip): row %d, %s; the number skipped is logged when "
+                        "this read of the files ends", self.where, row + 1, problem)
 
     def _batches(self) -> Iterator[dict[str, list]]:
         import pyarrow as pa
