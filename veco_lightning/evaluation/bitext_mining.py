@@ -306,9 +306,10 @@ def make_bucc_task_from_files(src_file: str, trg_file: str, output_dir: str, pai
     """
     from veco_lightning.data.readers import ParallelSource, read_pairs
 
-    # The package's pair reader: lines end at LF only (not at U+2028), and a line without a partner, bad UTF-8 or a
-    # control character is an error naming the file and line.
-    src, trg = read_pairs(ParallelSource(src=src_file, tgt=trg_file), pair)
+    # The package's pair reader: lines end at LF only (not at U+2028), and a line without a partner is an error
+    # naming the file and line. A pair with an empty side (or bad UTF-8, a control character) is skipped and counted
+    # in a warning, as make_bucc_task skips empty sides anyway.
+    src, trg = read_pairs(ParallelSource(src=src_file, tgt=trg_file), pair, on_bad_line="skip")
     return make_bucc_task(src, trg, output_dir, pair=pair, n_gold=n_gold, n_distractors=n_distractors,
                           dev_fraction=dev_fraction, seed=seed)
 
