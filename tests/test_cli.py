@@ -120,6 +120,12 @@ def test_resume_continues_from_checkpoint(corpus_dir, tokenizer_dir, tmp_path, c
     assert "Run summary: 2 steps in" in capsys.readouterr().out  # the steps this run trained, not the global step
     # A longer run than the checkpoint's: its schedule (4 steps, ended at lr 0) is stretched to 6, so steps 5-6 train.
     assert "is 4 steps long, this run 6" in caplog.text
+    assert "another data config" not in caplog.text
+    assert torch.load(ckpt, weights_only=True)["VecoDataModule"]["run_config"]["monolingual"]["batch_size"] == 4
+    with caplog.at_level("WARNING", logger="veco_lightning.datamodule"):
+        main(args + ["--trainer.max_steps=6", "--data.monolingual.batch_size=2", f"--ckpt_path={ckpt}"])
+    assert "another data config than the run that wrote the checkpoint (monolingual: " in caplog.text
+    assert "'batch_size': 4" in caplog.text and "'batch_size': 2" in caplog.text
     scheduler = resumed.trainer.lr_scheduler_configs[0].scheduler
     assert scheduler.total_steps == 6 and torch.load(ckpt, weights_only=False)["lr_schedulers"][0]["_last_lr"][0] == 0
     before, after = _state(ckpt), resumed.model.state_dict()

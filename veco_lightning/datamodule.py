@@ -3,6 +3,7 @@ evaluation sets scored in validation and test. The only place that joins ``data/
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from typing import Any
 
@@ -15,6 +16,8 @@ from veco_lightning.data.parallel import ParallelDataModule
 from veco_lightning.data.schedule import ScheduledLoader
 from veco_lightning.data.synonym import SynonymAlignedDataModule
 from veco_lightning.evaluation.datamodule import EvaluationDataModule
+
+log = logging.getLogger(__name__)
 
 
 class VecoDataModule(TokenizedDataModule):
@@ -120,6 +123,31 @@ class VecoDataModule(TokenizedDataModule):
         loaders = {name: dm.train_dataloader() for name, dm in self.sources.items()}
         combine = partial(join_batches, pad_id=self.pad_token_id)
         return ScheduledLoader(loaders, self.proportions, self.seed, combine=combine)
+
+    def run_config(self) -> dict[str, Any]:
+        """What decides the training batches, in plain values: each source's languages or language pairs, batch
+        size, length and sampling exponent, and the mix of sources and the seed (kept in checkpoints)."""
+        config: dict[str, Any] = {"proportions": dict(self.proportions or {}), "seed": self.seed}
+        for name, dm in self.sources.items():
+            inputs = dm.files if hasattr(dm, "files") else dm.sources
+            config[name] = {"inputs": sorted(map(str, inputs)), "batch_size": dm.batch_size,
+                            "max_length": dm.max_length, "alpha": dm.alpha}
+        return config
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"run_config": self.run_config()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """A resume with another data config is not exact (other batches follow the restored positions): said, not
+        refused, since extending a run with more data is a choice a user may make."""
+        saved, now = state_dict.get("run_config"), self.run_config()
+        if saved is None or saved == now:
+            return
+        changed = [f"{key}: {saved.get(key)} -> {now.get(key)}" for key in sorted({*saved, *now})
+                   if saved.get(key) != now.get(key)]
+        log.warning("Resuming with another data config than the run that wrote the checkpoint (%s): the run goes on "
+                    "from the restored loader positions, but it is no longer the run it would have been", "; ".join(
+                        changed))
 
     def _flat(self, kind: str, members: list) -> list:
         """The ``kind`` loaders of the members that have any (Lightning's default hook raises)."""
