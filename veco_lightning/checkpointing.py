@@ -35,7 +35,7 @@ def checkpoint_error(path: str, err: BaseException) -> str:
     would run (refused), or it is no checkpoint at all (``torch.save`` writes zip archives; a copy or write cut short
     leaves none). Never the advice of torch's own message to retry with ``weights_only=False``, which would run
     whatever code the file carries."""
-    reason = _load_failure(str(err)) or type(err).__name__
+    reason = load_failure(str(err)) or type(err).__name__
     if "global" in reason.lower():  # weights_only met a class or function: what would have run code
         return (f"{path}: refused to load, it holds more than tensors and plain values ({reason}). Checkpoints are "
                 "only ever read with weights_only=True; a file written by veco-fit loads, a file from elsewhere may "
@@ -51,7 +51,7 @@ def checkpoint_error(path: str, err: BaseException) -> str:
 _BOILERPLATE = ("Weights only load failed", "Check the documentation", "Please file an issue", "(1)", "(2)")
 
 
-def _load_failure(text: str) -> str:
+def load_failure(text: str) -> str:
     """The sentence of a ``torch.load`` error that says what failed, without the advice around it."""
     found = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
     if found:

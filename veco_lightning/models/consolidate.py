@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-from veco_lightning.checkpointing import load_checkpoint
+from veco_lightning.checkpointing import load_checkpoint, load_failure
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def _check_deepspeed_file(path: str) -> None:
             torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # mmap: the tensors stay on disk
         except pickle.UnpicklingError as err:  # what weights_only raises for anything it does not allow
             found = re.search(r"GLOBAL ([\w.]+)", str(err))
-            what = f"it names {found.group(1)}" if found else str(err).splitlines()[0]
+            what = f"it names {found.group(1)}" if found else load_failure(str(err))  # never torch's advice
             raise ValueError(
                 f"{path}: refused to load, it holds more than tensors, plain values and DeepSpeed's checkpoint "
                 f"classes ({what}). If you trust the file, convert the directory with DeepSpeed's "
