@@ -8,6 +8,7 @@ import itertools
 import json
 import math
 import os
+import re
 from collections import Counter, defaultdict
 from types import SimpleNamespace
 
@@ -126,13 +127,13 @@ def test_language_mixture_follows_smoothed_probabilities(corpus, tokenizer):
 
 def _expected_parts(parts, readers, held_rows=0):
     """The lines each reader gets: whole files (reader r: files r, r + R, ...) when the language has at least R
-    files, else every R-th line (reader r: lines r, r + R, ...); the first ``held_rows`` lines (validation) go to
-    no one."""
+    files, else every R-th line of every file (reader r: the lines r, r + R, ... of each file); the first
+    ``held_rows`` lines of the first file (validation) go to no one."""
     rows = [(f, i, line) for f, part in enumerate(parts) for i, line in enumerate(part)]
     if len(parts) >= readers:
         chosen = [[row for row in rows if row[0] % readers == r] for r in range(readers)]
     else:
-        chosen = [rows[r::readers] for r in range(readers)]
+        chosen = [[row for row in rows if row[1] % readers == r] for r in range(readers)]
     return [[line for f, i, line in rows_r if not (f == 0 and i < held_rows)] for rows_r in chosen]
 
 
@@ -235,7 +236,7 @@ def test_bad_lines_stop_or_are_skipped(tokenizer, tmp_path, caplog):
     path = tmp_path / "en.txt"
     path.write_bytes(("\n".join(good[:10]) + "\n").encode() + b"caf\xe9 latin-1\n" + b"a bell \x07 here\n"
                      + ("\n".join(good[10:]) + "\n").encode())
-    with pytest.raises(BadInputError, match=r"not valid UTF-8.*on_bad_line: skip"):
+    with pytest.raises(BadInputError, match=r"en\.txt:11: not valid UTF-8.*on_bad_line: skip"):
         list(StreamingBlocks({"en": str(path)}, tokenizer, L, repeat=False))
     skipped = StreamingBlocks({"en": str(path)}, tokenizer, L, repeat=False, on_bad_line="skip")
     assert [example["input_ids"] for example in skipped] == _pack(tokenizer, good)
@@ -243,17 +244,43 @@ def test_bad_lines_stop_or_are_skipped(tokenizer, tmp_path, caplog):
     endless = iter(StreamingBlocks({"en": str(path)}, tokenizer, L, repeat=True, on_bad_line="skip"))
     with caplog.at_level("WARNING", logger="veco_lightning.data.streaming"):
         next(endless)
-    assert "skipped a bad line (on_bad_line: skip): row 11" in caplog.text
+    assert f"{path}:11: skipped a bad line (on_bad_line: skip)" in caplog.text
     path.write_text("\n".join(good[:10]) + "\na bell \x07 here\n", encoding="utf-8")
-    with pytest.raises(BadInputError, match=r"row 11: control character U\+0007.*on_bad_line: skip"):
+    with pytest.raises(BadInputError, match=r"en\.txt:11: control character U\+0007.*on_bad_line: skip"):
         list(StreamingBlocks({"en": str(path)}, tokenizer, L, repeat=False))
     records = tmp_path / "en.jsonl"
     records.write_text(json.dumps({"text": good[0]}) + "\n{not json\n" + json.dumps({"text": 7}) + "\n")
-    with pytest.raises(BadInputError, match=r"cannot be read .*JSON parse error"):
+    with pytest.raises(BadInputError, match=r"en\.jsonl:2: cannot be read .*JSON parse error"):
         list(StreamingBlocks({"en": str(records)}, tokenizer, L, repeat=False))
     records.write_text(json.dumps({"text": good[0]}) + "\n" + json.dumps({"text": 7}) + "\n")
-    with pytest.raises(BadInputError, match=r"row 2: a value of type int, not text"):
+    with pytest.raises(BadInputError, match=r"en\.jsonl:record 2: a value of type int, not text"):
         list(StreamingBlocks({"en": str(records)}, tokenizer, L, repeat=False))
+
+
+def test_bad_lines_are_named_by_file_and_line_once_over_all_readers(tokenizer, tmp_path, caplog):
+    """A bad line in a later file is reported by that file and its line (not by its row in the stream), and with
+    several readers sharing the files (split by lines) by exactly one of them."""
+    good = _lines("en", 60)
+    (tmp_path / "en_0.txt").write_text("\n".join(good[:20]) + "\n", encoding="utf-8")
+    second = good[20:24] + ["a bell \x07 here"] + good[24:26] + ["a tab \x0b here"] + good[26:]
+    (tmp_path / "en_1.txt").write_text("\n".join(second) + "\n", encoding="utf-8")
+    files = {"en": str(tmp_path / "en_*.txt")}
+    with pytest.raises(BadInputError, match=r"en_1\.txt:5: control character U\+0007"):
+        list(StreamingBlocks(files, tokenizer, L, repeat=False))
+    readers = 3  # more readers than files: every reader reads both files and keeps its own lines
+    with caplog.at_level("WARNING", logger="veco_lightning.data.streaming"):
+        for rank in range(readers):
+            list(StreamingBlocks(files, tokenizer, L, rank=rank, world_size=readers, repeat=False, on_bad_line="skip"))
+    counts = re.findall(r"en_1\.txt: skipped (\d+) bad line\(s\)", caplog.text)
+    assert sum(map(int, counts)) == 2, caplog.text  # each bad line counted once, by the reader that owns it
+    assert f"{tmp_path / 'en_1.txt'}:5 (control character U+0007" in caplog.text
+    assert f"{tmp_path / 'en_1.txt'}:8 (control character U+000B" in caplog.text
+    with pytest.raises(ValueError, match="earlier veco_lightning"):
+        old = {"batch_state": None, "batch_row": 0, "row": 0, "buffer": [], "reads": 0}
+        stream = StreamingBlocks(files, tokenizer, L)
+        stream.load_state_dict({"readers": [0, 1], "rng": np.random.default_rng(0).bit_generator.state,
+                                "ended": [], "languages": {"en": old}})
+        next(iter(stream))
 
 
 def test_urls_go_through_fsspec(corpus, tokenizer):

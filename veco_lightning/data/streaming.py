@@ -9,18 +9,19 @@ batch is carried into the next, so nothing is lost but the very end of the strea
 with q_i ∝ p_i^alpha, p_i the language's share of the bytes (or of ``language_sizes``).
 
 Sharding: the readers are the ``world_size x num_workers`` (rank, loader worker) pairs. Each reader takes its part
-of every language with ``split_dataset_by_node(language, rank=reader, world_size=readers)``: whole files
-(``strategy="shards"``) when the language has at least as many files as there are readers, else every
-``readers``-th line (``"examples"``; each reader then reads the language's files but tokenizes only its own lines).
-Either way every line goes to exactly one reader, which packs its own lines. The split is done here, per language
-and before tokenization, rather than left to ``datasets`` (which splits an interleaved dataset by the *smallest*
+of every language: whole files (every ``readers``-th one) when the language has at least as many files as there are
+readers, else every file, keeping the lines whose index in their file is its reader index modulo ``readers`` (each
+reader then reads the language's files but tokenizes only its own lines). Either way every line goes to exactly one
+reader, which packs its own lines. Each file is read as a stream of its own (``IterableDataset.shard`` of the
+language's stream), so that a bad line is reported by its file and line. The split is done here, per language and
+before tokenization, rather than left to ``datasets`` (which splits an interleaved dataset by the *smallest*
 language's file count, idling all workers but one when one language has one file, and applies the ``"examples"``
 split after every ``map``, so that each rank would tokenize the whole corpus).
 
 Resuming: the state (:meth:`StreamingBlocks.state_dict`, saved by torchdata's ``StatefulDataLoader`` per worker) is
-each language's ``datasets`` state at the start of its current batch, the lines of that batch already used, the
-carried tokens, and the language-draw generator: a resumed run (with as many ranks and loader workers) yields
-exactly the blocks an uninterrupted one would.
+each language's current file and its ``datasets`` state at the start of its current batch, the lines of that batch
+already used, the carried tokens, and the language-draw generator: a resumed run (with as many ranks and loader
+workers) yields exactly the blocks an uninterrupted one would.
 The languages are therefore mixed here rather than with ``interleave_datasets``: that one prefetches a document of
 every language in threads and rewinds one on resume, so the carried tokens of a packer could not be saved in step
 with it through the public API. A language that runs out starts again (like ``stopping_strategy="all_exhausted"``,
@@ -42,16 +43,14 @@ from __future__ import annotations
 
 import glob
 import logging
-import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import datasets
 import numpy as np
 import torch
-from datasets.distributed import split_dataset_by_node
 from torch.utils.data import IterableDataset, get_worker_info
 from torchdata.stateful_dataloader import StatefulDataLoader
 
@@ -175,36 +174,79 @@ def open_stream(language: LanguageFiles, text_field: str, on_bad_line: BadLinePo
                                  **options)
 
 
-class _Reader:
-    """One language's blocks for one reader: its part of the stream, tokenized batch by batch and packed, with a
-    position that resumes exactly (:meth:`state`).
+def _line_failure(path: str, check: Callable[[bytes], bool]) -> int | None:
+    """The number of the first physical line of ``path`` (local or a fsspec URL, compression from its extension)
+    that ``check`` rejects; ``None`` if none does or the file cannot be read again. Only called once a read has
+    failed: the stream's own error knows the file but not the line."""
+    import fsspec
 
-    The position is the ``datasets`` state before the current batch, that batch's first row, the next row to use
-    and the carried tokens; ``reads`` counts how often the language was started again after running out.
+    try:
+        with fsspec.open(path, "rb", compression="infer") as handle:
+            for number, raw in enumerate(handle, 1):
+                if not check(raw):
+                    return number
+    except Exception:  # noqa: BLE001 -- best effort: the caller's message stands without the line
+        return None
+    return None
+
+
+def _decodes(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _json_line(raw: bytes) -> bool:
+    import json
+
+    if not raw.strip():
+        return True
+    try:
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
+
+
+class _Reader:
+    """One language's blocks for one reader: its files (or its lines of every file), one file at a time, tokenized
+    batch by batch and packed, with a position that resumes exactly (:meth:`state`).
+
+    Each file is a stream of its own (one shard of the language's stream), so that a bad line is reported by its file
+    and line (``.txt``; ``record`` in ``.jsonl``, ``row`` in ``.parquet``). With ``every=(reader, readers)`` the reader
+    reads every file and keeps the rows whose index in their file is ``reader`` modulo ``readers``.
+
+    The position is the file, its ``datasets`` state before the current batch, that batch's first row, the next row to
+    use and the carried tokens; ``reads`` counts how often the language was started again after running out.
     """
 
-    def __init__(self, owner: StreamingBlocks, language: str, stream: datasets.IterableDataset, skip_rows: int,
+    def __init__(self, owner: StreamingBlocks, language: str, files: list[int], every: tuple[int, int] | None,
                  where: str, repeat: bool, state: dict[str, Any] | None = None) -> None:
-        self.owner, self.language, self.stream, self.skip_rows, self.where = owner, language, stream, skip_rows, where
+        self.owner, self.language, self.files, self.every, self.where = owner, language, files, every, where
         self.repeat = repeat
-        state = state or {"batch_state": None, "batch_row": 0, "row": 0, "buffer": [], "reads": 0}
-        self.batch_state = state["batch_state"]
+        state = state or {"file": 0, "batch_state": None, "batch_row": 0, "row": 0, "buffer": [], "reads": 0}
+        if "file" not in state:
+            raise ValueError(f"{where}: this stream position was saved by an earlier veco_lightning, whose positions "
+                             "do not name the file; resume it with that version, or start the run again")
+        self.file, self.batch_state = state["file"], state["batch_state"]
         self.batch_row, self.row, self.reads = state["batch_row"], state["row"], state["reads"]
         self.buffer: list[int] = list(state["buffer"])
         self.bad = BadLines(owner.on_bad_line)
-        self.found = self.row > 0  # a document was used in this read (resumed mid-read: assume so)
+        self.found = self.row > 0 or self.file > 0  # a document was used in this read (resumed mid-read: assume so)
         self.documents: Iterator[list[int]] | None = None
 
     def state(self) -> dict[str, Any]:
-        return {"batch_state": self.batch_state, "batch_row": self.batch_row, "row": self.row,
+        return {"file": self.file, "batch_state": self.batch_state, "batch_row": self.batch_row, "row": self.row,
                 "buffer": list(self.buffer), "reads": self.reads}
 
-    def _text(self, value: Any, row: int) -> str | None:
+    def _text(self, value: Any, path: str, row: int) -> str | None:
         """The row's text, or ``None`` for a blank row or a bad one (skipped with a count, or an error)."""
         if value is None:
             return None
         if not isinstance(value, str):
-            self._skip(row, f"a value of type {type(value).__name__}, not text",
+            self._skip(path, row, f"a value of type {type(value).__name__}, not text",
                        f"give every record a string {self.owner.text_field!r} field")
             return None
         text = value[1:] if value.startswith("\ufeff") else value
@@ -214,53 +256,73 @@ class _Reader:
         if problem is None and "\ufffd" in text and self.owner.on_bad_line == "skip":
             problem = ("not valid UTF-8 (replacement characters)", UTF8_FIX)
         if problem is not None:
-            self._skip(row, *problem)
+            self._skip(path, row, *problem)
             return None
         return text
 
-    def _skip(self, row: int, problem: str, fix: str | None = None) -> None:
+    def _position(self, row: int) -> int | str:
+        """How a message names row ``row`` of a file: its line in a text file (``datasets`` reads one row per line),
+        else the record or row."""
+        kind = self.owner.formats[self.language]
+        return row + 1 if kind == "text" else f"{'record' if kind == 'json' else 'row'} {row + 1}"
+
+    def _skip(self, path: str, row: int, problem: str, fix: str | None = None) -> None:
         """Report a bad row (an error, or a skip counted for the end of this read). The first skip of a read is
         logged at once: a run may end long before its read of the files does, and the count with it."""
-        self.bad(self.where, f"row {row + 1}", problem, fix)
+        self.bad(path, self._position(row), problem, fix)
         if self.bad.total == 1:
-            log.warning("%s: skipped a bad line (on_bad_line: skip): row %d, %s; the number skipped is logged when "
-                        "this read of the files ends", self.where, row + 1, problem)
+            log.warning("%s:%s: skipped a bad line (on_bad_line: skip): %s; the number skipped is logged when %s's "
+                        "read of its files ends", path, self._position(row), problem, self.where)
 
-    def _batches(self) -> Iterator[dict[str, list]]:
+    def _batches(self, stream: datasets.IterableDataset, path: str) -> Iterator[dict[str, list]]:
         import pyarrow as pa
 
-        batches = self.stream.iter(batch_size=self.owner.read_batch_rows)
+        batches = stream.iter(batch_size=self.owner.read_batch_rows)
         while True:
             try:
                 yield next(batches)
             except StopIteration:
                 return
             except UnicodeDecodeError as err:
-                raise BadInputError(f"{self.where}: a file is not valid UTF-8 ({err}). Fix: {UTF8_FIX}; or, for txt "
-                                    "files, set on_bad_line: skip to skip such lines with a count") from err
+                line = _line_failure(path, _decodes)
+                where = f"{path}:{line}" if line is not None else path
+                raise BadInputError(f"{where}: not valid UTF-8 ({err}). Fix: {UTF8_FIX}; or, for txt files, set "
+                                    "on_bad_line: skip to skip such lines with a count") from err
             except pa.ArrowInvalid as err:  # e.g. a line of a .jsonl file that is not JSON
-                raise BadInputError(f"{self.where}: a file cannot be read ({err}; the log names the file). Fix: "
-                                    "repair it (a JSON object per line in .jsonl files): unreadable records cannot be "
-                                    "skipped while streaming") from err
+                line = _line_failure(path, _json_line) if self.owner.formats[self.language] == "json" else None
+                where = f"{path}:{line}" if line is not None else path
+                raise BadInputError(f"{where}: cannot be read ({err}). Fix: repair it (a JSON object per line in "
+                                    ".jsonl files): unreadable records cannot be skipped while streaming") from err
 
     def _documents(self) -> Iterator[list[int]]:
         """Token ids of the documents of this read, from the saved position on."""
-        self.stream.load_state_dict(self.batch_state)  # None: from the start
         field = self.owner.text_field
-        for batch in self._batches():
-            after = self.stream.state_dict()
-            if field not in batch:
-                raise BadInputError(f"{self.where}: no field {field!r} (fields: {sorted(batch)}); set text_field")
-            rows = range(self.batch_row, self.batch_row + len(batch[field]))
-            kept = [(row, text) for row, value in zip(rows, batch[field])
-                    if row >= max(self.row, self.skip_rows) and (text := self._text(value, row)) is not None]
-            if kept:
-                ids = encode_ids(self.owner.tokenizer, [text for _, text in kept])
-                for (row, _), doc in zip(kept, ids):
-                    self.row = row + 1
-                    yield doc
-            self.row = self.batch_row = rows.stop
-            self.batch_state = after
+        paths = self.owner.languages[self.language].files
+        while self.file < len(self.files):
+            index = self.files[self.file]
+            path = paths[index]
+            stream = self.owner.file_stream(self.language, index)
+            stream.load_state_dict(self.batch_state)  # None: from the start
+            held = self.owner.held_out_rows.get(self.language, 0) if index == 0 else 0
+            for batch in self._batches(stream, path):
+                after = stream.state_dict()
+                if field not in batch:
+                    raise BadInputError(f"{path}: no field {field!r} (fields: {sorted(batch)}); set text_field")
+                rows = range(self.batch_row, self.batch_row + len(batch[field]))
+                kept = [(row, text) for row, value in zip(rows, batch[field])
+                        if row >= max(self.row, held) and self._mine(row)
+                        and (text := self._text(value, path, row)) is not None]
+                if kept:
+                    ids = encode_ids(self.owner.tokenizer, [text for _, text in kept])
+                    for (row, _), doc in zip(kept, ids):
+                        self.row = row + 1
+                        yield doc
+                self.row = self.batch_row = rows.stop
+                self.batch_state = after
+            self.file, self.batch_state, self.batch_row, self.row = self.file + 1, None, 0, 0
+
+    def _mine(self, row: int) -> bool:
+        return self.every is None or row % self.every[1] == self.every[0]
 
     def next_block(self) -> list[int] | None:
         """The next block of ``max_length`` tokens; ``None`` when the language ran out and is not repeated."""
@@ -282,7 +344,7 @@ class _Reader:
                 raise ValueError(f"{self.where} gets no text: its files hold fewer usable lines than there are readers "
                                  "(ranks x loader workers), or the lines held out for validation are all there is. "
                                  "Fix: add text, lower num_workers, or lower val_blocks")
-            self.batch_state, self.batch_row, self.row, self.found = None, 0, 0, False
+            self.file, self.batch_state, self.batch_row, self.row, self.found = 0, None, 0, 0, False
             self.reads += 1
             self.documents = None
         block = [self.owner.bos_id, *self.buffer[:body]]
@@ -356,9 +418,7 @@ class StreamingBlocks(IterableDataset):
         """The first ``val_blocks`` blocks packed from the start of the language's first file, and the rows they used
         (the last one's rest is dropped)."""
         found = self.languages[language]
-        first = LanguageFiles(found.files[:1], found.format, found.size)
-        reader = _Reader(self, language, open_stream(first, self.text_field, self.on_bad_line), 0,
-                         f"language {language!r} ({found.files[0]})", repeat=False)
+        reader = _Reader(self, language, [0], None, f"language {language!r} ({found.files[0]})", repeat=False)
         blocks, rows = [], 0
         while len(blocks) < val_blocks and (block := reader.next_block()) is not None:
             blocks.append(block)
@@ -368,25 +428,26 @@ class StreamingBlocks(IterableDataset):
                      val_blocks)
         return blocks, rows
 
-    def skip_rows(self, language: str, reader: int, readers: int, strategy: str) -> int:
-        """Rows at the start of every read of ``language`` that reader ``reader`` leaves out (held out)."""
-        held = self.held_out_rows.get(language, 0)
-        if strategy == "examples":  # reader r gets rows r, r + R, ...: those below `held` are held out
-            return max(0, math.ceil((held - reader) / readers))
-        return held if reader == 0 else 0  # whole files: reader 0 starts with the first one
-
     def readers(self) -> tuple[int, int]:
         """``(reader, readers)``: this (rank, worker) pair's index among all of them."""
         info = get_worker_info()
         workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
         return self.rank * workers + worker, self.world_size * workers
 
-    def reader_stream(self, language: str, reader: int, readers: int) -> tuple[datasets.IterableDataset, str]:
-        """Reader ``reader``'s part of a language (a dataset object of its own, also for a single reader, so that
-        iterations never share a position), and how it was split."""
+    def file_stream(self, language: str, index: int) -> datasets.IterableDataset:
+        """File ``index`` of a language as a stream of its own (a new dataset object each time, so that iterations
+        never share a position)."""
         stream = self.streams[language]
-        strategy = "shards" if stream.num_shards >= readers else "examples"
-        return split_dataset_by_node(stream, rank=reader, world_size=readers, strategy=strategy), strategy
+        return stream.shard(num_shards=stream.num_shards, index=index, contiguous=True)
+
+    def reader_files(self, language: str, reader: int, readers: int) -> tuple[list[int], tuple[int, int] | None]:
+        """Reader ``reader``'s part of a language: whole files (every ``readers``-th one) when the language has at
+        least as many files as there are readers, else every file with ``every=(reader, readers)``: the rows whose
+        index in their file is ``reader`` modulo ``readers``."""
+        count = len(self.languages[language].files)
+        if count >= readers:
+            return list(range(reader, count, readers)), None
+        return list(range(count)), (reader, readers)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         # A new iterator continues where the last one in this process stopped (a stream has no epochs), or where a
@@ -404,10 +465,10 @@ class StreamingBlocks(IterableDataset):
         names = list(self.languages)
         packers = {}
         for lang in names:
-            stream, strategy = self.reader_stream(lang, reader, readers)
+            files, every = self.reader_files(lang, reader, readers)
             where = f"language {lang!r} (reader {reader} of {readers})"
-            packers[lang] = _Reader(self, lang, stream, self.skip_rows(lang, reader, readers, strategy), where,
-                                    self.repeat, start["languages"][lang] if start else None)
+            packers[lang] = _Reader(self, lang, files, every, where, self.repeat,
+                                    start["languages"][lang] if start else None)
         rng = np.random.default_rng([self.seed, reader])
         if start is not None:
             rng.bit_generator.state = start["rng"]
