@@ -2,7 +2,9 @@
 
 1. **Peak**: ``torch.matmul`` of two square ``--matmul-size`` matrices (default 4096), in float32 and bfloat16,
    median FLOP/s (``2 n^3`` per product) of ``--repeats`` products after two warm-up ones; measured before and after
-   the steps and right after every step measurement, and the highest of all these counts as the run's peak. The
+   the steps and right after every step measurement, and the highest of all these counts as the run's peak (bf16 on
+   a CPU without bf16 kernels at ``--slow-bf16-size``, default 1024: there it runs at about 1 GFLOP/s, and one 4096^3
+   product takes minutes). The
    table also gives the MFU against the peak measured right after each step measurement: on a shared machine whose
    speed drifts over the hour (the hypervisor), that figure compares the step with what the machine gave at the
    time.
@@ -137,7 +139,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--presets", nargs="+", default=["small"], help="shapes of the MLM step")
-    p.add_argument("--precisions", nargs="+", choices=sorted(PRECISIONS), default=["32-true", "bf16-mixed"])
+    p.add_argument("--precisions", nargs="+", choices=sorted(PRECISIONS), default=None,
+                   help="default: 32-true and bf16-mixed, or 32-true alone on a CPU without bf16 kernels (there a bf16 "
+                        "step runs about 36x slower: name bf16-mixed to measure it anyway)")
     p.add_argument("--recipe", default="d", help="NTREX recipe of the VECO step ('none' skips it)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--steps", type=int, default=20, help="timed MLM steps per run")
@@ -147,6 +151,8 @@ def main(argv=None) -> int:
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--matmul-size", type=int, default=4096)
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--slow-bf16-size", type=int, default=1024,
+                   help="the bf16 peak's size on a CPU without bf16 kernels (veco_lightning.hardware)")
     p.add_argument("--compile", action="store_true",
                    help="also the fp32 small steps with model.compile (torch.compile, dynamic shapes)")
     p.add_argument("--torch-dropout", action="store_true",
@@ -177,14 +183,30 @@ def main(argv=None) -> int:
     machine = harness.describe_machine()
     log = harness.log
 
+    from veco_lightning.hardware import cpu_bf16_kernels
+
+    bf16_kernels = cpu_bf16_kernels()
+    if args.precisions is None:
+        args.precisions = ["32-true", "bf16-mixed"] if bf16_kernels else ["32-true"]
+        if not bf16_kernels:
+            log("this CPU has no bf16 kernels (veco_lightning.hardware): bf16-mixed is left out (--precisions "
+                "32-true bf16-mixed measures it, about 36x slower than fp32)")
+    elif not bf16_kernels and "bf16-mixed" in args.precisions:
+        log(f"this CPU has no bf16 kernels (veco_lightning.hardware): the bf16 steps are slow, and the bf16 peak is "
+            f"measured at {args.slow_bf16_size}^3")
+
+    def peak_size(dtype: str) -> int:
+        return args.matmul_size if dtype != "bfloat16" or bf16_kernels else min(args.matmul_size, args.slow_bf16_size)
+
     def measure_peaks(when: str) -> dict:
         found = {}
         for precision in args.precisions:
             dtype = PRECISIONS[precision]
-            result = harness.measure(lambda dtype=dtype: matmul_peak(dtype, args.matmul_size, args.repeats),
+            size = peak_size(dtype)
+            result = harness.measure(lambda dtype=dtype, size=size: matmul_peak(dtype, size, args.repeats),
                                      idle_wait=args.idle_wait, retries=args.retries)
             found[precision] = result
-            log(f"matmul peak {dtype} ({when}): {result['flops_per_s'] / 1e9:.0f} GFLOP/s ({args.matmul_size}^3 in "
+            log(f"matmul peak {dtype} ({when}): {result['flops_per_s'] / 1e9:.0f} GFLOP/s ({size}^3 in "
                 f"{result['median_s'] * 1000:.0f} ms)")
         return found
 
@@ -245,7 +267,7 @@ def main(argv=None) -> int:
 
         def run() -> dict:
             result = measure()
-            result["adjacent_peak"] = matmul_peak(dtype, args.matmul_size, args.repeats)["flops_per_s"]
+            result["adjacent_peak"] = matmul_peak(dtype, peak_size(dtype), args.repeats)["flops_per_s"]
             return result
         return run
 

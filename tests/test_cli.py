@@ -11,6 +11,7 @@ import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 from veco_lightning.cli import run_cli as main
+from veco_lightning.hardware import cpu_bf16_kernels
 from veco_lightning.module import VecoPretrainModule
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -142,10 +143,12 @@ def _state(checkpoint):
 
 @pytest.mark.parametrize(("precision", "extra"),
                          [("32-true", []), ("bf16-mixed", ["--model.optimizer.init_args.fused=true"])])
-def test_full_objective_config(tmp_path, precision, extra):
+def test_full_objective_config(tmp_path, precision, extra, caplog):
     """tests/conf/full.yaml: every objective trains and the held-out pairs are scored, in fp32 and in bf16-mixed
     (autocast on CPU; the losses keep their soft-max maths in fp32), there with a fused AdamW and the default gradient
-    clipping (which Lightning refuses for fused optimizers under mixed precision unless the module clips itself)."""
+    clipping (which Lightning refuses for fused optimizers under mixed precision unless the module clips itself). On a
+    CPU without bf16 kernels the bf16 run says it is slow there."""
+    caplog.set_level("WARNING", logger="veco_lightning.hardware")
     cli = main(["--config", os.path.join(ROOT, "tests", "conf", "full.yaml"),
                 f"--data.monolingual.cache_dir={tmp_path}", f"--data.synonym.cache_dir={tmp_path}",
                 f"--trainer.default_root_dir={tmp_path}", f"--trainer.precision={precision}", *extra])
@@ -154,6 +157,8 @@ def test_full_objective_config(tmp_path, precision, extra):
     assert {f"train/{name}_loss" for name in ("mmlm", "tlm", "seq", "tok")} <= set(metrics)
     assert {"val/mmlm_loss", "val/retrieval/de-en-heldout/src2tgt", "val/synonym/zh-en-heldout/src2tgt"} <= set(metrics)
     assert cli.trainer.global_step == 3 and all(torch.isfinite(v) for v in metrics.values())
+    slow = precision == "bf16-mixed" and not cpu_bf16_kernels()
+    assert ("on a CPU without bf16 kernels" in caplog.text) == slow
 
 
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True))

@@ -15,6 +15,7 @@ from torch.utils.checkpoint import checkpoint
 
 from veco_lightning.evaluation.report import EvaluationReporter, markdown_tables
 from veco_lightning.evaluation.scorer import CrossLingualScorer, EvaluationOptions
+from veco_lightning.hardware import check_cpu_precision
 from veco_lightning.losses.masked_lm import MaskedLMLoss
 from veco_lightning.models.dropout import ATTENTION
 from veco_lightning.models.encoder import EncoderSpec, build_encoder
@@ -394,6 +395,7 @@ class VecoPretrainModule(LightningModule):
         """Check, before step 1, that every sequence the data makes fits the encoder's position embeddings. (Also
         note the shapes of parameters added since ``__init__``: the strategy wraps the model after this hook.)"""
         note_parameter_shapes(self)
+        check_cpu_precision(self._trainer)
         datamodule = getattr(self._trainer, "datamodule", None)
         config = self.model.config
         positions = config.max_position_embeddings - (config.pad_token_id or 0) - 1  # XLM-R: positions from pad + 1

@@ -15,6 +15,7 @@ import torch.distributed as dist
 from lightning import LightningModule
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
+from veco_lightning.hardware import check_cpu_precision
 from veco_lightning.optim import clip_gradients, note_parameter_shapes, weight_decay_groups
 from veco_lightning.tasks.backbone import load_task_encoder
 from veco_lightning.tasks.datamodule import TaskSet
@@ -89,6 +90,7 @@ class XtremeTask(LightningModule):
 
     def setup(self, stage: str) -> None:
         note_parameter_shapes(self)  # parameters added since __init__ (the strategy wraps the model after this)
+        check_cpu_precision(self._trainer)
         datamodule = getattr(self._trainer, "datamodule", None)
         config = self.model.config
         positions = config.max_position_embeddings - (config.pad_token_id or 0) - 1  # XLM-R: positions start at pad + 1
