@@ -92,6 +92,14 @@ def test_null_callback_sections(corpus_dir, tokenizer_dir, tmp_path):
         main(_args(corpus_dir, tokenizer_dir, tmp_path) + ["--config", str(trainer)])
 
 
+def test_a_refused_optional_section_raises_the_package_error_alone(corpus_dir, tokenizer_dir, tmp_path):
+    """A class in an optional section that refuses its arguments (``data.evaluation`` with every set null) raises the
+    package's own error, not jsonargparse's "Does not validate against any of the Union subtypes" around it."""
+    with pytest.raises(ValueError, match=r"data.evaluation\) has no evaluation set.*data.evaluation: null") as info:
+        main([*_args(corpus_dir, tokenizer_dir, tmp_path), "--data.evaluation.pairs", "null"])
+    assert "Union subtypes" not in str(info.value) and info.value.__suppress_context__
+
+
 def test_validate_test_predict_subcommands(corpus_dir, tokenizer_dir, tmp_path, caplog):
     with caplog.at_level("WARNING", logger="veco_lightning.cli"):
         cli = main(["validate", *_args(corpus_dir, tokenizer_dir, tmp_path)])

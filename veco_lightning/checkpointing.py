@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import traceback
 import zipfile
 from typing import Any
 
@@ -120,6 +121,19 @@ def last_checkpoint(root: str) -> str | None:
     return max(found, key=os.path.getmtime) if found else None
 
 
+def package_cause(err: BaseException) -> BaseException | None:
+    """The error this package raised that ``err`` (jsonargparse's) wraps as its cause, if any: the first in the chain
+    of causes whose innermost frame is in the package's own code."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    cause = err.__cause__
+    while cause is not None:
+        frames = traceback.extract_tb(cause.__traceback__)
+        if frames and os.path.abspath(frames[-1].filename).startswith(package + os.sep):
+            return cause
+        cause = cause.__cause__
+    return None
+
+
 class CheckpointingCLI:
     """What the package's LightningCLIs share (mixed in before ``LightningCLI``): atomic, ``weights_only``
     checkpoints (:class:`AtomicCheckpointIO`) unless a strategy brings its own (DeepSpeed), and a ``--ckpt_path last``
@@ -152,6 +166,19 @@ class CheckpointingCLI:
             raise SystemExit(f"{self.parser.prog}: error: '{section}: null' in a config: this section sets a callback "
                              f"that every run has and cannot be null. Remove the line to keep its defaults, or set "
                              f"its options ('{section}.<option>: value').")
+
+    def instantiate_classes(self) -> None:
+        """Build the config's classes. A class in an optional section (``data.evaluation``, ``data.monolingual``,
+        the XTREME task data, ...) that refuses its arguments makes jsonargparse raise "Does not validate against any
+        of the Union subtypes" with the package's own error as its cause, in a second traceback that lists it among
+        the subtypes tried: the package's error is raised alone instead, its message last on the screen."""
+        try:
+            super().instantiate_classes()
+        except (ValueError, TypeError) as err:
+            own = package_cause(err)
+            if own is None:
+                raise
+            raise own from None
 
     def instantiate_trainer(self, **kwargs: Any):
         trainer = super().instantiate_trainer(**kwargs)

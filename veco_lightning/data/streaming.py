@@ -304,25 +304,30 @@ class _Reader:
             stream = self.owner.file_stream(self.language, index)
             stream.load_state_dict(self.batch_state)  # None: from the start
             held = self.owner.held_out_rows.get(self.language, 0) if index == 0 else 0
+            step = self.every[1] if self.every is not None else 1
             for batch in self._batches(stream, path):
                 after = stream.state_dict()
                 if field not in batch:
                     raise BadInputError(f"{path}: no field {field!r} (fields: {sorted(batch)}); set text_field")
-                rows = range(self.batch_row, self.batch_row + len(batch[field]))
-                kept = [(row, text) for row, value in zip(rows, batch[field])
-                        if row >= max(self.row, held) and self._mine(row)
-                        and (text := self._text(value, path, row)) is not None]
+                values = batch[field]
+                rows = range(self._first(max(self.row, held, self.batch_row)), self.batch_row + len(values), step)
+                kept = [(row, text) for row, value in zip(rows, values[rows.start - self.batch_row :: step])
+                        if (text := self._text(value, path, row)) is not None]
                 if kept:
                     ids = encode_ids(self.owner.tokenizer, [text for _, text in kept])
                     for (row, _), doc in zip(kept, ids):
                         self.row = row + 1
                         yield doc
-                self.row = self.batch_row = rows.stop
+                self.row = self.batch_row = self.batch_row + len(values)
                 self.batch_state = after
             self.file, self.batch_state, self.batch_row, self.row = self.file + 1, None, 0, 0
 
-    def _mine(self, row: int) -> bool:
-        return self.every is None or row % self.every[1] == self.every[0]
+    def _first(self, row: int) -> int:
+        """The first row from ``row`` on that is this reader's."""
+        if self.every is None:
+            return row
+        reader, readers = self.every
+        return row + (reader - row) % readers
 
     def next_block(self) -> list[int] | None:
         """The next block of ``max_length`` tokens; ``None`` when the language ran out and is not repeated."""

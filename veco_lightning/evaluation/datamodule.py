@@ -87,7 +87,9 @@ class EvaluationDataModule(TokenizedDataModule):
         self.mining_sets: list[MiningEvalSet] = []
         self.extra_pairs: dict[str, tuple[str, str, list[str], list[str]]] = {}
         if tatoeba is None and not self.pairs and bucc is None and not allow_empty:
-            raise ValueError("EvaluationDataModule needs tatoeba: {root: ...}, pairs: {name: ...} or bucc: {root: ...}")
+            raise ValueError("EvaluationDataModule (data.evaluation) has no evaluation set: give tatoeba: "
+                             "{root: ...}, pairs: {name: ...} or bucc: {root: ...}, or set data.evaluation: null "
+                             "for no sets of its own (the parallel data's held-out pairs, if any, are still scored)")
 
     def add_pairs(self, name: str, src_lang: str, tgt_lang: str, src: list[str], tgt: list[str]) -> None:
         """Score in-memory pairs too (the composite datamodule adds the parallel data's held-out pairs)."""
