@@ -253,7 +253,7 @@ def test_bad_lines_stop_or_are_skipped(tokenizer, tmp_path, caplog):
     with pytest.raises(BadInputError, match=r"en\.jsonl:2: cannot be read .*JSON parse error"):
         list(StreamingBlocks({"en": str(records)}, tokenizer, L, repeat=False))
     records.write_text(json.dumps({"text": good[0]}) + "\n" + json.dumps({"text": 7}) + "\n")
-    with pytest.raises(BadInputError, match=r"en\.jsonl:record 2: a value of type int, not text"):
+    with pytest.raises(BadInputError, match=r"en\.jsonl:2 \(record 2\): a value of type int, not text"):
         list(StreamingBlocks({"en": str(records)}, tokenizer, L, repeat=False))
 
 
@@ -281,6 +281,26 @@ def test_bad_lines_are_named_by_file_and_line_once_over_all_readers(tokenizer, t
         stream.load_state_dict({"readers": [0, 1], "rng": np.random.default_rng(0).bit_generator.state,
                                 "ended": [], "languages": {"en": old}})
         next(iter(stream))
+
+
+def test_json_lines_and_compressed_files_are_named_by_line(tokenizer, tmp_path):
+    """The JSON reader drops blank lines: a bad record is named by its line too. A file that ``datasets`` cannot read
+    at all (mixed types beside blank lines) is named by the first line that is not a JSON object with a string text
+    field, and a compressed file by its line."""
+    good = _lines("en", 20)
+    records = tmp_path / "en.jsonl"
+    records.write_text(json.dumps({"text": good[0]}) + "\n\n\n" + json.dumps({"text": good[1]}) + "\n"
+                       + json.dumps({"text": "a bell \x07 here"}) + "\n")
+    with pytest.raises(BadInputError, match=r"en\.jsonl:5 \(record 3\): control character U\+0007"):
+        list(StreamingBlocks({"en": str(records)}, tokenizer, L, repeat=False))
+    records.write_text(json.dumps({"text": good[0]}) + "\n\n" + json.dumps({"text": 5}) + "\n")
+    with pytest.raises(BadInputError, match=r"en\.jsonl:3: cannot be read .*string 'text' field"):
+        list(StreamingBlocks({"en": str(records)}, tokenizer, L, repeat=False))
+    packed = tmp_path / "en.txt.gz"
+    with gzip.open(packed, "wb") as handle:
+        handle.write(("\n".join(good[:3]) + "\n").encode() + b"caf\xe9\n" + ("\n".join(good[3:]) + "\n").encode())
+    with pytest.raises(BadInputError, match=r"en\.txt\.gz:4: not valid UTF-8"):
+        list(StreamingBlocks({"en": str(packed)}, tokenizer, L, repeat=False))
 
 
 def test_urls_go_through_fsspec(corpus, tokenizer):

@@ -165,13 +165,18 @@ def resolve_language(patterns: str | list[str], context: str = "", size: float |
 def open_stream(language: LanguageFiles, text_field: str, on_bad_line: BadLinePolicy) -> datasets.IterableDataset:
     """A ``datasets`` stream over a language's files. Text files are decoded strictly, or with ``on_bad_line:
     skip`` with replacement characters, whose lines are then skipped."""
+    import pyarrow as pa
+
     options: dict[str, Any] = {}
     if language.format == "text":
         options = {"encoding": "utf-8-sig", "encoding_errors": "replace" if on_bad_line == "skip" else "strict"}
     elif language.format == "parquet":
         options = {"columns": [text_field]}
-    return datasets.load_dataset(language.format, data_files=language.files, split="train", streaming=True,
-                                 **options)
+    try:  # the JSON reader reads the first file's first lines here, for the columns
+        return datasets.load_dataset(language.format, data_files=language.files, split="train", streaming=True,
+                                     **options)
+    except (UnicodeDecodeError, ValueError, pa.ArrowInvalid) as err:  # ArrowInvalid is a ValueError
+        raise unreadable(language.files, language.format, text_field, err) from err
 
 
 def _line_failure(path: str, check: Callable[[bytes], bool]) -> int | None:
@@ -198,16 +203,51 @@ def _decodes(raw: bytes) -> bool:
     return True
 
 
-def _json_line(raw: bytes) -> bool:
+def _json_record(text_field: str) -> Callable[[bytes], bool]:
+    """A check of a JSON line: blank, or an object whose ``text_field`` is a string or absent."""
     import json
 
-    if not raw.strip():
-        return True
-    try:
-        json.loads(raw)
-    except ValueError:
-        return False
-    return True
+    def check(raw: bytes) -> bool:
+        if not raw.strip():
+            return True
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            return False
+        return isinstance(record, dict) and isinstance(record.get(text_field, ""), str)
+    return check
+
+
+class _RecordCounter:
+    """A check for :func:`_line_failure` that rejects the ``n``-th non-blank line: the line of JSON record ``n``."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    def __call__(self, raw: bytes) -> bool:
+        if raw.strip():
+            self.left -= 1
+        return self.left != 0
+
+
+def unreadable(paths: list[str], kind: str, text_field: str, err: Exception) -> BadInputError:
+    """The error for files that ``datasets`` could not read (``err``): it names the first bad line it finds in
+    ``paths`` (invalid UTF-8; in JSON lines also a line that is not an object with a string ``text_field``), or the
+    files when it finds none."""
+    decode = isinstance(err, UnicodeDecodeError)
+    check = _decodes if decode or kind != "json" else _json_record(text_field)
+    for path in paths:
+        line = _line_failure(path, check)
+        if line is not None:
+            break
+    where = f"{path}:{line}" if line is not None else (paths[0] if len(paths) == 1 else f"one of {paths}")
+    if decode:
+        return BadInputError(f"{where}: not valid UTF-8 ({err}). Fix: {UTF8_FIX}; or, for txt files, set "
+                             "on_bad_line: skip to skip such lines with a count")
+    fix = (f"give every line one JSON object with a string {text_field!r} field (or set text_field)"
+           if kind == "json" else "repair the file")
+    return BadInputError(f"{where}: cannot be read ({err}). Fix: {fix}: unreadable records cannot be skipped while "
+                         "streaming")
 
 
 class _Reader:
@@ -269,7 +309,11 @@ class _Reader:
     def _skip(self, path: str, row: int, problem: str, fix: str | None = None) -> None:
         """Report a bad row (an error, or a skip counted for the end of this read). The first skip of a read is
         logged at once: a run may end long before its read of the files does, and the count with it."""
-        self.bad(path, self._position(row), problem, fix)
+        position = self._position(row)
+        if self.owner.on_bad_line == "error" and self.owner.formats[self.language] == "json":
+            line = _line_failure(path, _RecordCounter(row + 1))  # the JSON reader drops blank lines: find the line
+            position = f"{line} ({position})" if line is not None else position
+        self.bad(path, position, problem, fix)
         if self.bad.total == 1:
             log.warning("%s:%s: skipped a bad line (on_bad_line: skip): %s; the number skipped is logged when %s's "
                         "read of its files ends", path, self._position(row), problem, self.where)
@@ -283,16 +327,8 @@ class _Reader:
                 yield next(batches)
             except StopIteration:
                 return
-            except UnicodeDecodeError as err:
-                line = _line_failure(path, _decodes)
-                where = f"{path}:{line}" if line is not None else path
-                raise BadInputError(f"{where}: not valid UTF-8 ({err}). Fix: {UTF8_FIX}; or, for txt files, set "
-                                    "on_bad_line: skip to skip such lines with a count") from err
-            except pa.ArrowInvalid as err:  # e.g. a line of a .jsonl file that is not JSON
-                line = _line_failure(path, _json_line) if self.owner.formats[self.language] == "json" else None
-                where = f"{path}:{line}" if line is not None else path
-                raise BadInputError(f"{where}: cannot be read ({err}). Fix: repair it (a JSON object per line in "
-                                    ".jsonl files): unreadable records cannot be skipped while streaming") from err
+            except (UnicodeDecodeError, pa.ArrowInvalid) as err:  # e.g. a line of a .jsonl file that is not JSON
+                raise unreadable([path], self.owner.formats[self.language], self.owner.text_field, err) from err
 
     def _documents(self) -> Iterator[list[int]]:
         """Token ids of the documents of this read, from the saved position on."""
