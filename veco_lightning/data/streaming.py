@@ -443,6 +443,11 @@ class StreamingBlocks(IterableDataset):
         self.formats = {lang: found.format for lang, found in self.languages.items()}
         self.probabilities = smoothed_probabilities([found.size for found in self.languages.values()], alpha).numpy()
         self.streams = {lang: open_stream(found, text_field, on_bad_line) for lang, found in self.languages.items()}
+        for lang, stream in self.streams.items():  # file_stream takes shard i as file i
+            if stream.num_shards != len(self.languages[lang].files):
+                raise ValueError(f"language {lang!r}: datasets reads its {len(self.languages[lang].files)} files as "
+                                 f"{stream.num_shards} shards, so they cannot be read file by file; give plain "
+                                 "txt / jsonl / parquet files (optionally compressed), not archives")
         self.held_out: dict[str, list[list[int]]] = {}
         self.held_out_rows: dict[str, int] = {}
         if val_blocks > 0:
