@@ -3,11 +3,13 @@ tokenizer a checkpoint records, and the ``last`` checkpoint of a run found where
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
 import traceback
 import zipfile
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -121,6 +123,21 @@ def last_checkpoint(root: str) -> str | None:
     return max(found, key=os.path.getmtime) if found else None
 
 
+@contextlib.contextmanager
+def package_errors() -> Iterator[None]:
+    """Around a jsonargparse instantiation: a class in an optional section (``data.evaluation``, ``data.monolingual``,
+    the XTREME task data, ...) that refuses its arguments makes jsonargparse raise "Does not validate against any of
+    the Union subtypes" with the package's own error as its cause, in a second traceback that lists it among the
+    subtypes tried; the package's error is raised alone instead, its message last on the screen."""
+    try:
+        yield
+    except (ValueError, TypeError) as err:
+        own = package_cause(err)
+        if own is None:
+            raise
+        raise own from None
+
+
 def package_cause(err: BaseException) -> BaseException | None:
     """The error this package raised that ``err`` (jsonargparse's) wraps as its cause, if any: the first in the chain
     of causes whose innermost frame is in the package's own code."""
@@ -168,17 +185,10 @@ class CheckpointingCLI:
                              f"its options ('{section}.<option>: value').")
 
     def instantiate_classes(self) -> None:
-        """Build the config's classes. A class in an optional section (``data.evaluation``, ``data.monolingual``,
-        the XTREME task data, ...) that refuses its arguments makes jsonargparse raise "Does not validate against any
-        of the Union subtypes" with the package's own error as its cause, in a second traceback that lists it among
-        the subtypes tried: the package's error is raised alone instead, its message last on the screen."""
-        try:
+        """Build the config's classes; a refused optional section raises the package's error alone
+        (:func:`package_errors`)."""
+        with package_errors():
             super().instantiate_classes()
-        except (ValueError, TypeError) as err:
-            own = package_cause(err)
-            if own is None:
-                raise
-            raise own from None
 
     def instantiate_trainer(self, **kwargs: Any):
         trainer = super().instantiate_trainer(**kwargs)

@@ -20,7 +20,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from veco_lightning.callbacks import EmbeddingWriter, EncoderThroughput, ProgressLog, RandomStates, RunSummary
-from veco_lightning.checkpointing import CheckpointingCLI, package_cause
+from veco_lightning.checkpointing import CheckpointingCLI, package_errors
 from veco_lightning.datamodule import VecoDataModule
 from veco_lightning.logs import configure_logging
 from veco_lightning.models.export import ExportPretrained
@@ -132,13 +132,8 @@ class PrepareCLI(VecoCLI):
     def instantiate_classes(self) -> None:
         data_parser = LightningArgumentParser()
         data_parser.add_lightning_class_args(VecoDataModule, "data", subclass_mode=False)
-        try:
+        with package_errors():
             self.datamodule = data_parser.instantiate_classes(Namespace(data=self.config["data"])).data
-        except (ValueError, TypeError) as err:  # as in CheckpointingCLI.instantiate_classes
-            own = package_cause(err)
-            if own is None:
-                raise
-            raise own from None
 
 
 def prepare(datamodule: VecoDataModule, num_proc: int | None = None) -> list[dict]:
