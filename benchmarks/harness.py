@@ -694,22 +694,29 @@ def describe_machine() -> dict[str, Any]:
         ``python``, ``torch``, ``transformers``, ``lightning`` (versions; None when not installed), ``cpu_model``,
         ``cpu_count``, ``torch_threads``, ``platform``, ``allocator`` (of this process: tcmalloc, jemalloc or
         glibc; a benchmark's ``veco-fit`` children pick their own, see ``veco_lightning/allocator.py``),
-        ``load_average_before`` and ``other_processes_cores_before`` (the probe).
+        ``cpu_capability`` (torch's: ``AVX2``, ``AVX512``, ...), ``cpu_bf16_kernels`` (whether oneDNN runs bf16 here:
+        without, bf16 is many times slower than fp32, ``veco_lightning/hardware.py``), ``load_average_before`` and
+        ``other_processes_cores_before`` (the probe).
     """
     import torch
 
     from veco_lightning.allocator import active
+    from veco_lightning.hardware import cpu_bf16_kernels
 
     machine = {
         "python": platform.python_version(), "torch": torch.__version__,
         "transformers": _version("transformers"), "lightning": _version("lightning"),
         "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(), "allocator": active() or "glibc",
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_bf16_kernels": cpu_bf16_kernels(),
         "load_average_before": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
     log(f"torch {machine['torch']}, transformers {machine['transformers']}, lightning {machine['lightning']}; "
-        f"{machine['torch_threads']} threads on {machine['cpu_count']} cores ({machine['cpu_model']}); "
-        f"malloc: {machine['allocator']}")
+        f"{machine['torch_threads']} threads on {machine['cpu_count']} cores ({machine['cpu_model']}, "
+        f"{machine['cpu_capability']}); malloc: {machine['allocator']}")
+    if not machine["cpu_bf16_kernels"]:
+        log("Note: this CPU has no bf16 kernels (veco_lightning/hardware.py): a bf16 measurement here runs many times "
+            "slower than fp32 (36x for the MLM step on an AVX2 CPU)")
     busy = probe_others()["other_processes_cores"]
     machine["other_processes_cores_before"] = busy
     if (busy or 0.0) > CONTENTION_WARN:

@@ -58,6 +58,19 @@ def test_interleave_rotates_the_order_and_medians_are_per_measurement(harness, m
     assert harness.medians(rounds, "seconds") == {"a": 2.0, "b": 20.0, "c": 5.0}
 
 
+@pytest.mark.parametrize("kernels", [True, False])
+def test_machine_description_says_whether_bf16_has_kernels(harness, monkeypatch, capsys, kernels):
+    """Every result records torch's CPU capability and whether bf16 has kernels here; without them a note says that
+    bf16 figures will be slow (a bf16 run there took hours)."""
+    from veco_lightning import hardware
+
+    monkeypatch.setattr(hardware, "cpu_bf16_kernels", lambda: kernels)
+    monkeypatch.setattr(harness, "probe_others", lambda: {"other_processes_cores": 0.0})
+    machine = harness.describe_machine()
+    assert machine["cpu_bf16_kernels"] is kernels and machine["cpu_capability"]
+    assert ("no bf16 kernels" in capsys.readouterr().out) is not kernels
+
+
 def test_markdown_table_aligns_numbers_right(harness):
     table = harness.markdown_table(["step", "tokens/s"], [["MLM", "3,240"], ["", "1"]])
     assert table.splitlines() == ["| step | tokens/s |", "|---|---:|", "| MLM | 3,240 |", "| | 1 |"]
