@@ -180,3 +180,33 @@ def test_a_function_reference_outside_a_forked_worker_fails_clearly():
                            input=pickle.dumps(function), capture_output=True, timeout=120)
     assert child.returncode != 0
     assert b"was not forked from it" in child.stderr and b"num_proc 1" in child.stderr
+
+
+def test_tokenizer_fingerprint_ignores_call_settings_and_follows_the_vocabulary(tokenizer_dir):
+    """The fingerprint is remembered per serialised pipeline: a call's truncation or padding settings do not change
+    it, an added token does, and a fresh process computes the same value."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    plain = cache.tokenizer_fingerprint(tokenizer)
+    tokenizer(["a b c"], truncation=True, max_length=2, padding="max_length")
+    assert tokenizer.backend_tokenizer.truncation is not None
+    assert cache.tokenizer_fingerprint(tokenizer) == plain
+    cache._FINGERPRINTS.clear()
+    assert cache.tokenizer_fingerprint(tokenizer) == plain  # computed again, the same
+    tokenizer.add_tokens(["<brand-new-token>"])
+    assert cache.tokenizer_fingerprint(tokenizer) != plain
+    fresh = subprocess.run([sys.executable, "-c", "import sys; from transformers import AutoTokenizer; "
+                            "from veco_lightning.data.cache import tokenizer_fingerprint; "
+                            "print(tokenizer_fingerprint(AutoTokenizer.from_pretrained(sys.argv[1])))",
+                            str(tokenizer_dir)], capture_output=True, text=True, check=True)
+    assert fresh.stdout.strip() == plain
+
+
+def test_text_dataset_holds_the_columns_with_a_fresh_fingerprint():
+    first = cache.text_dataset({"src": ["a", "b"], "tgt": ["c", "d"]}, "de-en")
+    again = cache.text_dataset({"src": ["a", "b"], "tgt": ["c", "d"]}, "de-en")
+    assert first.to_dict() == {"src": ["a", "b"], "tgt": ["c", "d"]}
+    assert first.features == datasets.Dataset.from_dict({"src": ["a"], "tgt": ["b"]}).features
+    assert first._fingerprint != again._fingerprint and first._fingerprint.startswith("de-en-")
+    assert len(cache.text_dataset({"src": [], "tgt": []}, "x")) == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 from veco_lightning.heap import cycles_paused, freeze_once_in_worker, frozen_heap
 
 if TYPE_CHECKING:
+    import datasets
     from transformers import PreTrainedTokenizerBase
+
+
+# The fingerprints computed so far, by a hash of the serialised pipeline as it was (settings included): each source's
+# cache path needs one, and parsing and re-serialising the pipeline takes 0.65 s at a 250,002-entry vocabulary, 0.12 s
+# at 32,000, against about 0.04 s for serialising and hashing it.
+_FINGERPRINTS: dict[str, str] = {}
 
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
@@ -28,11 +36,16 @@ def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         payload = json.dumps(sorted(tokenizer.get_vocab().items()))
-    else:
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    serialised = backend.to_str()
+    raw = hashlib.sha256(serialised.encode()).hexdigest()
+    if raw not in _FINGERPRINTS:
         # Calls with truncation=True / padding record those settings in the pipeline; they do not change tokens.
-        state = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}
-        payload = json.dumps(state, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        state = {k: v for k, v in json.loads(serialised).items() if k not in ("truncation", "padding")}
+        if len(_FINGERPRINTS) >= 64:  # bounded: a process sees a handful of tokenizers
+            _FINGERPRINTS.clear()
+        _FINGERPRINTS[raw] = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
+    return _FINGERPRINTS[raw]
 
 
 def file_identity(files: list[str]) -> list[tuple[str, int, int]]:
@@ -96,6 +109,19 @@ def batch_stats(totals: Any, rows: int) -> Any:
     lengths = np.zeros(rows, np.int64)
     lengths[0] = len(totals)
     return list_column(totals, lengths)
+
+
+def text_dataset(columns: dict[str, list[str]], name: str) -> datasets.Dataset:
+    """An in-memory dataset of text columns, to be mapped by :func:`write_sharded`. Built from an Arrow table with a
+    fingerprint of its own (``name`` and a fresh id): ``datasets.Dataset.from_dict`` fingerprints a new dataset by
+    pickling its whole table, 0.09 s of its 0.15 s for 40,000 sentence pairs, about 2% of their tokenisation. No
+    cache reuses the fingerprint (each shard of the map is given its own)."""
+    import datasets
+    import pyarrow as pa
+
+    table = datasets.table.InMemoryTable(pa.table({key: pa.array(values, pa.string()) for key, values in
+                                                    columns.items()}))
+    return datasets.Dataset(table, fingerprint=f"{name}-{uuid.uuid4().hex}")
 
 
 def list_column_of(rows: Any) -> Any:

@@ -20,6 +20,7 @@ from veco_lightning.data.cache import (
     file_identity,
     list_column_of,
     load_sharded,
+    text_dataset,
     tokenizer_threads_kept,
     write_sharded,
 )
@@ -291,7 +292,7 @@ class ParallelDataModule(SourceDataModule):
                     json.dump({"src": val_src, "tgt": val_tgt}, handle, ensure_ascii=False)
                 finish(folder, summary)
 
-            raw = datasets.Dataset.from_dict({"src": src, "tgt": tgt})
+            raw = text_dataset({"src": src, "tgt": tgt}, pair)
             del src, tgt
             return write_sharded(path, raw, function, shard_rows=self.shard_rows, num_proc=self.num_proc,
                                  desc=f"Tokenizing {pair}", on_complete=complete)
@@ -311,7 +312,7 @@ class ParallelDataModule(SourceDataModule):
     def _tokenize(self, pair: str, tokenize: Callable[[dict[str, list]], pa.Table]) -> datasets.Dataset:
         """The pair's training pairs through ``tokenize``, in memory (for measurements; training uses the cache)."""
         (src, tgt), _ = self._split(pair)
-        raw = datasets.Dataset.from_dict({"src": src, "tgt": tgt})
+        raw = text_dataset({"src": src, "tgt": tgt}, pair)
         # A fingerprint of our own: without it datasets fingerprints the function by pickling it, with every
         # dictionary it closes over (seconds for a large dictionary).
         with frozen_heap(), tokenizer_threads_kept():  # as write_sharded
