@@ -26,6 +26,8 @@ from veco_lightning.lexicon.badinput import (
     BadLines,
     Problem,
     empty_file_error,
+    open_binary,
+    plain_name,
     read_lines,
     text_problem,
 )
@@ -118,10 +120,10 @@ def _texts(path: str, text_field: str, lines: list[int | None] | tuple[int | Non
     if path.endswith(".parquet"):
         yield from _parquet_texts(path, text_field, max_line_chars)
         return
-    jsonl = path.endswith((".jsonl", ".json"))
+    jsonl = plain_name(path).endswith((".jsonl", ".json"))
     keep = None
     if lines is not None:
-        with open(path, "rb") as handle:
+        with open_binary(path) as handle:
             keep = range(sum(1 for _ in handle))[slice(*lines)]
     for line_no, line, problem in read_lines(path, keep):
         if problem is None and jsonl and line.strip():
@@ -304,7 +306,7 @@ class _PairReader:
 
     def read_pair_file(self, path: str, source: ParallelSource) -> None:
         """A TSV (``src<TAB>tgt``) or JSON-lines file."""
-        jsonl, before = path.endswith((".jsonl", ".json")), len(self.src)
+        jsonl, before = plain_name(path).endswith((".jsonl", ".json")), len(self.src)
         fields = f"string fields {source.src_field!r} and {source.tgt_field!r}"
         for line_no, line, problem in read_lines(path):
             if problem is not None:

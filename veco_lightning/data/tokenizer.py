@@ -22,6 +22,7 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre
 
 from veco_lightning.data.readers import BadLinePolicy, expand_globs, iter_lines
 from veco_lightning.data.sampling import smoothed_probabilities
+from veco_lightning.lexicon.badinput import plain_name
 from veco_lightning.paths import resolve_path
 
 logger = logging.getLogger(__name__)
@@ -123,8 +124,8 @@ def _expand(files: dict[str, list[str]] | list[str] | str) -> dict[str, list[str
 
 def _iter_texts(path: str, on_bad_line: BadLinePolicy = "error", log_skipped: bool = True) -> Iterator[str]:
     """The non-empty texts of a ``.txt`` (one per line) or ``.jsonl`` (field "text") file, stripped."""
-    if not path.endswith((".txt", ".jsonl")):
-        raise ValueError(f"Unsupported corpus file {path!r}: expected .txt or .jsonl.")
+    if not plain_name(path).endswith((".txt", ".jsonl")):
+        raise ValueError(f"Unsupported corpus file {path!r}: expected .txt or .jsonl (optionally .gz, .bz2 or .xz).")
     return (record["text"].strip() for record in iter_lines([path], on_bad_line=on_bad_line, log_skipped=log_skipped))
 
 

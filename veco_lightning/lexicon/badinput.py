@@ -21,10 +21,12 @@ under the same rules as the training and evaluation data of ``data/`` and ``eval
 from __future__ import annotations
 
 import codecs
+import importlib
 import logging
+import lzma
 import re
 from collections.abc import Iterator
-from typing import Literal
+from typing import BinaryIO, Literal
 
 BadLinePolicy = Literal["error", "skip"]
 
@@ -67,6 +69,46 @@ def text_problem(text: str, max_line_chars: int = MAX_LINE_CHARS, document: bool
     return None
 
 
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
+"""File name endings read decompressed (standard library), and the module that reads each."""
+
+DECOMPRESSION_ERRORS = (OSError, EOFError, ValueError, lzma.LZMAError)
+"""What reading a file that is not the compression its name says raises (``gzip.BadGzipFile`` is an OSError)."""
+
+# The first bytes of a compressed file, to name the compression when such a file is read as text.
+_MAGIC = ((b"\x1f\x8b", "gzip", ".gz"), (b"BZh", "bzip2", ".bz2"), (b"\xfd7zXZ\x00", "xz", ".xz"),
+          (b"\x28\xb5\x2f\xfd", "zstandard", ".zst"))
+
+
+def plain_name(path: str) -> str:
+    """``path`` without a compression ending (:data:`COMPRESSIONS`): what tells its format (``a.jsonl.gz`` ->
+    ``a.jsonl``)."""
+    lower = path.lower()
+    return next((path[:-len(end)] for end in COMPRESSIONS if lower.endswith(end)), path)
+
+
+def open_binary(path: str) -> BinaryIO:
+    """A file opened for reading bytes, decompressed as it is read when its name ends in ``.gz``, ``.bz2`` or ``.xz``
+    (corpora such as CC-100 or OPUS come compressed; the standard library's decompressors, in C)."""
+    lower = path.lower()
+    for end, module in COMPRESSIONS.items():
+        if lower.endswith(end):
+            return importlib.import_module(module).open(path, "rb")
+    return open(path, "rb")  # noqa: SIM115 -- the caller's with-statement closes it
+
+
+def _compressed_problem(path: str, raw: bytes) -> Problem | None:
+    """The problem of a first line that is not UTF-8 because the file is compressed under a name that does not say
+    so (``corpus.txt`` holding gzip bytes)."""
+    for magic, kind, end in _MAGIC:
+        if raw.startswith(magic):
+            readable = end in COMPRESSIONS
+            return (f"the file is {kind}-compressed, but its name does not end in {end}",
+                    f"rename it to {path}{end} to have it read decompressed" if readable else
+                    "decompress it (or recompress it as .gz, .bz2 or .xz, which are read decompressed)")
+    return None
+
+
 def read_lines(path: str, keep: range | None = None) -> Iterator[tuple[int, str, Problem | None]]:
     """``(line number, text, problem)`` for every line of a file, in order.
 
@@ -74,11 +116,25 @@ def read_lines(path: str, keep: range | None = None) -> Iterator[tuple[int, str,
     files joined with ``cat`` carry it further down) are removed. A line that is not valid UTF-8 comes back with an
     empty text and its problem, so that callers counting lines (line-aligned files) stay aligned.
 
+    A file named ``.gz``, ``.bz2`` or ``.xz`` is decompressed as it is read (:func:`open_binary`); one that is not
+    in that format, or is cut short, raises :class:`BadInputError` naming it.
+
     Args:
         path: the file.
         keep: zero-based line positions to return (others are not decoded); ``None``: all.
     """
-    with open(path, "rb") as handle:
+    try:
+        yield from _lines(path, keep)
+    except DECOMPRESSION_ERRORS as err:
+        if isinstance(err, BadInputError) or plain_name(path) == path:
+            raise
+        raise BadInputError(f"{path}: cannot be read decompressed ({type(err).__name__}: {err}): the file is not "
+                            f"{COMPRESSIONS[path[len(plain_name(path)):].lower()]} data or is cut short. Fix: "
+                            "compress it again, or name it without the compression ending if it is plain text") from err
+
+
+def _lines(path: str, keep: range | None) -> Iterator[tuple[int, str, Problem | None]]:
+    with open_binary(path) as handle:
         for line_no, raw in enumerate(handle, start=1):
             if keep is not None and line_no - 1 not in keep:
                 continue
@@ -91,6 +147,9 @@ def read_lines(path: str, keep: range | None = None) -> Iterator[tuple[int, str,
             try:
                 yield line_no, raw.decode("utf-8"), None
             except UnicodeDecodeError as err:
+                found = _compressed_problem(path, raw) if line_no == 1 else None
+                if found is not None:
+                    raise BadInputError(f"{path}: {found[0]}. Fix: {found[1]}") from None
                 problem = f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte {err.start + 1} of the line)"
                 yield line_no, "", (problem, UTF8_FIX)
 

@@ -26,7 +26,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from veco_lightning.heap import long_lived
-from veco_lightning.lexicon.badinput import MAX_LINE_CHARS, BadInputError, read_lines, text_problem
+from veco_lightning.lexicon.badinput import (
+    DECOMPRESSION_ERRORS,
+    MAX_LINE_CHARS,
+    BadInputError,
+    open_binary,
+    plain_name,
+    read_lines,
+    text_problem,
+)
 from veco_lightning.lexicon.languages import split_pair, to_iso1
 from veco_lightning.lexicon.words import is_no_space_lang, normalize, segment
 from veco_lightning.paths import resolve_path
@@ -295,8 +303,15 @@ def _clean_lines(path: str, max_line_chars: int) -> list[str] | None:
     problems per line."""
     if os.path.getsize(path) > _WHOLE_FILE_BYTES:
         return None
-    with open(path, "rb") as handle:
-        data = handle.read()
+    try:
+        with open_binary(path) as handle:  # a compressed file may hold more than it measures
+            data = handle.read(_WHOLE_FILE_BYTES + 1)
+    except DECOMPRESSION_ERRORS:  # not the compression its name says: read_lines names the problem
+        if plain_name(path) == path:
+            raise
+        return None
+    if len(data) > _WHOLE_FILE_BYTES:
+        return None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
