@@ -108,10 +108,12 @@ def test_a_compressed_file_without_its_ending_is_named(tmp_path, end):
         list(iter_lines([str(path)], on_bad_line="skip"))  # not skipped line by line: the whole file is unreadable
 
 
-def test_a_zstandard_file_without_its_ending_is_named(tmp_path):
-    path = tmp_path / "en.txt"
+@pytest.mark.parametrize("name", ["en.txt", "en.txt.zst"])
+def test_a_zstandard_file_is_named(tmp_path, name):
+    path = tmp_path / name
     path.write_bytes(b"\x28\xb5\x2f\xfd" + bytes(range(200, 256)) + b"\n")
-    with pytest.raises(BadInputError, match="zstandard-compressed.*decompress it"):
+    with pytest.raises(BadInputError, match=re.escape(f"{path}: the file is zstandard-compressed, which these readers "
+                                                      "do not decompress") + ".*streaming: true"):
         list(iter_lines([str(path)]))
 
 

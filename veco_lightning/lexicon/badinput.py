@@ -98,14 +98,16 @@ def open_binary(path: str) -> BinaryIO:
 
 
 def _compressed_problem(path: str, raw: bytes) -> Problem | None:
-    """The problem of a first line that is not UTF-8 because the file is compressed under a name that does not say
-    so (``corpus.txt`` holding gzip bytes)."""
+    """The problem of a first line that is not UTF-8 because the file is compressed: under a name that does not say
+    so (``corpus.txt`` holding gzip bytes), or in a compression these readers do not open (zstandard)."""
     for magic, kind, end in _MAGIC:
         if raw.startswith(magic):
-            readable = end in COMPRESSIONS
+            if end not in COMPRESSIONS:
+                return (f"the file is {kind}-compressed, which these readers do not decompress",
+                        "decompress it, or compress it as .gz, .bz2 or .xz, which are read decompressed (streaming: "
+                        "true reads it as it is)")
             return (f"the file is {kind}-compressed, but its name does not end in {end}",
-                    f"rename it to {path}{end} to have it read decompressed" if readable else
-                    "decompress it (or recompress it as .gz, .bz2 or .xz, which are read decompressed)")
+                    f"rename it to {path}{end} to have it read decompressed")
     return None
 
 
