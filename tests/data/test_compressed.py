@@ -15,7 +15,7 @@ from veco_lightning.data.monolingual import MonolingualDataModule
 from veco_lightning.data.parallel import ParallelDataModule
 from veco_lightning.data.readers import ParallelSource, iter_lines, read_pairs
 from veco_lightning.data.tokenizer import train_tokenizer
-from veco_lightning.lexicon.badinput import BadInputError, plain_name
+from veco_lightning.lexicon.badinput import BadInputError, plain_name, read_lines
 from veco_lightning.lexicon.dictionary import read_dictionary
 
 EN, RU = sentences("en")[:6], sentences("ru")[:6]
@@ -128,8 +128,11 @@ def test_a_file_that_is_not_its_compression_is_named(tmp_path, end):
         read_pairs(ParallelSource(path=str(wrong)), "ru-en")
     cut = tmp_path / f"cut.txt{end}"
     cut.write_bytes(COMPRESS[end](_lines(EN * 40))[:-20])
-    with pytest.raises(BadInputError, match=re.escape(f"{cut}: cannot be read decompressed")):
-        list(iter_lines([str(cut)]))
+    for lines in (None, [0, -1]):  # counting the lines first, or not
+        with pytest.raises(BadInputError, match=re.escape(f"{cut}: cannot be read decompressed")):
+            list(iter_lines([str(cut)], lines=lines))
+    with pytest.raises(FileNotFoundError):  # the file system's own errors pass as they are
+        list(read_lines(str(tmp_path / f"missing.txt{end}")))
     dictionary = tmp_path / f"en-de.tsv{end}"
     dictionary.write_bytes(b"dog\tHund\n")
     with pytest.raises(BadInputError, match=re.escape(f"{dictionary}: cannot be read decompressed")):

@@ -25,8 +25,8 @@ from veco_lightning.lexicon.badinput import (
     BadLinePolicy,
     BadLines,
     Problem,
+    count_lines,
     empty_file_error,
-    open_binary,
     plain_name,
     read_lines,
     text_problem,
@@ -123,8 +123,7 @@ def _texts(path: str, text_field: str, lines: list[int | None] | tuple[int | Non
     jsonl = plain_name(path).endswith((".jsonl", ".json"))
     keep = None
     if lines is not None:
-        with open_binary(path) as handle:
-            keep = range(sum(1 for _ in handle))[slice(*lines)]
+        keep = range(count_lines(path))[slice(*lines)]
     for line_no, line, problem in read_lines(path, keep):
         if problem is None and jsonl and line.strip():
             try:

@@ -26,6 +26,7 @@ import logging
 import lzma
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import BinaryIO, Literal
 
 BadLinePolicy = Literal["error", "skip"]
@@ -125,10 +126,25 @@ def read_lines(path: str, keep: range | None = None) -> Iterator[tuple[int, str,
         path: the file.
         keep: zero-based line positions to return (others are not decoded); ``None``: all.
     """
-    try:
+    with _named_decompression_errors(path):
         yield from _lines(path, keep)
+
+
+def count_lines(path: str) -> int:
+    """The number of lines of a file (decompressed as :func:`open_binary` reads it), without decoding them."""
+    with _named_decompression_errors(path), open_binary(path) as handle:
+        return sum(1 for _ in handle)
+
+
+@contextmanager
+def _named_decompression_errors(path: str) -> Iterator[None]:
+    """Turn the error of a file that is not the compression its name says, or is cut short, into a
+    :class:`BadInputError` naming it (errors of the file system itself, which carry an errno, pass)."""
+    try:
+        yield
     except DECOMPRESSION_ERRORS as err:
-        if isinstance(err, BadInputError) or plain_name(path) == path:
+        if (isinstance(err, BadInputError) or plain_name(path) == path
+                or (isinstance(err, OSError) and err.errno is not None)):
             raise
         raise BadInputError(f"{path}: cannot be read decompressed ({type(err).__name__}: {err}): the file is not "
                             f"{COMPRESSIONS[path[len(plain_name(path)):].lower()]} data or is cut short. Fix: "
