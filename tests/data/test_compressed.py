@@ -137,3 +137,11 @@ def test_a_file_that_is_not_its_compression_is_named(tmp_path, end):
     dictionary.write_bytes(b"dog\tHund\n")
     with pytest.raises(BadInputError, match=re.escape(f"{dictionary}: cannot be read decompressed")):
         read_dictionary(str(dictionary), "en", "de")
+
+
+def test_gold_alignments_read_compressed(tmp_path):
+    from veco_lightning.evaluation.alignment import read_pharaoh
+
+    gold = b"0-0 1-2 2-1p\n\n0?1\r\n"
+    assert read_pharaoh(_write(tmp_path / "gold", gold, ".gz")) == read_pharaoh(_write(tmp_path / "plain", gold))
+    assert len(read_pharaoh(_write(tmp_path / "gold", gold, ".gz"))) == 3

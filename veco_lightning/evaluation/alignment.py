@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from veco_lightning.lexicon.badinput import open_text
+
 Alignment = set[tuple[int, int]]
 
 _TOKEN = re.compile(r"^(\d+)([-?])(\d+)(?:-?([spSP]))?$")
@@ -58,7 +60,7 @@ def parse_pharaoh(line: str, one_based: bool = False) -> tuple[Alignment, Alignm
 def read_pharaoh(path: str, one_based: bool = False) -> list[tuple[Alignment, Alignment]]:
     """Read a Pharaoh gold file: one ``(sure, possible)`` pair per line (an empty line is an empty alignment)."""
     out = []
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         for lineno, line in enumerate(f, 1):
             try:
                 out.append(parse_pharaoh(line, one_based=one_based))

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from torch import Tensor
 
 from veco_lightning.evaluation.retrieval import DEFAULT_CHUNK_SIZE, bidirectional_nearest_neighbours
+from veco_lightning.lexicon.badinput import open_text
 
 _FIX = "the BUCC 2018 layout is one 'id<TAB>sentence' per line ('src_id<TAB>trg_id' in .gold files)"
 
@@ -72,7 +73,7 @@ def _read_sentences(path: str) -> tuple[list[str], list[str]]:
     ids: list[str] = []
     sents: list[str] = []
     seen: set[str] = set()
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         for lineno, line in enumerate(f, 1):
             line = line.rstrip("\r\n")
             if not line.strip():
@@ -96,7 +97,7 @@ def read_bucc(prefix: str) -> BuccSplit:
     gold: set[tuple[str, str]] = set()
     if gold_path is not None:
         known_src, known_trg = set(src_ids), set(trg_ids)
-        with open(gold_path, encoding="utf-8") as f:
+        with open_text(gold_path) as f:
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
                     continue

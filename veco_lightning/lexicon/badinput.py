@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import codecs
 import importlib
+import io
 import logging
 import lzma
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, TextIO
 
 BadLinePolicy = Literal["error", "skip"]
 
@@ -96,6 +97,12 @@ def open_binary(path: str) -> BinaryIO:
         if lower.endswith(end):
             return importlib.import_module(module).open(path, "rb")
     return open(path, "rb")  # noqa: SIM115 -- the caller's with-statement closes it
+
+
+def open_text(path: str) -> TextIO:
+    """:func:`open_binary` as UTF-8 text with universal line ends (what ``open(path, encoding="utf-8")`` gives a
+    plain file)."""
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8")
 
 
 def _compressed_problem(path: str, raw: bytes) -> Problem | None:
