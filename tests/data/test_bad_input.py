@@ -432,3 +432,20 @@ def test_monolingual_checks_every_language_before_the_first(corpus_dir, tokenize
     with pytest.raises(FileNotFoundError, match=r"missing/\*\.txt.*language 'ru'"):
         dm.prepare_data()
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_folder_given_as_a_file_is_named_with_the_glob_to_give(tmp_path):
+    from veco_lightning.data.readers import expand_globs
+
+    folder = tmp_path / "corpus"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "en.txt").write_text("a line\n", encoding="utf-8")
+    with pytest.raises(IsADirectoryError, match=re.escape(f"{str(folder)!r} (language 'en') is a folder") + ".*"
+                       + re.escape(repr(str(folder / "*.txt")))):
+        expand_globs(str(folder), " (language 'en')")
+    assert expand_globs(str(folder / "*")) == [str(folder / "en.txt")]  # the glob's folders are left out
+    with pytest.raises(FileNotFoundError, match="No file matches"):
+        expand_globs(str(folder / "s*"))  # only a folder matches
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        MonolingualDataModule(files={"en": str(folder)}, tokenizer=DEMO + "/tokenizer",
+                              cache_dir=str(tmp_path / "cache")).prepare_data()

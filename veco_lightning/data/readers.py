@@ -71,7 +71,12 @@ def expand_globs(patterns: str | list[str], context: str = "") -> list[str]:
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
     files: list[str] = []
     for pattern in patterns:
-        matched = sorted(glob.glob(resolve_path(pattern), recursive=True))
+        resolved = resolve_path(pattern)
+        if os.path.isdir(resolved):
+            raise IsADirectoryError(
+                f"{pattern!r}{context} is a folder (resolved to {resolved!r}); give its files, e.g. "
+                f"{os.path.join(pattern, '*.txt')!r} (a glob), or the file itself")
+        matched = sorted(path for path in glob.glob(resolved, recursive=True) if not os.path.isdir(path))
         if not matched:
             raise FileNotFoundError(
                 f"No file matches {pattern!r}{context} (resolved to {resolve_path(pattern)!r}, working directory "

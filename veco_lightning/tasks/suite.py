@@ -42,7 +42,7 @@ class Suite:
 def _exists(pattern: str) -> bool:
     try:
         return bool(expand_globs(pattern))
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):  # a folder is no task file
         return False
 
 
