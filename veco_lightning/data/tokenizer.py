@@ -428,8 +428,9 @@ def main(args: list[str] | None = None) -> None:
     parser.add_function_arguments(train_tokenizer, as_positional=False)
     cfg = parser.parse_args(args).as_dict()
     cfg.pop("config", None)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from veco_lightning.logs import configure_logging
+
+    configure_logging()  # once: a second handler on the root logger would print every line twice
     tokenizer = train_tokenizer(**cfg)
     print(f"Tokenizer written to {os.path.abspath(cfg['output_dir'])} (vocab size {len(tokenizer)}).")
 

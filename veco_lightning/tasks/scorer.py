@@ -301,8 +301,9 @@ def score_main(args: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--allow_missing", type=bool, default=False,
                         help="average over the languages present instead of stopping at a missing file")
     cfg = parser.parse_args(args)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from veco_lightning.logs import configure_logging
+
+    configure_logging()  # once: a second handler on the root logger would print every line twice
     scores = score_folders(cfg.predictions, cfg.labels, allow_missing=cfg.allow_missing)
     table = write_table(scores, cfg.output, os.path.splitext(cfg.output)[0] + ".md")
     print(table)
