@@ -218,3 +218,32 @@ def test_make_bucc_from_files_names_the_line_without_a_partner(tmp_path):
     with pytest.raises(BadInputError, match=r"de.txt:30: no partner line in .*en.txt, which has 29 lines"):
         make_bucc_task_from_files(str(tmp_path / "de.txt"), str(tmp_path / "en.txt"), str(tmp_path / "out"),
                                   pair="de-en", n_gold=10, n_distractors=10)
+
+
+def test_bucc_splits_are_named_when_one_is_missing_and_a_threshold_needs_gold(tmp_path, tokenizer_dir, caplog):
+    """A split the folder lacks is named with those it has; a dev split without gold cannot tune the threshold; the
+    same split for both is scored with a warning that F1 is then an upper bound."""
+    from transformers import AutoTokenizer
+
+    from veco_lightning.evaluation.bitext_mining import bucc_splits
+    from veco_lightning.evaluation.datasets import MiningEvalSet
+    from veco_lightning.evaluation.sources import BuccSource
+    from veco_lightning.lexicon.badinput import BadInputError
+
+    src, trg = parallel_corpus(100)
+    make_bucc_task(src, trg, str(tmp_path), pair="de-en", n_gold=10, n_distractors=20, seed=0)
+    for name in ("de-en.test.de", "de-en.test.en", "de-en.test.gold"):  # BUCC 2018 names its splits otherwise
+        (tmp_path / name).rename(tmp_path / name.replace(".test.", ".training."))
+    assert bucc_splits(str(tmp_path), "de-en") == ["dev", "training"]
+    with pytest.raises(FileNotFoundError, match=r"No BUCC split 'test' for de-en .* it has dev, training\. Set "
+                                                r"dev_split .* and test_split"):
+        bucc_files(str(tmp_path), "de-en", "test")
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    task = MiningEvalSet("bucc-de-en", BuccSource(str(tmp_path), ["de-en"], "dev", "training"), "de-en", tokenizer, 32)
+    assert [len(split.gold) for split in task.splits] == [5, 5] and task.pair == "de-en"
+    with caplog.at_level("WARNING"):
+        MiningEvalSet("bucc-de-en", BuccSource(str(tmp_path), ["de-en"], "dev", "dev"), "de-en", tokenizer, 32)
+    assert "upper bound" in caplog.text
+    (tmp_path / "de-en.dev.gold").unlink()
+    with pytest.raises(BadInputError, match=r"de-en\.dev\.gold: not found, .* tuned on the gold pairs of dev_split"):
+        MiningEvalSet("bucc-de-en", BuccSource(str(tmp_path), ["de-en"], "dev", "training"), "de-en", tokenizer, 32)

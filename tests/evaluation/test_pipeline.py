@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 from conftest import sentences
 from transformers import AutoModel, AutoTokenizer
@@ -9,6 +10,7 @@ from transformers import AutoModel, AutoTokenizer
 from veco_lightning.cli import run_cli
 from veco_lightning.evaluation.bitext_mining import make_bucc_task
 from veco_lightning.models.encoder import EncoderSpec, build_encoder
+from veco_lightning.tasks.scorer import score_folders
 
 
 def _export_random_encoder(tokenizer_dir, path, max_length=32):
@@ -27,8 +29,9 @@ def _write_tatoeba(root):
         (root / f"tatoeba.{code}-eng.eng").write_text("\n".join(sentences("en")) + "\n", encoding="utf-8")
 
 
-def _obvious_tatoeba_accuracy(model_dir, src_lines, tgt_lines):
-    """Independent re-implementation: one sentence at a time, mean over all tokens, cosine by hand."""
+def _obvious_tatoeba_accuracy(model_dir, src_lines, tgt_lines, answers=None):
+    """Independent re-implementation: one sentence at a time, mean over all tokens, cosine by hand. ``answers``, a
+    list, receives the target index each source sentence retrieves."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModel.from_pretrained(model_dir).eval()
 
@@ -43,14 +46,15 @@ def _obvious_tatoeba_accuracy(model_dir, src_lines, tgt_lines):
     def cos(a, b):
         return float(a @ b) / (float(a.norm()) * float(b.norm()))
 
-    def accuracy(queries, keys):
+    def accuracy(queries, keys, found):
         hits = 0
         for i, q in enumerate(queries):
             scores = [cos(q, k) for k in keys]
-            hits += max(range(len(scores)), key=lambda j: (scores[j], -j)) == i
+            found.append(max(range(len(scores)), key=lambda j: (scores[j], -j)))
+            hits += found[-1] == i
         return hits / len(queries)
 
-    return accuracy(src, tgt), accuracy(tgt, src)
+    return accuracy(src, tgt, [] if answers is None else answers), accuracy(tgt, src, [])
 
 
 def test_tatoeba_matches_obvious_implementation_and_writes_report(tokenizer_dir, tmp_path):
@@ -64,9 +68,18 @@ def test_tatoeba_matches_obvious_implementation_and_writes_report(tokenizer_dir,
         f"--model.evaluation.report_dir={report}", "--model.evaluation.heatmap_set=rus-eng",
     ])
     results = json.loads((report / "results.json").read_text())["results"]["retrieval"]
+    submission = score_folders(str(report / "xtreme" / "predictions"), str(report / "xtreme" / "labels"),
+                               allow_missing=True)["tasks"]["tatoeba"]
     for code, lang in (("rus", "ru"), ("cmn", "zh")):
-        expected = _obvious_tatoeba_accuracy(model_dir, sentences(lang), sentences("en"))
+        answers = []
+        expected = _obvious_tatoeba_accuracy(model_dir, sentences(lang), sentences("en"), answers)
         assert (results[f"{code}-eng"]["src2tgt"], results[f"{code}-eng"]["tgt2src"]) == expected
+        # XTREME's submission: the English line each sentence retrieves, the gold its own line, scored as XTREME does
+        predicted = (report / "xtreme" / "predictions" / "tatoeba" / f"test-{lang}.tsv").read_text().split()
+        assert predicted == [str(j) for j in answers]
+        gold = (report / "xtreme" / "labels" / "tatoeba" / f"test-{lang}.tsv").read_text().split()
+        assert gold == [str(i) for i in range(len(answers))]
+        assert submission["metrics"]["accuracy"][lang] == pytest.approx(100 * expected[0])
     assert results["average"]["src2tgt"] == (results["rus-eng"]["src2tgt"] + results["cmn-eng"]["src2tgt"]) / 2
     assert "| rus-eng |" in (report / "results.md").read_text()
     assert (report / "retrieval_accuracy.png").stat().st_size > 1000
@@ -99,12 +112,26 @@ def test_identical_pairs_give_perfect_scores(tokenizer_dir, tmp_path):
     assert results["retrieval"]["same"]["src2tgt"] == 1.0
     assert results["alignment"]["same"]["aer"] == 0.0
     assert results["synonym"]["same"]["src2tgt"] == 1.0 and results["synonym"]["same"]["word_pairs"] > 10
-    make_bucc_task(lines, lines, str(tmp_path / "bucc"), pair="xx-en", n_gold=20, n_distractors=20, seed=0)
-    mining = evaluate("bucc", 32, f"--data.evaluation.bucc={{root: {tmp_path / 'bucc'}, pairs: [xx-en]}}")
-    mining = mining["mining"]["bucc-xx-en"]
+    # the same English on both sides, named de-en: XTREME scores bucc2018 in de, fr, ru and zh
+    make_bucc_task(lines, lines, str(tmp_path / "bucc"), pair="de-en", n_gold=20, n_distractors=20, seed=0)
+    mining = evaluate("bucc", 32, f"--data.evaluation.bucc={{root: {tmp_path / 'bucc'}, pairs: [de-en]}}")
+    mining = mining["mining"]["bucc-de-en"]
     # The threshold is tuned on dev; ratio margins of exact duplicates still vary with neighbourhood density, so
     # only dev F1 and test precision are guaranteed perfect.
     assert mining["dev_f1"] == 1.0 and mining["precision"] == 1.0 and mining["f1"] > 0.5
+    # XTREME's bucc2018 submission: the test split's pairs at the dev threshold, and its gold; scored alike
+    scored = score_folders(str(tmp_path / "bucc" / "report" / "xtreme" / "predictions"),
+                           str(tmp_path / "bucc" / "report" / "xtreme" / "labels"), allow_missing=True)
+    assert scored["tasks"]["bucc2018"]["metrics"]["f1"]["de"] == pytest.approx(100 * mining["f1"])
+    assert scored["tasks"]["bucc2018"]["metrics"]["precision"]["de"] == 100.0
+
+    # BUCC's own test split has no gold: its pairs are mined for submission and no F1 is made up
+    (tmp_path / "bucc" / "de-en.test.gold").unlink()
+    unscored = evaluate("bucc-no-gold", 32, f"--data.evaluation.bucc={{root: {tmp_path / 'bucc'}, pairs: [de-en]}}")
+    assert unscored["mining"]["bucc-de-en"]["f1"] is None and unscored["mining"]["bucc-de-en"]["dev_f1"] == 1.0
+    submitted = tmp_path / "bucc-no-gold" / "report" / "xtreme"
+    assert (submitted / "predictions" / "bucc2018" / "test-de.tsv").read_text().count("\t") > 0
+    assert not (submitted / "labels" / "bucc2018").exists()
 
 
 def test_bare_evaluation_datamodule_names_sets_and_draws_heatmap(tokenizer_dir, tmp_path):

@@ -211,15 +211,40 @@ data:
 model: {class_path: veco_lightning.tasks.TokenClassificationTask, init_args: {task: udpos}}
 data: {class_path: veco_lightning.tasks.TaggingDataModule, init_args: {train_files: /nowhere/train.conllu}}
 """, encoding="utf-8")
+    # XTREME's Tatoeba task: no fine-tuning, veco-fit test on the same encoder through an evaluation config
+    (tmp_path / "tatoeba").mkdir()
+    for code, lang in (("rus", "ru"), ("cmn", "zh")):
+        (tmp_path / "tatoeba" / f"tatoeba.{code}-eng.{code}").write_text("\n".join(sentences(lang)) + "\n",
+                                                                        encoding="utf-8")
+        (tmp_path / "tatoeba" / f"tatoeba.{code}-eng.eng").write_text("\n".join(sentences("en")) + "\n",
+                                                                      encoding="utf-8")
+    (tmp_path / "retrieval.yaml").write_text(f"""
+trainer: {{accelerator: cpu, devices: 1, logger: false, enable_checkpointing: false, enable_progress_bar: false}}
+model: {{encoder: {{preset: null}}}}
+data:
+  monolingual: null
+  evaluation: {{tatoeba: {{root: {tmp_path / 'tatoeba'}, languages: [rus, cmn]}}, max_length: 32, val_max_pairs: 0}}
+""", encoding="utf-8")
     (tmp_path / "suite.yaml").write_text(f"tasks: [{tmp_path / 'xnli.yaml'}, {tmp_path / 'absent.yaml'}]\n"
                                          "args: [--trainer.max_steps=2, --trainer.logger=false, "
-                                         "--trainer.enable_progress_bar=false]\n", encoding="utf-8")
+                                         "--trainer.enable_progress_bar=false]\n"
+                                         f"retrieval: {tmp_path / 'retrieval.yaml'}\n", encoding="utf-8")
     scores = main(["suite", "--config", str(tmp_path / "suite.yaml"), f"--encoder={encoder_dir}",
                    f"--output_dir={tmp_path / 'out'}"])
-    assert set(scores["tasks"]) == {"xnli"}  # udpos has no data: skipped
+    assert set(scores["tasks"]) == {"xnli", "tatoeba"}  # udpos has no data: skipped
     xnli = scores["tasks"]["xnli"]
     assert set(xnli["metrics"]["accuracy"]) == {"en", "ru"} and not xnli["complete"]
     assert (tmp_path / "out" / "xtreme.md").read_text().count("xnli") >= 1
+    retrieval = json.loads((tmp_path / "out" / "retrieval" / "results.json").read_text())["results"]["retrieval"]
+    for code, lang in (("rus", "ru"), ("cmn", "zh")):  # the table's figure is the evaluation's xx -> en accuracy
+        assert scores["tasks"]["tatoeba"]["metrics"]["accuracy"][lang] == pytest.approx(
+            100 * retrieval[f"{code}-eng"]["src2tgt"])
+
+    (tmp_path / "suite.yaml").write_text(f"tasks: [{tmp_path / 'absent.yaml'}]\n"
+                                         f"retrieval: {tmp_path / 'nowhere.yaml'}\n", encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match="nowhere.yaml"):
+        main(["suite", "--config", str(tmp_path / "suite.yaml"), f"--encoder={encoder_dir}",
+              f"--output_dir={tmp_path / 'out2'}"])
 
 
 def test_suite_with_nothing_to_score_says_so(encoder_dir, tmp_path, capsys):

@@ -64,9 +64,33 @@ def _resolve(prefix: str) -> tuple[str, str, str | None]:
                             "e.g. 'bucc/de-en.test' for bucc/de-en.test.de, bucc/de-en.test.en, bucc/de-en.test.gold")
 
 
+def bucc_splits(root: str, pair: str) -> list[str]:
+    """The splits of ``pair`` in ``root`` that have both sides (``["dev", "test"]``; BUCC 2018: sample, training)."""
+    if not os.path.isdir(root):
+        return []
+    found = set()
+    for name in os.listdir(root):
+        if name.startswith(f"{pair}.") and name.count(".") >= 2:
+            split = name[len(pair) + 1 : name.rindex(".")]
+            try:
+                _resolve(os.path.join(root, f"{pair}.{split}"))
+            except FileNotFoundError:
+                continue
+            found.add(split)
+    return sorted(found)
+
+
 def bucc_files(root: str, pair: str, split: str) -> tuple[str, str, str | None]:
     """Paths of one split: ``bucc_files("bucc2018", "de-en", "test")`` -> ``(….de, ….en, ….gold or None)``."""
-    return _resolve(os.path.join(root, f"{pair}.{split}"))
+    try:
+        return _resolve(os.path.join(root, f"{pair}.{split}"))
+    except FileNotFoundError as error:
+        found = bucc_splits(root, pair)
+        if not found:
+            raise
+        raise FileNotFoundError(f"No BUCC split {split!r} for {pair} in {root}: it has {', '.join(found)}. Set "
+                                "dev_split (the threshold's, with gold) and test_split (the reported one) to those "
+                                "names; BUCC 2018 calls them sample and training, XTREME dev and test") from error
 
 
 def _read_sentences(path: str) -> tuple[list[str], list[str]]:

@@ -85,6 +85,7 @@ class EvaluationDataModule(TokenizedDataModule):
         self.extra_languages = list(extra_languages or [])
         self.sets: list[BitextEvalSet] = []
         self.mining_sets: list[MiningEvalSet] = []
+        self.tatoeba_names: list[str] = []  # the sets read from the Tatoeba folder (XTREME's tatoeba task)
         self.extra_pairs: dict[str, tuple[str, str, list[str], list[str]]] = {}
         if tatoeba is None and not self.pairs and bucc is None and not allow_empty:
             raise ValueError("EvaluationDataModule (data.evaluation) has no evaluation set: give tatoeba: "
@@ -142,7 +143,10 @@ class EvaluationDataModule(TokenizedDataModule):
         options = {"stop_words": self.stop_words, "max_word_chars": self.max_word_chars}
         reading = {"on_bad_line": self.on_bad_line, "max_line_chars": self.max_line_chars,
                    "extra_languages": self.extra_languages}
-        for name, source in self._sources().items():
+        sources = self._sources()
+        if self.tatoeba:
+            self.tatoeba_names = [name for name in tatoeba_sources(self.tatoeba) if name not in self.pairs]
+        for name, source in sources.items():
             dictionary = self._dictionary(*source.languages(name, self.extra_languages))
             self.sets.append(BitextEvalSet.from_source(name, source, tokenizer, self.max_length, dictionary,
                                                        **reading, **options))

@@ -162,7 +162,12 @@ class MiningEvalSet(Dataset):
     def __init__(self, name: str, source: BuccSource, pair: str, tokenizer: PreTrainedTokenizerBase,
                  max_length: int, max_line_chars: int = MAX_LINE_CHARS) -> None:
         self.name = name
+        self.pair = pair
         self.splits: list[BuccSplit] = []
+        if source.dev_split == source.test_split:
+            log.warning("%s: dev_split and test_split are both %r: the threshold is tuned on the pairs it is scored "
+                        "on, so F1 is an upper bound, not XTREME's figure (which tunes on BUCC's sample split and "
+                        "reports another)", name, source.test_split)
         for split in (source.dev_split, source.test_split):
             root = resolve_path(source.root)
             files = bucc_files(root, pair, split)
@@ -171,6 +176,10 @@ class MiningEvalSet(Dataset):
                 if not check_file(path, max_line_chars):
                     raise BadInputError(f"{path}: empty; a BUCC task file needs its sentences (or gold pairs)")
             task = read_bucc(os.path.join(root, f"{pair}.{split}"))
+            if split == source.dev_split and not task.gold:
+                raise BadInputError(f"{os.path.join(root, f'{pair}.{split}')}.gold: not found, and the BUCC threshold "
+                                    f"is tuned on the gold pairs of dev_split {split!r}; give that split's gold file, "
+                                    "or set dev_split to a split that has one (BUCC 2018: 'sample')")
             self.splits.append(task)
             sides = ((files[0], task.src_ids, task.src_sents), (files[1], task.trg_ids, task.trg_sents))
             for path, ids, texts in sides:

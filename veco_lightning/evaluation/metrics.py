@@ -12,7 +12,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from veco_lightning.evaluation.alignment import aer_from_counts
-from veco_lightning.evaluation.retrieval import retrieval_accuracy
+from veco_lightning.evaluation.retrieval import aligned_accuracy, bidirectional_nearest_neighbours
 
 
 def _by_set(set_ids: torch.Tensor, index: torch.Tensor) -> dict[int, torch.Tensor]:
@@ -35,6 +35,9 @@ class BitextRetrievalAccuracy(Metric):
     Args:
         margin: score with the ratio margin of Artetxe & Schwenk (2019) instead of plain cosine.
         k: neighbourhood size of the margin.
+
+    After ``compute``, ``retrieved`` holds each set's ``src2tgt`` answers: the target index every source sentence
+    retrieved, in pair order (XTREME's Tatoeba submission).
     """
 
     full_state_update = False
@@ -43,6 +46,7 @@ class BitextRetrievalAccuracy(Metric):
         super().__init__()
         self.margin = margin
         self.k = k
+        self.retrieved: dict[int, torch.Tensor] = {}
         for name in ("set_id", "index", "src", "tgt"):
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
@@ -55,10 +59,12 @@ class BitextRetrievalAccuracy(Metric):
     def compute(self) -> dict[int, dict[str, float]]:
         set_id, index = dim_zero_cat(self.set_id), dim_zero_cat(self.index)
         src, tgt = dim_zero_cat(self.src), dim_zero_cat(self.tgt)
-        return {
-            s: {**retrieval_accuracy(src[pos], tgt[pos], margin=self.margin, k=self.k), "pairs": len(pos)}
-            for s, pos in _by_set(set_id, index).items()
-        }
+        results, self.retrieved = {}, {}
+        for s, pos in _by_set(set_id, index).items():
+            fwd, _, bwd, _ = bidirectional_nearest_neighbours(src[pos], tgt[pos], margin=self.margin, k=self.k)
+            results[s] = {**aligned_accuracy(fwd, bwd), "pairs": len(pos)}
+            self.retrieved[s] = fwd.cpu()
+        return results
 
 
 class CountingMetric(Metric):

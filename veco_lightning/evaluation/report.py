@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import platform
@@ -23,6 +24,8 @@ import torch
 from veco_lightning.checkpointing import is_checkpoint
 from veco_lightning.evaluation.plots import plot_metric_bars, plot_similarity_heatmap
 from veco_lightning.logs import run_log_dir
+
+log = logging.getLogger(__name__)
 
 Results = dict[str, dict[str, dict[str, float]]]  # metric -> set name -> figure -> value
 
@@ -255,13 +258,14 @@ class EvaluationReporter:
         self.data = evaluation_data(getattr(module.trainer, "datamodule", None))
         self.names = self.data.set_names if self.data is not None else []
         self.tasks = self.data.mining_sets if self.data is not None else []
+        self.mined: dict[int, list[tuple[str, str]]] = {}  # task -> the test split's pairs at the dev threshold
 
     def _name(self, set_id: int) -> str:
         return self.names[set_id] if set_id < len(self.names) else f"set{set_id}"
 
     def _score_mining(self, embeddings: dict[tuple[int, int, int], torch.Tensor]) -> dict[int, dict[str, float]]:
         """BUCC protocol per task: margin candidates on dev and test, threshold maximising dev F1, test figures."""
-        from veco_lightning.evaluation.bitext_mining import evaluate_mining, mine_candidates
+        from veco_lightning.evaluation.bitext_mining import candidates_to_ids, evaluate_mining, mine_candidates
 
         tasks = self.tasks
         k = self.module.scorer.options.margin_k
@@ -275,9 +279,19 @@ class EvaluationReporter:
                 splits.append((mine_candidates(src, trg, k=k), tasks[task_id].gold_indices(split_id)))
             if len(splits) == 2:
                 found = evaluate_mining(*splits)
-                scores[task_id] = {"f1": found["test_f1"], "precision": found["test_precision"],
-                                   "recall": found["test_recall"], "dev_f1": found["dev_f1"],
+                test = tasks[task_id].splits[1]
+                self.mined[task_id] = [(src, trg) for src, trg, score in
+                                       candidates_to_ids(splits[1][0], test.src_ids, test.trg_ids)
+                                       if score >= found["threshold"]]
+                scored = bool(test.gold)  # a split without gold (BUCC's test) is mined for submission only
+                scores[task_id] = {"f1": found["test_f1"] if scored else None,
+                                   "precision": found["test_precision"] if scored else None,
+                                   "recall": found["test_recall"] if scored else None, "dev_f1": found["dev_f1"],
                                    "threshold": found["threshold"]}
+                if not scored:
+                    log.warning("%s: the test split has no gold pairs, so F1 is not scored; its %d mined pairs are "
+                                "written for submission (model.evaluation.predictions_dir)", tasks[task_id].name,
+                                len(self.mined[task_id]))
         return scores
 
     def log(self, raw: dict[str, dict[int, dict[str, float]]]) -> Results:
@@ -292,7 +306,7 @@ class EvaluationReporter:
         for metric, per_set in results.items():
             for name, figures in per_set.items():
                 for key, value in figures.items():
-                    if key not in self._NOT_LOGGED:
+                    if key not in self._NOT_LOGGED and value is not None:
                         # Values come from metrics already synchronised across ranks.
                         self.module.log(f"{self.stage}/{metric}/{name}/{key}", float(value), rank_zero_only=True)
         return results
@@ -324,6 +338,52 @@ class EvaluationReporter:
         self._to_logger(paths)
         print(markdown_tables(results))
         print(f"Evaluation report written to {os.path.abspath(paths['markdown'])}")
+        root = options.predictions_dir or os.path.join(out_dir, "xtreme")
+        submission = self.write_submission(root)
+        if submission:
+            tasks = sorted({name.split("/")[0] for name in submission})
+            counts = ", ".join(f"{task} {sum(n.startswith(task + '/') for n in submission)}" for task in tasks)
+            print(f"XTREME retrieval predictions (languages: {counts}) written to "
+                  f"{os.path.join(os.path.abspath(root), 'predictions')}")
+
+    def write_submission(self, root: str) -> list[str]:
+        """The retrieval tasks in XTREME's submission layout under ``root`` (see
+        :class:`~veco_lightning.evaluation.scorer.EvaluationOptions`' ``predictions_dir``); returns the files'
+        ``<task>/test-<lang>`` names. A set or task whose language another already took is left out, with a
+        warning."""
+        from veco_lightning.lexicon.languages import to_iso1
+
+        files: dict[str, tuple[list[str], list[str] | None]] = {}  # task/test-<lang> -> (prediction, gold lines)
+        retrieved = self.module.scorer.retrieval.retrieved
+        names = set(getattr(self.data, "tatoeba_names", []) or [])
+        for set_id, dataset in enumerate(self.data.sets if self.data is not None else []):
+            if dataset.name in names and set_id in retrieved:
+                lines = [str(int(i)) for i in retrieved[set_id]]
+                self._add(files, f"tatoeba/test-{to_iso1(dataset.src_lang)}", dataset.name,
+                          lines, [str(i) for i in range(len(lines))])
+        for task_id, pairs in self.mined.items():
+            task = self.tasks[task_id]
+            codes = [to_iso1(code) for code in task.pair.split("-")]
+            language = codes[0] if codes[-1] == "en" else "-".join(codes)
+            gold = task.splits[1].gold
+            self._add(files, f"bucc2018/test-{language}", task.name, [f"{s}\t{t}" for s, t in sorted(pairs)],
+                      [f"{s}\t{t}" for s, t in sorted(gold)] if gold else None)
+        for name, (predicted, gold) in files.items():
+            for kind, lines in (("predictions", predicted), ("labels", gold)):
+                if lines is not None:
+                    path = os.path.join(root, kind, f"{name}.tsv")
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    with open(path, "w", encoding="utf-8") as handle:
+                        handle.write("".join(line + "\n" for line in lines))
+        return sorted(files)
+
+    @staticmethod
+    def _add(files: dict, name: str, source: str, predicted: list[str], gold: list[str] | None) -> None:
+        if name in files:
+            log.warning("%s: %s.tsv is taken by another evaluation set of the same language; this set's "
+                        "predictions are left out of the XTREME submission", source, name)
+            return
+        files[name] = (predicted, gold)
 
     def _heatmap(self, out_dir: str) -> str | None:
         sets = self.data.sets if self.data is not None else []

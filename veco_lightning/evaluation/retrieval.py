@@ -166,6 +166,12 @@ def retrieval_accuracy(src: Tensor, tgt: Tensor, margin: bool = False, k: int = 
         raise ValueError(f"Tatoeba retrieval needs aligned lists (gold of i is i): got {src.shape[0]} sources and "
                          f"{tgt.shape[0]} targets")
     fwd_index, _, bwd_index, _ = bidirectional_nearest_neighbours(src, tgt, margin=margin, k=k, chunk_size=chunk_size)
+    return aligned_accuracy(fwd_index, bwd_index)
+
+
+def aligned_accuracy(fwd_index: Tensor, bwd_index: Tensor) -> dict[str, float]:
+    """``{"src2tgt", "tgt2src"}`` top-1 accuracy of :func:`bidirectional_nearest_neighbours`' indices when pair
+    ``i``'s gold is index ``i``."""
     n = fwd_index.shape[0]
     gold = torch.arange(n, device=fwd_index.device)
     # Integer counts divided in Python: a float32 mean would turn 37/50 into 0.74000001.

@@ -35,6 +35,11 @@ class EvaluationOptions:
         word_pooling: word vector: ``mean`` of its sub-word states or the ``first`` one.
         alignment: word alignment from the similarity matrix: ``argmax`` (mutual argmax) or ``itermax`` (SimAlign).
         report_dir: where ``test`` writes ``results.json``, ``results.md`` and plots (default: ``<log_dir>/eval``).
+        predictions_dir: where ``test`` writes the retrieval tasks in XTREME's submission layout, for
+            ``veco-xtreme score``: ``predictions/tatoeba/test-<lang>.tsv`` (for each Tatoeba set, the English
+            sentence every xx sentence retrieves, by line index) and ``predictions/bucc2018/test-<lang>.tsv`` (the
+            pairs mined on the test split at the dev threshold), and their gold under ``labels/`` where it is known
+            (default: ``<report_dir>/xtreme``).
         heatmap_set: evaluation set (name or position) whose pair ``heatmap_pair`` is drawn as a word-similarity
             heatmap.
         heatmap_pair: pair index within that set.
@@ -47,6 +52,7 @@ class EvaluationOptions:
     word_pooling: WordPooling = "mean"
     alignment: Literal["argmax", "itermax"] = "argmax"
     report_dir: str | None = None
+    predictions_dir: str | None = None
     heatmap_set: str | int = 0
     heatmap_pair: int = 0
 

@@ -101,6 +101,11 @@ def suite_parser():
     parser.add_argument("--tasks", type=list[str], required=True, help="task config files")
     parser.add_argument("--args", type=list[str], default=[], help="extra veco-xtreme fit arguments for every task")
     parser.add_argument("--task_args", type=dict[str, list[str]], default={}, help="per task config: extra arguments")
+    parser.add_argument("--retrieval", type=str | None, default=None,
+                        help="evaluation config (veco-fit test) whose Tatoeba and BUCC sets are scored as XTREME's "
+                        "retrieval tasks; null: none")
+    parser.add_argument("--retrieval_args", type=list[str], default=[],
+                        help="extra veco-fit test arguments of the retrieval run (e.g. --model.evaluation.layer=7)")
     parser.add_argument("--encoder", type=str, required=True, help="export directory, .ckpt or XLM-R checkpoint")
     parser.add_argument("--output_dir", type=str, required=True, help="predictions, labels, scores and the table")
     return parser
@@ -111,5 +116,8 @@ def suite_main(args: list[str] | None = None) -> dict:
     from veco_lightning.tasks.suite import Suite, run_suite
 
     config = suite_parser().parse_args(args)
-    suite = Suite(list(config.tasks), list(config.args), dict(config.task_args))
-    return run_suite(suite, config.encoder, config.output_dir, run_cli)
+    from veco_lightning.cli import run_cli as run_veco_fit
+
+    suite = Suite(list(config.tasks), list(config.args), dict(config.task_args), config.retrieval,
+                  list(config.retrieval_args))
+    return run_suite(suite, config.encoder, config.output_dir, run_cli, run_veco_fit)

@@ -5,7 +5,9 @@ predictions into one XTREME table.
 
 The suite config lists task configs (``tasks:``) and arguments every task run gets (``args:``, e.g. a step budget).
 A task whose training or development files are missing is skipped with a note; missing test languages are dropped
-from that task (and named in the scores' metadata by the scorer).
+from that task (and named in the scores' metadata by the scorer). XTREME's retrieval tasks need no fine-tuning:
+``retrieval:`` names an evaluation config (``configs/xtreme/tatoeba.yaml``) that ``veco-fit test`` runs on the
+encoder, writing its Tatoeba and BUCC sets as XTREME's ``tatoeba`` and ``bucc2018`` predictions.
 """
 
 from __future__ import annotations
@@ -32,11 +34,16 @@ class Suite:
         tasks: task config files (``configs/xtreme/*.yaml``).
         args: extra ``veco-xtreme fit`` arguments for every task (``["--trainer.max_steps", "200"]``).
         task_args: task config file -> extra arguments of that task only.
+        retrieval: evaluation config (``veco-fit test``) whose Tatoeba and BUCC sets are scored as XTREME's
+            retrieval tasks; ``None``: none.
+        retrieval_args: extra ``veco-fit test`` arguments of that run (``["--model.evaluation.layer=7"]``).
     """
 
     tasks: list[str]
     args: list[str] = field(default_factory=list)
     task_args: dict[str, list[str]] = field(default_factory=dict)
+    retrieval: str | None = None
+    retrieval_args: list[str] = field(default_factory=list)
 
 
 def _exists(pattern: str) -> bool:
@@ -46,15 +53,32 @@ def _exists(pattern: str) -> bool:
         return False
 
 
-def available(config_file: str) -> tuple[bool, dict[str, str], list[str], list[str]]:
-    """``(runnable, test files present, test languages missing, reasons it cannot run)`` of a task config."""
+def _config(config_file: str) -> dict:
     path = resolve_path(config_file)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"suite task config {config_file!r} not found (working directory {os.getcwd()}): the "
                                 "task configs of a suite, like the data paths inside them, are relative to the "
                                 "directory veco-xtreme runs in (the repository root for the shipped configs)")
     with open(path, encoding="utf-8") as handle:
-        config = yaml.safe_load(handle)
+        return yaml.safe_load(handle) or {}
+
+
+def retrieval_available(config_file: str) -> list[str]:
+    """Why the retrieval config of a suite cannot run (no Tatoeba folder or BUCC folder it names exists); empty when
+    it can."""
+    evaluation = ((_config(config_file).get("data") or {}).get("evaluation")) or {}
+    roots = [(part, (evaluation.get(part) or {}).get("root")) for part in ("tatoeba", "bucc")]
+    roots = [(part, root) for part, root in roots if root]
+    if not roots:
+        return ["it names no tatoeba or bucc folder under data.evaluation"]
+    if any(os.path.isdir(resolve_path(root)) for _, root in roots):
+        return []
+    return [f"{part} folder {root} not found" for part, root in roots]
+
+
+def available(config_file: str) -> tuple[bool, dict[str, str], list[str], list[str]]:
+    """``(runnable, test files present, test languages missing, reasons it cannot run)`` of a task config."""
+    config = _config(config_file)
     data = (config.get("data") or {}).get("init_args") or {}
     train = data.get("train_files") or []
     train = [train] if isinstance(train, str) else train
@@ -75,12 +99,26 @@ def _folders(path: str) -> set[str]:
     return {name for name in os.listdir(path) if os.path.isdir(os.path.join(path, name))}
 
 
-def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[str]], object]) -> dict:
-    """Fine-tune and test every runnable task with ``run`` (``veco-xtreme``'s Lightning CLI), then score
-    ``output_dir/predictions`` against ``output_dir/labels`` (the languages present; see the scores' metadata)."""
+def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[str]], object],
+              evaluate: Callable[[list[str]], object] | None = None) -> dict:
+    """Fine-tune and test every runnable task with ``run`` (``veco-xtreme``'s Lightning CLI), score the retrieval
+    config with ``evaluate`` (``veco-fit``'s), then score ``output_dir/predictions`` against ``output_dir/labels``
+    (the languages present; see the scores' metadata)."""
     from veco_lightning.tasks.scorer import score_folders, write_table
 
     ran = []
+    if suite.retrieval:
+        reasons = retrieval_available(suite.retrieval)
+        if reasons:
+            print(f"Skipping retrieval ({suite.retrieval}): {'; '.join(reasons)}")
+        elif evaluate is None:
+            raise ValueError("run_suite: a suite with a retrieval config needs evaluate (veco-fit's CLI runner)")
+        else:
+            evaluate(["test", "--config", suite.retrieval, f"--model.encoder.path={encoder}",
+                      f"--data.tokenizer={encoder}",
+                      f"--model.evaluation.report_dir={os.path.join(output_dir, 'retrieval')}",
+                      f"--model.evaluation.predictions_dir={output_dir}", *suite.retrieval_args])
+            ran.append("retrieval")
     for config_file in suite.tasks:
         runnable, tests, missing, reasons = available(config_file)
         name = os.path.splitext(os.path.basename(config_file))[0]
