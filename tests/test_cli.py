@@ -190,7 +190,7 @@ def test_shipped_config_parses(config, capsys):
 
     if config.endswith(os.path.join("xtreme", "suite.yaml")):  # veco-xtreme suite: every task it lists exists
         parsed = suite_parser().parse_args(["--config", config, "--encoder", "enc", "--output_dir", "out"])
-        assert all(os.path.exists(os.path.join(ROOT, task)) for task in parsed.tasks)
+        assert all(os.path.exists(os.path.join(ROOT, task)) for task in [*parsed.tasks, parsed.retrieval])
         return
     base = [arg for path in _composed(config) for arg in ("--config", path)]
     with pytest.raises(SystemExit) as exit_info:

@@ -6,7 +6,7 @@ predictions into one XTREME table.
 The suite config lists task configs (``tasks:``) and arguments every task run gets (``args:``, e.g. a step budget).
 A task whose training or development files are missing is skipped with a note; missing test languages are dropped
 from that task (and named in the scores' metadata by the scorer). XTREME's retrieval tasks need no fine-tuning:
-``retrieval:`` names an evaluation config (``configs/xtreme/tatoeba.yaml``) that ``veco-fit test`` runs on the
+``retrieval:`` names an evaluation config (``configs/eval/xtreme-tatoeba.yaml``) that ``veco-fit test`` runs on the
 encoder, writing its Tatoeba and BUCC sets as XTREME's ``tatoeba`` and ``bucc2018`` predictions.
 """
 
