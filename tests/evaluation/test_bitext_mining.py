@@ -242,8 +242,12 @@ def test_bucc_splits_are_named_when_one_is_missing_and_a_threshold_needs_gold(tm
     task = MiningEvalSet("bucc-de-en", BuccSource(str(tmp_path), ["de-en"], "dev", "training"), "de-en", tokenizer, 32)
     assert [len(split.gold) for split in task.splits] == [5, 5] and task.pair == "de-en"
     with caplog.at_level("WARNING"):
-        MiningEvalSet("bucc-de-en", BuccSource(str(tmp_path), ["de-en"], "dev", "dev"), "de-en", tokenizer, 32)
+        shared = MiningEvalSet("bucc-de-en", BuccSource(str(tmp_path), ["de-en"], "dev", "dev"), "de-en", tokenizer,
+                               32)
     assert "upper bound" in caplog.text
+    # one split for both: its sentences are encoded once, and scored as both
+    assert shared.splits[1] is shared.splits[0] and {item["key"][0] for item in shared.items} == {0}
+    assert len(shared.items) == len(task.splits[0].src_ids) + len(task.splits[0].trg_ids)
     (tmp_path / "de-en.dev.gold").unlink()
     with pytest.raises(BadInputError, match=r"de-en\.dev\.gold: not found, .* tuned on the gold pairs of dev_split"):
         MiningEvalSet("bucc-de-en", BuccSource(str(tmp_path), ["de-en"], "dev", "training"), "de-en", tokenizer, 32)

@@ -164,11 +164,12 @@ class MiningEvalSet(Dataset):
         self.name = name
         self.pair = pair
         self.splits: list[BuccSplit] = []
-        if source.dev_split == source.test_split:
+        self.shared = source.dev_split == source.test_split  # one split for both: its sentences are encoded once
+        if self.shared:
             log.warning("%s: dev_split and test_split are both %r: the threshold is tuned on the pairs it is scored "
                         "on, so F1 is an upper bound, not XTREME's figure (which tunes on BUCC's sample split and "
                         "reports another)", name, source.test_split)
-        for split in (source.dev_split, source.test_split):
+        for split in (source.dev_split,) if self.shared else (source.dev_split, source.test_split):
             root = resolve_path(source.root)
             files = bucc_files(root, pair, split)
             for path in filter(None, files):
@@ -193,6 +194,8 @@ class MiningEvalSet(Dataset):
                 ids = tokenizer(sentences, truncation=True, max_length=max_length)["input_ids"]
                 self.items.extend({"key": (split_id, side), "index": i, "input_ids": x} for i, x in enumerate(ids))
         self.items.sort(key=lambda item: -len(item["input_ids"]))
+        if self.shared:
+            self.splits.append(self.splits[0])  # the test split is the dev split: its embeddings are split 0's
 
     def gold_indices(self, split_id: int) -> set[tuple[int, int]]:
         """Gold pairs of a split as ``(source index, target index)``."""

@@ -273,6 +273,9 @@ class EvaluationReporter:
         for task_id in sorted({key[0] for key in embeddings}):
             splits = []
             for split_id in (0, 1):
+                if split_id == 1 and tasks[task_id].shared:  # the dev split is scored as the test split too
+                    splits.append(splits[0])
+                    continue
                 src, trg = embeddings.get((task_id, split_id, 0)), embeddings.get((task_id, split_id, 1))
                 if src is None or trg is None:
                     break
