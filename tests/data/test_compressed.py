@@ -145,3 +145,29 @@ def test_gold_alignments_read_compressed(tmp_path):
     gold = b"0-0 1-2 2-1p\n\n0?1\r\n"
     assert read_pharaoh(_write(tmp_path / "gold", gold, ".gz")) == read_pharaoh(_write(tmp_path / "plain", gold))
     assert len(read_pharaoh(_write(tmp_path / "gold", gold, ".gz"))) == 3
+
+
+@pytest.mark.parametrize("end", [".gz", ".xz"])
+def test_bucc_and_tatoeba_files_are_found_compressed(tmp_path, end):
+    """Files named by convention (a BUCC split's sides and gold, a Tatoeba language's two sides) are found under a
+    compression ending too, and read as the plain files."""
+    from veco_lightning.evaluation.bitext_mining import bucc_files, bucc_splits, make_bucc_task, read_bucc
+    from veco_lightning.evaluation.sources import TatoebaSource, tatoeba_sources
+
+    src, trg = [f"quelle {i} satz" for i in range(60)], [f"source {i} sentence" for i in range(60)]
+    make_bucc_task(src, trg, str(tmp_path / "plain"), pair="de-en", n_gold=10, n_distractors=20, seed=0)
+    (tmp_path / "packed").mkdir()
+    for path in (tmp_path / "plain").iterdir():
+        _write(tmp_path / "packed" / path.name, path.read_bytes(), end if ".test." in path.name else "")
+    assert bucc_splits(str(tmp_path / "packed"), "de-en") == ["dev", "test"]
+    assert all(p.endswith(end) for p in bucc_files(str(tmp_path / "packed"), "de-en", "test"))
+    assert read_bucc(str(tmp_path / "packed" / "de-en.test")) == read_bucc(str(tmp_path / "plain" / "de-en.test"))
+
+    (tmp_path / "tatoeba").mkdir()
+    for code, texts, ending in (("rus", RU, end), ("deu", EN, "")):
+        for side, lines in ((code, texts), ("eng", EN)):
+            _write(tmp_path / "tatoeba" / f"tatoeba.{code}-eng.{side}", _lines(lines), ending)
+    sources = tatoeba_sources(TatoebaSource(root=str(tmp_path / "tatoeba")))
+    assert sorted(sources) == ["deu-eng", "rus-eng"]
+    assert sources["rus-eng"].src.endswith(f"tatoeba.rus-eng.rus{end}") and sources["deu-eng"].src.endswith(".deu")
+    assert read_pairs(sources["rus-eng"], "rus-eng") == (RU, EN)

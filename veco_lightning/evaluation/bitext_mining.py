@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from torch import Tensor
 
 from veco_lightning.evaluation.retrieval import DEFAULT_CHUNK_SIZE, bidirectional_nearest_neighbours
-from veco_lightning.lexicon.badinput import open_text
+from veco_lightning.lexicon.badinput import existing, open_text, plain_name
 
 _FIX = "the BUCC 2018 layout is one 'id<TAB>sentence' per line ('src_id<TAB>trg_id' in .gold files)"
 
@@ -57,8 +57,9 @@ def _resolve(prefix: str) -> tuple[str, str, str | None]:
         xx, yy = pair.split("-")
         candidates.append((f"{prefix}.{xx}", f"{prefix}.{yy}"))
     for src, trg in candidates:
-        if os.path.isfile(src) and os.path.isfile(trg):
-            return src, trg, (prefix + ".gold") if os.path.isfile(prefix + ".gold") else None
+        src, trg = existing(src), existing(trg)  # plain or compressed (.gz, .bz2, .xz)
+        if src is not None and trg is not None:
+            return src, trg, existing(prefix + ".gold")
     tried = ", ".join(f"{s} + {t}" for s, t in candidates)
     raise FileNotFoundError(f"No BUCC files for prefix {prefix!r}: tried {tried}. Pass the path without extension, "
                             "e.g. 'bucc/de-en.test' for bucc/de-en.test.de, bucc/de-en.test.en, bucc/de-en.test.gold")
@@ -70,6 +71,7 @@ def bucc_splits(root: str, pair: str) -> list[str]:
         return []
     found = set()
     for name in os.listdir(root):
+        name = plain_name(name)
         if name.startswith(f"{pair}.") and name.count(".") >= 2:
             split = name[len(pair) + 1 : name.rindex(".")]
             try:

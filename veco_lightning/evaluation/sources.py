@@ -4,11 +4,14 @@ mining tasks. Pair files are read by the same reader as training pairs (:func:`v
 
 from __future__ import annotations
 
+import glob
 import os
 from dataclasses import dataclass
 
 from veco_lightning.data.readers import ParallelSource, expand_globs
+from veco_lightning.lexicon.badinput import COMPRESSIONS, existing, plain_name
 from veco_lightning.lexicon.languages import split_pair
+from veco_lightning.paths import resolve_path
 
 
 @dataclass
@@ -74,17 +77,24 @@ class BuccSource:
 
 def tatoeba_sources(source: TatoebaSource) -> dict[str, PairSource]:
     """One pair source per language of a Tatoeba folder, named ``xxx-eng``."""
-    found = sorted(
-        os.path.basename(p).split(".")[1].split("-")[0]
-        for p in expand_globs(os.path.join(source.root, "tatoeba.*-eng.eng"), " (Tatoeba layout)")
-    )
+    pattern = os.path.join(source.root, "tatoeba.*-eng.eng")
+    # Plain or compressed (tatoeba.deu-eng.eng.gz): the readers open both.
+    paths = [p for end in ("", *COMPRESSIONS) for p in glob.glob(resolve_path(pattern + end))] or expand_globs(
+        pattern, " (Tatoeba layout)")
+    found = sorted({os.path.basename(plain_name(p)).split(".")[1].split("-")[0] for p in paths})
     languages = source.languages or found
     missing = sorted(set(languages) - set(found))
     if missing:
         raise FileNotFoundError(f"No Tatoeba files for {missing} in {source.root} (found: {found})")
     prefix = os.path.join(source.root, "tatoeba.{0}-eng.{1}")
+
+    def path(lang: str, side: str) -> str:
+        """The file as named, or its compressed copy (a missing side is left to the reader's error)."""
+        plain = prefix.format(lang, side)
+        found = existing(resolve_path(plain))
+        return plain if found is None else plain + found[len(resolve_path(plain)):]
+
     return {
-        f"{lang}-eng": PairSource(src_lang=lang, tgt_lang="eng", src=prefix.format(lang, lang),
-                                  tgt=prefix.format(lang, "eng"))
+        f"{lang}-eng": PairSource(src_lang=lang, tgt_lang="eng", src=path(lang, lang), tgt=path(lang, "eng"))
         for lang in languages
     }

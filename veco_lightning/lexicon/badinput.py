@@ -25,6 +25,7 @@ import importlib
 import io
 import logging
 import lzma
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,6 +88,13 @@ def plain_name(path: str) -> str:
     ``a.jsonl``)."""
     lower = path.lower()
     return next((path[:-len(end)] for end in COMPRESSIONS if lower.endswith(end)), path)
+
+
+def existing(path: str) -> str | None:
+    """``path`` if it is a file, else ``path`` with the first compression ending (:data:`COMPRESSIONS`) that makes
+    one (``de-en.test.de`` -> ``de-en.test.de.gz``), else ``None``: for files named by convention (BUCC splits,
+    Tatoeba languages), which may come compressed."""
+    return next((p for p in (path, *(path + end for end in COMPRESSIONS)) if os.path.isfile(p)), None)
 
 
 def open_binary(path: str) -> BinaryIO:
