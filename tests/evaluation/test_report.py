@@ -148,3 +148,14 @@ def test_reporter_writes_metadata_heatmap_and_logs_every_picture(tmp_path, token
     assert f"![heatmap]({heatmap.name})" in (tmp_path / "eval" / "results.md").read_text(encoding="utf-8")
     assert images.images == {f"test/{key}": 42 for key in ("retrieval_bars", "synonym_bars", "mining_bars",
                                                           "heatmap")}
+
+
+def test_averages_are_unweighted_means_without_a_mean_threshold():
+    """The average row is the mean over sets (XTREME's language average); a BUCC task without gold on its test split
+    (F1 None) stays out of the F1 mean, and thresholds, each on its own task's margin scale, are not averaged."""
+    mining = {"bucc-de-en": {"f1": 0.8, "dev_f1": 0.85, "threshold": 1.07},
+              "bucc-zh-en": {"f1": None, "dev_f1": 0.65, "threshold": 1.2}}
+    averaged = report.with_averages({"mining": mining, "retrieval": RESULTS["retrieval"]})
+    assert averaged["mining"]["average"] == {"f1": 0.8, "dev_f1": pytest.approx(0.75)}
+    assert averaged["retrieval"]["average"]["src2tgt"] == pytest.approx(0.7)
+    assert "| **average** | 80.0 | – | – | 75.0 | – |" in report.markdown_tables({"mining": averaged["mining"]})

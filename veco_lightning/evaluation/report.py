@@ -44,11 +44,12 @@ _TITLES = {"retrieval": "Sentence retrieval (top-1 accuracy, %)", "synonym": "Sy
 
 
 def with_averages(results: Results) -> Results:
-    """Add an ``average`` row to each metric: the unweighted mean over sets, as XTREME averages languages."""
+    """Add an ``average`` row to each metric: the unweighted mean over sets, as XTREME averages languages (not of a
+    mining task's threshold: each task's margins have their own scale)."""
     out: Results = {}
     for metric, per_set in results.items():
         rows = {name: figures for name, figures in per_set.items() if name != "average"}
-        keys = {k for figures in rows.values() for k in figures}
+        keys = {k for figures in rows.values() for k in figures} - {"threshold"}
         average = {}
         for key in sorted(keys):
             values = [figures[key] for figures in rows.values()
