@@ -91,8 +91,8 @@ def tatoeba_sources(source: TatoebaSource) -> dict[str, PairSource]:
     def path(lang: str, side: str) -> str:
         """The file as named, or its compressed copy (a missing side is left to the reader's error)."""
         plain = prefix.format(lang, side)
-        found = existing(resolve_path(plain))
-        return plain if found is None else plain + found[len(resolve_path(plain)):]
+        match = existing(resolve_path(plain))
+        return plain if match is None else plain + match[len(resolve_path(plain)):]
 
     return {
         f"{lang}-eng": PairSource(src_lang=lang, tgt_lang="eng", src=path(lang, lang), tgt=path(lang, "eng"))
