@@ -1,5 +1,6 @@
 import numpy as np
 import pyarrow as pa
+import pytest
 import torch
 from conftest import sentences
 
@@ -90,6 +91,51 @@ def test_fit_mmlm_tlm_seq_and_heldout_retrieval(corpus_dir, tokenizer_dir, tmp_p
                  "val/retrieval/average/src2tgt"):
         assert name in metrics, name
     assert torch.isfinite(metrics["train/loss"])
+
+
+def test_a_bare_path_names_a_pair_file_in_a_config(corpus_dir, tokenizer_dir, tmp_path):
+    """``de-en: pairs.tsv`` (as monolingual ``en: en.txt``) means ``{path: pairs.tsv}`` in a YAML config, for training
+    and evaluation pairs alike; the file is never read as a config."""
+    files = _files(tmp_path)
+    config = tmp_path / "pairs.yaml"
+    config.write_text(
+        "data:\n"
+        "  parallel:\n"
+        f"    files: {{ru-en: {files['ru-en'].path}, zh-en: [{files['zh-en'].path}]}}\n"
+        f"    max_length: 16\n    batch_size: 4\n    val_pairs: 8\n    cache_dir: {tmp_path / 'cache'}\n"
+        "  evaluation:\n"
+        f"    pairs: {{ru-en: {files['ru-en'].path}}}\n    max_length: 16\n",
+        encoding="utf-8")
+    mono = "{" + ", ".join(f"{lang}: {corpus_dir / f'{lang}.txt'}" for lang in ("en", "ru", "zh")) + "}"
+    cli = run_cli([
+        "fit", "--config", "tests/conf/tiny.yaml", "--config", str(config),
+        f"--data.tokenizer={tokenizer_dir}", f"--data.monolingual.files={mono}",
+        f"--data.monolingual.cache_dir={tmp_path / 'cache'}",
+        f"--trainer.default_root_dir={tmp_path / 'run'}", "--export.enabled=false",
+    ])
+    parallel = cli.datamodule.sources["parallel"]
+    assert parallel.files == {"ru-en": ParallelSource(path=files["ru-en"].path),
+                              "zh-en": ParallelSource(path=[files["zh-en"].path])}
+    assert vars(cli.datamodule.evaluation.pairs["ru-en"])["path"] == files["ru-en"].path
+    metrics = cli.trainer.callback_metrics
+    for name in ("train/tlm_loss", "train/seq_loss", "val/retrieval/ru-en/src2tgt"):
+        assert name in metrics, name
+
+
+def test_pair_sources_from_plain_values(tokenizer_dir, tmp_path):
+    from veco_lightning.data.readers import as_pair_source
+    from veco_lightning.evaluation.sources import PairSource
+
+    assert as_pair_source("a.tsv", "de-en") == ParallelSource(path="a.tsv")
+    assert as_pair_source({"src": "a.de", "tgt": "a.en", "lines": [0, 5]}, "de-en") == ParallelSource(
+        src="a.de", tgt="a.en", lines=[0, 5])
+    assert as_pair_source(ParallelSource(path="a.tsv"), "de-en", PairSource) == PairSource(path="a.tsv")
+    with pytest.raises(ValueError, match=r"Pairs 'de-en': unknown field\(s\) \['pth'\]; the fields are path, src"):
+        as_pair_source({"pth": "a.tsv"}, "de-en")
+    with pytest.raises(TypeError, match="Pairs 'de-en': expected a path"):
+        as_pair_source(3, "de-en")
+    with pytest.raises(ValueError, match="ru-en: 64 pairs cannot spare val_pairs=64 for validation; set data.parallel.val_pairs below 64"):
+        _datamodule(tmp_path, tokenizer_dir, val_pairs=64)
 
 
 def test_tlm_fraction_keeps_every_contrastive_pair(tokenizer_dir, tmp_path):

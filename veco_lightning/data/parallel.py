@@ -31,6 +31,7 @@ from veco_lightning.data.readers import (
     READER_VERSION,
     BadLinePolicy,
     ParallelSource,
+    as_pair_source,
     check_pair_source,
     read_pairs,
 )
@@ -146,7 +147,9 @@ class ParallelDataModule(SourceDataModule):
     modification time): a file edited in place is read again.
 
     Args:
-        files: language pair (``de-en``, codes ISO 639-1 or 639-3) -> source.
+        files: language pair (``de-en``, codes ISO 639-1 or 639-3) -> source: ``{path: ...}`` (TSV or jsonl),
+            ``{src: ..., tgt: ...}`` (line-aligned files) or ``{hub: ...}`` (see :class:`ParallelSource`); a bare path
+            or glob (or a list of them) means ``{path: ...}``.
         tokenizer: tokenizer directory or name (the composite datamodule sets it through ``connect``).
         max_length: longest TLM sequence; each side is cut to ``(max_length - 4) // 2`` tokens so that the pair
             fits (VECO: 128 per pair).
@@ -183,7 +186,7 @@ class ParallelDataModule(SourceDataModule):
 
     def __init__(
         self,
-        files: dict[str, ParallelSource],
+        files: dict[str, str | list[str] | ParallelSource],
         tokenizer: str | None = None,
         max_length: int = 128,
         batch_size: int = 32,
@@ -214,7 +217,7 @@ class ParallelDataModule(SourceDataModule):
                          seed, prepared, shard_rows, prepare_data_per_node)
         if not files:
             raise ValueError("ParallelDataModule needs files: {de-en: {path: ...}}")
-        self.files = files
+        self.files = {pair: as_pair_source(source, pair) for pair, source in files.items()}
         self.tlm_probability = tlm_probability
         self.mask_replace_prob = mask_replace_prob
         self.random_replace_prob = random_replace_prob
@@ -268,7 +271,8 @@ class ParallelDataModule(SourceDataModule):
         src, tgt = read_pairs(self.files[pair], pair, self.on_bad_line, self.max_line_chars)
         cut = len(src) - self.val_pairs if self.val_pairs else len(src)
         if cut <= 0:
-            raise ValueError(f"{pair}: {len(src)} pairs cannot spare val_pairs={self.val_pairs} for validation")
+            raise ValueError(f"{pair}: {len(src)} pairs cannot spare val_pairs={self.val_pairs} for validation; set "
+                             f"data.{self._cache_kind}.val_pairs below {len(src)} (0 holds out none)")
         return (src[:cut], tgt[:cut]), (src[cut:], tgt[cut:])
 
     def check_sources(self) -> None:

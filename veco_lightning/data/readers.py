@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BadLinePolicy", "HubSource", "ParallelSource", "PairSet", "expand_globs", "iter_lines", "load_text_dataset",
-           "read_pairs", "read_pairs_with_index"]
+__all__ = ["BadLinePolicy", "HubSource", "ParallelSource", "PairSet", "as_pair_source", "expand_globs", "iter_lines",
+           "load_text_dataset", "read_pairs", "read_pairs_with_index"]
 
 READER_VERSION = 2
 """Part of every cache key built from read text: bump it when the readers return other text for the same file."""
@@ -245,6 +245,26 @@ class ParallelSource:
         """Every local file the source reads (empty for a hub source): what its cache key depends on."""
         patterns = [p for p in (self.path, self.src, self.tgt) if p]
         return [f for pattern in patterns for f in expand_globs(pattern, context)]
+
+
+def as_pair_source(value: ParallelSource | str | list[str] | dict, name: str,
+                   kind: type[ParallelSource] = ParallelSource) -> ParallelSource:
+    """A pair source from its config value: the dataclass itself, a path or glob (or a list of them) of TSV / jsonl
+    pairs as shorthand for ``{path: ...}``, or a plain dict of the dataclass's fields (programmatic use)."""
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, ParallelSource):  # e.g. a training source given as an evaluation set
+        return kind(**vars(value))
+    if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        return kind(path=value)
+    if isinstance(value, dict):
+        known = list(kind.__dataclass_fields__)
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"Pairs {name!r}: unknown field(s) {unknown}; the fields are {', '.join(known)}")
+        return kind(**value)
+    raise TypeError(f"Pairs {name!r}: expected a path, a list of paths or {{path: ...}} / {{src: ..., tgt: ...}} / "
+                    f"{{hub: ...}}, got {type(value).__name__} {value!r}")
 
 
 def check_pair_source(source: ParallelSource, name: str) -> list[str]:

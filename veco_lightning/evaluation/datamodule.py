@@ -10,7 +10,7 @@ from lightning import LightningDataModule
 from torch.utils.data import DataLoader
 
 from veco_lightning.data.base import TokenizedDataModule
-from veco_lightning.data.readers import check_pair_source, expand_globs
+from veco_lightning.data.readers import as_pair_source, check_pair_source, expand_globs
 from veco_lightning.evaluation.bitext_mining import bucc_files
 from veco_lightning.evaluation.datasets import BitextEvalSet, MiningEvalSet, collate_bitext, collate_sentences
 from veco_lightning.evaluation.sources import BuccSource, PairSource, TatoebaSource, tatoeba_sources
@@ -52,7 +52,7 @@ class EvaluationDataModule(TokenizedDataModule):
     def __init__(
         self,
         tatoeba: TatoebaSource | None = None,
-        pairs: dict[str, PairSource] | None = None,
+        pairs: dict[str, str | list[str] | PairSource] | None = None,
         bucc: BuccSource | None = None,
         dictionaries: dict[str, list[str]] | None = None,
         tokenizer: str | None = None,
@@ -70,7 +70,7 @@ class EvaluationDataModule(TokenizedDataModule):
     ) -> None:
         super().__init__(tokenizer)
         self.tatoeba = tatoeba
-        self.pairs = pairs or {}
+        self.pairs = {name: as_pair_source(source, name, PairSource) for name, source in (pairs or {}).items()}
         self.bucc = bucc
         self.dictionaries = dictionaries or {}
         self.max_length = max_length
