@@ -134,7 +134,8 @@ def test_pair_sources_from_plain_values(tokenizer_dir, tmp_path):
         as_pair_source({"pth": "a.tsv"}, "de-en")
     with pytest.raises(TypeError, match="Pairs 'de-en': expected a path"):
         as_pair_source(3, "de-en")
-    with pytest.raises(ValueError, match="ru-en: 64 pairs cannot spare val_pairs=64 for validation; set data.parallel.val_pairs below 64"):
+    with pytest.raises(ValueError, match="ru-en: 64 pairs cannot spare val_pairs=64 for validation; "
+                                         "set data.parallel.val_pairs below 64"):
         _datamodule(tmp_path, tokenizer_dir, val_pairs=64)
 
 

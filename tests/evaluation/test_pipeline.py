@@ -64,7 +64,7 @@ def test_tatoeba_matches_obvious_implementation_and_writes_report(tokenizer_dir,
     run_cli([
         "test", "--config", "tests/conf/eval.yaml",
         f"--model.encoder.path={model_dir}", f"--data.tokenizer={model_dir}",
-        f"--data.evaluation.tatoeba={{root: {tmp_path / 'tatoeba'}, languages: [rus, cmn]}}",
+        f"--data.evaluation.tatoeba={tmp_path / 'tatoeba'}",  # a folder alone: every language in it (rus, cmn)
         f"--model.evaluation.report_dir={report}", "--model.evaluation.heatmap_set=rus-eng",
     ])
     results = json.loads((report / "results.json").read_text())["results"]["retrieval"]

@@ -27,7 +27,8 @@ class EvaluationDataModule(TokenizedDataModule):
     ``Trainer.test``) or inside :class:`~veco_lightning.datamodule.VecoDataModule`.
 
     Args:
-        tatoeba: Tatoeba folder and languages.
+        tatoeba: Tatoeba folder and languages (``{root: ..., languages: [...]}``; a folder alone means every
+            language found in it).
         pairs: named pair sources (TSV, jsonl, line-aligned files or hub sets, optional Pharaoh gold).
         bucc: BUCC-style mining tasks (scored in ``test`` only: mining needs the whole pools).
         dictionaries: ``"en-de"`` -> MUSE dictionary files (either direction is used), for synonym retrieval.
@@ -51,7 +52,7 @@ class EvaluationDataModule(TokenizedDataModule):
 
     def __init__(
         self,
-        tatoeba: TatoebaSource | None = None,
+        tatoeba: str | TatoebaSource | None = None,
         pairs: dict[str, str | list[str] | PairSource] | None = None,
         bucc: BuccSource | None = None,
         dictionaries: dict[str, list[str]] | None = None,
@@ -69,7 +70,7 @@ class EvaluationDataModule(TokenizedDataModule):
         extra_languages: list[str] | None = None,
     ) -> None:
         super().__init__(tokenizer)
-        self.tatoeba = tatoeba
+        self.tatoeba = TatoebaSource(root=tatoeba) if isinstance(tatoeba, str) else tatoeba
         self.pairs = {name: as_pair_source(source, name, PairSource) for name, source in (pairs or {}).items()}
         self.bucc = bucc
         self.dictionaries = dictionaries or {}
