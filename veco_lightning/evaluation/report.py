@@ -359,7 +359,7 @@ class EvaluationReporter:
 
         files: dict[str, tuple[list[str], list[str] | None]] = {}  # task/test-<lang> -> (prediction, gold lines)
         retrieved = self.module.scorer.retrieval.retrieved
-        names = set(getattr(self.data, "tatoeba_names", []) or [])
+        names = set(self.data.tatoeba_names if self.data is not None else [])
         for set_id, dataset in enumerate(self.data.sets if self.data is not None else []):
             if dataset.name in names and set_id in retrieved:
                 lines = [str(int(i)) for i in retrieved[set_id]]
