@@ -100,6 +100,23 @@ def test_a_refused_optional_section_raises_the_package_error_alone(corpus_dir, t
     assert "Union subtypes" not in str(info.value) and info.value.__suppress_context__
 
 
+def test_bare_command_says_what_to_run(monkeypatch):
+    from veco_lightning.cli import NO_CONFIG
+    from veco_lightning.cli import main as command
+
+    monkeypatch.setattr(sys, "argv", ["veco-fit"])
+    with pytest.raises(SystemExit) as exit_info:
+        command()
+    assert exit_info.value.code == NO_CONFIG and "--config configs/quickstart.yaml" in NO_CONFIG
+    from veco_lightning.cli import prepare_main
+    from veco_lightning.tasks.cli import main as xtreme
+
+    with pytest.raises(SystemExit, match="veco-prepare --config my.yaml"):
+        prepare_main()
+    with pytest.raises(SystemExit, match="score .* or suite"):
+        xtreme()
+
+
 def test_validate_test_predict_subcommands(corpus_dir, tokenizer_dir, tmp_path, caplog):
     with caplog.at_level("WARNING", logger="veco_lightning.cli"):
         cli = main(["validate", *_args(corpus_dir, tokenizer_dir, tmp_path)])

@@ -77,12 +77,20 @@ def main(args: list[str] | None = None) -> None:
     run(args)
 
 
+SUBCOMMANDS = ("fit / validate / test / predict (LightningCLI's, e.g. `veco-xtreme fit --config "
+               "configs/xtreme/udpos.yaml --model.encoder runs/quickstart/hf_model`), score (XTREME's scores of a "
+               "predictions folder) or suite (several tasks on one encoder); `veco-xtreme <subcommand> --help` lists "
+               "its options")
+
+
 def run(args: list[str] | None = None) -> object:
     """``veco-xtreme`` for scripts: returns the scores (``score``, ``suite``) or the CLI."""
     from veco_lightning.logs import configure_logging
 
-    configure_logging()
     argv = list(sys.argv[1:] if args is None else args)
+    if not argv:  # Lightning's parser alone would name its four subcommands only (its --help names all six)
+        sys.exit(f"veco-xtreme needs a subcommand: {SUBCOMMANDS}")
+    configure_logging()
     if argv and argv[0] == "score":
         from veco_lightning.tasks.scorer import score_main
 
