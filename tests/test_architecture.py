@@ -11,6 +11,7 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # commands' CLIs sit on top (veco-xtreme suite runs veco-fit test for XTREME's retrieval tasks); nothing imports them.
 LAYERS = [
     ("veco_lightning.tasks.cli", 4),
+    ("veco_lightning.tasks.xtreme_cli", 4),
     ("veco_lightning.lexicon", 0),
     ("veco_lightning.data", 1),
     ("veco_lightning.evaluation", 2),

@@ -184,7 +184,7 @@ def entry_point(target: str):
         note = reexec_with_allocator() if args is None else None
         from veco_lightning.logs import configure_logging
 
-        configure_logging()
+        configure_logging(libraries=False)  # the command's own call configures the libraries it uses
         if note:
             log.info(note)
         module, function = target.split(":")

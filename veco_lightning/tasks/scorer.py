@@ -303,7 +303,7 @@ def score_main(args: list[str] | None = None) -> dict[str, Any]:
     cfg = parser.parse_args(args)
     from veco_lightning.logs import configure_logging
 
-    configure_logging()  # once: a second handler on the root logger would print every line twice
+    configure_logging(libraries=False)  # once: a second handler on the root logger would print every line twice
     scores = score_folders(cfg.predictions, cfg.labels, allow_missing=cfg.allow_missing)
     table = write_table(scores, cfg.output, os.path.splitext(cfg.output)[0] + ".md")
     print(table)
