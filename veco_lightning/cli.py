@@ -119,10 +119,16 @@ NO_CONFIG = ("veco-fit needs a config: `veco-fit --config configs/quickstart.yam
              "default, a config to start from; `veco-fit --help` lists them")
 
 
+def exit_if_bare(args: list[str] | None, message: str) -> None:
+    """A command given no argument at all exits with ``message`` (what to run), not with the parser's first missing
+    key."""
+    if (sys.argv[1:] if args is None else args) == []:
+        sys.exit(message)
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``veco-fit`` and ``python -m veco_lightning``."""
-    if (sys.argv[1:] if args is None else args) == []:  # bare `veco-fit`: say what to run, not which key is missing
-        sys.exit(NO_CONFIG)
+    exit_if_bare(args, NO_CONFIG)
     configure_logging()
     run_cli(args)
 
@@ -176,9 +182,8 @@ def prepare(datamodule: VecoDataModule, num_proc: int | None = None) -> list[dic
 
 def prepare_main(args: list[str] | None = None) -> None:
     """Entry point of ``veco-prepare``: prepare the data of a ``veco-fit`` config once, ahead of the launch."""
-    if (sys.argv[1:] if args is None else args) == []:
-        sys.exit("veco-prepare needs the veco-fit config(s) of the run to prepare: `veco-prepare --config my.yaml` "
-                 "(`veco-prepare --help` lists the options)")
+    exit_if_bare(args, "veco-prepare needs the veco-fit config(s) of the run to prepare: `veco-prepare --config "
+                       "my.yaml` (`veco-prepare --help` lists the options)")
     configure_logging()
     cli = PrepareCLI(VecoPretrainModule, VecoDataModule, args=args, run=False, seed_everything_default=0)
     rows = prepare(cli.datamodule, cli.config.get("num_proc"))

@@ -91,8 +91,9 @@ def tatoeba_sources(source: TatoebaSource) -> dict[str, PairSource]:
     def path(lang: str, side: str) -> str:
         """The file as named, or its compressed copy (a missing side is left to the reader's error)."""
         plain = prefix.format(lang, side)
-        match = existing(resolve_path(plain))
-        return plain if match is None else plain + match[len(resolve_path(plain)):]
+        resolved = resolve_path(plain)
+        match = existing(resolved)
+        return plain if match is None else plain + match[len(resolved):]  # the ending found, on the name as given
 
     return {
         f"{lang}-eng": PairSource(src_lang=lang, tgt_lang="eng", src=path(lang, lang), tgt=path(lang, "eng"))
