@@ -16,11 +16,18 @@ peak; tokens/s, model FLOPs utilisation (MFU) and peak memory; one device traine
    each ``XLMRobertaLayer`` a shard unit, ``FULL_SHARD``), each on one device: on one device DDP and FSDP shard and
    reduce nothing, so their figures show what the wrappers cost. ``ddp`` and ``fsdp`` run at the largest preset only.
 
+4. **Profile** (``--profile STEPS``, off by default; ``gpu_check.sh`` asks for 5): that many steps of the last preset
+   on one device under ``torch.profiler``, after the warm-up: the kernels' time on the GPU by kind (matrix products,
+   attention, optimizer, soft-max, layer norm, dropout, copies, the other element-wise kernels), the time no kernel
+   ran, the top kernels, and the model's FLOP rate over the matrix-product and attention kernels alone, i.e. where
+   the MFU the steps miss goes.
+
 Rounds alternate the order; medians are reported. Peak memory is ``torch.cuda.max_memory_allocated`` (on the CPU,
 the process's peak resident memory above its start, ``harness.PeakMemory``).
 
     python benchmarks/gpu.py                                  # base and large; single, then ddp and fsdp at large
     python benchmarks/gpu.py --presets large --strategies single --compile   # + model.compile
+    python benchmarks/gpu.py --presets large --strategies single --profile 5   # + where the step's time goes
     python benchmarks/gpu.py --accelerator cpu --presets tiny --strategies single ddp --runs 1 --steps 2 \\
         --warmup 1 --batch-size 2 --seq-len 32 --vocab 1000 --matmul-size 256   # the code path, on a CPU
 
@@ -102,19 +109,27 @@ class MaskBlocks:
 
 
 class PeakDeviceMemory:
-    """Peak memory of a ``with`` block in GiB (``gib``): on a GPU ``torch.cuda.max_memory_allocated`` (reset first, the
-    cache emptied before and after), on the CPU :class:`harness.PeakMemory`'s resident-memory high-water mark."""
+    """Peak memory of a ``with`` block in GiB (``gib``): on a GPU ``torch.cuda.max_memory_allocated`` less what was
+    allocated when the block began (``start_gib``; the garbage of earlier measurements is collected first, and the
+    peak counter reset), on the CPU :class:`harness.PeakMemory`'s resident-memory high-water mark above the start.
+
+    Without the collection a measurement counted what the one before it left to the garbage collector: in the first
+    H200 run the same ``base`` step read 12.2 GiB first in its process and 20.6 GiB as the last of twelve."""
 
     def __init__(self, on_gpu: bool) -> None:
         self.on_gpu = on_gpu
         self.host = harness.PeakMemory()
+        self.start_gib = 0.0
 
     def __enter__(self) -> PeakDeviceMemory:
         import torch
 
+        gc.collect()
         if self.on_gpu:
+            torch.cuda.synchronize()
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
+            self.start_gib = torch.cuda.memory_allocated() / 2**30
         self.host.__enter__()
         return self
 
@@ -122,8 +137,10 @@ class PeakDeviceMemory:
         import torch
 
         self.host.__exit__(*exc_info)
-        peak = torch.cuda.max_memory_allocated() if self.on_gpu else (self.host.peak_mib or 0) * 2**20
-        self.gib = peak / 2**30
+        if self.on_gpu:
+            self.gib = torch.cuda.max_memory_allocated() / 2**30 - self.start_gib
+        else:
+            self.gib = (self.host.peak_mib or 0) / 2**10
         gc.collect()
         if self.on_gpu:
             torch.cuda.empty_cache()
@@ -145,8 +162,9 @@ def strategy_of(name: str):
     raise ValueError(f"unknown strategy {name!r}: single, ddp or fsdp")
 
 
-def mlm_step(preset: str, strategy: str, args, peak: float) -> dict:
-    """Train a fresh model for ``warmup + steps`` steps; the timed steps' tokens/s, MFU and peak memory."""
+def mlm_step(preset: str, strategy: str, args, peak: float, steps: int | None = None, callbacks=()) -> dict:
+    """Train a fresh model for ``warmup + steps`` steps (``args.steps`` unless given); the timed steps' tokens/s,
+    MFU and peak memory. ``callbacks`` are added to the trainer's."""
     import torch
     from lightning import Trainer, seed_everything
     from torch.utils.data import DataLoader
@@ -155,7 +173,7 @@ def mlm_step(preset: str, strategy: str, args, peak: float) -> dict:
     from veco_lightning.flops import encoder_flops, mlm_head_flops
 
     seed_everything(0, verbose=False)
-    steps = args.warmup + args.steps
+    steps = args.warmup + (args.steps if steps is None else steps)
     on_gpu = args.accelerator == "cuda"
     loader = DataLoader(RandomBlocks(steps * args.batch_size, args.seq_len, args.vocab), batch_size=args.batch_size,
                         shuffle=False, collate_fn=MaskBlocks(args.vocab), num_workers=args.num_workers,
@@ -170,7 +188,7 @@ def mlm_step(preset: str, strategy: str, args, peak: float) -> dict:
         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, gradient_clip_val=1.0,
         use_distributed_sampler=False, callbacks=[timer.lightning_callback(
             lambda batch: {"tokens": int(batch["mmlm"]["attention_mask"].sum()),
-                           "masked_tokens": int((batch["mmlm"]["labels"] != -100).sum())})],
+                           "masked_tokens": int((batch["mmlm"]["labels"] != -100).sum())}), *callbacks],
         default_root_dir=os.path.join(harness.CACHE, "gpu_out"),
     )
     with PeakDeviceMemory(on_gpu) as memory:
@@ -184,7 +202,120 @@ def mlm_step(preset: str, strategy: str, args, peak: float) -> dict:
     out["mfu"] = out["model_flops_per_s"] / peak
     out["parameters"] = parameters
     out["final_loss"] = float(trainer.callback_metrics.get("train/loss", float("nan")))
+    out["model_flops_per_step"] = flops / out["timed_steps"]
     del trainer, model, loader
+    return out
+
+
+# What a profiled step's time is spent on: the first kind whose pattern a kernel's name (on a GPU) or an operator's
+# (on the CPU) matches. Kernel names come from cuBLAS / cuBLASLt (gemm, xmma, nvjet), CUTLASS, PyTorch's flash and
+# memory-efficient attention (flash, fmha) and ATen's own kernels (vectorized_elementwise_kernel<...>, named by their
+# functor), so a few matches are heuristic; the top kernels are listed with the table to check them.
+KINDS = (
+    ("attention", r"flash|fmha|attention|sdpa"),
+    ("matrix products", r"gemm|xmma|nvjet|cutlass|cublas|wgmma|\baten::(mm|addmm|bmm|matmul|linear)\b"),
+    ("optimizer and clipping", r"adam|multi_tensor|foreach|lpnorm"),
+    ("soft-max and cross-entropy", r"softmax|logsumexp|nll_loss|cross_entropy"),
+    ("layer norm", r"layer_?norm|gammabeta"),
+    ("dropout", r"dropout|bernoulli|philox|masked_?scale"),
+    ("embedding, gather, index", r"embedding|index|gather|scatter"),
+    ("copies and casts", r"memcpy|memset|copy|fill|\bcast"),
+    ("other element-wise and reductions", r""),
+)
+
+
+def kind_of(name: str) -> str:
+    import re
+
+    return next(kind for kind, pattern in KINDS if re.search(pattern, name.lower()))
+
+
+class ProfiledSteps:
+    """``torch.profiler`` over steps ``[start, start + count)`` of a Lightning run (its :meth:`callback`), and where
+    their time went (:meth:`summary`).
+
+    On a GPU the kernels' own time on the device is summed by kind (:data:`KINDS`), and the time no kernel ran (the
+    union of the kernels' intervals against the window's wall clock, which waits for the device at both ends) is what
+    the host's launches, synchronisations and data hand-over cost. On the CPU the operators' self time is summed
+    instead, and the rest of the wall clock is Python and framework time outside the operators."""
+
+    def __init__(self, start: int, count: int, on_gpu: bool) -> None:
+        self.start, self.count, self.on_gpu = start, count, on_gpu
+        self.profiler = None
+        self.wall = 0.0
+
+    def callback(self):
+        import torch
+        from lightning import Callback
+
+        from veco_lightning.callbacks import wait_for_device
+
+        outer = self
+
+        class ProfileCallback(Callback):
+            def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+                if batch_idx == outer.start:
+                    wait_for_device(trainer.strategy.root_device)
+                    activities = [torch.profiler.ProfilerActivity.CPU]
+                    if outer.on_gpu:
+                        activities.append(torch.profiler.ProfilerActivity.CUDA)
+                    outer.profiler = torch.profiler.profile(activities=activities)
+                    outer.profiler.start()
+                    outer.began = time.perf_counter()
+
+            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+                if batch_idx == outer.start + outer.count - 1 and outer.profiler is not None:
+                    wait_for_device(trainer.strategy.root_device)
+                    outer.wall = time.perf_counter() - outer.began
+                    outer.profiler.stop()
+
+        return ProfileCallback()
+
+    def summary(self, top: int = 12) -> dict:
+        """Seconds per step by kind, the device's idle share (GPU) or the time outside operators (CPU), and the
+        ``top`` kernels or operators by time."""
+        from torch.autograd import DeviceType
+
+        if self.profiler is None or not self.wall:
+            raise RuntimeError(f"the profiled steps {self.start}..{self.start + self.count - 1} did not run")
+        times: dict[str, float] = {}
+        if self.on_gpu:
+            events = [e for e in self.profiler.events() if e.device_type == DeviceType.CUDA]
+            spans = sorted((e.time_range.start, e.time_range.end) for e in events)
+            busy, reach = 0.0, float("-inf")
+            for begin, end in spans:  # the union of the kernels' intervals (us)
+                busy += max(0.0, end - max(begin, reach))
+                reach = max(reach, end)
+            for e in events:
+                times[e.name] = times.get(e.name, 0.0) + (e.time_range.end - e.time_range.start) / 1e6
+            rest, rest_name = self.wall - busy / 1e6, "device idle (no kernel running)"
+        else:
+            for e in self.profiler.key_averages():
+                times[e.key] = times.get(e.key, 0.0) + e.self_cpu_time_total / 1e6
+            rest, rest_name = self.wall - sum(times.values()), "outside operators (Python, framework)"
+        kinds: dict[str, float] = {}
+        for name, seconds in times.items():
+            kinds[kind_of(name)] = kinds.get(kind_of(name), 0.0) + seconds / self.count
+        return {
+            "steps": self.count, "step_s": self.wall / self.count,
+            "kinds_s_per_step": dict(sorted(kinds.items(), key=lambda item: -item[1])),
+            rest_name: max(0.0, rest) / self.count,
+            "top": [[name, kind_of(name), seconds / self.count]
+                    for name, seconds in sorted(times.items(), key=lambda item: -item[1])[:top]],
+        }
+
+
+def profile_step(preset: str, args, peak: float) -> dict:
+    """``args.profile`` steps of the single-device MLM step at ``preset`` under :class:`ProfiledSteps`, after
+    ``args.warmup`` untimed ones; the summary, with the model FLOP/s of the matrix-product and attention kernels
+    alone (on a GPU: how fast the products run, apart from everything between them)."""
+    profiled = ProfiledSteps(args.warmup, args.profile, args.accelerator == "cuda")
+    figures = mlm_step(preset, "single", args, peak, steps=args.profile, callbacks=[profiled.callback()])
+    out = profiled.summary()
+    out["preset"], out["tokens_per_s"], out["mfu"] = preset, figures["tokens_per_s"], figures["mfu"]
+    products = sum(out["kinds_s_per_step"].get(kind, 0.0) for kind in ("matrix products", "attention"))
+    if products:
+        out["model_flops_per_s_in_products"] = figures["model_flops_per_step"] / products
     return out
 
 
@@ -249,6 +380,9 @@ def main(argv=None) -> int:
                    help="the peak's matrix size (default: 8192 on a GPU; on a CPU, where the figures only check the "
                         "code path, 1024, or 256 without bf16 kernels, where one 8192^3 product would take hours)")
     p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                   help="then profile this many steps of the last preset on one device (torch.profiler): where the "
+                        "step's time goes, by kind of kernel, and how long the device waits (0: no profile)")
     harness.add_output(p, "gpu")
     args = p.parse_args(argv)
     import torch
@@ -289,6 +423,7 @@ def main(argv=None) -> int:
                 f"{r['peak_memory_gib']:.1f} GiB, median step {1000 * r['median_step_s']:.0f} ms")
 
     rounds = harness.interleave(measurements, args.runs, idle_wait=0, retries=0, describe=describe)
+    profile = guarded("profile", lambda: profile_step(args.presets[-1], args, peaks[0])) if args.profile else None
     peaks.append(matmul_peak(args.accelerator, args.matmul_size, args.repeats))
     peak = max(peaks)
     log(f"bf16 matmul peak: {peak / 1e12:.1f} TFLOP/s, the higher of {peaks[0] / 1e12:.1f} (before) and "
@@ -318,13 +453,35 @@ def main(argv=None) -> int:
                      f"{100 * mfu[name]:.1f}%" if name in mfu else "", f"{memory[name]:.1f}"])
     log("\n" + harness.markdown_table(["step", "tokens/s", "vs the single-device step", "model TFLOP/s", "MFU",
                                        "peak memory, GiB"], rows))
+    if profile is not None:
+        log(describe_profile(profile, peak))
     harness.write_result(args.output, "gpu", {
         "settings": {key: value for key, value in vars(args).items() if key != "output"},
         "peak_flops_per_s": peak, "peaks_measured": peaks, "rounds": rounds, "median_tokens_per_s": tokens,
         "median_model_flops_per_s": flops, "median_mfu": mfu, "median_peak_memory_gib": memory,
-        "failed": {name: errors for name, errors in failed.items() if errors},
+        "failed": {name: errors for name, errors in failed.items() if errors}, "profile": profile,
     }, environment={**machine, **harness.summarize_contention(rounds)}, argv=argv)
-    return 1 if any(failed.values()) else 0
+    return 1 if any(failed.values()) or (profile is not None and "error" in profile) else 0
+
+
+def describe_profile(profile: dict, peak: float) -> str:
+    """The profile as a table: milliseconds per step and share of the step by kind, then the top kernels."""
+    if "error" in profile:
+        return f"profile failed: {profile['error']}"
+    step = profile["step_s"]
+    rest = next(key for key in profile if key.startswith(("device idle", "outside operators")))
+    kinds = [*profile["kinds_s_per_step"].items(), (rest, profile[rest])]
+    lines = [f"\nWhere the {profile['preset']} step's {1000 * step:.0f} ms go ({profile['steps']} profiled steps; "
+             f"{profile['tokens_per_s']:,.0f} tokens/s, MFU {100 * profile['mfu']:.1f}% with the profiler on):",
+             harness.markdown_table(["kind", "ms per step", "share of the step"],
+                                    [[kind, f"{1000 * s:.1f}", f"{100 * s / step:.1f}%"] for kind, s in kinds])]
+    if "model_flops_per_s_in_products" in profile:
+        rate = profile["model_flops_per_s_in_products"]
+        lines.append(f"The model's FLOPs over the matrix-product and attention time alone: {rate / 1e12:.1f} TFLOP/s "
+                     f"({100 * rate / peak:.1f}% of the measured peak).")
+    lines.append(harness.markdown_table(["top kernel or operator", "kind", "ms per step"],
+                                        [[name[:90], kind, f"{1000 * s:.2f}"] for name, kind, s in profile["top"]]))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

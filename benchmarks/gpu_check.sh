@@ -5,7 +5,8 @@
 #   1. what the machine has (nvidia-smi, versions, which of the package's dependencies import);
 #   2. the GPU tests: pytest -m gpu (all four objectives in bf16 through the CLI, plainly and under FSDP);
 #   3. benchmarks/gpu.py: the MLM step at base and large in bf16-mixed, tokens/s, MFU against the measured bf16
-#      matmul peak, peak memory; single device, DDP and FSDP at large. Extra arguments go to it.
+#      matmul peak, peak memory; single device, DDP and FSDP at large; then 5 profiled steps at large (--profile 5:
+#      where the step's time goes, by kind of kernel). Extra arguments go to it (--profile 0: no profile).
 #
 # Dependencies an image may lack (datasets, jsonargparse, torchdata and theirs; benchmarks/gpu.py itself needs none of
 # them) travel as wheels in .whl/ (git-ignored). Fetch them where pip reaches PyPI, for the GPU machine's Python:
@@ -18,7 +19,8 @@
 # (default benchmarks/results/gpu_check/): gpu.json, gpu.log, gpu_tests.log, machine.txt. $PYTHON (default python3)
 # is the interpreter.
 #
-#   bash benchmarks/gpu_check.sh    # everything; limited to 200 s (tests) + 360 s (benchmark), not yet run on a GPU
+#   bash benchmarks/gpu_check.sh    # everything; limited to 200 s (tests) + 360 s (benchmark); on an H200 the
+#                                   # tests took 24 s and the benchmark with --hf (no profile) about 250 s
 #   bash benchmarks/gpu_check.sh --presets large --strategies single --compile   # model.compile at large
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +57,6 @@ EOF
 status=0
 timeout 200 "$PYTHON" -m pytest -q -m gpu -p no:cacheprovider tests/test_quickstart.py 2>&1 | tee "$OUT/gpu_tests.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-timeout 360 "$PYTHON" benchmarks/gpu.py --output "$OUT/gpu.json" "$@" 2>&1 | tee "$OUT/gpu.log"
+timeout 360 "$PYTHON" benchmarks/gpu.py --output "$OUT/gpu.json" --profile 5 "$@" 2>&1 | tee "$OUT/gpu.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 exit $status

@@ -142,7 +142,7 @@ def test_read_lines_ends_lines_at_lf_only(harness, tmp_path):
     assert harness.read_lines(str(path)) == []
 
 
-def test_gpu_benchmark_runs_its_code_path_on_the_cpu(tmp_path):
+def test_gpu_benchmark_runs_its_code_path_on_the_cpu(tmp_path, monkeypatch):
     """``benchmarks/gpu.py`` (the GPU checks' MLM step) with ``--accelerator cpu`` at a tiny shape: the step trains
     under the single-device strategy and DDP on one device, and beside transformers' Trainer (``--hf``, where
     ``accelerate`` is installed), and the figures it reports are consistent. Without
@@ -151,7 +151,7 @@ def test_gpu_benchmark_runs_its_code_path_on_the_cpu(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     args = ["--accelerator", "cpu", "--presets", "tiny", "--strategies", "single", "ddp", "--runs", "1", "--steps",
             "2", "--warmup", "1", "--batch-size", "2", "--seq-len", "32", "--vocab", "2600", "--matmul-size", "128",
-            "--num-workers", "0", "--output", str(out)]
+            "--num-workers", "0", "--profile", "2", "--output", str(out)]
     hf = importlib.util.find_spec("accelerate") is not None  # transformers' Trainer needs it (the bench extra)
     args += ["--hf"] if hf else []
     result = subprocess.run([sys.executable, "benchmarks/gpu.py", *args], cwd=ROOT, capture_output=True, text=True,
@@ -168,11 +168,56 @@ def test_gpu_benchmark_runs_its_code_path_on_the_cpu(tmp_path):
         assert 0 < figures["masked_tokens"] < figures["tokens"]
         assert figures["mfu"] == pytest.approx(figures["model_flops_per_s"] / record["peak_flops_per_s"])
         assert figures["final_loss"] > 0
+    # The profile: two steps after the warm-up, their time by kind of operator (on a GPU: of kernel), and the rest.
+    profile = record["profile"]
+    assert profile["steps"] == 2 and profile["preset"] == "tiny"
+    kinds = profile["kinds_s_per_step"]
+    monkeypatch.syspath_prepend(BENCHMARKS)
+    import gpu
+
+    assert kinds["matrix products"] > 0 and set(kinds) <= {kind for kind, _ in gpu.KINDS}
+    outside = profile["outside operators (Python, framework)"]
+    assert sum(kinds.values()) + outside == pytest.approx(profile["step_s"], rel=0.05)
+    assert "Where the tiny step's" in result.stdout + result.stderr
     if not __import__("torch").cuda.is_available():
         skipped = subprocess.run([sys.executable, "benchmarks/gpu.py", "--output", str(tmp_path / "none.json")],
                                  cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
         assert skipped.returncode == 0 and "no CUDA device" in skipped.stdout + skipped.stderr
         assert not (tmp_path / "none.json").exists()
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64_warpgroupsize1x1x1_execute_segment_k_off_kernel__5x_"
+     "cublas", "matrix products"),
+    ("nvjet_tst_128x256_64x4_1x2_h_bz_coopA_NTT", "matrix products"),
+    ("void pytorch_flash::flash_bwd_dq_dk_dv_loop_seqk_parallel_kernel<Flash_bwd_kernel_traits<64, 128, 128, 8>>",
+     "attention"),
+    ("fmha_cutlassB_bf16_aligned_64x64_k64_sm80(PyTorchMemEffAttention::AttentionBackwardKernel<cutlass::arch::Sm80>)",
+     "attention"),
+    ("void at::native::(anonymous namespace)::multi_tensor_apply_kernel<at::native::(anonymous namespace)::"
+     "TensorListMetadata<4>, at::native::(anonymous namespace)::FusedAdamMathFunctor<float, 4>>",
+     "optimizer and clipping"),
+    ("void at::native::lpnorm_cleanup<float, (at::native::NormType)1, float, float>(float const*)",
+     "optimizer and clipping"),
+    ("void at::native::(anonymous namespace)::vectorized_layer_norm_kernel<c10::BFloat16, float>", "layer norm"),
+    ("void at::native::(anonymous namespace)::GammaBetaBackwardCUDAKernel<float, float>", "layer norm"),
+    ("void at::native::(anonymous namespace)::cunn_SoftMaxForward<4, float, float, float>",
+     "soft-max and cross-entropy"),
+    ("void at::native::(anonymous namespace)::fused_dropout_kernel_vec<c10::BFloat16, float, unsigned int, 1, 4, bool>",
+     "dropout"),
+    ("void at::native::indexSelectLargeIndex<float, long, unsigned int, 2, 2, -2, true>", "embedding, gather, index"),
+    ("Memcpy HtoD (Pageable -> Device)", "copies and casts"),
+    ("void at::native::unrolled_elementwise_kernel<at::native::direct_copy_kernel_cuda(at::TensorIteratorBase&)>",
+     "copies and casts"),
+    ("void at::native::vectorized_elementwise_kernel<4, at::native::GeluCUDAKernelImpl(at::TensorIteratorBase&, "
+     "at::native::GeluType)>", "other element-wise and reductions"),
+])
+def test_gpu_profile_sorts_kernels_by_kind(name, kind, monkeypatch):
+    """The profile's kinds, on kernel names as CUDA's libraries and ATen name them."""
+    monkeypatch.syspath_prepend(BENCHMARKS)
+    import gpu
+
+    assert gpu.kind_of(name) == kind
 
 
 def test_gpu_check_script_reports_the_machine_and_skips_without_cuda(tmp_path):
