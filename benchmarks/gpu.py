@@ -19,8 +19,8 @@ peak; tokens/s, model FLOPs utilisation (MFU) and peak memory; one device traine
 4. **Profile** (``--profile STEPS``, off by default; ``gpu_check.sh`` asks for 5): that many steps of the last preset
    on one device under ``torch.profiler``, after the warm-up: the kernels' time on the GPU by kind (matrix products,
    attention, optimizer, soft-max, layer norm, dropout, copies, the other element-wise kernels), the time no kernel
-   ran, the top kernels, and the model's FLOP rate over the matrix-product and attention kernels alone, i.e. where
-   the MFU the steps miss goes.
+   ran, the top kernels, the model's FLOP rate over the matrix-product and attention kernels alone, i.e. where
+   the MFU the steps miss goes, and every call that made the host wait for the GPU, by line.
 
 Rounds alternate the order; medians are reported. Peak memory is ``torch.cuda.max_memory_allocated`` (on the CPU,
 the process's peak resident memory above its start, ``harness.PeakMemory``).
@@ -43,6 +43,7 @@ import importlib.util
 import os
 import statistics
 import time
+import warnings
 
 import harness
 
@@ -236,13 +237,19 @@ class ProfiledSteps:
 
     On a GPU the kernels' own time on the device is summed by kind (:data:`KINDS`), and the time no kernel ran (the
     union of the kernels' intervals against the window's wall clock, which waits for the device at both ends) is what
-    the host's launches, synchronisations and data hand-over cost. On the CPU the operators' self time is summed
-    instead, and the rest of the wall clock is Python and framework time outside the operators."""
+    the host's launches, synchronisations and data hand-over cost. The steps also run under
+    ``torch.cuda.set_sync_debug_mode("warn")``: every call that makes the host wait for the GPU (``.item()``, a
+    boolean-mask gather, a copy to the host) is counted with the line that made it (:func:`sync_points`; the
+    benchmark's own step timer syncs too, from ``harness.py`` and ``gpu.py``). On the CPU the operators' self time is
+    summed instead, and the rest of the wall clock is Python and framework time outside the operators."""
 
     def __init__(self, start: int, count: int, on_gpu: bool) -> None:
         self.start, self.count, self.on_gpu = start, count, on_gpu
         self.profiler = None
         self.wall = 0.0
+        self.catcher = None
+        self.caught: list[warnings.WarningMessage] = []
+        self.sync_mode = 0
 
     def callback(self):
         import torch
@@ -260,11 +267,21 @@ class ProfiledSteps:
                     if outer.on_gpu:
                         activities.append(torch.profiler.ProfilerActivity.CUDA)
                     outer.profiler = torch.profiler.profile(activities=activities)
+                    if outer.on_gpu:
+                        outer.catcher = warnings.catch_warnings(record=True)
+                        outer.caught = outer.catcher.__enter__()
+                        warnings.simplefilter("always")
+                        outer.sync_mode = torch.cuda.get_sync_debug_mode()
+                        torch.cuda.set_sync_debug_mode("warn")
                     outer.profiler.start()
                     outer.began = time.perf_counter()
 
             def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
                 if batch_idx == outer.start + outer.count - 1 and outer.profiler is not None:
+                    if outer.catcher is not None:
+                        torch.cuda.set_sync_debug_mode(outer.sync_mode)
+                        outer.catcher.__exit__(None, None, None)
+                        outer.catcher = None
                     wait_for_device(trainer.strategy.root_device)
                     outer.wall = time.perf_counter() - outer.began
                     outer.profiler.stop()
@@ -302,7 +319,26 @@ class ProfiledSteps:
             rest_name: max(0.0, rest) / self.count,
             "top": [[name, kind_of(name), seconds / self.count]
                     for name, seconds in sorted(times.items(), key=lambda item: -item[1])[:top]],
+            **({"sync_points_per_step": sync_points(self.caught, self.count)} if self.on_gpu else {}),
         }
+
+
+def sync_points(caught: list[warnings.WarningMessage], steps: int) -> list[list]:
+    """``[[file:line, calls per step], ...]``, most first: the synchronising CUDA calls among the ``caught`` warnings
+    of ``torch.cuda.set_sync_debug_mode("warn")``, each at the Python line that made it (the path from the package
+    or library folder on)."""
+    counts: dict[str, int] = {}
+    for message in caught:
+        if "synchroniz" not in str(message.message):
+            continue
+        path = message.filename.replace(os.sep, "/")
+        for marker in ("/site-packages/", "/veco_lightning/", "/benchmarks/"):
+            if marker in path:  # site-packages/transformers/... -> transformers/...; .../veco_lightning/... kept
+                path = path[path.index(marker) + (len(marker) if marker == "/site-packages/" else 1):]
+                break
+        where = f"{path}:{message.lineno}"
+        counts[where] = counts.get(where, 0) + 1
+    return [[where, count / steps] for where, count in sorted(counts.items(), key=lambda item: -item[1])]
 
 
 def profile_step(preset: str, args, peak: float) -> dict:
@@ -481,6 +517,10 @@ def describe_profile(profile: dict, peak: float) -> str:
                      f"({100 * rate / peak:.1f}% of the measured peak).")
     lines.append(harness.markdown_table(["top kernel or operator", "kind", "ms per step"],
                                         [[name[:90], kind, f"{1000 * s:.2f}"] for name, kind, s in profile["top"]]))
+    if "sync_points_per_step" in profile:
+        lines.append("Calls that made the host wait for the GPU (torch.cuda.set_sync_debug_mode), per step:")
+        rows = [[where, f"{count:g}"] for where, count in profile["sync_points_per_step"]]
+        lines.append(harness.markdown_table(["where", "per step"], rows or [["none", ""]]))
     return "\n".join(lines)
 
 

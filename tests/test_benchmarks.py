@@ -220,6 +220,25 @@ def test_gpu_profile_sorts_kernels_by_kind(name, kind, monkeypatch):
     assert gpu.kind_of(name) == kind
 
 
+def test_gpu_profile_counts_sync_points_by_line(monkeypatch):
+    """The profile's list of synchronising calls: only the sync debug mode's warnings, by file and line (from the
+    library or package folder on), per step, most first."""
+    import warnings
+
+    monkeypatch.syspath_prepend(BENCHMARKS)
+    import gpu
+
+    def caught(message, filename, lineno):
+        return warnings.WarningMessage(UserWarning(message), UserWarning, filename, lineno)
+
+    sync = "called a synchronizing CUDA operation"
+    records = [caught(sync, "/opt/venv/lib/python3.12/site-packages/transformers/masking_utils.py", 120)] * 4
+    records += [caught(sync, "/work/repo/veco_lightning/losses/masked_lm.py", 70)] * 8
+    records += [caught("some other warning", "/work/repo/veco_lightning/module.py", 5)]
+    assert gpu.sync_points(records, steps=4) == [["veco_lightning/losses/masked_lm.py:70", 2.0],
+                                                  ["transformers/masking_utils.py:120", 1.0]]
+
+
 def test_gpu_check_script_reports_the_machine_and_skips_without_cuda(tmp_path):
     """``benchmarks/gpu_check.sh``, the one script a GPU machine runs: here, without CUDA, it writes what the machine
     has, the GPU tests skip and the benchmark says there is no CUDA device; it exits 0."""
