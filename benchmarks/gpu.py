@@ -278,15 +278,21 @@ class ProfiledSteps:
 
             def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
                 if batch_idx == outer.start + outer.count - 1 and outer.profiler is not None:
-                    if outer.catcher is not None:
-                        torch.cuda.set_sync_debug_mode(outer.sync_mode)
-                        outer.catcher.__exit__(None, None, None)
-                        outer.catcher = None
+                    outer.stop_sync_debug()
                     wait_for_device(trainer.strategy.root_device)
                     outer.wall = time.perf_counter() - outer.began
                     outer.profiler.stop()
 
         return ProfileCallback()
+
+    def stop_sync_debug(self) -> None:
+        """Back to the sync debug mode and warning filters of before (also when the profiled steps failed)."""
+        if self.catcher is not None:
+            import torch
+
+            torch.cuda.set_sync_debug_mode(self.sync_mode)
+            self.catcher.__exit__(None, None, None)
+            self.catcher = None
 
     def summary(self, top: int = 12) -> dict:
         """Seconds per step by kind, the device's idle share (GPU) or the time outside operators (CPU), and the
@@ -346,9 +352,13 @@ def profile_step(preset: str, args, peak: float) -> dict:
     ``args.warmup`` untimed ones; the summary, with the model FLOP/s of the matrix-product and attention kernels
     alone (on a GPU: how fast the products run, apart from everything between them)."""
     profiled = ProfiledSteps(args.warmup, args.profile, args.accelerator == "cuda")
-    figures = mlm_step(preset, "single", args, peak, steps=args.profile, callbacks=[profiled.callback()])
+    try:
+        figures = mlm_step(preset, "single", args, peak, steps=args.profile, callbacks=[profiled.callback()])
+    finally:
+        profiled.stop_sync_debug()
     out = profiled.summary()
-    out["preset"], out["tokens_per_s"], out["mfu"] = preset, figures["tokens_per_s"], figures["mfu"]
+    out["preset"], out["tokens_per_s"] = preset, figures["tokens_per_s"]
+    out["model_flops_per_s"] = figures["model_flops_per_s"]
     products = sum(out["kinds_s_per_step"].get(kind, 0.0) for kind in ("matrix products", "attention"))
     if products:
         out["model_flops_per_s_in_products"] = figures["model_flops_per_step"] / products
@@ -507,8 +517,9 @@ def describe_profile(profile: dict, peak: float) -> str:
     step = profile["step_s"]
     rest = next(key for key in profile if key.startswith(("device idle", "outside operators")))
     kinds = [*profile["kinds_s_per_step"].items(), (rest, profile[rest])]
+    mfu = profile["model_flops_per_s"] / peak
     lines = [f"\nWhere the {profile['preset']} step's {1000 * step:.0f} ms go ({profile['steps']} profiled steps; "
-             f"{profile['tokens_per_s']:,.0f} tokens/s, MFU {100 * profile['mfu']:.1f}% with the profiler on):",
+             f"{profile['tokens_per_s']:,.0f} tokens/s, MFU {100 * mfu:.1f}% with the profiler on):",
              harness.markdown_table(["kind", "ms per step", "share of the step"],
                                     [[kind, f"{1000 * s:.1f}", f"{100 * s / step:.1f}%"] for kind, s in kinds])]
     if "model_flops_per_s_in_products" in profile:
