@@ -342,6 +342,9 @@ def sync_points(caught: list[warnings.WarningMessage], steps: int) -> list[list]
             if marker in path:  # site-packages/transformers/... -> transformers/...; .../veco_lightning/... kept
                 path = path[path.index(marker) + (len(marker) if marker == "/site-packages/" else 1):]
                 break
+        else:  # elsewhere: from the working directory when under it
+            relative = os.path.relpath(message.filename)
+            path = path if relative.startswith("..") else relative.replace(os.sep, "/")
         where = f"{path}:{message.lineno}"
         counts[where] = counts.get(where, 0) + 1
     return [[where, count / steps] for where, count in sorted(counts.items(), key=lambda item: -item[1])]

@@ -239,6 +239,62 @@ def test_gpu_profile_counts_sync_points_by_line(monkeypatch):
                                                   ["transformers/masking_utils.py:120", 1.0]]
 
 
+def test_gpu_profile_summary_on_device_events(monkeypatch):
+    """The GPU side of the profile, on recorded kernel intervals (no GPU here): kernel time summed by kind, the time
+    no kernel ran from the union of overlapping intervals against the window's wall clock, and the sync debug mode
+    set for the profiled steps only, its warnings counted by line."""
+    import types
+    import warnings
+
+    import torch
+    from torch.autograd import DeviceType
+
+    monkeypatch.syspath_prepend(BENCHMARKS)
+    import gpu
+
+    def kernel(name, start, end):
+        return types.SimpleNamespace(name=name, device_type=DeviceType.CUDA,
+                                     time_range=types.SimpleNamespace(start=start, end=end))
+
+    events = [kernel("sm90_xmma_gemm_bf16bf16", 0, 4000), kernel("nvjet_tst_128x256", 3000, 6000),  # overlap 1 ms
+              kernel("void at::native::vectorized_layer_norm_kernel<float>", 8000, 9000),
+              types.SimpleNamespace(name="aten::mm", device_type=DeviceType.CPU,
+                                    time_range=types.SimpleNamespace(start=0, end=9000))]
+
+    class Profile:  # torch.profiler.profile's interface as ProfiledSteps uses it
+        def __init__(self, activities):
+            self.activities = activities
+
+        def start(self):
+            pass
+
+        def stop(self):
+            pass
+
+        def events(self):
+            return events
+
+    modes = []
+    monkeypatch.setattr(torch.profiler, "profile", Profile)
+    monkeypatch.setattr(torch.cuda, "get_sync_debug_mode", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "set_sync_debug_mode", modes.append)
+    clock = iter([100.0, 100.010])  # the window: 10 ms of wall clock for one step
+    monkeypatch.setattr(gpu.time, "perf_counter", lambda: next(clock))
+    profiled = gpu.ProfiledSteps(start=0, count=1, on_gpu=True)
+    callback = profiled.callback()
+    trainer = types.SimpleNamespace(strategy=types.SimpleNamespace(root_device=torch.device("cpu")))
+    callback.on_train_batch_start(trainer, None, None, 0)
+    warnings.warn("called a synchronizing CUDA operation", stacklevel=1)
+    callback.on_train_batch_end(trainer, None, None, None, 0)
+    assert modes == ["warn", 0] and profiled.catcher is None
+    summary = profiled.summary()
+    assert summary["step_s"] == pytest.approx(0.010)
+    assert summary["kinds_s_per_step"] == pytest.approx({"matrix products": 0.007, "layer norm": 0.001})
+    assert summary["device idle (no kernel running)"] == pytest.approx(0.003)  # 10 ms - (6 ms + 1 ms) busy
+    (where, count), = summary["sync_points_per_step"]
+    assert where.rsplit(":", 1)[0].endswith("tests/test_benchmarks.py") and count == 1
+
+
 def test_gpu_check_script_reports_the_machine_and_skips_without_cuda(tmp_path):
     """``benchmarks/gpu_check.sh``, the one script a GPU machine runs: here, without CUDA, it writes what the machine
     has, the GPU tests skip and the benchmark says there is no CUDA device; it exits 0."""
