@@ -1,5 +1,6 @@
-"""The masked-LM step on a GPU (issue point 8): `base` and `large` in bf16-mixed, against the GPU's measured bf16 matmul
-peak; tokens/s, model FLOPs utilisation (MFU) and peak memory; one device trained plainly, under DDP and under FSDP.
+"""The masked-LM step (and the full VECO step) on a GPU (issue point 8): `base` and `large` in bf16-mixed, against the
+GPU's measured bf16 matmul peak; tokens/s, model FLOPs utilisation (MFU) and peak memory; one device trained plainly,
+under DDP and under FSDP.
 
 1. **Peak**: ``torch.matmul`` of two square ``--matmul-size`` bf16 matrices (default 8192 on a GPU), timed with CUDA
    events, median of ``--repeats`` products after three warm-up ones; measured before and after the steps, the higher
@@ -11,12 +12,17 @@ peak; tokens/s, model FLOPs utilisation (MFU) and peak memory; one device traine
    package's ``Masker`` (80/10/10). Model FLOPs are counted from the shapes (:mod:`veco_lightning.flops`: the
    encoder's matrix products with attention, the sparse head on the masked positions, 3 forward passes per step).
    The clock waits for the GPU at both ends of every step; ``--warmup`` steps are left out.
-3. **Strategies** (``--strategies``): ``single`` (Lightning's single-device strategy), ``ddp`` (``DDPStrategy`` as
+3. **VECO step** (``--veco``): the full objective (MMLM + TLM + sequence and token contrast) at every preset on
+   one device, on the MLM blocks plus ``--pairs`` synthetic translation pairs per step (:class:`VecoSteps`: the
+   package's ``SynonymCollator``, the NTREX (d) recipe's TLM fraction and rate), model FLOPs counted as
+   ``EncoderThroughput`` counts them (``veco_lightning.flops.batch_flops``: every view's non-pad tokens, the LM
+   head on the masked positions, the contrastive heads), tokens/s over the non-pad tokens of every view.
+4. **Strategies** (``--strategies``): ``single`` (Lightning's single-device strategy), ``ddp`` (``DDPStrategy`` as
    ``configs/trainer/ddp.yaml`` sets it) and ``fsdp`` (``FSDPStrategy`` as ``configs/trainer/fsdp.yaml`` sets it:
    each ``XLMRobertaLayer`` a shard unit, ``FULL_SHARD``), each on one device: on one device DDP and FSDP shard and
    reduce nothing, so their figures show what the wrappers cost. ``ddp`` and ``fsdp`` run at the largest preset only.
 
-4. **Profile** (``--profile STEPS``, off by default; ``gpu_check.sh`` asks for 5): that many steps of the last preset
+5. **Profile** (``--profile STEPS``, off by default; ``gpu_check.sh`` asks for 5): that many steps of the last preset
    on one device under ``torch.profiler``, after the warm-up: the kernels' time on the GPU by kind (matrix products,
    attention, optimizer, soft-max, layer norm, dropout, copies, the other element-wise kernels), the time no kernel
    ran, the top kernels, the model's FLOP rate over the matrix-product and attention kernels alone, i.e. where
@@ -28,6 +34,7 @@ the process's peak resident memory above its start, ``harness.PeakMemory``).
     python benchmarks/gpu.py                                  # base and large; single, then ddp and fsdp at large
     python benchmarks/gpu.py --presets large --strategies single --compile   # + model.compile
     python benchmarks/gpu.py --presets large --strategies single --profile 5   # + where the step's time goes
+    python benchmarks/gpu.py --strategies single --veco   # + the full VECO step at base and large
     python benchmarks/gpu.py --accelerator cpu --presets tiny --strategies single ddp --runs 1 --steps 2 \\
         --warmup 1 --batch-size 2 --seq-len 32 --vocab 1000 --matmul-size 256   # the code path, on a CPU
 
@@ -109,6 +116,66 @@ class MaskBlocks:
         return {"mmlm": {"input_ids": masked, "attention_mask": torch.ones_like(input_ids), "labels": labels}}
 
 
+class VecoSteps:
+    """One full VECO step's inputs per item (``mmlm``, ``tlm``, ``pairs``), the same for every run: ``batch_size``
+    random blocks masked as :class:`MaskBlocks` masks them, and ``pairs`` synthetic translation pairs through the
+    package's ``SynonymCollator`` (the TLM view of the first quarter of them masked 25%, as the NTREX (d) recipe sets
+    ``tlm_fraction`` and ``tlm_probability``; the clean views with word units and synonym pairs for the sequence and
+    token contrast). A pair's sides hold random tokens, up to ``pair_len`` with ``<s>`` and ``</s>``: the source
+    between half and all of it, the target within 8 tokens of the source, cut into words of 1 to 3 tokens, a quarter
+    of the smaller side's words paired as synonyms. The work depends on the shapes only, as for the MLM blocks."""
+
+    def __init__(self, steps: int, batch_size: int, seq_len: int, pairs: int, pair_len: int, vocab: int) -> None:
+        import random
+        import types
+
+        from veco_lightning.data.collators import SynonymCollator
+        from veco_lightning.data.masking import Masker
+
+        self.blocks = RandomBlocks(steps * batch_size, seq_len, vocab)
+        self.batch_size, self.pairs = batch_size, pairs
+        self.mask_blocks = MaskBlocks(vocab)
+        tokens = types.SimpleNamespace(bos_token_id=SPECIAL_IDS[0], pad_token_id=SPECIAL_IDS[1],
+                                       eos_token_id=SPECIAL_IDS[2])
+        tlm_masker = Masker(vocab, SPECIAL_IDS, mask_token_id=vocab - 1, probability=0.25, seed=0)
+        self.collate = SynonymCollator(tokens, tlm_masker, tlm_fraction=0.25)
+        draw = random.Random(0)
+        self.examples = [self.pair(draw, pair_len - 2, vocab) for _ in range(steps * pairs)]
+
+    @staticmethod
+    def side(draw, length: int, vocab: int) -> tuple[list[int], list[int], int]:
+        ids = [draw.randrange(len(SPECIAL_IDS), vocab - 1) for _ in range(length)]
+        words: list[int] = []
+        while len(words) < length:
+            words += [words[-1] + 1 if words else 0] * min(draw.randint(1, 3), length - len(words))
+        return ids, words, words[-1] + 1
+
+    @classmethod
+    def pair(cls, draw, content: int, vocab: int) -> dict:
+        src_len = draw.randint(max(1, content // 2), content)
+        tgt_len = max(1, min(content, src_len + draw.randint(-8, 8)))
+        src, src_words, src_units = cls.side(draw, src_len, vocab)
+        tgt, tgt_words, tgt_units = cls.side(draw, tgt_len, vocab)
+        count = max(1, min(src_units, tgt_units) // 4)
+        synonyms = [unit for pair in zip(draw.sample(range(src_units), count), draw.sample(range(tgt_units), count))
+                    for unit in pair]
+        return {"src": src, "tgt": tgt, "src_words": src_words, "tgt_words": tgt_words, "synonyms": synonyms}
+
+    def __len__(self) -> int:
+        return len(self.blocks) // self.batch_size
+
+    def __getitem__(self, step: int) -> dict:
+        blocks = [self.blocks[k] for k in range(step * self.batch_size, (step + 1) * self.batch_size)]
+        return {**self.mask_blocks(blocks), **self.collate(self.examples[step * self.pairs:(step + 1) * self.pairs])}
+
+
+def encoder_tokens(batch: dict) -> int:
+    """Non-pad encoder tokens of every view of a step's inputs (``mmlm``, ``tlm``, both sides of ``pairs``)."""
+    masks = [inputs["attention_mask"] for name, inputs in batch.items() if name != "pairs"]
+    masks += [batch["pairs"][side]["attention_mask"] for side in ("src", "tgt")] if "pairs" in batch else []
+    return sum(int(mask.sum()) for mask in masks)
+
+
 class PeakDeviceMemory:
     """Peak memory of a ``with`` block in GiB (``gib``): on a GPU ``torch.cuda.max_memory_allocated`` less what was
     allocated when the block began (``start_gib``; the garbage of earlier measurements is collected first, and the
@@ -163,46 +230,54 @@ def strategy_of(name: str):
     raise ValueError(f"unknown strategy {name!r}: single, ddp or fsdp")
 
 
-def mlm_step(preset: str, strategy: str, args, peak: float, steps: int | None = None, callbacks=()) -> dict:
-    """Train a fresh model for ``warmup + steps`` steps (``args.steps`` unless given); the timed steps' tokens/s,
-    MFU and peak memory. ``callbacks`` are added to the trainer's."""
-    import torch
+def train_step(preset: str, strategy: str, args, peak: float, kind: str = "mlm", steps: int | None = None,
+               callbacks=()) -> dict:
+    """Train a fresh model for ``warmup + steps`` steps (``args.steps`` unless given) of the MLM step (``kind``
+    ``mlm``: :class:`MaskBlocks` batches) or the full VECO step (``veco``: :class:`VecoSteps`); the timed steps'
+    tokens/s, MFU and peak memory. ``callbacks`` are added to the trainer's."""
     from lightning import Trainer, seed_everything
     from torch.utils.data import DataLoader
 
     from veco_lightning import EncoderSpec, VecoPretrainModule
-    from veco_lightning.flops import encoder_flops, mlm_head_flops
+    from veco_lightning.flops import batch_flops
 
     seed_everything(0, verbose=False)
     steps = args.warmup + (args.steps if steps is None else steps)
     on_gpu = args.accelerator == "cuda"
-    loader = DataLoader(RandomBlocks(steps * args.batch_size, args.seq_len, args.vocab), batch_size=args.batch_size,
-                        shuffle=False, collate_fn=MaskBlocks(args.vocab), num_workers=args.num_workers,
-                        pin_memory=on_gpu, persistent_workers=False)
+    common = {"num_workers": args.num_workers, "pin_memory": on_gpu, "persistent_workers": False}
+    if kind == "veco":
+        loader = DataLoader(VecoSteps(steps, args.batch_size, args.seq_len, args.pairs, args.pair_len, args.vocab),
+                            batch_size=None, shuffle=False, **common)
+    else:
+        loader = DataLoader(RandomBlocks(steps * args.batch_size, args.seq_len, args.vocab), batch_size=args.batch_size,
+                            shuffle=False, collate_fn=MaskBlocks(args.vocab), **common)
     model = VecoPretrainModule(encoder=EncoderSpec(preset=preset, max_length=args.seq_len), vocab_size=args.vocab,
                                pad_token_id=1, compile=args.compile)
     parameters = sum(p.numel() for p in model.parameters())  # before a strategy shards them
+    config, heads = model.encoder.config, (model.seq_head, model.tok_head)
     timer = harness.StepTimer(args.warmup)
     trainer = Trainer(
         accelerator="gpu" if on_gpu else "cpu", devices=1, strategy=strategy_of(strategy), precision=args.precision,
         max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, gradient_clip_val=1.0,
         use_distributed_sampler=False, callbacks=[timer.lightning_callback(
-            lambda batch: {"tokens": int(batch["mmlm"]["attention_mask"].sum()),
-                           "masked_tokens": int((batch["mmlm"]["labels"] != -100).sum())}), *callbacks],
+            # Model FLOPs from the shapes (veco_lightning.flops, as EncoderThroughput counts them), non-pad tokens.
+            lambda batch: {"tokens": encoder_tokens(batch),
+                           "masked_tokens": int((batch["mmlm"]["labels"] != -100).sum()),
+                           "model_flops": batch_flops(config, batch, *heads)}), *callbacks],
         default_root_dir=os.path.join(harness.CACHE, "gpu_out"),
     )
     with PeakDeviceMemory(on_gpu) as memory:
         trainer.fit(model, train_dataloaders=loader)
     out = timer.result()
     out["peak_memory_gib"] = memory.gib
-    config = model.encoder.config
-    blocks = out["tokens"] / args.seq_len  # every block is full
-    flops = blocks * encoder_flops(config, torch.ones(1, args.seq_len)) + mlm_head_flops(config, out["masked_tokens"])
+    flops = out["model_flops"]
     out["model_flops_per_s"] = flops / out["seconds"]
     out["mfu"] = out["model_flops_per_s"] / peak
     out["parameters"] = parameters
     out["final_loss"] = float(trainer.callback_metrics.get("train/loss", float("nan")))
+    out["objectives"] = sorted(key[len("train/"):-len("_loss")] for key in trainer.callback_metrics
+                               if key.startswith("train/") and key.endswith("_loss") and key != "train/loss")
     out["model_flops_per_step"] = flops / out["timed_steps"]
     del trainer, model, loader
     return out
@@ -356,7 +431,7 @@ def profile_step(preset: str, args, peak: float) -> dict:
     alone (on a GPU: how fast the products run, apart from everything between them)."""
     profiled = ProfiledSteps(args.warmup, args.profile, args.accelerator == "cuda")
     try:
-        figures = mlm_step(preset, "single", args, peak, steps=args.profile, callbacks=[profiled.callback()])
+        figures = train_step(preset, "single", args, peak, steps=args.profile, callbacks=[profiled.callback()])
     finally:
         profiled.stop_sync_debug()
     out = profiled.summary()
@@ -423,6 +498,11 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--num-workers", type=int, default=2, help="DataLoader workers (masking)")
     p.add_argument("--compile", action="store_true", help="model.compile (torch.compile) for every step measured")
+    p.add_argument("--veco", action="store_true",
+                   help="also the full VECO step (MMLM + TLM + sequence and token contrast) at every preset, one "
+                        "device: the MLM blocks plus --pairs synthetic translation pairs (VecoSteps)")
+    p.add_argument("--pairs", type=int, default=64, help="translation pairs per VECO step (TLM on a quarter of them)")
+    p.add_argument("--pair-len", type=int, default=128, help="longest side of a pair, in tokens with <s> and </s>")
     p.add_argument("--hf", action="store_true",
                    help="also Hugging Face transformers.Trainer (dense LM head) at every preset, side by side")
     p.add_argument("--matmul-size", type=int, default=None,
@@ -434,6 +514,9 @@ def main(argv=None) -> int:
                         "step's time goes, by kind of kernel, and how long the device waits (0: no profile)")
     harness.add_output(p, "gpu")
     args = p.parse_args(argv)
+    if args.veco and 2 * args.pair_len > args.seq_len:  # the encoder's positions are --seq-len's
+        p.error(f"--veco: a TLM row (both sides of a pair, up to 2 x --pair-len = {2 * args.pair_len} tokens) must fit "
+                f"in --seq-len ({args.seq_len})")
     import torch
 
     if args.accelerator == "cuda" and not torch.cuda.is_available():
@@ -458,8 +541,12 @@ def main(argv=None) -> int:
         log("fsdp skipped: Lightning runs FSDP on GPUs only")
         wanted.remove((args.presets[-1], "fsdp"))
     steps = {f"MLM {preset} {args.precision} {strategy}": (
-        lambda preset=preset, strategy=strategy: mlm_step(preset, strategy, args, peaks[0]))
+        lambda preset=preset, strategy=strategy: train_step(preset, strategy, args, peaks[0]))
         for preset, strategy in wanted}
+    if args.veco:
+        steps.update({f"VECO {preset} {args.precision} single": (
+            lambda preset=preset: train_step(preset, "single", args, peaks[0], kind="veco"))
+            for preset in args.presets})
     if args.hf:
         steps.update({f"HF Trainer {preset} {args.precision}": (lambda preset=preset: hf_step(preset, args))
                       for preset in args.presets})
@@ -497,7 +584,9 @@ def main(argv=None) -> int:
             continue
         preset = name.split()[-2] if name.startswith("HF") else name.split()[1]
         single = f"MLM {preset} {args.precision} single"
-        ratio = f"{tokens[name] / tokens[single]:.2f}x" if single in tokens and single != name else ""
+        # The same work as the MLM step (the VECO step's is more: its tokens/s do not compare).
+        same_work = single in tokens and single != name and not name.startswith("VECO")
+        ratio = f"{tokens[name] / tokens[single]:.2f}x" if same_work else ""
         rows.append([name, f"{tokens[name]:,.0f}", ratio, f"{flops[name] / 1e12:.1f}" if name in flops else "",
                      f"{100 * mfu[name]:.1f}%" if name in mfu else "", f"{memory[name]:.1f}"])
     log("\n" + harness.markdown_table(["step", "tokens/s", "vs the single-device step", "model TFLOP/s", "MFU",

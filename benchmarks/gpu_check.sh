@@ -5,8 +5,9 @@
 #   1. what the machine has (nvidia-smi, versions, which of the package's dependencies import);
 #   2. the GPU tests: pytest -m gpu (all four objectives in bf16 through the CLI, plainly and under FSDP);
 #   3. benchmarks/gpu.py: the MLM step at base and large in bf16-mixed, tokens/s, MFU against the measured bf16
-#      matmul peak, peak memory; single device, DDP and FSDP at large; then 5 profiled steps at large (--profile 5:
-#      where the step's time goes, by kind of kernel). Extra arguments go to it (--profile 0: no profile).
+#      matmul peak, peak memory; single device, DDP and FSDP at large; the full VECO step at base and large on one
+#      device (--veco); then 5 profiled steps at large (--profile 5: where the step's time goes, by kind of kernel).
+#      Extra arguments go to it (--profile 0: no profile).
 #
 # Dependencies an image may lack (datasets, jsonargparse, torchdata and theirs; benchmarks/gpu.py itself needs none of
 # them) travel as wheels in .whl/ (git-ignored). Fetch them where pip reaches PyPI, for the GPU machine's Python:
@@ -20,7 +21,7 @@
 # is the interpreter.
 #
 #   bash benchmarks/gpu_check.sh    # everything; limited to 120 s (tests) + 450 s (benchmark); on an H200 the
-#                                   # tests took 24 s and the benchmark with --hf (no profile) about 250 s
+#                                   # tests took 24 s and the benchmark with --hf (no VECO step, no profile) 250 s
 #   bash benchmarks/gpu_check.sh --presets large --strategies single --compile   # model.compile at large
 #   (on the H200 the compiled run's process had not exited 150 s after writing its results: give such a run a
 #   limit of its own, e.g. timeout 240 bash benchmarks/gpu_check.sh ... --compile)
@@ -59,6 +60,6 @@ EOF
 status=0
 timeout 120 "$PYTHON" -m pytest -q -m gpu -p no:cacheprovider tests/test_quickstart.py 2>&1 | tee "$OUT/gpu_tests.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-timeout 450 "$PYTHON" benchmarks/gpu.py --output "$OUT/gpu.json" --profile 5 "$@" 2>&1 | tee "$OUT/gpu.log"
+timeout 450 "$PYTHON" benchmarks/gpu.py --output "$OUT/gpu.json" --veco --profile 5 "$@" 2>&1 | tee "$OUT/gpu.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 exit $status

@@ -151,7 +151,7 @@ def test_gpu_benchmark_runs_its_code_path_on_the_cpu(tmp_path, monkeypatch):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     args = ["--accelerator", "cpu", "--presets", "tiny", "--strategies", "single", "ddp", "--runs", "1", "--steps",
             "2", "--warmup", "1", "--batch-size", "2", "--seq-len", "32", "--vocab", "2600", "--matmul-size", "128",
-            "--num-workers", "0", "--profile", "2", "--output", str(out)]
+            "--num-workers", "0", "--profile", "2", "--veco", "--pairs", "8", "--pair-len", "16", "--output", str(out)]
     hf = importlib.util.find_spec("accelerate") is not None  # transformers' Trainer needs it (the bench extra)
     args += ["--hf"] if hf else []
     result = subprocess.run([sys.executable, "benchmarks/gpu.py", *args], cwd=ROOT, capture_output=True, text=True,
@@ -159,7 +159,12 @@ def test_gpu_benchmark_runs_its_code_path_on_the_cpu(tmp_path, monkeypatch):
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads(out.read_text())
     names = ["MLM tiny bf16-mixed single", "MLM tiny bf16-mixed ddp"]
-    assert sorted(record["median_tokens_per_s"]) == sorted([*names, *["HF Trainer tiny bf16-mixed"] * hf])
+    veco = "VECO tiny bf16-mixed single"
+    assert sorted(record["median_tokens_per_s"]) == sorted([*names, veco, *["HF Trainer tiny bf16-mixed"] * hf])
+    figures = record["rounds"][0][veco]  # all four objectives; more tokens and FLOPs per step than the MLM step's
+    assert figures["objectives"] == ["mmlm", "seq", "tlm", "tok"] and figures["timed_steps"] == 2
+    assert figures["tokens"] > 2 * 2 * 32 and figures["model_flops"] > record["rounds"][0][names[0]]["model_flops"]
+    assert figures["mfu"] == pytest.approx(figures["model_flops_per_s"] / record["peak_flops_per_s"])
     if hf:
         assert record["rounds"][0]["HF Trainer tiny bf16-mixed"]["tokens"] == 2 * 2 * 32
     for name in names:
@@ -184,6 +189,31 @@ def test_gpu_benchmark_runs_its_code_path_on_the_cpu(tmp_path, monkeypatch):
                                  cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
         assert skipped.returncode == 0 and "no CUDA device" in skipped.stdout + skipped.stderr
         assert not (tmp_path / "none.json").exists()
+
+
+def test_gpu_benchmark_veco_steps_are_collated_by_the_package(monkeypatch):
+    """The VECO step's synthetic inputs: the MLM blocks, the TLM view of a quarter of the pairs, both clean sides
+    within --pair-len, word units on every content token and synonym pairs between existing units."""
+    monkeypatch.syspath_prepend(BENCHMARKS)
+    import gpu
+
+    steps = gpu.VecoSteps(steps=2, batch_size=3, seq_len=32, pairs=8, pair_len=16, vocab=300)
+    assert len(steps) == 2
+    batch = steps[1]
+    assert batch["mmlm"]["input_ids"].shape == (3, 32)
+    assert batch["tlm"]["input_ids"].shape[0] == 2 and batch["tlm"]["input_ids"].shape[1] <= 32
+    pairs = batch["pairs"]
+    for side in ("src", "tgt"):
+        ids, words = pairs[side]["input_ids"], pairs[side]["word_index"]
+        assert ids.shape[0] == 8 and ids.shape[1] <= 16 and words.shape == ids.shape
+        content = pairs[side]["attention_mask"].bool() & (ids != 0) & (ids != 2)  # not <s>, </s> or padding
+        assert bool((words[content] >= 0).all()) and bool((words[~content] == -1).all())
+    synonyms = pairs["synonyms"]
+    for row in range(8):
+        found = synonyms[row][synonyms[row, :, 0] >= 0]
+        assert len(found) >= 1
+        assert int(found[:, 0].max()) <= int(pairs["src"]["word_index"][row].max())
+        assert int(found[:, 1].max()) <= int(pairs["tgt"]["word_index"][row].max())
 
 
 @pytest.mark.parametrize(("name", "kind"), [
