@@ -169,13 +169,6 @@ class VecoSteps:
         return {**self.mask_blocks(blocks), **self.collate(self.examples[step * self.pairs:(step + 1) * self.pairs])}
 
 
-def encoder_tokens(batch: dict) -> int:
-    """Non-pad encoder tokens of every view of a step's inputs (``mmlm``, ``tlm``, both sides of ``pairs``)."""
-    masks = [inputs["attention_mask"] for name, inputs in batch.items() if name != "pairs"]
-    masks += [batch["pairs"][side]["attention_mask"] for side in ("src", "tgt")] if "pairs" in batch else []
-    return sum(int(mask.sum()) for mask in masks)
-
-
 class PeakDeviceMemory:
     """Peak memory of a ``with`` block in GiB (``gib``): on a GPU ``torch.cuda.max_memory_allocated`` less what was
     allocated when the block began (``start_gib``; the garbage of earlier measurements is collected first, and the
@@ -239,6 +232,7 @@ def train_step(preset: str, strategy: str, args, peak: float, kind: str = "mlm",
     from torch.utils.data import DataLoader
 
     from veco_lightning import EncoderSpec, VecoPretrainModule
+    from veco_lightning.callbacks import encoder_tokens
     from veco_lightning.flops import batch_flops
 
     seed_everything(0, verbose=False)
@@ -261,7 +255,7 @@ def train_step(preset: str, strategy: str, args, peak: float, kind: str = "mlm",
         max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, gradient_clip_val=1.0,
         use_distributed_sampler=False, callbacks=[timer.lightning_callback(
-            # Model FLOPs from the shapes (veco_lightning.flops, as EncoderThroughput counts them), non-pad tokens.
+            # Non-pad tokens of every view and model FLOPs from the shapes, as EncoderThroughput counts them.
             lambda batch: {"tokens": encoder_tokens(batch),
                            "masked_tokens": int((batch["mmlm"]["labels"] != -100).sum()),
                            "model_flops": batch_flops(config, batch, *heads)}), *callbacks],
@@ -393,7 +387,8 @@ class ProfiledSteps:
             rest, rest_name = self.wall - sum(times.values()), "outside operators (Python, framework)"
         kinds: dict[str, float] = {}
         for name, seconds in times.items():
-            kinds[kind_of(name)] = kinds.get(kind_of(name), 0.0) + seconds / self.count
+            kind = kind_of(name)
+            kinds[kind] = kinds.get(kind, 0.0) + seconds / self.count
         return {
             "steps": self.count, "step_s": self.wall / self.count,
             "kinds_s_per_step": dict(sorted(kinds.items(), key=lambda item: -item[1])),
