@@ -10,12 +10,12 @@ from veco_lightning.models.heads import TokenContrastOptions
 from veco_lightning.module import VecoPretrainModule
 
 
-def _batch(tokenizer_dir, tmp_path, corpus_dir=None, synonym=False, **kwargs):
+def _batch(tokenizer_dir, tmp_path, corpus_dir=None, synonym=False, max_length=32, **kwargs):
     if synonym:
         (tmp_path / "en-ru.tsv").write_text("dog\tсобака\ncar\tмашина\nriver\tреку\nhouse\tдом\n", encoding="utf-8")
         dm = SynonymAlignedDataModule(
             files={"ru-en": ParallelSource(src=str(corpus_dir / "ru.txt"), tgt=str(corpus_dir / "en.txt"))},
-            dictionaries={"en-ru": [str(tmp_path / "en-ru.tsv")]}, tokenizer=str(tokenizer_dir), max_length=32,
+            dictionaries={"en-ru": [str(tmp_path / "en-ru.tsv")]}, tokenizer=str(tokenizer_dir), max_length=max_length,
             batch_size=4, val_pairs=0, cache_dir=str(tmp_path / "cache"), **kwargs)
     else:
         (tmp_path / "pairs.tsv").write_text("".join(f"a{i} b{i} c\tx{i} y{i} z\n" for i in range(40)), encoding="utf-8")
@@ -90,3 +90,45 @@ def test_checkpoint_of_the_earlier_layout_loads(tokenizer_dir):
     fresh.load_state_dict(checkpoint["state_dict"])
     for name, value in module.state_dict().items():
         torch.testing.assert_close(fresh.state_dict()[name], value)
+
+
+@pytest.mark.parametrize("unpad", [True, False])
+def test_host_facts_leave_the_step_unchanged(corpus_dir, tokenizer_dir, tmp_path, unpad):
+    """What ``on_before_batch_transfer`` notes on the host for a GPU step (``num_masked``; ``full``, which drops the
+    all-ones mask of MLM blocks) gives the same losses and gradients as reading the same from the tensors, on full
+    MLM blocks and padded TLM rows, packed or not. On the CPU the hook leaves batches alone."""
+    import copy
+
+    from veco_lightning.module import host_facts
+
+    dm, batch = _batch(tokenizer_dir, tmp_path, corpus_dir, synonym=True, max_length=128,
+                       bucket_batches=0)
+    assert not batch["tlm"]["attention_mask"].all()  # padded rows
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, dm.vocab_size, (3, 16), generator=g)
+    labels = torch.where(torch.rand(3, 16, generator=g) < 0.3, ids, torch.full_like(ids, -100))
+    batch["mmlm"] = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+    noted = host_facts(copy.deepcopy(batch))
+    assert noted["mmlm"]["full"] is True and noted["tlm"]["full"] is False
+    assert noted["mmlm"]["num_masked"] == int((labels != -100).sum()) > 0
+    assert noted["tlm"]["num_masked"] == int((batch["tlm"]["labels"] != -100).sum())
+    assert "full" not in noted["pairs"]["src"] and host_facts({"input_ids": ids}) == {"input_ids": ids}
+    torch.manual_seed(0)
+    module = VecoPretrainModule(vocab_size=dm.vocab_size).eval()
+    module.unpad = unpad
+    assert module.on_before_batch_transfer(batch, 0) is batch and "full" not in batch["mmlm"]  # on the CPU
+    results = []
+    for inputs in (batch, noted):
+        module.zero_grad(set_to_none=True)
+        seen = {}
+        module.log_losses = lambda losses, total, batch, stage, seen=seen: seen.update(
+            {k: v.detach() for k, v in losses.items()})
+        module.training_step(inputs, 0).backward()
+        results.append((seen, {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}))
+    (losses, grads), (noted_losses, noted_grads) = results
+    assert set(losses) == {"mmlm", "tlm", "seq", "tok"}
+    for name in losses:
+        torch.testing.assert_close(noted_losses[name], losses[name], rtol=1e-6, atol=1e-7)
+    assert grads.keys() == noted_grads.keys()
+    for name in grads:
+        torch.testing.assert_close(noted_grads[name], grads[name], rtol=1e-5, atol=1e-7)

@@ -16,7 +16,7 @@ from torch.utils.checkpoint import checkpoint
 from veco_lightning.evaluation.report import EvaluationReporter, markdown_tables
 from veco_lightning.evaluation.scorer import CrossLingualScorer, EvaluationOptions
 from veco_lightning.hardware import check_cpu_precision
-from veco_lightning.losses.masked_lm import MaskedLMLoss
+from veco_lightning.losses.masked_lm import IGNORE_INDEX, MaskedLMLoss
 from veco_lightning.models.dropout import ATTENTION
 from veco_lightning.models.encoder import EncoderSpec, build_encoder
 from veco_lightning.models.heads import (
@@ -213,7 +213,8 @@ class VecoPretrainModule(LightningModule):
                                                       for k in keys], tuple(order), use_reentrant=False)
                      for start in range(0, rows, chunk)]
             return {layer: torch.cat([part[i] for part in parts]) for i, layer in enumerate(order)}
-        packed = self._packing(inputs["attention_mask"])
+        full = inputs.get("full")  # counted on the host before the batch moved (on_before_batch_transfer), if it was
+        packed = self._packing(inputs["attention_mask"], full)
         if packed is not None:
             positions = inputs.get("position_ids")
             if positions is None:
@@ -225,20 +226,23 @@ class VecoPretrainModule(LightningModule):
             if wanted == {-1}:
                 return {-1: packed.unpack(outputs.last_hidden_state)}
             return {layer: packed.unpack(select_layer(outputs.hidden_states, layer)) for layer in wanted}
-        outputs = self.encoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+        # Without pad positions no mask is needed: none given, transformers does not ask the device whether the mask
+        # is all ones (a synchronisation).
+        outputs = self.encoder(input_ids=inputs["input_ids"], attention_mask=None if full else inputs["attention_mask"],
                                position_ids=inputs.get("position_ids"), output_hidden_states=wanted != {-1})
         if wanted == {-1}:
             return {-1: outputs.last_hidden_state}
         return {layer: select_layer(outputs.hidden_states, layer) for layer in wanted}
 
-    def _packing(self, attention_mask: torch.Tensor) -> PackedRows | None:
+    def _packing(self, attention_mask: torch.Tensor, full: bool | None = None) -> PackedRows | None:
         """The padding-free layout of a batch (:mod:`~veco_lightning.models.packing`) when ``unpad`` is on, the
         encoder attends through this package's attention function and the batch holds pad positions (or its size
-        is not a multiple of the row multiple, which the packed length is rounded up to)."""
+        is not a multiple of the row multiple, which the packed length is rounded up to). ``full``: whether the mask
+        is all ones, if known on the host (else read from the mask)."""
         if not self.unpad or self.compile_options is not None or self.model.config._attn_implementation != ATTENTION:
             return None
         multiple = row_multiple(self.row_multiple, self.model.get_input_embeddings().weight)
-        if bool(attention_mask.all()) and attention_mask.numel() % multiple == 0:
+        if (bool(attention_mask.all()) if full is None else full) and attention_mask.numel() % multiple == 0:
             return None
         return PackedRows.of(attention_mask, multiple)
 
@@ -258,6 +262,12 @@ class VecoPretrainModule(LightningModule):
         """Whether ``objective`` has a non-zero weight."""
         return self.loss_weights.get(objective, 1.0) != 0
 
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """What the step needs to know of a loss batch's shapes, read on the host while the batch is still there
+        (:func:`host_facts`): on a GPU, reading them from the device would make the host wait for it. (On the CPU
+        there is no such wait, and the batch passes unchanged.)"""
+        return batch if self.device.type == "cpu" else host_facts(batch)
+
     def training_step(self, batch: Batch, batch_idx: int, stage: str = "train") -> torch.Tensor:
         """Each input goes through the encoder once and feeds its objectives; the weighted sum is returned.
         (Validation runs the same step with ``stage="val"`` on its loss batches.)"""
@@ -267,13 +277,13 @@ class VecoPretrainModule(LightningModule):
         losses: dict[str, torch.Tensor] = {}
         if "mmlm" in batch and self.active("mmlm"):  # monolingual blocks -> MMLM
             mmlm = batch["mmlm"]
-            losses["mmlm"] = self.mlm_loss(self.encode(mmlm)[-1], mmlm["labels"])[0]
+            losses["mmlm"] = self.mlm_loss(self.encode(mmlm)[-1], mmlm["labels"], mmlm.get("num_masked"))[0]
         tlm = batch.get("tlm")  # concatenated translation pairs -> TLM (and token contrast on input: tlm)
         tok_on_tlm = tlm is not None and self.tok_input == "tlm" and self.active("tok") and "synonyms" in tlm
         if tlm is not None and (self.active("tlm") or tok_on_tlm):
             hidden = self.encode(tlm, self.tok_head.layer) if tok_on_tlm else self.encode(tlm)
             if self.active("tlm"):
-                losses["tlm"] = self.mlm_loss(hidden[-1], tlm["labels"])[0]
+                losses["tlm"] = self.mlm_loss(hidden[-1], tlm["labels"], tlm.get("num_masked"))[0]
             if tok_on_tlm:
                 losses["tok"] = self.tok_head.concatenated(hidden[self.tok_head.layer], tlm["word_index"],
                                                            tlm["synonyms"], int(tlm["num_src_units"]))
@@ -491,6 +501,25 @@ def join_sides(pairs: Inputs, pad_id: int) -> Inputs:
     return {key: torch.cat([nn.functional.pad(side[key], (0, length - side[key].shape[1]), value=value)
                             for side in (src, tgt)])
             for key, value in pad_values.items() if key in src}
+
+
+def host_facts(batch: Any) -> Any:
+    """A loss batch (``mmlm`` / ``tlm`` / ``pairs`` inputs) with what the step reads of it noted on the host, before it
+    moves to a GPU: ``num_masked``, the positions with a label (an int; the masked-LM loss gathers them without a
+    boolean index, whose size the host would read from the device), and ``full``, whether the attention mask has no
+    pad position (a bool; then none is passed to the encoder). Other batches (prediction's) pass unchanged, and so do
+    inputs already on a device; the step reads the facts only where present."""
+    if not isinstance(batch, dict) or not batch or not batch.keys() <= {"mmlm", "tlm", "pairs"}:
+        return batch
+    for inputs in (batch.get("mmlm"), batch.get("tlm")):
+        if not isinstance(inputs, dict):
+            continue
+        labels, mask = inputs.get("labels"), inputs.get("attention_mask")
+        if isinstance(labels, torch.Tensor) and labels.device.type == "cpu":
+            inputs["num_masked"] = int((labels != IGNORE_INDEX).sum())
+        if isinstance(mask, torch.Tensor) and mask.device.type == "cpu":
+            inputs["full"] = bool(mask.all())
+    return batch
 
 
 def _batch_size(inputs: dict) -> int:

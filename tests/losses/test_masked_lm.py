@@ -188,11 +188,13 @@ def test_fused_head_second_backward_is_a_clear_error():
         loss.backward()
 
 
+@pytest.mark.parametrize("grad_in_forward", [False, True], ids=["cpu-schedule", "gpu-schedule"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("vocab,rows,filler", [(50_000, 23, 9), (50_000, 5, 0), (301, 40, 24)])
-def test_blockwise_cross_entropy_equals_upcast_cross_entropy(dtype, vocab, rows, filler):
+def test_blockwise_cross_entropy_equals_upcast_cross_entropy(dtype, vocab, rows, filler, grad_in_forward):
     """16-bit logits: the loss and the logits' gradient equal autocast's ``F.cross_entropy(logits.float())`` (over
-    several blocks with a remainder at 50k entries: 5 rows a block); filler rows after the targets' get zeros."""
+    several blocks with a remainder at 50k entries: 5 rows a block); filler rows after the targets' get zeros. Both
+    schedules (the CPU's, the GPU's: the gradient written in the forward pass) run here on the CPU."""
     from veco_lightning.losses.masked_lm import BlockwiseCrossEntropy, _block_rows
 
     g = torch.Generator().manual_seed(vocab + rows)
@@ -200,7 +202,7 @@ def test_blockwise_cross_entropy_equals_upcast_cross_entropy(dtype, vocab, rows,
     targets = torch.randint(0, vocab, (rows,), generator=g)
     assert _block_rows(base) == max(1, 2**18 // vocab)
     results = []
-    for compute in (lambda x: BlockwiseCrossEntropy.apply(x, targets),
+    for compute in (lambda x: BlockwiseCrossEntropy.apply(x, targets, grad_in_forward),
                     lambda x: torch.nn.functional.cross_entropy(x[:rows].float(), targets)):
         logits = base.clone().requires_grad_()
         loss = compute(logits) * 0.37  # a gradient other than 1 flows in
@@ -211,9 +213,28 @@ def test_blockwise_cross_entropy_equals_upcast_cross_entropy(dtype, vocab, rows,
     torch.testing.assert_close(loss, expected_loss, rtol=1e-6, atol=0)
     assert not grad[rows:].any()
     # Both round an fp32 gradient to 16 bits once; fp32 summation order may move a value by one 16-bit step (for
-    # fp16's subnormals, one step of 2^-24).
+    # fp16's subnormals, one step of 2^-24). The GPU schedule scales its 16-bit gradient by the incoming 0.37 (itself
+    # rounded to 16 bits): within one more step.
     atol = 2**-24 if dtype == torch.float16 else 1e-12
     torch.testing.assert_close(grad.float(), expected_grad.float(), rtol=2 * torch.finfo(dtype).eps, atol=atol)
+    if grad_in_forward:  # with a loss weight of 1 nothing is rounded twice: one step at most, as the CPU's
+        logits, upcast = base.clone().requires_grad_(), base[:rows].float().requires_grad_()
+        BlockwiseCrossEntropy.apply(logits, targets, True).backward()
+        torch.nn.functional.cross_entropy(upcast, targets).backward()
+        torch.testing.assert_close(logits.grad[:rows].float(), upcast.grad.to(dtype).float(),
+                                   rtol=torch.finfo(dtype).eps, atol=atol)
+
+
+def test_blockwise_cross_entropy_gpu_schedule_refuses_a_second_backward():
+    """The GPU schedule scales its stored gradient in place: a second backward through the same graph would scale it
+    again, so it raises and names the way out."""
+    from veco_lightning.losses.masked_lm import BlockwiseCrossEntropy
+
+    logits = torch.randn(3, 11, dtype=torch.bfloat16, requires_grad=True)
+    loss = BlockwiseCrossEntropy.apply(logits, torch.tensor([0, 4, 10]), True)
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="fused_lm_loss: false"):
+        loss.backward()
 
 
 def test_masked_lm_loss_under_autocast_blockwise_equals_apart():

@@ -20,6 +20,7 @@ References:
 
 from __future__ import annotations
 
+import math
 import sys
 
 import torch
@@ -51,6 +52,8 @@ class MaskedLMLoss(nn.Module):
     Inputs:
         hidden_states: ``(B, L, D)`` final encoder states.
         labels: ``(B, L)`` original token ids at masked positions, ``-100`` elsewhere.
+        num_masked: how many positions have a label, when the host knows it (counted before the batch moved to the
+            device): the masked positions are then gathered without a synchronisation.
 
     Returns:
         ``(loss, num_masked)``: mean cross-entropy over masked tokens, and how many there were (for logging
@@ -63,10 +66,19 @@ class MaskedLMLoss(nn.Module):
         self.fused = fused
         self.row_multiple = row_multiple
 
-    def forward(self, hidden_states: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, hidden_states: torch.Tensor, labels: torch.Tensor,
+                num_masked: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         selected = labels != IGNORE_INDEX  # (B, L)
-        masked_states = hidden_states[selected]  # (N, D), N = number of masked tokens
-        targets = labels[selected]  # (N,)
+        if num_masked is None:
+            masked_states = hidden_states[selected]  # (N, D), N = number of masked tokens
+            targets = labels[selected]  # (N,)
+        else:
+            # The same rows in the same order without a boolean index, whose size the host reads from the device (on
+            # a GPU a synchronisation, twice a call): a stable sort puts the masked positions first, and the count,
+            # known on the host, says how many.
+            order = torch.argsort((~selected).flatten().to(torch.uint8), stable=True)[:num_masked]
+            masked_states = hidden_states.flatten(0, 1).index_select(0, order)
+            targets = labels.flatten().index_select(0, order)
         rows = len(targets)
         # Zero rows up to the multiple, dropped from every output below: fixed shapes for oneDNN's bf16 kernels.
         states = pad_rows(masked_states, row_multiple(self.row_multiple, hidden_states))
@@ -204,28 +216,63 @@ class BlockwiseCrossEntropy(torch.autograd.Function):
 
     This is what autocast's cross-entropy computes, without its full-size fp32 tensors: the upcast logits, the
     log-probabilities, their gradient and the logits' gradient (four ``(N, V)`` fp32 buffers, each freshly mapped and
-    faulted in on glibc), plus a zero-filled copy for the slice that drops the filler rows. Here the forward pass
-    keeps only each row's log-sum-exp (fp32); the backward pass recomputes each block's soft-max from the 16-bit
-    logits and writes ``(p - onehot) / N`` straight into the 16-bit gradient, rounding once as autocast's cast back
-    does. The temporaries are one block's, small enough to stay in cache. Loss and gradients equal autocast's up to
-    fp32 summation order (``tests/losses/test_masked_lm.py``). At ``(330, 32,000)`` in bf16 on 2 cores of an AMX
-    Xeon, forward and backward took 11.5 ms against 28 ms (48 ms without huge pages); at 250,002 entries 105 ms
-    against 240 ms (1,491 ms) (``benchmarks/README.md``)."""
+    faulted in on glibc), plus a zero-filled copy for the slice that drops the filler rows. Loss and gradients equal
+    autocast's up to fp32 summation order (``tests/losses/test_masked_lm.py``). Two schedules, by device:
+
+    * **CPU** (``grad_in_forward=False``): the forward pass keeps only each row's log-sum-exp (fp32); the backward
+      pass recomputes each block's soft-max from the 16-bit logits and writes ``(p - onehot) / N`` straight into the
+      16-bit gradient, rounding once as autocast's cast back does. The temporaries are one block's, small enough to
+      stay in cache. At ``(330, 32,000)`` in bf16 on 2 cores of an AMX Xeon, forward and backward took 11.5 ms
+      against 28 ms (48 ms without huge pages); at 250,002 entries 105 ms against 240 ms (1,491 ms)
+      (``benchmarks/README.md``).
+    * **GPU** (``grad_in_forward=True``): a block does not fit in a cache there and every pass costs memory traffic,
+      so the forward pass writes the 16-bit gradient ``(p - onehot) / N`` at once, from one fp32 log-soft-max per
+      block (the loss is its targets' entries), and keeps it instead of the logits (the same size); the backward pass
+      only scales it by the incoming gradient, in place (exact for a loss weight of 1; otherwise the weight is
+      rounded to 16 bits, within one 16-bit step of autocast's value). That is 24 bytes moved per logit against
+      46 (2 of them in copies that cast, ATen's slowest kernels) (``benchmarks/README.md``, the GPU profile).
+    """
 
     @staticmethod
-    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, grad_in_forward: bool | None = None) -> torch.Tensor:
         rows = len(targets)
         step = _block_rows(logits)
-        lse = torch.empty(rows, dtype=torch.float32, device=logits.device)
+        ctx.grad_in_forward = logits.device.type != "cpu" if grad_in_forward is None else grad_in_forward
+        if not ctx.grad_in_forward:
+            lse = torch.empty(rows, dtype=torch.float32, device=logits.device)
+            for start in range(0, rows, step):
+                stop = min(rows, start + step)
+                torch.logsumexp(logits[start:stop].float(), 1, out=lse[start:stop])
+            picked = logits[:rows].gather(1, targets[:, None]).squeeze(1).float()
+            ctx.save_for_backward(logits, targets, lse)
+            return (lse - picked).mean()
+        grad = torch.empty_like(logits)
+        grad[rows:].zero_()
+        losses = torch.empty(rows, dtype=torch.float32, device=logits.device)
+        offsets = torch.arange(step, device=logits.device)
+        shift = math.log(rows)
         for start in range(0, rows, step):
             stop = min(rows, start + step)
-            torch.logsumexp(logits[start:stop].float(), 1, out=lse[start:stop])
-        picked = logits[:rows].gather(1, targets[:, None]).squeeze(1).float()
-        ctx.save_for_backward(logits, targets, lse)
-        return (lse - picked).mean()
+            log_probs = torch.log_softmax(logits[start:stop], 1, dtype=torch.float32)
+            at = (offsets[: stop - start], targets[start:stop])
+            picked = log_probs[at]
+            torch.neg(picked, out=losses[start:stop])
+            torch.exp(log_probs.sub_(shift), out=grad[start:stop])  # p / N, rounded to 16 bits once
+            grad[start:stop][at] = picked.exp().sub_(1).div_(rows).to(grad.dtype)  # the targets': (p - 1) / N
+        ctx.save_for_backward(grad)
+        ctx.used = False
+        return losses.mean()
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
+        if ctx.grad_in_forward:
+            if ctx.used:
+                raise RuntimeError("BlockwiseCrossEntropy: its gradient was scaled in place by an earlier backward "
+                                   "pass; a second backward through the same graph (retain_graph=True) is not "
+                                   "supported. Set model.fused_lm_loss: false (MaskedLMLoss(fused=False)) for that")
+            ctx.used = True
+            (grad,) = ctx.saved_tensors
+            return grad.mul_(grad_output), None, None
         logits, targets, lse = ctx.saved_tensors
         rows, step = len(targets), _block_rows(logits)
         grad = torch.empty_like(logits)
@@ -237,7 +284,7 @@ class BlockwiseCrossEntropy(torch.autograd.Function):
             probs = logits[start:stop].float().sub_(lse[start:stop, None]).exp_()
             probs[offsets[: stop - start], targets[start:stop]] -= 1  # p - onehot
             grad[start:stop].copy_(probs.mul_(scale))
-        return grad, None
+        return grad, None, None
 
 
 def _block_rows(logits: torch.Tensor) -> int:
