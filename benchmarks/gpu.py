@@ -11,7 +11,9 @@ under DDP and under FSDP.
    default 250,002; random tokens are fine for speed: the work depends on the shapes only), masked 15% with the
    package's ``Masker`` (80/10/10). Model FLOPs are counted from the shapes (:mod:`veco_lightning.flops`: the
    encoder's matrix products with attention, the sparse head on the masked positions, 3 forward passes per step).
-   The clock waits for the GPU at both ends of every step; ``--warmup`` steps are left out.
+   The clock waits for the GPU where it starts (after ``--warmup`` untimed steps) and at the end of the last step,
+   not in between, as a training run does not (``--sync-every-step``: at both ends of every step); each batch's
+   counts are taken on the host before it moves to the device, for the same reason.
 3. **VECO step** (``--veco``): the full objective (MMLM + TLM + sequence and token contrast) at every preset on
    one device, on the MLM blocks plus ``--pairs`` synthetic translation pairs per step (:class:`VecoSteps`: the
    package's ``SynonymCollator``, the NTREX (d) recipe's TLM fraction and rate), model FLOPs counted as
@@ -25,8 +27,9 @@ under DDP and under FSDP.
 5. **Profile** (``--profile STEPS``, off by default; ``gpu_check.sh`` asks for 5): that many steps of the last preset
    on one device under ``torch.profiler``, after the warm-up: the kernels' time on the GPU by kind (matrix products,
    attention, optimizer, soft-max, layer norm, dropout, copies, the other element-wise kernels), the time no kernel
-   ran, the top kernels, the model's FLOP rate over the matrix-product and attention kernels alone, i.e. where
-   the MFU the steps miss goes, and every call that made the host wait for the GPU, by line.
+   ran, the top kernels, the kernels' time by the operator that launched them (with its input shapes), the model's
+   FLOP rate over the matrix-product and attention kernels alone, i.e. where the MFU the steps miss goes, and every
+   call that made the host wait for the GPU, by line.
 
 Rounds alternate the order; medians are reported. Peak memory is ``torch.cuda.max_memory_allocated`` (on the CPU,
 the process's peak resident memory above its start, ``harness.PeakMemory``).
@@ -45,6 +48,7 @@ the process's peak resident memory above its start, ``harness.PeakMemory``).
 from __future__ import annotations
 
 import argparse
+import collections
 import gc
 import importlib.util
 import os
@@ -249,16 +253,25 @@ def train_step(preset: str, strategy: str, args, peak: float, kind: str = "mlm",
                                pad_token_id=1, compile=args.compile)
     parameters = sum(p.numel() for p in model.parameters())  # before a strategy shards them
     config, heads = model.encoder.config, (model.seq_head, model.tok_head)
+    # Each batch's counts (non-pad tokens of every view and model FLOPs from the shapes, as EncoderThroughput counts
+    # them) are taken on the host before it moves to the device: read from device tensors, they would make the host
+    # wait for the device every step, which a training run does not.
+    counted: collections.deque[dict] = collections.deque()
+    hook = model.on_before_batch_transfer
+
+    def count_then_hook(batch, dataloader_idx):
+        counted.append({"tokens": encoder_tokens(batch), "masked_tokens": int((batch["mmlm"]["labels"] != -100).sum()),
+                        "model_flops": batch_flops(config, batch, *heads)})
+        return hook(batch, dataloader_idx)
+
+    model.on_before_batch_transfer = count_then_hook
     timer = harness.StepTimer(args.warmup)
     trainer = Trainer(
         accelerator="gpu" if on_gpu else "cpu", devices=1, strategy=strategy_of(strategy), precision=args.precision,
         max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, gradient_clip_val=1.0,
         use_distributed_sampler=False, callbacks=[timer.lightning_callback(
-            # Non-pad tokens of every view and model FLOPs from the shapes, as EncoderThroughput counts them.
-            lambda batch: {"tokens": encoder_tokens(batch),
-                           "masked_tokens": int((batch["mmlm"]["labels"] != -100).sum()),
-                           "model_flops": batch_flops(config, batch, *heads)}), *callbacks],
+            lambda batch: counted.popleft(), every_step=args.sync_every_step), *callbacks],
         default_root_dir=os.path.join(harness.CACHE, "gpu_out"),
     )
     with PeakDeviceMemory(on_gpu) as memory:
@@ -335,7 +348,7 @@ class ProfiledSteps:
                     activities = [torch.profiler.ProfilerActivity.CPU]
                     if outer.on_gpu:
                         activities.append(torch.profiler.ProfilerActivity.CUDA)
-                    outer.profiler = torch.profiler.profile(activities=activities)
+                    outer.profiler = torch.profiler.profile(activities=activities, record_shapes=outer.on_gpu)
                     if outer.on_gpu:
                         outer.catcher = warnings.catch_warnings(record=True)
                         outer.caught = outer.catcher.__enter__()
@@ -372,7 +385,10 @@ class ProfiledSteps:
             raise RuntimeError(f"the profiled steps {self.start}..{self.start + self.count - 1} did not run")
         times: dict[str, float] = {}
         if self.on_gpu:
-            events = [e for e in self.profiler.events() if e.device_type == DeviceType.CUDA]
+            # Kernels, memory copies and sets; not the ranges that user annotations (record_function, e.g. the
+            # optimizer's "Optimizer.step#AdamW.step") also leave on the device's timeline: they span other kernels.
+            events = [e for e in self.profiler.events()
+                      if e.device_type == DeviceType.CUDA and not getattr(e, "is_user_annotation", False)]
             spans = sorted((e.time_range.start, e.time_range.end) for e in events)
             busy, reach = 0.0, float("-inf")
             for begin, end in spans:  # the union of the kernels' intervals (us)
@@ -395,8 +411,24 @@ class ProfiledSteps:
             rest_name: max(0.0, rest) / self.count,
             "top": [[name, kind_of(name), seconds / self.count]
                     for name, seconds in sorted(times.items(), key=lambda item: -item[1])[:top]],
-            **({"sync_points_per_step": sync_points(self.caught, self.count)} if self.on_gpu else {}),
+            **({"sync_points_per_step": sync_points(self.caught, self.count),
+                "top_operators": self.operators(top)} if self.on_gpu else {}),
         }
+
+    def operators(self, top: int) -> list[list]:
+        """``[[operator, input shapes, device seconds per step], ...]``, most first: the kernels' time by the
+        operator that launched them (its self device time) and its input shapes, which tell, say, the LM head's
+        casts over ``(masked, V)`` logits from the encoder's over ``(B, L, D)`` activations."""
+        from torch.autograd import DeviceType
+
+        rows = []
+        for e in self.profiler.key_averages(group_by_input_shape=True):
+            if e.device_type != DeviceType.CPU or getattr(e, "is_user_annotation", False):
+                continue  # the kernels themselves (listed above), and annotations' ranges, which span other operators
+            seconds = getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0)) / 1e6
+            if seconds > 0:
+                rows.append([e.key, str(e.input_shapes)[:120], seconds / self.count])
+        return sorted(rows, key=lambda row: -row[2])[:top]
 
 
 def sync_points(caught: list[warnings.WarningMessage], steps: int) -> list[list]:
@@ -493,6 +525,9 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--num-workers", type=int, default=2, help="DataLoader workers (masking)")
     p.add_argument("--compile", action="store_true", help="model.compile (torch.compile) for every step measured")
+    p.add_argument("--sync-every-step", action="store_true",
+                   help="wait for the device at both ends of every timed step (each step's median is then its device "
+                        "time; the default waits only where the clock starts and stops, as training runs)")
     p.add_argument("--veco", action="store_true",
                    help="also the full VECO step (MMLM + TLM + sequence and token contrast) at every preset, one "
                         "device: the MLM blocks plus --pairs synthetic translation pairs (VecoSteps)")
@@ -615,6 +650,11 @@ def describe_profile(profile: dict, peak: float) -> str:
                      f"({100 * rate / peak:.1f}% of the measured peak).")
     lines.append(harness.markdown_table(["top kernel or operator", "kind", "ms per step"],
                                         [[name[:90], kind, f"{1000 * s:.2f}"] for name, kind, s in profile["top"]]))
+    if profile.get("top_operators"):
+        lines.append("The kernels' time by the operator that launched them (self device time) and its input shapes:")
+        lines.append(harness.markdown_table(["operator", "input shapes", "ms per step"],
+                                            [[name, shapes, f"{1000 * s:.2f}"]
+                                             for name, shapes, s in profile["top_operators"]]))
     if "sync_points_per_step" in profile:
         lines.append("Calls that made the host wait for the GPU (torch.cuda.set_sync_debug_mode), per step:")
         rows = [[where, f"{count:g}"] for where, count in profile["sync_points_per_step"]]

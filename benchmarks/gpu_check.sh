@@ -21,7 +21,9 @@
 # is the interpreter.
 #
 #   bash benchmarks/gpu_check.sh    # everything; limited to 120 s (tests) + 450 s (benchmark); on an H200 the
-#                                   # tests took 24 s and the benchmark with --hf (no VECO step, no profile) 250 s
+#                                   # tests took 24-32 s, the benchmark with --hf (no VECO step, no profile) 250 s
+#   bash benchmarks/gpu_check.sh --strategies single --steps 30   # MLM + VECO step at base and large, profile:
+#                                   # 300 s on an H200, tests included
 #   bash benchmarks/gpu_check.sh --presets large --strategies single --compile   # model.compile at large
 #   (on the H200 the compiled run's process had not exited 150 s after writing its results: give such a run a
 #   limit of its own, e.g. timeout 240 bash benchmarks/gpu_check.sh ... --compile)

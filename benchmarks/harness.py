@@ -614,11 +614,15 @@ class StepTimer:
             **self.contention,
         }
 
-    def lightning_callback(self, counts: Callable[[Any], dict[str, int]]):
+    def lightning_callback(self, counts: Callable[[Any], dict[str, int]], every_step: bool = True):
         """A ``lightning.Callback`` timing the training batches.
 
         Args:
             counts: the counts of a training batch, e.g. ``lambda batch: {"tokens": ...}``.
+            every_step: on a GPU, wait for the device's queued work at both ends of every step, so that each step's
+                own time is its device time; ``False``: only where the clock starts and at the end of the trainer's
+                last step (``max_steps``), so that the steps run as in training, the host queueing the next step's
+                kernels while the device runs this one's (each step's time is then the host's).
         """
         from lightning import Callback
 
@@ -628,11 +632,13 @@ class StepTimer:
 
         class StepTimerCallback(Callback):  # on a GPU the clock is read once its queued work is done
             def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-                wait_for_device(trainer.strategy.root_device)
+                if every_step or batch_idx == timer.warmup:
+                    wait_for_device(trainer.strategy.root_device)
                 timer.begin(batch_idx)
 
             def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-                wait_for_device(trainer.strategy.root_device)
+                if every_step or trainer.global_step >= trainer.max_steps:
+                    wait_for_device(trainer.strategy.root_device)
                 timer.end(batch_idx, **counts(batch))
 
         return StepTimerCallback()

@@ -71,6 +71,29 @@ def test_machine_description_says_whether_bf16_has_kernels(harness, monkeypatch,
     assert ("no bf16 kernels" in capsys.readouterr().out) is not kernels
 
 
+@pytest.mark.parametrize("every_step", [True, False])
+def test_step_timer_waits_for_the_device_where_asked(harness, monkeypatch, every_step):
+    """The Lightning timer waits for the device at both ends of every step, or (``every_step=False``, as training
+    runs) only where its clock starts (step ``warmup``) and at the end of the trainer's last step; the timed steps'
+    counts add up either way."""
+    import types
+
+    import veco_lightning.callbacks
+
+    waits = []
+    monkeypatch.setattr(veco_lightning.callbacks, "wait_for_device", lambda device: waits.append(device))
+    timer = harness.StepTimer(warmup=1)
+    callback = timer.lightning_callback(lambda batch: {"tokens": batch}, every_step=every_step)
+    trainer = types.SimpleNamespace(strategy=types.SimpleNamespace(root_device="cuda:0"), max_steps=4, global_step=0)
+    for step in range(4):
+        callback.on_train_batch_start(trainer, None, 10, step)
+        trainer.global_step += 1
+        callback.on_train_batch_end(trainer, None, None, 10, step)
+    assert len(waits) == (8 if every_step else 2)
+    result = timer.result()
+    assert result["timed_steps"] == 3 and result["tokens"] == 30
+
+
 def test_markdown_table_aligns_numbers_right(harness):
     table = harness.markdown_table(["step", "tokens/s"], [["MLM", "3,240"], ["", "1"]])
     assert table.splitlines() == ["| step | tokens/s |", "|---|---:|", "| MLM | 3,240 |", "| | 1 |"]
@@ -282,18 +305,31 @@ def test_gpu_profile_summary_on_device_events(monkeypatch):
     monkeypatch.syspath_prepend(BENCHMARKS)
     import gpu
 
-    def kernel(name, start, end):
-        return types.SimpleNamespace(name=name, device_type=DeviceType.CUDA,
+    def kernel(name, start, end, annotation=False):
+        return types.SimpleNamespace(name=name, device_type=DeviceType.CUDA, is_user_annotation=annotation,
                                      time_range=types.SimpleNamespace(start=start, end=end))
 
     events = [kernel("sm90_xmma_gemm_bf16bf16", 0, 4000), kernel("nvjet_tst_128x256", 3000, 6000),  # overlap 1 ms
               kernel("void at::native::vectorized_layer_norm_kernel<float>", 8000, 9000),
+              # a user annotation's range on the device's timeline spans kernels: not kernel time
+              kernel("Optimizer.step#AdamW.step", 0, 10000, annotation=True),
               types.SimpleNamespace(name="aten::mm", device_type=DeviceType.CPU,
                                     time_range=types.SimpleNamespace(start=0, end=9000))]
+    def operator(key, shapes, device_us, device_type=DeviceType.CPU, annotation=False):
+        return types.SimpleNamespace(key=key, input_shapes=shapes, self_device_time_total=device_us,
+                                     device_type=device_type, is_user_annotation=annotation)
+
+    operators = [operator("aten::mm", [[4, 8], [8, 2]], 6000), operator("aten::native_layer_norm", [[4, 8]], 1000),
+                 operator("aten::view", [[4, 8]], 0),
+                 operator("sm90_xmma_gemm_bf16bf16", [], 6000, DeviceType.CUDA),  # a kernel: in the table above
+                 operator("Optimizer.step#AdamW.step", [], 9000, annotation=True)]  # spans other operators
 
     class Profile:  # torch.profiler.profile's interface as ProfiledSteps uses it
-        def __init__(self, activities):
+        def __init__(self, activities, record_shapes):
             self.activities = activities
+
+        def key_averages(self, group_by_input_shape):
+            return operators
 
         def start(self):
             pass
@@ -321,6 +357,8 @@ def test_gpu_profile_summary_on_device_events(monkeypatch):
     assert summary["step_s"] == pytest.approx(0.010)
     assert summary["kinds_s_per_step"] == pytest.approx({"matrix products": 0.007, "layer norm": 0.001})
     assert summary["device idle (no kernel running)"] == pytest.approx(0.003)  # 10 ms - (6 ms + 1 ms) busy
+    assert summary["top_operators"] == [["aten::mm", "[[4, 8], [8, 2]]", pytest.approx(0.006)],
+                                        ["aten::native_layer_norm", "[[4, 8]]", pytest.approx(0.001)]]
     (where, count), = summary["sync_points_per_step"]
     assert where.rsplit(":", 1)[0].endswith("tests/test_benchmarks.py") and count == 1
 
