@@ -217,6 +217,9 @@ def test_blockwise_cross_entropy_equals_upcast_cross_entropy(dtype, vocab, rows,
     # rounded to 16 bits): within one more step.
     atol = 2**-24 if dtype == torch.float16 else 1e-12
     torch.testing.assert_close(grad.float(), expected_grad.float(), rtol=2 * torch.finfo(dtype).eps, atol=atol)
+    with torch.no_grad():  # validation: the loss alone (the GPU schedule then writes no gradient)
+        torch.testing.assert_close(BlockwiseCrossEntropy.apply(base, targets, grad_in_forward), expected_loss / 0.37,
+                                   rtol=1e-6, atol=0)
     if grad_in_forward:  # with a loss weight of 1 nothing is rounded twice: one step at most, as the CPU's
         logits, upcast = base.clone().requires_grad_(), base[:rows].float().requires_grad_()
         BlockwiseCrossEntropy.apply(logits, targets, True).backward()

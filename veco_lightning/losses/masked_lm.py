@@ -246,8 +246,10 @@ class BlockwiseCrossEntropy(torch.autograd.Function):
             picked = logits[:rows].gather(1, targets[:, None]).squeeze(1).float()
             ctx.save_for_backward(logits, targets, lse)
             return (lse - picked).mean()
-        grad = torch.empty_like(logits)
-        grad[rows:].zero_()
+        wanted = ctx.needs_input_grad[0]  # not in validation, under no_grad: the loss alone
+        grad = torch.empty_like(logits) if wanted else None
+        if wanted:
+            grad[rows:].zero_()
         losses = torch.empty(rows, dtype=torch.float32, device=logits.device)
         offsets = torch.arange(step, device=logits.device)
         shift = math.log(rows)
@@ -257,8 +259,9 @@ class BlockwiseCrossEntropy(torch.autograd.Function):
             at = (offsets[: stop - start], targets[start:stop])
             picked = log_probs[at]
             torch.neg(picked, out=losses[start:stop])
-            torch.exp(log_probs.sub_(shift), out=grad[start:stop])  # p / N, rounded to 16 bits once
-            grad[start:stop][at] = picked.exp().sub_(1).div_(rows).to(grad.dtype)  # the targets': (p - 1) / N
+            if wanted:
+                torch.exp(log_probs.sub_(shift), out=grad[start:stop])  # p / N, rounded to 16 bits once
+                grad[start:stop][at] = picked.exp().sub_(1).div_(rows).to(grad.dtype)  # the targets': (p - 1) / N
         ctx.save_for_backward(grad)
         ctx.used = False
         return losses.mean()
