@@ -265,7 +265,9 @@ class VecoPretrainModule(LightningModule):
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """What the step needs to know of a loss batch's shapes, read on the host while the batch is still there
         (:func:`host_facts`): on a GPU, reading them from the device would make the host wait for it. (On the CPU
-        there is no such wait, and the batch passes unchanged.)"""
+        there is no such wait, and the batch passes unchanged.) A datamodule that overrides this hook is called
+        instead of it (Lightning calls one of the two): return ``host_facts(batch)`` there to keep the facts; without
+        them the step reads the same from the device."""
         return batch if self.device.type == "cpu" else host_facts(batch)
 
     def training_step(self, batch: Batch, batch_idx: int, stage: str = "train") -> torch.Tensor:
