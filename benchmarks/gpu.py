@@ -585,8 +585,10 @@ def main(argv=None) -> int:
     def describe(run: int, name: str, r: dict) -> str:
         if "error" in r:
             return f"run {run} {name}: failed ({r['error']})"
+        between = r.get("between_steps_share")  # the loader's wait and hooks: a step waiting for data shows here
         return (f"run {run} {name}: {r['tokens_per_s']:,.0f} tokens/s, MFU {100 * r.get('mfu', 0):.1f}%, peak memory "
-                f"{r['peak_memory_gib']:.1f} GiB, median step {1000 * r['median_step_s']:.0f} ms")
+                f"{r['peak_memory_gib']:.1f} GiB, median step {1000 * r['median_step_s']:.0f} ms"
+                + ("" if between is None else f", between steps {100 * between:.1f}% of the clock"))
 
     rounds = harness.interleave(measurements, args.runs, idle_wait=0, retries=0, describe=describe)
     profile = guarded("profile", lambda: profile_step(args.presets[-1], args, peaks[0])) if args.profile else None

@@ -597,7 +597,9 @@ class StepTimer:
             ``timed_steps``; the total of each count (``tokens``, ``masked_tokens``, ...); ``seconds``;
             ``tokens_per_s``; ``median_step_s``; ``step_median_tokens_per_s`` (tokens per step / median step time:
             robust to a few steps slowed by other processes, and without the time between steps);
-            ``torch_threads_during_timing``; and :meth:`CpuMonitor.stop`'s fields for the timed window.
+            ``between_steps_share`` (the share of the clock spent between the end of a step and the start of the
+            next: the loader's wait, hooks); ``torch_threads_during_timing``; and :meth:`CpuMonitor.stop`'s fields
+            for the timed window.
         """
         steps = len(self.step_times)
         elapsed = self.t1 - self.t0
@@ -610,6 +612,7 @@ class StepTimer:
             "tokens_per_s": tokens / elapsed,
             "median_step_s": median_step,
             "step_median_tokens_per_s": tokens / steps / median_step,
+            "between_steps_share": max(0.0, elapsed - sum(self.step_times)) / elapsed,
             "torch_threads_during_timing": self.threads,
             **self.contention,
         }

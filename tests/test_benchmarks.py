@@ -92,6 +92,7 @@ def test_step_timer_waits_for_the_device_where_asked(harness, monkeypatch, every
     assert len(waits) == (8 if every_step else 2)
     result = timer.result()
     assert result["timed_steps"] == 3 and result["tokens"] == 30
+    assert 0 <= result["between_steps_share"] < 1
 
 
 def test_markdown_table_aligns_numbers_right(harness):
