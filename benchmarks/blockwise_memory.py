@@ -1,6 +1,7 @@
 """Peak memory of the masked-LM head's cross-entropy of 16-bit logits (``BlockwiseCrossEntropy``) under its two
-schedules, both run on the CPU: the CPU's (the forward pass keeps the logits, the backward pass writes the gradient)
-and the GPU's (the forward pass writes the gradient and keeps it instead of the logits).
+schedules, both run on the CPU: the CPU's (``softmax``) and the GPU's (``log_softmax``); both write the gradient in the
+forward pass and keep it instead of the logits. (Until 2026-12-04 the CPU's schedule kept the logits and wrote the
+gradient in the backward pass: the figures in ``results/blockwise_memory.json`` compare that one with the GPU's.)
 
 Each measurement is a fresh process that projects ``--rows`` bf16 features of width ``--dim`` onto ``--vocab``
 entries (the logits: what the LM head's decoder gives the loss), runs the loss forward and backward, and reports its
@@ -8,9 +9,10 @@ peak resident memory above what it held before the projection. glibc maps buffer
 when they are freed, so the resident peak follows the peak of live tensors. The default shape is the H200 run's
 ``large`` step at XLM-R's vocabulary (32 x 512 tokens masked 15%: 2,496 rows with the filler, 250,002 entries); the
 small ``--dim`` keeps the projection's own inputs out of the figure. Time is not measured: on the CPU the GPU
-schedule runs one row a block at this vocabulary, which says nothing about a GPU.
+schedule runs with the CPU's blocks, which says nothing about a GPU (``results/blockwise_softmax_ab/ab_ce.py`` times
+the schedules on the CPU).
 
-    python benchmarks/blockwise_memory.py                      # 2 runs of each schedule; 12 min on 2 AVX2 cores
+    python benchmarks/blockwise_memory.py                      # 2 runs of each schedule; under a minute on 2 cores
     python benchmarks/blockwise_memory.py --rows 300 --vocab 32000 --runs 1
 """
 
@@ -34,7 +36,7 @@ weight = torch.randn(vocab, dim, generator=g).bfloat16().requires_grad_()
 targets = torch.randint(0, vocab, (rows,), generator=g)
 start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 logits = features @ weight.t()
-loss = BlockwiseCrossEntropy.apply(logits, targets, schedule == "gpu")
+loss = BlockwiseCrossEntropy.apply(logits, targets, schedule)
 del logits
 loss.backward()
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -58,9 +60,9 @@ def main(argv=None) -> int:
     harness.add_output(p, "blockwise_memory")
     args = p.parse_args(argv)
     logits_gib = args.rows * args.vocab * 2 / 2**30
-    figures: dict[str, list[dict]] = {"cpu": [], "gpu": []}
+    figures: dict[str, list[dict]] = {"softmax": [], "log_softmax": []}
     for run in range(args.runs):
-        for schedule in ("cpu", "gpu") if run % 2 == 0 else ("gpu", "cpu"):
+        for schedule in ("softmax", "log_softmax") if run % 2 == 0 else ("log_softmax", "softmax"):
             figures[schedule].append(measure(args.rows, args.vocab, args.dim, schedule))
             harness.log(f"run {run} {schedule} schedule: peak "
                         f"{figures[schedule][-1]['peak_above_start_bytes'] / 2**30:.2f} GiB above the start")

@@ -188,21 +188,21 @@ def test_fused_head_second_backward_is_a_clear_error():
         loss.backward()
 
 
-@pytest.mark.parametrize("grad_in_forward", [False, True], ids=["cpu-schedule", "gpu-schedule"])
+@pytest.mark.parametrize("schedule", ["softmax", "log_softmax"], ids=["cpu-schedule", "gpu-schedule"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("vocab,rows,filler", [(50_000, 23, 9), (50_000, 5, 0), (301, 40, 24)])
-def test_blockwise_cross_entropy_equals_upcast_cross_entropy(dtype, vocab, rows, filler, grad_in_forward):
+def test_blockwise_cross_entropy_equals_upcast_cross_entropy(dtype, vocab, rows, filler, schedule):
     """16-bit logits: the loss and the logits' gradient equal autocast's ``F.cross_entropy(logits.float())`` (over
-    several blocks with a remainder at 50k entries: 5 rows a block); filler rows after the targets' get zeros. Both
-    schedules (the CPU's, the GPU's: the gradient written in the forward pass) run here on the CPU."""
+    several blocks with a remainder at 50k entries: 5 rows a block on up to 5 threads); filler rows after the targets'
+    get zeros. Both schedules (the CPU's soft-max, the GPU's log-soft-max) run here on the CPU."""
     from veco_lightning.losses.masked_lm import BlockwiseCrossEntropy, _block_rows
 
     g = torch.Generator().manual_seed(vocab + rows)
     base = (torch.randn(rows + filler, vocab, generator=g) * 4).to(dtype)
     targets = torch.randint(0, vocab, (rows,), generator=g)
-    assert _block_rows(base) == max(1, 2**18 // vocab)
+    assert _block_rows(base) == max(torch.get_num_threads(), 2**18 // vocab)
     results = []
-    for compute in (lambda x: BlockwiseCrossEntropy.apply(x, targets, grad_in_forward),
+    for compute in (lambda x: BlockwiseCrossEntropy.apply(x, targets, schedule),
                     lambda x: torch.nn.functional.cross_entropy(x[:rows].float(), targets)):
         logits = base.clone().requires_grad_()
         loss = compute(logits) * 0.37  # a gradient other than 1 flows in
@@ -212,29 +212,82 @@ def test_blockwise_cross_entropy_equals_upcast_cross_entropy(dtype, vocab, rows,
     assert grad.dtype == dtype and loss.dtype == torch.float32
     torch.testing.assert_close(loss, expected_loss, rtol=1e-6, atol=0)
     assert not grad[rows:].any()
-    # Both round an fp32 gradient to 16 bits once; fp32 summation order may move a value by one 16-bit step (for
-    # fp16's subnormals, one step of 2^-24). The GPU schedule scales its 16-bit gradient by the incoming 0.37 (itself
-    # rounded to 16 bits): within one more step.
+    # Both round an fp32 gradient to 16 bits once; fp32 rounding may move a value by one 16-bit step (for fp16's
+    # subnormals, one step of 2^-24). Scaling the 16-bit gradient by the incoming 0.37 rounds again: within one more
+    # step.
     atol = 2**-24 if dtype == torch.float16 else 1e-12
     torch.testing.assert_close(grad.float(), expected_grad.float(), rtol=2 * torch.finfo(dtype).eps, atol=atol)
-    with torch.no_grad():  # validation: the loss alone (the GPU schedule then writes no gradient)
-        torch.testing.assert_close(BlockwiseCrossEntropy.apply(base, targets, grad_in_forward), expected_loss / 0.37,
+    with torch.no_grad():  # validation: the loss alone (no gradient written)
+        torch.testing.assert_close(BlockwiseCrossEntropy.apply(base, targets, schedule), expected_loss / 0.37,
                                    rtol=1e-6, atol=0)
-    if grad_in_forward:  # with a loss weight of 1 nothing is rounded twice: one step at most, as the CPU's
-        logits, upcast = base.clone().requires_grad_(), base[:rows].float().requires_grad_()
-        BlockwiseCrossEntropy.apply(logits, targets, True).backward()
-        torch.nn.functional.cross_entropy(upcast, targets).backward()
-        torch.testing.assert_close(logits.grad[:rows].float(), upcast.grad.to(dtype).float(),
-                                   rtol=torch.finfo(dtype).eps, atol=atol)
+    # With a loss weight of 1 nothing is rounded twice: one step at most.
+    logits, upcast = base.clone().requires_grad_(), base[:rows].float().requires_grad_()
+    BlockwiseCrossEntropy.apply(logits, targets, schedule).backward()
+    torch.nn.functional.cross_entropy(upcast, targets).backward()
+    torch.testing.assert_close(logits.grad[:rows].float(), upcast.grad.to(dtype).float(),
+                               rtol=torch.finfo(dtype).eps, atol=atol)
 
 
-def test_blockwise_cross_entropy_gpu_schedule_refuses_a_second_backward():
-    """The GPU schedule scales its stored gradient in place: a second backward through the same graph would scale it
-    again, so it raises and names the way out."""
+@pytest.mark.parametrize("schedule", ["softmax", "log_softmax"])
+def test_blockwise_cross_entropy_far_target(schedule):
+    """A target ~100 below its row's maximum: its fp32 probability underflows to 0. The CPU schedule's ``-log p``
+    would be infinite; that row's loss comes from its log-sum-exp instead, equal to autocast's, and its gradient is
+    the exact ``(p - 1) / N``."""
+    from veco_lightning.losses.masked_lm import BlockwiseCrossEntropy
+
+    base = torch.zeros(3, 1000, dtype=torch.bfloat16)
+    base[0, 7], base[1, 3], base[2, 999] = 100.0, 80.0, -30.0  # row 0: target 0 is 100 below; row 1: 80 below
+    targets = torch.tensor([0, 5, 2])
+    logits, upcast = base.clone().requires_grad_(), base.float().requires_grad_()
+    loss = BlockwiseCrossEntropy.apply(logits, targets, schedule)
+    expected = torch.nn.functional.cross_entropy(upcast, targets)
+    assert torch.isfinite(loss)
+    torch.testing.assert_close(loss, expected, rtol=1e-6, atol=0)
+    loss.backward()
+    expected.backward()
+    torch.testing.assert_close(logits.grad.float(), upcast.grad.bfloat16().float(), rtol=2**-7, atol=1e-12)
+
+
+@pytest.mark.parametrize("schedule", ["softmax", "log_softmax"])
+def test_blockwise_cross_entropy_writes_the_gradient_over_the_logits(schedule):
+    """The gradient takes the logits' own buffer (no second ``(N, V)`` one); non-contiguous logits are left as they
+    are and get a buffer of their own; under ``no_grad`` nothing is written."""
+    from veco_lightning.losses.masked_lm import BlockwiseCrossEntropy
+
+    g = torch.Generator().manual_seed(1)
+    base = torch.randn(7, 3000, generator=g).bfloat16()
+    targets = torch.tensor([1, 2, 2999, 0, 5])
+    expected = torch.nn.functional.cross_entropy(base[:5].float().requires_grad_(), targets)
+    logits = base.clone().requires_grad_()
+    BlockwiseCrossEntropy.apply(logits, targets, schedule).backward()
+    assert logits.grad.data_ptr() == logits.data_ptr()  # the same memory
+    transposed = base.t().contiguous().t().requires_grad_()  # (7, 3000) with column-major strides
+    loss = BlockwiseCrossEntropy.apply(transposed, targets, schedule)
+    torch.testing.assert_close(loss, expected, rtol=1e-6, atol=0)
+    assert torch.equal(transposed.detach(), base)
+    loss.backward()
+    torch.testing.assert_close(transposed.grad.float(), logits.grad.float(), rtol=0, atol=0)
+    with torch.no_grad():
+        untouched = base.clone()
+        BlockwiseCrossEntropy.apply(untouched, targets, schedule)
+    assert torch.equal(untouched, base)
+
+
+def test_blockwise_cross_entropy_rejects_an_unknown_schedule():
+    from veco_lightning.losses.masked_lm import BlockwiseCrossEntropy
+
+    with pytest.raises(ValueError, match="'softmax' or 'log_softmax'"):
+        BlockwiseCrossEntropy.apply(torch.zeros(2, 5, dtype=torch.bfloat16), torch.tensor([0, 1]), "recompute")
+
+
+@pytest.mark.parametrize("schedule", ["softmax", "log_softmax"])
+def test_blockwise_cross_entropy_refuses_a_second_backward(schedule):
+    """The stored gradient is scaled in place: a second backward through the same graph would scale it again, so it
+    raises and names the way out."""
     from veco_lightning.losses.masked_lm import BlockwiseCrossEntropy
 
     logits = torch.randn(3, 11, dtype=torch.bfloat16, requires_grad=True)
-    loss = BlockwiseCrossEntropy.apply(logits, torch.tensor([0, 4, 10]), True)
+    loss = BlockwiseCrossEntropy.apply(logits, torch.tensor([0, 4, 10]), schedule) * 0.5
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="fused_lm_loss: false"):
         loss.backward()

@@ -217,37 +217,39 @@ class BlockwiseCrossEntropy(torch.autograd.Function):
     This is what autocast's cross-entropy computes, without its full-size fp32 tensors: the upcast logits, the
     log-probabilities, their gradient and the logits' gradient (four ``(N, V)`` fp32 buffers, each freshly mapped and
     faulted in on glibc), plus a zero-filled copy for the slice that drops the filler rows. Loss and gradients equal
-    autocast's up to fp32 summation order (``tests/losses/test_masked_lm.py``). Two schedules, by device:
+    autocast's up to fp32 rounding (``tests/losses/test_masked_lm.py``).
 
-    * **CPU** (``grad_in_forward=False``): the forward pass keeps only each row's log-sum-exp (fp32); the backward
-      pass recomputes each block's soft-max from the 16-bit logits and writes ``(p - onehot) / N`` straight into the
-      16-bit gradient, rounding once as autocast's cast back does. The temporaries are one block's, small enough to
-      stay in cache. At ``(330, 32,000)`` in bf16 on 2 cores of an AMX Xeon, forward and backward took 11.5 ms
-      against 28 ms (48 ms without huge pages); at 250,002 entries 105 ms against 240 ms (1,491 ms)
-      (``benchmarks/README.md``).
-    * **GPU** (``grad_in_forward=True``): a block does not fit in a cache there and every pass costs memory traffic,
-      so the forward pass writes the 16-bit gradient ``(p - onehot) / N`` at once, from one fp32 log-soft-max per
-      block (the loss is its targets' entries), and keeps it instead of the logits (the same size); the backward pass
-      only scales it by the incoming gradient, in place (exact for a loss weight of 1; otherwise the weight is
-      rounded to 16 bits, within one 16-bit step of autocast's value). That is 24 bytes moved per logit against
-      46 (2 of them in copies that cast, ATen's slowest kernels) (``benchmarks/README.md``, the GPU profile).
+    The forward pass writes the 16-bit gradient ``(p - onehot) / N`` of each block at once, rounding once as
+    autocast's cast back does, **over the logits** (once a block is read; a non-contiguous ``logits`` gets a buffer of
+    its own): ``logits`` holds the gradient afterwards, and no second ``(N, V)`` buffer is allocated. The backward pass
+    only scales it by the incoming gradient, in place (exact for a loss weight of 1, which on the CPU skips the pass;
+    otherwise within one 16-bit step of autocast's value). Two ways to get the fp32 probabilities, by device
+    (``schedule``):
+
+    * **CPU** (``"softmax"``): one fused ``torch.softmax`` per block of at least one row per thread (about 1 MB of
+      fp32, cache-sized), and the loss ``-log p`` of each target's probability; the rare row whose probability
+      underflowed (a target logit about 70 below the row's log-sum-exp) gets its loss from its log-sum-exp instead.
+      One exponential per logit: forward and backward of ``(320, 32,000)`` bf16 logits took 6.1 against 12.1 ms with
+      the earlier schedule (the log-sum-exp forward, the soft-max recomputed backward, a fresh gradient buffer), 37
+      against 120 ms at 250,002 entries, on 2 cores of an AMD EPYC; the bf16 MLM step at `small` 1.04-1.09x and
+      1.12-1.15x faster (``benchmarks/README.md``, "One soft-max per block").
+    * **GPU** (``"log_softmax"``): a block does not fit in a cache there and every pass costs memory traffic; one
+      fp32 log-soft-max per block (the loss is its targets' entries, no host check), the gradient its exponential.
+      That is 24 bytes moved per logit against 46 (2 of them in copies that cast, ATen's slowest kernels)
+      (``benchmarks/README.md``, the GPU profile).
     """
 
     @staticmethod
-    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, grad_in_forward: bool | None = None) -> torch.Tensor:
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, schedule: str | None = None) -> torch.Tensor:
         rows = len(targets)
         step = _block_rows(logits)
-        ctx.grad_in_forward = logits.device.type != "cpu" if grad_in_forward is None else grad_in_forward
-        if not ctx.grad_in_forward:
-            lse = torch.empty(rows, dtype=torch.float32, device=logits.device)
-            for start in range(0, rows, step):
-                stop = min(rows, start + step)
-                torch.logsumexp(logits[start:stop].float(), 1, out=lse[start:stop])
-            picked = logits[:rows].gather(1, targets[:, None]).squeeze(1).float()
-            ctx.save_for_backward(logits, targets, lse)
-            return (lse - picked).mean()
+        schedule = schedule or ("softmax" if logits.device.type == "cpu" else "log_softmax")
+        if schedule not in ("softmax", "log_softmax"):
+            raise ValueError(f"BlockwiseCrossEntropy: schedule {schedule!r} is not 'softmax' or 'log_softmax'")
         wanted = ctx.needs_input_grad[0]  # not in validation, under no_grad: the loss alone
-        grad = torch.empty_like(logits) if wanted else None
+        # The gradient overwrites the logits, block by block once read: nothing else needs them (the head's product
+        # keeps its inputs, not its output), and no second (N, V) buffer is allocated.
+        grad = (logits.detach() if logits.is_contiguous() else torch.empty_like(logits)) if wanted else None
         if wanted:
             grad[rows:].zero_()
         losses = torch.empty(rows, dtype=torch.float32, device=logits.device)
@@ -255,8 +257,24 @@ class BlockwiseCrossEntropy(torch.autograd.Function):
         shift = math.log(rows)
         for start in range(0, rows, step):
             stop = min(rows, start + step)
-            log_probs = torch.log_softmax(logits[start:stop], 1, dtype=torch.float32)
             at = (offsets[: stop - start], targets[start:stop])
+            if schedule == "softmax":
+                probs = torch.softmax(logits[start:stop], 1, dtype=torch.float32)
+                picked = probs[at]
+                torch.log(picked, out=losses[start:stop]).neg_()
+                # -log p is exact unless p underflowed (fp32's normal range, with 24 bits to spare): those rows' loss
+                # from their log-sum-exp (rare), before the block is overwritten. The host reads the flag: free on
+                # the CPU.
+                far = picked < torch.finfo(torch.float32).tiny * 2**24
+                if bool(far.any()):
+                    again = logits[start:stop][far].float()
+                    losses[start:stop][far] = (torch.logsumexp(again, 1)
+                                               - again.gather(1, targets[start:stop][far][:, None]).squeeze(1))
+                if wanted:
+                    torch.mul(probs, 1 / rows, out=grad[start:stop])  # p / N, rounded to 16 bits once
+                    grad[start:stop][at] = picked.sub_(1).div_(rows).to(grad.dtype)  # the targets': (p - 1) / N
+                continue
+            log_probs = torch.log_softmax(logits[start:stop], 1, dtype=torch.float32)
             picked = log_probs[at]
             torch.neg(picked, out=losses[start:stop])
             if wanted:
@@ -268,34 +286,25 @@ class BlockwiseCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
-        if ctx.grad_in_forward:
-            if ctx.used:
-                raise RuntimeError("BlockwiseCrossEntropy: its gradient was scaled in place by an earlier backward "
-                                   "pass; a second backward through the same graph (retain_graph=True) is not "
-                                   "supported. Set model.fused_lm_loss: false (MaskedLMLoss(fused=False)) for that")
-            ctx.used = True
-            (grad,) = ctx.saved_tensors
-            return grad.mul_(grad_output), None, None
-        logits, targets, lse = ctx.saved_tensors
-        rows, step = len(targets), _block_rows(logits)
-        grad = torch.empty_like(logits)
-        grad[rows:].zero_()
-        scale = grad_output.float() / rows
-        offsets = torch.arange(step, device=logits.device)
-        for start in range(0, rows, step):
-            stop = min(rows, start + step)
-            probs = logits[start:stop].float().sub_(lse[start:stop, None]).exp_()
-            probs[offsets[: stop - start], targets[start:stop]] -= 1  # p - onehot
-            grad[start:stop].copy_(probs.mul_(scale))
-        return grad, None, None
+        if ctx.used:
+            raise RuntimeError("BlockwiseCrossEntropy: its gradient was scaled in place by an earlier backward "
+                               "pass; a second backward through the same graph (retain_graph=True) is not "
+                               "supported. Set model.fused_lm_loss: false (MaskedLMLoss(fused=False)) for that")
+        ctx.used = True
+        (grad,) = ctx.saved_tensors
+        if grad.device.type == "cpu" and float(grad_output) == 1.0:  # the host reads it for free here
+            return grad, None, None
+        return grad.mul_(grad_output), None, None
 
 
 def _block_rows(logits: torch.Tensor) -> int:
-    """Rows per block of :class:`BlockwiseCrossEntropy`: about 1 MB of fp32 temporaries on the CPU (cache-sized;
-    2^18 to 2^22 elements measured 11.9 / 12.8 / 15.5 ms at a 32k vocabulary), 64 MB on accelerators (few kernel
-    launches)."""
-    elements = 2**18 if logits.device.type == "cpu" else 2**24
-    return max(1, elements // logits.shape[1])
+    """Rows per block of :class:`BlockwiseCrossEntropy`: on the CPU about 1 MB of fp32 temporaries (cache-sized;
+    2^18 to 2^22 elements measured 11.9 / 12.8 / 15.5 ms at a 32k vocabulary with the earlier schedule) and at least
+    one row per thread (the soft-max divides its rows among them: at 250,002 entries one row a block took 108 ms,
+    two 90 ms on 2 cores, in a one-off run); 64 MB on accelerators (few kernel launches)."""
+    if logits.device.type == "cpu":
+        return max(torch.get_num_threads(), 2**18 // logits.shape[1])
+    return max(1, 2**24 // logits.shape[1])
 
 
 def full_head_mlm_loss(lm_head: nn.Module, hidden_states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
