@@ -287,9 +287,9 @@ class BlockwiseCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         if ctx.used:
-            raise RuntimeError("BlockwiseCrossEntropy: its gradient was scaled in place by an earlier backward "
-                               "pass; a second backward through the same graph (retain_graph=True) is not "
-                               "supported. Set model.fused_lm_loss: false (MaskedLMLoss(fused=False)) for that")
+            raise RuntimeError("BlockwiseCrossEntropy: an earlier backward pass took its stored gradient (and "
+                               "scaled it in place); a second backward through the same graph (retain_graph=True) is "
+                               "not supported. Set model.fused_lm_loss: false (MaskedLMLoss(fused=False)) for that")
         ctx.used = True
         (grad,) = ctx.saved_tensors
         if grad.device.type == "cpu" and float(grad_output) == 1.0:  # the host reads it for free here
