@@ -254,32 +254,30 @@ class BlockwiseCrossEntropy(torch.autograd.Function):
             grad[rows:].zero_()
         losses = torch.empty(rows, dtype=torch.float32, device=logits.device)
         offsets = torch.arange(step, device=logits.device)
-        shift = math.log(rows)
         for start in range(0, rows, step):
             stop = min(rows, start + step)
             at = (offsets[: stop - start], targets[start:stop])
             if schedule == "softmax":
                 probs = torch.softmax(logits[start:stop], 1, dtype=torch.float32)
-                picked = probs[at]
-                torch.log(picked, out=losses[start:stop]).neg_()
-                # -log p is exact unless p underflowed (fp32's normal range, with 24 bits to spare): those rows' loss
-                # from their log-sum-exp (rare), before the block is overwritten. The host reads the flag: free on
-                # the CPU.
-                far = picked < torch.finfo(torch.float32).tiny * 2**24
+                target_p = probs[at]
+                torch.log(target_p, out=losses[start:stop]).neg_()
+                # -log p is exact unless p underflowed: those rows' loss from their log-sum-exp (rare), before the
+                # block is overwritten. The host reads the flag: free on the CPU.
+                far = target_p < _UNDERFLOW
                 if bool(far.any()):
                     again = logits[start:stop][far].float()
                     losses[start:stop][far] = (torch.logsumexp(again, 1)
                                                - again.gather(1, targets[start:stop][far][:, None]).squeeze(1))
                 if wanted:
                     torch.mul(probs, 1 / rows, out=grad[start:stop])  # p / N, rounded to 16 bits once
-                    grad[start:stop][at] = picked.sub_(1).div_(rows).to(grad.dtype)  # the targets': (p - 1) / N
-                continue
-            log_probs = torch.log_softmax(logits[start:stop], 1, dtype=torch.float32)
-            picked = log_probs[at]
-            torch.neg(picked, out=losses[start:stop])
+            else:
+                log_probs = torch.log_softmax(logits[start:stop], 1, dtype=torch.float32)
+                torch.neg(log_probs[at], out=losses[start:stop])
+                if wanted:
+                    target_p = log_probs[at].exp_()
+                    torch.exp(log_probs.sub_(math.log(rows)), out=grad[start:stop])  # p / N, rounded to 16 bits once
             if wanted:
-                torch.exp(log_probs.sub_(shift), out=grad[start:stop])  # p / N, rounded to 16 bits once
-                grad[start:stop][at] = picked.exp().sub_(1).div_(rows).to(grad.dtype)  # the targets': (p - 1) / N
+                grad[start:stop][at] = target_p.sub_(1).div_(rows).to(grad.dtype)  # the targets': (p - 1) / N
         ctx.save_for_backward(grad)
         ctx.used = False
         return losses.mean()
@@ -295,6 +293,9 @@ class BlockwiseCrossEntropy(torch.autograd.Function):
         if grad.device.type == "cpu" and float(grad_output) == 1.0:  # the host reads it for free here
             return grad, None, None
         return grad.mul_(grad_output), None, None
+
+
+_UNDERFLOW = torch.finfo(torch.float32).tiny * 2**24  # below this an fp32 probability may have lost bits
 
 
 def _block_rows(logits: torch.Tensor) -> int:

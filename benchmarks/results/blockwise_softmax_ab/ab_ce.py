@@ -6,19 +6,17 @@ and now (the CPU's ``"softmax"`` schedule, the GPU's ``"log_softmax"`` run on th
     mkdir -p /tmp/old && git archive f3c3bd5 veco_lightning | tar -x -C /tmp/old
     python benchmarks/results/blockwise_softmax_ab/ab_ce.py /tmp/old 320 32000 250002
 """
-import importlib.util
 import statistics
 import sys
 import time
 
 import torch
+from _common import old_masked_lm
 
 from veco_lightning.losses.masked_lm import BlockwiseCrossEntropy
 
 old_tree, rows, vocabs = sys.argv[1], int(sys.argv[2]), [int(v) for v in sys.argv[3:]]
-spec = importlib.util.spec_from_file_location("old_masked_lm", f"{old_tree}/veco_lightning/losses/masked_lm.py")
-old_mod = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(old_mod)
+old_mod = old_masked_lm(old_tree)
 
 ways = {
     "autocast upcast": lambda x, t: torch.nn.functional.cross_entropy(x[: len(t)].float(), t),
