@@ -35,7 +35,8 @@ Rounds alternate the order; medians are reported. Peak memory is ``torch.cuda.ma
 the process's peak resident memory above its start, ``harness.PeakMemory``).
 
     python benchmarks/gpu.py                                  # base and large; single, then ddp and fsdp at large
-    python benchmarks/gpu.py --presets large --strategies single --compile   # + model.compile
+    python benchmarks/gpu.py --presets large --strategies single --compile   # + model.compile (each layer;
+                                                      # --compile-scope trunk: the trunk as one graph)
     python benchmarks/gpu.py --presets large --strategies single --profile 5   # + where the step's time goes
     python benchmarks/gpu.py --strategies single --veco   # + the full VECO step at base and large
     python benchmarks/gpu.py --accelerator cpu --presets tiny --strategies single ddp --runs 1 --steps 2 \\
@@ -250,7 +251,7 @@ def train_step(preset: str, strategy: str, args, peak: float, kind: str = "mlm",
         loader = DataLoader(RandomBlocks(steps * args.batch_size, args.seq_len, args.vocab), batch_size=args.batch_size,
                             shuffle=False, collate_fn=MaskBlocks(args.vocab), **common)
     model = VecoPretrainModule(encoder=EncoderSpec(preset=preset, max_length=args.seq_len), vocab_size=args.vocab,
-                               pad_token_id=1, compile=args.compile)
+                               pad_token_id=1, compile=args.compile, compile_scope=args.compile_scope)
     parameters = sum(p.numel() for p in model.parameters())  # before a strategy shards them
     config, heads = model.encoder.config, (model.seq_head, model.tok_head)
     # Each batch's counts (non-pad tokens of every view and model FLOPs from the shapes, as EncoderThroughput counts
@@ -525,6 +526,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--num-workers", type=int, default=2, help="DataLoader workers (masking)")
     p.add_argument("--compile", action="store_true", help="model.compile (torch.compile) for every step measured")
+    p.add_argument("--compile-scope", choices=("layers", "trunk"), default="layers",
+                   help="model.compile_scope: each transformer layer compiled on its own, or the whole trunk")
     p.add_argument("--sync-every-step", action="store_true",
                    help="wait for the device at both ends of every timed step (each step's median is then its device "
                         "time; the default waits only where the clock starts and stops, as training runs)")

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -67,7 +68,8 @@ def matmul_peak(dtype_name: str, size: int, repeats: int) -> dict:
 
 
 def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float, compile: bool = False,
-             fast_dropout: bool = True, fused_lm_loss: bool = True, row_multiple: int | None = None) -> dict:
+             compile_scope: str = "layers", fast_dropout: bool = True, fused_lm_loss: bool = True,
+             row_multiple: int | None = None) -> dict:
     """Tokens/s, model FLOP/s and MFU of the veco MLM step (``mlm_throughput.run_veco``); with ``args.products``,
     also the step's matrix products replayed alone (``products.replay``): ``products_model_flops_per_s`` (the
     step's model FLOPs over the products' time, the MFU ceiling) and ``products_share`` (their share of the step)."""
@@ -85,8 +87,8 @@ def mlm_step(preset: str, precision: str, args, files, tok_dir: str, peak: float
         recorder = products.ProductsRecorder(first_step=step, last_step=step)
     options = SimpleNamespace(preset=preset, precision=precision, seq_len=args.seq_len, batch_size=args.batch_size,
                               steps=args.steps, warmup=args.warmup, seed=0, lr=5e-4, weight_decay=0.01, clip=1.0,
-                              adamw="fused", model_vocab=None, compile=compile, fast_dropout=fast_dropout,
-                              fused_lm_loss=fused_lm_loss, row_multiple=row_multiple,
+                              adamw="fused", model_vocab=None, compile=compile, compile_scope=compile_scope,
+                              fast_dropout=fast_dropout, fused_lm_loss=fused_lm_loss, row_multiple=row_multiple,
                               callbacks=[recorder] if recorder else [])
     out = mlm_throughput.run_veco(options, files, tok_dir)
     config = preset_config(preset, len(load_tokenizer(tok_dir)), max_length=args.seq_len)
@@ -155,6 +157,8 @@ def main(argv=None) -> int:
                    help="the bf16 peak's size on a CPU without bf16 kernels (veco_lightning.hardware)")
     p.add_argument("--compile", action="store_true",
                    help="also the fp32 small steps with model.compile (torch.compile, dynamic shapes)")
+    p.add_argument("--compile-scope", nargs="+", choices=("layers", "trunk"), default=["layers"],
+                   help="model.compile_scope of the compiled steps (both: each, side by side)")
     p.add_argument("--torch-dropout", action="store_true",
                    help="also the MLM steps with encoder.fast_dropout off (torch's own dropout), side by side")
     p.add_argument("--unfused-head", action="store_true",
@@ -253,13 +257,16 @@ def main(argv=None) -> int:
                 measurements[f"VECO ({args.recipe}) small {precision} unfused head"] = (
                     lambda precision=precision, peak=peak: objective_throughput.train(
                         args.recipe, args.veco_steps, precision, peak, ["--model.fused_lm_loss", "false"]))
-    if args.compile:
+    for scope in args.compile_scope if args.compile else ():
         peak = peaks["32-true"]["flops_per_s"]
-        measurements["MLM small 32-true compiled"] = lambda: mlm_step("small", "32-true", args, files, tok_dir, peak,
-                                                                      compile=True)
+        suffix = " compiled" if len(args.compile_scope) == 1 else f" compiled {scope}"
+        measurements["MLM small 32-true" + suffix] = lambda scope=scope, peak=peak: mlm_step(
+            "small", "32-true", args, files, tok_dir, peak, compile=True, compile_scope=scope)
         if args.recipe != "none":
-            measurements[f"VECO ({args.recipe}) small 32-true compiled"] = lambda: objective_throughput.train(
-                args.recipe, args.veco_steps, "32-true", peak, ["--model.compile", "true"])
+            measurements[f"VECO ({args.recipe}) small 32-true" + suffix] = (
+                lambda scope=scope, peak=peak: objective_throughput.train(
+                    args.recipe, args.veco_steps, "32-true", peak,
+                    ["--model.compile", "true", "--model.compile_scope", scope]))
     def with_adjacent_peak(name: str, measure: Callable[[], dict]) -> Callable[[], dict]:
         """The measurement, then the matmul peak of its precision measured right after it: the peak the machine gave
         at that time (a hypervisor's slow spell slows both), beside the run-wide peak."""
@@ -302,7 +309,8 @@ def main(argv=None) -> int:
     mfu_adjacent = harness.medians(rounds, "mfu_adjacent")
     rows = []
     for name in measurements:
-        base = (name.replace("bf16-mixed", "32-true").replace(" compiled", "").replace(" torch dropout", "")
+        base = (re.sub(r" compiled( layers| trunk)?$", "", name).replace("bf16-mixed", "32-true")
+                .replace(" torch dropout", "")
                 .replace(" unfused head", "").replace(" padded", "").replace(" exact rows", ""))
         speedup = f"{tokens[name] / tokens[base]:.2f}x" if base in tokens and base != name else ""
         rows.append([name, f"{tokens[name]:.0f}", speedup, f"{flops[name] / 1e9:.1f}", f"{100 * mfu[name]:.1f}%",

@@ -187,6 +187,7 @@ def run_veco(args, files, tok_dir) -> dict:
                             fast_dropout=getattr(args, "fast_dropout", True)),
         vocab_size=args.model_vocab or len(dm.tokenizer),
         pad_token_id=dm.pad_token_id, weight_decay=args.weight_decay, compile=getattr(args, "compile", False),
+        compile_scope=getattr(args, "compile_scope", "layers"),
         fused_lm_loss=getattr(args, "fused_lm_loss", True), row_multiple=getattr(args, "row_multiple", None),
         optimizer=lambda params: torch.optim.AdamW(params, lr=args.lr, fused=args.adamw == "fused" or None),
     )

@@ -90,10 +90,13 @@ class VecoPretrainModule(LightningModule):
             ``train/skipped_steps`` and logged) or ``stop`` (the run stops with an error at once). Every rank takes
             the same decision.
         max_nonfinite_steps: with ``skip``, the run stops after this many consecutive skipped steps.
-        compile: compile the encoder trunk with ``torch.compile`` (``true``, or a dict of its options, e.g.
+        compile: compile the encoder with ``torch.compile`` (``true``, or a dict of its options, e.g.
             ``{mode: max-autotune}``). Shapes are marked dynamic (batches vary in length), and the weights keep their
             names (``nn.Module.compile``), so checkpoints and exports are unchanged. See ``benchmarks/README.md``
             for where it pays off.
+        compile_scope: what ``compile`` compiles: ``layers`` (default) each transformer layer on its own, the
+            layers sharing one compiled graph (regional compilation: one layer's compile time, whatever the depth);
+            ``trunk`` the whole trunk as one graph (embeddings and all layers; compile time grows with depth).
         grad_cache_chunk: GradCache (Gao et al. 2021) for the sequence and token contrast: the translation pairs
             (both sides) go through the encoder this many sequences at a time without keeping their activations;
             the contrastive losses see the whole batch (and, with ``gather``, every rank's), and in the backward
@@ -137,6 +140,7 @@ class VecoPretrainModule(LightningModule):
         nonfinite_loss: Literal["skip", "stop"] = "skip",
         max_nonfinite_steps: int = 10,
         compile: bool | dict[str, Any] = False,
+        compile_scope: Literal["layers", "trunk"] = "layers",
         grad_cache_chunk: int | None = None,
         fused_lm_loss: bool = True,
         unpad: bool = True,
@@ -181,12 +185,24 @@ class VecoPretrainModule(LightningModule):
         self.unpad = unpad
         self.row_multiple = row_multiple
         self.compile_options = ({} if compile is True else dict(compile)) if compile else None
+        if compile_scope not in ("layers", "trunk"):
+            raise ValueError(f"model.compile_scope: {compile_scope!r}; it is 'layers' (each transformer layer "
+                             f"compiled on its own) or 'trunk' (the whole trunk as one graph)")
+        self.compile_scope = compile_scope
         note_parameter_shapes(self)  # before any strategy shards them: the weight-decay groups need them (FSDP)
 
     def configure_model(self) -> None:
-        """Compiles the encoder trunk when asked (once; after the strategy placed the model)."""
-        if self.compile_options is not None and not getattr(self.encoder, "_compiled_call_impl", None):
-            self.encoder.compile(**{"dynamic": True, **self.compile_options})
+        """Compiles the encoder when asked (once; after the strategy placed the model)."""
+        if self.compile_options is None:
+            return
+        for module in self.compiled_modules():
+            if not getattr(module, "_compiled_call_impl", None):
+                module.compile(**{"dynamic": True, **self.compile_options})
+
+    def compiled_modules(self) -> list[nn.Module]:
+        """The modules ``compile`` compiles (``compile_scope``): the trunk, or each of its transformer layers (the
+        same code: torch.compile, which treats a module's parameters as inputs, reuses one layer's graph for all)."""
+        return list(self.encoder.encoder.layer) if self.compile_scope == "layers" else [self.encoder]
 
     @property
     def encoder(self) -> nn.Module:
