@@ -20,6 +20,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 
@@ -302,10 +303,20 @@ def _block_rows(logits: torch.Tensor) -> int:
     """Rows per block of :class:`BlockwiseCrossEntropy`: on the CPU about 1 MB of fp32 temporaries (cache-sized;
     2^18 to 2^22 elements measured 11.9 / 12.8 / 15.5 ms at a 32k vocabulary with the earlier schedule) and at least
     one row per thread (the soft-max divides its rows among them: at 250,002 entries one row a block took 108 ms,
-    two 90 ms on 2 cores, in a one-off run); 64 MB on accelerators (few kernel launches)."""
+    two 90 ms on 2 cores, in a one-off run); 64 MB on accelerators (few kernel launches), and on a CUDA device at
+    least four rows per multiprocessor: its soft-max kernels give each row one thread block, so 67 rows of 250,002
+    entries (64 MB) left half of an H200's 132 multiprocessors idle (``benchmarks/README.md``, "On a GPU")."""
     if logits.device.type == "cpu":
         return max(torch.get_num_threads(), 2**18 // logits.shape[1])
-    return max(1, 2**24 // logits.shape[1])
+    rows = max(1, 2**24 // logits.shape[1])
+    if logits.device.type == "cuda":
+        rows = max(rows, 4 * _multiprocessors(logits.device))
+    return rows
+
+
+@functools.cache
+def _multiprocessors(device: torch.device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count
 
 
 def full_head_mlm_loss(lm_head: nn.Module, hidden_states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
