@@ -1,12 +1,8 @@
 #!/usr/bin/env bash
-# ab2.sh: the second call. As ab.sh, but: the cross-entropy's block sweep (ce_blocks.py), then the large MLM step
-# with the blocks as before (old_blocks.py) and as now, alternating, eager and with model.compile of each layer at batch 64.
-# ab.sh: one lease's side-by-side run on one GPU (large MLM step, bf16-mixed, 32 x 512 tokens, 30 timed steps; every arm a
-# fresh process): eager, eager with the query/key/value projections fused (fused_qkv.py, not in the package),
-# model.compile of each layer (with a 5-step profile), the same at batch 64, then model.compile of the whole trunk
-# with the time left. Before them: the cross-entropy's check on CUDA (ce_cuda_check.py) and the GPU tests.
+# The lease's second call (ab.sh's set-up and run(), copied): the cross-entropy's block sweep
+# (ce_blocks.py), then the large MLM step with the blocks as before (old_blocks.py) and as now, eager, then the same
+# pair with each layer compiled at batch 64 if time is left (it was not: BUDGET=170 left 32 s).
 # Run from the repository root with the wheels of benchmarks/gpu_wheels.txt in .whl/: OUT=... bash <this file>.
-# Returns at most 8 files: console.txt, logs.txt (every arm's log), tests.log and one JSON per arm.
 set -uo pipefail
 OUT=${OUT:-/tmp/ab}; mkdir -p "$OUT"
 HERE=benchmarks/results/gpu_h200_compile
