@@ -6,6 +6,7 @@ import torch
 from veco_lightning.data.parallel import ParallelDataModule
 from veco_lightning.data.readers import ParallelSource
 from veco_lightning.data.synonym import SynonymAlignedDataModule
+from veco_lightning.models.encoder import EncoderSpec
 from veco_lightning.models.heads import TokenContrastOptions
 from veco_lightning.module import VecoPretrainModule
 
@@ -132,3 +133,22 @@ def test_host_facts_leave_the_step_unchanged(corpus_dir, tokenizer_dir, tmp_path
     assert grads.keys() == noted_grads.keys()
     for name in grads:
         torch.testing.assert_close(noted_grads[name], grads[name], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("bar", [False, True])
+def test_loss_goes_to_the_progress_bar_only_where_one_shows(tokenizer_dir, tmp_path, bar):
+    """Lightning turns progress-bar metrics into Python numbers after every batch (a wait for a GPU every step); with
+    no bar shown ``train/loss`` is not one of them, and callbacks still get it."""
+    from lightning import Trainer
+
+    from veco_lightning.logs import progress_bar_shown
+
+    dm, _ = _batch(tokenizer_dir, tmp_path)
+    module = VecoPretrainModule(encoder=EncoderSpec(preset="tiny", max_length=64), vocab_size=dm.vocab_size,
+                                pad_token_id=dm.pad_token_id)
+    trainer = Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=bar,
+                      enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(module, datamodule=dm)
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+    assert ("train/loss" in trainer.progress_bar_metrics) is bar
+    assert progress_bar_shown(module) is bar and progress_bar_shown(torch.nn.Linear(1, 1)) is False

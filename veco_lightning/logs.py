@@ -71,3 +71,13 @@ def run_log_dir(trainer: Any) -> str:
         return trainer.default_root_dir
     directory = getattr(logger, "log_dir", None) or logger.save_dir
     return directory or trainer.default_root_dir
+
+
+def progress_bar_shown(module: Any) -> bool:
+    """Whether the module's trainer shows a progress bar. Lightning turns every metric logged with ``prog_bar=True``
+    into a Python number after every batch (``.item()``): on a GPU the host then waits for the whole step before it
+    can queue the next one. So a per-step loss goes to the bar only where a bar shows it; callbacks and loggers get it
+    either way."""
+    trainer = getattr(module, "_trainer", None)
+    bar = trainer.progress_bar_callback if trainer is not None else None
+    return bar is not None and bar.is_enabled

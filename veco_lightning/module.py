@@ -16,6 +16,7 @@ from torch.utils.checkpoint import checkpoint
 from veco_lightning.evaluation.report import EvaluationReporter, markdown_tables
 from veco_lightning.evaluation.scorer import CrossLingualScorer, EvaluationOptions
 from veco_lightning.hardware import check_cpu_precision
+from veco_lightning.logs import progress_bar_shown
 from veco_lightning.losses.masked_lm import IGNORE_INDEX, MaskedLMLoss
 from veco_lightning.models.dropout import ATTENTION
 from veco_lightning.models.encoder import EncoderSpec, build_encoder
@@ -362,7 +363,7 @@ class VecoPretrainModule(LightningModule):
             self.log(f"{stage}/{name}_loss", value, batch_size=batch_size, sync_dist=on_val, add_dataloader_idx=False,
                      prog_bar=on_val)
         if stage == "train":
-            self.log("train/loss", total, batch_size=batch_size, prog_bar=True)
+            self.log("train/loss", total, batch_size=batch_size, prog_bar=progress_bar_shown(self))
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Log the gradient norm (before clipping) on the steps the trainer logs (under FSDP, of the whole gradient:

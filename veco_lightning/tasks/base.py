@@ -16,6 +16,7 @@ from lightning import LightningModule
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
 from veco_lightning.hardware import check_cpu_precision
+from veco_lightning.logs import progress_bar_shown
 from veco_lightning.optim import clip_gradients, note_parameter_shapes, weight_decay_groups
 from veco_lightning.tasks.backbone import load_task_encoder
 from veco_lightning.tasks.datamodule import TaskSet
@@ -104,7 +105,7 @@ class XtremeTask(LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self(batch).loss
-        self.log("train/loss", loss, batch_size=batch["input_ids"].shape[0], prog_bar=True)
+        self.log("train/loss", loss, batch_size=batch["input_ids"].shape[0], prog_bar=progress_bar_shown(self))
         return loss
 
     def outputs(self, batch: dict[str, torch.Tensor], result: Any) -> dict[int, Any]:
