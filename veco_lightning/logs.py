@@ -78,6 +78,5 @@ def progress_bar_shown(module: Any) -> bool:
     into a Python number after every batch (``.item()``): on a GPU the host then waits for the whole step before it
     can queue the next one. So a per-step loss goes to the bar only where a bar shows it; callbacks and loggers get it
     either way."""
-    trainer = getattr(module, "_trainer", None)
-    bar = trainer.progress_bar_callback if trainer is not None else None
+    bar = getattr(getattr(module, "_trainer", None), "progress_bar_callback", None)
     return bar is not None and bar.is_enabled
