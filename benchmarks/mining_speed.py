@@ -2,15 +2,13 @@
 and on a corpus ``--scale`` times larger, and whether the time grows linearly with the corpus.
 
 For every language pair ``xx-en`` that has a Wiktionary dictionary in ``<data-dir>/dictionaries`` (en-xx.tsv) and an
-NTREX-128 reference, two datamodules prepare the same pair files from scratch (``prepare_data`` on a fresh cache
-folder each time, as ``veco-prepare`` and training do: reading the pairs, ``datasets.map``, writing the shards):
+NTREX-128 reference, two datamodules prepare the same pair files from scratch (``prepare_data_for`` on a fresh
+cache folder each time: reading the pairs, ``datasets.map``, writing the shards):
 
 * *tokenisation*: :class:`~veco_lightning.data.parallel.ParallelDataModule` (token ids of both sides);
 * *tokenisation + mining*: :class:`~veco_lightning.data.synonym.SynonymAlignedDataModule` (token ids and offsets,
-  synonym mining, word units, token maps; built-in stop words), which also loads each pair's dictionary and builds
-  its miner: the time the preparation spends on that, or waiting for it (with one process the next pair's is built
-  in a thread during the previous pair's map), is timed apart ("dictionary loads"), so that the overhead of mining
-  proper can be read beside the overhead of the whole step. Each
+  synonym mining, word units, token maps; built-in stop words), which also loads each pair's dictionary: that load
+  is timed apart, so that the overhead of mining proper can be read beside the overhead of the whole step. Each
   ``--mining`` option is one such datamodule: ``text`` (the default option) and ``tokens`` (mining on token ids,
   no offsets: :mod:`veco_lightning.data.token_mining`), both measured by default.
 
@@ -128,14 +126,13 @@ def main(argv: list[str] | None = None) -> int:
             pairs["distinct"] += len(src)
 
     class TimedSynonymModule(SynonymAlignedDataModule):
-        """The synonym datamodule, timing what its preparation spends loading dictionaries and building their miners
-        or waiting for them (a pair's, or the one built ahead in a thread)."""
+        """The synonym datamodule, timing its dictionary loads (read inside ``prepare_data_for``)."""
 
         dictionary_seconds = 0.0
 
-        def _miner_for(self, pair: str):
+        def dictionary(self, pair: str):
             begin = time.perf_counter()
-            found = super()._miner_for(pair)
+            found = super().dictionary(pair)
             TimedSynonymModule.dictionary_seconds += time.perf_counter() - begin
             return found
 
@@ -154,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             dm.cache_dir = tempfile.mkdtemp(prefix="cache-", dir=scratch)  # fresh: nothing prepared before
             TimedSynonymModule.dictionary_seconds = 0.0
             begin, begin_cpu = time.perf_counter(), harness.own_cpu_seconds()
-            dm.prepare_data()
+            for pair in dm.files:
+                dm.prepare_data_for(pair)
             seconds, cpu = time.perf_counter() - begin, harness.own_cpu_seconds() - begin_cpu
             shutil.rmtree(dm.cache_dir)
             loads = TimedSynonymModule.dictionary_seconds if isinstance(dm, TimedSynonymModule) else 0.0
@@ -212,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                              f"{r['tokenisation_us_per_pair']:.0f}", f"{r['tokenisation_mining_us_per_pair']:.0f}",
                              f"{r['tokenisation_pairs_per_s']:,.0f}", f"{r['tokenisation_mining_pairs_per_s']:,.0f}",
                              f"{r['overhead']:+.0%}", f"{r['overhead_without_dictionary_load']:+.0%}"])
-    print(f"\n## Synonym mining through the datamodules (prepare_data, fresh cache; median of {args.runs} rounds; "
+    print(f"\n## Synonym mining through the datamodules (prepare_data_for, fresh cache; median of {args.runs} rounds; "
           f"tokenizer {os.path.relpath(tok_dir, harness.REPO)}, max_length {args.max_length}, tokenizer threads "
           f"{args.tokenizer_threads}, {os.cpu_count()} CPUs)\n")
     print(harness.markdown_table(

@@ -168,12 +168,11 @@ def prepare(datamodule: VecoDataModule, num_proc: int | None = None) -> list[dic
         if getattr(source, "streaming", False):
             print(f"{kind}: streaming, read and tokenized while training (nothing to prepare)")
             continue
-        names = source.source_names()
-        for i, name in enumerate(names):
+        for name in source.source_names():
             path = source.cache_location(name)
             cached = is_complete(path)
             begin = time.perf_counter()
-            source.prepare_one(name, upcoming=names[i + 1:])
+            source.prepare_one(name)
             summary = read_summary(path)
             rows.append({"source": kind, "name": name, "input_rows": summary["input_rows"], "rows": summary["rows"],
                          "shards": len(summary["shards"]), "seconds": time.perf_counter() - begin,

@@ -1,17 +1,13 @@
 """SynonymAlignedDataModule on the shipped demo corpus (6 aligned languages, MUSE-style en-xx dictionaries)."""
 
 import math
-import shutil
-import threading
 
 import pytest
 import torch
 
 from veco_lightning.cli import run_cli
-from veco_lightning.data.cache import is_complete
 from veco_lightning.data.parallel import ParallelSource
 from veco_lightning.data.synonym import SynonymAlignedDataModule
-from veco_lightning.lexicon.badinput import BadInputError
 from veco_lightning.lexicon.dictionary import dictionary_for, phrase
 from veco_lightning.losses.masked_lm import IGNORE_INDEX
 
@@ -143,52 +139,6 @@ def test_multiprocess_mining_matches(tmp_path):
         assert one.train_sets[pair].to_dict() == two.train_sets[pair].to_dict()
         strip = lambda stats: {k: v for k, v in stats.items() if k != "seconds"}  # noqa: E731
         assert strip(one.mining_stats[pair]) == strip(two.mining_stats[pair])
-
-
-def _record_builds(monkeypatch):
-    """Which pairs' dictionaries and miners are built, and whether in the main thread."""
-    built = []
-    original = SynonymAlignedDataModule._dictionary_and_miner
-
-    def record(self, pair):
-        built.append((pair, threading.current_thread() is threading.main_thread()))
-        return original(self, pair)
-
-    monkeypatch.setattr(SynonymAlignedDataModule, "_dictionary_and_miner", record)
-    return built
-
-
-def test_next_pair_dictionary_built_while_the_pair_before_is_tokenized(tmp_path, monkeypatch):
-    built = _record_builds(monkeypatch)
-    first = _datamodule(tmp_path)
-    assert built == [("de-en", True), ("zh-en", False), ("ru-en", False)]  # ru-en: none configured, still looked up
-    assert first._ahead == {}  # nothing left over once the last pair started
-    # only pairs still to prepare are built ahead: with zh-en cached, ru-en follows de-en
-    built.clear()
-    for pair in ("de-en", "ru-en"):
-        shutil.rmtree(first.cache_location(pair))
-    second = _datamodule(tmp_path)
-    assert built == [("de-en", True), ("ru-en", False)]
-    for pair in first.train_sets:
-        assert first.train_sets[pair].to_dict() == second.train_sets[pair].to_dict()
-    # prepare_data_for (one pair, no order known) and num_proc > 1 (forked workers) build in the main thread
-    built.clear()
-    second.prepare_data_for("zh-en")
-    assert built == [("zh-en", True)]
-    built.clear()
-    _datamodule(tmp_path / "two", files=_files((0, 24)), val_pairs=0, num_proc=2)
-    assert built == [("de-en", True), ("zh-en", True), ("ru-en", True)]
-
-
-def test_an_error_in_a_dictionary_built_ahead_stops_its_own_pair(tmp_path):
-    bad = tmp_path / "en-zh.tsv"
-    bad.write_text("cat\t猫\nthree words here\n", encoding="utf-8")
-    dm = SynonymAlignedDataModule(files=_files((0, 24)), dictionaries={**DICTS, "en-zh": str(bad)},
-                                  on_bad_dictionary_line="error", tokenizer=f"{DEMO}/tokenizer", max_length=32,
-                                  batch_size=4, val_pairs=0, cache_dir=str(tmp_path / "cache"))
-    with pytest.raises(BadInputError, match=f"{bad}:2"):
-        dm.prepare_data()
-    assert is_complete(dm.cache_location("de-en")) and not is_complete(dm.cache_location("zh-en"))
 
 
 def test_induced_dictionary_for_a_pair_without_one(tmp_path):

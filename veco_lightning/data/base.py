@@ -112,7 +112,6 @@ class SourceDataModule(TokenizedDataModule):
         self.prepared = prepared
         self.shard_rows = shard_rows
         self.prepare_data_per_node = prepare_data_per_node
-        self._upcoming: list[str] = []  # while prepare_one runs: the sources it was told come next
 
     # -- the prepared cache: one sharded folder per source (language or language pair) -----------------------------
 
@@ -150,34 +149,15 @@ class SourceDataModule(TokenizedDataModule):
                 self.cache_location(name)
             return
         self.check_sources()
-        names = self.source_names()
-        for i, name in enumerate(names):
-            self.prepare_one(name, upcoming=names[i + 1:])
+        for name in self.source_names():
+            self.prepare_one(name)
 
-    def prepare_one(self, name: str, upcoming: Sequence[str] = ()) -> None:
-        """Prepare one source unless its cache is complete, and list it in the manifest.
-
-        Args:
-            name: the source (a language or language pair).
-            upcoming: the sources to be prepared after this one, in order; while this one is tokenized a datamodule
-                may get ready for the first of them not yet prepared (:meth:`next_to_prepare`).
-        """
+    def prepare_one(self, name: str) -> None:
+        """Prepare one source unless its cache is complete, and list it in the manifest."""
         path, key = source_cache(self.cache_dir, self._cache_kind, name, self.tokenizer, self.source_identity(name),
                                  *self.source_options(name))
-        if is_complete(path):
-            summary = read_summary(path)
-        else:
-            self._upcoming = list(upcoming)
-            try:
-                summary = self.prepare_source(name, path)
-            finally:
-                self._upcoming = []
+        summary = read_summary(path) if is_complete(path) else self.prepare_source(name, path)
         record_prepared(self.cache_dir, self._cache_kind, name, path, key, summary)
-
-    def next_to_prepare(self) -> str | None:
-        """While :meth:`prepare_one` prepares a source: the first of its ``upcoming`` sources whose cache is not
-        complete (``None`` when there is none, or outside :meth:`prepare_one`)."""
-        return next((name for name in self._upcoming if not is_complete(self.cache_location(name))), None)
 
     def sampled_loader(self, sets: dict[str, Dataset], collate_fn: Callable[[list[Any]], Any],
                        lengths: Sequence[int] | None = None, bucket_batches: int = 0) -> StatefulDataLoader:

@@ -21,7 +21,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any, Literal
 
@@ -120,7 +120,6 @@ class SynonymAlignedDataModule(ParallelDataModule):
         self.on_bad_dictionary_line = on_bad_dictionary_line
         self._token_tables: tuple[np.ndarray, np.ndarray, list[str] | None] | None = None
         self._mined_on: dict[str, str | None] = {}  # language pair -> "text" / "tokens" (None: no dictionary)
-        self._ahead: dict[str, Future] = {}  # the next pair's dictionary and miner, being built (see _miner_for)
         self.mining_stats: dict[str, dict[str, Any]] = {}
 
     def languages(self, pair: str) -> tuple[str, str]:
@@ -175,33 +174,6 @@ class SynonymAlignedDataModule(ParallelDataModule):
         stops = {lang: default_stop_words(lang) for lang in (src_lang, tgt_lang)} if self.stop_words else None
         return SynonymMiner(dictionary, src_lang, tgt_lang, stops, self.max_synonyms, self.max_word_chars)
 
-    def _dictionary_and_miner(self, pair: str) -> tuple[BilingualDictionary | None, SynonymMiner | None]:
-        """A pair's dictionary and its miner with the batch tables built (before the map: forked ``num_proc``
-        workers inherit them). Pure Python, no tokenizer call: it may run in a thread beside a tokenizing map."""
-        dictionary = self.dictionary(pair)
-        miner = self.miner(pair, dictionary) if dictionary is not None else None
-        if miner is not None:
-            miner.batch_tables()
-        return dictionary, miner
-
-    def _miner_for(self, pair: str) -> tuple[BilingualDictionary | None, SynonymMiner | None]:
-        """:meth:`_dictionary_and_miner` of the pair about to be mapped, and the next pair's started in a thread.
-
-        Loading a dictionary and building its miner is Python work of about 0.2-0.5 s per language pair (3 s over
-        NTREX's 10), a fixed cost paid before the map can start. In one process the map leaves the interpreter idle
-        while the Rust tokenizer encodes (it releases the GIL), so the next pair's dictionary is built then, in a
-        thread, and is ready when that pair starts. Not with ``num_proc`` > 1: the map forks its workers, and
-        forking while a thread runs may deadlock them. An error (a malformed dictionary with
-        ``on_bad_dictionary_line: error``) is raised when its own pair starts, as without the thread."""
-        pending, self._ahead = self._ahead.pop(pair, None), {}  # anything else ahead is stale (an earlier run)
-        found = pending.result() if pending is not None else self._dictionary_and_miner(pair)
-        upcoming = self.next_to_prepare() if (self.num_proc or 1) <= 1 else None
-        if upcoming is not None:
-            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="veco-dictionary")
-            self._ahead[upcoming] = pool.submit(self._dictionary_and_miner, upcoming)
-            pool.shutdown(wait=False)  # its thread ends with this one task
-        return found
-
     def token_miner(self, pair: str, miner: SynonymMiner) -> TokenMiner | None:
         """The pair's :class:`~veco_lightning.data.token_mining.TokenMiner` with ``mining: tokens``; ``None`` with
         ``mining: text``, or when a side is written without spaces and the tokenizer's pieces do not spell its text
@@ -222,10 +194,13 @@ class SynonymAlignedDataModule(ParallelDataModule):
         :class:`~veco_lightning.data.units.PairUnits`, so that statistics survive multi-process mapping), and the
         pair's dictionary."""
         tokenizer, side_length = self.tokenizer, (self.max_length - 4) // 2
-        dictionary, miner = self._miner_for(pair)
+        dictionary = self.dictionary(pair)
         if dictionary is None and (self.dictionaries or self.induce):  # with none configured at all, nothing to warn
             log.warning("%s: no dictionary (configure data.synonym.dictionaries or induce: true); its pairs train "
                         "every objective but the token contrast", pair)
+        miner = self.miner(pair, dictionary) if dictionary is not None else None
+        if miner is not None:
+            miner.batch_tables()  # here, so that forked num_proc workers inherit them
         token_miner = self.token_miner(pair, miner) if miner is not None else None
         self._mined_on[pair] = None if miner is None else "tokens" if token_miner is not None else "text"
         width = len(MiningStats.COUNTS) + 1  # the counts of PairUnits

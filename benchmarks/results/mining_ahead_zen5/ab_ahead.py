@@ -3,6 +3,9 @@ miner built in a thread during the previous pair's map ("ahead", the package now
 ``next_to_prepare`` patched to return None), beside tokenisation alone, on NTREX x20 with one process, both mining
 options. Rounds interleaved and rotated by ``harness.interleave``; medians.
 
+The change did not pay and was reverted: this script runs at commit ae7fa36, which holds it (``git checkout ae7fa36``
+first, then run from the repository root).
+
     python benchmarks/results/mining_ahead_zen5/ab_ahead.py [--runs 3] [--scale 20] [--output FILE]
 """
 
