@@ -49,8 +49,8 @@ def replicate(path: str) -> str:
     return target
 
 
-files = {f"{lang}-en": ParallelSource(src=replicate(os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt")),
-                                      tgt=replicate(english)) for lang in langs}
+sources = {lang: os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt") for lang in langs}
+files = {f"{lang}-en": ParallelSource(src=replicate(sources[lang]), tgt=replicate(english)) for lang in langs}
 pairs = len(langs) * len(harness.read_lines(english)) * args.scale
 common = {"files": files, "tokenizer": harness.find_tokenizer(None), "max_length": 128, "val_pairs": 0}
 dictionaries = {f"en-{lang}": os.path.join(dict_dir, f"en-{lang}.tsv") for lang in langs}
@@ -94,7 +94,8 @@ for name in modules:
           f"{'' if name == 'parallel' else f'{med[name] / base - 1:+.1%}'} | {cpu[name]:.1f} |")
 for mode in args.mining:
     ratios = [r[f"{mode}/inline"]["seconds"] / r[f"{mode}/ahead"]["seconds"] for r in rounds]
-    print(f"{mode}: inline / ahead per round {', '.join(f'{x:.3f}' for x in ratios)}; median {statistics.median(ratios):.3f}")
+    print(f"{mode}: inline / ahead per round {', '.join(f'{x:.3f}' for x in ratios)}; "
+          f"median {statistics.median(ratios):.3f}")
 if args.output:
     with open(args.output, "w", encoding="utf-8") as handle:
         json.dump({"command": " ".join(sys.argv), "pairs": pairs, "median_seconds": med, "median_cpu_s": cpu,
