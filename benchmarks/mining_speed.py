@@ -22,7 +22,8 @@ combination once, in an order rotated round by round (``benchmarks/harness.py``:
 recorded); the figures are medians over ``--runs`` rounds. The script prints
 
 * per corpus and ``num_proc``: seconds, µs per sentence pair, pairs/s, and the overhead of mining over tokenisation
-  (whole step; and without the dictionary loads);
+  (whole step, from the medians; without the dictionary loads; and the median and range of each round's own ratio,
+  which a host whose speed drifts during the run moves less);
 * the same in CPU time (this process, its threads and its ``num_proc`` workers) and the cores each kept busy: when
   the CPU overhead matches the wall-clock one, mining is not waiting on anything, and only less work makes it faster;
 * per larger corpus, datamodule and ``num_proc``: time on it / time on NTREX (its size over NTREX's when the time
@@ -192,12 +193,16 @@ def main(argv: list[str] | None = None) -> int:
             for mode in args.mining:
                 kind = KINDS[mode]
                 syn, load = seconds[f"{key}/{kind}"], loads[f"{key}/{kind}"]
+                # Each round's own ratio too: the two measurements of a round ran minutes apart, so a host whose
+                # speed drifts over the run moves both alike; the ratio of the medians can pair different rounds.
+                per_round = [r[f"{key}/{kind}"]["seconds"] / r[f"{key}/parallel"]["seconds"] - 1 for r in runs]
                 results[f"{key}/{mode}"] = r = {
                     "sentence_pairs": n, "tokenisation_s": tok, "tokenisation_mining_s": syn,
                     "dictionary_load_s": load, "tokenisation_us_per_pair": tok / n * 1e6,
                     "tokenisation_mining_us_per_pair": syn / n * 1e6, "tokenisation_pairs_per_s": n / tok,
                     "tokenisation_mining_pairs_per_s": n / syn, "overhead": (syn - tok) / tok,
                     "overhead_without_dictionary_load": (syn - load - tok) / tok,
+                    "overhead_per_round": per_round, "overhead_median_of_rounds": statistics.median(per_round),
                     "tokenisation_cpu_us_per_pair": cpu[f"{key}/parallel"] / n * 1e6,
                     "tokenisation_mining_cpu_us_per_pair": cpu[f"{key}/{kind}"] / n * 1e6,
                     "tokenisation_cores": cpu[f"{key}/parallel"] / tok,
@@ -209,13 +214,15 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append([corpus, num_proc, mode, f"{n:,}", f"{tok:.1f}", f"{syn:.1f}", f"{load:.1f}",
                              f"{r['tokenisation_us_per_pair']:.0f}", f"{r['tokenisation_mining_us_per_pair']:.0f}",
                              f"{r['tokenisation_pairs_per_s']:,.0f}", f"{r['tokenisation_mining_pairs_per_s']:,.0f}",
-                             f"{r['overhead']:+.0%}", f"{r['overhead_without_dictionary_load']:+.0%}"])
+                             f"{r['overhead']:+.0%}", f"{r['overhead_without_dictionary_load']:+.0%}",
+                             f"{r['overhead_median_of_rounds']:+.0%} ({min(per_round):+.0%} to {max(per_round):+.0%})"])
     print(f"\n## Synonym mining through the datamodules (prepare_data_for, fresh cache; median of {args.runs} rounds; "
           f"tokenizer {os.path.relpath(tok_dir, harness.REPO)}, max_length {args.max_length}, tokenizer threads "
           f"{args.tokenizer_threads}, {os.cpu_count()} CPUs)\n")
     print(harness.markdown_table(
         ["corpus", "num_proc", "mining", "pairs", "tok s", "tok+mining s", "of which dict load s", "tok µs/pair",
-         "tok+mining µs/pair", "tok pairs/s", "tok+mining pairs/s", "overhead", "overhead w/o dict load"], rows))
+         "tok+mining µs/pair", "tok pairs/s", "tok+mining pairs/s", "overhead", "overhead w/o dict load",
+         "overhead per round: median (range)"], rows))
     # CPU time beside wall time: when the two overheads agree, mining is not waiting on anything (it uses the cores
     # as well as tokenisation does) and only less work would make it cheaper.
     print("\n## CPU time (this process, its threads and its num_proc workers; dictionary loads included)\n")
