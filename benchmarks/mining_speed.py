@@ -193,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             for mode in args.mining:
                 kind = KINDS[mode]
                 syn, load = seconds[f"{key}/{kind}"], loads[f"{key}/{kind}"]
-                # Each round's own ratio too: the two measurements of a round ran minutes apart, so a host whose
-                # speed drifts over the run moves both alike; the ratio of the medians can pair different rounds.
+                # Each round's own ratio too: the two measurements of a round ran within minutes of each other, so a
+                # host whose speed drifts over the run moves both alike; the ratio of the medians can pair rounds.
                 per_round = [r[f"{key}/{kind}"]["seconds"] / r[f"{key}/parallel"]["seconds"] - 1 for r in runs]
                 results[f"{key}/{mode}"] = r = {
                     "sentence_pairs": n, "tokenisation_s": tok, "tokenisation_mining_s": syn,
