@@ -28,7 +28,9 @@ recorded); the figures are medians over ``--runs`` rounds. The script prints
   the CPU overhead matches the wall-clock one, mining is not waiting on anything, and only less work makes it faster;
 * per larger corpus, datamodule and ``num_proc``: time on it / time on NTREX (its size over NTREX's when the time
   is linear in the corpus size; fixed costs such as dictionary loads and process start-up pull it below), and the
-  marginal cost per pair, ``(T_large - T_ntrex) / (pairs_large - pairs_ntrex)``, which excludes every fixed cost.
+  marginal cost per pair, ``(T_large - T_ntrex) / (pairs_large - pairs_ntrex)``, which excludes every fixed cost;
+* with several ``--scale`` values (e.g. ``--scale 5 10 20``): one straight line fitted through NTREX and every
+  replicated size, per datamodule and ``num_proc`` (fixed seconds, µs per pair, R², each size's residual).
 
 Results go to ``benchmarks/results/mining_speed.json`` (``--output``). The tokenizer is the one
 ``benchmarks/mining_stats.py`` uses (the NTREX-trained tokenizer cached by ``mlm_throughput.py`` if present, else
@@ -37,8 +39,8 @@ the demo tokenizer); ``--tokenizer`` overrides. It encodes each batch on every c
 
 Usage (from the repository root; with the defaults about 40 minutes on 2 busy CPU cores, 10 language pairs)::
 
-    python benchmarks/mining_speed.py [--data-dir ../shared/data] [--runs 3] [--scale 20] [--langs de zh]
-        [--mining text tokens] [--corpora ntrex replicated distinct]
+    python benchmarks/mining_speed.py [--data-dir ../shared/data] [--runs 3] [--scale 20 | --scale 5 10 20]
+        [--langs de zh] [--mining text tokens] [--corpora ntrex replicated distinct]
 """
 
 from __future__ import annotations
@@ -72,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     harness.add_data_dir(parser, "ntrex128/ and dictionaries/")
     harness.add_tokenizer(parser)
     parser.add_argument("--runs", type=int, default=3, help="rounds; the figures are medians over them")
-    parser.add_argument("--scale", type=int, default=20, help="the replicated corpus is NTREX repeated this many times")
+    parser.add_argument("--scale", type=int, nargs="+", default=[20],
+                        help="the replicated corpus is NTREX repeated this many times; several values: one replicated "
+                             "corpus each, and a straight line fitted through all sizes")
     parser.add_argument("--corpora", nargs="+", choices=CORPORA, default=["ntrex", "replicated"],
                         help="corpora to prepare: NTREX, NTREX repeated --scale times, and/or every distinct pair of "
                              "NTREX, XNLI and Tatoeba (the scaling table compares each larger one with NTREX)")
@@ -108,11 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     if "ntrex" in args.corpora:
         corpora["ntrex"], pairs["ntrex"] = ntrex_files, len(langs) * n_lines
     if "replicated" in args.corpora:
-        folder = os.path.join(scratch, f"ntrex-x{args.scale}")
-        os.makedirs(folder)
-        corpora[f"x{args.scale}"] = {lang: tuple(replicate(path, args.scale, folder) for path in files)
-                                     for lang, files in ntrex_files.items()}
-        pairs[f"x{args.scale}"] = len(langs) * n_lines * args.scale
+        for scale in args.scale:
+            folder = os.path.join(scratch, f"ntrex-x{scale}")
+            os.makedirs(folder)
+            corpora[f"x{scale}"] = {lang: tuple(replicate(path, scale, folder) for path in files)
+                                    for lang, files in ntrex_files.items()}
+            pairs[f"x{scale}"] = len(langs) * n_lines * scale
     if "distinct" in args.corpora:
         folder = os.path.join(scratch, "distinct")
         os.makedirs(folder)
@@ -251,6 +256,31 @@ def main(argv: list[str] | None = None) -> int:
                                       "ratio", "marginal µs/pair"], linear_rows))
         print("\nMarginal overhead of mining (fixed costs excluded): " + ", ".join(marginal_rows))
 
+    # With two or more replicated sizes: one straight line through NTREX and all of them (least squares), seconds =
+    # fixed + per pair x pairs. Linear time shows as small residuals at every size, not only at the two ends.
+    sizes = ["ntrex", *(f"x{scale}" for scale in args.scale)] if "ntrex" in corpora and "replicated" in args.corpora \
+        else []
+    fit_rows, fits = [], {}
+    if len(sizes) >= 3:
+        for num_proc in args.num_proc:
+            for kind in ("parallel", *(KINDS[mode] for mode in args.mining)):
+                xs = [pairs[size] for size in sizes]
+                ys = [seconds[f"{size}/np{num_proc}/{kind}"] for size in sizes]
+                slope, intercept = statistics.linear_regression(xs, ys)
+                residuals = [(y - (intercept + slope * x)) / y for x, y in zip(xs, ys)]
+                worst = max(range(len(sizes)), key=lambda i: abs(residuals[i]))
+                fits[f"np{num_proc}/{kind}"] = {
+                    "sizes": dict(zip(sizes, xs)), "fixed_s": intercept, "per_pair_us": slope * 1e6,
+                    "r2": statistics.correlation(xs, ys) ** 2, "relative_residuals": dict(zip(sizes, residuals))}
+                fit_rows.append([kind, num_proc, f"{intercept:.2f}", f"{slope * 1e6:.1f}",
+                                 f"{statistics.correlation(xs, ys) ** 2:.5f}",
+                                 ", ".join(f"{size} {res:+.1%}" for size, res in zip(sizes, residuals)),
+                                 f"{sizes[worst]}"])
+        print(f"\n## Linearity: one straight line through {', '.join(sizes)} (least squares; residual = "
+              "(measured - line) / measured)\n")
+        print(harness.markdown_table(["datamodule", "num_proc", "fixed s", "µs per pair", "R²", "residuals",
+                                      "largest at"], fit_rows))
+
     spread = {name: {"min": min(r[name]["seconds"] for r in runs), "max": max(r[name]["seconds"] for r in runs),
                      "stdev": statistics.pstdev(r[name]["seconds"] for r in runs)} for name in measurements}
     contention = harness.summarize_contention(runs)
@@ -263,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                      "rayon_num_threads": os.environ.get("RAYON_NUM_THREADS", "default")},
         "sentence_pairs": pairs, "median_seconds": seconds, "median_cpu_seconds": cpu,
         "median_dictionary_load_s": loads,
-        "spread_seconds": spread, "results": results, "linearity": linearity, "runs": runs,
+        "spread_seconds": spread, "results": results, "linearity": linearity, "linear_fit": fits, "runs": runs,
     }, environment={**machine, **contention}, argv=argv)
     return 0
 
