@@ -273,9 +273,10 @@ class BlockwiseCrossEntropy(torch.autograd.Function):
                     torch.mul(probs, 1 / rows, out=grad[start:stop])  # p / N, rounded to 16 bits once
             else:
                 log_probs = torch.log_softmax(logits[start:stop], 1, dtype=torch.float32)
-                torch.neg(log_probs[at], out=losses[start:stop])
+                picked = log_probs[at]  # gathered once: the loss, then (in place) the targets' probabilities
+                torch.neg(picked, out=losses[start:stop])
                 if wanted:
-                    target_p = log_probs[at].exp_()
+                    target_p = picked.exp_()
                     torch.exp(log_probs.sub_(math.log(rows)), out=grad[start:stop])  # p / N, rounded to 16 bits once
             if wanted:
                 grad[start:stop][at] = target_p.sub_(1).div_(rows).to(grad.dtype)  # the targets': (p - 1) / N
