@@ -42,7 +42,7 @@ import json
 import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from itertools import chain, repeat
+from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
@@ -54,6 +54,7 @@ from veco_lightning.data.tokenizer import _plain_backend, encode_ids, word_start
 from veco_lightning.data.units import BatchUnits, _side_units, _split, unit_layout, units_of_sides
 from veco_lightning.lexicon.languages import base_language
 from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner, _occurrences_of_words, _Phrases, _ranges
+from veco_lightning.lexicon.trie import IntMap
 from veco_lightning.lexicon.words import _CLITIC_RULES, SegmentedBatch, normalize
 
 __all__ = ["MARKER", "SPACE", "WORD", "WORDLESS", "CutPairs", "TokenMiner", "piece_texts", "token_kinds",
@@ -221,10 +222,11 @@ def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 class _WordIds:
     """One side's lookup from token sequences to the word ids of text mining's word trie
-    (:class:`~veco_lightning.lexicon.synonyms._Phrases`; below ``n_keys`` a word id is a single-word key's id), with
-    a cache of the token sequences decoded so far (up to ``_CACHE_TOKENS`` tokens long): ``slots`` maps a sequence's
-    hash to its row in ``rows`` (its tokens, padded with -1), ``lengths`` and ``ids`` (its word id). A hit is checked
-    against the stored tokens, so the result is exact whatever the hash does.
+    (:class:`~veco_lightning.lexicon.synonyms._Phrases`; below ``n_keys`` a word id is a single-word key's id), with a
+    cache of the token sequences decoded so far (up to ``_CACHE_TOKENS`` tokens long): ``slots`` (a
+    :class:`~veco_lightning.lexicon.trie.IntMap`) maps a sequence's hash to its row in ``rows`` (its tokens, padded with
+    -1), ``lengths`` and ``ids`` (its word id). A hit is checked against the stored tokens, so the result is exact
+    whatever the hash does.
 
     ``spelling``: :func:`_spelling`'s table, for tokenizers that decode piece by piece (SentencePiece-style ones such
     as XLM-R's): then a new word's text is its pieces' texts joined, all the batch's new words in one ``str.join`` (a
@@ -240,7 +242,7 @@ class _WordIds:
         self.clear()
 
     def clear(self) -> None:
-        self.slots: dict[int, int] = {}
+        self.slots = IntMap()
         self.rows = np.full((1024, _CACHE_TOKENS), -1, np.int32)
         self.lengths = np.zeros(1024, np.int64)
         self.ids = np.zeros(1024, np.int64)
@@ -306,7 +308,7 @@ class _WordIds:
         row = np.repeat(np.arange(self.size, end), lengths)
         self.rows[row, np.arange(len(row)) - np.repeat(np.cumsum(lengths) - lengths, lengths)] = tokens
         self.lengths[self.size:end], self.ids[self.size:end] = lengths, ids
-        self.slots.update(zip(hashes.tolist(), range(self.size, end)))
+        self.slots.put(hashes, np.arange(self.size, end))
         self.size = end
 
     def __call__(self, flat: np.ndarray, first: np.ndarray, length: np.ndarray) -> np.ndarray:
@@ -332,7 +334,7 @@ class _WordIds:
             ids = dict(zip(distinct, self.decode(np.fromiter(chain.from_iterable(distinct), np.int64,
                                                              int(lengths.sum())), lengths).tolist()))
             return np.fromiter(map(ids.__getitem__, sequences), np.int64, n)
-        slot = np.fromiter(map(self.slots.get, unique.tolist(), repeat(-1)), np.int64, len(unique))
+        slot = self.slots.get(unique)
         rep_length = length[representative]
         rep_column = np.arange(int(rep_length.sum())) - np.repeat(np.cumsum(rep_length) - rep_length, rep_length)
         rep_values = flat[_ranges(first[representative], rep_length)]

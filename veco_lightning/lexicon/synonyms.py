@@ -34,7 +34,7 @@ import numpy as np
 
 from veco_lightning.lexicon.dictionary import BilingualDictionary, DictionaryIndex
 from veco_lightning.lexicon.stopwords import StopWords, stop_sets
-from veco_lightning.lexicon.trie import build_trie, char_trie, trie_step
+from veco_lightning.lexicon.trie import IntMap, build_trie, char_trie, trie_step
 from veco_lightning.lexicon.words import RawWord, SegmentedBatch, segment_batch, segment_spans
 
 log = logging.getLogger(__name__)
@@ -297,13 +297,14 @@ class _BatchTables:
 
 class _Phrases:
     """The keys of two words or more of a spaced side as a trie over integer word ids, for matching every n-gram of a
-    batch at once (one sorted search per n-gram length over all positions, no joined strings built).
+    batch at once (one hash lookup per n-gram length over all positions, no joined strings built).
 
     ``word_ids`` numbers every key (with the key ids of :class:`_BatchTables`, so a single word's id below ``n_keys``
     is its key id) and every other word of a longer key. A trie state is a word id (one word) or, above that, a
-    longer prefix; ``codes`` (sorted) holds ``state * width + next word`` for every edge and ``next`` the state it
-    leads to; ``key`` gives a state's key id (-1: the prefix is no key) and ``stop`` whether that key is dropped as
-    stop words (the phrase itself, or every word of it, is a stop word: :func:`_find`'s test)."""
+    longer prefix; ``edges`` (:class:`~veco_lightning.lexicon.trie.IntMap`) maps every edge's code, ``state * width +
+    next word``, to the state it leads to; ``key`` gives a state's key id (-1: the prefix is no key) and ``stop``
+    whether that key is dropped as stop words (the phrase itself, or every word of it, is a stop word: :func:`_find`'s
+    test)."""
 
     def __init__(self, keys: Iterable[str], ids: dict[str, int], stop: frozenset[str]) -> None:
         multi = [key for key in keys if " " in key]
@@ -318,14 +319,15 @@ class _Phrases:
         flat = np.fromiter(map(self.word_ids.__getitem__, chain.from_iterable(phrases)), np.int64,
                            int(lengths.sum()))
         state = flat[np.cumsum(lengths) - lengths] if len(phrases) else np.zeros(0, np.int64)
-        self.codes, self.next, state, n_states = build_trie(flat, lengths, state, 1, width, width)
+        codes, following, state, n_states = build_trie(flat, lengths, state, 1, width, width)
+        self.edges = IntMap.of(codes, following)
         self.key = np.full(n_states, -1, np.int64)
         self.key[state] = np.fromiter(map(ids.__getitem__, multi), np.int64, len(multi))
         self.starts = np.zeros(width, bool)  # words that begin a longer key: the edges out of one-word states
-        first = self.codes // width
+        first = codes // width
         self.starts[first[first < width]] = True
         self.follows = np.zeros(width, bool)  # words that continue some key: only those can grow an n-gram
-        self.follows[self.codes % width] = True
+        self.follows[codes % width] = True
         self.stop = np.zeros(max(len(ids), 1), bool)
         if stop:
             for key, words in zip(multi, phrases):
@@ -350,7 +352,7 @@ class _Phrases:
             following = word[at + n]
             live = self.follows[np.maximum(following, 0)] & (following >= 0)  # a cheap test before the search
             at, state = at[live], state[live]
-            state = trie_step(self.codes, self.next, self.width, state, following[live])
+            state = trie_step(self.edges, self.width, state, following[live])
             n += 1
             live = state >= 0
             at, state = at[live], state[live]
@@ -384,7 +386,7 @@ class _CharTrie:
         """Every n-gram of two words or more (inside one sentence) whose concatenation is a key, as ``(i0, i1, key
         id)`` arrays, stop-word keys left out as :func:`_find` leaves them out (the key, or every word of it, a stop
         word). Only words in ``extendable`` (strict prefixes of keys) can begin one."""
-        if not len(self.trie.codes) or len(words) < 2:
+        if not self.trie.edges.size or len(words) < 2:
             return _columns([])
         lengths = np.fromiter(map(len, words), np.int64, len(words))
         char = self.trie.symbols("".join(words))
@@ -588,8 +590,12 @@ class SynonymMiner:
         # Join: every source match with each of its translations, looked up among the target matches of its sentence.
         n_tgt_keys = len(tables.tgt_ids) + 1
         row = np.repeat(np.arange(len(s0)), tables.trans_count[skey])
-        wanted = src_sentence[s0][row] * n_tgt_keys + tables.trans[_ranges(tables.trans_first[skey],
-                                                                           tables.trans_count[skey])]
+        translation = tables.trans[_ranges(tables.trans_first[skey], tables.trans_count[skey])]
+        present = np.zeros(n_tgt_keys, bool)  # translations that no target side of the batch holds need no search
+        present[tkey] = True
+        kept = present[translation]
+        row = row[kept]
+        wanted = src_sentence[s0][row] * n_tgt_keys + translation[kept]
         found = tgt_sentence[t0] * n_tgt_keys + tkey
         order = np.argsort(found, kind="stable")
         found = found[order]

@@ -1,8 +1,9 @@
-"""Tries of integer symbol sequences as sorted numpy edge arrays, built and walked for many sequences at once.
+"""Tries of integer symbol sequences as numpy edge arrays, built and walked for many sequences at once.
 
 The dictionary matching of :mod:`veco_lightning.lexicon.synonyms` (phrases as word ids, no-space keys as characters)
 and the longest-match segmentation of no-space runs in :mod:`veco_lightning.lexicon.words` walk every position of a
-batch one symbol at a time with these: one sorted search per step over all live positions, no Python loop over them.
+batch one symbol at a time with these: one hash lookup (:class:`IntMap`) per step over all live positions, no Python
+loop over them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,70 @@ import functools
 from typing import NamedTuple
 
 import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio, odd: multiplying by it permutes the 64-bit integers
+
+
+class IntMap:
+    """A map from int64 keys to non-negative int64 values, looked up and filled for a whole array of keys at once:
+    open addressing with linear probing in two numpy arrays kept at most a quarter full (a value of -1 marks an empty
+    place), each probe one vectorised step over every key still looking. A key's first place is the top bits of the
+    key times an odd constant (Fibonacci hashing, which also spreads keys with structure, such as a trie's
+    ``state * width + symbol`` codes).
+
+    A Python dict does the same one key at a time. For 5,000 keys among 300,000 it takes about 8x as long (575 µs
+    against 68 µs), and a sorted array's binary search (``np.searchsorted``) about 11x; for 500 keys the three cost
+    about the same (30 µs; 11 µs for the binary search)."""
+
+    def __init__(self, capacity: int = 1 << 10) -> None:
+        """An empty map with room for ``capacity`` keys before it grows."""
+        bits = max(int(4 * max(capacity, 1) - 1).bit_length(), 2)
+        self.keys = np.zeros(1 << bits, np.int64)
+        self.values = np.full(1 << bits, -1, np.int64)
+        self.shift = np.uint64(64 - bits)
+        self.size = 0
+
+    def _place(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys.view(np.uint64) * _GOLDEN) >> self.shift).astype(np.int64)
+
+    def get(self, keys: np.ndarray) -> np.ndarray:
+        """The value of each key (-1: none)."""
+        keys = np.asarray(keys, np.int64)
+        found = np.full(len(keys), -1, np.int64)
+        mask = len(self.keys) - 1
+        which, place, wanted = np.arange(len(keys)), self._place(keys), keys
+        while len(which):  # one probe for every key still looking
+            value = self.values[place]
+            hit = (value >= 0) & (self.keys[place] == wanted)
+            found[which[hit]] = value[hit]
+            on = (value >= 0) & ~hit
+            which, place, wanted = which[on], (place[on] + 1) & mask, wanted[on]
+        return found
+
+    def put(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """Add ``keys``, distinct and none of them held yet, with their ``values`` (non-negative)."""
+        keys, values = np.asarray(keys, np.int64), np.asarray(values, np.int64)
+        if 4 * (self.size + len(keys)) > len(self.keys):  # grown: every key placed again
+            held = np.flatnonzero(self.values >= 0)
+            keys, values = np.concatenate([self.keys[held], keys]), np.concatenate([self.values[held], values])
+            self.__init__(len(keys))
+        mask = len(self.keys) - 1
+        place = self._place(keys)
+        self.size += len(keys)
+        while len(keys):  # each key takes its place if empty; of several keys at one empty place, one wins
+            empty = np.flatnonzero(self.values[place] < 0)
+            self.values[place[empty]] = empty  # a claim: the claiming key's index
+            won = np.zeros(len(keys), bool)
+            won[empty] = self.values[place[empty]] == empty
+            self.keys[place[won]], self.values[place[won]] = keys[won], values[won]
+            keys, values, place = keys[~won], values[~won], (place[~won] + 1) & mask
+
+    @classmethod
+    def of(cls, keys: np.ndarray, values: np.ndarray) -> IntMap:
+        """A map holding ``keys`` (distinct) with their ``values``."""
+        table = cls(len(keys))
+        table.put(keys, values)
+        return table
 
 
 def build_trie(flat: np.ndarray, lengths: np.ndarray, state: np.ndarray, level: int, n_states: int,
@@ -37,28 +102,24 @@ def build_trie(flat: np.ndarray, lengths: np.ndarray, state: np.ndarray, level: 
     return edges[order], np.concatenate(targets)[order], state, n_states
 
 
-def trie_step(codes: np.ndarray, following: np.ndarray, width: int, state: np.ndarray,
-              symbol: np.ndarray) -> np.ndarray:
-    """The states reached from ``state`` by ``symbol`` in a :func:`build_trie` trie (-1: none, also for a symbol
-    of -1)."""
-    if not len(codes):
+def trie_step(edges: IntMap, width: int, state: np.ndarray, symbol: np.ndarray) -> np.ndarray:
+    """The states reached from ``state`` by ``symbol`` in a :func:`build_trie` trie whose edges ``edges`` maps from
+    their codes to the states they lead to (-1: none, also for a symbol of -1)."""
+    if not edges.size:
         return np.full(len(state), -1, np.int64)
-    code = state * width + symbol
-    at = np.minimum(np.searchsorted(codes, code), len(codes) - 1)
-    return np.where((symbol >= 0) & (codes[at] == code), following[at], -1)
+    return np.where(symbol >= 0, edges.get(state * width + symbol), -1)
 
 
 class CharTrie(NamedTuple):
     """Strings as a :func:`build_trie` trie of their characters. A character's symbol is its rank among the
     characters of the strings (``symbols``); state 0 is the empty prefix; ``first`` gives the state each symbol leads
-    to from it (-1: none), ``codes`` (sorted) every edge as ``state * width + symbol`` and ``next`` the state it leads
-    to; ``key`` gives the index in ``keys`` of the string a state spells (-1: a prefix only)."""
+    to from it (-1: none), ``edges`` maps every edge's code, ``state * width + symbol``, to the state it leads to;
+    ``key`` gives the index in ``keys`` of the string a state spells (-1: a prefix only)."""
 
     keys: list[str]
     symbol: np.ndarray  # code point -> symbol, up to the largest code point of the keys (-1: in no key)
     first: np.ndarray
-    codes: np.ndarray
-    next: np.ndarray
+    edges: IntMap
     key: np.ndarray
     width: int
 
@@ -73,7 +134,7 @@ class CharTrie(NamedTuple):
 
     def step(self, state: np.ndarray, symbol: np.ndarray) -> np.ndarray:
         """:func:`trie_step` in this trie."""
-        return trie_step(self.codes, self.next, self.width, state, symbol)
+        return trie_step(self.edges, self.width, state, symbol)
 
 
 @functools.lru_cache(maxsize=8)  # keyed by the set itself (a frozenset hashes once): one build per dictionary side
@@ -94,4 +155,4 @@ def char_trie(strings: frozenset[str]) -> CharTrie:
     first[codes[from_root]] = following[from_root]
     key = np.full(n_states, -1, np.int64)
     key[state] = np.arange(len(keys))
-    return CharTrie(keys, symbol, first, codes, following, key, width)
+    return CharTrie(keys, symbol, first, IntMap.of(codes, following), key, width)
