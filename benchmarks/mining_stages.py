@@ -9,12 +9,17 @@ NTREX-128 reference, the pairs go through the stages of the synonym datamodule's
 * ``tokens+offsets``: the ids and the character offsets of both sides (what the synonym datamodule encodes);
 * ``seg xx`` / ``seg en``: the segmentation of each side (:meth:`SynonymMiner.segment_batch`);
 * ``match``: the dictionary matching (:meth:`SynonymMiner.match_batch`);
-* ``units``: the units and token maps (:func:`veco_lightning.data.units.units_of_matches`).
+* ``units``: the units and token maps (:func:`veco_lightning.data.units.units_of_matches`);
+* ``mine tokens``: mining on token ids instead (``data.synonym.mining: tokens``): all of
+  :meth:`~veco_lightning.data.token_mining.TokenMiner.mine` on both sides' ids, which are all it needs (best of
+  ``--repeats`` calls on the same batch: from the second call on, every word of the batch is in its cache of decoded
+  words, as on a corpus that repeats its words).
 
 Loading the dictionary, its index and its lookup tables is timed once per pair (``dictionary s``). The tokenizer runs
 on one thread (``TOKENIZERS_PARALLELISM=false``), so that every stage is timed on one core. Mining's share is
 ``(tokens+offsets - tokens + seg + match + units) / tokens``: what it adds, in CPU time, to tokenisation alone (the
 whole step, timed by ``benchmarks/mining_speed.py``, also holds reading and writing, which both datamodules share).
+Token mining's share is ``mine tokens / tokens``.
 
 Usage (from the repository root; about 2 minutes for the 10 pairs)::
 
@@ -31,7 +36,7 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"  # every stage on one core
 
 import harness
 
-STAGES = ("tokens", "tokens+offsets", "seg xx", "seg en", "match", "units")
+STAGES = ("tokens", "tokens+offsets", "seg xx", "seg en", "match", "units", "mine tokens")
 
 
 def best_cpu(fn, repeats: int) -> tuple[float, object]:
@@ -53,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return harness.skip(found)
     ntrex, dict_dir, english, langs, tok_dir, tokenizer = found
 
+    from veco_lightning.data.token_mining import TokenMiner, token_tables
     from veco_lightning.data.tokenizer import encode_ids, encode_with_offsets
     from veco_lightning.data.units import MatchedBatch, units_of_matches
     from veco_lightning.lexicon.synonyms import SynonymMiner
@@ -62,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     harness.log(f"{len(langs)} language pairs, tokenizer {tok_dir}, batches of {args.batch_size}, best of "
                 f"{args.repeats} (CPU time, one thread)")
 
-    def time_batch(miner: SynonymMiner, src: list[str], tgt: list[str]) -> dict[str, float]:
+    tables = token_tables(tokenizer)
+
+    def time_batch(miner: SynonymMiner, token_miner: TokenMiner, src: list[str], tgt: list[str]) -> dict[str, float]:
         """Each stage's least CPU time on one batch."""
         spent = {}
 
@@ -78,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         matched = MatchedBatch(src_words, tgt_words, matches)
         offsets = [[o for _, o in side] for side in encoded]
         spent["units"], _ = best_cpu(lambda: units_of_matches(matched, *offsets), args.repeats)
+        ids = [encode_ids(tokenizer, texts) for texts in (src, tgt)]  # uncut, as token mining takes them
+        spent["mine tokens"], _ = best_cpu(lambda: token_miner.mine(*ids, side_length), args.repeats)
         return spent
 
     per_pair: dict[str, dict[str, float]] = {}
@@ -88,9 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         begin = time.process_time()
         miner = harness.ntrex_miner(dict_dir, lang)
         load = time.process_time() - begin
+        token_miner = TokenMiner(miner, tokenizer, *tables)
         seconds = dict.fromkeys(STAGES, 0.0)
         for start in range(0, len(xx), args.batch_size):
-            for stage, spent in time_batch(miner, xx[start:start + args.batch_size],
+            for stage, spent in time_batch(miner, token_miner, xx[start:start + args.batch_size],
                                            en[start:start + args.batch_size]).items():
                 seconds[stage] += spent
         per_pair[f"{lang}-en"] = {**{stage: s / len(xx) * 1e6 for stage, s in seconds.items()},
@@ -107,12 +118,14 @@ def main(argv: list[str] | None = None) -> int:
         added = row["tokens+offsets"] - row["tokens"] + row["seg xx"] + row["seg en"] + row["match"] + row["units"]
         return added / row["tokens"]
 
-    rows = [[pair, *(f"{row[stage]:.1f}" for stage in STAGES), f"{share(row):+.0%}", f"{row['dictionary_s']:.2f}"]
+    rows = [[pair, *(f"{row[stage]:.1f}" for stage in STAGES), f"{share(row):+.0%}",
+             f"{row['mine tokens'] / row['tokens']:+.0%}", f"{row['dictionary_s']:.2f}"]
             for pair, row in per_pair.items()]
     print(f"\n## Synonym preparation by stage (CPU µs per sentence pair, best of {args.repeats}, one thread)\n")
-    print(harness.markdown_table(["pair", *STAGES, "mining / tokens", "dictionary s"], rows))
+    print(harness.markdown_table(["pair", *STAGES, "mining / tokens", "token mining / tokens", "dictionary s"], rows))
     for row in per_pair.values():
         row["mining_share"] = share(row)
+        row["token_mining_share"] = row["mine tokens"] / row["tokens"]
     harness.write_result(args.output, "mining_stages",
                          {"settings": {"tokenizer": tok_dir, "batch_size": args.batch_size, "repeats": args.repeats,
                                        "max_length": args.max_length, "langs": langs},
