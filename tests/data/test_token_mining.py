@@ -474,3 +474,86 @@ def test_datamodule_mines_no_space_pairs_on_text_without_sentencepiece_pieces(tm
 def test_unknown_option():
     with pytest.raises(ValueError, match="mining"):
         SynonymAlignedDataModule(files={}, mining="words")
+
+
+# Texts the demo tokenizer's pieces spell (plain, and NFKC's one-for-one changes: a non-breaking space, a full-width
+# comma), and texts they do not: a run of spaces, a leading or a trailing space, a ligature NFKC expands, a combining
+# sequence it composes, characters the demo vocabulary lacks, an empty text; and a text longer than the cut.
+SPELLED = ["Das Haus ist grün.", "Grün ist das Haus", "The house is green.", "Das Haus ist\u00a0grün.",
+           "Das Haus，grün ist das Haus"]
+UNSPELLED = ["HAUS und Haus!", "zwei  Leerzeichen", " vorne", "hinten ", "\ufb01nden und e\u0301t\u00e9",
+             "Emoji 🙂 und 𝔘nicode", "", "中国人民银行今天宣布"]
+OFFSET_TEXTS = [*SPELLED, *UNSPELLED, *SRC, *TGT, "Länge " * 80]
+
+
+@pytest.mark.parametrize("kind", list(TOKENIZERS))
+def test_piece_offsets_are_the_tokenizers(kind):
+    """Offsets read off the pieces, with the texts the pieces do not spell encoded again with offsets tracked, are
+    the tokenizer's own offsets and ids, text by text, cut where the tokenizer cuts them; most plain texts are read
+    off the pieces. Tokenizers without SentencePiece-style pieces have none to read."""
+    tokenizer = TOKENIZERS[kind]()
+    pieces = token_mining.piece_texts(tokenizer)
+    if kind != "sentencepiece":
+        assert pieces is None
+        return
+    offsets = token_mining.PieceOffsets(pieces)
+    texts = OFFSET_TEXTS + _corpus_lines()[:200]
+    for max_length in (62, 8):
+        assert offsets.check(tokenizer, texts, max_length)
+        ids, (starts, ends, kept) = offsets(tokenizer, texts, max_length)
+        tracked = encode_with_offsets(tokenizer, texts, max_length)
+        assert ids == [row for row, _ in tracked]
+        assert kept.tolist() == [len(row) for _, row in tracked]
+        assert list(zip(starts.tolist(), ends.tolist())) == [span for _, row in tracked for span in row]
+    spelled = [token_mining._spells("".join(pieces[i] for i in row), text)
+               for row, text in zip(encode_ids(tokenizer, OFFSET_TEXTS), OFFSET_TEXTS)]
+    assert spelled[:len(SPELLED)] == [True] * len(SPELLED)
+    assert spelled[len(SPELLED):len(SPELLED) + len(UNSPELLED)] == [False] * len(UNSPELLED)
+    assert offsets.share(tokenizer, _corpus_lines()) > 0.8
+
+
+def test_offset_reader_decides_on_its_first_batch(monkeypatch):
+    """An OffsetReader reads offsets off the pieces only when most of its first batch is spelled exactly and the
+    result equals the tracked offsets; otherwise, or without pieces, it tracks them; either way its results are the
+    tokenizer's."""
+    tokenizer = TOKENIZERS["sentencepiece"]()
+    pieces = token_mining.PieceOffsets(token_mining.piece_texts(tokenizer))
+    texts = _corpus_lines()[:100]
+    expected = encode_with_offsets(tokenizer, texts, 62)
+
+    def same(result):
+        ids, (starts, ends, kept) = result
+        return (ids == [row for row, _ in expected] and kept.tolist() == [len(row) for _, row in expected]
+                and list(zip(starts.tolist(), ends.tolist())) == [span for _, row in expected for span in row])
+
+    reader = token_mining.OffsetReader(pieces)
+    assert same(reader(tokenizer, texts, 62)) and reader.decided is True
+    picky = token_mining.OffsetReader(pieces, min_share=1.01)  # no batch is spelled that well
+    assert same(picky(tokenizer, texts, 62)) and picky.decided is False
+    monkeypatch.setattr(token_mining.PieceOffsets, "check", lambda *args: False)  # offsets by another rule
+    wary = token_mining.OffsetReader(pieces)
+    assert same(wary(tokenizer, texts, 62)) and wary.decided is False
+    none = token_mining.OffsetReader(None)
+    assert same(none(tokenizer, texts, 62)) and none.decided is False
+
+
+def test_text_mining_stores_the_same_with_offsets_read_off_the_pieces(tmp_path, monkeypatch):
+    """Text mining prepares the same columns whether its offsets are read off the pieces or tracked by the
+    tokenizer (the demo corpus, de-en and zh-en)."""
+    prepared = []
+    for read_pieces in (True, False):
+        if not read_pieces:
+            monkeypatch.setattr(SynonymAlignedDataModule, "piece_offsets", lambda self: None)
+        dm = SynonymAlignedDataModule(
+            files={f"{lang}-en": ParallelSource(src=f"{DEMO}/{lang}.txt", tgt=f"{DEMO}/en.txt")
+                   for lang in ("de", "zh")},
+            dictionaries={"en-de": f"{DEMO}/dict/en-de.tsv", "en-zh": f"{DEMO}/dict/en-zh.tsv"},
+            tokenizer=f"{DEMO}/tokenizer", max_length=64, batch_size=8, val_pairs=8,
+            cache_dir=str(tmp_path / f"cache{read_pieces}"))
+        dm.prepare_data()
+        dm.setup("fit")
+        prepared.append(dm)
+    for pair in ("de-en", "zh-en"):
+        for column in ("src", "tgt", "src_words", "tgt_words", "synonyms"):
+            assert list(prepared[0].train_sets[pair][column]) == list(prepared[1].train_sets[pair][column]), (
+                pair, column)

@@ -32,9 +32,9 @@ from veco_lightning.data.cache import batch_stats, file_identity, list_column
 from veco_lightning.data.collators import SynonymCollator
 from veco_lightning.data.parallel import ParallelDataModule, pair_columns
 from veco_lightning.data.readers import BadLinePolicy, expand_globs
-from veco_lightning.data.token_mining import TokenMiner, token_tables
-from veco_lightning.data.tokenizer import encode_with_offsets
-from veco_lightning.data.units import BatchUnits, match_texts_batch, units_of_matches
+from veco_lightning.data.token_mining import OffsetReader, PieceOffsets, TokenMiner, piece_texts, token_tables
+from veco_lightning.data.tokenizer import encode_ids
+from veco_lightning.data.units import BatchUnits, batch_units, match_texts_batch
 from veco_lightning.lexicon.dictionary import BilingualDictionary, dictionary_for
 from veco_lightning.lexicon.languages import check_language, split_pair, to_iso1
 from veco_lightning.lexicon.stopwords import default_stop_words
@@ -119,6 +119,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
         self.mining = mining
         self.on_bad_dictionary_line = on_bad_dictionary_line
         self._token_tables: tuple[np.ndarray, np.ndarray, list[str] | None] | None = None
+        self._piece_offsets: PieceOffsets | None | bool = False  # False: not made yet
         self._mined_on: dict[str, str | None] = {}  # language pair -> "text" / "tokens" (None: no dictionary)
         self.mining_stats: dict[str, dict[str, Any]] = {}
 
@@ -189,6 +190,14 @@ class SynonymAlignedDataModule(ParallelDataModule):
             return None
         return TokenMiner(miner, self.tokenizer, *self._token_tables)
 
+    def piece_offsets(self) -> PieceOffsets | None:
+        """The tokenizer's :class:`~veco_lightning.data.token_mining.PieceOffsets` (made once), or ``None`` when it
+        has no SentencePiece-style pieces (then text mining's offsets are always tracked)."""
+        if self._piece_offsets is False:
+            pieces = self._token_tables[2] if self._token_tables is not None else piece_texts(self.tokenizer)
+            self._piece_offsets = PieceOffsets(pieces) if pieces is not None else None
+        return self._piece_offsets
+
     def _mining_fn(self, pair: str) -> tuple[Callable[[dict[str, list]], pa.Table], BilingualDictionary | None]:
         """The batched map function that tokenizes and mines (it also emits a ``_stats`` column, the counts of
         :class:`~veco_lightning.data.units.PairUnits`, so that statistics survive multi-process mapping), and the
@@ -213,8 +222,11 @@ class SynonymAlignedDataModule(ParallelDataModule):
                 synonyms=list_column(units.synonyms, 2 * units.kept),
                 _stats=batch_stats(units.counts.sum(0), len(units.counts)))
 
-        def encode(texts: dict[str, list[str]]) -> dict[str, list]:
-            return {side: encode_with_offsets(tokenizer, side_texts, side_length) for side, side_texts in texts.items()}
+        # Text mining's offsets: read off the pieces where they spell the text (OffsetReader), else tracked.
+        readers = {side: OffsetReader(self.piece_offsets()) for side in ("src", "tgt")}
+
+        def encode(texts: dict[str, list[str]]) -> dict[str, tuple]:
+            return {side: readers[side](tokenizer, side_texts, side_length) for side, side_texts in texts.items()}
 
         def tokenize(batch: dict[str, list]) -> pa.Table:
             texts = {side: batch[side] for side in ("src", "tgt")}  # read here: datasets' lazy batch is not thread-safe
@@ -223,7 +235,8 @@ class SynonymAlignedDataModule(ParallelDataModule):
                 return unit_columns(list_column(cut.src_ids, cut.src_lengths),
                                     list_column(cut.tgt_ids, cut.tgt_lengths), cut.units)
             if miner is None:
-                encoded, matched = encode(texts), None
+                ids = {side: encode_ids(tokenizer, side_texts, side_length) for side, side_texts in texts.items()}
+                matched = None
             else:
                 # Tokenisation and mining side by side: the Rust tokenizer releases the GIL while it encodes, so
                 # the Python segmentation and dictionary matching (which need only the texts) run meanwhile on the
@@ -232,7 +245,6 @@ class SynonymAlignedDataModule(ParallelDataModule):
                     pending = pool.submit(encode, texts)
                     matched = match_texts_batch(miner, texts["src"], texts["tgt"])
                     encoded = pending.result()
-            ids = {side: [ids for ids, _ in encoded[side]] for side in ("src", "tgt")}
             if matched is None:
                 n_pairs = len(ids["src"])
                 lengths = {side: np.fromiter(map(len, ids[side]), np.int64, n_pairs) for side in ("src", "tgt")}
@@ -242,9 +254,8 @@ class SynonymAlignedDataModule(ParallelDataModule):
                     tgt_words=list_column(np.full(int(lengths["tgt"].sum()), -1), lengths["tgt"]),
                     synonyms=list_column(np.zeros(0, np.int64), np.zeros(n_pairs, np.int64)),
                     _stats=batch_stats(np.zeros(width, np.int64), n_pairs))
-            units = units_of_matches(matched, [offsets for _, offsets in encoded["src"]],
-                                     [offsets for _, offsets in encoded["tgt"]])
-            return unit_columns(ids["src"], ids["tgt"], units)
+            units = batch_units(matched, encoded["src"][1], encoded["tgt"][1])
+            return unit_columns(encoded["src"][0], encoded["tgt"][0], units)
 
         return tokenize, dictionary
 

@@ -50,15 +50,15 @@ import pyarrow as pa
 import regex
 import transformers
 
-from veco_lightning.data.tokenizer import _plain_backend, encode_ids, word_start_table
-from veco_lightning.data.units import BatchUnits, _side_units, _split, unit_layout, units_of_sides
+from veco_lightning.data.tokenizer import _plain_backend, encode_ids, encode_with_offsets, word_start_table
+from veco_lightning.data.units import BatchUnits, _side_units, _split, flat_offsets, unit_layout, units_of_sides
 from veco_lightning.lexicon.languages import base_language
 from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner, _occurrences_of_words, _Phrases, _ranges
 from veco_lightning.lexicon.trie import IntMap
 from veco_lightning.lexicon.words import _CLITIC_RULES, SegmentedBatch, normalize
 
-__all__ = ["MARKER", "SPACE", "WORD", "WORDLESS", "CutPairs", "TokenMiner", "piece_texts", "token_kinds",
-           "token_tables"]
+__all__ = ["MARKER", "SPACE", "WORD", "WORDLESS", "CutPairs", "OffsetReader", "PieceOffsets", "TokenMiner",
+           "piece_texts", "token_kinds", "token_tables"]
 
 WORD, WORDLESS, MARKER, SPACE = 0, 1, 2, 3
 """The kinds of :func:`token_kinds`."""
@@ -135,6 +135,118 @@ def piece_texts(tokenizer: transformers.PreTrainedTokenizerBase,
             spaced = _UNREADABLE
         result.append(spaced)
     return None if unreadable > 0.01 * len(pieces) else result
+
+
+def _spells(spelled: str, text: str) -> bool:
+    """Whether a sentence's pieces joined (``spelled``) are its text after a space, character for character, where
+    each character that differs is the text's character under NFKC (a non-breaking space as a space, a full-width
+    comma as a comma): the tokenizer's normalisation changed no length and moved no character, so the offsets are
+    the positions."""
+    if spelled[:1] != " " or len(spelled) != len(text) + 1:
+        return False
+    if spelled[1:] == text:
+        return True
+    return all(a == b or unicodedata.normalize("NFKC", b) == a for a, b in zip(spelled[1:], text))
+
+
+class PieceOffsets:
+    """The character offsets of each token in its text, read off the token ids with a SentencePiece-style tokenizer's
+    :func:`piece_texts` instead of tracked by the tokenizer (which costs about a third of tokenisation: the Rust
+    tokenizer keeps an alignment for every normalised character, and every offset becomes a Python tuple).
+
+    A sentence's pieces joined spell its text as the tokenizer normalised and pre-tokenised it, a space before each
+    word. Where that is ``" " + text`` character for character (normalisation changed at most single characters into
+    their NFKC forms, such as a non-breaking space into a space; pre-tokenisation merged no run of spaces; no unknown or
+    byte-fallback piece), each token's characters are the lengths of the pieces before it, as
+    :meth:`TokenMiner._text_words` counts them: a piece's marker is not part of its offsets, and a bare marker covers
+    the next character, as the tokenizer's offsets put them. The other sentences are encoded again with offsets tracked.
+    The first batch is checked against the tracked offsets (:meth:`check`): a tokenizer whose offsets follow another
+    rule keeps tracking them, so the offsets are the tokenizer's either way."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        self.table = [*pieces, "\n"]  # the last entry separates sentences
+        self.length = np.fromiter(map(len, pieces), np.int64, len(pieces))
+        self.lead = self.length - np.fromiter((len(p.lstrip(" ")) for p in pieces), np.int64, len(pieces))
+
+    def __call__(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str],
+                 max_length: int) -> tuple[list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each text's token ids cut to ``max_length`` and the kept tokens' offsets as
+        :func:`~veco_lightning.data.units.flat_offsets` gives them (starts, ends, tokens per text)."""
+        ids = encode_ids(tokenizer, texts)
+        tokens = _Tokens.of(ids, max_length)
+        flat, first, sentence = tokens.flat, tokens.first, tokens.sentence
+        spelled = "".join(map(self.table.__getitem__, np.insert(flat, first[1:], len(self.table) - 1).tolist()))
+        spelled = spelled.split("\n") if len(ids) else []
+        exact = np.fromiter(map(_spells, spelled, texts), bool, len(texts))
+        size, lead = self.length[flat], self.lead[flat]
+        total = np.cumsum(size)
+        end = total - np.r_[0, total][first][sentence] - 1  # after the token, in the text (the leading space dropped)
+        bare = (lead >= size) & (size > 0)
+        start = np.where(bare, end, end - size + lead)
+        end = np.where(bare, end + 1, end)
+        keep, kept = tokens.keep, tokens.kept
+        cut = [sentence_ids[:max_length] for sentence_ids in ids]
+        if exact.all():
+            return cut, (start[keep], end[keep], kept)
+        # The others through the tokenizer with offsets tracked, placed among the derived ones in sentence order.
+        redo = np.flatnonzero(~exact)
+        tracked = encode_with_offsets(tokenizer, [texts[k] for k in redo.tolist()], max_length)
+        for k, (tracked_ids, _) in zip(redo.tolist(), tracked):
+            cut[k] = tracked_ids
+        tracked_start, tracked_end, tracked_kept = flat_offsets([offsets for _, offsets in tracked])
+        derived = keep & exact[sentence]
+        kept = kept.copy()
+        kept[redo] = tracked_kept
+        out_first = np.cumsum(kept) - kept
+        starts, ends = np.zeros(int(kept.sum()), np.int64), np.zeros(int(kept.sum()), np.int64)
+        at = out_first[sentence[derived]] + tokens.local[derived]
+        starts[at], ends[at] = start[derived], end[derived]
+        at = np.repeat(out_first[redo], tracked_kept) + np.arange(len(tracked_start)) - np.repeat(
+            np.cumsum(tracked_kept) - tracked_kept, tracked_kept)
+        starts[at], ends[at] = tracked_start, tracked_end
+        return cut, (starts, ends, kept)
+
+    def check(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str], max_length: int) -> bool:
+        """Whether the offsets read off the pieces equal the tracked ones on ``texts`` (for every text, and the ids
+        too)."""
+        cut, (starts, ends, kept) = self(tokenizer, texts, max_length)
+        tracked = encode_with_offsets(tokenizer, texts, max_length)
+        t_start, t_end, t_kept = flat_offsets([offsets for _, offsets in tracked])
+        return (cut == [ids for ids, _ in tracked] and np.array_equal(kept, t_kept) and np.array_equal(starts, t_start)
+                and np.array_equal(ends, t_end))
+
+    def share(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str]) -> float:
+        """The share of ``texts`` whose offsets are read off their pieces (the others are tracked)."""
+        ids = encode_ids(tokenizer, texts)
+        lengths = np.fromiter(map(len, ids), np.int64, len(ids))
+        flat = np.fromiter(chain.from_iterable(ids), np.int64, int(lengths.sum()))
+        first = np.cumsum(lengths) - lengths
+        spelled = "".join(map(self.table.__getitem__, np.insert(flat, first[1:], len(self.table) - 1).tolist()))
+        return float(np.mean(list(map(_spells, spelled.split("\n"), texts)))) if len(texts) else 0.0
+
+
+class OffsetReader:
+    """Token ids and character offsets of one side of a language pair's batches, for text mining: read off the pieces
+    (:class:`PieceOffsets`) when the tokenizer has them, they give the tokenizer's own offsets on the first batch
+    (checked against the tracked ones) and at least ``min_share`` of that batch's texts are spelled exactly (below
+    it, encoding most texts twice costs more than tracking the offsets of all); tracked by the tokenizer otherwise.
+    Decided on the first batch, so a forked ``num_proc`` worker decides on its own."""
+
+    def __init__(self, pieces: PieceOffsets | None, min_share: float = 0.8) -> None:
+        self.pieces, self.min_share = pieces, min_share
+        self.decided: bool | None = None if pieces is not None else False
+
+    def __call__(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str],
+                 max_length: int) -> tuple[list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each text's ids cut to ``max_length`` and the kept tokens' offsets as
+        :func:`~veco_lightning.data.units.flat_offsets` gives them."""
+        if self.decided is None and len(texts):
+            self.decided = (self.pieces.share(tokenizer, texts) >= self.min_share
+                            and self.pieces.check(tokenizer, texts, max_length))
+        if self.decided:
+            return self.pieces(tokenizer, texts, max_length)
+        tracked = encode_with_offsets(tokenizer, texts, max_length)
+        return [ids for ids, _ in tracked], flat_offsets([offsets for _, offsets in tracked])
 
 
 def token_tables(tokenizer: transformers.PreTrainedTokenizerBase) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
