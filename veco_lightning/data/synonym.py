@@ -223,7 +223,8 @@ class SynonymAlignedDataModule(ParallelDataModule):
                 _stats=batch_stats(units.counts.sum(0), len(units.counts)))
 
         # Text mining's offsets: read off the pieces where they spell the text (OffsetReader), else tracked.
-        readers = {side: OffsetReader(self.piece_offsets()) for side in ("src", "tgt")}
+        text_mining = miner is not None and token_miner is None
+        readers = {side: OffsetReader(self.piece_offsets() if text_mining else None) for side in ("src", "tgt")}
 
         def encode(texts: dict[str, list[str]]) -> dict[str, tuple]:
             return {side: readers[side](tokenizer, side_texts, side_length) for side, side_texts in texts.items()}
