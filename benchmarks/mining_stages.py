@@ -6,7 +6,8 @@ NTREX-128 reference, the pairs go through the stages of the synonym datamodule's
 
 * ``tokens``: the token ids of both sides, as the parallel datamodule encodes them (``encode_ids``, no offsets
   tracked; the baseline);
-* ``tokens+offsets``: the ids and the character offsets of both sides (what the synonym datamodule encodes);
+* ``tokens+offsets``: the ids and the character offsets of both sides, tracked by the tokenizer (what text mining
+  encodes where a sentence's pieces do not spell its text: :class:`~veco_lightning.data.token_mining.OffsetReader`);
 * ``seg xx`` / ``seg en``: the segmentation of each side (:meth:`SynonymMiner.segment_batch`);
 * ``match``: the dictionary matching (:meth:`SynonymMiner.match_batch`);
 * ``units``: the units and token maps (:func:`veco_lightning.data.units.units_of_matches`);
