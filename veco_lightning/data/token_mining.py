@@ -175,9 +175,7 @@ class PieceOffsets:
         ids = encode_ids(tokenizer, texts)
         tokens = _Tokens.of(ids, max_length)
         flat, first, sentence = tokens.flat, tokens.first, tokens.sentence
-        spelled = "".join(map(self.table.__getitem__, np.insert(flat, first[1:], len(self.table) - 1).tolist()))
-        spelled = spelled.split("\n") if len(ids) else []
-        exact = np.fromiter(map(_spells, spelled, texts), bool, len(texts))
+        exact = self._exact(tokens, texts)
         size, lead = self.length[flat], self.lead[flat]
         total = np.cumsum(size)
         end = total - np.r_[0, total][first][sentence] - 1  # after the token, in the text (the leading space dropped)
@@ -217,12 +215,14 @@ class PieceOffsets:
 
     def share(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str]) -> float:
         """The share of ``texts`` whose offsets are read off their pieces (the others are tracked)."""
-        ids = encode_ids(tokenizer, texts)
-        lengths = np.fromiter(map(len, ids), np.int64, len(ids))
-        flat = np.fromiter(chain.from_iterable(ids), np.int64, int(lengths.sum()))
-        first = np.cumsum(lengths) - lengths
-        spelled = "".join(map(self.table.__getitem__, np.insert(flat, first[1:], len(self.table) - 1).tolist()))
-        return float(np.mean(list(map(_spells, spelled.split("\n"), texts)))) if len(texts) else 0.0
+        return float(self._exact(_Tokens.of(encode_ids(tokenizer, texts), 1), texts).mean()) if len(texts) else 0.0
+
+    def _exact(self, tokens: _Tokens, texts: list[str]) -> np.ndarray:
+        """Whether each text's pieces spell it (:func:`_spells`): all the batch's pieces joined at once, a newline
+        (which no piece holds) between sentences."""
+        spelled = "".join(map(self.table.__getitem__,
+                              np.insert(tokens.flat, tokens.first[1:], len(self.table) - 1).tolist()))
+        return np.fromiter(map(_spells, spelled.split("\n") if len(texts) else [], texts), bool, len(texts))
 
 
 class OffsetReader:
