@@ -160,76 +160,78 @@ class PieceOffsets:
     byte-fallback piece), each token's characters are the lengths of the pieces before it, as
     :meth:`TokenMiner._text_words` counts them: a piece's marker is not part of its offsets, and a bare marker covers
     the next character, as the tokenizer's offsets put them. The other sentences are encoded again with offsets tracked.
-    The first batch is checked against the tracked offsets (:meth:`check`): a tokenizer whose offsets follow another
-    rule keeps tracking them, so the offsets are the tokenizer's either way."""
+    :class:`OffsetReader` checks the first batch against the tracked offsets: a tokenizer whose offsets follow another
+    rule keeps tracking them, so the offsets are the tokenizer's either way. Token mining cuts a side without spaces
+    in the same spelled text (:meth:`TokenMiner._text_words`)."""
 
     def __init__(self, pieces: list[str]) -> None:
         self.table = [*pieces, "\n"]  # the last entry separates sentences
         self.length = np.fromiter(map(len, pieces), np.int64, len(pieces))
         self.lead = self.length - np.fromiter((len(p.lstrip(" ")) for p in pieces), np.int64, len(pieces))
 
-    def __call__(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str],
-                 max_length: int) -> tuple[list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Each text's token ids cut to ``max_length`` and the kept tokens' offsets as
-        :func:`~veco_lightning.data.units.flat_offsets` gives them (starts, ends, tokens per text)."""
+    def spelled(self, tokens: _Tokens) -> list[str]:
+        """Each sentence's pieces joined: all the batch's at once, a newline (which no piece holds) between them."""
+        if not len(tokens.first):
+            return []
+        return "".join(map(self.table.__getitem__,
+                           np.insert(tokens.flat, tokens.first[1:], len(self.table) - 1).tolist())).split("\n")
+
+    def spans(self, tokens: _Tokens) -> tuple[np.ndarray, np.ndarray]:
+        """Each token's characters ``[start, end)`` in its sentence's :meth:`spelled` text: the lengths of the pieces
+        before it; a marker belongs to the characters after it, as the tokenizer's offsets put it (a bare ``▁``
+        covers the next character)."""
+        size, lead = self.length[tokens.flat], self.lead[tokens.flat]
+        total = np.cumsum(size)
+        end = total - np.r_[0, total][tokens.first][tokens.sentence]  # characters to each token's end
+        bare = (lead >= size) & (size > 0)
+        return np.where(bare, end, end - size + lead), np.where(bare, end + 1, end)
+
+    def read(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str],
+             max_length: int) -> tuple[list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+        """Each text's token ids cut to ``max_length``, the kept tokens' offsets as
+        :func:`~veco_lightning.data.units.flat_offsets` gives them (starts, ends, tokens per text), and which texts
+        had them read off their pieces (the others were tracked)."""
         ids = encode_ids(tokenizer, texts)
         tokens = _Tokens.of(ids, max_length)
-        flat, first, sentence = tokens.flat, tokens.first, tokens.sentence
-        exact = self._exact(tokens, texts)
-        size, lead = self.length[flat], self.lead[flat]
-        total = np.cumsum(size)
-        end = total - np.r_[0, total][first][sentence] - 1  # after the token, in the text (the leading space dropped)
-        bare = (lead >= size) & (size > 0)
-        start = np.where(bare, end, end - size + lead)
-        end = np.where(bare, end + 1, end)
+        exact = np.fromiter(map(_spells, self.spelled(tokens), texts), bool, len(texts))
+        start, end = self.spans(tokens)
+        start, end = start - 1, end - 1  # in the text: the space before its first word dropped
         keep, kept = tokens.keep, tokens.kept
         cut = [sentence_ids[:max_length] for sentence_ids in ids]
         if exact.all():
-            return cut, (start[keep], end[keep], kept)
-        # The others through the tokenizer with offsets tracked, placed among the derived ones in sentence order.
+            return cut, (start[keep], end[keep], kept), exact
+        # The others through the tokenizer with offsets tracked, placed among the read ones in sentence order.
         redo = np.flatnonzero(~exact)
         tracked = encode_with_offsets(tokenizer, [texts[k] for k in redo.tolist()], max_length)
         for k, (tracked_ids, _) in zip(redo.tolist(), tracked):
             cut[k] = tracked_ids
         tracked_start, tracked_end, tracked_kept = flat_offsets([offsets for _, offsets in tracked])
-        derived = keep & exact[sentence]
+        read = keep & exact[tokens.sentence]
         kept = kept.copy()
         kept[redo] = tracked_kept
         out_first = np.cumsum(kept) - kept
         starts, ends = np.zeros(int(kept.sum()), np.int64), np.zeros(int(kept.sum()), np.int64)
-        at = out_first[sentence[derived]] + tokens.local[derived]
-        starts[at], ends[at] = start[derived], end[derived]
+        at = out_first[tokens.sentence[read]] + tokens.local[read]
+        starts[at], ends[at] = start[read], end[read]
         at = np.repeat(out_first[redo], tracked_kept) + np.arange(len(tracked_start)) - np.repeat(
             np.cumsum(tracked_kept) - tracked_kept, tracked_kept)
         starts[at], ends[at] = tracked_start, tracked_end
-        return cut, (starts, ends, kept)
+        return cut, (starts, ends, kept), exact
 
-    def check(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str], max_length: int) -> bool:
-        """Whether the offsets read off the pieces equal the tracked ones on ``texts`` (for every text, and the ids
-        too)."""
-        cut, (starts, ends, kept) = self(tokenizer, texts, max_length)
-        tracked = encode_with_offsets(tokenizer, texts, max_length)
-        t_start, t_end, t_kept = flat_offsets([offsets for _, offsets in tracked])
-        return (cut == [ids for ids, _ in tracked] and np.array_equal(kept, t_kept) and np.array_equal(starts, t_start)
-                and np.array_equal(ends, t_end))
 
-    def share(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str]) -> float:
-        """The share of ``texts`` whose offsets are read off their pieces (the others are tracked)."""
-        return float(self._exact(_Tokens.of(encode_ids(tokenizer, texts), 1), texts).mean()) if len(texts) else 0.0
-
-    def _exact(self, tokens: _Tokens, texts: list[str]) -> np.ndarray:
-        """Whether each text's pieces spell it (:func:`_spells`): all the batch's pieces joined at once, a newline
-        (which no piece holds) between sentences."""
-        spelled = "".join(map(self.table.__getitem__,
-                              np.insert(tokens.flat, tokens.first[1:], len(self.table) - 1).tolist()))
-        return np.fromiter(map(_spells, spelled.split("\n") if len(texts) else [], texts), bool, len(texts))
+def _tracked(tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str],
+             max_length: int) -> tuple[list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Each text's ids cut to ``max_length`` and its offsets, tracked by the tokenizer, as :class:`PieceOffsets`
+    gives them."""
+    tracked = encode_with_offsets(tokenizer, texts, max_length)
+    return [ids for ids, _ in tracked], flat_offsets([offsets for _, offsets in tracked])
 
 
 class OffsetReader:
     """Token ids and character offsets of one side of a language pair's batches, for text mining: read off the pieces
-    (:class:`PieceOffsets`) when the tokenizer has them, they give the tokenizer's own offsets on the first batch
-    (checked against the tracked ones) and at least ``min_share`` of that batch's texts are spelled exactly (below
-    it, encoding most texts twice costs more than tracking the offsets of all); tracked by the tokenizer otherwise.
+    (:meth:`PieceOffsets.read`) when the tokenizer has them and, on the first batch, they are the tokenizer's own
+    offsets (compared with the tracked ones) for at least ``min_share`` of its texts read off the pieces (below it,
+    encoding most texts twice costs more than tracking the offsets of all); tracked by the tokenizer otherwise.
     Decided on the first batch, so a forked ``num_proc`` worker decides on its own."""
 
     def __init__(self, pieces: PieceOffsets | None, min_share: float = 0.8) -> None:
@@ -241,12 +243,14 @@ class OffsetReader:
         """Each text's ids cut to ``max_length`` and the kept tokens' offsets as
         :func:`~veco_lightning.data.units.flat_offsets` gives them."""
         if self.decided is None and len(texts):
-            self.decided = (self.pieces.share(tokenizer, texts) >= self.min_share
-                            and self.pieces.check(tokenizer, texts, max_length))
+            tracked = _tracked(tokenizer, texts, max_length)
+            ids, offsets, exact = self.pieces.read(tokenizer, texts, max_length)
+            self.decided = bool(exact.mean() >= self.min_share and ids == tracked[0]
+                                and all(np.array_equal(a, b) for a, b in zip(offsets, tracked[1])))
+            return tracked
         if self.decided:
-            return self.pieces(tokenizer, texts, max_length)
-        tracked = encode_with_offsets(tokenizer, texts, max_length)
-        return [ids for ids, _ in tracked], flat_offsets([offsets for _, offsets in tracked])
+            return self.pieces.read(tokenizer, texts, max_length)[:2]
+        return _tracked(tokenizer, texts, max_length)
 
 
 def token_tables(tokenizer: transformers.PreTrainedTokenizerBase) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
@@ -567,9 +571,7 @@ class TokenMiner:
                     f"{miner.src_lang}-{miner.tgt_lang}: a side written without spaces is mined on token ids only with "
                     "a SentencePiece-style tokenizer (pieces marked with '▁'); mine this pair on text "
                     "(data.synonym.mining: text)")
-            self.piece_length = np.fromiter(map(len, self.pieces), np.int64, len(self.pieces))
-            self.piece_lead = self.piece_length - np.fromiter((len(p.lstrip(" ")) for p in self.pieces), np.int64,
-                                                              len(self.pieces))
+            self.piece_table = PieceOffsets(self.pieces)
         self.word_start = word_start_table(tokenizer).numpy() if word_start is None else word_start
         self.kinds = kinds
         self.sides = self._sides()
@@ -599,14 +601,9 @@ class TokenMiner:
         as the tokenizer's offsets put it: a bare ``▁`` covers the next character."""
         name = ("src", "tgt")[side]
         tokens = _Tokens.of(ids, max_length)
-        words = self.miner.segment_batch(["".join(map(self.pieces.__getitem__, sentence)) for sentence in ids], name)
+        words = self.miner.segment_batch(self.piece_table.spelled(tokens), name)
         occurrences = self.miner.occurrences(words.words, words.counts, name)
-        size, lead = self.piece_length[tokens.flat], self.piece_lead[tokens.flat]
-        total = np.cumsum(size)
-        end = total - np.r_[0, total][tokens.first][tokens.sentence]  # characters to each token's end, in its sentence
-        bare = (lead >= size) & (size > 0)
-        start = np.where(bare, end, end - size + lead)
-        end = np.where(bare, end + 1, end)
+        start, end = self.piece_table.spans(tokens)
         keep = tokens.keep
         return _TextSide(words, occurrences, tokens.flat[keep], tokens.kept, start[keep], end[keep])
 
