@@ -6,10 +6,19 @@ import os
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from veco_lightning.lexicon.dictionary import read_dictionary
-from veco_lightning.lexicon.words import Word, is_no_space_lang, normalize, segment, segment_batch, segment_spans
+from veco_lightning.lexicon.words import (
+    Word,
+    _tiles,
+    is_no_space_lang,
+    normalize,
+    segment,
+    segment_batch,
+    segment_spans,
+)
 
 NTREX = Path(os.environ.get("VECO_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) / "ntrex128"
 
@@ -143,7 +152,18 @@ def test_possessive_split_patterns_match_their_greedy_forms():
         assert agreed.split(text) == greedy_agreed.split(text), text
 
 
-RUN_CHARS = "中国人民大学北京的一是ガカタナกขค"
+RUN_CHARS = "中国人民大学北京的一是ガカタナกขค𠀀𪚥"  # the last two outside the BMP
+
+
+def test_tiles_equal_slices():
+    # words._tiles cuts a text at sorted starts in one split; the same as a slice per word, astral characters too.
+    rng = random.Random(0)
+    for _ in range(200):
+        text = "".join(rng.choice(RUN_CHARS) for _ in range(rng.randint(1, 30)))
+        starts = sorted({0, *rng.sample(range(len(text)), rng.randint(0, len(text) - 1))})
+        ends = [*starts[1:], len(text)]
+        assert _tiles(text, np.array(starts, np.int64)) == [text[a:b] for a, b in zip(starts, ends)]
+    assert _tiles("", np.zeros(0, np.int64)) == []
 
 
 @pytest.mark.parametrize("max_word_chars", [1, 2, 3, 8])

@@ -309,6 +309,16 @@ def _cut_runs(runs: str, lengths: np.ndarray, trie: CharTrie, max_word_chars: in
     return starts, starts + longest[starts]
 
 
+def _tiles(text: str, starts: np.ndarray) -> list[str]:
+    """``text`` cut at ``starts`` (sorted, the first 0): ``[text[a:b] for a, b in zip(starts, starts[1:] + [end])]``
+    in one split of the text with a newline (which it does not hold) put before each start, not a slice per word
+    (a tenth of the time on NTREX's Chinese: each run's words tile it)."""
+    if not len(starts):
+        return []
+    points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    return np.insert(points, starts[1:], 10).tobytes().decode("utf-32-le").split("\n")
+
+
 def _segment_mixed_batch(text: str, rules, lexicon, max_word_chars: int,
                          prefixes) -> tuple[list[str], np.ndarray, np.ndarray]:
     """:func:`_segment_mixed` as ``(words, starts, ends)``, its runs cut together by :func:`_cut_runs` when
@@ -347,7 +357,7 @@ def _segment_mixed_batch(text: str, rules, lexicon, max_word_chars: int,
         runs = "".join(kept)
     lengths = np.fromiter((end - start for start, end in fast), np.int64, len(fast))
     starts, ends = _cut_runs(runs, lengths, char_trie(lexicon), max_word_chars)
-    words = [runs[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
+    words = _tiles(runs, starts)
     # Back to positions in the text, then merged with the other words in text order.
     run_start = np.cumsum(lengths) - lengths
     shift = (np.fromiter((start for start, _ in fast), np.int64, len(fast)) - run_start)[
