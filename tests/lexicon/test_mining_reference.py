@@ -359,3 +359,19 @@ def test_batch_matching_of_no_space_keys_across_words(max_word_chars):
                 multi += sum(1 for e in expected if (e[2] - e[1] > 1 if src_lang == "zh" else e[4] - e[3] > 1))
             if max_word_chars < 8:
                 assert multi > 0  # the case under test occurs
+
+
+def test_no_space_lookup_gives_each_fact_of_a_word():
+    # A no-space side looks each word up once (_CharTrie.lookup): its key id, whether some longer key continues it
+    # and whether it is a stop word, as the three separate lookups give them.
+    dictionary = BilingualDictionary("zh", "en")
+    for key, value in [("北京", "peking"), ("北京大学", "peking university"), ("大学", "university"), ("人", "person"),
+                       ("中国人", "chinese")]:
+        dictionary.add(key, value)
+    miner = SynonymMiner(dictionary, "zh", "en", {"zh": frozenset({"人", "的"}), "en": frozenset()})
+    tables, index = miner.batch_tables(), miner.index
+    words = ["北京", "北", "北京大", "大学", "人", "的", "中国", "中国人", "x", ""]
+    key, extendable, stop = tables.src_chars.lookup(words)
+    assert key.tolist() == [tables.src_ids.get(word, -1) for word in words]
+    assert extendable.tolist() == [word in index.src_extendable for word in words]
+    assert stop.tolist() == [word in miner.stops[0] for word in words]

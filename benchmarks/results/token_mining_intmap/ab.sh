@@ -4,14 +4,4 @@
 # Usage, from the repository root: bash benchmarks/results/token_mining_intmap/ab.sh BEFORE_DIR AFTER_DIR [ROUNDS]
 # (BEFORE_DIR: a checkout of 072f98a with this commit's benchmarks/mining_stages.py copied in; AFTER_DIR: this one)
 set -euo pipefail
-before=$1 after=$2 rounds=${3:-3}
-out=benchmarks/results/token_mining_intmap
-tok=$(ls -d "$PWD"/benchmarks/.cache/tokenizer-32000-* | head -1)
-for round in $(seq 1 "$rounds"); do
-  for arm in before after; do
-    dir=$before; [ "$arm" = after ] && dir=$after
-    (cd "$dir" && python benchmarks/mining_stages.py --data-dir "${VECO_BENCH_DATA:-$OLDPWD/../shared/data}" --tokenizer "$tok" --repeats 5 \
-       --output "$OLDPWD/$out/${arm}_round${round}.json") > "$out/${arm}_round${round}.log" 2>&1
-    grep "^| all" "$out/${arm}_round${round}.log" | sed "s/^/round $round $arm /"
-  done
-done
+exec bash benchmarks/mining_stages_ab.sh "$1" "$2" "${3:-3}" benchmarks/results/token_mining_intmap
