@@ -199,3 +199,24 @@ def test_clean_file_read_whole_equals_line_by_line(tmp_path, caplog, monkeypatch
     monkeypatch.setattr(dictionary_module, "_WHOLE_FILE_BYTES", 0)
     c = read_dictionary(clean, "en", "de")
     assert list(c.mapping.items()) == list(a.mapping.items()) and (c.read, c.skipped, c.duplicates) == (9, 2, 1)
+
+
+def test_two_field_lines_read_without_a_loop_equal_line_by_line(tmp_path, caplog, monkeypatch):
+    # A file whose every line is two clean fields around one TAB has its fields split with no loop over the lines
+    # (dictionary._tab_fields); the entries, counts and problems are those of the rules applied line by line.
+    lines = ["dog\tHund", "post office\tPostamt", "dog\tHund", "?\t!", "Straße\tstreet", "北京\tBeijing",
+             "Ice Cream\tSpeise Eis", "l'homme\tman", "-\tx"]
+    path = write(tmp_path, "two_fields.tsv", "\n".join(lines) + "\n")
+    assert dictionary_module._tab_fields(lines) is not None
+    with caplog.at_level(logging.WARNING, logger="veco_lightning.lexicon.dictionary"):
+        fast = read_dictionary(path, "en", "de")
+    monkeypatch.setattr(dictionary_module, "_tab_fields", lambda lines: None)
+    slow = read_dictionary(path, "en", "de")
+    assert list(fast.mapping.items()) == list(slow.mapping.items())
+    assert (fast.read, fast.skipped, fast.duplicates) == (slow.read, slow.skipped, slow.duplicates) == (9, 2, 1)
+    assert f"{path}:4" in caplog.text and f"{path}:9" in caplog.text
+    with pytest.raises(BadInputError, match=re.escape(f"{path}:4")):
+        read_dictionary(path, "en", "de", strict=True)
+    # Lines the loop must read: no TAB, a second TAB, an empty field, whitespace around a field, a comment.
+    for odd in ("dog Hund", "a\tb\tc", "a\t", "\tb", "a \tb", "a\t b", "a\u00a0\tb", "# x\ty"):
+        assert dictionary_module._tab_fields(["x\ty", odd]) is None, odd

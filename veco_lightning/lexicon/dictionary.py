@@ -24,6 +24,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
 
 from veco_lightning.heap import long_lived
 from veco_lightning.lexicon.badinput import (
@@ -66,9 +67,11 @@ def phrases(texts: Sequence[str], lang: str) -> list[Phrase]:
     if is_no_space_lang(lang):
         out = [(joined,) if text.replace(" ", "").isalpha() and (joined := "".join(form.split())).isalpha() else None
                for text, form in zip(texts, folded)]
-    else:
-        out = [(form,) if " " not in text and text.isalpha() and form.isalpha() and max(text) < "\u0e00" else None
-               for text, form in zip(texts, folded)]
+    else:  # one word of letters; else several (_letters_only, then _letters_phrase, inline)
+        out = [(form,) if " " not in text and text.isalpha() and form.isalpha() and max(text) < "\u0e00"
+               else tuple(words) if ((letters := text.replace(" ", "")).isalpha() and max(letters) < "\u0e00"
+                                     and "".join(words := form.split()).isalpha())
+               else None for text, form in zip(texts, folded)]
     for k in [k for k, found in enumerate(out) if found is None]:
         text = texts[k]
         found = _letters_phrase(folded[k], lang) if _letters_only(text, lang) else None
@@ -262,19 +265,19 @@ class BilingualDictionary:
     def _build_index(self) -> DictionaryIndex:
         src_ns, tgt_ns = is_no_space_lang(self.src_lang), is_no_space_lang(self.tgt_lang)
         src_sep, tgt_sep = ("" if src_ns else " "), ("" if tgt_ns else " ")
-        src_map = {
-            src_sep.join(src): frozenset(tgt_sep.join(t) for t in targets) for src, targets in self.mapping.items()
-        }
-        tgt_keys = frozenset(k for targets in src_map.values() for k in targets)
+        src_join, tgt_join = src_sep.join, tgt_sep.join  # (map with a bound method: no Python call per phrase)
+        src_map = dict(zip(map(src_join, self.mapping), (frozenset(map(tgt_join, targets))
+                                                         for targets in self.mapping.values())))
+        tgt_keys = frozenset(chain.from_iterable(src_map.values()))
 
         def prefixes(keys: Iterable[str], no_space: bool) -> tuple[frozenset[str], frozenset[str]]:
             """Every prefix of the keys, and the strict prefixes among them."""
             strict: set[str] = set()
-            for key in keys:
-                if no_space:
+            if no_space:
+                for key in keys:
                     strict.update(key[:end] for end in range(1, len(key)))
-                elif " " in key:
-                    parts = key.split(" ")
+            else:  # only keys of several words have strict prefixes
+                for parts in map(str.split, [key for key in keys if " " in key], repeat(" ")):
                     strict.update(" ".join(parts[:end]) for end in range(1, len(parts)))
             return frozenset(strict.union(keys)), frozenset(strict)
 
@@ -329,6 +332,21 @@ def _clean_lines(path: str, max_line_chars: int) -> list[str] | None:
     return lines
 
 
+def _tab_fields(lines: list[str]) -> list[str] | None:
+    """The two fields of every line, flat (``[src, tgt, src, tgt, ...]``), when each of ``lines`` is exactly two
+    fields around one TAB, neither empty nor with whitespace at its ends, and none is a comment: what
+    :func:`read_dictionary`'s line-by-line rules make of such lines, found with no Python loop over them. ``None``
+    otherwise (those rules then go line by line)."""
+    if not lines or not all(map(str.__contains__, lines, repeat("\t"))):
+        return None
+    fields = "\t".join(lines).split("\t")
+    if len(fields) != 2 * len(lines) or not all(fields) or not all(map(str.__eq__, fields, map(str.strip, fields))):
+        return None  # a line with another TAB, an empty field, or whitespace around a field
+    if any(map(str.startswith, fields[0::2], repeat("#"))):  # a comment line
+        return None
+    return fields
+
+
 def read_dictionary(path: str | os.PathLike, src_lang: str, tgt_lang: str, reverse: bool = False,
                     strict: bool = False, max_line_chars: int = MAX_LINE_CHARS) -> BilingualDictionary:
     """Read a MUSE-style dictionary file into a ``src_lang -> tgt_lang`` dictionary.
@@ -355,7 +373,12 @@ def read_dictionary(path: str | os.PathLike, src_lang: str, tgt_lang: str, rever
         rows: list[tuple[int, str, str, str]] = []  # line number, the two sides, the line
         problems: dict[int, tuple[str, str]] = {}  # line number -> (problem, line)
         clean = _clean_lines(path, max_line_chars)
-        numbered = read_lines(path) if clean is None else ((n, line, None) for n, line in enumerate(clean, start=1))
+        sides = _tab_fields(clean) if clean is not None else None
+        if sides is not None:  # every line two clean fields: the sides of line k + 1 are sides[2k] and sides[2k + 1]
+            numbered = iter(())
+            line_nos, src_sides, tgt_sides, lines = range(1, len(clean) + 1), sides[0::2], sides[1::2], clean
+        else:
+            numbered = read_lines(path) if clean is None else ((n, line, None) for n, line in enumerate(clean, 1))
         for line_no, line, decoding in numbered:
             found = decoding or (text_problem(line, max_line_chars) if clean is None else None)
             if found:
@@ -376,19 +399,23 @@ def read_dictionary(path: str | os.PathLike, src_lang: str, tgt_lang: str, rever
                     problems[line_no] = (f"{len(fields)} whitespace-separated field(s) and no TAB", line)
                     continue
             rows.append((line_no, fields[0], fields[1], line))
-        result.read = len(rows) + len(problems)  # entry lines: blank and comment lines apart
+        if sides is None:
+            line_nos, src_sides, tgt_sides, lines = (list(column) for column in zip(*rows)) if rows else ([],) * 4
+        del rows
+        result.read = len(src_sides) + len(problems)  # entry lines: blank and comment lines apart
         # Pass 2: each distinct side made a phrase once (a headword recurs on the lines of its translations), in bulk.
-        src_texts, tgt_texts = list(dict.fromkeys(r[1] for r in rows)), list(dict.fromkeys(r[2] for r in rows))
+        src_texts, tgt_texts = list(dict.fromkeys(src_sides)), list(dict.fromkeys(tgt_sides))
         src_phrases = dict(zip(src_texts, phrases(src_texts, file_src)))
         tgt_phrases = dict(zip(tgt_texts, phrases(tgt_texts, file_tgt)))
         del src_texts, tgt_texts
-        entries = []
-        for line_no, src_text, tgt_text, line in rows:
-            src, tgt = src_phrases[src_text], tgt_phrases[tgt_text]
-            if not src or not tgt:
-                problems[line_no] = ("a side with no word characters", line)
-            else:
-                entries.append((tgt, src) if reverse else (src, tgt))
+        src_column = list(map(src_phrases.__getitem__, src_sides))
+        tgt_column = list(map(tgt_phrases.__getitem__, tgt_sides))
+        if not (all(src_column) and all(tgt_column)):  # a side with no word (rare): that line is a problem
+            kept = [k for k, (src, tgt) in enumerate(zip(src_column, tgt_column)) if src and tgt]
+            for k in sorted(set(range(len(src_column))) - set(kept)):
+                problems[line_nos[k]] = ("a side with no word characters", lines[k])
+            src_column, tgt_column = [src_column[k] for k in kept], [tgt_column[k] for k in kept]
+        entries = zip(tgt_column, src_column) if reverse else zip(src_column, tgt_column)
         if problems and strict:
             line_no = min(problems)
             problem, line = problems[line_no]

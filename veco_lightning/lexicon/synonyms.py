@@ -312,8 +312,8 @@ class _Phrases:
         multi = [key for key in keys if " " in key]
         phrases = [key.split(" ") for key in multi]
         self.word_ids = dict(ids)
-        for word in sorted({word for words in phrases for word in words} - ids.keys()):
-            self.word_ids[word] = len(self.word_ids)
+        others = sorted(set(chain.from_iterable(phrases)) - ids.keys())
+        self.word_ids.update(zip(others, range(len(ids), len(ids) + len(others))))
         self.n_keys = len(ids)
         self.width = width = len(self.word_ids)
         # The trie: a word's state is its word id, longer prefixes are numbered above.
@@ -324,16 +324,19 @@ class _Phrases:
         codes, following, state, n_states = build_trie(flat, lengths, state, 1, width, width)
         self.edges = IntMap.of(codes, following)
         self.key = np.full(n_states, -1, np.int64)
-        self.key[state] = np.fromiter(map(ids.__getitem__, multi), np.int64, len(multi))
+        multi_ids = np.fromiter(map(ids.__getitem__, multi), np.int64, len(multi))
+        self.key[state] = multi_ids
         self.starts = np.zeros(width, bool)  # words that begin a longer key: the edges out of one-word states
         first = codes // width
         self.starts[first[first < width]] = True
         self.follows = np.zeros(width, bool)  # words that continue some key: only those can grow an n-gram
         self.follows[codes % width] = True
         self.stop = np.zeros(max(len(ids), 1), bool)
-        if stop:
-            for key, words in zip(multi, phrases):
-                self.stop[ids[key]] = key in stop or all(word in stop for word in words)
+        if stop and len(multi):  # a key that is a stop word, or all of whose words are
+            stop_word = np.zeros(width, bool)
+            stop_word[[self.word_ids[word] for word in stop if word in self.word_ids]] = True
+            every = np.logical_and.reduceat(stop_word[flat], np.cumsum(lengths) - lengths)
+            self.stop[multi_ids] = np.fromiter(map(stop.__contains__, multi), bool, len(multi)) | every
 
     def lookup(self, words: list[str]) -> np.ndarray:
         """The word id of every word (-1: none; below ``n_keys`` it is the word's key id)."""
