@@ -137,6 +137,12 @@ def piece_texts(tokenizer: transformers.PreTrainedTokenizerBase,
     return None if unreadable > 0.01 * len(pieces) else result
 
 
+def _joined(table: list[str], flat: np.ndarray, first: np.ndarray) -> str:
+    """The ``table`` entries of ``flat``'s groups (each from its ``first`` index to the next) joined, the table's
+    last entry (a newline) between groups: one ``str.join`` for a whole batch."""
+    return "".join(map(table.__getitem__, np.insert(flat, first[1:], len(table) - 1).tolist()))
+
+
 def _spells(spelled: str, text: str) -> bool:
     """Whether a sentence's pieces joined (``spelled``) are its text after a space, character for character, where
     each character that differs is the text's character under NFKC (a non-breaking space as a space, a full-width
@@ -173,8 +179,7 @@ class PieceOffsets:
         """Each sentence's pieces joined: all the batch's at once, a newline (which no piece holds) between them."""
         if not len(tokens.first):
             return []
-        return "".join(map(self.table.__getitem__,
-                           np.insert(tokens.flat, tokens.first[1:], len(self.table) - 1).tolist())).split("\n")
+        return _joined(self.table, tokens.flat, tokens.first).split("\n")
 
     def spans(self, tokens: _Tokens) -> tuple[np.ndarray, np.ndarray]:
         """Each token's characters ``[start, end)`` in its sentence's :meth:`spelled` text: the lengths of the pieces
@@ -375,8 +380,7 @@ class _WordIds:
         starts = np.cumsum(lengths) - lengths
         if self.table is None:
             return self._decoded(_split(tokens, lengths))
-        separated = np.insert(tokens, starts[1:], len(self.table) - 1)  # a newline between words
-        words = _lines_as_words("".join(map(self.table.__getitem__, separated.tolist())))
+        words = _lines_as_words(_joined(self.table, tokens, starts))
         if len(words) != len(lengths):  # not expected (piece_texts holds no newline): decode them all instead
             return self._decoded(_split(tokens, lengths))
         unspellable = np.logical_or.reduceat(self.unreadable[tokens], starts)

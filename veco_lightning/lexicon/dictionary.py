@@ -24,7 +24,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 
 from veco_lightning.heap import long_lived
 from veco_lightning.lexicon.badinput import (
@@ -411,10 +411,11 @@ def read_dictionary(path: str | os.PathLike, src_lang: str, tgt_lang: str, rever
         src_column = list(map(src_phrases.__getitem__, src_sides))
         tgt_column = list(map(tgt_phrases.__getitem__, tgt_sides))
         if not (all(src_column) and all(tgt_column)):  # a side with no word (rare): that line is a problem
-            kept = [k for k, (src, tgt) in enumerate(zip(src_column, tgt_column)) if src and tgt]
-            for k in sorted(set(range(len(src_column))) - set(kept)):
-                problems[line_nos[k]] = ("a side with no word characters", lines[k])
-            src_column, tgt_column = [src_column[k] for k in kept], [tgt_column[k] for k in kept]
+            for k, (src, tgt) in enumerate(zip(src_column, tgt_column)):
+                if not (src and tgt):
+                    problems[line_nos[k]] = ("a side with no word characters", lines[k])
+            good = [src and tgt for src, tgt in zip(src_column, tgt_column)]
+            src_column, tgt_column = (list(compress(column, good)) for column in (src_column, tgt_column))
         entries = zip(tgt_column, src_column) if reverse else zip(src_column, tgt_column)
         if problems and strict:
             line_no = min(problems)

@@ -382,14 +382,14 @@ class _CharTrie:
     characters; on NTREX's Chinese the separate lookups took about two thirds of its matching's time)."""
 
     def __init__(self, keys: frozenset[str], ids: dict[str, int], stop: frozenset[str],
-                 extendable: frozenset[str] = frozenset()) -> None:
+                 extendable: frozenset[str]) -> None:
         self.trie = trie = char_trie(keys)
         ids_of = np.fromiter(map(ids.__getitem__, trie.keys), np.int64, len(trie.keys))
         self.key = np.where(trie.key >= 0, ids_of[np.maximum(trie.key, 0)] if len(ids_of) else -1, -1)
         self.stop = np.zeros(max(len(ids), 1), bool)
         for key in stop & ids.keys():
             self.stop[ids[key]] = True
-        self.ids, self.stop_words, self.extendable = ids, stop, extendable
+        self.stop_words = stop
         self.codes = {word: (ids.get(word, -1) + 1) << 2 for word in ids.keys() | extendable | stop}
         for word in extendable:
             self.codes[word] |= 2
@@ -401,26 +401,23 @@ class _CharTrie:
         codes = np.fromiter(map(self.codes.get, words, repeat(0)), np.int64, len(words))
         return (codes >> 2) - 1, (codes & 2) > 0, (codes & 1) > 0
 
-    def occurrences(self, words: list[str], sentence_end: np.ndarray, extendable: frozenset[str],
-                    stop: frozenset[str],
-                    looked_up: tuple[np.ndarray, ...] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def occurrences(self, words: list[str], sentence_end: np.ndarray,
+                    looked_up: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every n-gram of two words or more (inside one sentence) whose concatenation is a key, as ``(i0, i1, key
         id)`` arrays, stop-word keys left out as :func:`_find` leaves them out (the key, or every word of it, a stop
-        word). Only words in ``extendable`` (strict prefixes of keys) can begin one. ``looked_up``: :meth:`lookup` of
-        the words, when ``extendable`` and ``stop`` are this trie's own sets."""
+        word). Only words that are strict prefixes of keys can begin one. ``looked_up``: :meth:`lookup` of the
+        words."""
         if not self.trie.edges.size or len(words) < 2:
             return _columns([])
         lengths = np.fromiter(map(len, words), np.int64, len(words))
         char = self.trie.symbols("".join(words))
         word_end = np.cumsum(lengths)  # character position after each word (the words are concatenated)
+        stop = self.stop_words
         if stop:
-            in_stop = (looked_up[2] if looked_up is not None else
-                       np.fromiter(map(stop.__contains__, words), bool, len(words)))
-            non_stop = np.concatenate([[0], np.cumsum(~in_stop)])
+            non_stop = np.concatenate([[0], np.cumsum(~looked_up[2])])
         # One walker per starting word, all moved a character at a time; at a word end, a key of two words or more
         # is an occurrence, and the walker goes on into the next word of its sentence.
-        start = np.flatnonzero(looked_up[1] if looked_up is not None else
-                               np.fromiter(map(extendable.__contains__, words), bool, len(words)))
+        start = np.flatnonzero(looked_up[1])
         word, at, state = start.copy(), (word_end - lengths)[start], np.zeros(len(start), np.int64)
         found = []
         while len(start):
@@ -477,9 +474,8 @@ def _occurrences(words: list[str], sentence_end: np.ndarray, ids: dict[str, int]
     # the key ids and the trie's start states.
     if phrases is not None and max_n >= 2 and extendable and n_words >= 2 and " " not in "\n".join(words):
         return _occurrences_of_words(phrases.lookup(words), sentence_end, phrases, key_stop, stop, max_n)
-    # A no-space side whose trie holds these very sets: its key ids, extendable and stop flags in one lookup.
-    looked_up = (chars.lookup(words) if chars is not None and chars.ids is ids and chars.extendable is extendable
-                 and chars.stop_words is stop else None)
+    # A no-space side (its trie built with these ids, stop words and prefixes): all three facts in one lookup.
+    looked_up = chars.lookup(words) if chars is not None else None
     key = looked_up[0] if looked_up is not None else np.fromiter(map(ids.get, words, repeat(-1)), np.int64, n_words)
     hit = key >= 0
     if stop and len(key_stop):
@@ -489,7 +485,7 @@ def _occurrences(words: list[str], sentence_end: np.ndarray, ids: dict[str, int]
     if max_n < 2 or not extendable or n_words < 2:
         return i0, i1, key
     if chars is not None:
-        return _columns([(i0, i1, key), chars.occurrences(words, sentence_end, extendable, stop, looked_up)])
+        return _columns([(i0, i1, key), chars.occurrences(words, sentence_end, looked_up)])
     # Longer n-grams, one length at a time: those of the last length that other entries extend, grown by a word.
     start = np.flatnonzero(np.fromiter(map(extendable.__contains__, words), bool, n_words))
     grow = [(i, words[i]) for i in start.tolist()]
