@@ -69,7 +69,7 @@ _ASCII_SPLIT = re.compile(r"((?=[0-9])[0-9]++(?:[.,:][0-9]++)++|[a-zA-Z0-9]++(?:
 def _plane_patterns() -> tuple[re.Pattern, re.Pattern]:
     r"""``(other, split)``: ``split`` is :data:`_SPLIT` for stdlib ``re``, its ``\d`` and ``[^\W_]`` spelled out as
     the classes of Basic Multilingual Plane characters that ``regex`` puts in them, read off ``regex`` by one scan of
-    the plane on first use (about 10 ms). On text of which ``other`` finds no character (none outside the plane,
+    the plane on first use (about 15 ms). On text of which ``other`` finds no character (none outside the plane,
     none of a no-space script) it finds exactly the words :data:`_SPLIT` finds, 1.7-2.0x faster on NTREX's spaced
     languages, Devanagari (whose vowel signs ``re``'s own ``\w`` leaves out of words) included, and 1.2-1.4x faster
     than ``re``'s own classes where those agreed with ``regex``. ``re`` keeps a class of plane characters as a
