@@ -164,7 +164,7 @@ def test_real_wiktionary_dictionary():
 ODD_SIDES = [
     "dog", "Post  Office", "ＡＢＣ", "ﬁne", "Straße", "ΟΔΟΣ", "l’homme", "Aaron's rod", "Mr.", "3.5", "e\u0301té",
     "北京大学", "北京 大学", "Tシャツ", "ｶﾞ", "か\u3099", "ภาษาไทย", "हिन्दी", "ᄀ" + "ᅡ", "한국어",
-    "T恤", "ǅ", "\u00a0x\u3000y", "-", "x_y", "İstanbul", "\u1680a b",
+    "T恤", "ǅ", "\u00a0x\u3000y", "-", "x_y", "İstanbul", "\u1680a b", "", "?!", "😀 dog", "o'clock well-known",
 ]
 
 
