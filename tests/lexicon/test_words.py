@@ -194,3 +194,29 @@ def test_batched_runs_on_chinese_news_equal_text_by_text():
     assert list(zip(batch.words, batch.starts.tolist(), batch.ends.tolist())) == [
         word for found in expected for word in found]
     assert sum(len(word) > 1 for word in batch.words) > 2000  # the dictionary cut many words of several characters
+
+
+def test_no_space_scan_of_the_plane_equals_the_regex_scan():
+    # Text holding a no-space run is scanned by stdlib re when it is all in the Basic Multilingual Plane (the runs told
+    # apart by their first characters): the same runs and words as regex's _FULL match by match, with every clitic
+    # rule; text outside the plane keeps the regex scan.
+    from veco_lightning.lexicon import words
+
+    def by_regex(text, rules):
+        runs, out = [], []
+        for match in words._FULL.finditer(text):
+            if match.lastindex == words._NS_GROUP:
+                runs.append(match.span())
+            else:
+                words._emit(text, None, *match.span(), rules, out)
+        return runs, out
+
+    rng = random.Random(0)
+    alphabet = [*"中国人ガカータ々ไทย๒๓ກ\u0e31\u0301\u093f1,.:'-‐ ab\n😀𠀀ßé१",
+                "l'", "o'clock", "3.5", "๑.๒", "Ｔシャツ"]
+    texts = ["北京大学 3.5 l'homme ไทย๑๒.๓ well-known", "", "中"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
+    for text in texts:
+        for rules in (None, *words._CLITIC_RULES.values()):
+            out = []
+            assert (words._runs_and_words(text, rules, out), out) == by_regex(text, rules), repr(text)
