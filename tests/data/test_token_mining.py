@@ -506,6 +506,8 @@ def test_piece_offsets_are_the_tokenizers(kind):
         assert list(zip(starts.tolist(), ends.tolist())) == [span for _, row in tracked for span in row]
     spelled = [token_mining._spells("".join(pieces[i] for i in row), text)
                for row, text in zip(encode_ids(tokenizer, OFFSET_TEXTS), OFFSET_TEXTS)]
+    assert offsets.read(tokenizer, OFFSET_TEXTS, 62)[2].tolist() == spelled  # the batch check: each text's
+    assert offsets.read(tokenizer, [], 62)[2].tolist() == []
     assert spelled[:len(SPELLED)] == [True] * len(SPELLED)
     assert spelled[len(SPELLED):len(SPELLED) + len(UNSPELLED)] == [False] * len(UNSPELLED)
     assert offsets.read(tokenizer, _corpus_lines(), 62)[2].mean() > 0.8

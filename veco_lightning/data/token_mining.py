@@ -38,7 +38,9 @@ WordPiece) such a pair is mined on text.
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -143,6 +145,18 @@ def _joined(table: list[str], flat: np.ndarray, first: np.ndarray) -> str:
     return "".join(map(table.__getitem__, np.insert(flat, first[1:], len(table) - 1).tolist()))
 
 
+def _code_points(text: str) -> np.ndarray:
+    """``text``'s characters as code points (a lone surrogate too)."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+
+
+@functools.cache
+def _nfkc_point(code: int) -> int:
+    """The code point a character's NFKC form is, or -1 when that form is not one character."""
+    form = unicodedata.normalize("NFKC", chr(code))
+    return ord(form) if len(form) == 1 else -1
+
+
 def _spells(spelled: str, text: str) -> bool:
     """Whether a sentence's pieces joined (``spelled``) are its text after a space, character for character, where
     each character that differs is the text's character under NFKC (a non-breaking space as a space, a full-width
@@ -174,12 +188,42 @@ class PieceOffsets:
         self.table = [*pieces, "\n"]  # the last entry separates sentences
         self.length = np.fromiter(map(len, pieces), np.int64, len(pieces))
         self.lead = self.length - np.fromiter((len(p.lstrip(" ")) for p in pieces), np.int64, len(pieces))
+        # Every piece's characters as code points, one after the other, and where each piece's begin.
+        self.points = _code_points("".join(pieces))
+        self.begin = np.cumsum(self.length) - self.length
 
     def spelled(self, tokens: _Tokens) -> list[str]:
         """Each sentence's pieces joined: all the batch's at once, a newline (which no piece holds) between them."""
         if not len(tokens.first):
             return []
         return _joined(self.table, tokens.flat, tokens.first).split("\n")
+
+    def exact(self, tokens: _Tokens, texts: list[str]) -> np.ndarray:
+        """Which sentences' pieces spell their texts (:func:`_spells` of :meth:`spelled` and each text), for the whole
+        batch at once as code points: a sentence of the right length whose spelled text starts with a space, each of
+        whose characters is the text's or that character under NFKC (asked only where they differ). 0.5-0.6x the
+        time of spelling every text and comparing them one by one on NTREX's spaced languages, 0.2x on Chinese."""
+        n = len(texts)
+        size = self.length[tokens.flat]
+        end = np.r_[0, np.cumsum(size)]  # end[k]: the spelled characters before token k
+        spelled = self.points[np.repeat(self.begin[tokens.flat] - end[:-1], size) + np.arange(end[-1])]
+        spelled_begin = end[tokens.first]
+        spelled_length = end[tokens.first + np.bincount(tokens.sentence, minlength=n)] - spelled_begin
+        text_length = np.fromiter(map(len, texts), np.int64, n)
+        exact = (spelled_length == text_length + 1) & (spelled_length > 0)
+        exact[exact] = spelled[spelled_begin[exact]] == 32  # a space first
+        length = text_length[exact]
+        within = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length)
+        spelled_at = np.repeat(spelled_begin[exact] + 1, length) + within
+        text_at = np.repeat((np.cumsum(text_length) - text_length)[exact], length) + within
+        text = _code_points("".join(texts))
+        differs = np.flatnonzero(spelled[spelled_at] != text[text_at])
+        if len(differs):
+            owner = np.repeat(np.flatnonzero(exact), length)[differs]
+            normalised = np.fromiter(map(operator.eq, spelled[spelled_at[differs]].tolist(),
+                                         map(_nfkc_point, text[text_at[differs]].tolist())), bool, len(differs))
+            exact[owner[~normalised]] = False
+        return exact
 
     def spans(self, tokens: _Tokens) -> tuple[np.ndarray, np.ndarray]:
         """Each token's characters ``[start, end)`` in its sentence's :meth:`spelled` text: the lengths of the pieces
@@ -198,7 +242,7 @@ class PieceOffsets:
         had them read off their pieces (the others were tracked)."""
         ids = encode_ids(tokenizer, texts)
         tokens = _Tokens.of(ids, max_length)
-        exact = np.fromiter(map(_spells, self.spelled(tokens), texts), bool, len(texts))
+        exact = self.exact(tokens, texts)
         start, end = self.spans(tokens)
         start, end = start - 1, end - 1  # in the text: the space before its first word dropped
         keep, kept = tokens.keep, tokens.kept
