@@ -506,7 +506,8 @@ def test_piece_offsets_are_the_tokenizers(kind):
         assert list(zip(starts.tolist(), ends.tolist())) == [span for _, row in tracked for span in row]
     spelled = [token_mining._spells("".join(pieces[i] for i in row), text)
                for row, text in zip(encode_ids(tokenizer, OFFSET_TEXTS), OFFSET_TEXTS)]
-    assert offsets.read(tokenizer, OFFSET_TEXTS, 62)[2].tolist() == spelled  # the batch check: each text's
+    tokens = token_mining._Tokens.of(encode_ids(tokenizer, OFFSET_TEXTS), 62)
+    assert offsets.exact(tokens, OFFSET_TEXTS).tolist() == spelled  # the batch check: each text's
     assert offsets.read(tokenizer, [], 62)[2].tolist() == []
     assert spelled[:len(SPELLED)] == [True] * len(SPELLED)
     assert spelled[len(SPELLED):len(SPELLED) + len(UNSPELLED)] == [False] * len(UNSPELLED)
@@ -564,3 +565,22 @@ def test_text_mining_stores_the_same_with_offsets_read_off_the_pieces(tmp_path, 
         for column in ("src", "tgt", "src_words", "tgt_words", "synonyms"):
             assert list(prepared[0].train_sets[pair][column]) == list(prepared[1].train_sets[pair][column]), (
                 pair, column)
+
+
+def test_piece_offsets_of_texts_nfkc_expands():
+    """A text some of whose characters NFKC makes longer (an ellipsis, a ligature, a full-width unit) has its offsets
+    read off the pieces, moved back onto its characters: the tokenizer's own offsets; a text where a token ends inside
+    such a character's form, or where NFKC composes two characters, is tracked."""
+    tokenizer = TOKENIZERS["sentencepiece"]()
+    offsets = token_mining.PieceOffsets(token_mining.piece_texts(tokenizer))
+    texts = ["Das Haus … ist grün.", "Das Haus ist grün…", "\ufb01nden Haus", "Das Haus ist grün. 5 \u338f",
+             "Das Haus ist e\u0301te\u0301.", *SPELLED, *UNSPELLED]
+    tokens = token_mining._Tokens.of(encode_ids(tokenizer, texts), 62)
+    exact = offsets.exact(tokens, texts)
+    for max_length in (62, 4):
+        ids, (starts, ends, kept), read = offsets.read(tokenizer, texts, max_length)
+        tracked = encode_with_offsets(tokenizer, texts, max_length)
+        assert ids == [row for row, _ in tracked]
+        assert kept.tolist() == [len(row) for _, row in tracked]
+        assert list(zip(starts.tolist(), ends.tolist())) == [span for _, row in tracked for span in row]
+    assert (read >= exact).all() and read[:2].all() and not exact[:2].any()  # the ellipses: read, not spelled
