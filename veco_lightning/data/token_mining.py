@@ -150,10 +150,15 @@ def _code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1 << 16)
+def _nfkc(char: str) -> str:
+    return unicodedata.normalize("NFKC", char)
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def _nfkc_point(code: int) -> int:
     """The code point a character's NFKC form is, or -1 when that form is not one character."""
-    form = unicodedata.normalize("NFKC", chr(code))
+    form = _nfkc(chr(code))
     return ord(form) if len(form) == 1 else -1
 
 
@@ -254,9 +259,10 @@ class PieceOffsets:
         keep, kept = tokens.keep, tokens.kept
         cut = [sentence_ids[:max_length] for sentence_ids in ids]
         if not exact.all():  # texts whose characters NFKC expands (Devanagari's nukta letters, an ellipsis)
+            token_end = np.r_[tokens.first[1:], len(tokens.flat)]
             for k in np.flatnonzero(~exact).tolist():
-                at = int(spelled_begin[k])
-                exact[k] = _expanded_spans(texts[k], spelled[at:at + int(spelled_length[k])], tokens, k, start, end)
+                at, mine = int(spelled_begin[k]), slice(int(tokens.first[k]), int(token_end[k]))
+                exact[k] = _expanded_spans(texts[k], spelled[at:at + int(spelled_length[k])], start, end, mine)
         if exact.all():
             return cut, (start[keep], end[keep], kept), exact
         # The others through the tokenizer with offsets tracked, placed among the read ones in sentence order.
@@ -278,20 +284,18 @@ class PieceOffsets:
         return cut, (starts, ends, kept), exact
 
 
-def _expanded_spans(text: str, spelled: np.ndarray, tokens: _Tokens, k: int, start: np.ndarray,
-                    end: np.ndarray) -> bool:
-    """Sentence ``k``'s token spans (``start``, ``end``: positions in its spelled text less its leading space) moved
-    into ``text``, in place, where its spelled code points are a space and the NFKC forms of the text's characters
-    one after the other (each character of the text became one or more of the normalised text, none composed with
-    another): a span then covers the characters whose forms hold its first and its last position, as the tokenizer
-    maps its normalised text back (equal to its tracked offsets on 803,590 texts of the shared data and on odd text,
-    spans ending inside a form included). ``False`` (nothing moved) otherwise, or for an empty span."""
+def _expanded_spans(text: str, spelled: np.ndarray, start: np.ndarray, end: np.ndarray, mine: slice) -> bool:
+    """A sentence's token spans (``start[mine]``, ``end[mine]``: positions in its spelled text less its leading
+    space) moved into ``text``, in place, where its spelled code points are a space and the NFKC forms of the text's
+    characters one after the other (each character of the text became one or more of the normalised text, none
+    composed with another): a span then covers the characters whose forms hold its first and its last position, as
+    the tokenizer maps its normalised text back (equal to its tracked offsets on 803,590 texts of the shared data
+    and on odd text, spans ending inside a form included). ``False`` (nothing moved) otherwise, or for an empty
+    span."""
     forms = list(map(_nfkc, text))
     if not (len(spelled) and spelled[0] == 32) or not np.array_equal(spelled[1:], _code_points("".join(forms))):
         return False
     bound = np.r_[0, np.cumsum(np.fromiter(map(len, forms), np.int64, len(forms)))]  # where each form begins
-    first = int(tokens.first[k])
-    mine = slice(first, first + int(np.count_nonzero(tokens.sentence == k)))
     s, e = start[mine], end[mine]
     if len(s) and (s.min() < 0 or e.max() > bound[-1] or (e <= s).any()):
         return False
@@ -299,11 +303,6 @@ def _expanded_spans(text: str, spelled: np.ndarray, tokens: _Tokens, k: int, sta
     start[mine] = np.searchsorted(bound, s, "right") - 1
     end[mine] = np.searchsorted(bound, e - 1, "right")
     return True
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _nfkc(char: str) -> str:
-    return unicodedata.normalize("NFKC", char)
 
 
 def _tracked(tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str],
