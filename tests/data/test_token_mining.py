@@ -486,6 +486,23 @@ UNSPELLED = ["HAUS und Haus!", "zwei  Leerzeichen", " vorne", "hinten ", "\ufb01
 OFFSET_TEXTS = [*SPELLED, *UNSPELLED, *SRC, *TGT, "Länge " * 80]
 
 
+def spells(spelled: str, text: str) -> bool:
+    """The rule PieceOffsets.exact applies to a whole batch, one text at a time: the pieces joined are the text after
+    a space, each character that differs being the text's under NFKC."""
+    return spelled[:1] == " " and len(spelled) == len(text) + 1 and all(
+        a == b or unicodedata.normalize("NFKC", b) == a for a, b in zip(spelled[1:], text))
+
+
+def assert_read_as_tracked(offsets, tokenizer, texts, max_length):
+    """Ids and offsets read off the pieces are the tokenizer's own, tracked, text by text; returns which were read."""
+    ids, (starts, ends, kept), read = offsets.read(tokenizer, texts, max_length)
+    tracked = encode_with_offsets(tokenizer, texts, max_length)
+    assert ids == [row for row, _ in tracked]
+    assert kept.tolist() == [len(row) for _, row in tracked]
+    assert list(zip(starts.tolist(), ends.tolist())) == [span for _, row in tracked for span in row]
+    return read
+
+
 @pytest.mark.parametrize("kind", list(TOKENIZERS))
 def test_piece_offsets_are_the_tokenizers(kind):
     """Offsets read off the pieces, with the texts the pieces do not spell encoded again with offsets tracked, are
@@ -497,14 +514,9 @@ def test_piece_offsets_are_the_tokenizers(kind):
         assert pieces is None
         return
     offsets = token_mining.PieceOffsets(pieces)
-    texts = OFFSET_TEXTS + _corpus_lines()[:200]
     for max_length in (62, 8):
-        ids, (starts, ends, kept), _ = offsets.read(tokenizer, texts, max_length)
-        tracked = encode_with_offsets(tokenizer, texts, max_length)
-        assert ids == [row for row, _ in tracked]
-        assert kept.tolist() == [len(row) for _, row in tracked]
-        assert list(zip(starts.tolist(), ends.tolist())) == [span for _, row in tracked for span in row]
-    spelled = [token_mining._spells("".join(pieces[i] for i in row), text)
+        assert_read_as_tracked(offsets, tokenizer, OFFSET_TEXTS + _corpus_lines()[:200], max_length)
+    spelled = [spells("".join(pieces[i] for i in row), text)
                for row, text in zip(encode_ids(tokenizer, OFFSET_TEXTS), OFFSET_TEXTS)]
     tokens = token_mining._Tokens.of(encode_ids(tokenizer, OFFSET_TEXTS), 62)
     assert offsets.exact(tokens, OFFSET_TEXTS).tolist() == spelled  # the batch check: each text's
@@ -578,9 +590,5 @@ def test_piece_offsets_of_texts_nfkc_expands():
     tokens = token_mining._Tokens.of(encode_ids(tokenizer, texts), 62)
     exact = offsets.exact(tokens, texts)
     for max_length in (62, 4):
-        ids, (starts, ends, kept), read = offsets.read(tokenizer, texts, max_length)
-        tracked = encode_with_offsets(tokenizer, texts, max_length)
-        assert ids == [row for row, _ in tracked]
-        assert kept.tolist() == [len(row) for _, row in tracked]
-        assert list(zip(starts.tolist(), ends.tolist())) == [span for _, row in tracked for span in row]
+        read = assert_read_as_tracked(offsets, tokenizer, texts, max_length)
     assert (read >= exact).all() and read[:2].all() and not exact[:2].any()  # the ellipses: read, not spelled

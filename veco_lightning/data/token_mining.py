@@ -56,7 +56,7 @@ from veco_lightning.data.tokenizer import _plain_backend, encode_ids, encode_wit
 from veco_lightning.data.units import BatchUnits, _side_units, _split, flat_offsets, unit_layout, units_of_sides
 from veco_lightning.lexicon.languages import base_language
 from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner, _occurrences_of_words, _Phrases, _ranges
-from veco_lightning.lexicon.trie import IntMap
+from veco_lightning.lexicon.trie import IntMap, code_points
 from veco_lightning.lexicon.words import _CLITIC_RULES, SegmentedBatch, normalize
 
 __all__ = ["MARKER", "SPACE", "WORD", "WORDLESS", "CutPairs", "OffsetReader", "PieceOffsets", "TokenMiner",
@@ -145,11 +145,6 @@ def _joined(table: list[str], flat: np.ndarray, first: np.ndarray) -> str:
     return "".join(map(table.__getitem__, np.insert(flat, first[1:], len(table) - 1).tolist()))
 
 
-def _code_points(text: str) -> np.ndarray:
-    """``text``'s characters as code points (a lone surrogate too)."""
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
-
-
 @functools.lru_cache(maxsize=1 << 16)
 def _nfkc(char: str) -> str:
     return unicodedata.normalize("NFKC", char)
@@ -160,18 +155,6 @@ def _nfkc_point(code: int) -> int:
     """The code point a character's NFKC form is, or -1 when that form is not one character."""
     form = _nfkc(chr(code))
     return ord(form) if len(form) == 1 else -1
-
-
-def _spells(spelled: str, text: str) -> bool:
-    """Whether a sentence's pieces joined (``spelled``) are its text after a space, character for character, where
-    each character that differs is the text's character under NFKC (a non-breaking space as a space, a full-width
-    comma as a comma): the tokenizer's normalisation changed no length and moved no character, so the offsets are
-    the positions."""
-    if spelled[:1] != " " or len(spelled) != len(text) + 1:
-        return False
-    if spelled[1:] == text:
-        return True
-    return all(a == b or unicodedata.normalize("NFKC", b) == a for a, b in zip(spelled[1:], text))
 
 
 class PieceOffsets:
@@ -194,7 +177,7 @@ class PieceOffsets:
         self.length = np.fromiter(map(len, pieces), np.int64, len(pieces))
         self.lead = self.length - np.fromiter((len(p.lstrip(" ")) for p in pieces), np.int64, len(pieces))
         # Every piece's characters as code points, one after the other, and where each piece's begin.
-        self.points = _code_points("".join(pieces))
+        self.points = code_points("".join(pieces))
         self.begin = np.cumsum(self.length) - self.length
 
     def spelled(self, tokens: _Tokens) -> list[str]:
@@ -208,10 +191,11 @@ class PieceOffsets:
         return self._check(tokens, texts)[0]
 
     def _check(self, tokens: _Tokens, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(exact, spelled, begin, length)``: which sentences' pieces spell their texts (:func:`_spells` of
-        :meth:`spelled` and each text), for the whole batch at once as code points: a sentence of the right length
-        whose spelled text starts with a space, each of whose characters is the text's or that character under NFKC
-        (asked only where they differ). 0.5-0.6x the time of spelling every text and comparing them one by one on
+        """``(exact, spelled, begin, length)``: which sentences' pieces joined (:meth:`spelled`) are their texts after
+        a space, character for character, each character that differs being the text's under NFKC (a non-breaking
+        space as a space, a full-width comma as a comma: the tokenizer's normalisation changed no length and moved no
+        character, so the offsets are the positions). For the whole batch at once as code points, NFKC asked only
+        where characters differ. 0.5-0.6x the time of spelling every text and comparing them one by one on
         NTREX's spaced languages, 0.2x on Chinese. ``spelled`` holds every sentence's spelled text as code points,
         sentence ``k``'s from ``begin[k]``, ``length[k]`` of them."""
         n = len(texts)
@@ -227,7 +211,7 @@ class PieceOffsets:
         within = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length)
         spelled_at = np.repeat(spelled_begin[exact] + 1, length) + within
         text_at = np.repeat((np.cumsum(text_length) - text_length)[exact], length) + within
-        text = _code_points("".join(texts))
+        text = code_points("".join(texts))
         differs = np.flatnonzero(spelled[spelled_at] != text[text_at])
         if len(differs):
             owner = np.repeat(np.flatnonzero(exact), length)[differs]
@@ -293,7 +277,7 @@ def _expanded_spans(text: str, spelled: np.ndarray, start: np.ndarray, end: np.n
     and on odd text, spans ending inside a form included). ``False`` (nothing moved) otherwise, or for an empty
     span."""
     forms = list(map(_nfkc, text))
-    if not (len(spelled) and spelled[0] == 32) or not np.array_equal(spelled[1:], _code_points("".join(forms))):
+    if not (len(spelled) and spelled[0] == 32) or not np.array_equal(spelled[1:], code_points("".join(forms))):
         return False
     bound = np.r_[0, np.cumsum(np.fromiter(map(len, forms), np.int64, len(forms)))]  # where each form begins
     s, e = start[mine], end[mine]

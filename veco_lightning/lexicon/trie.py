@@ -118,6 +118,17 @@ def trie_step(edges: IntMap, width: int, state: np.ndarray, symbol: np.ndarray) 
     return np.where(symbol >= 0, edges.get(state * width + symbol), -1)
 
 
+def code_points(text: str) -> np.ndarray:
+    """``text``'s characters as code points, one ``uint32`` each (a lone surrogate too; ``from_code_points`` turns
+    them back into text)."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+
+
+def from_code_points(points: np.ndarray) -> str:
+    """The text of :func:`code_points`."""
+    return np.ascontiguousarray(points, np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+
+
 class CharTrie(NamedTuple):
     """Strings as a :func:`build_trie` trie of their characters. A character's symbol is its rank among the
     characters of the strings (``symbols``); state 0 is the empty prefix; ``first`` gives the state each symbol leads
@@ -133,7 +144,7 @@ class CharTrie(NamedTuple):
 
     def symbols(self, text: str) -> np.ndarray:
         """The symbol of every character of ``text`` (-1: a character of no key)."""
-        points = np.frombuffer(text.encode("utf-32-le"), np.uint32).astype(np.int64)
+        points = code_points(text).astype(np.int64)
         if not len(self.symbol):
             return np.full(len(points), -1, np.int64)
         found = self.symbol[np.minimum(points, len(self.symbol) - 1)].astype(np.int64)
@@ -150,7 +161,7 @@ def char_trie(strings: frozenset[str]) -> CharTrie:
     """The :class:`CharTrie` of a set of strings (the keys of a no-space dictionary side: its segmentation and its
     matching share it; about 0.06 s for the 48,000 Chinese entries of the shared en-zh dictionary)."""
     keys = [key for key in strings if key]
-    points = np.frombuffer("".join(keys).encode("utf-32-le"), np.uint32).astype(np.int64)
+    points = code_points("".join(keys)).astype(np.int64)
     alphabet = np.unique(points)
     width = len(alphabet)
     symbol = np.full(int(alphabet[-1]) + 1 if width else 0, -1, np.int32)

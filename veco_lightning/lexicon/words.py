@@ -43,7 +43,7 @@ except ImportError as err:  # pragma: no cover - regex is a dependency of transf
     ) from err
 
 from veco_lightning.lexicon.languages import base_language
-from veco_lightning.lexicon.trie import CharTrie, char_trie
+from veco_lightning.lexicon.trie import CharTrie, char_trie, code_points, from_code_points
 
 NO_SPACE_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "yue", "wuu", "bo", "dz"})
 """Languages written without spaces between words: their dictionary phrases are stored with spaces removed."""
@@ -349,8 +349,7 @@ def _tiles(text: str, starts: np.ndarray) -> list[str]:
     each run's words tile it (NTREX's Chinese segmentation takes 0.86-0.90x its CPU time, ``benchmarks/README.md``)."""
     if not len(starts):
         return []
-    points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
-    return np.insert(points, starts[1:], 10).tobytes().decode("utf-32-le").split("\n")
+    return from_code_points(np.insert(code_points(text), starts[1:], 10)).split("\n")
 
 
 def _segment_mixed_batch(text: str, rules, lexicon, max_word_chars: int,
@@ -417,7 +416,7 @@ def _runs_and_words(text: str, rules, out: list[RawWord]) -> list[tuple[int, int
     parts = split.split(text)
     bounds = np.cumsum(np.fromiter(map(len, parts), np.int64, len(parts)))
     starts, ends = bounds[:-1:2], bounds[1::2]  # match k is parts[2k + 1]
-    run = no_space[np.frombuffer(text.encode("utf-32-le"), np.uint32)[starts]]
+    run = no_space[code_points(text)[starts]]
     for start, end in zip(starts[~run].tolist(), ends[~run].tolist()):
         _emit(text, None, start, end, rules, out)
     return list(zip(starts[run].tolist(), ends[run].tolist()))
