@@ -11,9 +11,16 @@ NTREX-128 reference, the pairs go through the stages of the synonym datamodule's
 * ``tokens+read``: the ids and offsets of both sides as text mining gets them with a SentencePiece-style tokenizer,
   read off the pieces (:meth:`~veco_lightning.data.token_mining.PieceOffsets.read`, the texts they do not spell
   encoded again with offsets tracked); the ``tokens+offsets`` figure with other tokenizers;
+* ``read``: the reading alone (:meth:`~veco_lightning.data.token_mining.PieceOffsets.read_ids`, on ids encoded
+  beforehand; the texts the pieces do not spell still encoded with offsets tracked): timed on its own since
+  2026-12-05, where the difference ``tokens+read - tokens`` of two stages timed apart was noisy; with other
+  tokenizers ``tokens+offsets - tokens``;
 * ``seg xx`` / ``seg en``: the segmentation of each side (:meth:`SynonymMiner.segment_batch`);
 * ``match``: the dictionary matching (:meth:`SynonymMiner.match_batch`);
-* ``units``: the units and token maps (:func:`veco_lightning.data.units.units_of_matches`);
+* ``units``: the units and token maps from the offsets as the datamodule has them: from the ``tokens+read`` flat
+  arrays (:func:`veco_lightning.data.units.batch_units`) with a SentencePiece-style tokenizer, else from the tracked
+  offsets' lists (:func:`~veco_lightning.data.units.units_of_matches`, which flattens them first; until 2026-12-05
+  the stage always took this path, and so counted about 3 µs per pair of flattening the datamodule does not do);
 * ``mine tokens``: mining on token ids instead (``data.synonym.mining: tokens``): all of
   :meth:`~veco_lightning.data.token_mining.TokenMiner.mine` on both sides' ids, which are all it needs (best of
   ``--repeats`` calls on the same batch: from the second call on, every word of the batch is in its cache of decoded
@@ -21,7 +28,7 @@ NTREX-128 reference, the pairs go through the stages of the synonym datamodule's
 
 Loading the dictionary, its index and its lookup tables is timed once per pair (``dictionary s``). The tokenizer runs
 on one thread (``TOKENIZERS_PARALLELISM=false``), so that every stage is timed on one core. Mining's share is
-``(tokens+read - tokens + seg + match + units) / tokens``: what it adds, in CPU time, to tokenisation alone (the
+``(read + seg + match + units) / tokens``: what it adds, in CPU time, to tokenisation alone (the
 whole step, timed by ``benchmarks/mining_speed.py``, also holds reading and writing, which both datamodules share).
 Token mining's share is ``mine tokens / tokens``.
 
@@ -40,7 +47,7 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"  # every stage on one core
 
 import harness
 
-STAGES = ("tokens", "tokens+offsets", "tokens+read", "seg xx", "seg en", "match", "units", "mine tokens")
+STAGES = ("tokens", "tokens+offsets", "tokens+read", "read", "seg xx", "seg en", "match", "units", "mine tokens")
 
 
 def best_cpu(fn, repeats: int) -> tuple[float, object]:
@@ -64,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from veco_lightning.data.token_mining import PieceOffsets, TokenMiner, token_tables
     from veco_lightning.data.tokenizer import encode_ids, encode_with_offsets
-    from veco_lightning.data.units import MatchedBatch, units_of_matches
+    from veco_lightning.data.units import MatchedBatch, batch_units, units_of_matches
     from veco_lightning.lexicon.synonyms import SynonymMiner
 
     side_length = (args.max_length - 4) // 2
@@ -84,18 +91,29 @@ def main(argv: list[str] | None = None) -> int:
         spent["tokens+offsets"], encoded = best_cpu(
             lambda: [encode_with_offsets(tokenizer, texts, side_length) for texts in (src, tgt)], args.repeats)
         if piece_offsets is None:
-            spent["tokens+read"] = spent["tokens+offsets"]
+            spent["tokens+read"], read = spent["tokens+offsets"], None
         else:
-            spent["tokens+read"], _ = best_cpu(
+            spent["tokens+read"], read = best_cpu(
                 lambda: [piece_offsets.read(tokenizer, texts, side_length) for texts in (src, tgt)], args.repeats)
+        if piece_offsets is None:  # the offsets' cost is the tracking's
+            spent["read"] = spent["tokens+offsets"] - spent["tokens"]
+        elif hasattr(piece_offsets, "read_ids"):  # the reading alone, on ids encoded beforehand
+            uncut = [encode_ids(tokenizer, texts) for texts in (src, tgt)]
+            spent["read"], _ = best_cpu(lambda: [piece_offsets.read_ids(tokenizer, texts, ids, side_length)
+                                                 for texts, ids in zip((src, tgt), uncut)], args.repeats)
+        else:  # a checkout from before read_ids (an A/B): the difference of two stages
+            spent["read"] = spent["tokens+read"] - spent["tokens"]
         spent["seg xx"], src_words = best_cpu(lambda: miner.segment_batch(src, "src"), args.repeats)
         spent["seg en"], tgt_words = best_cpu(lambda: miner.segment_batch(tgt, "tgt"), args.repeats)
         spent["match"], matches = best_cpu(
             lambda: miner.match_batch(src_words.words, src_words.counts, tgt_words.words, tgt_words.counts),
             args.repeats)
         matched = MatchedBatch(src_words, tgt_words, matches)
-        offsets = [[o for _, o in side] for side in encoded]
-        spent["units"], _ = best_cpu(lambda: units_of_matches(matched, *offsets), args.repeats)
+        if read is None:  # the tracked offsets, as lists
+            offsets = [[o for _, o in side] for side in encoded]
+            spent["units"], _ = best_cpu(lambda: units_of_matches(matched, *offsets), args.repeats)
+        else:  # the read offsets, already flat arrays
+            spent["units"], _ = best_cpu(lambda: batch_units(matched, read[0][1], read[1][1]), args.repeats)
         ids = [encode_ids(tokenizer, texts) for texts in (src, tgt)]  # uncut, as token mining takes them
         spent["mine tokens"], _ = best_cpu(lambda: token_miner.mine(*ids, side_length), args.repeats)
         return spent
@@ -125,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     per_pair["all"]["dictionary_s"] = sum(row["dictionary_s"] for row in per_pair.values() if "sentence_pairs" in row)
 
     def share(row: dict[str, float]) -> float:
-        added = row["tokens+read"] - row["tokens"] + row["seg xx"] + row["seg en"] + row["match"] + row["units"]
+        added = row["read"] + row["seg xx"] + row["seg en"] + row["match"] + row["units"]
         return added / row["tokens"]
 
     rows = [[pair, *(f"{row[stage]:.1f}" for stage in STAGES), f"{share(row):+.0%}",

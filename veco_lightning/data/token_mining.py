@@ -235,7 +235,12 @@ class PieceOffsets:
         """Each text's token ids cut to ``max_length``, the kept tokens' offsets as
         :func:`~veco_lightning.data.units.flat_offsets` gives them (starts, ends, tokens per text), and which texts
         had them read off their pieces (the others were tracked)."""
-        ids = encode_ids(tokenizer, texts)
+        return self.read_ids(tokenizer, texts, encode_ids(tokenizer, texts), max_length)
+
+    def read_ids(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str], ids: list[list[int]],
+                 max_length: int) -> tuple[list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+        """:meth:`read` given each text's uncut token ids (``encode_ids(tokenizer, texts)``): the tokenizer encodes
+        only the texts whose offsets are tracked."""
         tokens = _Tokens.of(ids, max_length)
         exact, spelled, spelled_begin, spelled_length = self._check(tokens, texts)
         start, end = self.spans(tokens)
