@@ -542,6 +542,8 @@ def test_offset_reader_decides_on_its_first_batch(monkeypatch):
 
     reader = token_mining.OffsetReader(pieces)
     assert same(reader(tokenizer, texts, 62)) and reader.decided is True
+    assert same(reader(tokenizer, texts, 62))  # the next batches: read off the pieces
+    assert same(reader.finish(tokenizer, texts, reader.encode(tokenizer, texts, 62), 62))  # in two steps
     picky = token_mining.OffsetReader(pieces, min_share=1.01)  # no batch is spelled that well
     assert same(picky(tokenizer, texts, 62)) and picky.decided is False
     read = token_mining.PieceOffsets.read

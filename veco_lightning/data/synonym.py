@@ -226,8 +226,8 @@ class SynonymAlignedDataModule(ParallelDataModule):
         text_mining = miner is not None and token_miner is None
         readers = {side: OffsetReader(self.piece_offsets() if text_mining else None) for side in ("src", "tgt")}
 
-        def encode(texts: dict[str, list[str]]) -> dict[str, tuple]:
-            return {side: readers[side](tokenizer, side_texts, side_length) for side, side_texts in texts.items()}
+        def encode(texts: dict[str, list[str]]) -> dict[str, list | tuple]:
+            return {side: readers[side].encode(tokenizer, texts[side], side_length) for side in texts}
 
         def tokenize(batch: dict[str, list]) -> pa.Table:
             texts = {side: batch[side] for side in ("src", "tgt")}  # read here: datasets' lazy batch is not thread-safe
@@ -241,11 +241,15 @@ class SynonymAlignedDataModule(ParallelDataModule):
             else:
                 # Tokenisation and mining side by side: the Rust tokenizer releases the GIL while it encodes, so
                 # the Python segmentation and dictionary matching (which need only the texts) run meanwhile on the
-                # other core; the token maps then join the two. The same result as one after the other.
+                # other core; then the offsets are read and the token maps join the two. The thread only encodes:
+                # reading each side's offsets there as well made the other side's encoding wait for the GIL held by
+                # the matching (0.95x the map's time this way, benchmarks/results/text_mining_dead_ends/ab_overlap).
+                # The same result as one after the other.
                 with ThreadPoolExecutor(max_workers=1) as pool:
                     pending = pool.submit(encode, texts)
                     matched = match_texts_batch(miner, texts["src"], texts["tgt"])
-                    encoded = pending.result()
+                    encoded = {side: readers[side].finish(tokenizer, texts[side], side_encoded, side_length)
+                               for side, side_encoded in pending.result().items()}
             if matched is None:
                 n_pairs = len(ids["src"])
                 lengths = {side: np.fromiter(map(len, ids[side]), np.int64, n_pairs) for side in ("src", "tgt")}

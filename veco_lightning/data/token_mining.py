@@ -307,25 +307,40 @@ class OffsetReader:
     (:meth:`PieceOffsets.read`) when the tokenizer has them and, on the first batch, they are the tokenizer's own
     offsets (compared with the tracked ones) for at least ``min_share`` of its texts read off the pieces (below it,
     encoding most texts twice costs more than tracking the offsets of all); tracked by the tokenizer otherwise.
-    Decided on the first batch, so a forked ``num_proc`` worker decides on its own."""
+    Decided on the first batch, so a forked ``num_proc`` worker decides on its own.
+
+    A batch goes through two steps, :meth:`encode` (the tokenizer alone, which releases the interpreter lock: run it
+    on a thread beside other Python work) and then :meth:`finish` (Python); calling the reader does both."""
 
     def __init__(self, pieces: PieceOffsets | None, min_share: float = 0.8) -> None:
         self.pieces, self.min_share = pieces, min_share
         self.decided: bool | None = None if pieces is not None else False
 
+    def encode(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str],
+               max_length: int) -> list[list[int]] | tuple[list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The tokenizer's part of a batch: each text's uncut ids where the offsets are read off the pieces, else (and
+        on the first batch) the ids cut to ``max_length`` with the tracked offsets."""
+        if self.decided:
+            return encode_ids(tokenizer, texts)
+        return _tracked(tokenizer, texts, max_length)
+
+    def finish(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str], encoded: list | tuple,
+               max_length: int) -> tuple[list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each text's ids cut to ``max_length`` and the kept tokens' offsets as
+        :func:`~veco_lightning.data.units.flat_offsets` gives them, from what :meth:`encode` gave for ``texts``
+        (read off the pieces, or as tracked; the first batch decides which way the next ones go)."""
+        if self.decided:
+            return self.pieces.read_ids(tokenizer, texts, encoded, max_length)[:2]
+        if self.decided is None and len(texts):
+            ids, offsets, exact = self.pieces.read(tokenizer, texts, max_length)
+            self.decided = bool(exact.mean() >= self.min_share and ids == encoded[0]
+                                and all(np.array_equal(a, b) for a, b in zip(offsets, encoded[1])))
+        return encoded
+
     def __call__(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str],
                  max_length: int) -> tuple[list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Each text's ids cut to ``max_length`` and the kept tokens' offsets as
-        :func:`~veco_lightning.data.units.flat_offsets` gives them."""
-        if self.decided is None and len(texts):
-            tracked = _tracked(tokenizer, texts, max_length)
-            ids, offsets, exact = self.pieces.read(tokenizer, texts, max_length)
-            self.decided = bool(exact.mean() >= self.min_share and ids == tracked[0]
-                                and all(np.array_equal(a, b) for a, b in zip(offsets, tracked[1])))
-            return tracked
-        if self.decided:
-            return self.pieces.read(tokenizer, texts, max_length)[:2]
-        return _tracked(tokenizer, texts, max_length)
+        """:meth:`encode` then :meth:`finish`."""
+        return self.finish(tokenizer, texts, self.encode(tokenizer, texts, max_length), max_length)
 
 
 def token_tables(tokenizer: transformers.PreTrainedTokenizerBase) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
