@@ -243,7 +243,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
                 # the Python segmentation and dictionary matching (which need only the texts) run meanwhile on the
                 # other core; then the offsets are read and the token maps join the two. The thread only encodes:
                 # reading each side's offsets there as well made the other side's encoding wait for the GIL held by
-                # the matching (0.95x the map's time this way, benchmarks/results/text_mining_dead_ends/ab_overlap).
+                # the matching (0.95x the map's time this way, benchmarks/results/thread_encodes/).
                 # The same result as one after the other.
                 with ThreadPoolExecutor(max_workers=1) as pool:
                     pending = pool.submit(encode, texts)

@@ -1,15 +1,16 @@
 """In-process A/B of the text-mining map's thread arrangement, with the tokenizer on both cores (wall time).
 
-* A (the package's map): a thread encodes and reads each side in turn (``PieceOffsets.read``) while the main thread
-  segments and matches; then the token maps.
-* B: the thread only encodes both sides; the main thread segments and matches, then reads both sides' offsets
+* A (the package's map until 2026-12-05): a thread encodes and reads each side in turn (``PieceOffsets.read``)
+  while the main thread segments and matches; then the token maps.
+* B (the package's map since: ``OffsetReader.encode`` on the thread, ``OffsetReader.finish`` after): the thread
+  only encodes both sides; the main thread segments and matches, then reads both sides' offsets
   (``PieceOffsets.read_ids``); then the token maps.
 * base: the token ids alone, as the parallel datamodule encodes them.
 
 NTREX ×2, all 10 pairs, batches of 1,000 pairs. A and B give the same units (checked on the first batch of three
 pairs). Run from the repository root (log beside it: ``ab_overlap.log``)::
 
-    python benchmarks/results/text_mining_dead_ends/ab_overlap.py ROUNDS
+    python benchmarks/results/thread_encodes/ab_overlap.py ROUNDS
 """
 
 import os
