@@ -226,9 +226,6 @@ class SynonymAlignedDataModule(ParallelDataModule):
         text_mining = miner is not None and token_miner is None
         readers = {side: OffsetReader(self.piece_offsets() if text_mining else None) for side in ("src", "tgt")}
 
-        def encode(texts: dict[str, list[str]]) -> dict[str, list | tuple]:
-            return {side: readers[side].encode(tokenizer, texts[side], side_length) for side in texts}
-
         def tokenize(batch: dict[str, list]) -> pa.Table:
             texts = {side: batch[side] for side in ("src", "tgt")}  # read here: datasets' lazy batch is not thread-safe
             if token_miner is not None:
@@ -241,15 +238,17 @@ class SynonymAlignedDataModule(ParallelDataModule):
             else:
                 # Tokenisation and mining side by side: the Rust tokenizer releases the GIL while it encodes, so
                 # the Python segmentation and dictionary matching (which need only the texts) run meanwhile on the
-                # other core; then the offsets are read and the token maps join the two. The thread only encodes:
-                # reading each side's offsets there as well made the other side's encoding wait for the GIL held by
-                # the matching (0.95x the map's time this way, benchmarks/results/thread_encodes/).
-                # The same result as one after the other.
+                # other core; then each side's offsets are read and the token maps join the two. The thread only
+                # encodes, one side after the other: reading each side's offsets there as well made the other
+                # side's encoding wait for the GIL held by the matching (the map 0.953x its time this way, and
+                # 0.987x again with the source side read while the target side may still encode;
+                # benchmarks/results/thread_encodes/). The same result as one after the other.
                 with ThreadPoolExecutor(max_workers=1) as pool:
-                    pending = pool.submit(encode, texts)
+                    pending = {side: pool.submit(readers[side].encode, tokenizer, texts[side], side_length)
+                               for side in texts}
                     matched = match_texts_batch(miner, texts["src"], texts["tgt"])
-                    encoded = {side: readers[side].finish(tokenizer, texts[side], side_encoded, side_length)
-                               for side, side_encoded in pending.result().items()}
+                    encoded = {side: readers[side].finish(tokenizer, texts[side], pending[side].result(), side_length)
+                               for side in texts}
             if matched is None:
                 n_pairs = len(ids["src"])
                 lengths = {side: np.fromiter(map(len, ids[side]), np.int64, n_pairs) for side in ("src", "tgt")}

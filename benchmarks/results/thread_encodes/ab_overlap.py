@@ -5,12 +5,16 @@
 * B (the package's map since: ``OffsetReader.encode`` on the thread, ``OffsetReader.finish`` after): the thread
   only encodes both sides; the main thread segments and matches, then reads both sides' offsets
   (``PieceOffsets.read_ids``); then the token maps.
+* C: as B, each side encoded as a task of its own, so that the source side's offsets are read while the target
+  side may still be encoding.
 * base: the token ids alone, as the parallel datamodule encodes them.
 
-NTREX ×2, all 10 pairs, batches of 1,000 pairs. A and B give the same units (checked on the first batch of three
-pairs). Run from the repository root (log beside it: ``ab_overlap.log``)::
+NTREX ×2, all 10 pairs, batches of 1,000 pairs. The two arms compared give the same units (checked on the first
+batch of three pairs). Run from the repository root::
 
-    python benchmarks/results/thread_encodes/ab_overlap.py ROUNDS
+    python benchmarks/results/thread_encodes/ab_overlap.py ROUNDS [ARM ARM]
+
+(the two arms to alternate, ``A B`` by default; ``ab_overlap.log`` is ``7 A B``, ``ab_overlap_bc.log`` ``7 B C``).
 """
 
 import os
@@ -64,7 +68,15 @@ def main() -> int:
         encoded = [pieces.read_ids(tokenizer, texts, i, side)[:2] for texts, i in zip((src, tgt), ids)]
         return batch_units(matched, encoded[0][1], encoded[1][1])
 
-    arms = {"base": base, "A": arm_a, "B": arm_b}
+    def arm_c(miner, src, tgt):
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = [pool.submit(encode_ids, tokenizer, texts) for texts in (src, tgt)]
+            matched = match_texts_batch(miner, src, tgt)
+            encoded = [pieces.read_ids(tokenizer, texts, p.result(), side)[:2] for texts, p in zip((src, tgt), pending)]
+        return batch_units(matched, encoded[0][1], encoded[1][1])
+
+    arms = {"base": base, "A": arm_a, "B": arm_b, "C": arm_c}
+    compared = sys.argv[2:] or ["A", "B"]  # the two arms to alternate
 
     def run(fn) -> float:
         begin = time.perf_counter()
@@ -74,23 +86,24 @@ def main() -> int:
                     fn(miner, src[start:start + 1000], tgt[start:start + 1000])
         return time.perf_counter() - begin
 
+    first, second = compared
     for miner, src, tgt in work[:3]:
-        a, b = arm_a(miner, src[:1000], tgt[:1000]), arm_b(miner, src[:1000], tgt[:1000])
+        a, b = arms[first](miner, src[:1000], tgt[:1000]), arms[second](miner, src[:1000], tgt[:1000])
         assert all((x == y).all() for x, y in zip(a, b))
-    seconds: dict[str, list[float]] = {name: [] for name in arms}
+    seconds: dict[str, list[float]] = {name: [] for name in ("base", first, second)}
     for r in range(rounds):
-        for name in ("base", "A", "B") if r % 2 == 0 else ("base", "B", "A"):
+        for name in ("base", first, second) if r % 2 == 0 else ("base", second, first):
             seconds[name].append(run(arms[name]))
         last = {name: s[-1] for name, s in seconds.items()}
-        print(f"round {r}: base {last['base']:.2f} s, A {last['A']:.2f} s ({last['A'] / last['base']:.3f}x base), "
-              f"B {last['B']:.2f} s ({last['B'] / last['base']:.3f}x base), B / A {last['B'] / last['A']:.3f}",
-              flush=True)
+        print(f"round {r}: base {last['base']:.2f} s, " + ", ".join(
+            f"{name} {last[name]:.2f} s ({last[name] / last['base']:.3f}x base)" for name in (first, second))
+            + f", {second} / {first} {last[second] / last[first]:.3f}", flush=True)
 
     def median_ratio(num: str, den: str) -> float:
         return statistics.median(n / d for n, d in zip(seconds[num], seconds[den]))
 
-    print(f"median B / A {median_ratio('B', 'A'):.3f}; over tokenisation: A {median_ratio('A', 'base') - 1:+.1%}, "
-          f"B {median_ratio('B', 'base') - 1:+.1%}")
+    print(f"median {second} / {first} {median_ratio(second, first):.3f}; over tokenisation: "
+          + ", ".join(f"{name} {median_ratio(name, 'base') - 1:+.1%}" for name in (first, second)))
     return 0
 
 
