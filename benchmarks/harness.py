@@ -176,6 +176,15 @@ def ntrex_mining_data(data_dir: str, wanted: Sequence[str] | None = None) -> tup
     return (*found, langs)
 
 
+def parse_ntrex_data(description: str) -> tuple[str, str, str, list[str]] | str:
+    """The setup of the small scripts under ``results/`` that read NTREX and its dictionaries: ``--data-dir``
+    (:func:`add_data_dir`) parsed from the command line, and :func:`ntrex_mining_data` of it (or why the script
+    cannot run, a message for :func:`skip`)."""
+    parser = argparse.ArgumentParser(description=description)
+    add_data_dir(parser, "ntrex128/ and dictionaries/")
+    return ntrex_mining_data(parser.parse_args().data_dir)
+
+
 # Tatoeba file code of the languages whose code there is not their NTREX one.
 TATOEBA_CODES = {"ar": "ara", "sw": "swh", "zh": "cmn"}
 

@@ -9,7 +9,6 @@ root:
     python benchmarks/results/text_mining_dead_ends/ascii_split.py [--data-dir ../shared/data]
 """
 
-import argparse
 import os
 import sys
 import timeit
@@ -20,10 +19,7 @@ import numpy as np  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    harness.add_data_dir(parser, "ntrex128/ and dictionaries/")
-    args = parser.parse_args()
-    found = harness.ntrex_mining_data(args.data_dir)
+    found = harness.parse_ntrex_data(__doc__.split("\n\n")[0])
     if isinstance(found, str):
         return harness.skip(found)
     from veco_lightning.lexicon.words import _ASCII_SPLIT

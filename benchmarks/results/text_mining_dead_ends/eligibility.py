@@ -11,7 +11,6 @@ tokens' words). A pair qualifies when both sides do. Run from the repository roo
 It prints one row per language pair and writes ``eligibility.json`` beside itself.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -23,10 +22,7 @@ import regex  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    harness.add_data_dir(parser, "ntrex128/ and dictionaries/")
-    args = parser.parse_args()
-    found = harness.ntrex_mining_data(args.data_dir)
+    found = harness.parse_ntrex_data(__doc__.split("\n\n")[0])
     if isinstance(found, str):
         return harness.skip(found)
     ntrex, _, english, langs = found

@@ -30,7 +30,7 @@ import harness  # noqa: E402
 
 def main() -> int:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    found = harness.ntrex_mining_data(os.environ.get("VECO_BENCH_DATA", harness.SHARED_DATA))
+    found = harness.ntrex_mining_data(harness.DEFAULT_DATA)
     if isinstance(found, str):
         return harness.skip(found)
     ntrex, dict_dir, english, langs = found

@@ -22,7 +22,7 @@ import harness  # noqa: E402
 
 def main() -> int:
     scale, scratch = int(sys.argv[1]), sys.argv[2]
-    found = harness.ntrex_mining_data(os.environ.get("VECO_BENCH_DATA", harness.SHARED_DATA))
+    found = harness.ntrex_mining_data(harness.DEFAULT_DATA)
     if isinstance(found, str):
         return harness.skip(found)
     ntrex, dict_dir, english, langs = found
