@@ -528,8 +528,8 @@ def test_piece_offsets_are_the_tokenizers(kind):
 
 def test_offset_reader_decides_on_its_first_batch(monkeypatch):
     """An OffsetReader reads offsets off the pieces only when most of its first batch is spelled exactly and the
-    result equals the tracked offsets; otherwise, or without pieces, it tracks them; either way its results are the
-    tokenizer's."""
+    result for its first ``check_texts`` texts equals the tracked offsets; otherwise, or without pieces, it tracks
+    them; either way its results are the tokenizer's."""
     tokenizer = TOKENIZERS["sentencepiece"]()
     pieces = token_mining.PieceOffsets(token_mining.piece_texts(tokenizer))
     texts = _corpus_lines()[:100]
@@ -540,21 +540,30 @@ def test_offset_reader_decides_on_its_first_batch(monkeypatch):
         return (ids == [row for row, _ in expected] and kept.tolist() == [len(row) for _, row in expected]
                 and list(zip(starts.tolist(), ends.tolist())) == [span for _, row in expected for span in row])
 
-    reader = token_mining.OffsetReader(pieces)
-    assert same(reader(tokenizer, texts, 62)) and reader.decided is True
-    assert same(reader(tokenizer, texts, 62))  # the next batches: read off the pieces
-    assert same(reader.finish(tokenizer, texts, reader.encode(tokenizer, texts, 62), 62))  # in two steps
+    for check_texts in (256, 7):  # the whole first batch checked, or its first 7 texts
+        reader = token_mining.OffsetReader(pieces, check_texts=check_texts)
+        assert same(reader(tokenizer, texts, 62)) and reader.decided is True
+        assert same(reader(tokenizer, texts, 62))  # the next batches: read off the pieces
+        assert same(reader.finish(tokenizer, texts, reader.encode(tokenizer, texts, 62), 62))  # in two steps
+    two_steps = token_mining.OffsetReader(pieces)
+    assert same(two_steps.finish(tokenizer, texts, two_steps.encode(tokenizer, texts, 62), 62))
+    assert two_steps.decided is True
+    empty = token_mining.OffsetReader(pieces)
+    assert empty(tokenizer, [], 62)[0] == [] and empty.decided is None  # an empty batch decides nothing
     picky = token_mining.OffsetReader(pieces, min_share=1.01)  # no batch is spelled that well
     assert same(picky(tokenizer, texts, 62)) and picky.decided is False
-    read = token_mining.PieceOffsets.read
+    assert same(picky(tokenizer, texts, 62))  # and the next batches are tracked
+    read_ids = token_mining.PieceOffsets.read_ids
 
     def shifted(self, *args):  # offsets by another rule than the tokenizer's
-        ids, (starts, ends, kept), exact = read(self, *args)
+        ids, (starts, ends, kept), exact = read_ids(self, *args)
         return ids, (starts + 1, ends + 1, kept), exact
 
-    monkeypatch.setattr(token_mining.PieceOffsets, "read", shifted)
-    wary = token_mining.OffsetReader(pieces)
-    assert same(wary(tokenizer, texts, 62)) and wary.decided is False
+    monkeypatch.setattr(token_mining.PieceOffsets, "read_ids", shifted)
+    for check_texts in (256, 1):
+        wary = token_mining.OffsetReader(pieces, check_texts=check_texts)
+        assert same(wary(tokenizer, texts, 62)) and wary.decided is False
+        assert same(wary(tokenizer, texts, 62))
     none = token_mining.OffsetReader(None)
     assert same(none(tokenizer, texts, 62)) and none.decided is False
 

@@ -168,9 +168,9 @@ class PieceOffsets:
     byte-fallback piece), each token's characters are the lengths of the pieces before it, as
     :meth:`TokenMiner._text_words` counts them: a piece's marker is not part of its offsets, and a bare marker covers
     the next character, as the tokenizer's offsets put them. The other sentences are encoded again with offsets tracked.
-    :class:`OffsetReader` checks the first batch against the tracked offsets: a tokenizer whose offsets follow another
-    rule keeps tracking them, so the offsets are the tokenizer's either way. Token mining cuts a side without spaces
-    in the same spelled text (:meth:`TokenMiner._text_words`)."""
+    :class:`OffsetReader` checks texts of the first batch against the tracked offsets: a tokenizer whose offsets
+    follow another rule keeps tracking them, so the offsets are the tokenizer's either way. Token mining cuts a side
+    without spaces in the same spelled text (:meth:`TokenMiner._text_words`)."""
 
     def __init__(self, pieces: list[str]) -> None:
         self.table = [*pieces, "\n"]  # the last entry separates sentences
@@ -304,24 +304,34 @@ def _tracked(tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str],
 
 class OffsetReader:
     """Token ids and character offsets of one side of a language pair's batches, for text mining: read off the pieces
-    (:meth:`PieceOffsets.read`) when the tokenizer has them and, on the first batch, they are the tokenizer's own
-    offsets (compared with the tracked ones) for at least ``min_share`` of its texts read off the pieces (below it,
-    encoding most texts twice costs more than tracking the offsets of all); tracked by the tokenizer otherwise.
-    Decided on the first batch, so a forked ``num_proc`` worker decides on its own.
+    (:meth:`PieceOffsets.read`) when the tokenizer has them and, on the first batch, at least ``min_share`` of its
+    texts are read off the pieces (below it, encoding most texts twice costs more than tracking the offsets of all)
+    and the read ids and offsets of its first ``check_texts`` texts are the tokenizer's own (compared with the tracked
+    ones); tracked by the tokenizer otherwise. Decided on the first batch, so a forked ``num_proc`` worker decides on
+    its own.
+
+    The check tracks the offsets of a sample rather than of the whole first batch: a tokenizer whose offsets follow
+    another rule than the pieces' lengths (a marker counted in its piece's offsets, say) differs on nearly every text,
+    and encoding a whole batch once more, per side, language pair and ``num_proc`` worker, is a fixed cost that
+    weighs on small corpora: the whole text-mining preparation of NTREX takes 0.83-0.88x the time with the sample, of
+    NTREX x5 0.88-0.95x (``num_proc`` 1 and 2, two runs; ``benchmarks/results/first_batch_check/``).
 
     A batch goes through two steps, :meth:`encode` (the tokenizer alone, which releases the interpreter lock: run it
     on a thread beside other Python work) and then :meth:`finish` (Python); calling the reader does both."""
 
-    def __init__(self, pieces: PieceOffsets | None, min_share: float = 0.8) -> None:
-        self.pieces, self.min_share = pieces, min_share
+    def __init__(self, pieces: PieceOffsets | None, min_share: float = 0.8, check_texts: int = 256) -> None:
+        self.pieces, self.min_share, self.check_texts = pieces, min_share, check_texts
         self.decided: bool | None = None if pieces is not None else False
 
     def encode(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str],
-               max_length: int) -> list[list[int]] | tuple[list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """The tokenizer's part of a batch: each text's uncut ids where the offsets are read off the pieces, else (and
-        on the first batch) the ids cut to ``max_length`` with the tracked offsets."""
+               max_length: int) -> list[list[int]] | tuple:
+        """The tokenizer's part of a batch: each text's uncut ids where the offsets are read off the pieces; the ids
+        cut to ``max_length`` with the tracked offsets where they are tracked; on the first batch, the uncut ids and
+        the tracked ids and offsets of its first ``check_texts`` texts."""
         if self.decided:
             return encode_ids(tokenizer, texts)
+        if self.decided is None and len(texts):
+            return encode_ids(tokenizer, texts), _tracked(tokenizer, texts[:self.check_texts], max_length)
         return _tracked(tokenizer, texts, max_length)
 
     def finish(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str], encoded: list | tuple,
@@ -332,9 +342,16 @@ class OffsetReader:
         if self.decided:
             return self.pieces.read_ids(tokenizer, texts, encoded, max_length)[:2]
         if self.decided is None and len(texts):
-            ids, offsets, exact = self.pieces.read(tokenizer, texts, max_length)
-            self.decided = bool(exact.mean() >= self.min_share and ids == encoded[0]
-                                and all(np.array_equal(a, b) for a, b in zip(offsets, encoded[1])))
+            ids, (sample_ids, (sample_starts, sample_ends, sample_kept)) = encoded
+            cut, (starts, ends, kept), exact = self.pieces.read_ids(tokenizer, texts, ids, max_length)
+            n, n_tokens = len(sample_ids), int(sample_kept.sum())
+            self.decided = bool(exact.mean() >= self.min_share and cut[:n] == sample_ids
+                                and np.array_equal(kept[:n], sample_kept)
+                                and np.array_equal(starts[:n_tokens], sample_starts)
+                                and np.array_equal(ends[:n_tokens], sample_ends))
+            if self.decided:
+                return cut, (starts, ends, kept)
+            return _tracked(tokenizer, texts, max_length)  # the tokenizer's offsets follow another rule
         return encoded
 
     def __call__(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str],

@@ -1,8 +1,9 @@
 """The whole text-mining preparation (``prepare_data_for`` on a fresh cache) of NTREX ×SCALE, all 10 pairs, one
-process, the tokenizer on both cores; prints the package folder it ran and the wall seconds. The package is the one
-``PYTHONPATH`` names first (another checkout), else this one. ``whole_ab.sh`` alternates two checkouts.
+process (or NUM_PROC, default 1), the tokenizer on both cores; prints the package folder it ran and the wall seconds.
+The package is the one ``PYTHONPATH`` names first (another checkout), else this one. ``whole_ab.sh`` alternates two
+checkouts.
 
-    python benchmarks/results/thread_encodes/whole.py SCALE SCRATCH_DIR
+    python benchmarks/results/thread_encodes/whole.py SCALE SCRATCH_DIR [NUM_PROC]
 """
 
 import os
@@ -22,6 +23,7 @@ import harness  # noqa: E402
 
 def main() -> int:
     scale, scratch = int(sys.argv[1]), sys.argv[2]
+    num_proc = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     found = harness.ntrex_mining_data(harness.DEFAULT_DATA)
     if isinstance(found, str):
         return harness.skip(found)
@@ -44,11 +46,13 @@ def main() -> int:
         tgt=replicated(english)) for lang in langs}
     dm = SynonymAlignedDataModule(
         files=files, tokenizer=harness.find_tokenizer(None), max_length=128, val_pairs=0, stop_words=True,
-        dictionaries={f"en-{lang}": os.path.join(dict_dir, f"en-{lang}.tsv") for lang in langs}, mining="text")
+        dictionaries={f"en-{lang}": os.path.join(dict_dir, f"en-{lang}.tsv") for lang in langs}, mining="text",
+        num_proc=num_proc if num_proc > 1 else None)
     _ = dm.tokenizer  # loaded untimed
     dm.cache_dir = tempfile.mkdtemp(dir=scratch)
     begin = time.perf_counter()
     for pair in dm.files:
+        os.environ["TOKENIZERS_PARALLELISM"] = "true"  # a num_proc map leaves "false" behind (harness.py)
         dm.prepare_data_for(pair)
     print(os.path.dirname(os.path.dirname(os.path.abspath(veco_lightning.__file__))),
           f"{time.perf_counter() - begin:.2f}")
