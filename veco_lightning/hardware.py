@@ -10,11 +10,21 @@ against 3,245 in fp32, 36x slower (``benchmarks/README.md``, "bf16 on a CPU with
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import torch
 
 log = logging.getLogger(__name__)
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on: its affinity where the system tells it (a container's or ``taskset``'s
+    share), else every core."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def cpu_bf16_kernels() -> bool:

@@ -35,6 +35,7 @@ from veco_lightning.data.readers import BadLinePolicy, expand_globs
 from veco_lightning.data.token_mining import OffsetReader, PieceOffsets, TokenMiner, piece_texts, token_tables
 from veco_lightning.data.tokenizer import encode_ids
 from veco_lightning.data.units import BatchUnits, batch_units, match_texts_batch
+from veco_lightning.hardware import available_cores
 from veco_lightning.lexicon.dictionary import BilingualDictionary, dictionary_for
 from veco_lightning.lexicon.languages import check_language, split_pair, to_iso1
 from veco_lightning.lexicon.stopwords import default_stop_words
@@ -225,6 +226,7 @@ class SynonymAlignedDataModule(ParallelDataModule):
         # Text mining's offsets: read off the pieces where they spell the text (OffsetReader), else tracked.
         text_mining = miner is not None and token_miner is None
         readers = {side: OffsetReader(self.piece_offsets() if text_mining else None) for side in ("src", "tgt")}
+        overlap = (self.num_proc or 1) < available_cores()  # a core free for the tokenizer's thread (below)
 
         def tokenize(batch: dict[str, list]) -> pa.Table:
             texts = {side: batch[side] for side in ("src", "tgt")}  # read here: datasets' lazy batch is not thread-safe
@@ -242,13 +244,20 @@ class SynonymAlignedDataModule(ParallelDataModule):
                 # encodes, one side after the other: reading each side's offsets there as well made the other
                 # side's encoding wait for the GIL held by the matching (the map 0.953x its time this way, and
                 # 0.987x again with the source side read while the target side may still encode;
-                # benchmarks/results/thread_encodes/). The same result as one after the other.
-                with ThreadPoolExecutor(max_workers=1) as pool:
-                    pending = {side: pool.submit(readers[side].encode, tokenizer, texts[side], side_length)
-                               for side in texts}
+                # benchmarks/results/thread_encodes/). The same result as one after the other. Without a free
+                # core (num_proc workers on every core) the thread only adds switches: one after the other there
+                # (the whole NTREX x5 preparation with num_proc 2 on 2 cores 0.94x its time, 0.97x in two earlier
+                # runs; with num_proc 1 one after the other took 1.05x; benchmarks/results/no_free_core/).
+                if not overlap:
                     matched = match_texts_batch(miner, texts["src"], texts["tgt"])
-                    encoded = {side: readers[side].finish(tokenizer, texts[side], pending[side].result(), side_length)
-                               for side in texts}
+                    encoded = {side: readers[side](tokenizer, texts[side], side_length) for side in texts}
+                else:
+                    with ThreadPoolExecutor(max_workers=1) as pool:
+                        pending = {side: pool.submit(readers[side].encode, tokenizer, texts[side], side_length)
+                                   for side in texts}
+                        matched = match_texts_batch(miner, texts["src"], texts["tgt"])
+                        encoded = {side: readers[side].finish(tokenizer, texts[side], pending[side].result(),
+                                                              side_length) for side in texts}
             if matched is None:
                 n_pairs = len(ids["src"])
                 lengths = {side: np.fromiter(map(len, ids[side]), np.int64, n_pairs) for side in ("src", "tgt")}
