@@ -185,6 +185,14 @@ def parse_ntrex_data(description: str) -> tuple[str, str, str, list[str]] | str:
     return ntrex_mining_data(parser.parse_args().data_dir)
 
 
+def found_or_exit(found: tuple[str, str, str, list[str]] | str) -> tuple[str, str, str, list[str]]:
+    """What :func:`ntrex_mining_data` or :func:`parse_ntrex_data` found; when it is the reason the data is missing,
+    the script stops there with :func:`skip`'s message and exit status."""
+    if isinstance(found, str):
+        raise SystemExit(skip(found))
+    return found
+
+
 # Tatoeba file code of the languages whose code there is not their NTREX one.
 TATOEBA_CODES = {"ar": "ara", "sw": "swh", "zh": "cmn"}
 

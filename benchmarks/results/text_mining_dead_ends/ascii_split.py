@@ -19,9 +19,7 @@ import numpy as np  # noqa: E402
 
 
 def main() -> int:
-    found = harness.parse_ntrex_data(__doc__.split("\n\n")[0])
-    if isinstance(found, str):
-        return harness.skip(found)
+    found = harness.found_or_exit(harness.parse_ntrex_data(__doc__.split("\n\n")[0]))
     from veco_lightning.lexicon.words import _ASCII_SPLIT
 
     texts = harness.read_lines(found[2])[:1000]

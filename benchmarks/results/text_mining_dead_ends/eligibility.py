@@ -22,10 +22,7 @@ import regex  # noqa: E402
 
 
 def main() -> int:
-    found = harness.parse_ntrex_data(__doc__.split("\n\n")[0])
-    if isinstance(found, str):
-        return harness.skip(found)
-    ntrex, _, english, langs = found
+    ntrex, _, english, langs = harness.found_or_exit(harness.parse_ntrex_data(__doc__.split("\n\n")[0]))
     from transformers import AutoTokenizer
 
     from veco_lightning.data.token_mining import PieceOffsets, _Tokens, token_tables

@@ -30,10 +30,7 @@ import harness  # noqa: E402
 
 def main() -> int:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    found = harness.ntrex_mining_data(harness.DEFAULT_DATA)
-    if isinstance(found, str):
-        return harness.skip(found)
-    ntrex, dict_dir, english, langs = found
+    ntrex, dict_dir, english, langs = harness.found_or_exit(harness.ntrex_mining_data(harness.DEFAULT_DATA))
     harness.quiet_libraries("veco_lightning")
     from transformers import AutoTokenizer
 

@@ -24,10 +24,7 @@ import harness  # noqa: E402
 def main() -> int:
     scale, scratch = int(sys.argv[1]), sys.argv[2]
     num_proc = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-    found = harness.ntrex_mining_data(harness.DEFAULT_DATA)
-    if isinstance(found, str):
-        return harness.skip(found)
-    ntrex, dict_dir, english, langs = found
+    ntrex, dict_dir, english, langs = harness.found_or_exit(harness.ntrex_mining_data(harness.DEFAULT_DATA))
     harness.quiet_libraries("veco_lightning")
     from veco_lightning.data.parallel import ParallelSource
     from veco_lightning.data.synonym import SynonymAlignedDataModule
