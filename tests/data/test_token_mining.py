@@ -590,6 +590,69 @@ def test_text_mining_stores_the_same_with_offsets_read_off_the_pieces(tmp_path, 
                 pair, column)
 
 
+def _expanded_spans_one(text, spelled, start, end, mine):
+    """The rule of token_mining._expanded_spans for one sentence, written plainly: ``spelled`` its spelled code
+    points, ``start[mine]`` / ``end[mine]`` its spans; moves them in place and says whether it did."""
+    forms = [unicodedata.normalize("NFKC", char) for char in text]
+    if not (len(spelled) and spelled[0] == 32) or [chr(c) for c in spelled[1:].tolist()] != list("".join(forms)):
+        return False
+    bound = np.r_[0, np.cumsum([len(form) for form in forms])].astype(np.int64)
+    s, e = start[mine], end[mine]
+    if len(s) and (s.min() < 0 or e.max() > bound[-1] or (e <= s).any()):
+        return False
+    start[mine] = np.searchsorted(bound, s, "right") - 1
+    end[mine] = np.searchsorted(bound, e - 1, "right")
+    return True
+
+
+def test_expanded_spans_of_a_batch_equal_one_by_one():
+    """Spans moved back onto characters whose NFKC forms are longer, for many sentences at once, are those of the
+    rule applied sentence by sentence: random texts of nukta letters, ligatures, ellipses and plain characters (some
+    empty), spelled as their forms or not (a character changed, one too many, no leading space), with random spans
+    (some empty, reversed or outside the text)."""
+    rng = random.Random(0)
+    chars = ["\u0958", "\u095b", "\u0915", "\u093c", "\ufb01", "\u2026", "\u338f", "a", "b", " ", "é", "\u00a0"]
+    texts, spelled, first, starts, ends = [], [], [], [], []
+    for _ in range(400):
+        text = "".join(rng.choice(chars) for _ in range(rng.randint(0, 12)))
+        form = " " + "".join(unicodedata.normalize("NFKC", char) for char in text)
+        damage = rng.random()
+        if damage < 0.1 and len(form) > 1:
+            form = form[:-1] + "x"
+        elif damage < 0.15:
+            form = form + "y"
+        elif damage < 0.2:
+            form = form[1:]
+        texts.append(text)
+        spelled.append(form)
+        first.append(len(starts))
+        for _ in range(rng.randint(0, 5)):
+            a = rng.randint(-1, len(form))
+            b = a + rng.randint(-1, 3) if rng.random() < 0.1 else rng.randint(a + 1, len(form) + 1)
+            starts.append(a)
+            ends.append(b)
+    lengths = np.diff(np.r_[first, len(starts)])
+    tokens = token_mining._Tokens(np.zeros(len(starts), np.int64), np.array(first, np.int64),
+                                  np.repeat(np.arange(len(texts)), lengths), np.zeros(len(starts), np.int64),
+                                  lengths, np.ones(len(starts), bool))
+    points = np.frombuffer("".join(spelled).encode("utf-32-le"), np.uint32)
+    spelled_length = np.array([len(form) for form in spelled], np.int64)
+    spelled_begin = np.cumsum(spelled_length) - spelled_length
+    start, end = np.array(starts, np.int64), np.array(ends, np.int64)
+    which = np.arange(len(texts))[::-1][np.arange(len(texts)) % 3 != 1]  # any order, some sentences left out
+    batch_start, batch_end = start.copy(), end.copy()
+    moved = token_mining._expanded_spans(texts, which, points, spelled_begin, spelled_length, tokens, batch_start,
+                                         batch_end)
+    expected = []
+    for k in which.tolist():
+        mine = slice(first[k], first[k] + int(lengths[k]))
+        at = int(spelled_begin[k])
+        expected.append(_expanded_spans_one(texts[k], points[at:at + int(spelled_length[k])], start, end, mine))
+    assert moved.tolist() == expected
+    assert 50 < sum(expected) < len(expected)
+    assert batch_start.tolist() == start.tolist() and batch_end.tolist() == end.tolist()
+
+
 def test_piece_offsets_of_texts_nfkc_expands():
     """A text some of whose characters NFKC makes longer (an ellipsis, a ligature, a full-width unit) has its offsets
     read off the pieces, moved back onto its characters: the tokenizer's own offsets; a text where a token ends inside
