@@ -10,12 +10,13 @@ set -euo pipefail
 before=$1 after=$2 rounds=$3 out=$4
 shift 4
 mkdir -p "$out"
+out=$(cd "$out" && pwd)  # absolute: the runs start in the checkouts
 tok=$(ls -d "$PWD"/benchmarks/.cache/tokenizer-32000-* | head -1)
 for round in $(seq 1 "$rounds"); do
   for arm in before after; do
     dir=$before; [ "$arm" = after ] && dir=$after
     (cd "$dir" && python benchmarks/mining_stages.py --data-dir "${VECO_BENCH_DATA:-$OLDPWD/../shared/data}" \
-       --tokenizer "$tok" --repeats 5 --output "$OLDPWD/$out/${arm}_round${round}.json" "$@") \
+       --tokenizer "$tok" --repeats 5 --output "$out/${arm}_round${round}.json" "$@") \
        > "$out/${arm}_round${round}.log" 2>&1
     grep "^| all" "$out/${arm}_round${round}.log" | sed "s/^/round $round $arm /"
   done
