@@ -216,10 +216,10 @@ def test_segmentation_equals_reference_on_odd_text(lang):
 
 @pytest.mark.parametrize("lang", ["en", "fr", "it", "de", "zh"])
 def test_batch_segmentation_equals_reference_on_odd_text(lang):
-    # Batches mixing every path (ASCII, stdlib-re text, regex text, no-space runs, empty texts, newlines inside a
-    # text) give each text's words, as the reference finds them, in text order.
+    # Batches mixing every path (ASCII, stdlib-re text, regex text, no-space runs, empty texts, newlines and NULs
+    # inside a text) give each text's words, as the reference finds them, in text order.
     rng = random.Random(lang)
-    pieces = [*PIECES, "中国", "人民", "ｶﾞ", "ก่า", "\n", ""]
+    pieces = [*PIECES, "中国", "人民", "ｶﾞ", "ก่า", "\n", "", "\0", "a\0b"]
     lexicon = {"中国", "国人", "人民", "ガ"}
     for _ in range(400):
         texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 8))) for _ in range(rng.randint(0, 9))]

@@ -447,7 +447,13 @@ def _split_joined(texts: list[str], pattern: re.Pattern, rules, ascii_text: bool
     folded = joined.lower() if ascii_text else None
     parts = pattern.split(folded if ascii_text else joined)
     raw = parts[1::2]
-    bounds = np.cumsum(np.fromiter(map(len, parts), np.int64, len(parts)))
+    if ascii_text and "\0" not in joined:
+        # The parts' ends from where a NUL put between them lands in one byte string: 0.5x the time of a len() per
+        # part on NTREX's English (text of more bytes a character costs more than it saves).
+        gaps = np.flatnonzero(np.frombuffer("\0".join(parts).encode("ascii"), np.uint8) == 0)
+        bounds = np.r_[gaps - np.arange(len(gaps)), len(joined)]
+    else:
+        bounds = np.cumsum(np.fromiter(map(len, parts), np.int64, len(parts)))
     starts, ends = bounds[:-1:2], bounds[1::2]  # in the joined text: word k is parts[2k + 1]
     words = raw if ascii_text else list(map(_norm, raw))
     if rules is not None and ascii_text and rules[0] == "suffix":
