@@ -9,7 +9,7 @@ per batch; the ratio is new / old per round, and the medians are printed.
 
 Usage, from the repository root (``BEFORE_DIR``: a checkout, e.g. ``git worktree add /tmp/before <commit>``)::
 
-    python benchmarks/results/split_class_prefix/ab_stages.py BEFORE_DIR [ROUNDS]
+    python benchmarks/results/stage_ab/ab_stages.py BEFORE_DIR [ROUNDS]
 """
 
 from __future__ import annotations
