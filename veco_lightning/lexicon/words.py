@@ -293,14 +293,24 @@ def segment_batch(texts: Sequence[str], lang: str, lexicon: set[str] | frozenset
     counts = np.zeros(len(texts), np.int64)
     if not parts:
         return SegmentedBatch([], np.zeros(0, np.int64), np.zeros(0, np.int64), counts)
-    # Groups back into text order: a stable sort of every word by the index of its text.
+    # Groups back into text order: the spans by a stable sort of every word by the index of its text; the words by
+    # slicing each group's list run by run (texts of one group in a row hold consecutive words of its list), a few
+    # slices instead of two passes over every word (0.87x the segmentation of NTREX's English, whose few texts
+    # holding a typographic quote or a pound sign make a second group).
     owner = np.concatenate([np.repeat(np.asarray(members, np.int64), part.counts) for members, part in parts])
     order = np.argsort(owner, kind="stable")
-    words = [word for _, part in parts for word in part.words]
-    for members, part in parts:
+    group, first = np.zeros(len(texts), np.int64), np.zeros(len(texts), np.int64)
+    for g, (members, part) in enumerate(parts):
         counts[members] = part.counts
-    return SegmentedBatch(list(map(words.__getitem__, order.tolist())),
-                          np.concatenate([part.starts for _, part in parts])[order],
+        group[members] = g
+        first[members] = np.cumsum(part.counts) - part.counts  # each text's first word in its group's list
+    run_start = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    run_last = np.r_[run_start[1:], len(texts)] - 1
+    words: list[str] = []
+    for g, begin, end in zip(group[run_start].tolist(), first[run_start].tolist(),
+                             (first[run_last] + counts[run_last]).tolist()):
+        words += parts[g][1].words[begin:end]
+    return SegmentedBatch(words, np.concatenate([part.starts for _, part in parts])[order],
                           np.concatenate([part.ends for _, part in parts])[order], counts)
 
 

@@ -1,0 +1,62 @@
+"""In-process A/B of word segmentation (``segment_batch``) between a checkout's ``words.py`` and this one's, on NTREX
+sides whose batches mix ASCII texts with others (English, German, Spanish) and on sides that do not (Greek, Russian):
+CPU time of all the side's batches of 1,000 (least of 5 calls each), old and new alternated, new / old per round.
+
+Usage, from the repository root (``BEFORE_DIR``: a checkout, e.g. ``git worktree add /tmp/before <commit>``)::
+
+    python benchmarks/results/stage_ab/merge_ab.py BEFORE_DIR [ROUNDS]
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+
+import harness  # noqa: E402
+
+
+def cpu(fn, *args) -> float:
+    best = float("inf")
+    for _ in range(5):
+        begin = time.process_time()
+        fn(*args)
+        best = min(best, time.process_time() - begin)
+    return best
+
+
+def main() -> int:
+    before, rounds = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 15
+    data = os.environ.get("VECO_BENCH_DATA", "../shared/data")
+    ntrex, _, english, langs = harness.found_or_exit(harness.ntrex_mining_data(data, ["de", "es", "el", "ru"]))
+    from veco_lightning.lexicon import words as new
+
+    path = os.path.join(before, "veco_lightning/lexicon/words.py")
+    spec = importlib.util.spec_from_file_location("before_words", path)
+    old = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(old)
+    sides = {"en": harness.read_lines(english)}
+    for lang in langs:
+        sides[lang] = harness.read_lines(os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt"))
+    for lang, lines in sides.items():
+        batches = [lines[k:k + 1000] for k in range(0, len(lines), 1000)]
+        for batch in batches:
+            a, b = old.segment_batch(batch, lang), new.segment_batch(batch, lang)
+            assert a.words == b.words and (a.starts == b.starts).all() and (a.ends == b.ends).all(), lang
+        ratios = []
+        for _ in range(rounds):
+            spent_old = sum(cpu(old.segment_batch, batch, lang) for batch in batches)
+            spent_new = sum(cpu(new.segment_batch, batch, lang) for batch in batches)
+            ratios.append(spent_new / spent_old)
+        ascii_texts = [sum(text.isascii() for text in batch) for batch in batches]
+        harness.log(f"{lang}: ASCII texts per batch {ascii_texts}; new / old median {statistics.median(ratios):.3f} "
+                    f"({min(ratios):.3f}-{max(ratios):.3f}, {rounds} rounds)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
