@@ -1,10 +1,13 @@
-"""In-process A/B of word segmentation (``segment_batch``) between a checkout's ``words.py`` and this one's, on NTREX
-sides whose batches mix ASCII texts with others (English, German, Spanish) and on sides that do not (Greek, Russian):
-CPU time of all the side's batches of 1,000 (least of 5 calls each), old and new alternated, new / old per round.
+"""In-process A/B of word segmentation (``segment_batch``) between a checkout's ``words.py`` and this one's, on NTREX's
+English side and the given languages' (default: German and Spanish, whose batches mix ASCII texts with others, and
+Greek and Russian, whose batches do not): CPU time of all the side's batches of 1,000 (least of 5 calls each), old and
+new alternated, new / old per round. ``merge_ab.log``: the run for the groups put back in order by slices
+(``segment_ab.py BEFORE_DIR 15``); ``clitics_ab.log``: for the apostrophes found by comparing code points and the
+clitics' words spliced in by slices (``segment_ab.py BEFORE_DIR 15 fr it de``).
 
 Usage, from the repository root (``BEFORE_DIR``: a checkout, e.g. ``git worktree add /tmp/before <commit>``)::
 
-    python benchmarks/results/stage_ab/merge_ab.py BEFORE_DIR [ROUNDS]
+    python benchmarks/results/stage_ab/segment_ab.py BEFORE_DIR [ROUNDS] [LANG ...]
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ def cpu(fn, *args) -> float:
 def main() -> int:
     before, rounds = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 15
     data = os.environ.get("VECO_BENCH_DATA", "../shared/data")
-    ntrex, _, english, langs = harness.found_or_exit(harness.ntrex_mining_data(data, ["de", "es", "el", "ru"]))
+    wanted = sys.argv[3:] or ["de", "es", "el", "ru"]
+    ntrex, _, english, langs = harness.found_or_exit(harness.ntrex_mining_data(data, wanted))
     from veco_lightning.lexicon import words as new
 
     path = os.path.join(before, "veco_lightning/lexicon/words.py")
