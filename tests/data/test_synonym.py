@@ -74,6 +74,20 @@ def test_synonym_spans_are_dictionary_translations(tmp_path):
     assert matched["zh-en"] / checked["zh-en"] > 0.9, (matched, checked)
 
 
+@pytest.mark.parametrize("mining", ["text", "tokens"])
+def test_side_without_a_word_in_a_batch(tmp_path, mining):
+    # A map batch one side of which holds no word at all (punctuation only, here the whole corpus): units and token
+    # maps of that side are empty, nothing fails (an index out of bounds until 2026-12-05).
+    (tmp_path / "de.txt").write_text("!!! ...\n¿?\n", encoding="utf-8")
+    (tmp_path / "en.txt").write_text("Hello world.\nThe house.\n", encoding="utf-8")
+    dm = _datamodule(tmp_path, files={"de-en": ParallelSource(src=str(tmp_path / "de.txt"),
+                                                                 tgt=str(tmp_path / "en.txt"))},
+                     val_pairs=0, mining=mining)
+    rows = dm.train_sets["de-en"]
+    assert len(rows) == 2 and dm.mining_stats["de-en"]["synonym_pairs"] == 0
+    assert dm.mining_stats["de-en"]["src_words"] == 0 and dm.mining_stats["de-en"]["tgt_words"] == 4
+
+
 def test_tlm_view_carries_the_same_units(tmp_path):
     dm = _datamodule(tmp_path, tlm_fraction=0.5)
     batch = next(iter(dm.train_dataloader()))

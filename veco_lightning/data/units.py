@@ -230,7 +230,7 @@ def unit_layout(word_counts: np.ndarray, sentence: np.ndarray, first: np.ndarray
     inside[_ranges(phrase_first + 1, last - first - 1)] = True
     unit_of_word = np.cumsum(~inside) - 1
     unit_first = np.flatnonzero(~inside)  # a unit runs from its first word to the word before the next unit
-    unit_last = np.append(unit_first[1:], n_words) - 1
+    unit_last = np.append(unit_first[1:], n_words)[:len(unit_first)] - 1  # none where the side has no word
     unit_sentence = np.repeat(np.arange(n_sentences), word_counts)[unit_first]
     per_sentence = np.bincount(unit_sentence, minlength=n_sentences)
     return UnitLayout(unit_first, unit_last, unit_sentence, np.cumsum(per_sentence) - per_sentence, unit_of_word,
