@@ -330,6 +330,29 @@ def test_stdlib_split_agrees_with_regex_on_the_text_it_takes():
         assert split.split(text) == words._SPLIT.split(text), text
 
 
+@pytest.mark.parametrize("known", [True, False])
+def test_words_normalised_to_forms_with_spaces(known, monkeypatch):
+    # A word character NFKC writes as several words (ﷺ: four Arabic words) or as a space and a mark (ͺ) makes a word
+    # holding a space: the segmentation says so (words.Words.spaced), matching then takes the n-grams as strings and
+    # finds what the reference finds, keys through, starting with and around that word included. With the
+    # segmentation's knowledge gone (the cache's record overflowed: None), a scan of the words decides the same.
+    if not known:
+        monkeypatch.setattr(words._NormCache, "spaced", None)
+    phrase = words.normalize("ﷺ")
+    assert " " in phrase
+    assert words.segment_batch(["hello world", "da der Mann"], "de").words.spaced is False
+    batch = words.segment_batch(["قال ﷺ تسليما", "hello", "Ωͺ x"], "ar")
+    assert batch.words.spaced is (True if known else None)
+    assert words.segment_batch(["hello", "قال ﷺ"], "en").words.spaced is (True if known else None)  # two groups
+    dictionary = BilingualDictionary("ar", "en")
+    for src, tgt in [(phrase, "peace be upon him"), (phrase + " تسليما", "peace"), ("قال " + phrase, "said"),
+                     ("قال", "said"), ("تسليما", "greeting"), ("ω", "omega")]:
+        dictionary.add(src, tgt)
+    texts = ["قال ﷺ تسليما", "ﷺ", "قال قال ﷺ", "Ωͺ ﷺ تسليما x", ""]
+    pairs = [(a, b) for a in texts for b in ["said peace be upon him", "peace greeting omega", "said", ""]]
+    assert_batch_equals_reference(SynonymMiner(dictionary, "ar", "en"), dictionary, pairs, batch_size=6)
+
+
 @pytest.mark.parametrize("max_word_chars", [1, 2, 8])
 def test_batch_matching_of_no_space_keys_across_words(max_word_chars):
     # Keys of a no-space language spanning several segmented words (short max_word_chars cuts them up), with stop

@@ -471,8 +471,10 @@ def _occurrences(words: list[str], sentence_end: np.ndarray, ids: dict[str, int]
     ``chars``: see :class:`_BatchTables` (a spaced side has the former, a no-space side the latter)."""
     n_words = len(words)
     # With longer keys to look for (a word holding a space is matched as a string, below), one lookup per word gives
-    # the key ids and the trie's start states.
-    if phrases is not None and max_n >= 2 and extendable and n_words >= 2 and " " not in "\n".join(words):
+    # the key ids and the trie's start states. Whether a word holds a space: from the segmentation where it says so
+    # (lexicon.words.Words), else by a scan of the words.
+    if phrases is not None and max_n >= 2 and extendable and n_words >= 2 and not (
+            " " in "\n".join(words) if getattr(words, "spaced", None) is None else words.spaced):
         return _occurrences_of_words(phrases.lookup(words), sentence_end, phrases, key_stop, stop, max_n)
     # A no-space side (its trie built with these ids, stop words and prefixes): all three facts in one lookup.
     looked_up = chars.lookup(words) if chars is not None else None

@@ -163,13 +163,27 @@ class _NormCache(dict):
     lookup (``map(_CACHE.__getitem__, words)`` runs in C); a miss computes and stores the form."""
 
     size = 200_000
+    spaced: set[str] | None = set()
+    """The words ever normalised to a form holding a space (NFKC makes one of some characters: ``¨`` -> space and a
+    mark); ``None`` once that has grown past ``size``: not known any more. Kept across clears, so a word of a batch
+    normalised before a clear is still in it."""
 
     def __missing__(self, word: str) -> str:
         folded = word.lower() if word.isascii() else normalize(word)
         if len(self) >= self.size:
             self.clear()
         self[word] = folded
+        if " " in folded and self.spaced is not None:
+            self.spaced.add(word)
+            if len(self.spaced) > self.size:
+                _NormCache.spaced = None
         return folded
+
+    def holds_spaced(self, raw: list[str]) -> bool | None:
+        """Whether the forms of the words ``raw`` (all normalised through this cache) hold a space; ``None`` when not
+        known. One test of an empty set in the usual case, where no word ever had such a form."""
+        spaced = self.spaced
+        return None if spaced is None else bool(spaced) and not spaced.isdisjoint(raw)
 
 
 _CACHE = _NormCache()
@@ -247,6 +261,18 @@ def segment_spans(text: str, lang: str, lexicon: set[str] | frozenset[str] | Non
     return out
 
 
+class Words(list):
+    """A batch's normalised words (:attr:`SegmentedBatch.words`), with ``spaced``: whether any of them holds a space
+    (``None``: not known). Matching grows n-grams of words through a trie of the dictionary's words only where none
+    does; knowing it from the segmentation spares a scan of every word (about 0.3 µs per sentence)."""
+
+    __slots__ = ("spaced",)
+
+    def __init__(self, words=(), spaced: bool | None = None) -> None:
+        super().__init__(words)
+        self.spaced = spaced
+
+
 class SegmentedBatch(NamedTuple):
     """The words of a batch of texts, sentence after sentence (:func:`segment_batch`): normalised ``words``, their
     character spans ``[starts, ends)`` in their own text (int64 arrays) and the number of words of each text."""
@@ -310,7 +336,9 @@ def segment_batch(texts: Sequence[str], lang: str, lexicon: set[str] | frozenset
     for g, begin, end in zip(group[run_start].tolist(), first[run_start].tolist(),
                              (first[run_last] + counts[run_last]).tolist()):
         words += parts[g][1].words[begin:end]
-    return SegmentedBatch(words, np.concatenate([part.starts for _, part in parts])[order],
+    flags = [getattr(part.words, "spaced", None) for _, part in parts]
+    spaced = True if True in flags else None if None in flags else False
+    return SegmentedBatch(Words(words, spaced), np.concatenate([part.starts for _, part in parts])[order],
                           np.concatenate([part.ends for _, part in parts])[order], counts)
 
 
@@ -466,6 +494,7 @@ def _split_joined(texts: list[str], pattern: re.Pattern, rules, ascii_text: bool
         bounds = np.cumsum(np.fromiter(map(len, parts), np.int64, len(parts)))
     starts, ends = bounds[:-1:2], bounds[1::2]  # in the joined text: word k is parts[2k + 1]
     words = raw if ascii_text else list(map(_norm, raw))
+    spaced = False if ascii_text else _CACHE.holds_spaced(raw)  # ASCII words hold no space; the others' forms may
     if rules is not None and ascii_text and rules[0] == "suffix":
         if "'" in joined:  # English clitics, as segment_spans drops them
             clitics = rules[1]
@@ -495,11 +524,14 @@ def _split_joined(texts: list[str], pattern: re.Pattern, rules, ascii_text: bool
                 kept += [word[0] for word in piece]
                 done = k + 1
             words = kept + words[done:]
+            if spaced is False and any(" " in word[0] for word in found):  # the clitics' words, normalised alone
+                spaced = True
     # Spans into each text: the joined text holds text j from begin[j], after j newlines.
     lengths = np.fromiter(map(len, texts), np.int64, len(texts))
     begin = np.cumsum(lengths + 1) - lengths - 1
     owner = np.searchsorted(begin, starts, "right") - 1
-    return SegmentedBatch(words, starts - begin[owner], ends - begin[owner], np.bincount(owner, minlength=len(texts)))
+    return SegmentedBatch(Words(words, spaced), starts - begin[owner], ends - begin[owner],
+                          np.bincount(owner, minlength=len(texts)))
 
 
 def _ranges_within(counts: np.ndarray) -> np.ndarray:
