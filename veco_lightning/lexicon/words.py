@@ -59,7 +59,7 @@ _SPLIT = regex.compile(f"({_FAST.pattern})")
 # regex's Unicode \d is [0-9] there, [^\W_] is [a-zA-Z0-9], and the joiners are ' and -). A match's first character
 # is taken by a class and the digit-group branch is chosen by a look-behind at that character (never before the
 # match): a pattern that begins with a class lets ``re``'s search loop skip the characters that cannot begin a word
-# instead of trying the pattern at each (split 1.08-1.16x faster on NTREX than with a look-ahead for the digit group,
+# instead of trying the pattern at each (split 1.04-1.16x faster on NTREX than with a look-ahead for the digit group,
 # itself 1.7x faster on English news than trying that branch at every letter; the same matches). The quantifiers are
 # possessive (``++``, Python 3.11): nothing after a run could match what backtracking into it would give back (a digit
 # run is followed by [.,:] or the end, a word run by a joiner or the end), so the matches are those of the greedy
