@@ -311,6 +311,15 @@ def test_batch_mining_equals_reference_on_odd_text():
                       for _ in range(rng.randint(0, 12)))) for _ in range(600)]
     for stops in (None, {"fr": frozenset({"l", "homme"}), "en": frozenset({"the"})}):
         assert_batch_equals_reference(SynonymMiner(dictionary, "fr", "en", stops), dictionary, pairs, batch_size=50)
+    # Batches of one or two pairs, so that a whole side of a batch often holds no word (punctuation, emoji, nothing).
+    wordless = ["", "...", "!!", "😀", " ", "—", "«»"]
+    small = [("".join(rng.choice(PIECES + wordless) for _ in range(rng.randint(0, 4))),
+              "".join(rng.choice(wordless + ["man", "the", "street"]) for _ in range(rng.randint(0, 3))))
+             for _ in range(200)]
+    for batch_size in (1, 2):
+        assert_batch_equals_reference(SynonymMiner(dictionary, "fr", "en"), dictionary, small, batch_size=batch_size)
+        assert_batch_equals_reference(SynonymMiner(dictionary, "en", "fr"), dictionary, [(b, a) for a, b in small],
+                                      batch_size=batch_size)
 
 
 def test_stdlib_split_agrees_with_regex_on_the_text_it_takes():
