@@ -55,8 +55,8 @@ import transformers
 from veco_lightning.data.tokenizer import _plain_backend, encode_ids, encode_with_offsets, word_start_table
 from veco_lightning.data.units import BatchUnits, _side_units, _split, flat_offsets, unit_layout, units_of_sides
 from veco_lightning.lexicon.languages import base_language
-from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner, _occurrences_of_words, _Phrases, _ranges
-from veco_lightning.lexicon.trie import IntMap, code_points
+from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner, _occurrences_of_words, _Phrases
+from veco_lightning.lexicon.trie import IntMap, _ranges, code_points
 from veco_lightning.lexicon.words import _CLITIC_RULES, SegmentedBatch, normalize
 
 __all__ = ["MARKER", "SPACE", "WORD", "WORDLESS", "CutPairs", "OffsetReader", "PieceOffsets", "TokenMiner",

@@ -20,7 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from veco_lightning.lexicon.synonyms import BatchMatches, MiningStats, SynonymMiner, SynonymPair, _ranges
+from veco_lightning.lexicon.synonyms import BatchMatches, MiningStats, SynonymMiner, SynonymPair
+from veco_lightning.lexicon.trie import _ranges
 from veco_lightning.lexicon.words import SegmentedBatch, segment_spans
 
 Span = tuple[int, int]

@@ -34,7 +34,7 @@ import numpy as np
 
 from veco_lightning.lexicon.dictionary import BilingualDictionary, DictionaryIndex
 from veco_lightning.lexicon.stopwords import StopWords, stop_sets
-from veco_lightning.lexicon.trie import IntMap, build_trie, char_trie, trie_step
+from veco_lightning.lexicon.trie import IntMap, _ranges, build_trie, char_trie, trie_step
 from veco_lightning.lexicon.words import RawWord, SegmentedBatch, segment_batch, segment_spans
 
 log = logging.getLogger(__name__)
@@ -261,15 +261,6 @@ class BatchMatches(NamedTuple):
     i1: np.ndarray
     j0: np.ndarray
     j1: np.ndarray
-
-
-def _ranges(first: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """``concatenate([arange(f, f + c) for f, c in zip(first, counts)])`` without a Python loop."""
-    total = int(counts.sum())
-    if not total:
-        return np.zeros(0, np.int64)
-    ends = np.cumsum(counts)
-    return np.repeat(first - ends + counts, counts) + np.arange(total)
 
 
 class _BatchTables:

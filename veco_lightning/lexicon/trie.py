@@ -118,6 +118,15 @@ def trie_step(edges: IntMap, width: int, state: np.ndarray, symbol: np.ndarray) 
     return np.where(symbol >= 0, edges.get(state * width + symbol), -1)
 
 
+def _ranges(first: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(f, f + c) for f, c in zip(first, counts)])`` without a Python loop."""
+    total = int(counts.sum())
+    if not total:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(counts)
+    return np.repeat(first - ends + counts, counts) + np.arange(total)
+
+
 def code_points(text: str) -> np.ndarray:
     """``text``'s characters as code points, one ``uint32`` each (a lone surrogate too; ``from_code_points`` turns
     them back into text)."""

@@ -43,7 +43,7 @@ except ImportError as err:  # pragma: no cover - regex is a dependency of transf
     ) from err
 
 from veco_lightning.lexicon.languages import base_language
-from veco_lightning.lexicon.trie import CharTrie, char_trie, code_points, from_code_points
+from veco_lightning.lexicon.trie import CharTrie, _ranges, char_trie, code_points, from_code_points
 
 NO_SPACE_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "yue", "wuu", "bo", "dz"})
 """Languages written without spaces between words: their dictionary phrases are stored with spaces removed."""
@@ -512,7 +512,7 @@ def _split_joined(texts: list[str], pattern: re.Pattern, rules, ascii_text: bool
             size[which] = made
             source = np.repeat(np.arange(len(words)), size)
             starts, ends = starts[source], ends[source]
-            at = np.repeat((np.cumsum(size) - size)[which], made) + _ranges_within(made)
+            at = _ranges((np.cumsum(size) - size)[which], made)
             offset = starts[at]
             found = [word for piece in split.values() for word in piece]
             starts[at] = offset + np.fromiter((word[1] for word in found), np.int64, len(found))
@@ -532,11 +532,6 @@ def _split_joined(texts: list[str], pattern: re.Pattern, rules, ascii_text: bool
     owner = np.searchsorted(begin, starts, "right") - 1
     return SegmentedBatch(Words(words, spaced), starts - begin[owner], ends - begin[owner],
                           np.bincount(owner, minlength=len(texts)))
-
-
-def _ranges_within(counts: np.ndarray) -> np.ndarray:
-    """``concatenate([arange(c) for c in counts])``."""
-    return np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 def _words_holding(chars: str, text: str, starts: np.ndarray, ends: np.ndarray) -> list[int]:
