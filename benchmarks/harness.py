@@ -35,6 +35,7 @@ import datetime
 import functools
 import gc
 import glob
+import importlib.util
 import json
 import os
 import platform
@@ -313,6 +314,28 @@ def quiet_libraries(*loggers: str) -> None:
         import datasets
 
         datasets.disable_progress_bars()
+
+
+def least_cpu(fn: Callable[..., object], *args: object, calls: int = 3) -> float:
+    """The least CPU time of this process (``time.process_time``) over ``calls`` calls of ``fn(*args)``: for timing
+    one step alone, on one thread, in the in-process A/Bs of ``results/``."""
+    best = float("inf")
+    for _ in range(calls):
+        begin = time.process_time()
+        fn(*args)
+        best = min(best, time.process_time() - begin)
+    return best
+
+
+def checkout_module(checkout: str, relative: str, name: str):
+    """The module file ``relative`` (``veco_lightning/lexicon/words.py``) of another checkout, loaded under ``name``
+    beside this checkout's own, for an in-process A/B of the two versions (its imports resolve to this checkout's
+    other modules). Registered in ``sys.modules``, where dataclasses look their module up."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(checkout, relative))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def read_lines(path: str) -> list[str]:

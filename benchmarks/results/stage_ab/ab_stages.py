@@ -14,33 +14,14 @@ Usage, from the repository root (``BEFORE_DIR``: a checkout, e.g. ``git worktree
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import statistics
 import sys
-import time
 
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
 import harness  # noqa: E402
-
-
-def load(path: str, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def cpu(fn, *args, calls: int = 3) -> float:
-    best = float("inf")
-    for _ in range(calls):
-        begin = time.process_time()
-        fn(*args)
-        best = min(best, time.process_time() - begin)
-    return best
 
 
 def main() -> int:
@@ -53,8 +34,8 @@ def main() -> int:
     from veco_lightning.data.tokenizer import encode_ids
     from veco_lightning.lexicon import words as new_words
 
-    old_words = load(os.path.join(before, "veco_lightning/lexicon/words.py"), "before_words")
-    old_mining = load(os.path.join(before, "veco_lightning/data/token_mining.py"), "before_token_mining")
+    old_words = harness.checkout_module(before, "veco_lightning/lexicon/words.py", "before_words")
+    old_mining = harness.checkout_module(before, "veco_lightning/data/token_mining.py", "before_token_mining")
     tok_dir = sorted(d for d in os.listdir("benchmarks/.cache") if d.startswith("tokenizer-32000"))[0]
     tokenizer = AutoTokenizer.from_pretrained(os.path.join("benchmarks/.cache", tok_dir))
     pieces = new_mining.token_tables(tokenizer)[2]
@@ -81,8 +62,8 @@ def main() -> int:
         for version in (("old", "new") if round_ % 2 == 0 else ("new", "old")):
             seg = read = 0.0
             for (lang, texts, how), batch_ids in zip(batches, ids):
-                s = cpu(segmenters[version], texts, *how)
-                r = cpu(readers[version].read_ids, tokenizer, texts, batch_ids, 62)
+                s = harness.least_cpu(segmenters[version], texts, *how)
+                r = harness.least_cpu(readers[version].read_ids, tokenizer, texts, batch_ids, 62)
                 seg, read = seg + s, read + r
                 per_lang["segmentation"].setdefault((lang, version), []).append(s / len(texts))
                 per_lang["reading"].setdefault((lang, version), []).append(r / len(texts))

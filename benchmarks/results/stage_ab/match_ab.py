@@ -9,24 +9,13 @@ Usage, from the repository root (``BEFORE_DIR``: a checkout, e.g. ``git worktree
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
 import harness  # noqa: E402
-
-
-def cpu(fn, *args) -> float:
-    best = float("inf")
-    for _ in range(3):
-        begin = time.process_time()
-        fn(*args)
-        best = min(best, time.process_time() - begin)
-    return best
 
 
 def main() -> int:
@@ -36,11 +25,7 @@ def main() -> int:
     from veco_lightning.lexicon.dictionary import read_dictionary
     from veco_lightning.lexicon.stopwords import default_stop_words
 
-    spec = importlib.util.spec_from_file_location("before_synonyms",
-                                                  os.path.join(before, "veco_lightning/lexicon/synonyms.py"))
-    old = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = old  # dataclasses look their module up
-    spec.loader.exec_module(old)
+    old = harness.checkout_module(before, "veco_lightning/lexicon/synonyms.py", "before_synonyms")
     en = harness.read_lines(english)
     work = []
     for lang in langs:
@@ -61,7 +46,7 @@ def main() -> int:
         for version in (("old", "new") if round_ % 2 == 0 else ("new", "old")):
             spent[version] = 0.0
             for lang, n, fns, args in work:
-                s = cpu(fns[version], *args)
+                s = harness.least_cpu(fns[version], *args)
                 spent[version] += s
                 per_lang.setdefault((lang, version), []).append(s / n)
         ratios.append(spent["new"] / spent["old"])

@@ -12,24 +12,13 @@ Usage, from the repository root (``BEFORE_DIR``: a checkout, e.g. ``git worktree
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
 import harness  # noqa: E402
-
-
-def cpu(fn, *args) -> float:
-    best = float("inf")
-    for _ in range(5):
-        begin = time.process_time()
-        fn(*args)
-        best = min(best, time.process_time() - begin)
-    return best
 
 
 def main() -> int:
@@ -39,10 +28,7 @@ def main() -> int:
     ntrex, _, english, langs = harness.found_or_exit(harness.ntrex_mining_data(data, wanted))
     from veco_lightning.lexicon import words as new
 
-    path = os.path.join(before, "veco_lightning/lexicon/words.py")
-    spec = importlib.util.spec_from_file_location("before_words", path)
-    old = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(old)
+    old = harness.checkout_module(before, "veco_lightning/lexicon/words.py", "before_words")
     sides = {"en": harness.read_lines(english)}
     for lang in langs:
         sides[lang] = harness.read_lines(os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt"))
@@ -53,8 +39,8 @@ def main() -> int:
             assert a.words == b.words and (a.starts == b.starts).all() and (a.ends == b.ends).all(), lang
         ratios = []
         for _ in range(rounds):
-            spent_old = sum(cpu(old.segment_batch, batch, lang) for batch in batches)
-            spent_new = sum(cpu(new.segment_batch, batch, lang) for batch in batches)
+            spent_old = sum(harness.least_cpu(old.segment_batch, batch, lang, calls=5) for batch in batches)
+            spent_new = sum(harness.least_cpu(new.segment_batch, batch, lang, calls=5) for batch in batches)
             ratios.append(spent_new / spent_old)
         ascii_texts = [sum(text.isascii() for text in batch) for batch in batches]
         harness.log(f"{lang}: ASCII texts per batch {ascii_texts}; new / old median {statistics.median(ratios):.3f} "

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -30,13 +29,8 @@ import harness  # noqa: E402
 WORD = r"[0-9]+(?:[.,:][0-9]+)+|[a-zA-Z0-9]+(?:['\-][a-zA-Z0-9]+)*"
 
 
-def per_text(fn, n: int, calls: int = 15) -> float:
-    best = float("inf")
-    for _ in range(calls):
-        begin = time.process_time()
-        fn()
-        best = min(best, time.process_time() - begin)
-    return best / n * 1e6
+def per_text(fn, n: int) -> float:
+    return harness.least_cpu(fn, calls=15) / n * 1e6
 
 
 def main() -> int:
