@@ -16,7 +16,14 @@ NTREX-128 reference, the pairs go through the stages of the synonym datamodule's
   2026-12-05, where the difference ``tokens+read - tokens`` of two stages timed apart was noisy; with other
   tokenizers ``tokens+offsets - tokens``;
 * ``seg xx`` / ``seg en``: the segmentation of each side (:meth:`SynonymMiner.segment_batch`);
-* ``match``: the dictionary matching (:meth:`SynonymMiner.match_batch`);
+* ``match``: the dictionary matching of those words (:meth:`SynonymMiner.match_batch`);
+* ``words``: the segmentation and matching as the datamodule runs them
+  (:func:`~veco_lightning.data.units.match_texts_batch`: since 2026-12-05, each spaced side's plain texts split with
+  numpy and their words looked up by their characters through a cache of the words seen before), best of
+  ``--repeats`` calls on the same batch: from the second call on every word of the batch is cached, as on a corpus
+  that repeats its words (with older code: the three stages above in one call);
+* ``words cold``: the same with the miner's word caches emptied before each call, as on a batch of words never seen
+  (the first batches of a corpus);
 * ``units``: the units and token maps from the offsets as the datamodule has them: from the ``tokens+read`` flat
   arrays (:func:`veco_lightning.data.units.batch_units`) with a SentencePiece-style tokenizer, else from the tracked
   offsets' lists (:func:`~veco_lightning.data.units.units_of_matches`, which flattens them first; until 2026-12-05
@@ -28,7 +35,9 @@ NTREX-128 reference, the pairs go through the stages of the synonym datamodule's
 
 Loading the dictionary, its index and its lookup tables is timed once per pair (``dictionary s``). The tokenizer runs
 on one thread (``TOKENIZERS_PARALLELISM=false``), so that every stage is timed on one core. Mining's share is
-``(read + seg + match + units) / tokens``: what it adds, in CPU time, to tokenisation alone (the
+``(read + words + units) / tokens``: what it adds, in CPU time, to tokenisation alone, on a corpus whose words recur
+(``cold share``: with ``words cold``, words never seen; until 2026-12-05 the share added the three stages ``seg xx``,
+``seg en`` and ``match``, which ``words`` then was) (the
 whole step, timed by ``benchmarks/mining_speed.py``, also holds reading and writing, which both datamodules share).
 Token mining's share is ``mine tokens / tokens``.
 
@@ -47,7 +56,8 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"  # every stage on one core
 
 import harness
 
-STAGES = ("tokens", "tokens+offsets", "tokens+read", "read", "seg xx", "seg en", "match", "units", "mine tokens")
+STAGES = ("tokens", "tokens+offsets", "tokens+read", "read", "seg xx", "seg en", "match", "words", "words cold",
+          "units", "mine tokens")
 
 
 def best_cpu(fn, repeats: int) -> tuple[float, object]:
@@ -71,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from veco_lightning.data.token_mining import PieceOffsets, TokenMiner, token_tables
     from veco_lightning.data.tokenizer import encode_ids, encode_with_offsets
-    from veco_lightning.data.units import MatchedBatch, batch_units, units_of_matches
+    from veco_lightning.data.units import MatchedBatch, batch_units, match_texts_batch, units_of_matches
     from veco_lightning.lexicon.synonyms import SynonymMiner
 
     side_length = (args.max_length - 4) // 2
@@ -108,6 +118,14 @@ def main(argv: list[str] | None = None) -> int:
         spent["match"], matches = best_cpu(
             lambda: miner.match_batch(src_words.words, src_words.counts, tgt_words.words, tgt_words.counts),
             args.repeats)
+        spent["words"], _ = best_cpu(lambda: match_texts_batch(miner, src, tgt), args.repeats)
+
+        def cold() -> object:
+            for cache in getattr(miner, "_word_ids", {}).values():  # code before the word caches has none
+                cache.cache.clear()
+            return match_texts_batch(miner, src, tgt)
+
+        spent["words cold"], _ = best_cpu(cold, args.repeats)
         matched = MatchedBatch(src_words, tgt_words, matches)
         if read is None:  # the tracked offsets, as lists
             offsets = [[o for _, o in side] for side in encoded]
@@ -142,17 +160,18 @@ def main(argv: list[str] | None = None) -> int:
     per_pair["all"] = {stage: totals[stage] / n_total * 1e6 for stage in STAGES}
     per_pair["all"]["dictionary_s"] = sum(row["dictionary_s"] for row in per_pair.values() if "sentence_pairs" in row)
 
-    def share(row: dict[str, float]) -> float:
-        added = row["read"] + row["seg xx"] + row["seg en"] + row["match"] + row["units"]
-        return added / row["tokens"]
+    def share(row: dict[str, float], words: str = "words") -> float:
+        return (row["read"] + row[words] + row["units"]) / row["tokens"]
 
-    rows = [[pair, *(f"{row[stage]:.1f}" for stage in STAGES), f"{share(row):+.0%}",
+    rows = [[pair, *(f"{row[stage]:.1f}" for stage in STAGES), f"{share(row):+.0%}", f"{share(row, 'words cold'):+.0%}",
              f"{row['mine tokens'] / row['tokens']:+.0%}", f"{row['dictionary_s']:.2f}"]
             for pair, row in per_pair.items()]
     print(f"\n## Synonym preparation by stage (CPU µs per sentence pair, best of {args.repeats}, one thread)\n")
-    print(harness.markdown_table(["pair", *STAGES, "mining / tokens", "token mining / tokens", "dictionary s"], rows))
+    print(harness.markdown_table(["pair", *STAGES, "mining / tokens", "cold", "token mining / tokens", "dictionary s"],
+                                 rows))
     for row in per_pair.values():
         row["mining_share"] = share(row)
+        row["mining_share_cold"] = share(row, "words cold")
         row["token_mining_share"] = row["mine tokens"] / row["tokens"]
     harness.write_result(args.output, "mining_stages",
                          {"settings": {"tokenizer": tok_dir, "batch_size": args.batch_size, "repeats": args.repeats,

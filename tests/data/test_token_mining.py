@@ -15,6 +15,7 @@ from veco_lightning.data.synonym import SynonymAlignedDataModule
 from veco_lightning.data.token_mining import MARKER, SPACE, WORD, WORDLESS, TokenMiner, token_kinds
 from veco_lightning.data.tokenizer import encode_ids, encode_with_offsets, load_tokenizer
 from veco_lightning.data.units import MatchedBatch, batch_units, mine_units_batch
+from veco_lightning.lexicon import trie
 from veco_lightning.lexicon.dictionary import dictionary_for
 from veco_lightning.lexicon.stopwords import default_stop_words
 from veco_lightning.lexicon.synonyms import SynonymMiner
@@ -178,7 +179,7 @@ def test_cache_is_exact_across_batches_and_when_it_overflows(miner, monkeypatch)
     small = TokenMiner(miner, tokenizer)
     for cut in (warm.mine_texts(SRC, TGT, 64), small.mine_texts(SRC, TGT, 64), small.mine_texts(SRC, TGT, 64)):
         assert all(np.array_equal(a, b) for a, b in zip(fresh.units, cut.units))
-    assert 0 < small.sides[0][0].size <= 7
+    assert 0 < small.sides[0][0].cache.size <= 7
 
 
 def test_long_words_are_decoded_each_time(miner, monkeypatch):
@@ -189,7 +190,7 @@ def test_long_words_are_decoded_each_time(miner, monkeypatch):
     short = TokenMiner(miner, tokenizer)
     for _ in range(2):
         assert all(np.array_equal(a, b) for a, b in zip(expected, short.mine_texts(SRC, TGT, 64).units))
-    lookup = short.sides[0][0]
+    lookup = short.sides[0][0].cache
     assert (lookup.lengths[:lookup.size] == 1).all() and lookup.rows.shape[1] == 1
 
 
@@ -198,7 +199,7 @@ def test_cache_survives_a_hash_collision(miner, monkeypatch):
     tokenizer = load_tokenizer(f"{DEMO}/tokenizer")
     expected = TokenMiner(miner, tokenizer).mine_texts(SRC, TGT, 64).units
     colliding = TokenMiner(miner, tokenizer)
-    monkeypatch.setattr(token_mining, "_hashes", lambda values, column, bounds: np.zeros(len(bounds), np.int64))
+    monkeypatch.setattr(trie, "_hashes", lambda values, column, bounds: np.zeros(len(bounds), np.int64))
     got = colliding.mine_texts(SRC, TGT, 64).units
     assert all(np.array_equal(a, b) for a, b in zip(expected, got))
     # One word per side and batch: the second batch's words hit the first's slots, hold other tokens, and are decoded.

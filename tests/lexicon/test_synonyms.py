@@ -190,3 +190,62 @@ def test_batch_resolution_equals_the_per_sentence_ranking(max_pairs):
     got = _resolve_batch(*columns, n_src, n_tgt, max_pairs)
     assert set(zip(*(c.tolist() for c in got))) == expected
     assert len(got[0]) == len(expected)
+
+
+@pytest.mark.parametrize("stops", [False, True])
+def test_side_occurrences_equal_segmentation_then_matching(stops):
+    """SynonymMiner.side_occurrences (plain texts' words looked up by their characters through a cache kept across
+    batches) gives what segment_batch then occurrences give, batch after batch with the cache warm, and so
+    match_texts_batch what segment_batch then match_batch give: clitics on both sides, multi-word keys, digit groups,
+    a no-space run, a character outside the plane, and a word NFKC spells with spaces (the side then matched as
+    strings). A pickled miner (its caches dropped) gives the same."""
+    import pickle
+    import random
+
+    import numpy as np
+
+    from veco_lightning.data.units import match_texts_batch
+    from veco_lightning.lexicon.dictionary import dictionary_for
+    from veco_lightning.lexicon.synonyms import SynonymMiner
+
+    d = dictionary_for({"en-fr": str(DEMO / "dict" / "en-fr.tsv")}, "fr", "en")
+    for fr, en in (("bureau de poste", "post office"), ("homme", "man"), ("l'homme", "the man"), ("3,5", "3.5"),
+                   ("صلى الله عليه وسلم", "peace be upon him"), ("très connu", "well-known"), ("aujourd'hui", "today")):
+        d.add(fr, en)
+    stop_words = {"fr": default_stop_words("fr"), "en": default_stop_words("en")} if stops else None
+    miner = SynonymMiner(d, "fr", "en", stop_words)
+    pairs = demo_pairs("fr")
+    rng = random.Random(0)
+    extra = [" l'homme ", " L’homme ", " aujourd'hui ", " 3,5 ", " bureau de poste ", " ﷺ ", " 中文 ", " 😀 ",
+             " très connu ", " John's ", " post office ", " well-known ", " man's ", "qu'il "]
+    batches = []
+    for start in range(0, len(pairs), 25):
+        chunk = pairs[start:start + 25]
+        src = [s + rng.choice(extra) * rng.randint(0, 2) for s, _ in chunk]
+        tgt = [t + rng.choice(extra) * rng.randint(0, 2) for _, t in chunk]
+        batches.append((src, tgt))
+    batches.append((["ﷺ " + s for s, _ in pairs[:5]], [t for _, t in pairs[:5]]))  # a spaced form: as strings
+    batches.append(([], []))
+
+    def check(m):
+        kinds = []
+        for src, tgt in batches:
+            for side, texts in (("src", src), ("tgt", tgt)):
+                words, found = m.side_occurrences(texts, side)
+                if texts:
+                    kinds.append((type(words).__name__, any("ﷺ" in text for text in texts)))
+                expected = m.segment_batch(texts, side)
+                assert np.array_equal(words.starts, expected.starts) and np.array_equal(words.ends, expected.ends)
+                assert np.array_equal(words.counts, expected.counts)
+                reference = m.occurrences(expected.words, expected.counts, side)
+                assert all(np.array_equal(a, b) for a, b in zip(found, reference))
+            a, b = m.segment_batch(src, "src"), m.segment_batch(tgt, "tgt")
+            expected = m.match_batch(a.words, a.counts, b.words, b.counts)
+            assert all(np.array_equal(x, y) for x, y in zip(match_texts_batch(m, src, tgt).found, expected))
+        # By word ids unless a word's form holds a space (ﷺ), then as strings.
+        assert {kind for kind, spaced in kinds if not spaced} == {"WordSpans"}
+        assert {kind for kind, spaced in kinds if spaced} == {"SegmentedBatch"}
+
+    check(miner)
+    check(miner)  # every word cached now
+    check(pickle.loads(pickle.dumps(miner)))

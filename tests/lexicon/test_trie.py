@@ -73,3 +73,40 @@ def test_char_trie_spells_its_keys():
             state = trie.step(state, np.array([symbol]))
         assert trie.keys[int(trie.key[state[0]])] == key
     assert trie.step(trie.first[trie.symbols("人")], trie.symbols("国")).tolist() == [-1]  # 人国: no key's prefix
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_sequence_ids_resolve_each_new_sequence_once_and_stay_exact(collide, monkeypatch):
+    """Batches of random integer sequences (repeats within and across batches, some longer than a cached row, the
+    cache overflowing) get the ids ``resolve`` gives; a sequence is resolved again only when it was not cached (too
+    long, or after the cache started afresh, or in a batch with a hash collision). With every hash equal, the ids
+    are still exact."""
+    from veco_lightning.lexicon import trie
+
+    if collide:
+        monkeypatch.setattr(trie, "_hashes", lambda flat, first, length: np.zeros(len(first), np.int64))
+    calls = []
+
+    def resolve(values, lengths):
+        bounds = np.cumsum(lengths) - lengths
+        found = [tuple(values[a:a + k].tolist()) for a, k in zip(bounds.tolist(), lengths.tolist())]
+        calls.extend(found)
+        return np.array([hash(sequence) % 1000 - 1 for sequence in found], np.int64)  # -1 is an id like any other
+
+    rng = np.random.default_rng(1)
+    pool = [tuple(rng.integers(0, 5, int(rng.integers(1, 7))).tolist()) for _ in range(300)]
+    ids = trie.SequenceIds(resolve, width=4, size=200)
+    for _ in range(12):
+        chosen = [pool[k] for k in rng.integers(0, len(pool), int(rng.integers(1, 400)))]
+        gaps = rng.integers(0, 3, len(chosen))  # values between the sequences that belong to none
+        flat, first = [], []
+        for sequence, gap in zip(chosen, gaps.tolist()):
+            flat += [9] * gap
+            first.append(len(flat))
+            flat += sequence
+        calls.clear()
+        got = ids(np.array(flat, np.int64), np.array(first, np.int64), np.array([len(s) for s in chosen], np.int64))
+        assert got.tolist() == [hash(sequence) % 1000 - 1 for sequence in chosen]
+        if not collide:
+            assert len(calls) == len(set(calls))  # each new sequence resolved once per batch
+        assert ids.size <= 200 and (ids.lengths[:ids.size] <= 4).all()

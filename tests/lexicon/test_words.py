@@ -8,13 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import regex
 
 from veco_lightning.lexicon.dictionary import read_dictionary
 from veco_lightning.lexicon.words import (
+    NO_SPACE_CHAR,
     Word,
     _tiles,
     is_no_space_lang,
     normalize,
+    plain_words,
     segment,
     segment_batch,
     segment_spans,
@@ -220,3 +223,41 @@ def test_no_space_scan_of_the_plane_equals_the_regex_scan():
         for rules in (None, *words._CLITIC_RULES.values()):
             out = []
             assert (words._runs_and_words(text, rules, out), out) == by_regex(text, rules), repr(text)
+
+
+PLAIN_CHARS = [*"abcXYZ019 '’ʼ-‐‑.,:_\t", "é", "ß", "İ", "ﬁ", "\u00a0", "¨", "ŉ", "\u0301", "ह", "़", "Ω", "٣", "中",
+               "😀", "Ⅻ", "①", "²", "ǅ", "ﷺ", "’s", "l'", "3.5", "1,000"]
+
+
+@pytest.mark.parametrize("lang", ["en", "fr", "it", "ca", "de"])
+def test_plain_words_equal_segment_batch(lang):
+    """plain_words finds, for every text it calls plain, the words segment_batch finds (spans, counts, and the
+    normalised texts of the runs or of what the clitic rules made of them); the texts it leaves (a digit group, a
+    no-space script, a character outside the plane) are the ones that need the word pattern. Random text of every
+    character class, and NTREX where it is available."""
+    from veco_lightning.lexicon.trie import from_code_points
+
+    rng = random.Random(lang)
+    batches = [["".join(rng.choice(PLAIN_CHARS) for _ in range(rng.randint(0, 25))) for _ in range(rng.randint(0, 40))]
+               for _ in range(60)]
+    batches.append(["", "Go!", "l'homme qu'il aime", "John's 3.5 km", "x" * 40, "中文 text", "emoji 😀 here"])
+    name = {"en": "newstest2019-src.eng.txt", "fr": "newstest2019-ref.fra.txt", "de": "newstest2019-ref.deu.txt"}
+    if lang in name and (NTREX / name[lang]).exists():
+        batches.append((NTREX / name[lang]).read_text(encoding="utf-8").splitlines())
+    for texts in batches:
+        found = plain_words(texts, lang)
+        kept = np.flatnonzero(found.plain)
+        expected = segment_batch([texts[k] for k in kept.tolist()], lang)
+        assert found.counts[~found.plain].sum() == 0
+        assert np.array_equal(found.counts[kept], expected.counts)
+        assert np.array_equal(found.starts, expected.starts) and np.array_equal(found.ends, expected.ends)
+        joined = from_code_points(found.points)
+        forms = [normalize(joined[a:b]) for a, b in zip(found.runs[found.source].tolist(),
+                                                        found.run_ends[found.source].tolist())]
+        for k, form in zip(found.made_at.tolist(), found.made):
+            forms[k] = form
+        assert forms == list(expected.words)
+        for k in np.flatnonzero(~found.plain).tolist():  # left out only for what plain splitting cannot take
+            text = texts[k]
+            assert (any(ord(c) > 0xFFFF for c in text) or NO_SPACE_CHAR.search(text)
+                    or regex.search(r"\d[.,:]\d", text)), text

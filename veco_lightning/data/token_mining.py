@@ -48,7 +48,6 @@ from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
-import pyarrow as pa
 import regex
 import transformers
 
@@ -56,7 +55,7 @@ from veco_lightning.data.tokenizer import _plain_backend, encode_ids, encode_wit
 from veco_lightning.data.units import BatchUnits, _side_units, _split, flat_offsets, unit_layout, units_of_sides
 from veco_lightning.lexicon.languages import base_language
 from veco_lightning.lexicon.synonyms import MiningStats, SynonymMiner, _occurrences_of_words, _Phrases
-from veco_lightning.lexicon.trie import IntMap, _ranges, code_points
+from veco_lightning.lexicon.trie import SequenceIds, _ranges, code_points
 from veco_lightning.lexicon.words import _CLITIC_RULES, SegmentedBatch, normalize
 
 __all__ = ["MARKER", "SPACE", "WORD", "WORDLESS", "CutPairs", "OffsetReader", "PieceOffsets", "TokenMiner",
@@ -461,33 +460,12 @@ def _spelling(tokenizer: transformers.PreTrainedTokenizerBase,
     return table, np.fromiter((piece == _UNREADABLE for piece in table), bool, len(table))
 
 
-def _hashes(values: np.ndarray, column: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """A polynomial hash of each word's tokens (``values``, word after word; ``column``: each token's place in its
-    word; ``bounds``: each word's first token), the same for a word in any batch (+1: a token 0 counts)."""
-    powers = np.cumprod(np.full(int(column.max()) + 1, 0x9E3779B97F4A7C15 & 0x7FFFFFFFFFFFFFFF, np.uint64))
-    return np.add.reduceat((values + 1) * powers.view(np.int64)[column], bounds)
-
-
-def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The distinct values of an int64 array in order of first appearance, the index of each one's first appearance,
-    and each value's index among them (``np.unique(values, return_index=True, return_inverse=True)`` up to the order
-    of the distinct values). Arrow's hash-based dictionary encoding does this in linear time: about 6x faster than
-    ``np.unique``, which sorts, on a batch's 25,000 word hashes."""
-    encoded = pa.array(values, pa.int64()).dictionary_encode()
-    inverse = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-    distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
-    first = np.full(len(distinct), len(values), np.int64)
-    np.minimum.at(first, inverse, np.arange(len(values)))
-    return distinct, first, inverse
-
-
 class _WordIds:
     """One side's lookup from token sequences to the word ids of text mining's word trie
     (:class:`~veco_lightning.lexicon.synonyms._Phrases`; below ``n_keys`` a word id is a single-word key's id), with a
-    cache of the token sequences decoded so far (up to ``_CACHE_TOKENS`` tokens long): ``slots`` (a
-    :class:`~veco_lightning.lexicon.trie.IntMap`) maps a sequence's hash to its row in ``rows`` (its tokens, padded with
-    -1), ``lengths`` and ``ids`` (its word id). A hit is checked against the stored tokens, so the result is exact
-    whatever the hash does.
+    cache of the token sequences decoded so far (:class:`~veco_lightning.lexicon.trie.SequenceIds`, up to
+    ``_CACHE_TOKENS`` tokens long, ``_CACHE_SIZE`` of them): a hit is checked against the stored tokens, so the result
+    is exact whatever the hash does.
 
     ``spelling``: :func:`_spelling`'s table, for tokenizers that decode piece by piece (SentencePiece-style ones such
     as XLM-R's): then a new word's text is its pieces' texts joined, all the batch's new words in one ``str.join`` (a
@@ -500,14 +478,7 @@ class _WordIds:
         self.backend = _plain_backend(tokenizer)
         self.clitics = _CLITIC_RULES.get(base_language(lang))
         self.table, self.unreadable = spelling if spelling is not None else (None, None)
-        self.clear()
-
-    def clear(self) -> None:
-        self.slots = IntMap()
-        self.rows = np.full((1024, _CACHE_TOKENS), -1, np.int32)
-        self.lengths = np.zeros(1024, np.int64)
-        self.ids = np.zeros(1024, np.int64)
-        self.size = 0
+        self.cache = SequenceIds(self.decode, _CACHE_TOKENS, _CACHE_SIZE)
 
     def _decoded(self, sequences: list[list[int]]) -> list[str]:
         """What the tokenizer decodes each token sequence to, normalised (:func:`_word_texts`)."""
@@ -550,68 +521,10 @@ class _WordIds:
                 ids[retry] = self.phrases.lookup(stems)
         return ids
 
-    def _store(self, tokens: np.ndarray, lengths: np.ndarray, ids: np.ndarray, hashes: np.ndarray) -> None:
-        """Cache words (flat ``tokens``, ``lengths`` each), their ids and hashes; longer words are not kept."""
-        if (lengths > _CACHE_TOKENS).any():
-            short = lengths <= _CACHE_TOKENS
-            tokens, lengths, ids, hashes = tokens[np.repeat(short, lengths)], lengths[short], ids[short], hashes[short]
-        if self.size + len(lengths) > _CACHE_SIZE:
-            self.clear()
-            tokens = tokens[:int(lengths[:_CACHE_SIZE].sum())]
-            lengths, ids, hashes = lengths[:_CACHE_SIZE], ids[:_CACHE_SIZE], hashes[:_CACHE_SIZE]
-        end = self.size + len(lengths)
-        if end > len(self.rows):
-            capacity = min(max(end, 2 * len(self.rows)), _CACHE_SIZE)
-            grown = np.full((capacity, _CACHE_TOKENS), -1, np.int32)
-            grown[:self.size] = self.rows[:self.size]
-            self.rows, self.lengths, self.ids = grown, np.resize(self.lengths, capacity), np.resize(self.ids, capacity)
-        row = np.repeat(np.arange(self.size, end), lengths)
-        self.rows[row, np.arange(len(row)) - np.repeat(np.cumsum(lengths) - lengths, lengths)] = tokens
-        self.lengths[self.size:end], self.ids[self.size:end] = lengths, ids
-        self.slots.put(hashes, np.arange(self.size, end))
-        self.size = end
-
     def __call__(self, flat: np.ndarray, first: np.ndarray, length: np.ndarray) -> np.ndarray:
         """The word id (-1: not in the dictionary) of each word ``flat[first:first + length]`` of a batch (every
-        length at least 1). The batch's distinct words are found by a hash of their tokens (checked token by token:
-        equal hashes must hold equal tokens), each looked up once in the cache (the hit checked the same way against
-        the stored tokens), and only the words not seen before decoded."""
-        n = len(first)
-        if not n:
-            return np.zeros(0, np.int64)
-        bounds = np.cumsum(length) - length  # each word's first token among the words' tokens
-        column = np.arange(int(length.sum())) - np.repeat(bounds, length)
-        values = flat[_ranges(first, length)]
-        hashes = _hashes(values, column, bounds)
-        unique, representative, inverse = _distinct(hashes)
-        delegate = np.repeat(representative[inverse], length)  # each token's word's representative
-        if not ((length[representative[inverse]] == length).all()
-                and (values[bounds[delegate] + column] == values).all()):
-            # Two words with one hash in this batch: decode each distinct word apart, and cache nothing.
-            sequences = [tuple(flat[a:a + k].tolist()) for a, k in zip(first.tolist(), length.tolist())]
-            distinct = list(dict.fromkeys(sequences))
-            lengths = np.fromiter(map(len, distinct), np.int64, len(distinct))
-            ids = dict(zip(distinct, self.decode(np.fromiter(chain.from_iterable(distinct), np.int64,
-                                                             int(lengths.sum())), lengths).tolist()))
-            return np.fromiter(map(ids.__getitem__, sequences), np.int64, n)
-        slot = self.slots.get(unique)
-        rep_length = length[representative]
-        rep_column = np.arange(int(rep_length.sum())) - np.repeat(np.cumsum(rep_length) - rep_length, rep_length)
-        rep_values = flat[_ranges(first[representative], rep_length)]
-        stored = self.rows[np.repeat(slot, rep_length), np.minimum(rep_column, _CACHE_TOKENS - 1)]
-        same = (stored == rep_values) & (rep_column < _CACHE_TOKENS)
-        rep_bounds = np.cumsum(rep_length) - rep_length
-        known = (slot >= 0) & (self.lengths[slot] == rep_length) & np.logical_and.reduceat(same, rep_bounds)
-        found = np.where(known, self.ids[slot], -1)
-        if not known.all():
-            new = np.flatnonzero(~known)
-            new_length = rep_length[new]
-            tokens = flat[_ranges(first[representative[new]], new_length)]
-            found[new] = self.decode(tokens, new_length)
-            fresh = slot[new] < 0  # a hash the cache holds for other tokens is not stored again
-            self._store(tokens[np.repeat(fresh, new_length)], new_length[fresh], found[new[fresh]],
-                        unique[new[fresh]])
-        return found[inverse]
+        length at least 1): each distinct word looked up once in the cache, only the words not seen before decoded."""
+        return self.cache(flat, first, length)
 
 
 class _Tokens(NamedTuple):

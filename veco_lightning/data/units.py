@@ -22,7 +22,7 @@ import numpy as np
 
 from veco_lightning.lexicon.synonyms import BatchMatches, MiningStats, SynonymMiner, SynonymPair
 from veco_lightning.lexicon.trie import _ranges
-from veco_lightning.lexicon.words import SegmentedBatch, segment_spans
+from veco_lightning.lexicon.words import SegmentedBatch, WordSpans, segment_spans
 
 Span = tuple[int, int]
 
@@ -283,16 +283,18 @@ class MatchedBatch(NamedTuple):
     matches between them (:func:`match_texts_batch`). The token maps need the tokenizer's offsets too
     (:func:`units_of_matches`), so the two halves can run side by side."""
 
-    src: SegmentedBatch
-    tgt: SegmentedBatch
+    src: SegmentedBatch | WordSpans
+    tgt: SegmentedBatch | WordSpans
     found: BatchMatches
 
 
 def match_texts_batch(miner: SynonymMiner, src_texts: Sequence[str], tgt_texts: Sequence[str]) -> MatchedBatch:
-    """Segment both sides of a batch (:meth:`SynonymMiner.segment_batch`) and match them against the dictionary
-    (:meth:`SynonymMiner.match_batch`)."""
-    src, tgt = miner.segment_batch(src_texts, "src"), miner.segment_batch(tgt_texts, "tgt")
-    return MatchedBatch(src, tgt, miner.match_batch(src.words, src.counts, tgt.words, tgt.counts))
+    """Segment both sides of a batch and match them against the dictionary: what
+    :meth:`SynonymMiner.segment_batch` and :meth:`SynonymMiner.match_batch` give, each side's words found and
+    looked up in one step (:meth:`SynonymMiner.side_occurrences`; a spaced side's words without their texts)."""
+    src, src_found = miner.side_occurrences(src_texts, "src")
+    tgt, tgt_found = miner.side_occurrences(tgt_texts, "tgt")
+    return MatchedBatch(src, tgt, miner.join_occurrences(*src_found, *tgt_found, src.counts, tgt.counts))
 
 
 def flat_offsets(offsets: Sequence[Sequence[Span]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -34,8 +34,17 @@ import numpy as np
 
 from veco_lightning.lexicon.dictionary import BilingualDictionary, DictionaryIndex
 from veco_lightning.lexicon.stopwords import StopWords, stop_sets
-from veco_lightning.lexicon.trie import IntMap, _ranges, build_trie, char_trie, trie_step
-from veco_lightning.lexicon.words import RawWord, SegmentedBatch, segment_batch, segment_spans
+from veco_lightning.lexicon.trie import IntMap, SequenceIds, _ranges, build_trie, char_trie, from_code_points, trie_step
+from veco_lightning.lexicon.words import (
+    PlainWords,
+    RawWord,
+    SegmentedBatch,
+    WordSpans,
+    _norm,
+    plain_words,
+    segment_batch,
+    segment_spans,
+)
 
 log = logging.getLogger(__name__)
 
@@ -361,6 +370,48 @@ class _Phrases:
         return _columns(found)
 
 
+_WORD_CHARS = 24  # longer words are normalised and looked up each time
+_WORD_CACHE = 1 << 18  # words kept per side (about 45 MB at most with the hash map); past it the cache starts afresh
+_SPACED = -2  # the id of a word whose normalised text holds a space: such a side is matched as strings
+
+
+class _TextWordIds:
+    """One spaced side's word ids (:class:`_Phrases`' numbering; -1: no word of the dictionary) for the words of the
+    texts :func:`~veco_lightning.lexicon.words.plain_words` segments, looked up by their code points as written
+    through a :class:`~veco_lightning.lexicon.trie.SequenceIds` cache: a word is normalised and looked up in the
+    dictionary the first time it is seen, and after that found by a hash of its characters (checked against them)
+    with the rest of its batch, no string made for it."""
+
+    def __init__(self, phrases: _Phrases) -> None:
+        self.phrases = phrases
+        self.cache = SequenceIds(self._resolve, _WORD_CHARS, _WORD_CACHE)
+
+    def _resolve(self, values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """The ids of new words given by their code points (flat ``values``, ``lengths`` each): the words cut out of
+        one string (a newline, which no word holds, put before each but the first), lower-cased at once where ASCII
+        (all the normalisation ASCII needs), normalised one by one where not."""
+        bounds = np.cumsum(lengths) - lengths
+        joined = from_code_points(np.insert(values, bounds[1:], 10))
+        forms = joined.lower().split("\n")
+        if not joined.isascii():
+            words = joined.split("\n")
+            for k in np.flatnonzero(np.maximum.reduceat(values, bounds) >= 128).tolist():
+                forms[k] = _norm(words[k])
+        ids = self.phrases.lookup(forms)
+        if " " in "".join(forms):
+            ids[[k for k, form in enumerate(forms) if " " in form]] = _SPACED
+        return ids
+
+    def __call__(self, words: PlainWords) -> np.ndarray | None:
+        """The id of every word of ``words``; ``None`` when one's normalised text holds a space."""
+        ids = self.cache(words.points, words.runs, words.run_ends - words.runs)[words.source]
+        if len(words.made_at):  # words the clitic rules made: normalised already
+            if " " in "".join(words.made):
+                return None
+            ids[words.made_at] = self.phrases.lookup(words.made)
+        return None if (ids == _SPACED).any() else ids
+
+
 class _CharTrie:
     """The keys of a no-space side as a trie of characters, for matching the n-grams of words of a whole batch at
     once: a key spans several words when their concatenation spells it, however the segmentation cut it.
@@ -515,6 +566,7 @@ class SynonymMiner:
         self.stops = stop_sets(stop_words, src_lang, tgt_lang)
         self.max_pairs, self.max_word_chars = max_pairs, max_word_chars
         self._tables: _BatchTables | None = None
+        self._word_ids: dict[str, _TextWordIds] = {}  # per spaced side: the word cache of side_occurrences
 
     def batch_tables(self) -> _BatchTables:
         """The integer lookup tables of :meth:`match_batch`, built on first use (a fraction of a second for a large
@@ -524,7 +576,7 @@ class SynonymMiner:
         return self._tables
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_tables": None}  # rebuilt where needed: cheaper than pickling them
+        return {**self.__dict__, "_tables": None, "_word_ids": {}}  # rebuilt where needed: cheaper than pickling
 
     def __call__(self, src_text: str, tgt_text: str) -> tuple[list[SynonymPair], list[RawWord], list[RawWord]]:
         return _mine(src_text, tgt_text, self.index, self.src_lang, self.tgt_lang, self.stops, self.max_pairs,
@@ -587,6 +639,57 @@ class SynonymMiner:
         return _occurrences(words, sentence_end, tables.tgt_ids, tables.tgt_stop, index.tgt_prefixes,
                             index.tgt_extendable, tables.tgt_phrases, tables.tgt_chars, index.tgt_sep,
                             index.tgt_max_words, self.stops[1])
+
+    def side_occurrences(self, texts: Sequence[str], side: str) -> tuple[
+            SegmentedBatch | WordSpans, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """:meth:`segment_batch` and :meth:`occurrences` of a ``"src"`` or ``"tgt"`` side of a batch in one step: the
+        words' spans and counts (no word texts on a spaced side) and the dictionary occurrences, the same as those two
+        give. On a spaced side the words of the plain texts (:func:`~veco_lightning.lexicon.words.plain_words`: all
+        but those holding a digit group such as ``3.5``, a no-space script or a character outside the Basic
+        Multilingual Plane) are found with numpy and looked up by their characters through a cache of the words
+        seen before (:class:`_TextWordIds`), with no string per word; the other texts are segmented as
+        :meth:`segment_batch` does and their words looked up as strings. What data preparation runs."""
+        index = self.index
+        if (index.src_sep if side == "src" else index.tgt_sep) and len(texts):
+            found = self._plain_side(texts, side)
+            if found is not None:
+                return found
+        words = self.segment_batch(texts, side)
+        return words, self.occurrences(words.words, words.counts, side)
+
+    def _plain_side(self, texts: Sequence[str], side: str) -> tuple[
+            WordSpans, tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+        """:meth:`side_occurrences` of a spaced side by word ids; ``None`` when a word's normalised text holds a
+        space (then the side is matched as strings, as :meth:`occurrences` does)."""
+        index, tables = self.index, self.batch_tables()
+        source = side == "src"
+        lang, phrases = (self.src_lang, tables.src_phrases) if source else (self.tgt_lang, tables.tgt_phrases)
+        plain = plain_words(texts, lang)
+        if side not in self._word_ids:
+            self._word_ids[side] = _TextWordIds(phrases)
+        ids = self._word_ids[side](plain)
+        if ids is None:
+            return None
+        starts, ends, counts = plain.starts, plain.ends, plain.counts
+        other = np.flatnonzero(~plain.plain)
+        if len(other):  # segmented as segment_batch does, their words looked up as strings, put back in text order
+            rest = segment_batch([texts[k] for k in other.tolist()], lang)
+            spaced = getattr(rest.words, "spaced", None)
+            if spaced or (spaced is None and " " in "\n".join(rest.words)):
+                return None
+            owner = np.concatenate([np.repeat(np.arange(len(texts)), counts), np.repeat(other, rest.counts)])
+            order = np.argsort(owner, kind="stable")
+            starts = np.concatenate([starts, rest.starts])[order]
+            ends = np.concatenate([ends, rest.ends])[order]
+            ids = np.concatenate([ids, phrases.lookup(rest.words)])[order]
+            counts = counts.copy()
+            counts[other] = rest.counts
+        max_n = index.src_max_words if source else index.tgt_max_words
+        extendable = index.src_extendable if source else index.tgt_extendable
+        found = _occurrences_of_words(ids, np.repeat(np.cumsum(counts), counts), phrases,
+                                      tables.src_stop if source else tables.tgt_stop, self.stops[0 if source else 1],
+                                      max_n if extendable else 1)
+        return WordSpans(starts, ends, counts), found
 
     def join_occurrences(self, s0: np.ndarray, s1: np.ndarray, skey: np.ndarray, t0: np.ndarray, t1: np.ndarray,
                          tkey: np.ndarray, src_counts: np.ndarray, tgt_counts: np.ndarray) -> BatchMatches:

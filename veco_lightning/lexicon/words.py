@@ -273,6 +273,15 @@ class Words(list):
         self.spaced = spaced
 
 
+class WordSpans(NamedTuple):
+    """The words of a batch of texts as :class:`SegmentedBatch` gives them, without their texts: spans in their own
+    text and the number of words of each text."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    counts: np.ndarray
+
+
 class SegmentedBatch(NamedTuple):
     """The words of a batch of texts, sentence after sentence (:func:`segment_batch`): normalised ``words``, their
     character spans ``[starts, ends)`` in their own text (int64 arrays) and the number of words of each text."""
@@ -506,17 +515,7 @@ def _split_joined(texts: list[str], pattern: re.Pattern, rules, ascii_text: bool
         split = {k: _clitic_split(raw[k], ascii_text, rules)
                  for k in _words_holding(_APOSTROPHES, joined, starts, ends)}
         if split:  # each such word becomes the words _emit gave (spans relative to the word)
-            which = np.fromiter(split, np.int64, len(split))
-            made = np.fromiter(map(len, split.values()), np.int64, len(split))
-            size = np.ones(len(words), np.int64)
-            size[which] = made
-            source = np.repeat(np.arange(len(words)), size)
-            starts, ends = starts[source], ends[source]
-            at = _ranges((np.cumsum(size) - size)[which], made)
-            offset = starts[at]
-            found = [word for piece in split.values() for word in piece]
-            starts[at] = offset + np.fromiter((word[1] for word in found), np.int64, len(found))
-            ends[at] = offset + np.fromiter((word[2] for word in found), np.int64, len(found))
+            starts, ends, _, _, found = _splice(starts, ends, split)
             # The words between split ones by slices, each split one's words in its place: no pass over every word.
             kept, done = [], 0
             for k, piece in split.items():
@@ -532,6 +531,114 @@ def _split_joined(texts: list[str], pattern: re.Pattern, rules, ascii_text: bool
     owner = np.searchsorted(begin, starts, "right") - 1
     return SegmentedBatch(Words(words, spaced), starts - begin[owner], ends - begin[owner],
                           np.bincount(owner, minlength=len(texts)))
+
+
+def _splice(starts: np.ndarray, ends: np.ndarray, split: dict[int, tuple[RawWord, ...]]) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[RawWord]]:
+    """Words ``[starts, ends)`` with each word ``k`` of ``split`` (ascending) replaced by the words it holds
+    (``split[k]``, spans relative to it, as :func:`_clitic_split` gives them). Returns the new spans, each new word's
+    old word (``source``), where the replacing words are (``at``) and those words in order."""
+    which = np.fromiter(split, np.int64, len(split))
+    made = np.fromiter(map(len, split.values()), np.int64, len(split))
+    size = np.ones(len(starts), np.int64)
+    size[which] = made
+    source = np.repeat(np.arange(len(starts)), size)
+    starts, ends = starts[source], ends[source]
+    at = _ranges((np.cumsum(size) - size)[which], made)
+    offset = starts[at]
+    found = [word for piece in split.values() for word in piece]
+    starts[at] = offset + np.fromiter((word[1] for word in found), np.int64, len(found))
+    ends[at] = offset + np.fromiter((word[2] for word in found), np.int64, len(found))
+    return starts, ends, source, at, found
+
+
+# The classes of plain_words' table, one bit each.
+_WORD_BIT, _JOINER_BIT, _DIGIT_BIT, _GROUP_BIT, _APOSTROPHE_BIT, _NO_SPACE_BIT = 1, 2, 4, 8, 16, 32
+
+
+@functools.cache
+def _plain_table() -> np.ndarray:
+    r"""The class of every character of the Basic Multilingual Plane as bits: a word character (``[^\W_]`` as
+    ``regex`` has it), a joiner, a digit (``\d``), a digit group's separator (``[.,:]``), an apostrophe, a character
+    of a no-space script. Read off ``regex`` as :func:`_plane_patterns` reads its classes."""
+    table = np.zeros(0x10000, np.uint8)
+    for bit, pattern in ((_WORD_BIT, r"[^\W_]"), (_DIGIT_BIT, r"\d"), (_NO_SPACE_BIT, NO_SPACE_CHAR.pattern)):
+        for first, last in _plane_spans(pattern):
+            table[first:last + 1] |= bit
+    for bit, chars in ((_JOINER_BIT, "'’ʼ-‐‑"), (_GROUP_BIT, ".,:"), (_APOSTROPHE_BIT, _APOSTROPHES)):
+        table[[ord(char) for char in chars]] |= bit
+    return table
+
+
+class PlainWords(NamedTuple):
+    """:func:`plain_words`' result. ``plain`` marks the texts it segmented (the others are left to
+    :func:`segment_batch`); ``points`` holds the texts' code points, joined with newlines, and ``runs`` /
+    ``run_ends`` the spans in it of the plain texts' words as the word pattern matches them (before clitic rules);
+    ``starts`` / ``ends`` are the words' spans in their own texts after the clitic rules, ``source`` each one's run,
+    ``counts`` the words of each text (0 for the others); ``made_at`` gives the words that clitic rules made (a
+    run split or cut), ``made`` their normalised texts."""
+
+    plain: np.ndarray
+    points: np.ndarray
+    runs: np.ndarray
+    run_ends: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    source: np.ndarray
+    counts: np.ndarray
+    made_at: np.ndarray
+    made: list[str]
+
+
+def plain_words(texts: Sequence[str], lang: str) -> PlainWords:
+    r"""The words of the texts whose segmentation is runs of characters, found with numpy alone: no string per word.
+
+    A text is plain when all its characters are in the Basic Multilingual Plane, none is of a no-space script, and no
+    digit group's separator stands between two digits (``3.5``, ``1,000``: the digit-group branch of the word pattern
+    could match there). In such a text :data:`_FAST`'s matches are exactly the maximal runs of word characters and of
+    joiners standing between two word characters, so they are found for the whole batch at once from a class table
+    (:func:`_plain_table`) and the differences of a mask. Words holding an apostrophe then go through the language's
+    clitic rules (:func:`_clitic_split`), as :func:`segment_batch` takes them. The texts' other words and every
+    word's normalised text are not made here: :class:`~veco_lightning.lexicon.synonyms.SynonymMiner` looks the words
+    up by their code points (``points[runs:run_ends]``, the text as written) and segments the texts that are not
+    plain with :func:`segment_batch`. The spans and counts are :func:`segment_batch`'s for the plain texts."""
+    n = len(texts)
+    joined = "\n".join(texts)
+    points = code_points(joined)
+    lengths = np.fromiter(map(len, texts), np.int64, n)
+    begin = np.cumsum(lengths + 1) - lengths - 1  # text j starts at begin[j] in the joined text
+    kind = _plain_table()[np.minimum(points, 0xFFFF)]
+    word = (kind & _WORD_BIT) > 0
+    inside = word.copy()  # a word's characters: word characters, and joiners between two of them
+    inside[1:-1] |= ((kind[1:-1] & _JOINER_BIT) > 0) & word[:-2] & word[2:]
+    bad = (points > 0xFFFF) | ((kind & _NO_SPACE_BIT) > 0)
+    digit = (kind & _DIGIT_BIT) > 0
+    bad[1:-1] |= digit[:-2] & ((kind[1:-1] & _GROUP_BIT) > 0) & digit[2:]
+    plain = np.ones(n, bool)
+    if bad.any():
+        plain[np.searchsorted(begin, np.flatnonzero(bad), "right") - 1] = False
+    edge = np.diff(inside.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    runs, run_ends = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
+    owner = np.searchsorted(begin, runs, "right") - 1
+    if not plain.all():
+        keep = plain[owner]
+        runs, run_ends, owner = runs[keep], run_ends[keep], owner[keep]
+    starts, ends, source = runs - begin[owner], run_ends - begin[owner], np.arange(len(runs))
+    made_at, made = np.zeros(0, np.int64), []
+    rules = _CLITIC_RULES.get(base_language(lang))
+    if rules is not None and len(runs):
+        apostrophe = np.flatnonzero((kind & _APOSTROPHE_BIT) > 0)
+        if len(apostrophe):
+            holder = np.searchsorted(runs, apostrophe, "right") - 1
+            holder = np.unique(holder[(holder >= 0) & (apostrophe < run_ends[np.maximum(holder, 0)])])
+            split = {k: _clitic_split(joined[a:b], joined[a:b].isascii(), rules)
+                     for k, a, b in zip(holder.tolist(), runs[holder].tolist(), run_ends[holder].tolist())}
+            if split:
+                starts, ends, source, made_at, found = _splice(starts, ends, split)
+                owner = owner[source]
+                made = [word[0] for word in found]
+    return PlainWords(plain, points, runs, run_ends, starts, ends, source,
+                      np.bincount(owner, minlength=n), made_at, made)
 
 
 def _words_holding(chars: str, text: str, starts: np.ndarray, ends: np.ndarray) -> list[int]:
