@@ -167,8 +167,9 @@ class SequenceIds:
             grown = np.full((capacity, self.width), -1, np.int32)
             grown[:self.size] = self.rows[:self.size]
             self.rows, self.lengths, self.ids = grown, np.resize(self.lengths, capacity), np.resize(self.ids, capacity)
-        row = np.repeat(np.arange(self.size, end), lengths)
-        self.rows[row, np.arange(len(row)) - np.repeat(np.cumsum(lengths) - lengths, lengths)] = values
+        padded = np.full((len(lengths), self.width), -1, np.int32)
+        padded[np.arange(self.width) < lengths[:, None]] = values  # row by row, in order: each sequence in its row
+        self.rows[self.size:end] = padded
         self.lengths[self.size:end], self.ids[self.size:end] = lengths, ids
         self.slots.put(hashes, np.arange(self.size, end))
         self.size = end
