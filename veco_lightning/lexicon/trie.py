@@ -182,18 +182,20 @@ class SequenceIds:
         if not n:
             return np.zeros(0, np.int64)
         hashes = _hashes(flat, first, length)
-        at = _ranges(first, length)  # every sequence's values, sequence after sequence
-        bounds = np.cumsum(length) - length
-        column = at - np.repeat(first, length)
-        values = flat[at].astype(np.int64, copy=False)
+        bounds = np.cumsum(length) - length  # each sequence's first value among the sequences' values
+        step = np.arange(int(length.sum()))
+        values = flat[np.repeat(first - bounds, length) + step].astype(np.int64, copy=False)
         slot = self.slots.get(hashes)
-        stored = self.rows[np.repeat(slot, length), np.minimum(column, self.width - 1)]
-        same = (stored == values) & (column < self.width)
-        known = (slot >= 0) & (self.lengths[slot] == length) & np.logical_and.reduceat(same, bounds)
+        # Each value against the stored row of its sequence's slot, as one flat take: a sequence longer than a row,
+        # or with no slot (-1, clipped), reads other values, but is known only with its stored length, which no
+        # such sequence has.
+        stored = self.rows.ravel().take(np.repeat(slot * self.width - bounds, length) + step, mode="clip")
+        known = (slot >= 0) & (self.lengths[slot] == length) & np.logical_and.reduceat(stored == values, bounds)
         found = np.where(known, self.ids[slot], -1)
         if known.all():
             return found
         new = np.flatnonzero(~known)
+        column = step - np.repeat(bounds, length)
         found[new] = self._new(values, column, bounds[new], length[new], hashes[new], slot[new] < 0)
         return found
 
