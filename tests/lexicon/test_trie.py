@@ -110,3 +110,19 @@ def test_sequence_ids_resolve_each_new_sequence_once_and_stay_exact(collide, mon
         if not collide:
             assert len(calls) == len(set(calls))  # each new sequence resolved once per batch
         assert ids.size <= 200 and (ids.lengths[:ids.size] <= 4).all()
+
+
+def test_hashes_depend_on_the_sequence_only(monkeypatch):
+    """A sequence hashes alike wherever it stands in ``flat``, also past the powers kept between calls; sequences
+    that differ (in a value, their order or their length) hash apart here."""
+    from veco_lightning.lexicon import trie
+
+    monkeypatch.setattr(trie, "_KEPT_POWERS", 8)
+    monkeypatch.setattr(trie, "_POWERS", [np.ones(1, np.uint64), np.ones(1, np.uint64)])
+    flat = np.array([5, 1, 2, 3, 9, 9, 1, 2, 3, 0, 3, 2, 1, 1, 2, 3, 0, 7, 1, 2, 3], np.int64)
+    first = np.array([1, 6, 10, 13, 18, 13])
+    length = np.array([3, 3, 3, 4, 3, 3])
+    hashes = trie._hashes(flat, first, length).tolist()
+    assert hashes[0] == hashes[1] == hashes[4] == hashes[5]  # 1 2 3 at four places, the last past the kept powers
+    assert len({hashes[0], hashes[2], hashes[3]}) == 3  # 3 2 1 and 1 2 3 0 differ
+    assert len(trie._POWERS[0]) <= 8

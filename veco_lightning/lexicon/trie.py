@@ -91,17 +91,23 @@ class IntMap:
 
 _BASE = 0x9E3779B97F4A7C15 & 0x7FFFFFFFFFFFFFFF  # odd: invertible modulo 2^64
 _POWERS = [np.ones(1, np.uint64), np.ones(1, np.uint64)]  # _BASE to the power i, and to the power -i (mod 2^64)
+_KEPT_POWERS = 1 << 20
 
 
 def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``n`` powers of the hash base and of its inverse modulo 2^64, computed once and grown on demand."""
-    if len(_POWERS[0]) < n:
-        size = max(n, 2 * len(_POWERS[0]))
-        for k, base in enumerate((_BASE, pow(_BASE, -1, 1 << 64))):
-            powers = np.full(size, base, np.uint64)
-            powers[0] = 1
-            _POWERS[k] = np.cumprod(powers)  # wraps modulo 2^64, as intended
-    return _POWERS[0][:n], _POWERS[1][:n]
+    """The first ``n`` powers of the hash base and of its inverse modulo 2^64: kept and grown on demand up to
+    ``_KEPT_POWERS`` of them (16 MB; a batch of 1,000 sentences needs about 150,000), computed afresh beyond."""
+    if len(_POWERS[0]) >= n:
+        return _POWERS[0][:n], _POWERS[1][:n]
+    size = max(n, min(2 * len(_POWERS[0]), _KEPT_POWERS))
+    made = []
+    for base in (_BASE, pow(_BASE, -1, 1 << 64)):
+        powers = np.full(size, base, np.uint64)
+        powers[0] = 1
+        made.append(np.cumprod(powers))  # wraps modulo 2^64, as intended
+    if size <= _KEPT_POWERS:
+        _POWERS[:] = made
+    return made[0][:n], made[1][:n]
 
 
 def _hashes(flat: np.ndarray, first: np.ndarray, length: np.ndarray) -> np.ndarray:
