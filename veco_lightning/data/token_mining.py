@@ -523,7 +523,7 @@ class _WordIds:
 
     def __call__(self, flat: np.ndarray, first: np.ndarray, length: np.ndarray) -> np.ndarray:
         """The word id (-1: not in the dictionary) of each word ``flat[first:first + length]`` of a batch (every
-        length at least 1): each distinct word looked up once in the cache, only the words not seen before decoded."""
+        length at least 1): every word looked up in the cache, only the words not seen before decoded (once each)."""
         return self.cache(flat, first, length)
 
 

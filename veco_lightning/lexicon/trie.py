@@ -135,13 +135,13 @@ def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 class SequenceIds:
     """The id of every integer sequence of a batch (a word's token ids, or its characters' code points), from
-    ``resolve`` for the sequences it has not seen, from a cache for the others: a batch's distinct sequences are found
-    by a hash (:func:`_hashes`, checked value by value: equal hashes must hold equal sequences), each looked up once
-    in ``slots`` (an :class:`IntMap` from a sequence's hash to its row in ``rows``: its values padded with -1,
-    ``lengths``, ``ids``; a hit is checked against the stored values, so the result is exact whatever the hash does),
-    and only the new ones resolved. Sequences longer than ``width`` values are resolved each time; past ``size``
-    sequences the cache starts afresh, so memory stays bounded (``rows`` are int32: at most ``4 * width * size``
-    bytes).
+    ``resolve`` for the sequences it has not seen, from a cache for the others. Every sequence is looked up by its
+    hash (:func:`_hashes`) in ``slots`` (an :class:`IntMap` from a sequence's hash to its row in ``rows``: its values
+    padded with -1, ``lengths``, ``ids``), the hit checked value by value against the stored row, so the result is
+    exact whatever the hash does; the sequences not found are grouped by hash (checked value by value too: equal
+    hashes must hold equal sequences) and each distinct one resolved once, then stored. Sequences longer than
+    ``width`` values are resolved each time; past ``size`` sequences the cache starts afresh, so memory stays bounded
+    (``rows`` are int32: at most ``4 * width * size`` bytes, and the hash map 64 bytes a sequence).
 
     ``resolve(values, lengths)`` gets the new sequences flat (``values``, ``lengths`` each, every length at least 1)
     and returns their ids."""

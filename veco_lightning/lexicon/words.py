@@ -562,11 +562,11 @@ def _plain_table() -> np.ndarray:
     ``regex`` has it), a joiner, a digit (``\d``), a digit group's separator (``[.,:]``), an apostrophe, a character
     of a no-space script. Read off ``regex`` as :func:`_plane_patterns` reads its classes."""
     table = np.zeros(0x10000, np.uint8)
-    for bit, pattern in ((_WORD_BIT, r"[^\W_]"), (_DIGIT_BIT, r"\d"), (_NO_SPACE_BIT, NO_SPACE_CHAR.pattern)):
+    for bit, pattern in ((_WORD_BIT, r"[^\W_]"), (_DIGIT_BIT, r"\d"), (_NO_SPACE_BIT, NO_SPACE_CHAR.pattern),
+                         (_JOINER_BIT, _JOINERS), (_GROUP_BIT, "[.,:]")):
         for first, last in _plane_spans(pattern):
             table[first:last + 1] |= bit
-    for bit, chars in ((_JOINER_BIT, "'’ʼ-‐‑"), (_GROUP_BIT, ".,:"), (_APOSTROPHE_BIT, _APOSTROPHES)):
-        table[[ord(char) for char in chars]] |= bit
+    table[[ord(char) for char in _APOSTROPHES]] |= _APOSTROPHE_BIT
     return table
 
 
