@@ -48,9 +48,11 @@ from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
+import pyarrow as pa
 import regex
 import transformers
 
+from veco_lightning.data.cache import list_column
 from veco_lightning.data.tokenizer import _plain_backend, encode_ids, encode_with_offsets, word_start_table
 from veco_lightning.data.units import BatchUnits, _side_units, _split, flat_offsets, unit_layout, units_of_sides
 from veco_lightning.lexicon.languages import base_language
@@ -230,14 +232,15 @@ class PieceOffsets:
         return np.where(bare, end, end - size + lead), np.where(bare, end + 1, end)
 
     def read(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str],
-             max_length: int) -> tuple[list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
-        """Each text's token ids cut to ``max_length``, the kept tokens' offsets as
+             max_length: int) -> tuple[pa.ListArray, tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+        """Each text's token ids cut to ``max_length`` (a :func:`~veco_lightning.data.cache.list_column`, as the
+        shards store them: made from the flat ids, not a list per text), the kept tokens' offsets as
         :func:`~veco_lightning.data.units.flat_offsets` gives them (starts, ends, tokens per text), and which texts
         had them read off their pieces (the others were tracked)."""
         return self.read_ids(tokenizer, texts, encode_ids(tokenizer, texts), max_length)
 
     def read_ids(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str], ids: list[list[int]],
-                 max_length: int) -> tuple[list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+                 max_length: int) -> tuple[pa.ListArray, tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
         """:meth:`read` given each text's uncut token ids (``encode_ids(tokenizer, texts)``): the tokenizer encodes
         only the texts whose offsets are tracked."""
         tokens = _Tokens.of(ids, max_length)
@@ -245,29 +248,28 @@ class PieceOffsets:
         start, end = self.spans(tokens)
         start, end = start - 1, end - 1  # in the text: the space before its first word dropped
         keep, kept = tokens.keep, tokens.kept
-        cut = [sentence_ids[:max_length] for sentence_ids in ids]
         if not exact.all():  # texts whose characters NFKC expands (Devanagari's nukta letters, an ellipsis)
             redo = np.flatnonzero(~exact)
             exact[redo] = _expanded_spans(texts, redo, spelled, spelled_begin, spelled_length, tokens, start, end)
         if exact.all():
-            return cut, (start[keep], end[keep], kept), exact
+            return list_column(tokens.flat[keep], kept), (start[keep], end[keep], kept), exact
         # The others through the tokenizer with offsets tracked, placed among the read ones in sentence order.
         redo = np.flatnonzero(~exact)
         tracked = encode_with_offsets(tokenizer, [texts[k] for k in redo.tolist()], max_length)
-        for k, (tracked_ids, _) in zip(redo.tolist(), tracked):
-            cut[k] = tracked_ids
         tracked_start, tracked_end, tracked_kept = flat_offsets([offsets for _, offsets in tracked])
         read = keep & exact[tokens.sentence]
         kept = kept.copy()
         kept[redo] = tracked_kept
         out_first = np.cumsum(kept) - kept
+        values = np.zeros(int(kept.sum()), np.int64)
         starts, ends = np.zeros(int(kept.sum()), np.int64), np.zeros(int(kept.sum()), np.int64)
         at = out_first[tokens.sentence[read]] + tokens.local[read]
-        starts[at], ends[at] = start[read], end[read]
+        values[at], starts[at], ends[at] = tokens.flat[read], start[read], end[read]
         at = np.repeat(out_first[redo], tracked_kept) + np.arange(len(tracked_start)) - np.repeat(
             np.cumsum(tracked_kept) - tracked_kept, tracked_kept)
+        values[at] = np.fromiter(chain.from_iterable(row for row, _ in tracked), np.int64, len(at))
         starts[at], ends[at] = tracked_start, tracked_end
-        return cut, (starts, ends, kept), exact
+        return list_column(values, kept), (starts, ends, kept), exact
 
 
 def _expanded_spans(texts: list[str], which: np.ndarray, spelled: np.ndarray, spelled_begin: np.ndarray,
@@ -372,8 +374,9 @@ class OffsetReader:
         return _tracked(tokenizer, texts, max_length)
 
     def finish(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str], encoded: list | tuple,
-               max_length: int) -> tuple[list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Each text's ids cut to ``max_length`` and the kept tokens' offsets as
+               max_length: int) -> tuple[pa.ListArray | list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each text's ids cut to ``max_length`` (a list column where read off the pieces, lists where tracked) and
+        the kept tokens' offsets as
         :func:`~veco_lightning.data.units.flat_offsets` gives them, from what :meth:`encode` gave for ``texts``
         (read off the pieces, or as tracked; the first batch decides which way the next ones go)."""
         if self.decided:
@@ -382,7 +385,7 @@ class OffsetReader:
             ids, (sample_ids, (sample_starts, sample_ends, sample_kept)) = encoded
             cut, (starts, ends, kept), exact = self.pieces.read_ids(tokenizer, texts, ids, max_length)
             n, n_tokens = len(sample_ids), int(sample_kept.sum())
-            self.decided = bool(exact.mean() >= self.min_share and cut[:n] == sample_ids
+            self.decided = bool(exact.mean() >= self.min_share and cut.slice(0, n).to_pylist() == sample_ids
                                 and np.array_equal(kept[:n], sample_kept)
                                 and np.array_equal(starts[:n_tokens], sample_starts)
                                 and np.array_equal(ends[:n_tokens], sample_ends))
@@ -392,7 +395,7 @@ class OffsetReader:
         return encoded
 
     def __call__(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str],
-                 max_length: int) -> tuple[list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+                 max_length: int) -> tuple[pa.ListArray | list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """:meth:`encode` then :meth:`finish`."""
         return self.finish(tokenizer, texts, self.encode(tokenizer, texts, max_length), max_length)
 
