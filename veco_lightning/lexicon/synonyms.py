@@ -34,13 +34,23 @@ import numpy as np
 
 from veco_lightning.lexicon.dictionary import BilingualDictionary, DictionaryIndex
 from veco_lightning.lexicon.stopwords import StopWords, stop_sets
-from veco_lightning.lexicon.trie import IntMap, SequenceIds, _ranges, build_trie, char_trie, from_code_points, trie_step
+from veco_lightning.lexicon.trie import (
+    IntMap,
+    SequenceIds,
+    _distinct,
+    _ranges,
+    build_trie,
+    char_trie,
+    from_code_points,
+    trie_step,
+)
 from veco_lightning.lexicon.words import (
     PlainWords,
     RawWord,
     SegmentedBatch,
     WordSpans,
     _norm,
+    _plain_table,
     plain_words,
     segment_batch,
     segment_spans,
@@ -570,9 +580,14 @@ class SynonymMiner:
 
     def batch_tables(self) -> _BatchTables:
         """The integer lookup tables of :meth:`match_batch`, built on first use (a fraction of a second for a large
-        dictionary). Data preparation builds them before forking ``num_proc`` workers, which then share them."""
+        dictionary). Data preparation builds them before forking ``num_proc`` workers, which then share them; so
+        also :meth:`side_occurrences`' character classes and Arrow's hash kernel, which each process otherwise sets
+        up on its first batch (about 20 ms each, per worker and language pair)."""
         if self._tables is None:
             self._tables = _BatchTables(self.index, self.stops)
+            if self.index.src_sep or self.index.tgt_sep:
+                _plain_table()
+                _distinct(np.zeros(1, np.int64))
         return self._tables
 
     def __getstate__(self) -> dict:
