@@ -327,6 +327,15 @@ def least_cpu(fn: Callable[..., object], *args: object, calls: int = 3) -> float
     return best
 
 
+def checkout_ab(default_rounds: int,
+                wanted: Sequence[str] | None = None) -> tuple[str, int, tuple[str, str, str, list[str]]]:
+    """The command line of the in-process A/B scripts of ``results/`` (``BEFORE_DIR [ROUNDS]``) and the NTREX data
+    they read (:func:`ntrex_mining_data` of :data:`DEFAULT_DATA`, only the ``wanted`` languages if given): ``(before
+    checkout, rounds, data)``; where the data is missing the script stops with :func:`skip`'s message."""
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else default_rounds
+    return sys.argv[1], rounds, found_or_exit(ntrex_mining_data(DEFAULT_DATA, wanted))
+
+
 def checkout_module(checkout: str, relative: str, name: str):
     """The module file ``relative`` (``veco_lightning/lexicon/words.py``) of another checkout, loaded under ``name``
     beside this checkout's own, for an in-process A/B of the two versions (its imports resolve to this checkout's

@@ -24,10 +24,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 import harness  # noqa: E402
 
 
+def rows(ids) -> list[list[int]]:
+    """The cut ids as lists: a list column since the reading returns one (``PieceOffsets.read_ids``), lists before."""
+    return ids if isinstance(ids, list) else ids.to_pylist()
+
+
 def main() -> int:
-    before, rounds = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 7
-    data = os.environ.get("VECO_BENCH_DATA", "../shared/data")
-    ntrex, dict_dir, english, langs = harness.found_or_exit(harness.ntrex_mining_data(data))
+    before, rounds, (ntrex, dict_dir, english, langs) = harness.checkout_ab(7)
     from transformers import AutoTokenizer
 
     from veco_lightning.data import token_mining as new_mining
@@ -36,8 +39,7 @@ def main() -> int:
 
     old_words = harness.checkout_module(before, "veco_lightning/lexicon/words.py", "before_words")
     old_mining = harness.checkout_module(before, "veco_lightning/data/token_mining.py", "before_token_mining")
-    tok_dir = sorted(d for d in os.listdir("benchmarks/.cache") if d.startswith("tokenizer-32000"))[0]
-    tokenizer = AutoTokenizer.from_pretrained(os.path.join("benchmarks/.cache", tok_dir))
+    tokenizer = AutoTokenizer.from_pretrained(harness.find_tokenizer(None))
     pieces = new_mining.token_tables(tokenizer)[2]
     readers = {"old": old_mining.PieceOffsets(pieces), "new": new_mining.PieceOffsets(pieces)}
     segmenters = {"old": old_words.segment_batch, "new": new_words.segment_batch}
@@ -54,7 +56,8 @@ def main() -> int:
         a, b = old_words.segment_batch(texts, *how), new_words.segment_batch(texts, *how)
         assert a.words == b.words and (a.starts == b.starts).all() and (a.ends == b.ends).all(), lang
         ra, rb = (readers[v].read_ids(tokenizer, texts, batch_ids, 62) for v in ("old", "new"))
-        assert ra[0] == rb[0] and all((x == y).all() for x, y in zip(ra[1], rb[1])) and (ra[2] == rb[2]).all(), lang
+        assert (rows(ra[0]) == rows(rb[0]) and all((x == y).all() for x, y in zip(ra[1], rb[1]))
+                and (ra[2] == rb[2]).all()), lang
     ratios = {"segmentation": [], "reading": []}
     per_lang = {"segmentation": {}, "reading": {}}
     for round_ in range(rounds):

@@ -19,9 +19,7 @@ import harness  # noqa: E402
 
 
 def main() -> int:
-    before, rounds = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 9
-    data = os.environ.get("VECO_BENCH_DATA", "../shared/data")
-    ntrex, dict_dir, english, langs = harness.found_or_exit(harness.ntrex_mining_data(data))
+    before, rounds, (ntrex, dict_dir, english, langs) = harness.checkout_ab(9)
     from veco_lightning.lexicon.dictionary import read_dictionary
     from veco_lightning.lexicon.stopwords import default_stop_words
 

@@ -22,10 +22,7 @@ import harness  # noqa: E402
 
 
 def main() -> int:
-    before, rounds = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 15
-    data = os.environ.get("VECO_BENCH_DATA", "../shared/data")
-    wanted = sys.argv[3:] or ["de", "es", "el", "ru"]
-    ntrex, _, english, langs = harness.found_or_exit(harness.ntrex_mining_data(data, wanted))
+    before, rounds, (ntrex, _, english, langs) = harness.checkout_ab(15, sys.argv[3:] or ["de", "es", "el", "ru"])
     from veco_lightning.lexicon import words as new
 
     old = harness.checkout_module(before, "veco_lightning/lexicon/words.py", "before_words")
