@@ -627,12 +627,10 @@ def plain_words(texts: Sequence[str], lang: str) -> PlainWords:
     made_at, made = np.zeros(0, np.int64), []
     rules = _CLITIC_RULES.get(base_language(lang))
     if rules is not None and len(runs):
-        apostrophe = np.flatnonzero((kind & _APOSTROPHE_BIT) > 0)
-        if len(apostrophe):
-            holder = np.searchsorted(runs, apostrophe, "right") - 1
-            holder = np.unique(holder[(holder >= 0) & (apostrophe < run_ends[np.maximum(holder, 0)])])
+        holder = _holders(np.flatnonzero((kind & _APOSTROPHE_BIT) > 0), runs, run_ends)
+        if holder:
             split = {k: _clitic_split(joined[a:b], joined[a:b].isascii(), rules)
-                     for k, a, b in zip(holder.tolist(), runs[holder].tolist(), run_ends[holder].tolist())}
+                     for k, a, b in zip(holder, runs[holder].tolist(), run_ends[holder].tolist())}
             if split:
                 starts, ends, source, made_at, found = _splice(starts, ends, split)
                 owner = owner[source]
@@ -655,7 +653,11 @@ def _words_holding(chars: str, text: str, starts: np.ndarray, ends: np.ndarray) 
     hit = np.zeros(len(points), bool)
     for char in chars:
         hit |= points == ord(char)
-    at = np.flatnonzero(hit)
+    return _holders(np.flatnonzero(hit), starts, ends)
+
+
+def _holders(at: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[int]:
+    """The indices of the words ``[starts[k], ends[k])`` (sorted, disjoint) holding one of the positions ``at``."""
     word = np.searchsorted(starts, at, "right") - 1
     inside = (word >= 0) & (at < ends[np.maximum(word, 0)])
     return np.unique(word[inside]).tolist()
