@@ -593,15 +593,18 @@ class PlainWords(NamedTuple):
 def plain_words(texts: Sequence[str], lang: str) -> PlainWords:
     r"""The words of the texts whose segmentation is runs of characters, found with numpy alone: no string per word.
 
-    A text is plain when all its characters are in the Basic Multilingual Plane, none is of a no-space script, and no
-    digit group's separator stands between two digits (``3.5``, ``1,000``: the digit-group branch of the word pattern
-    could match there). In such a text :data:`_FAST`'s matches are exactly the maximal runs of word characters and of
-    joiners standing between two word characters, so they are found for the whole batch at once from a class table
-    (:func:`_plain_table`) and the differences of a mask. Words holding an apostrophe then go through the language's
-    clitic rules (:func:`_clitic_split`), as :func:`segment_batch` takes them. The texts' other words and every
-    word's normalised text are not made here: :class:`~veco_lightning.lexicon.synonyms.SynonymMiner` looks the words
-    up by their code points (``points[runs:run_ends]``, the text as written) and segments the texts that are not
-    plain with :func:`segment_batch`. The spans and counts are :func:`segment_batch`'s for the plain texts."""
+    A text is plain when all its characters are in the Basic Multilingual Plane and none is of a no-space script. In
+    such a text :data:`_FAST`'s matches are the maximal runs of word characters and of joiners standing between two
+    word characters, found for the whole batch at once from a class table (:func:`_plain_table`) and the differences
+    of a mask, except where a digit group's separator stands between two digits (``3.5``, ``1,000``: the digit-group
+    branch of the word pattern may match there). A match never crosses a character that is neither a word character,
+    a joiner nor a separator, so the runs of each stretch of such characters holding a digit group are replaced by
+    :data:`_FAST`'s matches over that stretch alone (:func:`_digit_group_matches`). Words holding an apostrophe then
+    go through the language's clitic rules (:func:`_clitic_split`), as :func:`segment_batch` takes them. The texts'
+    other words and every word's normalised text are not made here:
+    :class:`~veco_lightning.lexicon.synonyms.SynonymMiner` looks the words up by their code points
+    (``points[runs:run_ends]``, the text as written) and segments the texts that are not plain with
+    :func:`segment_batch`. The spans and counts are :func:`segment_batch`'s for the plain texts."""
     n = len(texts)
     joined = "\n".join(texts)
     points = code_points(joined)
@@ -612,13 +615,15 @@ def plain_words(texts: Sequence[str], lang: str) -> PlainWords:
     inside = word.copy()  # a word's characters: word characters, and joiners between two of them
     inside[1:-1] |= ((kind[1:-1] & _JOINER_BIT) > 0) & word[:-2] & word[2:]
     bad = (points > 0xFFFF) | ((kind & _NO_SPACE_BIT) > 0)
-    digit = (kind & _DIGIT_BIT) > 0
-    bad[1:-1] |= digit[:-2] & ((kind[1:-1] & _GROUP_BIT) > 0) & digit[2:]
     plain = np.ones(n, bool)
     if bad.any():
         plain[np.searchsorted(begin, np.flatnonzero(bad), "right") - 1] = False
     edge = np.diff(inside.view(np.int8), prepend=np.int8(0), append=np.int8(0))
     runs, run_ends = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
+    digit = (kind & _DIGIT_BIT) > 0
+    group = np.flatnonzero(digit[:-2] & ((kind[1:-1] & _GROUP_BIT) > 0) & digit[2:]) + 1
+    if len(group):
+        runs, run_ends = _digit_group_matches(joined, kind, group, runs, run_ends)
     owner = np.searchsorted(begin, runs, "right") - 1
     if not plain.all():
         keep = plain[owner]
@@ -637,6 +642,27 @@ def plain_words(texts: Sequence[str], lang: str) -> PlainWords:
                 made = [word[0] for word in found]
     return PlainWords(plain, points, runs, run_ends, starts, ends, source,
                       np.bincount(owner, minlength=n), made_at, made)
+
+
+def _digit_group_matches(joined: str, kind: np.ndarray, group: np.ndarray, runs: np.ndarray,
+                         run_ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`plain_words`' runs ``[runs, run_ends)`` of ``joined`` with those of every stretch of word characters,
+    joiners and digit groups' separators that holds one of the separators ``group`` (each between two digits)
+    replaced by :data:`_FAST`'s matches over that stretch alone. Nothing before a stretch bears on the matches inside
+    it (the pattern looks behind nothing, and no match crosses the characters around it), so they are the matches
+    the whole text has there."""
+    stretch = (kind & (_WORD_BIT | _JOINER_BIT | _GROUP_BIT)) > 0
+    edge = np.diff(stretch.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    first, last = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
+    held = np.unique(np.searchsorted(first, group, "right") - 1)
+    first, last = first[held], last[held]
+    where = np.searchsorted(first, runs, "right") - 1  # the stretch each run starts in, if one of those
+    outside = (where < 0) | (runs >= last[np.maximum(where, 0)])
+    spans = [match.span() for a, b in zip(first.tolist(), last.tolist()) for match in _FAST.finditer(joined, a, b)]
+    found = np.array(spans, np.int64).reshape(-1, 2)
+    starts, ends = np.concatenate([runs[outside], found[:, 0]]), np.concatenate([run_ends[outside], found[:, 1]])
+    order = np.argsort(starts, kind="stable")
+    return starts[order], ends[order]
 
 
 def _words_holding(chars: str, text: str, starts: np.ndarray, ends: np.ndarray) -> list[int]:
