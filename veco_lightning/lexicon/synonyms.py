@@ -660,9 +660,10 @@ class SynonymMiner:
         """:meth:`segment_batch` and :meth:`occurrences` of a ``"src"`` or ``"tgt"`` side of a batch in one step: the
         words' spans and counts (no word texts on a spaced side) and the dictionary occurrences, the same as those two
         give. On a spaced side the words of the plain texts (:func:`~veco_lightning.lexicon.words.plain_words`: all
-        but those holding a no-space script or a character outside the Basic Multilingual Plane) are found with numpy and looked up by their characters through a cache of the words
-        seen before (:class:`_TextWordIds`), with no string per word; the other texts are segmented as
-        :meth:`segment_batch` does and their words looked up as strings. What data preparation runs."""
+        but those holding a no-space script or a character outside the Basic Multilingual Plane) are found with
+        numpy and looked up by their characters through a cache of the words seen before (:class:`_TextWordIds`),
+        with no string per word; the other texts are segmented as :meth:`segment_batch` does and their words looked
+        up as strings. What data preparation runs."""
         index = self.index
         if (index.src_sep if side == "src" else index.tgt_sep) and len(texts):
             found = self._plain_side(texts, side)
