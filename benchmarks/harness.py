@@ -347,6 +347,23 @@ def checkout_module(checkout: str, relative: str, name: str):
     return module
 
 
+def collector_paused(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` run with Python's cyclic garbage collector paused for each call, as data preparation runs its map
+    function (``PausedCycleCollection``): in an in-process A/B whose calls build many short-lived objects, a full
+    collection over the loaded dictionaries otherwise lands in one arm or the other and doubles that round."""
+
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        was_on = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was_on:
+                gc.enable()
+
+    return paused
+
+
 def read_lines(path: str) -> list[str]:
     """The lines of a UTF-8 text file, without their line ends (LF or CRLF). Only LF ends a line, as in the package's
     readers: ``str.splitlines`` would also cut a line at U+2028, U+0085 or a form feed inside it, and so shift one side

@@ -4,7 +4,7 @@
 NTREX's 10 language pairs in batches of 1,000, each way with its own miners, every word cached before the timed
 passes (a corpus whose words recur); CPU time per sentence pair; the ways alternated round by round; the same spans,
 counts and matches both ways (checked). The cyclic garbage collector is paused for each batch, as data preparation
-pauses it (``PausedCycleCollection``): left on, a full collection over the loaded dictionaries lands in one arm or
+pauses it (``harness.collector_paused``): left on, a full collection over the loaded dictionaries lands in one arm or
 the other and doubles that round.
 
 Usage, from the repository root::
@@ -14,7 +14,6 @@ Usage, from the repository root::
 
 from __future__ import annotations
 
-import gc
 import os
 import statistics
 import sys
@@ -38,21 +37,16 @@ def main() -> int:
     en = harness.read_lines(english)
     corpus = {lang: harness.read_lines(os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt"))
               for lang in langs}
+    match = harness.collector_paused(match_texts_batch)
     miners = {way: {lang: harness.ntrex_miner(dict_dir, lang) for lang in langs} for way in plain}
     batches = [(lang, xx[k:k + 1000], en[k:k + 1000]) for lang, xx in corpus.items() for k in range(0, len(xx), 1000)]
     pairs = sum(len(src) for _, src, _ in batches)
 
     def run(way: str):
         synonyms.plain_words = plain[way]
-        found = []
         try:
-            for lang, src, tgt in batches:
-                gc.disable()
-                found.append(match_texts_batch(miners[way][lang], src, tgt))
-                gc.enable()
-            return found
+            return [match(miners[way][lang], src, tgt) for lang, src, tgt in batches]
         finally:
-            gc.enable()
             synonyms.plain_words = words.plain_words
 
     texts = [text for _, src, tgt in batches for text in (*src, *tgt)]

@@ -7,7 +7,8 @@ round by round; each way checked to give the same matches.
 
 ``warm``: each pair's miner has seen all its batches once before the timed pass, as on a corpus whose words recur
 (every word cached). ``cold``: a fresh miner per pair and round, so the first batch's words are all new and the
-second's partly (the first batches of a corpus); the normalisation cache, shared by both ways, is warm in both.
+second's partly (the first batches of a corpus); the normalisation cache, shared by both ways, is warm in both. Each
+batch runs with the cyclic garbage collector paused, as data preparation runs it (``harness.collector_paused``).
 
 Usage, from the repository root::
 
@@ -43,7 +44,7 @@ def main() -> int:
     def now(miner, src: list[str], tgt: list[str]):
         return match_texts_batch(miner, src, tgt).found
 
-    ways = {"before": before, "now": now}
+    ways = {"before": harness.collector_paused(before), "now": harness.collector_paused(now)}
     en = harness.read_lines(english)
     corpus = {lang: harness.read_lines(os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt"))
               for lang in langs}
