@@ -538,8 +538,7 @@ def test_offset_reader_decides_on_its_first_batch(monkeypatch):
 
     def same(result):
         ids, (starts, ends, kept) = result
-        ids = ids if isinstance(ids, list) else ids.to_pylist()  # a list column where read off the pieces
-        return (ids == [row for row, _ in expected] and kept.tolist() == [len(row) for _, row in expected]
+        return (ids.to_pylist() == [row for row, _ in expected] and kept.tolist() == [len(row) for _, row in expected]
                 and list(zip(starts.tolist(), ends.tolist())) == [span for _, row in expected for span in row])
 
     for check_texts in (256, 7):  # the whole first batch checked, or its first 7 texts

@@ -334,11 +334,13 @@ def _expanded_spans(texts: list[str], which: np.ndarray, spelled: np.ndarray, sp
 
 
 def _tracked(tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str],
-             max_length: int) -> tuple[list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+             max_length: int) -> tuple[pa.ListArray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Each text's ids cut to ``max_length`` and its offsets, tracked by the tokenizer, as :class:`PieceOffsets`
-    gives them."""
+    gives them (the ids a list column too)."""
     tracked = encode_with_offsets(tokenizer, texts, max_length)
-    return [ids for ids, _ in tracked], flat_offsets([offsets for _, offsets in tracked])
+    starts, ends, kept = flat_offsets([offsets for _, offsets in tracked])
+    values = np.fromiter(chain.from_iterable(ids for ids, _ in tracked), np.int64, int(kept.sum()))
+    return list_column(values, kept), (starts, ends, kept)
 
 
 class OffsetReader:
@@ -374,18 +376,17 @@ class OffsetReader:
         return _tracked(tokenizer, texts, max_length)
 
     def finish(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str], encoded: list | tuple,
-               max_length: int) -> tuple[pa.ListArray | list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Each text's ids cut to ``max_length`` (a list column where read off the pieces, lists where tracked) and
-        the kept tokens' offsets as
-        :func:`~veco_lightning.data.units.flat_offsets` gives them, from what :meth:`encode` gave for ``texts``
-        (read off the pieces, or as tracked; the first batch decides which way the next ones go)."""
+               max_length: int) -> tuple[pa.ListArray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each text's ids cut to ``max_length`` (a :func:`~veco_lightning.data.cache.list_column`) and the kept
+        tokens' offsets as :func:`~veco_lightning.data.units.flat_offsets` gives them, from what :meth:`encode` gave
+        for ``texts`` (read off the pieces, or as tracked; the first batch decides which way the next ones go)."""
         if self.decided:
             return self.pieces.read_ids(tokenizer, texts, encoded, max_length)[:2]
         if self.decided is None and len(texts):
             ids, (sample_ids, (sample_starts, sample_ends, sample_kept)) = encoded
             cut, (starts, ends, kept), exact = self.pieces.read_ids(tokenizer, texts, ids, max_length)
             n, n_tokens = len(sample_ids), int(sample_kept.sum())
-            self.decided = bool(exact.mean() >= self.min_share and cut.slice(0, n).to_pylist() == sample_ids
+            self.decided = bool(exact.mean() >= self.min_share and cut.slice(0, n).equals(sample_ids)
                                 and np.array_equal(kept[:n], sample_kept)
                                 and np.array_equal(starts[:n_tokens], sample_starts)
                                 and np.array_equal(ends[:n_tokens], sample_ends))
@@ -395,7 +396,7 @@ class OffsetReader:
         return encoded
 
     def __call__(self, tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str],
-                 max_length: int) -> tuple[pa.ListArray | list[list[int]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+                 max_length: int) -> tuple[pa.ListArray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """:meth:`encode` then :meth:`finish`."""
         return self.finish(tokenizer, texts, self.encode(tokenizer, texts, max_length), max_length)
 

@@ -618,8 +618,7 @@ def plain_words(texts: Sequence[str], lang: str) -> PlainWords:
     plain = np.ones(n, bool)
     if bad.any():
         plain[np.searchsorted(begin, np.flatnonzero(bad), "right") - 1] = False
-    edge = np.diff(inside.view(np.int8), prepend=np.int8(0), append=np.int8(0))
-    runs, run_ends = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
+    runs, run_ends = _true_runs(inside)
     digit = (kind & _DIGIT_BIT) > 0
     group = np.flatnonzero(digit[:-2] & ((kind[1:-1] & _GROUP_BIT) > 0) & digit[2:]) + 1
     if len(group):
@@ -651,10 +650,8 @@ def _digit_group_matches(joined: str, kind: np.ndarray, group: np.ndarray, runs:
     replaced by :data:`_FAST`'s matches over that stretch alone. Nothing before a stretch bears on the matches inside
     it (the pattern looks behind nothing, and no match crosses the characters around it), so they are the matches
     the whole text has there."""
-    stretch = (kind & (_WORD_BIT | _JOINER_BIT | _GROUP_BIT)) > 0
-    edge = np.diff(stretch.view(np.int8), prepend=np.int8(0), append=np.int8(0))
-    first, last = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
-    held = np.unique(np.searchsorted(first, group, "right") - 1)
+    first, last = _true_runs((kind & (_WORD_BIT | _JOINER_BIT | _GROUP_BIT)) > 0)
+    held = _holders(group, first, last)
     first, last = first[held], last[held]
     where = np.searchsorted(first, runs, "right") - 1  # the stretch each run starts in, if one of those
     outside = (where < 0) | (runs >= last[np.maximum(where, 0)])
@@ -663,6 +660,12 @@ def _digit_group_matches(joined: str, kind: np.ndarray, group: np.ndarray, runs:
     starts, ends = np.concatenate([runs[outside], found[:, 0]]), np.concatenate([run_ends[outside], found[:, 1]])
     order = np.argsort(starts, kind="stable")
     return starts[order], ends[order]
+
+
+def _true_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The maximal runs of True in a boolean array, as the start and end (exclusive) of each."""
+    edge = np.diff(mask.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    return np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
 
 
 def _words_holding(chars: str, text: str, starts: np.ndarray, ends: np.ndarray) -> list[int]:
