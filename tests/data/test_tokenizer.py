@@ -19,6 +19,7 @@ from veco_lightning.data.tokenizer import (
     _sample,
     encode_ids,
     encode_with_offsets,
+    fresh_tokenizer_cache,
     load_tokenizer,
     main,
     train_tokenizer,
@@ -282,3 +283,30 @@ def test_backend_encoding_equals_the_wrapper(trained, max_length):
         assert [ids for ids, _ in pairs] == expected["input_ids"]
         assert [list(map(tuple, offsets)) for _, offsets in pairs] == [list(map(tuple, o))
                                                                      for o in expected["offset_mapping"]]
+
+
+def test_word_cache_changes_no_encoding(trained):
+    """The word cache ``load_tokenizer`` sizes (and data preparation empties per source) only remembers pieces: the
+    ids and offsets are those of a tokenizer without a cache, with the words cached or not, and whatever its size."""
+    out = trained[1]
+    corpus = _corpus(40, 40, 40)
+    texts = [*corpus["en"], *corpus["de"], *corpus["zh"], "ﬁne ｶﾞ Straße", "x <mask> y", "a" * 300]
+    plain = load_tokenizer(str(out))
+    plain.backend_tokenizer.model._resize_cache(0)  # nothing cached
+    expected = [(encode_ids(plain, texts), encode_with_offsets(plain, texts, 16))]
+    for capacity in (None, 5):
+        tokenizer = load_tokenizer(str(out))
+        if capacity is not None:
+            fresh_tokenizer_cache(tokenizer, capacity)
+        for _ in range(2):  # words new, then cached
+            assert [(encode_ids(tokenizer, texts), encode_with_offsets(tokenizer, texts, 16))] == expected
+        fresh_tokenizer_cache(tokenizer)
+        assert encode_ids(tokenizer, texts) == expected[0][0]
+
+
+def test_fresh_tokenizer_cache_leaves_tokenizers_without_one_alone():
+    wordpiece = _wordpiece(with_mask=True)
+    before = encode_ids(wordpiece, ["play walking"])
+    fresh_tokenizer_cache(wordpiece)  # WordPiece has no word cache: nothing happens
+    fresh_tokenizer_cache(object())  # nor for something that is not a fast tokenizer
+    assert encode_ids(wordpiece, ["play walking"]) == before
