@@ -15,6 +15,8 @@ import transformers
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from veco_lightning.data.tokenizer import (
+    FRESH_CACHE_TEXTS,
+    TOKENIZER_CACHE,
     _quotas,
     _sample,
     encode_ids,
@@ -22,6 +24,7 @@ from veco_lightning.data.tokenizer import (
     fresh_tokenizer_cache,
     load_tokenizer,
     main,
+    source_tokenizer_cache,
     train_tokenizer,
     word_start_table,
 )
@@ -310,3 +313,50 @@ def test_fresh_tokenizer_cache_leaves_tokenizers_without_one_alone():
     fresh_tokenizer_cache(wordpiece)  # WordPiece has no word cache: nothing happens
     fresh_tokenizer_cache(object())  # nor for something that is not a fast tokenizer
     assert encode_ids(wordpiece, ["play walking"]) == before
+
+
+class _RecordingModel:
+    """A tokenizer model with a word cache that records what is done to it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def _clear_cache(self) -> None:
+        self.calls.append(("clear",))
+
+    def _resize_cache(self, capacity: int) -> None:
+        self.calls.append(("resize", capacity))
+
+
+def test_a_large_source_starts_with_an_empty_cache_and_a_small_one_keeps_it():
+    class Backend:
+        model = _RecordingModel()
+
+    class Fast:
+        backend_tokenizer = Backend()
+
+    tokenizer = Fast()
+    source_tokenizer_cache(tokenizer, FRESH_CACHE_TEXTS - 1)
+    assert tokenizer.backend_tokenizer.model.calls == []
+    source_tokenizer_cache(tokenizer, FRESH_CACHE_TEXTS)
+    assert tokenizer.backend_tokenizer.model.calls == [("clear",), ("resize", TOKENIZER_CACHE)]
+
+
+def test_sources_tell_the_cache_their_size(tokenizer_dir, tmp_path, monkeypatch):
+    """Data preparation asks for a fresh cache with each source's number of texts: both sides of a pair source's
+    training pairs, a monolingual source's documents."""
+    import veco_lightning.data.monolingual as monolingual
+    import veco_lightning.data.parallel as parallel
+
+    seen = []
+    for module in (parallel, monolingual):
+        monkeypatch.setattr(module, "source_tokenizer_cache", lambda tokenizer, texts: seen.append(texts))
+    src, tgt = tmp_path / "de.txt", tmp_path / "en.txt"
+    src.write_text("".join(f"ein Satz {k}\n" for k in range(30)), encoding="utf-8")
+    tgt.write_text("".join(f"a sentence {k}\n" for k in range(30)), encoding="utf-8")
+    parallel.ParallelDataModule(files={"de-en": parallel.ParallelSource(src=str(src), tgt=str(tgt))},
+                                tokenizer=str(tokenizer_dir), max_length=32, batch_size=4, val_pairs=5,
+                                cache_dir=str(tmp_path / "cache")).prepare_data()
+    monolingual.MonolingualDataModule(files={"en": str(tgt)}, tokenizer=str(tokenizer_dir), max_length=8,
+                                      batch_size=2, cache_dir=str(tmp_path / "cache")).prepare_data()
+    assert seen == [2 * 25, 30]

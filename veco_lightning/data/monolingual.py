@@ -25,7 +25,7 @@ from veco_lightning.data.readers import (
     load_text_dataset,
 )
 from veco_lightning.data.streaming import StreamingBlocks, check_run_length, check_stream_patterns, stream_loader
-from veco_lightning.data.tokenizer import encode_ids, fresh_tokenizer_cache
+from veco_lightning.data.tokenizer import encode_ids, source_tokenizer_cache
 from veco_lightning.distributed import world_info
 from veco_lightning.lexicon.languages import check_language
 
@@ -200,9 +200,9 @@ class MonolingualDataModule(SourceDataModule):
         """Read a language's text, tokenize and pack it into blocks in one pass (``num_proc`` processes), shard by
         shard into ``path``; the raw text's own cache is deleted afterwards (only the blocks stay)."""
         tokenizer, max_length = self.tokenizer, self.max_length
-        fresh_tokenizer_cache(tokenizer)  # this language's words, not the last one's
         raw = load_text_dataset(self.sources[language], self.text_field, self.on_bad_line, cache_dir=self.cache_dir,
                                 lines=self.lines, max_line_chars=self.max_line_chars)
+        source_tokenizer_cache(tokenizer, len(raw))
 
         def tokenize_and_pack(batch: dict[str, list]) -> dict[str, list]:
             ids = encode_ids(tokenizer, batch["text"])

@@ -35,7 +35,7 @@ from veco_lightning.data.readers import (
     check_pair_source,
     read_pairs,
 )
-from veco_lightning.data.tokenizer import encode_ids, fresh_tokenizer_cache
+from veco_lightning.data.tokenizer import encode_ids, source_tokenizer_cache
 from veco_lightning.heap import frozen_heap
 from veco_lightning.lexicon.languages import check_language, split_pair
 
@@ -287,9 +287,9 @@ class ParallelDataModule(SourceDataModule):
         and store its held-out pairs beside them (so that training never reads the pair files again)."""
         # Frozen from the start (as write_sharded freezes its map): the pairs read and a dictionary loaded here
         # (heap.long_lived) are not walked by the collections that follow.
-        fresh_tokenizer_cache(self.tokenizer)  # this pair's words, not the last one's
         with frozen_heap():
             (src, tgt), (val_src, val_tgt) = self._split(pair)
+            source_tokenizer_cache(self.tokenizer, 2 * len(src))
             function, finish = self._prepare_functions(pair)
 
             def complete(folder: str, summary: dict[str, Any]) -> None:

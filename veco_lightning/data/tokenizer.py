@@ -49,12 +49,20 @@ _NO_SPACE_RANGES = (
 )
 # Words the Rust tokenizer's model (Unigram, BPE) keeps with their pieces. Its cache never evicts: once full it stops
 # adding, and at its default of 10,000 words it is full within a language pair's first thousands of sentences, after
-# which every later language is encoded word by word anew. Data preparation empties it at each source's start
-# (fresh_tokenizer_cache) and lets it hold 100,000 words (about 23 MiB more per process): the real parallel text of the
-# shared data (NTREX, XNLI, Tatoeba; 10 pairs, 259,920 sentences, pair after pair) encoded 1.10x faster and the MLQA
-# paragraphs of 7 languages 1.09x (benchmarks/tokenizer_cache.py); a later language's new paragraphs, the cache warm
-# with its earlier ones, 1.15-1.35x (benchmarks/README.md, "The tokenizer's cache of encoded words").
+# which every later language is encoded word by word anew. At 100,000 words (about 8 MiB more per process), carried
+# from source to source, the real parallel text of the shared data (NTREX, XNLI, Tatoeba; 10 pairs, 259,920 sentences,
+# pair after pair) encoded 1.10-1.16x faster than with the default, each pair's second half (its first half seen)
+# 1.34-1.38x, and the MLQA paragraphs of 7 languages 1.04-1.11x (benchmarks/tokenizer_cache.py; benchmarks/README.md,
+# "The tokenizer's cache of encoded words").
 TOKENIZER_CACHE = 100_000
+# A source (a language or a language pair) of at least this many texts starts with an empty cache
+# (source_tokenizer_cache): a cache full of earlier sources' words would serve little of a large source in another
+# language, and a large source refills it with its own frequent words at no measurable cost. Smaller sources keep
+# what earlier ones cached (the English side of language pairs recurs). With a cache that earlier sources fill
+# (30,000 words, which the shared data fills), emptying it at each pair's start encoded the pairs 1.08x faster than
+# the default, carrying it over 0.99x; with room to spare (100,000 words), carrying it over gave 1.16x, emptying it at
+# every pair 1.04x.
+FRESH_CACHE_TEXTS = 100_000
 # tokenizers' Unigram trainer gives corpus characters missing from the EM model scores
 # min_score + k * 1e-4 in hash-set order; see _canonical_pieces.
 _PENALTY_STEP = 1e-4
@@ -116,17 +124,23 @@ def load_tokenizer(name_or_path: str) -> transformers.PreTrainedTokenizerBase:
 
 
 def fresh_tokenizer_cache(tokenizer: transformers.PreTrainedTokenizerBase, capacity: int = TOKENIZER_CACHE) -> None:
-    """Empty the fast tokenizer's cache of encoded words and let it hold ``capacity`` words (:data:`TOKENIZER_CACHE`).
-
-    The cache only remembers the pieces of words seen before, so the ids and offsets are the same with any content
-    and size. Data preparation empties it at the start of each source (a language or a language pair), so that every
-    source's frequent words get their place in it: the cache never evicts, and would otherwise stay filled with the
-    first source's words. Nothing happens for a slow tokenizer or a model without a cache (WordPiece, WordLevel)."""
+    """Empty the fast tokenizer's cache of encoded words and let it hold ``capacity`` words (:data:`TOKENIZER_CACHE`;
+    ``load_tokenizer`` does this). The cache only remembers the pieces of words seen before, so the ids and offsets
+    are the same with any content and size. Nothing happens for a slow tokenizer or a model without a cache
+    (WordPiece, WordLevel)."""
     model = getattr(getattr(tokenizer, "backend_tokenizer", None), "model", None)
     if model is None or not hasattr(model, "_resize_cache"):
         return
     model._clear_cache()
     model._resize_cache(capacity)
+
+
+def source_tokenizer_cache(tokenizer: transformers.PreTrainedTokenizerBase, texts: int) -> None:
+    """At the start of a source of ``texts`` texts (lines, documents, or both sides of its pairs): an empty cache of
+    encoded words for a large one (:data:`FRESH_CACHE_TEXTS`), since the cache never evicts; a small one keeps what
+    the sources before it cached."""
+    if texts >= FRESH_CACHE_TEXTS:
+        fresh_tokenizer_cache(tokenizer)
 
 
 def _has_token(tokenizer: transformers.PreTrainedTokenizerBase, attr: str) -> bool:
