@@ -230,6 +230,17 @@ def distinct_pairs(data_dir: str, lang: str) -> tuple[list[str], list[str]]:
     return [a for a, _ in found], [b for _, b in found]
 
 
+def write_distinct_pairs(data_dir: str, lang: str, folder: str) -> tuple[tuple[str, str], int]:
+    """:func:`distinct_pairs` of ``lang`` written into ``folder`` as a pair of line-aligned files
+    (``<lang>-en.<lang>``, ``<lang>-en.en``), for a datamodule to read; returns their paths and the number of pairs."""
+    src, tgt = distinct_pairs(data_dir, lang)
+    paths = os.path.join(folder, f"{lang}-en.{lang}"), os.path.join(folder, f"{lang}-en.en")
+    for path, lines in zip(paths, (src, tgt)):
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+    return paths, len(src)
+
+
 def add_mining_batch_options(parser: argparse.ArgumentParser, benchmark: str, repeats: int, repeats_help: str) -> None:
     """The options of the benchmarks that run synonym mining batch by batch over the NTREX language pairs
     (``mining_stages.py``, ``mining_modes.py``): data, tokenizer, languages, repeats, batch size, pair length and

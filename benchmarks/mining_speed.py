@@ -123,13 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         os.makedirs(folder)
         corpora["distinct"], pairs["distinct"] = {}, 0
         for lang in langs:
-            src, tgt = harness.distinct_pairs(args.data_dir, lang)
-            paths = os.path.join(folder, f"{lang}-en.{lang}"), os.path.join(folder, f"{lang}-en.en")
-            for path, lines in zip(paths, (src, tgt)):
-                with open(path, "w", encoding="utf-8") as handle:
-                    handle.write("\n".join(lines) + "\n")
-            corpora["distinct"][lang] = paths
-            pairs["distinct"] += len(src)
+            corpora["distinct"][lang], n = harness.write_distinct_pairs(args.data_dir, lang, folder)
+            pairs["distinct"] += n
 
     class TimedSynonymModule(SynonymAlignedDataModule):
         """The synonym datamodule, timing its dictionary loads (read inside ``prepare_data_for``)."""

@@ -33,13 +33,8 @@ scratch = tempfile.mkdtemp(dir="/tmp")
 corpora = {"distinct": {}, "ntrex x5": {}}
 pairs = {"distinct": 0, "ntrex x5": 0}
 for lang in langs:
-    src, tgt = harness.distinct_pairs("../shared/data", lang)
-    paths = os.path.join(scratch, f"{lang}-en.{lang}"), os.path.join(scratch, f"{lang}-en.en")
-    for path, lines in zip(paths, (src, tgt)):
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
-    corpora["distinct"][lang] = paths
-    pairs["distinct"] += len(src)
+    corpora["distinct"][lang], n = harness.write_distinct_pairs("../shared/data", lang, scratch)
+    pairs["distinct"] += n
     folder = os.path.join(scratch, "x5")
     os.makedirs(folder, exist_ok=True)
     corpora["ntrex x5"][lang] = (replicate(os.path.join(ntrex, f"newstest2019-ref.{harness.NTREX_CODES[lang]}.txt"),
