@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 import torch
@@ -39,6 +40,33 @@ def test_blocks_are_full_masked_and_cached(corpus_dir, tokenizer_dir, tmp_path):
     again = _datamodule(corpus_dir, tokenizer_dir, tmp_path)
     again.prepare_data()
     assert sorted((tmp_path / "cache" / "monolingual").iterdir()) == sorted(cached)
+
+
+def test_text_prepared_again_with_other_settings(corpus_dir, tokenizer_dir, tmp_path):
+    # The raw text's cache is deleted once its blocks are written; preparing the same files again under other
+    # settings (another block length, another tokenizer: a new blocks cache) must read the files again.
+    first = _datamodule(corpus_dir, tokenizer_dir, tmp_path)
+    first.prepare_data()
+    again = _datamodule(corpus_dir, tokenizer_dir, tmp_path, max_length=32)
+    again.prepare_data()
+    again.setup("fit")
+    assert next(iter(again.train_dataloader()))["mmlm"]["input_ids"].shape == (4, 32)
+    assert len(list((tmp_path / "cache" / "monolingual").iterdir())) == 6
+    assert not (tmp_path / "cache" / "generator").exists() or not any((tmp_path / "cache" / "generator").iterdir())
+
+
+def test_raw_text_cache_left_without_its_data_is_rebuilt(corpus_dir, tokenizer_dir, tmp_path):
+    # A raw-text cache whose Arrow files are gone but whose dataset_info.json is left (as earlier versions of the
+    # package left it after tokenizing) is rebuilt from the files, not memory-mapped from a missing file.
+    from veco_lightning.data.readers import load_text_dataset
+
+    cache = str(tmp_path / "raw")
+    raw = load_text_dataset(str(corpus_dir / "en.txt"), cache_dir=cache)
+    texts = raw["text"]
+    for entry in raw.cache_files:
+        os.remove(entry["filename"])
+    del raw
+    assert load_text_dataset(str(corpus_dir / "en.txt"), cache_dir=cache)["text"] == texts
 
 
 def test_same_seed_same_batches(corpus_dir, tokenizer_dir, tmp_path):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 from functools import partial
 from typing import Any
 
@@ -21,6 +19,7 @@ from veco_lightning.data.readers import (
     READER_VERSION,
     BadLinePolicy,
     HubSource,
+    delete_text_dataset,
     expand_globs,
     load_text_dataset,
 )
@@ -217,9 +216,7 @@ class MonolingualDataModule(SourceDataModule):
                 "lower max_length"
             )
         if not isinstance(self.sources[language], HubSource):
-            for cache_file in raw.cache_files:  # the raw text, rebuilt from the files if ever needed again
-                with contextlib.suppress(OSError):
-                    os.remove(cache_file["filename"])
+            delete_text_dataset(raw)  # the raw text, read from the files again if ever needed
         log.info("%s: %d lines -> %d blocks of %d (cached at %s)", language, summary["input_rows"], summary["rows"],
                  self.max_length, path)
         return summary

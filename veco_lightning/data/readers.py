@@ -9,11 +9,13 @@ through ``datasets.load_dataset``.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import json
 import logging
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -39,8 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BadLinePolicy", "HubSource", "ParallelSource", "PairSet", "as_pair_source", "expand_globs", "iter_lines",
-           "load_text_dataset", "read_pairs", "read_pairs_with_index"]
+__all__ = ["BadLinePolicy", "HubSource", "ParallelSource", "PairSet", "as_pair_source", "delete_text_dataset",
+           "expand_globs", "iter_lines", "load_text_dataset", "read_pairs", "read_pairs_with_index"]
 
 READER_VERSION = 2
 """Part of every cache key built from read text: bump it when the readers return other text for the same file."""
@@ -195,19 +197,48 @@ def load_text_dataset(
     # a tuple: datasets would shard a list
     options = {"text_field": text_field, "on_bad_line": on_bad_line, "max_line_chars": max_line_chars,
                "lines": tuple(lines) if lines is not None else None}
+    # What ``Dataset.from_generator`` does, with its builder at hand to check the cache folder first.
+    from datasets.io.generator import GeneratorDatasetInputStream
+
+    stream = GeneratorDatasetInputStream(
+        generator=iter_lines,
+        gen_kwargs={"files": files, **options},
+        features=datasets.Features({"text": datasets.Value("string")}),
+        cache_dir=cache_dir,
+        fingerprint=content_key(READER_VERSION, file_identity(files), options),
+    )
+    folder = stream.builder.cache_dir
+    if os.path.isfile(os.path.join(folder, "dataset_info.json")) and not any(
+            name.endswith(".arrow") for name in os.listdir(folder)):
+        # Its text deleted but its description kept (earlier versions of this package deleted only the Arrow
+        # files after tokenizing): datasets would take it as built and fail on the missing file. Read the files again.
+        log.info("Raw text cache %s holds no data; reading %d file(s) again", folder, len(files))
+        shutil.rmtree(folder)
     try:
-        return datasets.Dataset.from_generator(
-            iter_lines,
-            gen_kwargs={"files": files, **options},
-            features=datasets.Features({"text": datasets.Value("string")}),
-            cache_dir=cache_dir,
-            fingerprint=content_key(READER_VERSION, file_identity(files), options),
-        )
+        return stream.read()
     except DatasetGenerationError as err:
         # datasets wraps the reader's error; surface the file:line message itself.
         if isinstance(err.__cause__, ValueError):
             raise err.__cause__ from None
         raise
+
+
+def delete_text_dataset(dataset: datasets.Dataset) -> None:
+    """Delete the cache folder of a :func:`load_text_dataset` result read from files (its Arrow files and the
+    description beside them, so that datasets builds it anew if the same text is read again), once what was made from
+    it is stored. Nothing happens for a dataset without cache files (in memory) or a hub dataset's, which its own
+    cache keeps."""
+    folders = {os.path.dirname(entry["filename"]) for entry in dataset.cache_files}
+    for folder in folders:
+        if not os.path.isfile(os.path.join(folder, "dataset_info.json")):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        parent, name = os.path.split(folder)  # the builder's lock files beside it, and the folder above if now empty
+        for lock in glob.glob(os.path.join(glob.escape(parent), f"{glob.escape(name)}*.lock")):
+            with contextlib.suppress(OSError):
+                os.remove(lock)
+        with contextlib.suppress(OSError):
+            os.rmdir(parent)
 
 
 @dataclass
