@@ -66,6 +66,35 @@ data:
     assert (out / "labels" / "xnli" / "test-zh.tsv").read_text().splitlines()[:3] == list(labels)
 
 
+def test_test_sets_cut_by_limit_test_batches_are_reported_not_written(encoder_dir, tmp_path, capsys):
+    # As validation does with limit_val_batches: a test set the trainer cut short is neither written (an XTREME
+    # prediction file needs every example) nor scored, and the run says so instead of failing in decoding.
+    labels = ("entailment", "neutral", "contradiction")
+    for lang in ("en", "ru"):
+        rows = [f"{a}\t{b}\t{labels[i % 3]}" for i, (a, b) in enumerate(zip(sentences(lang), sentences(lang)[1:]))]
+        (tmp_path / f"{lang}.tsv").write_text("\n".join(rows[:30]) + "\n", encoding="utf-8")
+    (tmp_path / "small.tsv").write_text("\n".join(rows[:3]) + "\n", encoding="utf-8")  # within one batch
+    _fit(tmp_path, f"""
+model:
+  class_path: veco_lightning.tasks.SequenceClassificationTask
+  init_args: {{task: xnli}}
+data:
+  class_path: veco_lightning.tasks.ClassificationDataModule
+  init_args:
+    task: xnli
+    train_files: {tmp_path / 'en.tsv'}
+    dev_split: 0.3
+    test_files: {{ru: {tmp_path / 'ru.tsv'}, de: {tmp_path / 'small.tsv'}}}
+    batch_size: 4
+    eval_batch_size: 4
+""", encoder_dir, "--trainer.limit_test_batches=1")
+    out = tmp_path / "out"
+    assert not (out / "predictions" / "xnli" / "test-ru.tsv").exists()
+    assert len((out / "predictions" / "xnli" / "test-de.tsv").read_text().splitlines()) == 3
+    assert set(json.loads((out / "scores" / "xnli.json").read_text())["languages"]) == {"de"}
+    assert "cut short by trainer.limit_test_batches, neither written nor scored" in capsys.readouterr().out
+
+
 def test_null_progress_section_says_what_to_do(encoder_dir, tmp_path):
     config = """
 model: {class_path: veco_lightning.tasks.SequenceClassificationTask, init_args: {task: xnli}}

@@ -185,9 +185,14 @@ class XtremeTask(LightningModule):
         outputs = self._gathered()
         out_dir = self.output_dir or os.path.join(self.trainer.log_dir or self.trainer.default_root_dir, "xtreme")
         scores: dict[str, dict[str, float]] = {}
-        unscored = []
+        unscored, cut = [], []
         for idx, dataset in enumerate(self._datasets(self.trainer.test_dataloaders)):
             if idx not in outputs:
+                continue
+            if len(outputs[idx]) < len(dataset):  # limit_test_batches: a prediction file needs every example
+                log.warning("Test saw %d of the %d inputs of %s (trainer.limit_test_batches): no predictions written, "
+                            "not scored", len(outputs[idx]), len(dataset), dataset.path)
+                cut.append(dataset.language)
                 continue
             predictions = dataset.decode(outputs[idx], **self.decode_options())
             if self.trainer.is_global_zero:
@@ -211,6 +216,9 @@ class XtremeTask(LightningModule):
                 with open(os.path.join(out_dir, "scores", f"{self.task}.json"), "w", encoding="utf-8") as handle:
                     json.dump({"task": self.task, "languages": scores, **averages}, handle, indent=1)
                 print(_table(self.task, scores, averages))
+        if cut and self.trainer.is_global_zero:
+            print(f"{self.task}: test sets cut short by trainer.limit_test_batches, neither written nor scored "
+                  f"(XTREME's predictions and scores need every example): {', '.join(cut)}")
         if unscored and self.trainer.is_global_zero:  # so that a language missing from the table is explained
             print(f"{self.task}: predicted but not scored (test files without gold labels): {', '.join(unscored)}; the "
                   f"predictions are in {os.path.join(out_dir, 'predictions', self.task)}")
