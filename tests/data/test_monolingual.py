@@ -55,6 +55,16 @@ def test_text_prepared_again_with_other_settings(corpus_dir, tokenizer_dir, tmp_
     assert not (tmp_path / "cache" / "generator").exists() or not any((tmp_path / "cache" / "generator").iterdir())
 
 
+def test_one_file_read_for_two_languages(corpus_dir, tokenizer_dir, tmp_path):
+    # The second language reads the same raw text (same cache key) after the first's blocks are written and its raw
+    # text deleted.
+    shared = str(corpus_dir / "en.txt")
+    dm = _datamodule(corpus_dir, tokenizer_dir, tmp_path, files={"en": shared, "xx": shared}, extra_languages=["xx"])
+    dm.prepare_data()
+    dm.setup("fit")
+    assert len(dm.train_sets["en"]) == len(dm.train_sets["xx"]) > 0
+
+
 def test_raw_text_cache_left_without_its_data_is_rebuilt(corpus_dir, tokenizer_dir, tmp_path):
     # A raw-text cache whose Arrow files are gone but whose dataset_info.json is left (as earlier versions of the
     # package left it after tokenizing) is rebuilt from the files, not memory-mapped from a missing file.
