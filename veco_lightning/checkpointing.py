@@ -18,6 +18,8 @@ from jsonargparse import Namespace
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from veco_lightning.paths import resolve_path
+
 
 def load_checkpoint(path: str, map_location: Any = "cpu") -> dict[str, Any]:
     """A checkpoint read with ``torch.load(weights_only=True)``: tensors, containers, plain values, and the package's
@@ -80,6 +82,7 @@ def read_checkpoint(path: str) -> dict[str, Any]:
 
 def tokenizer_of(encoder: str) -> str:
     """The tokenizer that goes with an encoder: the directory itself, or the one a checkpoint recorded."""
+    encoder = resolve_path(encoder)
     if is_checkpoint(encoder):
         tokenizer = read_checkpoint(encoder).get("hyper_parameters", {}).get("tokenizer")
         if not tokenizer:

@@ -15,3 +15,13 @@ def resolve_path(pattern: str) -> str:
         package, _, rest = pattern[len(PACKAGE_PREFIX) :].partition("/")
         return os.path.join(str(resources.files(package)), rest)
     return os.path.expanduser(pattern)
+
+
+def looks_local(name: str) -> bool:
+    """Whether ``name`` can only be a filesystem path, not a Hugging Face Hub id (``name`` or ``org/name``, as in
+    ``FacebookAI/xlm-roberta-base``): absolute, relative to ``.`` or ``~``, with a backslash, a trailing or a second
+    slash, or a space."""
+    return (
+        os.path.isabs(name) or name.startswith((".", "~")) or "\\" in name
+        or name.endswith("/") or name.count("/") > 1 or " " in name
+    )

@@ -45,3 +45,35 @@ def test_a_folder_of_checkpoints_as_encoder_path_says_which_file_to_give(tmp_pat
     (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match=r"directory without config.json.*It holds checkpoints \(last.ckpt\)"):
         build_encoder(EncoderSpec(path=str(tmp_path / "checkpoints")))
+
+
+
+def test_a_hub_id_is_tried_on_the_hub_and_its_error_names_the_option(monkeypatch):
+    # Offline (as in these tests) a Hub id absent from the local cache: tried on the Hub, not taken for a missing
+    # local folder (an ``org/name`` id holds a slash), and the error names the option and the way out, for
+    # pre-training (encoder.path) and for the XTREME tasks (model.encoder).
+    from transformers import XLMRobertaForSequenceClassification
+
+    from veco_lightning.tasks.backbone import load_task_encoder
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for name in ("veco-test/no-such-model", "no-such-model"):
+        with pytest.raises(FileNotFoundError, match=rf"(?s)encoder.path '{name}' is neither a local directory nor "
+                                                    r"loadable from the Hugging Face Hub.*HF_HUB_OFFLINE is set"):
+            build_encoder(EncoderSpec(path=name))
+        with pytest.raises(FileNotFoundError, match=rf"model.encoder '{name}' is neither a local directory"):
+            load_task_encoder(name, XLMRobertaForSequenceClassification, num_labels=3)
+    with pytest.raises(FileNotFoundError, match="does not exist: point it at a directory"):
+        build_encoder(EncoderSpec(path="runs/none/hf_model"))  # two slashes: a path
+
+
+def test_an_encoder_path_under_home(tmp_path, monkeypatch):
+    # ``~`` is expanded as in the data paths (a YAML config does not go through a shell).
+    from transformers import XLMRobertaForSequenceClassification
+
+    from veco_lightning.tasks.backbone import load_task_encoder
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    VecoPretrainModule(encoder=EncoderSpec(preset="tiny"), vocab_size=50).model.save_pretrained(tmp_path / "enc")
+    assert build_encoder(EncoderSpec(path="~/enc")).config.vocab_size == 50
+    assert load_task_encoder("~/enc", XLMRobertaForSequenceClassification, num_labels=3).config.num_labels == 3

@@ -23,7 +23,7 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre
 from veco_lightning.data.readers import BadLinePolicy, expand_globs, iter_lines
 from veco_lightning.data.sampling import smoothed_probabilities
 from veco_lightning.lexicon.badinput import plain_name
-from veco_lightning.paths import resolve_path
+from veco_lightning.paths import looks_local, resolve_path
 
 logger = logging.getLogger(__name__)
 
@@ -68,14 +68,6 @@ FRESH_CACHE_TEXTS = 100_000
 _PENALTY_STEP = 1e-4
 
 
-def _looks_local(name: str) -> bool:
-    """Whether ``name`` can only be a filesystem path (a Hub id is ``name`` or ``org/name``)."""
-    return (
-        os.path.isabs(name) or name.startswith((".", "~")) or "\\" in name
-        or name.endswith("/") or name.count("/") > 1 or " " in name
-    )
-
-
 def load_tokenizer(name_or_path: str) -> transformers.PreTrainedTokenizerBase:
     """Load a tokenizer from a local directory or the Hugging Face Hub.
 
@@ -102,7 +94,7 @@ def load_tokenizer(name_or_path: str) -> transformers.PreTrainedTokenizerBase:
         if not any(os.path.exists(os.path.join(path, f)) for f in _TOKENIZER_FILES):
             raise FileNotFoundError(f"Tokenizer directory {path!r} holds no tokenizer files: {_FIX_HINT}.")
         tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-    elif _looks_local(name_or_path):
+    elif looks_local(name_or_path):
         raise FileNotFoundError(f"Tokenizer path {name_or_path!r} does not exist: {_FIX_HINT}.")
     else:
         try:

@@ -7,9 +7,11 @@ tied LM head. Holding the stock class means export is a plain ``save_pretrained`
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,6 +19,7 @@ import torch
 from transformers import AutoConfig, AutoModelForMaskedLM, XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from veco_lightning.models.dropout import use_fast_dropout
+from veco_lightning.paths import looks_local, resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -127,43 +130,45 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None, pad_token_id: int)
                          "If you trust that code, set encoder.trust_remote_code: true by name")
     if "attn_implementation" in spec.overrides:  # it is an argument of its own, which the overrides would clash with
         raise ValueError("encoder.overrides may not set attn_implementation: set encoder.attn_implementation")
-    if spec.path is not None and spec.path.endswith(".ckpt") and os.path.isfile(spec.path):
-        return _from_training_checkpoint(spec.path, spec.overrides)
-    if spec.path is not None:
-        if os.path.sep in spec.path and not os.path.exists(spec.path):
+    path = resolve_path(spec.path) if spec.path is not None else None  # ~ and pkg:// as in the data paths
+    if path is not None and path.endswith(".ckpt") and os.path.isfile(path):
+        return _from_training_checkpoint(path, spec.overrides)
+    if path is not None:
+        if looks_local(path) and not os.path.exists(path):
             raise FileNotFoundError(
-                f"encoder.path {spec.path!r} does not exist: point it at a directory written by save_pretrained "
+                f"encoder.path {path!r} does not exist: point it at a directory written by save_pretrained "
                 "(config.json + model.safetensors), or use encoder.preset to start from scratch"
             )
-        if os.path.isdir(spec.path) and not os.path.isfile(os.path.join(spec.path, "config.json")):
-            found = sorted(f for f in os.listdir(spec.path) if f.endswith(".ckpt"))
+        if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json")):
+            found = sorted(f for f in os.listdir(path) if f.endswith(".ckpt"))
             hint = f" It holds checkpoints ({', '.join(found[:3])}): give one of them." if found else ""
-            raise FileNotFoundError(f"encoder.path {spec.path!r} is a directory without config.json, so neither a "
+            raise FileNotFoundError(f"encoder.path {path!r} is a directory without config.json, so neither a "
                                     "Hugging Face model (written by save_pretrained or veco-export) nor a veco-fit "
                                     f"checkpoint (a .ckpt file, <run>/checkpoints/last.ckpt).{hint}")
         if spec.trust_remote_code:
-            log.warning("encoder.trust_remote_code is on: %s may run the model code it ships", spec.path)
-        if spec.overrides:  # the config only (config.json), to check the keys before any weights are read
-            check_overrides(spec.overrides, type(AutoConfig.from_pretrained(spec.path,
-                                                                           trust_remote_code=spec.trust_remote_code)))
-        model = AutoModelForMaskedLM.from_pretrained(
-            spec.path, attn_implementation=spec.attn_implementation, trust_remote_code=spec.trust_remote_code,
-            **spec.overrides
-        )
+            log.warning("encoder.trust_remote_code is on: %s may run the model code it ships", path)
+        with hub_errors(path, "encoder.path"):
+            if spec.overrides:  # the config only (config.json), to check the keys before any weights are read
+                check_overrides(spec.overrides, type(AutoConfig.from_pretrained(
+                    path, trust_remote_code=spec.trust_remote_code)))
+            model = AutoModelForMaskedLM.from_pretrained(
+                path, attn_implementation=spec.attn_implementation, trust_remote_code=spec.trust_remote_code,
+                **spec.overrides
+            )
         model.train()  # from_pretrained returns eval mode, which Lightning keeps: pre-training needs dropout
         if not isinstance(model, XLMRobertaForMaskedLM):
-            log.warning("Loaded %s from %s; expected an XLM-R compatible encoder", type(model).__name__, spec.path)
+            log.warning("Loaded %s from %s; expected an XLM-R compatible encoder", type(model).__name__, path)
         if vocab_size is not None and vocab_size > model.config.vocab_size:
             log.warning(
                 "Tokenizer has %d entries but %s has %d embeddings: resizing the embedding matrix",
-                vocab_size, spec.path, model.config.vocab_size,
+                vocab_size, path, model.config.vocab_size,
             )
             model.resize_token_embeddings(vocab_size)
         elif vocab_size is not None and vocab_size < model.config.vocab_size:
             log.warning("Tokenizer has %d entries but %s has %d embeddings: is it the tokenizer this encoder was "
                         "trained with? Another tokenizer's ids select the wrong embeddings, and every score is then "
                         "meaningless; give the encoder's own (an export holds it: data.tokenizer = encoder.path)",
-                        vocab_size, spec.path, model.config.vocab_size)
+                        vocab_size, path, model.config.vocab_size)
         return model
     if spec.preset is None:
         raise ValueError("Set encoder.preset (tiny, small, base, large, xl) or encoder.path")
@@ -176,6 +181,26 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None, pad_token_id: int)
         attn_implementation=spec.attn_implementation, **spec.overrides,
     )
     return XLMRobertaForMaskedLM(config)
+
+
+@contextlib.contextmanager
+def hub_errors(path: str, option: str) -> Iterator[None]:
+    """Around loading the encoder ``path`` given by config option ``option``: when ``path`` is no local directory (a
+    Hub model id), transformers' error for a model the Hub does not have or cannot serve (offline, no network) becomes
+    one that names the option and the ways out."""
+    if os.path.isdir(path):
+        yield
+        return
+    try:
+        yield
+    except OSError as err:
+        offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+        raise FileNotFoundError(
+            f"{option} {path!r} is neither a local directory nor loadable from the Hugging Face Hub ({err})"
+            + (" HF_HUB_OFFLINE is set: only models already in the local Hub cache load." if offline else "")
+            + " Download it where there is a network (huggingface-cli download, or save_pretrained) and point "
+            f"{option} at that directory, or give a veco-fit checkpoint (.ckpt) or an export"
+        ) from err
 
 
 def _from_training_checkpoint(path: str, overrides: dict[str, Any] | None = None) -> XLMRobertaForMaskedLM:

@@ -11,7 +11,8 @@ from typing import Any
 from transformers import AutoConfig, PreTrainedModel
 
 from veco_lightning.checkpointing import is_checkpoint, read_checkpoint, tokenizer_of
-from veco_lightning.models.encoder import EncoderSpec, preset_config
+from veco_lightning.models.encoder import EncoderSpec, hub_errors, preset_config
+from veco_lightning.paths import looks_local, resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], **config
         model_class: the task model class.
         **config: settings of the task head (``num_labels``, ``id2label``, dropout...).
     """
+    encoder = resolve_path(encoder)  # ~ and pkg:// as in the data paths
     if is_checkpoint(encoder):
         checkpoint = read_checkpoint(encoder)
         hparams = checkpoint.get("hyper_parameters", {})
@@ -49,7 +51,8 @@ def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], **config
                              f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
         log.info("Loaded the encoder of %s (%s) under %s", encoder, spec, model_class.__name__)
         return model
-    if os.path.sep in encoder and not os.path.exists(encoder):
+    if looks_local(encoder) and not os.path.exists(encoder):
         raise FileNotFoundError(f"Encoder {encoder!r} does not exist: give an export directory (veco-export), a "
                                 "veco-fit .ckpt file or a Hugging Face checkpoint directory")
-    return model_class.from_pretrained(encoder, **config)
+    with hub_errors(encoder, "model.encoder"):
+        return model_class.from_pretrained(encoder, **config)
