@@ -99,6 +99,15 @@ def test_kill_during_save_keeps_previous_checkpoint(tmp_path):
     assert torch.load(last, weights_only=True)["global_step"] == 12
 
 
+def test_last_checkpoint_under_a_root_whose_name_holds_glob_characters(tmp_path):
+    from veco_lightning.checkpointing import last_checkpoint
+
+    root = tmp_path / "runs" / "lr[1e-3]"
+    (root / "checkpoints").mkdir(parents=True)
+    (root / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert last_checkpoint(str(root)) == str(root / "checkpoints" / "last.ckpt")
+
+
 def test_ckpt_path_last_without_checkpoint_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         run_cli(_fit_args(tmp_path, "--ckpt_path=last"))

@@ -122,7 +122,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def last_checkpoint(root: str) -> str | None:
     """The newest ``last.ckpt`` (or ``last-v*.ckpt``) below ``root``: what ``--ckpt_path last`` resumes from, in
     whichever ``version_N/checkpoints`` folder the run that wrote it used."""
-    found = glob.glob(os.path.join(root, "**", "last*.ckpt"), recursive=True)
+    found = glob.glob(os.path.join(glob.escape(root), "**", "last*.ckpt"), recursive=True)
     return max(found, key=os.path.getmtime) if found else None
 
 

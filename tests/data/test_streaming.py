@@ -109,6 +109,23 @@ def test_jsonl_parquet_and_gzip_read_like_txt(corpus, tokenizer, tmp_path):
         assert [example["input_ids"] for example in stream] == expected, name
 
 
+def test_a_file_whose_name_holds_glob_characters(corpus, tokenizer, tokenizer_dir, tmp_path):
+    # A file named as it is ("exp[1]") is read, streamed or cached, not taken for a glob that matches nothing (the
+    # stream would have been empty, without an error).
+    root, parts = corpus
+    lines = [line for part in parts["ru"] for line in part]
+    folder = tmp_path / "runs [v2]" / "exp[1]"
+    folder.mkdir(parents=True)
+    (folder / "ru.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    stream = StreamingBlocks({"ru": str(folder / "ru.txt")}, tokenizer, L, repeat=False)
+    assert [example["input_ids"] for example in stream] == _pack(tokenizer, lines)
+    cached = MonolingualDataModule(files={"ru": str(folder / "ru.txt")}, tokenizer=str(tokenizer_dir), max_length=L,
+                                   val_fraction=0, cache_dir=str(tmp_path / "cache"))
+    cached.prepare_data()
+    cached.setup("fit")
+    assert [block.tolist() for block in cached.train_sets["ru"]["input_ids"]] == _pack(tokenizer, lines)
+
+
 def test_language_mixture_follows_smoothed_probabilities(corpus, tokenizer):
     """Languages are drawn per block with q_i ∝ p_i^alpha, p_i from the files' bytes (or language_sizes)."""
     root, _ = corpus

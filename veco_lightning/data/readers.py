@@ -78,7 +78,10 @@ def expand_globs(patterns: str | list[str], context: str = "") -> list[str]:
             raise IsADirectoryError(
                 f"{pattern!r}{context} is a folder (resolved to {resolved!r}); give its files, e.g. "
                 f"{os.path.join(pattern, '*.txt')!r} (a glob), or the file itself")
-        matched = sorted(path for path in glob.glob(resolved, recursive=True) if not os.path.isdir(path))
+        if os.path.isfile(resolved):  # a file named as it is, even if its name holds glob characters ([, ], *, ?)
+            matched = [resolved]
+        else:
+            matched = sorted(path for path in glob.glob(resolved, recursive=True) if not os.path.isdir(path))
         if not matched:
             raise FileNotFoundError(
                 f"No file matches {pattern!r}{context} (resolved to {resolve_path(pattern)!r}, working directory "

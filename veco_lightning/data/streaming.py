@@ -172,9 +172,11 @@ def open_stream(language: LanguageFiles, text_field: str, on_bad_line: BadLinePo
         options = {"encoding": "utf-8-sig", "encoding_errors": "replace" if on_bad_line == "skip" else "strict"}
     elif language.format == "parquet":
         options = {"columns": [text_field]}
+    # datasets reads data_files as globs: a local file whose name holds [, ], * or ? would match nothing (an empty
+    # stream, no error), so local files go escaped.
+    data_files = [path if is_url(path) else glob.escape(path) for path in language.files]
     try:  # the JSON reader reads the first file's first lines here, for the columns
-        return datasets.load_dataset(language.format, data_files=language.files, split="train", streaming=True,
-                                     **options)
+        return datasets.load_dataset(language.format, data_files=data_files, split="train", streaming=True, **options)
     except (UnicodeDecodeError, ValueError, pa.ArrowInvalid) as err:  # ArrowInvalid is a ValueError
         raise unreadable(language.files, language.format, text_field, err) from err
 
