@@ -180,3 +180,25 @@ def test_model_card_without_a_run_uses_the_hyper_parameters(tokenizer_dir, tmp_p
     card = (_fit_end_export(_module(tokenizer_dir), tmp_path) / "README.md").read_text(encoding="utf-8")
     assert "preset: tiny" in card and "pooling: mean" in card  # hparams: EncoderSpec, EvaluationOptions
     assert "No evaluation report was found" in card and "language:" not in card
+
+
+def test_an_export_over_an_earlier_one_loads_the_new_weights(tmp_path, monkeypatch):
+    # A sharded model (as save_pretrained writes one over 5 GB) exported where a whole one was: the earlier
+    # model.safetensors must not stay beside the shards, or from_pretrained would load it.
+    from transformers import AutoModelForMaskedLM, PreTrainedModel
+
+    from veco_lightning.models.encoder import build_encoder
+    from veco_lightning.models.export import export_pretrained
+
+    torch.manual_seed(0)
+    first = build_encoder(EncoderSpec(preset="tiny"), vocab_size=100)
+    torch.manual_seed(1)
+    second = build_encoder(EncoderSpec(preset="tiny"), vocab_size=100)
+    export_pretrained(first, str(tmp_path))
+    monkeypatch.setattr(type(second), "save_pretrained",
+                        lambda self, path, **kw: PreTrainedModel.save_pretrained(self, path, max_shard_size="200KB"))
+    export_pretrained(second, str(tmp_path))
+    assert "model.safetensors" not in os.listdir(tmp_path) and "model.safetensors.index.json" in os.listdir(tmp_path)
+    loaded = AutoModelForMaskedLM.from_pretrained(tmp_path)
+    weight = lambda model: model.roberta.embeddings.word_embeddings.weight  # noqa: E731
+    assert torch.equal(weight(loaded), weight(second))

@@ -119,11 +119,30 @@ def export_pretrained(
     if tokenizer is not None:  # first: it checks pooling and layer before anything heavy is written
         depth = write_sentence_transformers_config(output_dir, model.config, pooling, layer)
         save_tokenizer(tokenizer, output_dir, model_max_length=usable_length(model.config))
+    _remove_weights(output_dir)
     model.save_pretrained(output_dir)
     card = model_card(model, output_dir, pooling, layer, depth, run_config, results)
     with open(os.path.join(output_dir, "README.md"), "w", encoding="utf-8") as handle:
         handle.write(card)
     return output_dir
+
+
+# The weight files save_pretrained writes: whole (safetensors, or a torch pickle of older versions), or sharded with an
+# index beside the shards.
+_WEIGHTS = re.compile(r"(model|pytorch_model)(-\d{5}-of-\d{5})?\.(safetensors|bin)(\.index\.json)?")
+
+
+def _remove_weights(output_dir: str) -> None:
+    """Delete the weights an earlier export left in ``output_dir``. ``save_pretrained`` replaces its own files but
+    removes only old shards: a sharded model (XL, over 5 GB) written over a whole one leaves the old
+    ``model.safetensors`` beside the new shards, and ``from_pretrained`` loads that one, the old model, without a
+    word."""
+    stale = sorted(name for name in os.listdir(output_dir)
+                   if _WEIGHTS.fullmatch(name) and os.path.isfile(os.path.join(output_dir, name)))
+    for name in stale:
+        os.remove(os.path.join(output_dir, name))
+    if stale:
+        log.info("Export to %s: removed the weights of an earlier export (%s)", output_dir, ", ".join(stale))
 
 
 def model_card(model: PreTrainedModel, output_dir: str, pooling: str, layer: int, depth: int | None,
