@@ -37,7 +37,7 @@ def _fit(tmp_path, config: str, encoder, *extra):
                     "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", *extra])
 
 
-def test_classification_xnli_layout(encoder_dir, tmp_path):
+def test_classification_xnli_layout(encoder_dir, tmp_path, caplog):
     labels = ("entailment", "neutral", "contradiction")
     for lang in LANGS:
         rows = [f"{a}\t{b}\t{labels[i % 3]}" for i, (a, b) in enumerate(zip(sentences(lang), sentences(lang)[1:]))]
@@ -64,6 +64,10 @@ data:
     held_out, trained = len(cli.datamodule.dev_sets[0]), len(cli.datamodule.train_set)
     assert held_out + trained == 30 and 6 <= held_out <= 12  # dev_split: 30% of the premises, seeded
     assert (out / "labels" / "xnli" / "test-zh.tsv").read_text().splitlines()[:3] == list(labels)
+    # Again into the same folder, testing ru alone: zh's file is the first run's, and the run says so.
+    with caplog.at_level("WARNING", logger="veco_lightning.tasks.base"):
+        _fit(tmp_path, (tmp_path / "task.yaml").read_text().replace(f", zh: {tmp_path / 'zh.tsv'}", ""), encoder_dir)
+    assert "also holds test-zh.tsv, written by an earlier run" in caplog.text
 
 
 def test_test_sets_cut_by_limit_test_batches_are_reported_not_written(encoder_dir, tmp_path, capsys):
@@ -222,7 +226,7 @@ def test_pretraining_checkpoint_as_encoder(corpus_dir, tokenizer_dir, tmp_path):
     assert tokenizer_of(checkpoint) == str(tokenizer_dir)
 
 
-def test_suite_runs_tasks_and_fills_the_table(encoder_dir, tmp_path):
+def test_suite_runs_tasks_and_fills_the_table(encoder_dir, tmp_path, capsys):
     from veco_lightning.tasks.cli import run as main
 
     labels = ("entailment", "neutral", "contradiction")
@@ -258,9 +262,14 @@ data:
                                          "args: [--trainer.max_steps=2, --trainer.logger=false, "
                                          "--trainer.enable_progress_bar=false]\n"
                                          f"retrieval: {tmp_path / 'retrieval.yaml'}\n", encoding="utf-8")
+    for side in ("predictions", "labels"):  # an earlier run's task, which this suite does not run: not scored
+        (tmp_path / "out" / side / "pawsx").mkdir(parents=True)
+        (tmp_path / "out" / side / "pawsx" / "test-en.tsv").write_text("1\n0\n", encoding="utf-8")
     scores = main(["suite", "--config", str(tmp_path / "suite.yaml"), f"--encoder={encoder_dir}",
                    f"--output_dir={tmp_path / 'out'}"])
-    assert set(scores["tasks"]) == {"xnli", "tatoeba"}  # udpos has no data: skipped
+    assert set(scores["tasks"]) == {"xnli", "tatoeba"}  # udpos has no data: skipped; pawsx is not this run's
+    assert scores["metadata"]["left_out"] == ["pawsx"]
+    assert "Not scored: pawsx" in capsys.readouterr().out
     xnli = scores["tasks"]["xnli"]
     assert set(xnli["metrics"]["accuracy"]) == {"en", "ru"} and not xnli["complete"]
     assert (tmp_path / "out" / "xtreme.md").read_text().count("xnli") >= 1

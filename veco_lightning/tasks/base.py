@@ -185,7 +185,7 @@ class XtremeTask(LightningModule):
         outputs = self._gathered()
         out_dir = self.output_dir or os.path.join(self.trainer.log_dir or self.trainer.default_root_dir, "xtreme")
         scores: dict[str, dict[str, float]] = {}
-        unscored, cut = [], []
+        unscored, cut, written = [], [], set()
         for idx, dataset in enumerate(self._datasets(self.trainer.test_dataloaders)):
             if idx not in outputs:
                 continue
@@ -198,6 +198,7 @@ class XtremeTask(LightningModule):
             if self.trainer.is_global_zero:
                 name = f"test-{dataset.language}.{self.suffix}"
                 self.write(os.path.join(out_dir, "predictions", self.task, name), predictions)
+                written.add(name)
                 if dataset.references is not None:
                     self.write_labels(os.path.join(out_dir, "labels", self.task, name), dataset)
                 else:
@@ -216,6 +217,13 @@ class XtremeTask(LightningModule):
                 with open(os.path.join(out_dir, "scores", f"{self.task}.json"), "w", encoding="utf-8") as handle:
                     json.dump({"task": self.task, "languages": scores, **averages}, handle, indent=1)
                 print(_table(self.task, scores, averages))
+        folder = os.path.join(out_dir, "predictions", self.task)
+        if self.trainer.is_global_zero and os.path.isdir(folder):
+            earlier = sorted(set(os.listdir(folder)) - written)
+            if earlier:  # veco-xtreme score would score them with this run's files as one submission
+                log.warning("%s also holds %s, written by an earlier run (another encoder, perhaps), not by this one: "
+                            "`veco-xtreme score` of %s scores them with this run's predictions; remove them, or give "
+                            "this run another model.output_dir", folder, ", ".join(earlier), out_dir)
         if cut and self.trainer.is_global_zero:
             print(f"{self.task}: test sets cut short by trainer.limit_test_batches, neither written nor scored "
                   f"(XTREME's predictions and scores need every example): {', '.join(cut)}")

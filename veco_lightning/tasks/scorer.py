@@ -47,6 +47,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Collection
 from typing import Any
 
 from veco_lightning.tasks.formats import (
@@ -190,19 +191,25 @@ def _task_folders(folder: str) -> set[str]:
     return {name for name in os.listdir(folder) if os.path.isdir(os.path.join(folder, name)) and name[0] != "."}
 
 
-def score_folders(predictions: str, labels: str, allow_missing: bool = False) -> dict[str, Any]:
+def score_folders(predictions: str, labels: str, allow_missing: bool = False,
+                  only: Collection[str] | None = None) -> dict[str, Any]:
     """Score every XTREME task whose folder exists in both ``predictions`` and ``labels``.
 
     Args:
         predictions: a submission, ``<task>/test-<lang>.<tsv|json>``.
         labels: the gold files in the same layout.
         allow_missing: average over the languages present instead of stopping at the first missing file.
+        only: score only these task folders (the others are left out, as ``metadata["left_out"]`` lists); ``None``:
+            every task folder.
 
     Returns:
         ``{"tasks": {task: score_task(...)}, "groups": {group: %}, "overall": % or None, "metadata": {...}}``;
         ``metadata`` lists the task folders on one side only, unknown folders and incomplete tasks.
     """
     found_pred, found_gold = _task_folders(predictions), _task_folders(labels)
+    left_out = sorted((found_pred | found_gold) - set(only)) if only is not None else []
+    if only is not None:
+        found_pred, found_gold = found_pred & set(only), found_gold & set(only)
     unknown = sorted((found_pred | found_gold) - set(XTREME_TASK_LANGUAGES))
     for name in unknown:
         close = difflib.get_close_matches(name, XTREME_TASK_LANGUAGES, n=1)
@@ -226,7 +233,7 @@ def score_folders(predictions: str, labels: str, allow_missing: bool = False) ->
     if complete == set(XTREME_TASK_LANGUAGES):
         overall = math.fsum(tasks[t]["averages"]["avg_metric"] for t in tasks) / len(tasks)
     metadata = {"predictions": os.path.abspath(predictions), "labels": os.path.abspath(labels),
-                "allow_missing": allow_missing, "unknown_folders": unknown, **one_side,
+                "allow_missing": allow_missing, "unknown_folders": unknown, "left_out": left_out, **one_side,
                 "incomplete_tasks": sorted(set(tasks) - complete)}
     return {"tasks": tasks, "groups": groups, "overall": overall, "metadata": metadata}
 

@@ -76,6 +76,17 @@ def retrieval_available(config_file: str) -> list[str]:
     return [f"{part} folder {root} not found" for part, root in roots]
 
 
+def _task_name(config_file: str) -> str:
+    """The XTREME task a task config runs (the folder its predictions go to): its model's or data's ``task``, else
+    the config file's name."""
+    config = _config(config_file)
+    for section in ("model", "data"):
+        task = ((config.get(section) or {}).get("init_args") or {}).get("task")
+        if task:
+            return str(task)
+    return os.path.splitext(os.path.basename(config_file))[0]
+
+
 def available(config_file: str) -> tuple[bool, dict[str, str], list[str], list[str]]:
     """``(runnable, test files present, test languages missing, reasons it cannot run)`` of a task config."""
     config = _config(config_file)
@@ -106,7 +117,7 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
     (the languages present; see the scores' metadata)."""
     from veco_lightning.tasks.scorer import score_folders, write_table
 
-    ran = []
+    ran, written = [], set()  # the task folders this run writes: only those are scored
     if suite.retrieval:
         reasons = retrieval_available(suite.retrieval)
         if reasons:
@@ -119,6 +130,7 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
                       f"--model.evaluation.report_dir={os.path.join(output_dir, 'retrieval')}",
                       f"--model.evaluation.predictions_dir={output_dir}", *suite.retrieval_args])
             ran.append("retrieval")
+            written |= {"tatoeba", "bucc2018"}
     for config_file in suite.tasks:
         runnable, tests, missing, reasons = available(config_file)
         name = os.path.splitext(os.path.basename(config_file))[0]
@@ -128,13 +140,18 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
         only_present = [f"--data.init_args.test_files={json.dumps(tests)}"] if missing else []
         if missing:
             print(f"{name}: no test file for {', '.join(missing)}; those languages are not scored")
+        written.add(_task_name(config_file))
         run(["fit", "--config", config_file, f"--model.init_args.encoder={encoder}",
              f"--model.init_args.output_dir={output_dir}",
              f"--trainer.default_root_dir={os.path.join(output_dir, 'runs', name)}",
              *suite.args, *suite.task_args.get(config_file, []), *only_present])
         ran.append(name)
     predictions, labels = os.path.join(output_dir, "predictions"), os.path.join(output_dir, "labels")
-    if not _folders(predictions) & _folders(labels):  # e.g. TyDiQA alone: its test copy here has no answers
+    earlier = sorted(_folders(predictions) - written)
+    if earlier:
+        print(f"Not scored: {', '.join(earlier)} in {predictions}, left there by an earlier run (another encoder, "
+              "perhaps); the table holds only the tasks of this run")
+    if not _folders(predictions) & _folders(labels) & written:  # e.g. TyDiQA alone: its test copy has no answers
         note = (f"Ran {', '.join(ran) or 'no task'}; none wrote labelled test data, so nothing is scored. The "
                 f"predictions are in {predictions}.")
         os.makedirs(output_dir, exist_ok=True)
@@ -142,7 +159,7 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
             handle.write(note + "\n")
         print(note)
         return {}
-    scores = score_folders(predictions, labels, allow_missing=True)
+    scores = score_folders(predictions, labels, allow_missing=True, only=written)
     write_table(scores, os.path.join(output_dir, "xtreme.json"), os.path.join(output_dir, "xtreme.md"))
     print(f"Ran {', '.join(ran) or 'no task'}; the XTREME table is in {os.path.join(output_dir, 'xtreme.md')}")
     return scores
