@@ -449,3 +449,25 @@ def test_a_folder_given_as_a_file_is_named_with_the_glob_to_give(tmp_path):
     with pytest.raises(IsADirectoryError, match="is a folder"):
         MonolingualDataModule(files={"en": str(folder)}, tokenizer=DEMO + "/tokenizer",
                               cache_dir=str(tmp_path / "cache")).prepare_data()
+
+
+def test_hub_sources_that_cannot_load_or_lack_columns_say_what_to_do(tmp_path, monkeypatch):
+    # Offline (as these tests run) a hub id not in the local cache; a local dataset folder (what load_dataset reads
+    # with no network) without the configured column, or whose translation column holds other languages.
+    from veco_lightning.data.readers import HubSource, ParallelSource, load_text_dataset, read_pairs
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match=r"hub:veco-test/no-such-dataset \(language pair 'de-en'\) could "
+                                                r"not be loaded.*Offline.*give local files instead"):
+        read_pairs(ParallelSource(hub="veco-test/no-such-dataset"), "de-en")
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    rows = [{"translation": {"de": "Guten Morgen", "fr": "Bonjour"}, "body": "x"}] * 3
+    (folder / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    with pytest.raises(BadInputError, match=r"translation column holds the languages \['de', 'fr'\], not 'de' and "
+                                            r"'en'"):
+        read_pairs(ParallelSource(hub=str(folder)), "de-en")
+    with pytest.raises(BadInputError, match=r"has no column 'text'.*set text_field"):
+        load_text_dataset(HubSource(path=str(folder)), cache_dir=str(tmp_path / "cache"))
+    assert load_text_dataset(HubSource(path=str(folder), text_field="body"), cache_dir=str(tmp_path / "cache"))[
+        "text"] == ["x"] * 3

@@ -192,9 +192,8 @@ def load_text_dataset(
 
     if isinstance(patterns, HubSource):
         source = patterns
-        dataset = datasets.load_dataset(
-            source.path, source.name, split=source.split, data_files=source.data_files, cache_dir=cache_dir
-        )
+        dataset = load_hub_dataset(source.path, source.name, source.split, [source.text_field], "text_field",
+                                   data_files=source.data_files, cache_dir=cache_dir)
         return dataset.select_columns([source.text_field]).rename_column(source.text_field, "text")
     files = expand_globs(patterns)
     # a tuple: datasets would shard a list
@@ -224,6 +223,36 @@ def load_text_dataset(
         if isinstance(err.__cause__, ValueError):
             raise err.__cause__ from None
         raise
+
+
+def load_hub_dataset(path: str, name: str | None, split: str, columns: list[str], option: str, context: str = "",
+                     **options) -> datasets.Dataset:
+    """``datasets.load_dataset(path, name, split=split, **options)``, with errors that say what to do: a dataset that
+    cannot be loaded (offline and not in the local cache, no network, a wrong name) names itself, ``context`` and the
+    ways out; a dataset without ``columns`` names the columns it has and ``option``, the option that chose them."""
+    import datasets
+
+    try:
+        table = datasets.load_dataset(path, name, split=split, **options)
+    except (ConnectionError, FileNotFoundError) as err:  # datasets' DatasetNotFoundError is a FileNotFoundError
+        offline = any(os.environ.get(var, "0").lower() in ("1", "true", "yes", "on")
+                      for var in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
+        raise FileNotFoundError(
+            f"hub:{path}{f' ({name})' if name else ''}{context} could not be loaded ({err})."
+            + (" Offline (HF_DATASETS_OFFLINE / HF_HUB_OFFLINE), only datasets already in the local cache load." if
+               offline else "")
+            + " Load it once where there is a network (the cache keeps it), or give local files instead"
+        ) from err
+    check_columns(table, path, columns, option, context)
+    return table
+
+
+def check_columns(table: datasets.Dataset, path: str, columns: list[str], option: str, context: str = "") -> None:
+    """A clear error when hub dataset ``path`` lacks one of ``columns`` (chosen by ``option``)."""
+    missing = [column for column in columns if column not in table.column_names]
+    if missing:
+        raise BadInputError(f"hub:{path}{context} has no column {', '.join(map(repr, missing))} (its columns: "
+                            f"{table.column_names}): set {option} to the column(s) that hold the text")
 
 
 def delete_text_dataset(dataset: datasets.Dataset) -> None:
@@ -421,14 +450,19 @@ class _PairReader:
             raise empty_file_error(src_file)
 
     def read_hub(self, source: ParallelSource, name: str) -> None:
-        import datasets
 
-        table = datasets.load_dataset(source.hub, source.hub_config, split=source.hub_split)
+        table = load_hub_dataset(source.hub, source.hub_config, source.hub_split, [], "", f" (language pair {name!r})")
         if "translation" in table.column_names:
             src_lang, tgt_lang = split_pair(name)
             rows = table["translation"]
+            keys = sorted(rows[0]) if len(rows) and isinstance(rows[0], dict) else []
+            if src_lang not in keys or tgt_lang not in keys:
+                raise BadInputError(f"hub:{source.hub} (language pair {name!r}): its translation column holds the "
+                                    f"languages {keys}, not {src_lang!r} and {tgt_lang!r}: name the pair after them")
             src, tgt = [r[src_lang] for r in rows], [r[tgt_lang] for r in rows]
         else:
+            check_columns(table, source.hub, [source.src_field, source.tgt_field], "src_field / tgt_field",
+                          f" (language pair {name!r})")
             src, tgt = list(table[source.src_field]), list(table[source.tgt_field])
         where = f"hub:{source.hub}"
         for row, pair in enumerate(zip(src, tgt), start=1):
