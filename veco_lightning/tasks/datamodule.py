@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import PreTrainedTokenizerBase
 
 from veco_lightning.data.collators import pad_sequences
-from veco_lightning.data.readers import expand_globs
+from veco_lightning.data.readers import expand_globs, load_hub_dataset
 from veco_lightning.data.tokenizer import load_tokenizer
 from veco_lightning.tasks.backbone import tokenizer_of
 
@@ -26,14 +26,13 @@ HUB_PREFIX = "hf://"
 
 def load_hub(spec: str) -> Any:
     """A dataset split from an ``hf://NAME?name=CONFIG&split=SPLIT`` source (``datasets.load_dataset``)."""
-    import datasets
-
     parsed = urlsplit(spec)
     name = parsed.netloc + parsed.path
     options = {key: values[0] if len(values) == 1 else values for key, values in parse_qs(parsed.query).items()}
     if "split" not in options:
         raise ValueError(f"{spec}: name the split, e.g. {spec}{'&' if parsed.query else '?'}split=train")
-    return datasets.load_dataset(name, **options)
+    config, split = options.pop("name", None), options.pop("split")
+    return load_hub_dataset(name, config, split, [], "", f" ({spec})", **options)
 
 
 class TaskSet(Dataset):
