@@ -18,7 +18,7 @@ from jsonargparse import Namespace
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from veco_lightning.paths import resolve_path
+from veco_lightning.paths import looks_local, resolve_path
 
 
 def load_checkpoint(path: str, map_location: Any = "cpu") -> dict[str, Any]:
@@ -80,6 +80,16 @@ def read_checkpoint(path: str) -> dict[str, Any]:
         raise ValueError(f"{err}. Export it with veco-export and use the export directory instead") from err
 
 
+def check_recorded_path(checkpoint: str, what: str, recorded: str, fix: str) -> None:
+    """A path ``checkpoint`` recorded (its ``what``) that is not found from here: earlier versions recorded local
+    paths as given, relative to the directory the run started in; say so instead of a bare "does not exist"."""
+    resolved = resolve_path(recorded)  # pkg:// and ~ are no relative paths
+    if looks_local(recorded) and not os.path.isabs(resolved) and not os.path.exists(resolved):
+        raise FileNotFoundError(
+            f"{checkpoint} records its {what} as {recorded!r}, a relative path that is not found from {os.getcwd()!r}: "
+            f"run from the directory that run started in, or {fix}")
+
+
 def tokenizer_of(encoder: str) -> str:
     """The tokenizer that goes with an encoder: the directory itself, or the one a checkpoint recorded."""
     encoder = resolve_path(encoder)
@@ -88,6 +98,8 @@ def tokenizer_of(encoder: str) -> str:
         if not tokenizer:
             raise ValueError(f"{encoder} records no tokenizer: name the tokenizer directory (data.tokenizer), or "
                              "export the checkpoint with veco-export --tokenizer DIR")
+        check_recorded_path(encoder, "tokenizer", tokenizer, "name the tokenizer directory (data.tokenizer DIR; "
+                            "veco-export --tokenizer DIR)")
         return tokenizer
     return encoder
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+from dataclasses import replace
 from typing import Any, Literal
 
 import torch
@@ -35,6 +36,7 @@ from veco_lightning.optim import (
     note_parameter_shapes,
     weight_decay_groups,
 )
+from veco_lightning.paths import recorded_path
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +152,10 @@ class VecoPretrainModule(LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.encoder_spec = encoder or EncoderSpec()
+        # Local paths recorded absolute: a checkpoint is read from other directories (veco-export, evaluation runs).
+        self.hparams["tokenizer"] = recorded_path(tokenizer)
+        if self.encoder_spec.path is not None:
+            self.hparams["encoder"] = replace(self.encoder_spec, path=recorded_path(self.encoder_spec.path))
         self.model = build_encoder(self.encoder_spec, vocab_size, pad_token_id)
         self.loss_weights = {objective: 1.0 for objective in OBJECTIVES}
         unknown = set(loss_weights or {}) - set(OBJECTIVES)

@@ -25,3 +25,13 @@ def looks_local(name: str) -> bool:
         os.path.isabs(name) or name.startswith((".", "~")) or "\\" in name
         or name.endswith("/") or name.count("/") > 1 or " " in name
     )
+
+
+def recorded_path(name: str | None) -> str | None:
+    """``name`` as a checkpoint records it: an existing local path made absolute (recorded relative, it would not be
+    found from another working directory: an export or evaluation run elsewhere), a ``pkg://`` path or a Hub id as
+    given."""
+    if name is None or name.startswith(PACKAGE_PREFIX):
+        return name
+    path = os.path.expanduser(name)
+    return os.path.abspath(path) if os.path.exists(path) else name

@@ -63,7 +63,7 @@ def test_a_hub_id_is_tried_on_the_hub_and_its_error_names_the_option(monkeypatch
             build_encoder(EncoderSpec(path=name))
         with pytest.raises(FileNotFoundError, match=rf"model.encoder '{name}' is neither a local directory"):
             load_task_encoder(name, XLMRobertaForSequenceClassification, num_labels=3)
-    with pytest.raises(FileNotFoundError, match="does not exist: point it at a directory"):
+    with pytest.raises(FileNotFoundError, match="does not exist .relative to the working directory"):
         build_encoder(EncoderSpec(path="runs/none/hf_model"))  # two slashes: a path
 
 

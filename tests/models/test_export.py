@@ -202,3 +202,42 @@ def test_an_export_over_an_earlier_one_loads_the_new_weights(tmp_path, monkeypat
     loaded = AutoModelForMaskedLM.from_pretrained(tmp_path)
     weight = lambda model: model.roberta.embeddings.word_embeddings.weight  # noqa: E731
     assert torch.equal(weight(loaded), weight(second))
+
+
+def test_a_checkpoint_exports_from_another_directory(tokenizer_dir, tmp_path, monkeypatch):
+    # Paths given relative to the run's directory are recorded absolute, so the checkpoint exports (and evaluates)
+    # from anywhere; a checkpoint of earlier versions, which recorded them as given, gets an error that says why.
+    import shutil
+
+    from veco_lightning.data.tokenizer import load_tokenizer
+    from veco_lightning.models.export import main
+
+    run = tmp_path / "run"
+    shutil.copytree(tokenizer_dir, run / "tok")
+    monkeypatch.chdir(run)
+    base = VecoPretrainModule(encoder=EncoderSpec(preset="tiny"), vocab_size=len(load_tokenizer("tok")))
+    base.model.save_pretrained(run / "base")
+    module = VecoPretrainModule(encoder=EncoderSpec(path="base"), tokenizer="tok")
+    assert module.hparams["tokenizer"] == str(run / "tok") and module.hparams["encoder"].path == str(run / "base")
+    ckpt = run / "last.ckpt"
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
+                "pytorch-lightning_version": lightning.__version__}, ckpt)
+    old = run / "old.ckpt"  # as earlier versions recorded them
+    torch.save({"state_dict": module.state_dict(),
+                "hyper_parameters": {**module.hparams, "tokenizer": "./tok", "encoder": EncoderSpec(path="./base")},
+                "pytorch-lightning_version": lightning.__version__}, old)
+    monkeypatch.chdir(tmp_path)
+    main(["--checkpoint", str(ckpt), "--output_dir", str(tmp_path / "export")])
+    assert AutoTokenizer.from_pretrained(tmp_path / "export").vocab_size == load_tokenizer(str(run / "tok")).vocab_size
+    with pytest.raises(FileNotFoundError, match=r"encoder.path './base' does not exist \(relative to the working "
+                                                r"directory"):
+        main(["--checkpoint", str(old), "--output_dir", str(tmp_path / "export_old")])
+    from veco_lightning.checkpointing import tokenizer_of
+
+    with pytest.raises(FileNotFoundError, match=r"records its tokenizer as './tok', a relative path that is not "
+                                                r"found from .*run from the directory that run started in"):
+        tokenizer_of(str(old))
+    from veco_lightning.models.encoder import build_encoder
+
+    with pytest.raises(FileNotFoundError, match=r"records its encoder.path \(the model it continued\) as './base'"):
+        build_encoder(EncoderSpec(path=str(old)))

@@ -135,8 +135,9 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None, pad_token_id: int)
         return _from_training_checkpoint(path, spec.overrides)
     if path is not None:
         if looks_local(path) and not os.path.exists(path):
+            where = "" if os.path.isabs(path) else f" (relative to the working directory {os.getcwd()!r})"
             raise FileNotFoundError(
-                f"encoder.path {path!r} does not exist: point it at a directory written by save_pretrained "
+                f"encoder.path {path!r} does not exist{where}: point it at a directory written by save_pretrained "
                 "(config.json + model.safetensors), or use encoder.preset to start from scratch"
             )
         if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json")):
@@ -217,6 +218,11 @@ def _from_training_checkpoint(path: str, overrides: dict[str, Any] | None = None
                          "and evaluate the export directory")
     if overrides:
         saved = replace(saved, overrides={**saved.overrides, **overrides})
+    if saved.path is not None:
+        from veco_lightning.checkpointing import check_recorded_path
+
+        check_recorded_path(path, "encoder.path (the model it continued)", saved.path,
+                            "export the checkpoint with veco-export from there and use the export")
     model = _build_encoder(saved, hparams.get("vocab_size"), hparams.get("pad_token_id", 1))
     weights = {k[len("model."):]: v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
     if weights["roberta.embeddings.word_embeddings.weight"].shape[0] != model.config.vocab_size:

@@ -27,7 +27,7 @@ from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy, Strategy
 from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from veco_lightning.checkpointing import checkpoint_error
+from veco_lightning.checkpointing import check_recorded_path, checkpoint_error
 from veco_lightning.data.tokenizer import load_tokenizer, save_tokenizer
 from veco_lightning.logs import run_log_dir
 from veco_lightning.models.consolidate import consolidate_checkpoint
@@ -348,7 +348,9 @@ def export_checkpoint(checkpoint: str, output_dir: str, tokenizer: str | None = 
             if isinstance(err, RuntimeError) and zipfile.is_zipfile(checkpoint):
                 raise  # the file reads; the module's own loading failed
             raise ValueError(checkpoint_error(checkpoint, err)) from err
-    tokenizer = tokenizer or module.hparams.get("tokenizer")
+    if tokenizer is None and module.hparams.get("tokenizer"):
+        tokenizer = module.hparams["tokenizer"]
+        check_recorded_path(checkpoint, "tokenizer", tokenizer, "name the tokenizer directory (--tokenizer DIR)")
     if tokenizer is None:
         log.warning("No tokenizer recorded in %s and none given: exporting the model only", checkpoint)
     log_dir = os.path.dirname(os.path.dirname(os.path.abspath(checkpoint)))  # <log_dir>/checkpoints/x.ckpt

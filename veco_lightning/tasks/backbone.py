@@ -10,7 +10,7 @@ from typing import Any
 
 from transformers import AutoConfig, PreTrainedModel
 
-from veco_lightning.checkpointing import is_checkpoint, read_checkpoint, tokenizer_of
+from veco_lightning.checkpointing import check_recorded_path, is_checkpoint, read_checkpoint, tokenizer_of
 from veco_lightning.models.encoder import EncoderSpec, hub_errors, preset_config
 from veco_lightning.paths import looks_local, resolve_path
 
@@ -36,7 +36,9 @@ def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], **config
         hparams = checkpoint.get("hyper_parameters", {})
         spec = EncoderSpec(**hparams.get("encoder") or {})
         if spec.path is not None:
-            base = AutoConfig.from_pretrained(spec.path, **spec.overrides)
+            check_recorded_path(encoder, "encoder.path (the model it continued)", spec.path,
+                                "export the checkpoint with veco-export from there and use the export")
+            base = AutoConfig.from_pretrained(resolve_path(spec.path), **spec.overrides)
             base.vocab_size = max(base.vocab_size, hparams.get("vocab_size") or 0)
         else:
             base = preset_config(spec.preset, hparams["vocab_size"], hparams.get("pad_token_id", 1), spec.max_length,
