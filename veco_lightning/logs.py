@@ -15,6 +15,8 @@ _HARMLESS = (
     r".*The number of training batches .* is smaller than the logging interval",
     r".*Checkpoint directory .* exists and is not empty",
     r".*You are using `torch.load` with `weights_only=False`",
+    # VecoPretrainModule's own hook (module.py: host_facts), which Lightning calls as it says
+    r".*You have overridden `on_before_batch_transfer` in `LightningModule` but have passed in a `LightningDataModule`",
 )
 
 
