@@ -450,7 +450,6 @@ class _PairReader:
             raise empty_file_error(src_file)
 
     def read_hub(self, source: ParallelSource, name: str) -> None:
-
         table = load_hub_dataset(source.hub, source.hub_config, source.hub_split, [], "", f" (language pair {name!r})")
         if "translation" in table.column_names:
             src_lang, tgt_lang = split_pair(name)
