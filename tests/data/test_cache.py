@@ -210,3 +210,44 @@ def test_text_dataset_holds_the_columns_with_a_fresh_fingerprint():
     assert first.features == datasets.Dataset.from_dict({"src": ["a"], "tgt": ["b"]}).features
     assert first._fingerprint != again._fingerprint and first._fingerprint.startswith("de-en-")
     assert len(cache.text_dataset({"src": [], "tgt": []}, "x")) == 0
+
+
+def test_a_source_another_process_is_preparing_is_waited_for(corpus_dir, tokenizer_dir, tmp_path):
+    # Runs sharing a cache_dir (a sweep's jobs started together) take a lock per source: one prepares, the other
+    # waits and then finds it complete; and the raw text both read is not deleted under the one still reading it.
+    import threading
+
+    from veco_lightning.data.cache import cache_lock, read_manifest
+
+    cache_dir = str(tmp_path / "cache")
+    files = {"en": str(corpus_dir / "en.txt"), "ru": str(corpus_dir / "ru.txt")}
+    dm = MonolingualDataModule(files=files, tokenizer=str(tokenizer_dir), max_length=16, cache_dir=cache_dir)
+    other = MonolingualDataModule(files=files, tokenizer=str(tokenizer_dir), max_length=32, cache_dir=cache_dir)
+    path = dm.cache_location("en")
+    with cache_lock(cache_dir, path):  # "another process" holds en's lock
+        runner = threading.Thread(target=dm.prepare_data)
+        runner.start()
+        runner.join(timeout=3)
+        assert runner.is_alive() and not cache.is_complete(path)  # waiting, nothing written
+        other.prepare_data()  # the same files at another length: its own sources, the raw text read again
+    runner.join(timeout=120)
+    assert not runner.is_alive() and cache.is_complete(path)
+    assert set(read_manifest(cache_dir)) == {"monolingual/en", "monolingual/ru"}
+    dm.setup("fit")
+    assert len(dm.train_sets["en"]) > 0
+
+
+def test_manifest_entries_written_at_once_are_all_kept(tmp_path):
+    import threading
+
+    from veco_lightning.data.cache import read_manifest, record_prepared
+
+    summary = {"rows": 1, "input_rows": 1, "shards": [{}]}
+    threads = [threading.Thread(target=lambda k=k: [record_prepared(str(tmp_path), "kind", f"s{k}-{i}",
+                                                                    str(tmp_path / f"s{k}-{i}"), "key", summary)
+                                                    for i in range(20)]) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(read_manifest(str(tmp_path))) == 80

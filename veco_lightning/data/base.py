@@ -14,6 +14,7 @@ from transformers import PreTrainedTokenizerBase
 
 from veco_lightning.checkpointing import tokenizer_of
 from veco_lightning.data.cache import (
+    cache_lock,
     is_complete,
     prepared_path,
     read_summary,
@@ -156,8 +157,11 @@ class SourceDataModule(TokenizedDataModule):
         """Prepare one source unless its cache is complete, and list it in the manifest."""
         path, key = source_cache(self.cache_dir, self._cache_kind, name, self.tokenizer, self.source_identity(name),
                                  *self.source_options(name))
-        summary = read_summary(path) if is_complete(path) else self.prepare_source(name, path)
-        record_prepared(self.cache_dir, self._cache_kind, name, path, key, summary)
+        if not is_complete(path):
+            with cache_lock(self.cache_dir, path):  # another run sharing cache_dir may be preparing it: wait
+                if not is_complete(path):
+                    self.prepare_source(name, path)
+        record_prepared(self.cache_dir, self._cache_kind, name, path, key, read_summary(path))
 
     def sampled_loader(self, sets: dict[str, Dataset], collate_fn: Callable[[list[Any]], Any],
                        lengths: Sequence[int] | None = None, bucket_batches: int = 0) -> StatefulDataLoader:

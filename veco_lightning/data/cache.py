@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import uuid
 import weakref
@@ -19,6 +20,8 @@ from itertools import chain, count
 from typing import TYPE_CHECKING, Any
 
 from veco_lightning.heap import cycles_paused, freeze_once_in_worker, frozen_heap
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import datasets
@@ -79,6 +82,35 @@ def source_cache(cache_dir: str, kind: str, name: str, tokenizer: PreTrainedToke
     can be copied to nodes that do not hold the raw corpus."""
     options_key = content_key(*options, tokenizer_fingerprint(tokenizer))
     return os.path.join(cache_dir, kind, f"{name}-{content_key(identity, options_key)}"), options_key
+
+
+LOCKS = ".locks"  # in cache_dir: one lock file per cache entry being prepared, and one for the manifest
+
+
+@contextmanager
+def cache_lock(cache_dir: str, entry: str) -> Iterator[None]:
+    """Hold the inter-process lock of cache entry ``entry`` (a path under ``cache_dir``, or any name) for the block.
+
+    Runs that share a ``cache_dir`` (the jobs of a sweep started together; ``veco-prepare`` beside a run) would
+    otherwise prepare the same source at once and break each other's files, or lose each other's manifest entries.
+    The second waits (saying so) and then finds the entry complete. Within one run Lightning already prepares on one
+    process per node. The lock files stay, empty, under ``<cache_dir>/.locks`` (removing a lock file another process
+    is about to open would let two hold it)."""
+    from filelock import FileLock, Timeout
+
+    folder = os.path.join(cache_dir, LOCKS)
+    os.makedirs(folder, exist_ok=True)
+    relative = os.path.relpath(entry, cache_dir) if os.path.isabs(entry) or entry.startswith(cache_dir) else entry
+    lock = FileLock(os.path.join(folder, relative.replace(os.sep, "__") + ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info("Waiting for another process that is preparing %s", entry)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def is_complete(path: str) -> bool:
@@ -320,15 +352,17 @@ def read_manifest(cache_dir: str) -> dict[str, Any]:
 
 
 def record_prepared(cache_dir: str, kind: str, name: str, path: str, options_key: str, summary: dict) -> None:
-    """Add a prepared source to ``<cache_dir>/prepared.json`` (its folder relative to ``cache_dir``)."""
-    manifest = read_manifest(cache_dir)
-    manifest[f"{kind}/{name}"] = {"path": os.path.relpath(path, cache_dir), "options": options_key,
-                                  "rows": summary["rows"], "input_rows": summary["input_rows"],
-                                  "shards": len(summary["shards"])}
-    target = os.path.join(cache_dir, MANIFEST)
-    with open(f"{target}.{os.getpid()}.tmp", "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=1, sort_keys=True)
-    os.replace(f"{target}.{os.getpid()}.tmp", target)
+    """Add a prepared source to ``<cache_dir>/prepared.json`` (its folder relative to ``cache_dir``), under the
+    manifest's lock: another process adding its sources at the same time keeps them."""
+    with cache_lock(cache_dir, MANIFEST):
+        manifest = read_manifest(cache_dir)
+        manifest[f"{kind}/{name}"] = {"path": os.path.relpath(path, cache_dir), "options": options_key,
+                                      "rows": summary["rows"], "input_rows": summary["input_rows"],
+                                      "shards": len(summary["shards"])}
+        target = os.path.join(cache_dir, MANIFEST)
+        with open(f"{target}.{os.getpid()}.tmp", "w", encoding="utf-8") as handle:
+            json.dump(manifest, handle, indent=1, sort_keys=True)
+        os.replace(f"{target}.{os.getpid()}.tmp", target)
 
 
 def prepared_path(cache_dir: str, kind: str, name: str, options_key: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from functools import partial
 from typing import Any
@@ -12,7 +13,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from veco_lightning.data.base import SourceDataModule
-from veco_lightning.data.cache import file_identity, load_sharded, write_sharded
+from veco_lightning.data.cache import cache_lock, file_identity, load_sharded, write_sharded
 from veco_lightning.data.collators import MLMCollator, collate_text
 from veco_lightning.data.readers import (
     MAX_LINE_CHARS,
@@ -22,6 +23,7 @@ from veco_lightning.data.readers import (
     delete_text_dataset,
     expand_globs,
     load_text_dataset,
+    text_dataset_key,
 )
 from veco_lightning.data.streaming import StreamingBlocks, check_run_length, check_stream_patterns, stream_loader
 from veco_lightning.data.tokenizer import encode_ids, source_tokenizer_cache
@@ -198,25 +200,31 @@ class MonolingualDataModule(SourceDataModule):
     def prepare_source(self, language: str, path: str) -> dict[str, Any]:
         """Read a language's text, tokenize and pack it into blocks in one pass (``num_proc`` processes), shard by
         shard into ``path``; the raw text's own cache is deleted afterwards (only the blocks stay)."""
-        tokenizer, max_length = self.tokenizer, self.max_length
-        raw = load_text_dataset(self.sources[language], self.text_field, self.on_bad_line, cache_dir=self.cache_dir,
-                                lines=self.lines, max_line_chars=self.max_line_chars)
-        source_tokenizer_cache(tokenizer, len(raw))
+        tokenizer, max_length, source = self.tokenizer, self.max_length, self.sources[language]
+        hub = isinstance(source, HubSource)
 
         def tokenize_and_pack(batch: dict[str, list]) -> dict[str, list]:
             ids = encode_ids(tokenizer, batch["text"])
             return {"input_ids": pack_blocks(ids, max_length, tokenizer.bos_token_id, tokenizer.eos_token_id)}
 
-        # Packing works within a map batch: 10,000 documents leave one partial block out, not one per document.
-        summary = write_sharded(path, raw, tokenize_and_pack, shard_rows=self.shard_rows, num_proc=self.num_proc,
-                                desc=f"Tokenizing {language}", batch_size=10_000, remove_columns=raw.column_names)
+        # The raw text's cache is shared by every source of the same files and reading options (another tokenizer or
+        # block length, in this run or another sharing cache_dir), and deleted once tokenized: held for the whole read.
+        raw_lock = contextlib.nullcontext() if hub else cache_lock(self.cache_dir, "raw-" + text_dataset_key(
+            source, self.text_field, self.on_bad_line, self.lines, self.max_line_chars))
+        with raw_lock:
+            raw = load_text_dataset(source, self.text_field, self.on_bad_line, cache_dir=self.cache_dir,
+                                    lines=self.lines, max_line_chars=self.max_line_chars)
+            source_tokenizer_cache(tokenizer, len(raw))
+            # Packing works within a map batch: 10,000 documents leave one partial block out, not one per document.
+            summary = write_sharded(path, raw, tokenize_and_pack, shard_rows=self.shard_rows, num_proc=self.num_proc,
+                                    desc=f"Tokenizing {language}", batch_size=10_000, remove_columns=raw.column_names)
+            if not hub:
+                delete_text_dataset(raw)  # the raw text, read from the files again if ever needed
         if summary["rows"] == 0:
             raise ValueError(
                 f"Language {language!r} has fewer tokens than one block of max_length={self.max_length}: add text or "
                 "lower max_length"
             )
-        if not isinstance(self.sources[language], HubSource):
-            delete_text_dataset(raw)  # the raw text, read from the files again if ever needed
         log.info("%s: %d lines -> %d blocks of %d (cached at %s)", language, summary["input_rows"], summary["rows"],
                  self.max_length, path)
         return summary

@@ -9,7 +9,6 @@ through ``datasets.load_dataset``.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import itertools
 import json
@@ -18,7 +17,7 @@ import os
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from veco_lightning.data.cache import content_key, file_identity
 from veco_lightning.lexicon.badinput import (
@@ -42,7 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["BadLinePolicy", "HubSource", "ParallelSource", "PairSet", "as_pair_source", "delete_text_dataset",
-           "expand_globs", "iter_lines", "load_text_dataset", "read_pairs", "read_pairs_with_index"]
+           "expand_globs", "iter_lines", "load_text_dataset", "read_pairs", "read_pairs_with_index",
+           "text_dataset_key"]
 
 READER_VERSION = 2
 """Part of every cache key built from read text: bump it when the readers return other text for the same file."""
@@ -195,10 +195,7 @@ def load_text_dataset(
         dataset = load_hub_dataset(source.path, source.name, source.split, [source.text_field], "text_field",
                                    data_files=source.data_files, cache_dir=cache_dir)
         return dataset.select_columns([source.text_field]).rename_column(source.text_field, "text")
-    files = expand_globs(patterns)
-    # a tuple: datasets would shard a list
-    options = {"text_field": text_field, "on_bad_line": on_bad_line, "max_line_chars": max_line_chars,
-               "lines": tuple(lines) if lines is not None else None}
+    files, options = _text_reading(patterns, text_field, on_bad_line, lines, max_line_chars)
     # What ``Dataset.from_generator`` does, with its builder at hand to check the cache folder first.
     from datasets.io.generator import GeneratorDatasetInputStream
 
@@ -223,6 +220,23 @@ def load_text_dataset(
         if isinstance(err.__cause__, ValueError):
             raise err.__cause__ from None
         raise
+
+
+def _text_reading(patterns: str | list[str], text_field: str, on_bad_line: BadLinePolicy,
+                  lines: list[int | None] | None, max_line_chars: int) -> tuple[list[str], dict[str, Any]]:
+    """The files and reading options of :func:`load_text_dataset` (what its cache is keyed by)."""
+    files = expand_globs(patterns)
+    # a tuple: datasets would shard a list
+    return files, {"text_field": text_field, "on_bad_line": on_bad_line, "max_line_chars": max_line_chars,
+                   "lines": tuple(lines) if lines is not None else None}
+
+
+def text_dataset_key(patterns: str | list[str], text_field: str = "text", on_bad_line: BadLinePolicy = "error",
+                     lines: list[int | None] | None = None, max_line_chars: int = MAX_LINE_CHARS) -> str:
+    """The key of the text :func:`load_text_dataset` reads from files with these options: two sources with the same
+    key share one raw-text cache (and its lock, :func:`~veco_lightning.data.cache.cache_lock`)."""
+    files, options = _text_reading(patterns, text_field, on_bad_line, lines, max_line_chars)
+    return content_key(READER_VERSION, file_identity(files), options)
 
 
 def load_hub_dataset(path: str, name: str | None, split: str, columns: list[str], option: str, context: str = "",
@@ -262,15 +276,8 @@ def delete_text_dataset(dataset: datasets.Dataset) -> None:
     cache keeps."""
     folders = {os.path.dirname(entry["filename"]) for entry in dataset.cache_files}
     for folder in folders:
-        if not os.path.isfile(os.path.join(folder, "dataset_info.json")):
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-        parent, name = os.path.split(folder)  # the builder's lock files beside it, and the folder above if now empty
-        for lock in glob.glob(os.path.join(glob.escape(parent), f"{glob.escape(name)}*.lock")):
-            with contextlib.suppress(OSError):
-                os.remove(lock)
-        with contextlib.suppress(OSError):
-            os.rmdir(parent)
+        if os.path.isfile(os.path.join(folder, "dataset_info.json")):
+            shutil.rmtree(folder, ignore_errors=True)  # (datasets' empty lock files beside it stay: see cache_lock)
 
 
 @dataclass
