@@ -48,6 +48,30 @@ def test_weight_zero_objective_skips_its_forward(tokenizer_dir, tmp_path):
         _run(module, batch)
 
 
+def test_held_out_batch_of_unweighted_objectives_is_skipped_in_validation(tokenizer_dir, tmp_path):
+    # Validation runs the step on held-out loss batches; one whose objectives all weigh 0 (monolingual blocks when
+    # mmlm: 0) reports nothing instead of stopping the run.
+    dm, batch = _batch(tokenizer_dir, tmp_path)
+    module = VecoPretrainModule(vocab_size=dm.vocab_size, loss_weights={"tlm": 0.0, "seq": 0.0})
+    module.log_losses = lambda *args: pytest.fail("nothing to log")
+    assert module.validation_step(batch, 0) is None
+
+
+def test_a_source_whose_objectives_all_weigh_zero_is_an_error_before_step_one(tokenizer_dir, tmp_path):
+    from types import SimpleNamespace
+
+    dm, _ = _batch(tokenizer_dir, tmp_path)
+    data = SimpleNamespace(sources={"parallel": dm}, proportions=None)
+    module = VecoPretrainModule(vocab_size=dm.vocab_size, loss_weights={"tlm": 0.0, "seq": 0.0})
+    with pytest.raises(ValueError, match=r"data.parallel feeds seq, tlm, whose model.loss_weights are all 0.*"
+                                         r"data.parallel: null"):
+        module._check_sources_feed_objectives(data)
+    data.proportions = {"parallel": 0}  # never drawn: nothing to say
+    module._check_sources_feed_objectives(data)
+    VecoPretrainModule(vocab_size=dm.vocab_size, loss_weights={"tlm": 0.0})._check_sources_feed_objectives(
+        SimpleNamespace(sources={"parallel": dm}, proportions=None))
+
+
 def test_loss_weights_are_checked():
     assert VecoPretrainModule(vocab_size=64, loss_weights={"tok": 0.5}).loss_weights == {
         "mmlm": 1.0, "tlm": 1.0, "seq": 1.0, "tok": 0.5}

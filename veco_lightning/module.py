@@ -325,7 +325,11 @@ class VecoPretrainModule(LightningModule):
             if tok_on_pairs:
                 losses["tok"] = self.tok_head(hidden[self.tok_head.layer], both["word_index"], pairs["synonyms"])
         if not losses:
-            raise RuntimeError("Every objective fed by this batch has weight 0: nothing to train")
+            if stage != "train":  # held-out data of objectives this run does not weigh (monolingual blocks, mmlm: 0)
+                return None
+            raise RuntimeError(f"Every objective fed by this batch ({', '.join(sorted(batch))}) has weight 0: nothing "
+                               "to train. Give one of them a weight in model.loss_weights, or remove the data source "
+                               "that feeds only them")
         total = sum(self.loss_weights.get(name, 1.0) * value for name, value in losses.items())
         if stage == "train" and not self.finite(total):
             return self.skip_step(losses)
@@ -440,6 +444,29 @@ class VecoPretrainModule(LightningModule):
                 raise ValueError(f"{type(member).__name__} makes sequences of up to max_length={length} tokens but the "
                                  f"encoder has position embeddings for {positions}: lower the data's max_length or "
                                  f"raise model.encoder.max_length to {length} (a preset)")
+        if stage == "fit" and getattr(datamodule, "pair_sources", None) is not None:  # VecoDataModule
+            self._check_sources_feed_objectives(datamodule)
+
+    def _check_sources_feed_objectives(self, datamodule: Any) -> None:
+        """A training source all of whose objectives weigh 0 would stop the run at the first step that draws it
+        (perhaps hours in, with a small proportion): say so before step 1."""
+        proportions = datamodule.proportions or {}
+        for name, source in datamodule.sources.items():
+            if proportions.get(name, 1.0) == 0:
+                continue
+            if name == "monolingual":
+                feeds = {"mmlm"}
+            else:
+                synonyms = name == "synonym"
+                feeds = ({"tlm"} | ({"tok"} if synonyms and self.tok_input == "tlm" else set())
+                         if getattr(source, "tlm", True) else set())
+                feeds |= ({"seq"} | ({"tok"} if synonyms and self.tok_input == "pairs" else set())
+                          if getattr(source, "contrastive", True) else set())
+            if feeds and not any(self.active(objective) for objective in feeds):
+                raise ValueError(
+                    f"data.{name} feeds {', '.join(sorted(feeds))}, whose model.loss_weights are all 0: its batches "
+                    f"would train nothing, and the first step that draws one would stop the run. Remove the source "
+                    f"(data.{name}: null), set data.proportions.{name}: 0, or give one of those objectives a weight")
 
     def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
                                     gradient_clip_algorithm: str | None = None) -> None:
