@@ -221,7 +221,7 @@ class CheckpointingCLI:
             raise FileNotFoundError(f"--ckpt_path last: no last.ckpt under {root!r}, so there is nothing to resume. "
                                     "Give the checkpoint's path, point trainer.default_root_dir at the run, or drop "
                                     "--ckpt_path to start a new run")
-        print(f"Resuming from {found}")
+        print(f"Resuming from {found}" if self.subcommand == "fit" else f"Checkpoint ({self.subcommand}): {found}")
         config["ckpt_path"] = found
 
     before_fit = before_validate = before_test = before_predict = resolve_last_checkpoint
