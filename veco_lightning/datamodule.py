@@ -160,7 +160,13 @@ class VecoDataModule(TokenizedDataModule):
         return loaders
 
     def val_dataloader(self) -> list:
-        return self._flat("val", self.members)
+        loaders = self._flat("val", self.members)
+        trainer = getattr(self, "trainer", None)
+        if not loaders and trainer is not None and trainer.state.fn == "validate":  # `veco-fit validate`: say why
+            log.warning("Nothing to validate: this data config holds no held-out data. Set "
+                        "data.monolingual.val_fraction, data.parallel / data.synonym val_pairs, or an evaluation "
+                        "section (data.evaluation)")
+        return loaders
 
     def test_dataloader(self) -> list:
         return self._flat("test", self.members)
