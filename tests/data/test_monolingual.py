@@ -160,3 +160,16 @@ def test_composite_flattens_sources(corpus_dir, tokenizer_dir, tmp_path):
     dm.setup("fit")
     flat = next(iter(dm.train_dataloader()))
     assert set(flat) == {"mmlm"} and flat["mmlm"]["input_ids"].shape == (4, 16)
+
+
+def test_text_the_tokenizer_does_not_cover_is_warned_about(corpus_dir, tokenizer_dir, tmp_path, caplog):
+    # Thai under a tokenizer trained without it: mostly <unk>, which trains nothing; said once per source.
+    thai = "ฉันดื่มกาแฟทุกเช้า พรุ่งนี้ฝนจะตก เธออ่านหนังสือในห้องสมุด"
+    (tmp_path / "th.txt").write_text("\n".join(f"{thai} {i}" for i in range(200)) + "\n", encoding="utf-8")
+    dm = _datamodule(corpus_dir, tokenizer_dir, tmp_path, files={"en": str(corpus_dir / "en.txt"),
+                                                                  "th": str(tmp_path / "th.txt")})
+    dm.prepare_data()
+    with caplog.at_level("WARNING", logger="veco_lightning.data.base"):
+        dm.setup("fit")
+    warned = [r.getMessage() for r in caplog.records if "unknown token" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("monolingual th: ") and "trained on th too" in warned[0]

@@ -223,3 +223,17 @@ def test_list_lengths_read_the_chunks_offsets():
                pa.chunked_array([values.slice(1605)])]
     index = rng.integers(0, 3000, 4000)
     assert np.array_equal(ArrowLengths(columns).list_lengths(index), lengths[index])
+
+
+def test_a_side_the_tokenizer_does_not_cover_is_warned_about(tokenizer_dir, tmp_path, caplog):
+    thai = "ฉันดื่มกาแฟทุกเช้า พรุ่งนี้ฝนจะตก"
+    pairs = [f"{thai} {i}\t{sentence}" for i, sentence in enumerate(sentences("en") * 10)]
+    (tmp_path / "th-en.tsv").write_text("\n".join(pairs) + "\n", encoding="utf-8")
+    dm = ParallelDataModule(files={"th-en": ParallelSource(path=str(tmp_path / "th-en.tsv"))},
+                            tokenizer=str(tokenizer_dir), max_length=32, batch_size=4, val_pairs=0,
+                            cache_dir=str(tmp_path / "cache"))
+    dm.prepare_data()
+    with caplog.at_level("WARNING", logger="veco_lightning.data.base"):
+        dm.setup("fit")
+    warned = [r.getMessage() for r in caplog.records if "unknown token" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("parallel th-en (th side): ")  # the English side is covered

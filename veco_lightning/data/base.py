@@ -3,6 +3,7 @@ training sources the sampling, caching and loader settings."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,6 +24,14 @@ from veco_lightning.data.cache import (
 )
 from veco_lightning.data.sampling import LanguageSampler
 from veco_lightning.data.tokenizer import load_tokenizer
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_SAMPLE_ROWS = 2000
+"""Rows of a prepared source whose tokens :meth:`SourceDataModule.warn_unknown_tokens` counts."""
+UNKNOWN_WARN_SHARE = 0.01
+"""A larger share of unknown tokens in a source is warned about (normal text under a tokenizer that covers its
+language holds next to none)."""
 
 
 class TokenizedDataModule(LightningDataModule):
@@ -162,6 +171,29 @@ class SourceDataModule(TokenizedDataModule):
                 if not is_complete(path):
                     self.prepare_source(name, path)
         record_prepared(self.cache_dir, self._cache_kind, name, path, key, read_summary(path))
+
+    def warn_unknown_tokens(self, source: str, table: Any, columns: dict[str, str]) -> None:
+        """Warn when the tokenizer's unknown token makes up more than :data:`UNKNOWN_WARN_SHARE` of a source's tokens
+        (``columns``: Arrow column -> the language it holds), counted on :data:`UNKNOWN_SAMPLE_ROWS` rows spread over
+        the prepared data: a tokenizer that does not cover a language's characters turns its text into ``<unk>``, so
+        nothing of that language is learnt (and ``mining: tokens`` loses its words), with no error anywhere."""
+        import numpy as np
+        import pyarrow.compute as pc
+
+        unk = self.tokenizer.unk_token_id
+        rows = len(table)
+        if unk is None or rows == 0:
+            return
+        sample = np.unique(np.linspace(0, rows - 1, min(rows, UNKNOWN_SAMPLE_ROWS)).astype(np.int64))
+        for column, language in columns.items():
+            ids = pc.list_flatten(table.column(column).take(sample)).to_numpy(zero_copy_only=False)
+            share = float(np.mean(ids == unk)) if len(ids) else 0.0
+            if share > UNKNOWN_WARN_SHARE:
+                where = source if source == language else f"{source} ({language} side)"
+                log.warning("%s %s: %.1f%% of the tokens (of %d rows spread over the data) are the tokenizer's "
+                            "unknown token %r: it does not cover this text's characters, so the model cannot learn "
+                            "its words. Use a tokenizer trained on %s too (veco-train-tokenizer, or XLM-R's)",
+                            self._cache_kind, where, 100 * share, len(sample), self.tokenizer.unk_token, language)
 
     def sampled_loader(self, sets: dict[str, Dataset], collate_fn: Callable[[list[Any]], Any],
                        lengths: Sequence[int] | None = None, bucket_batches: int = 0) -> StatefulDataLoader:

@@ -236,7 +236,9 @@ class MonolingualDataModule(SourceDataModule):
         if self.train_sets:
             return
         for language in self.sources:
-            blocks = load_sharded(self.cache_location(language)).with_format("torch")
+            blocks = load_sharded(self.cache_location(language))
+            self.warn_unknown_tokens(language, blocks.data, {"input_ids": language})
+            blocks = blocks.with_format("torch")
             held_out = max(1, round(self.val_fraction * len(blocks))) if self.val_fraction > 0 else 0
             held_out = held_out if len(blocks) >= 2 else 0
             self.train_sets[language] = blocks.select(range(len(blocks) - held_out))

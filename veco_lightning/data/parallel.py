@@ -333,6 +333,8 @@ class ParallelDataModule(SourceDataModule):
             if tokenized._indices is not None:  # never: the cache is stored whole
                 raise RuntimeError(f"{path}: a prepared dataset with an indices mapping")
             self.train_sets[pair] = tokenized.select_columns(list(self._columns))
+            src_lang, tgt_lang = split_pair(pair, self.extra_languages)
+            self.warn_unknown_tokens(pair, tokenized.data, {"src": src_lang, "tgt": tgt_lang})
             if self.val_pairs:
                 with open(os.path.join(path, HELD_OUT_FILE), encoding="utf-8") as handle:
                     held_out = json.load(handle)
