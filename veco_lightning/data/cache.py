@@ -89,7 +89,8 @@ LOCKS = ".locks"  # in cache_dir: one lock file per cache entry being prepared, 
 
 @contextmanager
 def cache_lock(cache_dir: str, entry: str) -> Iterator[None]:
-    """Hold the inter-process lock of cache entry ``entry`` (a path under ``cache_dir``, or any name) for the block.
+    """Hold the inter-process lock of cache entry ``entry`` (a path under ``cache_dir``, or a name without a path
+    separator) for the block.
 
     Runs that share a ``cache_dir`` (the jobs of a sweep started together; ``veco-prepare`` beside a run) would
     otherwise prepare the same source at once and break each other's files, or lose each other's manifest entries.
@@ -100,7 +101,8 @@ def cache_lock(cache_dir: str, entry: str) -> Iterator[None]:
 
     folder = os.path.join(cache_dir, LOCKS)
     os.makedirs(folder, exist_ok=True)
-    relative = os.path.relpath(entry, cache_dir) if os.path.isabs(entry) or entry.startswith(cache_dir) else entry
+    # A path inside cache_dir by its place there (the same lock whether the runs spell cache_dir relative or not)
+    relative = os.path.relpath(os.path.abspath(entry), os.path.abspath(cache_dir)) if os.sep in entry else entry
     lock = FileLock(os.path.join(folder, relative.replace(os.sep, "__") + ".lock"))
     try:
         lock.acquire(timeout=0)
