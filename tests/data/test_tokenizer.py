@@ -113,6 +113,13 @@ def test_training_is_deterministic(trained, tmp_path):
     assert again.get_vocab() == tok.get_vocab()
 
 
+def test_a_vocabulary_smaller_than_the_characters_says_how_large(trained, tmp_path):
+    _, _, files = trained
+    with pytest.raises(ValueError, match=r"vocab_size=20 is too small for this corpus.*hold \d+ distinct ones.*Raise "
+                                         r"vocab_size well above \d+"):
+        train_tokenizer(files, str(tmp_path / "small"), vocab_size=20, max_lines=None)
+
+
 def test_glob_error_names_pattern(tmp_path):
     pattern = str(tmp_path / "missing" / "*.txt")
     with pytest.raises(FileNotFoundError, match="missing"):

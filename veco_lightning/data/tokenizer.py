@@ -284,8 +284,19 @@ def train_tokenizer(
     trainer = trainers.UnigramTrainer(
         vocab_size=vocab_size - 1, special_tokens=list(SPECIAL_TOKENS), unk_token="<unk>", show_progress=False
     )
-    backend.train_from_iterator(_sample(groups, counts, quotas, seed, on_bad_line), trainer=trainer,
-                                length=sum(quotas.values()))
+    try:
+        backend.train_from_iterator(_sample(groups, counts, quotas, seed, on_bad_line), trainer=trainer,
+                                    length=sum(quotas.values()))
+    except Exception as err:  # the Rust trainer raises a plain Exception
+        if "not large enough to contain all chars" not in str(err):
+            raise
+        characters = set()  # what the trainer saw: the sampled lines, as its normaliser makes them
+        for text in _sample(groups, counts, quotas, seed, on_bad_line):
+            characters.update(unicodedata.normalize("NFKC", text).replace(" ", ""))
+        raise ValueError(f"vocab_size={vocab_size} is too small for this corpus: a Unigram vocabulary keeps every "
+                         f"character it sees, and the sampled lines hold {len(characters)} distinct ones (plus the "
+                         f"word marker and {len(SPECIAL_TOKENS) + 1} special tokens). Raise vocab_size well above "
+                         f"{len(characters) + len(SPECIAL_TOKENS) + 2}") from err
 
     # Rebuild the model with the specials first and <mask> appended last, as in XLM-R's vocab.
     trained = [(piece, score) for piece, score in json.loads(backend.to_str())["model"]["vocab"]]
