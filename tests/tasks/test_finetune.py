@@ -37,12 +37,17 @@ def _fit(tmp_path, config: str, encoder, *extra):
                     "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", *extra])
 
 
-def test_classification_xnli_layout(encoder_dir, tmp_path, caplog):
-    labels = ("entailment", "neutral", "contradiction")
-    for lang in LANGS:
-        rows = [f"{a}\t{b}\t{labels[i % 3]}" for i, (a, b) in enumerate(zip(sentences(lang), sentences(lang)[1:]))]
-        (tmp_path / f"{lang}.tsv").write_text("\n".join(rows[:30]) + "\n", encoding="utf-8")
-    cli = _fit(tmp_path, f"""
+XNLI_LABELS = ("entailment", "neutral", "contradiction")
+
+
+def _xnli_rows(lang: str) -> list[str]:
+    """XNLI-layout rows (premise, hypothesis, label) from the fixture sentences."""
+    return [f"{a}\t{b}\t{XNLI_LABELS[i % 3]}" for i, (a, b) in enumerate(zip(sentences(lang), sentences(lang)[1:]))]
+
+
+def _xnli_config(tmp_path, test_files: str, extra: str = "") -> str:
+    """A task config of XNLI trained on ``tmp_path/en.tsv`` and tested on ``test_files`` (a YAML mapping)."""
+    return f"""
 model:
   class_path: veco_lightning.tasks.SequenceClassificationTask
   init_args: {{task: xnli}}
@@ -52,9 +57,17 @@ data:
     task: xnli
     train_files: {tmp_path / 'en.tsv'}
     dev_split: 0.3
-    test_files: {{ru: {tmp_path / 'ru.tsv'}, zh: {tmp_path / 'zh.tsv'}}}
-    batch_size: 4
-""", encoder_dir)
+    test_files: {test_files}
+    batch_size: 4{extra}
+"""
+
+
+def test_classification_xnli_layout(encoder_dir, tmp_path, caplog):
+    labels = XNLI_LABELS
+    for lang in LANGS:
+        (tmp_path / f"{lang}.tsv").write_text("\n".join(_xnli_rows(lang)[:30]) + "\n", encoding="utf-8")
+    cli = _fit(tmp_path, _xnli_config(tmp_path, f"{{ru: {tmp_path / 'ru.tsv'}, zh: {tmp_path / 'zh.tsv'}}}"),
+               encoder_dir)
     out = tmp_path / "out"
     predicted = (out / "predictions" / "xnli" / "test-ru.tsv").read_text().splitlines()
     assert len(predicted) == 30 and set(predicted) <= set(labels)
@@ -73,25 +86,11 @@ data:
 def test_test_sets_cut_by_limit_test_batches_are_reported_not_written(encoder_dir, tmp_path, capsys):
     # As validation does with limit_val_batches: a test set the trainer cut short is neither written (an XTREME
     # prediction file needs every example) nor scored, and the run says so instead of failing in decoding.
-    labels = ("entailment", "neutral", "contradiction")
     for lang in ("en", "ru"):
-        rows = [f"{a}\t{b}\t{labels[i % 3]}" for i, (a, b) in enumerate(zip(sentences(lang), sentences(lang)[1:]))]
-        (tmp_path / f"{lang}.tsv").write_text("\n".join(rows[:30]) + "\n", encoding="utf-8")
-    (tmp_path / "small.tsv").write_text("\n".join(rows[:3]) + "\n", encoding="utf-8")  # within one batch
-    _fit(tmp_path, f"""
-model:
-  class_path: veco_lightning.tasks.SequenceClassificationTask
-  init_args: {{task: xnli}}
-data:
-  class_path: veco_lightning.tasks.ClassificationDataModule
-  init_args:
-    task: xnli
-    train_files: {tmp_path / 'en.tsv'}
-    dev_split: 0.3
-    test_files: {{ru: {tmp_path / 'ru.tsv'}, de: {tmp_path / 'small.tsv'}}}
-    batch_size: 4
-    eval_batch_size: 4
-""", encoder_dir, "--trainer.limit_test_batches=1")
+        (tmp_path / f"{lang}.tsv").write_text("\n".join(_xnli_rows(lang)[:30]) + "\n", encoding="utf-8")
+    (tmp_path / "small.tsv").write_text("\n".join(_xnli_rows("ru")[:3]) + "\n", encoding="utf-8")  # one batch
+    _fit(tmp_path, _xnli_config(tmp_path, f"{{ru: {tmp_path / 'ru.tsv'}, de: {tmp_path / 'small.tsv'}}}",
+                                "\n    eval_batch_size: 4"), encoder_dir, "--trainer.limit_test_batches=1")
     out = tmp_path / "out"
     assert not (out / "predictions" / "xnli" / "test-ru.tsv").exists()
     assert len((out / "predictions" / "xnli" / "test-de.tsv").read_text().splitlines()) == 3
