@@ -35,3 +35,9 @@ def recorded_path(name: str | None) -> str | None:
         return name
     path = os.path.expanduser(name)
     return os.path.abspath(path) if os.path.exists(path) else name
+
+
+def offline(*variables: str) -> bool:
+    """Whether one of the environment ``variables`` (``HF_HUB_OFFLINE``, ``HF_DATASETS_OFFLINE``) turns the Hugging
+    Face libraries offline (they read ``1``, ``true``, ``yes`` and ``on``)."""
+    return any(os.environ.get(name, "0").lower() in ("1", "true", "yes", "on") for name in variables)

@@ -33,7 +33,7 @@ from veco_lightning.lexicon.badinput import (
     text_problem,
 )
 from veco_lightning.lexicon.languages import split_pair
-from veco_lightning.paths import resolve_path
+from veco_lightning.paths import offline, resolve_path
 
 if TYPE_CHECKING:
     import datasets
@@ -249,12 +249,10 @@ def load_hub_dataset(path: str, name: str | None, split: str, columns: list[str]
     try:
         table = datasets.load_dataset(path, name, split=split, **options)
     except (ConnectionError, FileNotFoundError) as err:  # datasets' DatasetNotFoundError is a FileNotFoundError
-        offline = any(os.environ.get(var, "0").lower() in ("1", "true", "yes", "on")
-                      for var in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
         raise FileNotFoundError(
             f"hub:{path}{f' ({name})' if name else ''}{context} could not be loaded ({err})."
-            + (" Offline (HF_DATASETS_OFFLINE / HF_HUB_OFFLINE), only datasets already in the local cache load." if
-               offline else "")
+            + (" Offline (HF_DATASETS_OFFLINE / HF_HUB_OFFLINE), only datasets already in the local cache load."
+               if offline("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE") else "")
             + " Load it once where there is a network (the cache keeps it), or give local files instead"
         ) from err
     check_columns(table, path, columns, option, context)

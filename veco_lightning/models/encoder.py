@@ -19,7 +19,7 @@ import torch
 from transformers import AutoConfig, AutoModelForMaskedLM, XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from veco_lightning.models.dropout import use_fast_dropout
-from veco_lightning.paths import looks_local, resolve_path
+from veco_lightning.paths import looks_local, offline, resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -195,10 +195,10 @@ def hub_errors(path: str, option: str) -> Iterator[None]:
     try:
         yield
     except OSError as err:
-        offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
         raise FileNotFoundError(
             f"{option} {path!r} is neither a local directory nor loadable from the Hugging Face Hub ({err})"
-            + (" HF_HUB_OFFLINE is set: only models already in the local Hub cache load." if offline else "")
+            + (" HF_HUB_OFFLINE is set: only models already in the local Hub cache load."
+               if offline("HF_HUB_OFFLINE") else "")
             + " Download it where there is a network (huggingface-cli download, or save_pretrained) and point "
             f"{option} at that directory, or give a veco-fit checkpoint (.ckpt) or an export"
         ) from err
