@@ -43,6 +43,34 @@ def tokenizer_dir(corpus_dir, tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def bert_dir(corpus_dir, tmp_path_factory):
+    """A random tiny BERT saved with a WordPiece tokenizer trained on the corpus: multilingual BERT's layout
+    (``[CLS] A [SEP] B [SEP]``, token types, no ``bos``/``eos``), for the paths that take any encoder."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    out = tmp_path_factory.mktemp("bert")
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=False)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.train([str(corpus_dir / f"{lang}.txt") for lang in WORDS],
+                  trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials))
+    cls, sep = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    tokenizer = BertTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                  sep_token="[SEP]", mask_token="[MASK]")
+    tokenizer.save_pretrained(out)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertForMaskedLM(config).save_pretrained(out)
+    return out
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``gpu`` need a CUDA device: skipped (with the reason) where there is none."""
     import torch

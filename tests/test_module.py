@@ -176,3 +176,23 @@ def test_loss_goes_to_the_progress_bar_only_where_one_shows(tokenizer_dir, tmp_p
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
     assert ("train/loss" in trainer.progress_bar_metrics) is bar
     assert progress_bar_shown(module) is bar and progress_bar_shown(torch.nn.Linear(1, 1)) is False
+
+
+def test_a_wordpiece_tokenizer_trains_every_objective(corpus_dir, bert_dir, tmp_path):
+    # A tokenizer with [CLS]/[SEP] and no <s>/</s> (multilingual BERT's, which load_tokenizer accepts): its
+    # sequences are delimited by [CLS] and [SEP] (they were built with None ids and failed in the collator).
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(bert_dir)
+    dm, batch = _batch(bert_dir, tmp_path, corpus_dir, synonym=True)
+    for view in (batch["pairs"]["src"], batch["pairs"]["tgt"], batch["tlm"]):
+        assert (view["input_ids"][:, 0] == tokenizer.cls_token_id).all()
+    assert (batch["tlm"]["input_ids"] == tokenizer.sep_token_id).sum(1).min() >= 3  # [CLS] x [SEP][SEP] y [SEP]
+    module = VecoPretrainModule(vocab_size=dm.vocab_size, pad_token_id=dm.pad_token_id)
+    losses, _, total = _run(module, batch)
+    assert set(losses) == {"tlm", "seq", "tok"} and torch.isfinite(total)
+
+
+def test_an_encoder_of_another_architecture_is_refused_for_pre_training(bert_dir):
+    with pytest.raises(ValueError, match="is a bert checkpoint .*veco-xtreme fine-tunes any Hugging Face encoder"):
+        VecoPretrainModule(encoder=EncoderSpec(path=str(bert_dir)), vocab_size=300)

@@ -173,3 +173,14 @@ def test_text_the_tokenizer_does_not_cover_is_warned_about(corpus_dir, tokenizer
         dm.setup("fit")
     warned = [r.getMessage() for r in caplog.records if "unknown token" in r.getMessage()]
     assert len(warned) == 1 and warned[0].startswith("monolingual th: ") and "trained on th too" in warned[0]
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_blocks_of_a_wordpiece_tokenizer_open_with_cls(corpus_dir, bert_dir, tmp_path, streaming):
+    # multilingual BERT's tokenizer sets [CLS]/[SEP], not <s>/</s>: blocks were packed with None ids
+    dm = _datamodule(corpus_dir, bert_dir, tmp_path, streaming=streaming, val_blocks=1)
+    dm.prepare_data()
+    dm.setup("fit")
+    ids = next(iter(dm.train_dataloader()))["mmlm"]["input_ids"]
+    assert (ids[:, 0] == dm.tokenizer.cls_token_id).all() and (ids == dm.tokenizer.sep_token_id).any()
+

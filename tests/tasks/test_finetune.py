@@ -414,3 +414,80 @@ def test_task_data_errors_name_the_data_options_and_come_before_training(encoder
     assert [e.id for e in skipping.test_sets[0].examples] == ["q1"]
     with pytest.raises(ValueError, match=r"none.json: no examples"):
         qa(on_bad_line="skip", test_files={"de": str(tmp_path / "none.json")}).setup("fit")
+
+
+def test_an_encoder_of_another_architecture_is_fine_tuned_as_itself(bert_dir, tmp_path):
+    # Multilingual BERT, XTREME's baseline: its own task head class with its own weights (XLMRobertaFor... took a
+    # BERT checkpoint's weights for another model's and fine-tuned a random encoder), and its tokenizer's inputs
+    # ([CLS] a [SEP] b [SEP] with token types; the XLM-R layout built by hand needed <s> and </s>).
+    from transformers import AutoModel, BertForSequenceClassification
+
+    from veco_lightning.tasks import SequenceClassificationTask
+
+    task = SequenceClassificationTask(encoder=str(bert_dir), task="xnli")
+    assert isinstance(task.model, BertForSequenceClassification)
+    saved = AutoModel.from_pretrained(bert_dir)
+    assert torch.equal(task.model.bert.encoder.layer[1].output.dense.weight, saved.encoder.layer[1].output.dense.weight)
+    for lang in ("en", "ru"):
+        (tmp_path / f"{lang}.tsv").write_text("\n".join(_xnli_rows(lang)[:20]) + "\n", encoding="utf-8")
+    cli = _fit(tmp_path, _xnli_config(tmp_path, f"{{ru: {tmp_path / 'ru.tsv'}}}"), bert_dir)
+    tokenizer = AutoTokenizer.from_pretrained(bert_dir)
+    test_set = cli.datamodule.test_sets[0]
+    expected = tokenizer(test_set.examples[0].text_a, test_set.examples[0].text_b)
+    assert test_set[0]["input_ids"] == expected["input_ids"]
+    assert test_set[0]["token_type_ids"] == expected["token_type_ids"] and set(expected["token_type_ids"]) == {0, 1}
+    assert len((tmp_path / "out" / "predictions" / "xnli" / "test-ru.tsv").read_text().splitlines()) == 20
+
+
+@pytest.mark.parametrize("layout", ["xlmr", "bert"])
+def test_task_windows_follow_the_tokenizers_layout(layout, tokenizer_dir, bert_dir):
+    # A QA window and a tagging window built from pieces are what the tokenizer gives the same texts.
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir if layout == "xlmr" else bert_dir)
+    context, question = " ".join(sentences("en")[:3]), sentences("en")[5][:12]
+    example = QAExample("q", "t", context, question, [(context[4:9], 4)])
+    feature = QASet([example], "en", "mem", tokenizer, max_length=128, train=True).features[0]
+    expected = tokenizer(question, context)
+    assert feature["input_ids"] == expected["input_ids"]
+    assert feature.get("token_type_ids", [0] * len(feature["input_ids"])) == expected.get(
+        "token_type_ids", [0] * len(feature["input_ids"]))
+    first = feature["first"]  # the context's tokens start there, and the answer span points into them
+    assert feature["input_ids"][first : first + len(feature["offsets"])] == tokenizer(
+        context, add_special_tokens=False)["input_ids"]
+    assert first <= feature["start_positions"] <= feature["end_positions"]
+    words = sentences("ru")[0].split()
+    window = TaggingSet([TaggedSentence(words, ["X"] * len(words), 1)], "ru", "mem", tokenizer, ["X"],
+                        max_length=64).windows[0]
+    single = tokenizer(" ".join(words))["input_ids"]
+    assert window["input_ids"][0] == single[0] and window["input_ids"][-1] == single[-1]
+    assert sum(window["word_starts"]) == len(words) and window["word_starts"][0] == 0
+
+
+def test_token_types_the_encoder_has_no_table_for_are_left_out(bert_dir, tmp_path):
+    # An XLM-R-shaped encoder pre-trained with a WordPiece tokenizer: the tokenizer returns segment ids, the encoder
+    # has one token type; giving it type 1 failed with "index out of range in self".
+    tokenizer = AutoTokenizer.from_pretrained(bert_dir)
+    encoder = tmp_path / "encoder"
+    build_encoder(EncoderSpec(preset="tiny", max_length=128), vocab_size=len(tokenizer),
+                  pad_token_id=tokenizer.pad_token_id).save_pretrained(encoder)
+    tokenizer.save_pretrained(encoder)
+    for lang in ("en", "ru"):
+        (tmp_path / f"{lang}.tsv").write_text("\n".join(_xnli_rows(lang)[:12]) + "\n", encoding="utf-8")
+    _fit(tmp_path, _xnli_config(tmp_path, f"{{ru: {tmp_path / 'ru.tsv'}}}"), encoder)
+    assert len((tmp_path / "out" / "predictions" / "xnli" / "test-ru.tsv").read_text().splitlines()) == 12
+
+
+def test_a_checkpoint_without_the_encoders_weights_is_an_error(bert_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from veco_lightning.tasks.backbone import load_task_encoder
+
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        (partial / name).write_bytes((bert_dir / name).read_bytes())
+    weights = load_file(bert_dir / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if ".layer.1." not in k}, partial / "model.safetensors")
+    from transformers import XLMRobertaForTokenClassification
+
+    with pytest.raises(ValueError, match="weight.* of the bert encoder are not in the checkpoint"):
+        load_task_encoder(str(partial), XLMRobertaForTokenClassification, num_labels=2)

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from veco_lightning.data.masking import Masker
+from veco_lightning.data.tokenizer import boundary_ids
 from veco_lightning.losses.masked_lm import IGNORE_INDEX
 
 
@@ -102,7 +103,7 @@ class ParallelCollator:
                  with_pairs: bool = True, tlm_fraction: float = 1.0) -> None:
         if not 0.0 < tlm_fraction <= 1.0:
             raise ValueError(f"tlm_fraction must be in (0, 1], got {tlm_fraction}")
-        self.bos, self.eos, self.pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+        (self.bos, self.eos), self.pad = boundary_ids(tokenizer), tokenizer.pad_token_id
         self.masker = masker
         self.restart_positions = restart_positions
         self.with_tlm, self.with_pairs = with_tlm, with_pairs

@@ -26,7 +26,7 @@ from veco_lightning.data.readers import (
     text_dataset_key,
 )
 from veco_lightning.data.streaming import StreamingBlocks, check_run_length, check_stream_patterns, stream_loader
-from veco_lightning.data.tokenizer import encode_ids, source_tokenizer_cache
+from veco_lightning.data.tokenizer import boundary_ids, encode_ids, source_tokenizer_cache
 from veco_lightning.distributed import world_info
 from veco_lightning.lexicon.languages import check_language
 
@@ -205,7 +205,7 @@ class MonolingualDataModule(SourceDataModule):
 
         def tokenize_and_pack(batch: dict[str, list]) -> dict[str, list]:
             ids = encode_ids(tokenizer, batch["text"])
-            return {"input_ids": pack_blocks(ids, max_length, tokenizer.bos_token_id, tokenizer.eos_token_id)}
+            return {"input_ids": pack_blocks(ids, max_length, *boundary_ids(tokenizer))}
 
         # The raw text's cache is shared by every source of the same files and reading options (another tokenizer or
         # block length, in this run or another sharing cache_dir), and deleted once tokenized: held for the whole read.

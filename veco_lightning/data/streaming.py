@@ -56,7 +56,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 from veco_lightning.data.readers import expand_globs
 from veco_lightning.data.sampling import smoothed_probabilities
-from veco_lightning.data.tokenizer import encode_ids
+from veco_lightning.data.tokenizer import boundary_ids, encode_ids
 from veco_lightning.lexicon.badinput import (
     MAX_LINE_CHARS,
     UTF8_FIX,
@@ -436,7 +436,7 @@ class StreamingBlocks(IterableDataset):
             raise ValueError(f"language_sizes names languages without files: {sorted(unknown)}")
         BadLines(on_bad_line)  # checks the policy's name
         self.tokenizer, self.max_length, self.seed = tokenizer, max_length, seed
-        self.bos_id, self.eos_id = tokenizer.bos_token_id, tokenizer.eos_token_id
+        self.bos_id, self.eos_id = boundary_ids(tokenizer)
         self.rank, self.world_size, self.repeat = rank, world_size, repeat
         self.text_field, self.on_bad_line, self.max_line_chars = text_field, on_bad_line, max_line_chars
         self.read_batch_rows = read_batch_rows

@@ -4,7 +4,9 @@ The encoder is pre-trained from scratch, so it can use either a published XLM-R 
 (a Hub name) or one trained here on the pre-training corpus. Both must look the same to the
 rest of the package: special ids ``<s>=0 <pad>=1 </s>=2 <unk>=3``, ``<mask>`` last, and
 XLM-R's single/pair templates, so that checkpoints and collators never special-case the
-tokenizer's origin.
+tokenizer's origin. Task inputs (XTREME fine-tuning) follow the tokenizer's own layout instead, so that an
+encoder with another tokenizer (multilingual BERT's WordPiece: ``[CLS] A [SEP] B [SEP]`` with token types) is
+fine-tuned as it was trained (:func:`special_template`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import random
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 import transformers
@@ -113,6 +116,73 @@ def load_tokenizer(name_or_path: str) -> transformers.PreTrainedTokenizerBase:
         raise ValueError(f"Tokenizer {name_or_path!r} lacks required special token(s): {', '.join(missing)}.")
     fresh_tokenizer_cache(tokenizer)
     return tokenizer
+
+
+def boundary_ids(tokenizer: transformers.PreTrainedTokenizerBase) -> tuple[int, int]:
+    """The ids that open and close a sequence: XLM-R's ``<s>`` and ``</s>``, BERT's ``[CLS]`` and ``[SEP]`` (a
+    WordPiece tokenizer such as multilingual BERT's sets no ``bos``/``eos``; ``load_tokenizer`` accepts either)."""
+    def first_set(*names: str) -> int | None:
+        return next((i for i in (getattr(tokenizer, name, None) for name in names) if i is not None), None)
+
+    first, last = first_set("cls_token_id", "bos_token_id"), first_set("sep_token_id", "eos_token_id")
+    if first is None or last is None:
+        raise ValueError(f"{type(tokenizer).__name__} sets neither a cls/bos nor a sep/eos token")
+    return first, last
+
+
+@dataclass(frozen=True)
+class SpecialTemplate:
+    """Where a tokenizer puts its special tokens around one text or a pair, and the segment (token type) of each
+    part: XLM-R ``<s> A </s></s> B </s>`` (all type 0), BERT ``[CLS] A [SEP] B [SEP]`` (B and its ``[SEP]`` type 1).
+
+    Read from the tokenizer's own post-processor (:func:`special_template`), so that a task input built from
+    pre-tokenized pieces (tagging windows, QA windows) is what the tokenizer itself would give the text.
+    """
+
+    prefix: tuple[int, ...]  # before A
+    middle: tuple[int, ...]  # between A and B (a pair)
+    suffix: tuple[int, ...]  # after the last text
+    types: tuple[int, int, int, int]  # token type of prefix + A, middle, B, suffix
+    token_types: bool  # whether the model takes token_type_ids (the tokenizer returns them)
+
+    @property
+    def specials(self) -> int:
+        return len(self.prefix) + len(self.middle) + len(self.suffix)
+
+    def fill(self, a: list[int], b: list[int] | None = None) -> tuple[list[int], list[int]]:
+        """``(input_ids, token_type_ids)`` of ``a`` (and ``b``) with the special tokens."""
+        if b is None:
+            ids = [*self.prefix, *a, *self.suffix]
+            return ids, [self.types[0]] * len(ids)
+        ids = [*self.prefix, *a, *self.middle, *b, *self.suffix]
+        types = ([self.types[0]] * (len(self.prefix) + len(a)) + [self.types[1]] * len(self.middle)
+                 + [self.types[2]] * len(b) + [self.types[3]] * len(self.suffix))
+        return ids, types
+
+
+def special_template(tokenizer: transformers.PreTrainedTokenizerBase, pair: bool) -> SpecialTemplate:
+    """The :class:`SpecialTemplate` of ``tokenizer`` for one text or a pair, from its post-processor; a tokenizer
+    without one (a slow tokenizer) gets XLM-R's ``<s> A </s></s> B </s>`` with its :func:`boundary_ids`."""
+    token_types = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and backend.post_processor is not None:
+        a = backend.encode("a", add_special_tokens=False)
+        b = backend.encode("b", add_special_tokens=False) if pair else None
+        if len(a) and (b is None or len(b)):
+            encoding = backend.post_process(a, b)
+            ids, special, types = encoding.ids, encoding.special_tokens_mask, encoding.type_ids
+            texts = [k for k, flag in enumerate(special) if not flag]  # A's positions, then B's
+            start_a, end_a = texts[0], texts[len(a) - 1] + 1
+            if b is None:
+                return SpecialTemplate(tuple(ids[:start_a]), (), tuple(ids[end_a:]), (types[0], 0, 0, 0),
+                                       token_types)
+            start_b, end_b = texts[len(a)], texts[-1] + 1
+            if texts == [*range(start_a, end_a), *range(start_b, end_b)]:
+                return SpecialTemplate(tuple(ids[:start_a]), tuple(ids[end_a:start_b]), tuple(ids[end_b:]),
+                                       (types[0], types[end_a] if start_b > end_a else types[start_b],
+                                        types[start_b], types[-1]), token_types)
+    first, last = boundary_ids(tokenizer)
+    return SpecialTemplate((first,), (last, last) if pair else (), (last,), (0, 0, 0, 0), False)
 
 
 def fresh_tokenizer_cache(tokenizer: transformers.PreTrainedTokenizerBase, capacity: int = TOKENIZER_CACHE) -> None:

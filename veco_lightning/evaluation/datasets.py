@@ -13,7 +13,7 @@ from transformers import PreTrainedTokenizerBase
 
 from veco_lightning.data.collators import pad_pairs, pad_sequences
 from veco_lightning.data.readers import BadLinePolicy, read_pairs_with_index
-from veco_lightning.data.tokenizer import encode_with_offsets
+from veco_lightning.data.tokenizer import boundary_ids, encode_with_offsets
 from veco_lightning.data.units import mine_units, whitespace_units, word_units
 from veco_lightning.evaluation.alignment import read_pharaoh
 from veco_lightning.evaluation.bitext_mining import BuccSplit, bucc_files, read_bucc
@@ -73,7 +73,7 @@ class BitextEvalSet(Dataset):
             miner = SynonymMiner(dictionary, self.src_lang, self.tgt_lang, stops, None, max_word_chars)
         src_enc = encode_with_offsets(tokenizer, src_texts, max_length - 2)
         tgt_enc = encode_with_offsets(tokenizer, tgt_texts, max_length - 2)
-        bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+        bos, eos = boundary_ids(tokenizer)
         self.items: list[dict[str, Any]] = []
         self.words: tuple[list, list] = ([], [])  # unit spans per pair and side (heatmap labels)
         self.mined = 0  # synonym pairs the dictionary finds; those whose units both kept a token are scored

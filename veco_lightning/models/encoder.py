@@ -157,6 +157,13 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None, pad_token_id: int)
                 **spec.overrides
             )
         model.train()  # from_pretrained returns eval mode, which Lightning keeps: pre-training needs dropout
+        if not (hasattr(model, "roberta") and hasattr(model, "lm_head")):  # what the module and its losses use
+            raise ValueError(
+                f"encoder.path {path!r} is a {model.config.model_type} checkpoint ({type(model).__name__}); "
+                "pre-training and the retrieval evaluation take an XLM-R compatible encoder (model_type xlm-roberta "
+                "or roberta: XLM-R, VECO, a veco-fit export). veco-xtreme fine-tunes any Hugging Face encoder: "
+                f"veco-xtreme fit --config configs/xtreme/xnli.yaml --model.encoder {path}"
+            )
         if not isinstance(model, XLMRobertaForMaskedLM):
             log.warning("Loaded %s from %s; expected an XLM-R compatible encoder", type(model).__name__, path)
         if vocab_size is not None and vocab_size > model.config.vocab_size:

@@ -1,6 +1,7 @@
-"""The encoder a task starts from: an export directory, a pre-training checkpoint, or any local (or hub) XLM-R
-compatible checkpoint, loaded under a task head (``XLMRobertaFor{SequenceClassification,TokenClassification,
-QuestionAnswering}``), together with its tokenizer."""
+"""The encoder a task starts from: an export directory, a pre-training checkpoint, or any local (or hub) Hugging Face
+encoder checkpoint (XLM-R, multilingual BERT, mDeBERTa, ...), loaded under a task head (the ``AutoModelFor...`` class
+of its architecture; ``XLMRobertaFor{SequenceClassification,TokenClassification,QuestionAnswering}`` for a
+``veco-fit`` checkpoint), together with its tokenizer."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import os
 from typing import Any
 
+import transformers
 from transformers import AutoConfig, PreTrainedModel
 
 from veco_lightning.checkpointing import check_recorded_path, is_checkpoint, read_checkpoint, tokenizer_of
@@ -22,12 +24,14 @@ _ENCODER_PREFIX = "model.roberta."  # where VecoPretrainModule keeps the trunk i
 
 
 def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], **config: Any) -> PreTrainedModel:
-    """``model_class`` (e.g. ``XLMRobertaForTokenClassification``) with the encoder's weights and a new task head.
+    """The encoder's task model (``model_class`` for a ``veco-fit`` checkpoint, the same head of the checkpoint's own
+    architecture for a Hugging Face one) with the encoder's weights and a new task head.
 
     Args:
         encoder: an export directory or local Hugging Face checkpoint (``config.json`` + weights), a ``veco-fit``
             ``.ckpt`` file, or a hub name (needs network or a local hub cache).
-        model_class: the task model class.
+        model_class: the XLM-R task model class (e.g. ``XLMRobertaForTokenClassification``); its head names the
+            ``AutoModelFor...`` class a Hugging Face checkpoint is loaded with.
         **config: settings of the task head (``num_labels``, ``id2label``, dropout...).
     """
     encoder = resolve_path(encoder)  # ~ and pkg:// as in the data paths
@@ -56,5 +60,22 @@ def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], **config
     if looks_local(encoder) and not os.path.exists(encoder):
         raise FileNotFoundError(f"Encoder {encoder!r} does not exist: give an export directory (veco-export), a "
                                 "veco-fit .ckpt file or a Hugging Face checkpoint directory")
+    # The Auto class of the task head, so that the checkpoint's own architecture is built: XLMRobertaFor... would
+    # take a BERT or DeBERTa checkpoint's weights for another model's and start from a random encoder.
+    auto_class = getattr(transformers, "AutoModelFor" + model_class.__name__.split("For", 1)[1])
     with hub_errors(encoder, "model.encoder"):
-        return model_class.from_pretrained(encoder, **config)
+        model, info = auto_class.from_pretrained(encoder, output_loading_info=True, **config)
+    check_trunk_loaded(model, info["missing_keys"], encoder)
+    return model
+
+
+def check_trunk_loaded(model: PreTrainedModel, missing: list[str] | set[str], encoder: str) -> None:
+    """Stop when the checkpoint did not give the encoder its weights: only the task head (and a pooler the
+    pre-training checkpoint did not have) may start from random values."""
+    prefix = model.base_model_prefix + "."
+    trunk = sorted(k for k in missing if k.startswith(prefix) and ".pooler." not in k)
+    if trunk:
+        raise ValueError(f"model.encoder {encoder!r}: {len(trunk)} weight(s) of the {model.config.model_type} "
+                         f"encoder are not in the checkpoint ({', '.join(trunk[:3])}, ...), so fine-tuning would "
+                         "start from random values; give a checkpoint of the whole encoder (save_pretrained, "
+                         "veco-export)")

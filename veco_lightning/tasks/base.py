@@ -93,14 +93,18 @@ class XtremeTask(LightningModule):
         note_parameter_shapes(self)  # parameters added since __init__ (the strategy wraps the model after this)
         check_cpu_precision(self._trainer)
         datamodule = getattr(self._trainer, "datamodule", None)
-        config = self.model.config
-        positions = config.max_position_embeddings - (config.pad_token_id or 0) - 1  # XLM-R: positions start at pad + 1
+        # XLM-R's (and RoBERTa's) positions start after the padding index, BERT's at 0.
+        table = getattr(getattr(self.model.base_model, "embeddings", None), "position_embeddings", None)
+        padding_idx = getattr(table, "padding_idx", None)
+        positions = self.model.config.max_position_embeddings - (0 if padding_idx is None else padding_idx + 1)
         if datamodule is not None and getattr(datamodule, "max_length", 0) > positions:
             raise ValueError(f"data.max_length is {datamodule.max_length} but the encoder has position embeddings for "
                              f"{positions} tokens: set data.max_length to at most {positions}")
 
     def forward(self, batch: dict[str, torch.Tensor]) -> Any:
         inputs = {k: v for k, v in batch.items() if k not in ("index", "word_starts")}
+        if getattr(self.model.config, "type_vocab_size", 2) < 2:  # a tokenizer's segments the model has no table for
+            inputs.pop("token_type_ids", None)
         return self.model(**inputs)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:

@@ -25,7 +25,8 @@ INT_LABELS = {"xnli": XNLI_HF_INT_LABELS}
 
 
 class ClassificationSet(TaskSet):
-    """One classification file, tokenized: ``<s> a </s></s> b </s>`` cut to ``max_length`` (longest side first)."""
+    """One classification file, tokenized in the tokenizer's layout (XLM-R ``<s> a </s></s> b </s>``, BERT
+    ``[CLS] a [SEP] b [SEP]``) cut to ``max_length`` (longest side first)."""
 
     def __init__(self, examples: list[ClassificationExample], language: str, path: str, tokenizer, labels: list[str],
                  max_length: int) -> None:
@@ -34,12 +35,16 @@ class ClassificationSet(TaskSet):
         self.labels = labels
         pairs = all(e.text_b is not None for e in self.examples)
         texts_b = [e.text_b for e in self.examples] if pairs else None
+        # The tokenizer's own pair layout, with the token types of a model that takes them (BERT's segments).
         encoded = tokenizer([e.text_a for e in self.examples], texts_b, truncation="longest_first",
-                            max_length=max_length)["input_ids"]
+                            max_length=max_length)
+        types = encoded.get("token_type_ids") if "token_type_ids" in tokenizer.model_input_names else None
         self.features = [
             {"index": i, "input_ids": ids, "labels": self.label_ids[e.label] if e.label is not None else -100}
-            for i, (ids, e) in enumerate(zip(encoded, self.examples))
+            for i, (ids, e) in enumerate(zip(encoded["input_ids"], self.examples))
         ]
+        for feature, token_types in zip(self.features, types or ()):
+            feature["token_type_ids"] = token_types
 
     def __len__(self) -> int:
         return len(self.features)

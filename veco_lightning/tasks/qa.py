@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from transformers import XLMRobertaForQuestionAnswering
 
+from veco_lightning.data.tokenizer import special_template
 from veco_lightning.tasks.base import XtremeTask
 from veco_lightning.tasks.datamodule import TaskDataModule, TaskSet
 from veco_lightning.tasks.formats import QAExample, read_squad, write_qa_predictions, write_squad
@@ -55,7 +56,7 @@ class QASet(TaskSet):
     def __init__(self, examples: list[QAExample], language: str, path: str, tokenizer, max_length: int = 384,
                  doc_stride: int = 128, max_query_length: int = 64, train: bool = False) -> None:
         self.path, self.language, self.examples = path, language, examples
-        bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+        template = special_template(tokenizer, pair=True)  # <s> q </s></s> context </s>, [CLS] q [SEP] context [SEP]
         contexts = list(dict.fromkeys(e.context for e in self.examples))
         context_tokens = dict(zip(contexts, tokenizer(contexts, add_special_tokens=False,
                                                       return_offsets_mapping=True)["input_ids"]))
@@ -67,16 +68,18 @@ class QASet(TaskSet):
         for e, (example, question) in enumerate(zip(self.examples, questions)):
             question = question[:max_query_length]
             ids, offsets = context_tokens[example.context], context_offsets[example.context]
-            room = max_length - len(question) - 4  # <s> q </s></s> context </s>
+            room = max_length - len(question) - template.specials
             starts = window_starts(len(ids), room, doc_stride)
             windows = [(start, min(len(ids) - start, room)) for start in starts]
             answer = example.answers[0] if example.answers else None
             for w, (start, length) in enumerate(windows):
-                first = len(question) + 3  # position of the window's first context token
+                first = len(template.prefix) + len(question) + len(template.middle)  # the window's first token
+                input_ids, token_types = template.fill(question, ids[start : start + length])
                 feature = {"index": len(self.features), "example": e, "first": first, "start": start,
-                           "input_ids": [bos, *question, eos, eos, *ids[start : start + length], eos],
-                           "offsets": offsets[start : start + length],
+                           "input_ids": input_ids, "offsets": offsets[start : start + length],
                            "max_context": [max_context(start + k, windows, w) for k in range(length)]}
+                if template.token_types:
+                    feature["token_type_ids"] = token_types
                 if train and answer is not None:
                     span = self._answer_tokens(offsets, answer, start, length)
                     outside += span == (0, 0)
@@ -104,7 +107,8 @@ class QASet(TaskSet):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         feature = self.features[i]
-        return {k: feature[k] for k in ("index", "input_ids", "start_positions", "end_positions") if k in feature}
+        return {k: feature[k] for k in ("index", "input_ids", "token_type_ids", "start_positions", "end_positions")
+                if k in feature}
 
     def decode(self, outputs: dict[int, tuple], max_answer_length: int = 30, **options: Any) -> dict[str, str]:
         """``{question id: answer text}`` from each window's top start and end positions and their logits."""

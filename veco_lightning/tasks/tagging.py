@@ -15,6 +15,7 @@ import torch
 from transformers import XLMRobertaForTokenClassification
 
 from veco_lightning.data.readers import expand_globs
+from veco_lightning.data.tokenizer import special_template
 from veco_lightning.tasks.base import XtremeTask
 from veco_lightning.tasks.datamodule import TaskDataModule, TaskSet
 from veco_lightning.tasks.formats import TaggedSentence, read_tagging, write_tagging_labels, write_tagging_predictions
@@ -31,8 +32,8 @@ class TaggingSet(TaskSet):
         self.path, self.language, self.sentences = path, language, sentences
         self.labels = labels
         label_ids = {label: i for i, label in enumerate(labels or [])}
-        bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
-        room = max_length - 2  # <s> and </s>
+        template = special_template(tokenizer, pair=False)  # <s> A </s>, [CLS] A [SEP]
+        room = max_length - template.specials
         self.windows: list[dict[str, Any]] = []
         split = 0
         # Every word of the file in one call (each word is tokenized as a text of its own, as XLM-R sees words).
@@ -45,16 +46,21 @@ class TaggingSet(TaskSet):
             pieces = [p[:room] or [tokenizer.unk_token_id] for p in pieces]  # a word always has a first sub-word
             first = 0
             while first < len(pieces) or (first == 0 and not pieces):
-                ids, starts, targets, last = [bos], [0], [-100], first
-                while last < len(pieces) and len(ids) - 1 + len(pieces[last]) <= room:
-                    ids += pieces[last]
+                body, starts, targets, last = [], [], [], first
+                while last < len(pieces) and len(body) + len(pieces[last]) <= room:
+                    body += pieces[last]
                     starts += [1] + [0] * (len(pieces[last]) - 1)
                     gold = sentence.labels[last] if sentence.labels is not None else None
                     targets += [label_ids[gold] if gold is not None else -100] + [-100] * (len(pieces[last]) - 1)
                     last += 1
-                ids, starts, targets = ids + [eos], starts + [0], targets + [-100]
-                self.windows.append({"index": len(self.windows), "input_ids": ids, "word_starts": starts,
-                                     "labels": targets, "sentence": s, "first_word": first})
+                ids, types = template.fill(body)
+                before, after = len(template.prefix), len(template.suffix)
+                window = {"index": len(self.windows), "input_ids": ids, "sentence": s, "first_word": first,
+                          "word_starts": [0] * before + starts + [0] * after,
+                          "labels": [-100] * before + targets + [-100] * after}
+                if template.token_types:
+                    window["token_type_ids"] = types
+                self.windows.append(window)
                 split += first > 0
                 if last == first:  # an empty sentence: one window without words
                     break
@@ -68,7 +74,7 @@ class TaggingSet(TaskSet):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         window = self.windows[i]
-        return {k: window[k] for k in ("index", "input_ids", "word_starts", "labels")}
+        return {k: window[k] for k in ("index", "input_ids", "token_type_ids", "word_starts", "labels") if k in window}
 
     def decode(self, outputs: dict[int, list[int]], **options: Any) -> list[list[str]]:
         """One label per gold word: each sentence's windows joined in order."""
