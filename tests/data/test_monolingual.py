@@ -184,3 +184,9 @@ def test_blocks_of_a_wordpiece_tokenizer_open_with_cls(corpus_dir, bert_dir, tmp
     ids = next(iter(dm.train_dataloader()))["mmlm"]["input_ids"]
     assert (ids[:, 0] == dm.tokenizer.cls_token_id).all() and (ids == dm.tokenizer.sep_token_id).any()
 
+
+def test_streaming_validation_that_takes_all_the_text_is_an_error(corpus_dir, tokenizer_dir, tmp_path):
+    dm = _datamodule(corpus_dir, tokenizer_dir, tmp_path, streaming=True, val_blocks=10_000)
+    with pytest.raises(ValueError, match=r"en\.txt\): its text packs into \d+ blocks of 16 tokens, and validation "
+                                         r"holds out the first 10000 \(data.monolingual.val_blocks\)"):
+        dm.setup("fit")

@@ -471,6 +471,11 @@ class StreamingBlocks(IterableDataset):
         while len(blocks) < val_blocks and (block := reader.next_block()) is not None:
             blocks.append(block)
             rows = reader.row
+        if len(blocks) < val_blocks and len(found.files) == 1:  # validation would take all the text training has
+            raise ValueError(f"language {language!r} ({found.files[0]}): its text packs into {len(blocks)} blocks of "
+                             f"{self.max_length} tokens, and validation holds out the first {val_blocks} "
+                             f"(data.monolingual.val_blocks), so training would get none: set val_blocks to at most "
+                             f"{len(blocks) // 2}, or add text")
         if len(blocks) < val_blocks:
             log.info("%s: its first file gives %d of the %d validation blocks asked for", language, len(blocks),
                      val_blocks)
