@@ -194,5 +194,5 @@ def test_a_wordpiece_tokenizer_trains_every_objective(corpus_dir, bert_dir, tmp_
 
 
 def test_an_encoder_of_another_architecture_is_refused_for_pre_training(bert_dir):
-    with pytest.raises(ValueError, match="is a bert checkpoint .*veco-xtreme fine-tunes any Hugging Face encoder"):
+    with pytest.raises(ValueError, match="is a bert checkpoint; .*veco-xtreme fine-tunes any Hugging Face encoder"):
         VecoPretrainModule(encoder=EncoderSpec(path=str(bert_dir)), vocab_size=300)

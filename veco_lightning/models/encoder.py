@@ -149,21 +149,22 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None, pad_token_id: int)
         if spec.trust_remote_code:
             log.warning("encoder.trust_remote_code is on: %s may run the model code it ships", path)
         with hub_errors(path, "encoder.path"):
-            if spec.overrides:  # the config only (config.json), to check the keys before any weights are read
-                check_overrides(spec.overrides, type(AutoConfig.from_pretrained(
-                    path, trust_remote_code=spec.trust_remote_code)))
+            # the config only (config.json), to check the architecture and the keys before any weights are read
+            config = AutoConfig.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
+            if not xlmr_compatible(config, spec.trust_remote_code):
+                raise ValueError(
+                    f"encoder.path {path!r} is a {config.model_type} checkpoint; pre-training and the retrieval "
+                    "evaluation take an XLM-R compatible encoder (XLM-R, VECO, RoBERTa, a veco-fit export). "
+                    f"veco-xtreme fine-tunes any Hugging Face encoder: veco-xtreme fit --config "
+                    f"configs/xtreme/xnli.yaml --model.encoder {path}"
+                )
+            if spec.overrides:
+                check_overrides(spec.overrides, type(config))
             model = AutoModelForMaskedLM.from_pretrained(
                 path, attn_implementation=spec.attn_implementation, trust_remote_code=spec.trust_remote_code,
                 **spec.overrides
             )
         model.train()  # from_pretrained returns eval mode, which Lightning keeps: pre-training needs dropout
-        if not (hasattr(model, "roberta") and hasattr(model, "lm_head")):  # what the module and its losses use
-            raise ValueError(
-                f"encoder.path {path!r} is a {model.config.model_type} checkpoint ({type(model).__name__}); "
-                "pre-training and the retrieval evaluation take an XLM-R compatible encoder (model_type xlm-roberta "
-                "or roberta: XLM-R, VECO, a veco-fit export). veco-xtreme fine-tunes any Hugging Face encoder: "
-                f"veco-xtreme fit --config configs/xtreme/xnli.yaml --model.encoder {path}"
-            )
         if not isinstance(model, XLMRobertaForMaskedLM):
             log.warning("Loaded %s from %s; expected an XLM-R compatible encoder", type(model).__name__, path)
         if vocab_size is not None and vocab_size > model.config.vocab_size:
@@ -189,6 +190,15 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None, pad_token_id: int)
         attn_implementation=spec.attn_implementation, **spec.overrides,
     )
     return XLMRobertaForMaskedLM(config)
+
+
+def xlmr_compatible(config: Any, trust_remote_code: bool = False) -> bool:
+    """Whether a checkpoint of ``config`` is an encoder the pre-training module trains and evaluates: its masked-LM
+    class has an XLM-R trunk (``roberta``) and head (``lm_head``), as XLM-R, XLM-R XL, RoBERTa and CamemBERT have;
+    multilingual BERT and mDeBERTa have not. (Read from the class built on the meta device: no memory, no weights.)"""
+    with torch.device("meta"):
+        model = AutoModelForMaskedLM.from_config(config, trust_remote_code=trust_remote_code)
+    return hasattr(model, "roberta") and hasattr(model, "lm_head")
 
 
 @contextlib.contextmanager
