@@ -104,12 +104,15 @@ def test_bare_command_says_what_to_run(monkeypatch):
     from veco_lightning.cli import NO_CONFIG
     from veco_lightning.cli import main as command
 
-    monkeypatch.setattr(sys, "argv", ["veco-fit"])
-    with pytest.raises(SystemExit) as exit_info:
-        command()
-    assert exit_info.value.code == NO_CONFIG and "--config configs/quickstart.yaml" in NO_CONFIG
+    for argv in (["veco-fit"], ["veco-fit", "--trainer.max_steps", "10"], ["veco-fit", "fit", "--seed_everything=1"]):
+        monkeypatch.setattr(sys, "argv", argv)  # no config and no data: not the parser's "data.tokenizer: Expected"
+        with pytest.raises(SystemExit) as exit_info:
+            command()
+        assert exit_info.value.code == NO_CONFIG and "--config configs/quickstart.yaml" in NO_CONFIG
     from veco_lightning.cli import prepare_main
     from veco_lightning.tasks.cli import main as xtreme
+
+    monkeypatch.setattr(sys, "argv", ["veco-fit"])
 
     with pytest.raises(SystemExit, match="veco-prepare --config my.yaml"):
         prepare_main()

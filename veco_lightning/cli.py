@@ -120,9 +120,10 @@ NO_CONFIG = ("veco-fit needs a config: `veco-fit --config configs/quickstart.yam
 
 
 def exit_if_bare(args: list[str] | None, message: str) -> None:
-    """A command given no argument at all exits with ``message`` (what to run), not with the parser's first missing
-    key."""
-    if (sys.argv[1:] if args is None else args) == []:
+    """A command given no config and no data option (``veco-fit``, ``veco-fit --trainer.max_steps 10``) exits with
+    ``message`` (what to run), not with the parser's first missing key (``data.tokenizer: Expected a str``)."""
+    given = [a for a in (sys.argv[1:] if args is None else args) if a not in SUBCOMMANDS]
+    if not any(a in ("-c", "-h") or a.startswith(("--config", "--data", "--help", "--print_config")) for a in given):
         sys.exit(message)
 
 
