@@ -508,6 +508,52 @@ def test_suite_of_a_bert_encoder_fine_tunes_and_leaves_retrieval_out(bert_dir, t
         encoding="utf-8")
     scores = main(["suite", "--tasks", f"[{tmp_path / 'xnli.yaml'}]", "--retrieval", str(tmp_path / "retrieval.yaml"),
                    "--args", "[--trainer.max_steps=2, --trainer.logger=false, --trainer.enable_progress_bar=false]",
-                   f"--encoder={bert_dir}", f"--output_dir={tmp_path / 'out'}"])
+                   f"--encoder={bert_dir}", f"--output_dir={tmp_path / 'out'}", "--export_models=true"])
     assert set(scores["tasks"]) == {"xnli"}
     assert "Skipping retrieval" in capsys.readouterr().out
+    from transformers import AutoConfig
+
+    assert AutoConfig.from_pretrained(tmp_path / "out" / "models" / "xnli").id2label == dict(enumerate(
+        ["contradiction", "entailment", "neutral"]))  # each task's model, with its label names
+
+
+def test_the_fine_tuned_model_is_exported_for_pipelines(encoder_dir, tmp_path):
+    # --export_dir: the kept checkpoint's task model and the tokenizer, for AutoModelFor... and pipeline()
+    from transformers import AutoModelForQuestionAnswering, AutoModelForTokenClassification, pipeline
+
+    from veco_lightning.checkpointing import read_checkpoint
+
+    def block(k: int, words: list[str]) -> str:
+        return f"# sent_id = {k}\n" + "".join(
+            f"{i + 1}\t{w}\t_\t{'NOUN' if i % 2 else 'VERB'}\t_\t_\t0\t_\t_\t_\n" for i, w in enumerate(words)) + "\n"
+
+    conllu = "".join(block(k, sentence.rstrip(".").split()) for k, sentence in enumerate(sentences("en")[:16]))
+    (tmp_path / "train.conllu").write_text(conllu, encoding="utf-8")
+    cli = _fit(tmp_path, f"""
+model: {{class_path: veco_lightning.tasks.TokenClassificationTask, init_args: {{task: udpos}}}}
+data:
+  class_path: veco_lightning.tasks.TaggingDataModule
+  init_args: {{train_files: {tmp_path / 'train.conllu'}, dev_file: {tmp_path / 'train.conllu'}, batch_size: 4}}
+""", encoder_dir, f"--export_dir={tmp_path / 'udpos-model'}")
+    exported = AutoModelForTokenClassification.from_pretrained(tmp_path / "udpos-model")
+    assert exported.config.id2label == {0: "NOUN", 1: "VERB"}
+    kept = read_checkpoint(cli.trainer.checkpoint_callback.best_model_path)["state_dict"]
+    for name, value in exported.state_dict().items():
+        assert torch.equal(value, kept[f"model.{name}"]), name
+    tagged = pipeline("token-classification", model=str(tmp_path / "udpos-model"))(sentences("en")[0])
+    assert tagged and {t["entity"] for t in tagged} <= {"NOUN", "VERB"}
+
+    context = " ".join(sentences("en")[:4])
+    questions = [{"id": f"q{k}", "question": "who?", "answers": [{"text": context[:7], "answer_start": 0}]}
+                 for k in range(8)]
+    squad = {"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": context, "qas": questions}]}]}
+    (tmp_path / "train.json").write_text(json.dumps(squad), encoding="utf-8")
+    cli = _fit(tmp_path, f"""
+trainer: {{limit_val_batches: 0, num_sanity_val_steps: 0}}
+model: {{class_path: veco_lightning.tasks.QuestionAnsweringTask, init_args: {{task: xquad}}}}
+data:
+  class_path: veco_lightning.tasks.QADataModule
+  init_args: {{train_files: {tmp_path / 'train.json'}, max_length: 64, doc_stride: 16, batch_size: 4}}
+""", encoder_dir, f"--export_dir={tmp_path / 'qa-model'}")
+    exported = AutoModelForQuestionAnswering.from_pretrained(tmp_path / "qa-model")  # QA keeps the last model
+    assert torch.equal(exported.qa_outputs.weight, cli.model.model.qa_outputs.weight)

@@ -105,15 +105,7 @@ def export_pretrained(
         run_config: the run's configuration (YAML text) for the model card.
         results: an evaluation report (``results.md``) whose tables go into the model card.
     """
-    if state_dict is not None:
-        weights = {k[len(_MODEL_PREFIX) :]: v for k, v in state_dict.items() if k.startswith(_MODEL_PREFIX)}
-        model = type(model)(model.config)
-        model.load_state_dict(weights)
-    broken = next((name for name, value in model.state_dict().items()
-                   if value.is_floating_point() and not torch.isfinite(value).all()), None)
-    if broken is not None:
-        raise ValueError(f"Refusing to export to {output_dir}: parameter {broken} holds NaN or infinite values (the "
-                         "run diverged). Resume from an earlier checkpoint with a lower learning rate")
+    model = _weights_to_export(model, state_dict, output_dir)
     os.makedirs(output_dir, exist_ok=True)
     depth = None
     if tokenizer is not None:  # first: it checks pooling and layer before anything heavy is written
@@ -130,6 +122,37 @@ def export_pretrained(
 # The weight files save_pretrained writes: whole (safetensors, or a torch pickle of older versions), or sharded with an
 # index beside the shards.
 _WEIGHTS = re.compile(r"(model|pytorch_model)(-\d{5}-of-\d{5})?\.(safetensors|bin)(\.index\.json)?")
+
+
+def _weights_to_export(model: PreTrainedModel, state_dict: dict[str, torch.Tensor] | None,
+                       output_dir: str) -> PreTrainedModel:
+    """``model``, or a copy of it holding the ``model.`` entries of a module's ``state_dict``; refused when a weight
+    is not finite."""
+    if state_dict is not None:
+        weights = {k[len(_MODEL_PREFIX) :]: v for k, v in state_dict.items() if k.startswith(_MODEL_PREFIX)}
+        model = type(model)(model.config)
+        model.load_state_dict(weights)
+    broken = next((name for name, value in model.state_dict().items()
+                   if value.is_floating_point() and not torch.isfinite(value).all()), None)
+    if broken is not None:
+        raise ValueError(f"Refusing to export to {output_dir}: parameter {broken} holds NaN or infinite values (the "
+                         "run diverged). Resume from an earlier checkpoint with a lower learning rate")
+    return model
+
+
+def export_task_model(model: PreTrainedModel, output_dir: str, tokenizer: PreTrainedTokenizerBase | None = None,
+                      state_dict: dict[str, torch.Tensor] | None = None) -> str:
+    """Write a fine-tuned task model (``...ForTokenClassification``, ``...ForSequenceClassification``,
+    ``...ForQuestionAnswering``, with its label names) and its tokenizer, for ``AutoModelFor...`` and transformers'
+    ``pipeline``; ``state_dict``: a task module's weights (the checkpoint the task kept) to write instead of
+    ``model``'s own."""
+    model = _weights_to_export(model, state_dict, output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+    if tokenizer is not None:
+        save_tokenizer(tokenizer, output_dir, model_max_length=usable_length(model.config))
+    _remove_weights(output_dir)
+    model.save_pretrained(output_dir)
+    return output_dir
 
 
 def _remove_weights(output_dir: str) -> None:

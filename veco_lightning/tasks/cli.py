@@ -71,7 +71,10 @@ def suite_parser():
                         "retrieval tasks; null: none")
     parser.add_argument("--retrieval_args", type=list[str], default=[],
                         help="extra veco-fit test arguments of the retrieval run (e.g. --model.evaluation.layer=7)")
-    parser.add_argument("--encoder", type=str, required=True, help="export directory, .ckpt or XLM-R checkpoint")
+    parser.add_argument("--export_models", type=bool, default=False,
+                        help="write each task's fine-tuned model and tokenizer to <output_dir>/models/<task config>")
+    parser.add_argument("--encoder", type=str, required=True,
+                        help="export directory, .ckpt or Hugging Face checkpoint (a directory or Hub id)")
     parser.add_argument("--output_dir", type=str, required=True, help="predictions, labels, scores and the table")
     return parser
 
@@ -84,5 +87,5 @@ def suite_main(args: list[str] | None = None) -> dict:
     from veco_lightning.cli import run_cli as run_veco_fit
 
     suite = Suite(list(config.tasks), list(config.args), dict(config.task_args), config.retrieval,
-                  list(config.retrieval_args))
+                  list(config.retrieval_args), config.export_models)
     return run_suite(suite, config.encoder, config.output_dir, run_cli, run_veco_fit)

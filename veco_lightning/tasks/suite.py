@@ -37,6 +37,7 @@ class Suite:
         retrieval: evaluation config (``veco-fit test``) whose Tatoeba and BUCC sets are scored as XTREME's
             retrieval tasks; ``None``: none.
         retrieval_args: extra ``veco-fit test`` arguments of that run (``["--model.evaluation.layer=7"]``).
+        export_models: write each task's fine-tuned model and tokenizer to ``<output_dir>/models/<task config>``.
     """
 
     tasks: list[str]
@@ -44,6 +45,7 @@ class Suite:
     task_args: dict[str, list[str]] = field(default_factory=dict)
     retrieval: str | None = None
     retrieval_args: list[str] = field(default_factory=list)
+    export_models: bool = False
 
 
 def _exists(pattern: str) -> bool:
@@ -163,6 +165,7 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
         run(["fit", "--config", config_file, f"--model.init_args.encoder={encoder}",
              f"--model.init_args.output_dir={output_dir}",
              f"--trainer.default_root_dir={os.path.join(output_dir, 'runs', name)}",
+             *([f"--export_dir={os.path.join(output_dir, 'models', name)}"] if suite.export_models else []),
              *suite.args, *suite.task_args.get(config_file, []), *only_present])
         ran.append(name)
     predictions, labels = os.path.join(output_dir, "predictions"), os.path.join(output_dir, "labels")
