@@ -542,6 +542,17 @@ data:
         assert torch.equal(value, kept[f"model.{name}"]), name
     tagged = pipeline("token-classification", model=str(tmp_path / "udpos-model"))(sentences("en")[0])
     assert tagged and {t["entity"] for t in tagged} <= {"NOUN", "VERB"}
+    # the same from the finished run's checkpoint: veco-xtreme test --ckpt_path --export_dir; veco-export says so
+    best = cli.trainer.checkpoint_callback.best_model_path
+    run_cli(["test", "--config", str(tmp_path / "task.yaml"), f"--model.init_args.encoder={encoder_dir}",
+             f"--model.init_args.output_dir={tmp_path / 'out'}", "--trainer.logger=false", f"--ckpt_path={best}",
+             f"--export_dir={tmp_path / 'again'}", "--trainer.enable_progress_bar=false"])
+    again = AutoModelForTokenClassification.from_pretrained(tmp_path / "again")
+    assert all(torch.equal(value, again.state_dict()[name]) for name, value in exported.state_dict().items())
+    from veco_lightning.models.export import export_checkpoint
+
+    with pytest.raises(ValueError, match="is a veco-xtreme checkpoint .udpos fine-tuning.*--export_dir DIR"):
+        export_checkpoint(best, str(tmp_path / "nothing"))
 
     context = " ".join(sentences("en")[:4])
     questions = [{"id": f"q{k}", "question": "who?", "answers": [{"text": context[:7], "answer_start": 0}]}

@@ -36,6 +36,10 @@ class XtremeCLI(CheckpointingCLI, LightningCLI):
     def before_test(self) -> None:
         self.resolve_last_checkpoint()
         self.config_init["test"]["verbose"] = False  # the task prints one table of every test language
+        if self.config["test"].get("export_dir") and self.config_init["test"].get("ckpt_path") in (None, "best"):
+            # (Lightning's "best" is the fit's own, which a test run has not)
+            raise ValueError("--export_dir with test writes the task model of a fine-tuned checkpoint: give it as "
+                             "--ckpt_path (a path, or last)")
 
     def after_fit(self) -> None:
         callback = self.trainer.checkpoint_callback
@@ -50,6 +54,12 @@ class XtremeCLI(CheckpointingCLI, LightningCLI):
         export_dir = self.config[self.subcommand].get("export_dir")
         if export_dir:
             self.export(export_dir, ckpt)
+
+    def after_test(self) -> None:
+        """``veco-xtreme test --ckpt_path CKPT --export_dir DIR``: the task model of a finished fine-tuning run."""
+        export_dir = self.config["test"].get("export_dir")
+        if export_dir:
+            self.export(export_dir, self.config_init["test"]["ckpt_path"])
 
     def export(self, export_dir: str, ckpt: str | None) -> None:
         """Write the task model of checkpoint ``ckpt`` (the weights in memory when there is none) and the tokenizer
