@@ -193,6 +193,28 @@ def test_a_wordpiece_tokenizer_trains_every_objective(corpus_dir, bert_dir, tmp_
     assert set(losses) == {"tlm", "seq", "tok"} and torch.isfinite(total)
 
 
-def test_an_encoder_of_another_architecture_is_refused_for_pre_training(bert_dir):
-    with pytest.raises(ValueError, match="is a bert checkpoint; .*veco-xtreme fine-tunes any Hugging Face encoder"):
-        VecoPretrainModule(encoder=EncoderSpec(path=str(bert_dir)), vocab_size=300)
+def test_an_encoder_of_another_architecture_is_evaluated_not_trained(bert_dir, corpus_dir, tmp_path):
+    # Multilingual BERT (LaBSE, mDeBERTa): scored by the evaluation with its own trunk and [CLS]/[SEP]; training it
+    # (or validating, which runs the objectives) needs XLM-R's masked-LM head, and is refused before step 1. It failed
+    # with "'BertForMaskedLM' object has no attribute 'lm_head'".
+    from lightning import Trainer
+    from transformers import AutoModel
+
+    from veco_lightning.datamodule import VecoDataModule
+    from veco_lightning.evaluation.datamodule import EvaluationDataModule
+    from veco_lightning.models.encoder import EncoderForEvaluation
+
+    module = VecoPretrainModule(encoder=EncoderSpec(path=str(bert_dir)), vocab_size=300)
+    assert isinstance(module.model, EncoderForEvaluation)
+    saved = AutoModel.from_pretrained(bert_dir)
+    assert torch.equal(module.encoder.encoder.layer[1].output.dense.weight, saved.encoder.layer[1].output.dense.weight)
+    pairs = {"ru-en": {"src": str(corpus_dir / "ru.txt"), "tgt": str(corpus_dir / "en.txt")}}
+    data = VecoDataModule(tokenizer=str(bert_dir), monolingual=None,
+                          evaluation=EvaluationDataModule(pairs=pairs, max_length=32, val_max_pairs=0))
+    trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+                      default_root_dir=tmp_path)
+    module.scorer.options.report_dir = str(tmp_path / "eval")
+    trainer.test(module, datamodule=data, verbose=False)
+    assert 0 <= trainer.callback_metrics["test/retrieval/ru-en/src2tgt"] <= 1
+    with pytest.raises(ValueError, match="is a bert checkpoint: veco-fit fit needs XLM-R's masked-LM head"):
+        Trainer(accelerator="cpu", logger=False, max_steps=1, default_root_dir=tmp_path).fit(module, datamodule=data)

@@ -58,7 +58,12 @@ class VecoCLI(CheckpointingCLI, LightningCLI):
             trainer.callbacks.append(EmbeddingWriter())
         return trainer
 
+    def before_fit(self) -> None:
+        self.model.check_trainable("fit")  # before the data is prepared, which may take long
+        self.resolve_last_checkpoint()
+
     def before_validate(self) -> None:
+        self.model.check_trainable("validate")
         self.resolve_last_checkpoint()
         self.config_init["validate"]["verbose"] = False  # the evaluation report prints its own tables
         self.warn_without_weights()

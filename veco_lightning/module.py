@@ -20,7 +20,7 @@ from veco_lightning.hardware import check_cpu_precision
 from veco_lightning.logs import progress_bar_shown
 from veco_lightning.losses.masked_lm import IGNORE_INDEX, MaskedLMLoss
 from veco_lightning.models.dropout import ATTENTION
-from veco_lightning.models.encoder import EncoderSpec, build_encoder
+from veco_lightning.models.encoder import EncoderSpec, build_encoder, usable_length
 from veco_lightning.models.heads import (
     SequenceAlignmentHead,
     SequenceContrastOptions,
@@ -436,8 +436,8 @@ class VecoPretrainModule(LightningModule):
         note_parameter_shapes(self)
         check_cpu_precision(self._trainer)
         datamodule = getattr(self._trainer, "datamodule", None)
-        config = self.model.config
-        positions = config.max_position_embeddings - (config.pad_token_id or 0) - 1  # XLM-R: positions from pad + 1
+        self.check_trainable(stage)
+        positions = usable_length(self.model.config)  # XLM-R's positions start after the padding index, BERT's at 0
         for member in [datamodule, *getattr(datamodule, "members", [])]:
             length = getattr(member, "max_length", None)
             if isinstance(length, int) and length > positions:
@@ -446,6 +446,18 @@ class VecoPretrainModule(LightningModule):
                                  f"raise model.encoder.max_length to {length} (a preset)")
         if stage == "fit" and getattr(datamodule, "pair_sources", None) is not None:  # VecoDataModule
             self._check_sources_feed_objectives(datamodule)
+
+    def check_trainable(self, stage: str) -> None:
+        """An encoder of another architecture (:class:`~veco_lightning.models.encoder.EncoderForEvaluation`) is
+        scored (``test``, ``predict``), never trained or validated: the objectives need XLM-R's masked-LM head."""
+        if self.model.lm_head is not None or stage in ("test", "predict"):
+            return
+        path = self.encoder_spec.path
+        raise ValueError(
+            f"encoder.path {path!r} is a {self.model.config.model_type} checkpoint: veco-fit "
+            f"{getattr(stage, 'value', stage)} needs XLM-R's masked-LM head, so it takes XLM-R compatible encoders "
+            "(XLM-R, VECO, RoBERTa, a veco-fit export); this one is scored by veco-fit test and predict, and "
+            f"veco-xtreme fine-tunes it: veco-xtreme fit --config configs/xtreme/xnli.yaml --model.encoder {path}")
 
     def _check_sources_feed_objectives(self, datamodule: Any) -> None:
         """A training source all of whose objectives weigh 0 would stop the run at the first step that draws it

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
-from transformers import AutoConfig, AutoModelForMaskedLM, XLMRobertaConfig, XLMRobertaForMaskedLM
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMaskedLM,
+    PreTrainedModel,
+    XLMRobertaConfig,
+    XLMRobertaForMaskedLM,
+)
 
 from veco_lightning.models.dropout import use_fast_dropout
 from veco_lightning.paths import looks_local, offline, resolve_path
@@ -94,6 +102,13 @@ def preset_config(
     return XLMRobertaConfig(**kwargs)
 
 
+def usable_length(config: Any) -> int:
+    """The longest input the encoder takes: XLM-R's (and RoBERTa's) position ids start at ``pad_token_id + 1``,
+    BERT's at 0."""
+    offset = config.pad_token_id + 1 if config.model_type in ("xlm-roberta", "roberta") else 0
+    return config.max_position_embeddings - offset
+
+
 def check_overrides(overrides: dict[str, Any], config_class: type) -> None:
     """Every key of ``encoder.overrides`` must be a field of the encoder's config class: a config takes unknown keys
     without a word (``hidden_dropout: 0.2`` would be stored and read by nothing, the dropout it meant unchanged)."""
@@ -112,9 +127,12 @@ def check_overrides(overrides: dict[str, Any], config_class: type) -> None:
                          f"max_position_embeddings")
 
 
-def build_encoder(spec: EncoderSpec, vocab_size: int | None = None, pad_token_id: int = 1) -> XLMRobertaForMaskedLM:
+def build_encoder(spec: EncoderSpec, vocab_size: int | None = None,
+                  pad_token_id: int = 1) -> XLMRobertaForMaskedLM | EncoderForEvaluation:
     """Build a fresh preset encoder, or load one for continued pre-training or evaluation: a Hugging Face directory
-    (an export, XLM-R) or a ``veco-fit`` ``.ckpt`` file (its own shape and weights, read with ``weights_only``).
+    (an export, XLM-R) or a ``veco-fit`` ``.ckpt`` file (its own shape and weights, read with ``weights_only``). A
+    Hugging Face encoder of another architecture (multilingual BERT) is loaded to be evaluated only
+    (:class:`EncoderForEvaluation`).
 
     When the tokenizer has more entries than a loaded checkpoint's embedding matrix, the embeddings are
     resized (new rows initialised as transformers does) and a warning says so. With ``spec.fast_dropout`` its
@@ -124,7 +142,8 @@ def build_encoder(spec: EncoderSpec, vocab_size: int | None = None, pad_token_id
     return use_fast_dropout(model) if spec.fast_dropout else model
 
 
-def _build_encoder(spec: EncoderSpec, vocab_size: int | None, pad_token_id: int) -> XLMRobertaForMaskedLM:
+def _build_encoder(spec: EncoderSpec, vocab_size: int | None,
+                   pad_token_id: int) -> XLMRobertaForMaskedLM | EncoderForEvaluation:
     if "trust_remote_code" in spec.overrides:
         raise ValueError("encoder.overrides may not set trust_remote_code: it runs code shipped with the checkpoint. "
                          "If you trust that code, set encoder.trust_remote_code: true by name")
@@ -151,15 +170,13 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None, pad_token_id: int)
         with hub_errors(path, "encoder.path"):
             # the config only (config.json), to check the architecture and the keys before any weights are read
             config = AutoConfig.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
-            if not xlmr_compatible(config, spec.trust_remote_code):
-                raise ValueError(
-                    f"encoder.path {path!r} is a {config.model_type} checkpoint; pre-training and the retrieval "
-                    "evaluation take an XLM-R compatible encoder (XLM-R, VECO, RoBERTa, a veco-fit export). "
-                    f"veco-xtreme fine-tunes any Hugging Face encoder: veco-xtreme fit --config "
-                    f"configs/xtreme/xnli.yaml --model.encoder {path}"
-                )
             if spec.overrides:
                 check_overrides(spec.overrides, type(config))
+            if not xlmr_compatible(config, spec.trust_remote_code):
+                log.info("%s is a %s checkpoint: loaded to be evaluated (veco-fit test, predict), not trained",
+                         path, config.model_type)
+                trunk = AutoModel.from_pretrained(path, trust_remote_code=spec.trust_remote_code, **spec.overrides)
+                return EncoderForEvaluation(trunk.eval())
             model = AutoModelForMaskedLM.from_pretrained(
                 path, attn_implementation=spec.attn_implementation, trust_remote_code=spec.trust_remote_code,
                 **spec.overrides
@@ -192,10 +209,27 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None, pad_token_id: int)
     return XLMRobertaForMaskedLM(config)
 
 
+class EncoderForEvaluation(nn.Module):
+    """A Hugging Face encoder of another architecture than XLM-R's (multilingual BERT, LaBSE, mDeBERTa) under the
+    names the module uses: ``roberta``, the trunk, and no ``lm_head``. The evaluation scores it as it scores the
+    package's encoders (its tokenizer's ``[CLS]``/``[SEP]`` delimit the sentences); the pre-training objectives
+    need XLM-R's masked-LM head, so it is not trained (:meth:`VecoPretrainModule.setup` says so)."""
+
+    def __init__(self, trunk: PreTrainedModel) -> None:
+        super().__init__()
+        self.roberta = trunk
+        self.lm_head = None
+        self.config = trunk.config
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.roberta.get_input_embeddings()
+
+
 def xlmr_compatible(config: Any, trust_remote_code: bool = False) -> bool:
-    """Whether a checkpoint of ``config`` is an encoder the pre-training module trains and evaluates: its masked-LM
-    class has an XLM-R trunk (``roberta``) and head (``lm_head``), as XLM-R, XLM-R XL, RoBERTa and CamemBERT have;
-    multilingual BERT and mDeBERTa have not. (Read from the class built on the meta device: no memory, no weights.)"""
+    """Whether a checkpoint of ``config`` is an encoder the pre-training module trains (others it only evaluates):
+    its masked-LM class has an XLM-R trunk (``roberta``) and head (``lm_head``), as XLM-R, XLM-R XL, RoBERTa and
+    CamemBERT have; multilingual BERT and mDeBERTa have not. (Read from the class built on the meta device: no
+    memory, no weights.)"""
     with torch.device("meta"):
         model = AutoModelForMaskedLM.from_config(config, trust_remote_code=trust_remote_code)
     return hasattr(model, "roberta") and hasattr(model, "lm_head")

@@ -31,18 +31,13 @@ from veco_lightning.checkpointing import check_recorded_path, checkpoint_error, 
 from veco_lightning.data.tokenizer import load_tokenizer, save_tokenizer
 from veco_lightning.logs import run_log_dir
 from veco_lightning.models.consolidate import consolidate_checkpoint
+from veco_lightning.models.encoder import usable_length
 
 log = logging.getLogger(__name__)
 
 _MODEL_PREFIX = "model."
 _LANGUAGE = re.compile(r"[a-z]{2,3}")  # ISO 639 codes, as the configs name languages (en, de, zh, ...)
 _NOT_LANGUAGES = {"xx", "all"}  # placeholders the configs use for "other languages" and "one group"
-
-
-def usable_length(config: PretrainedConfig) -> int:
-    """The longest input the encoder takes: XLM-R's position ids start at ``pad_token_id + 1``."""
-    offset = config.pad_token_id + 1 if config.model_type in ("xlm-roberta", "roberta") else 0
-    return config.max_position_embeddings - offset
 
 
 def write_sentence_transformers_config(output_dir: str, config: PretrainedConfig, pooling: str = "mean",

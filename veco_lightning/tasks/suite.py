@@ -78,25 +78,6 @@ def retrieval_available(config_file: str) -> list[str]:
     return [f"{part} folder {root} not found" for part, root in roots]
 
 
-def retrieval_encoder(encoder: str) -> list[str]:
-    """Why the retrieval evaluation cannot take ``encoder`` (a Hugging Face checkpoint of an architecture other than
-    XLM-R's, such as multilingual BERT, which the task fine-tuning takes); empty when it can."""
-    from transformers import AutoConfig
-
-    from veco_lightning.checkpointing import is_checkpoint
-    from veco_lightning.models.encoder import hub_errors, xlmr_compatible
-
-    path = resolve_path(encoder)
-    if is_checkpoint(path):
-        return []
-    with hub_errors(path, "--encoder"):
-        config = AutoConfig.from_pretrained(path)
-    if xlmr_compatible(config):
-        return []
-    return [f"the encoder is a {config.model_type} checkpoint, and the retrieval evaluation takes XLM-R compatible "
-            "encoders (the tasks fine-tune any)"]
-
-
 def _task_name(config_file: str) -> str:
     """The XTREME task a task config runs (the folder its predictions go to): its model's or data's ``task``, else
     the config file's name."""
@@ -140,7 +121,7 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
 
     ran, written = [], set()  # the task folders this run writes: only those are scored
     if suite.retrieval:
-        reasons = retrieval_available(suite.retrieval) + retrieval_encoder(encoder)
+        reasons = retrieval_available(suite.retrieval)
         if reasons:
             print(f"Skipping retrieval ({suite.retrieval}): {'; '.join(reasons)}")
         elif evaluate is None:
