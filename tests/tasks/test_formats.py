@@ -303,6 +303,24 @@ def test_tagging_label_set_skips_whole_sentences(tmp_path, caplog):
         read_tagging(empty)
 
 
+def test_tagging_conll_2003_layout(tmp_path):
+    # CoNLL-2002/2003 NER (word first, tag last, spaces, -DOCSTART- lines): read as one column before, so every
+    # "word" was a whole line and the file had "no labels"
+    path = write(tmp_path, "train.txt", "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\n"
+                                        "-DOCSTART- -X- -X- O\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n")
+    sentences = read_tagging(path)
+    assert [(s.words, s.labels, s.line) for s in sentences] == [
+        (["EU", "rejects"], ["B-ORG", "O"], 3), (["Peter", "Blackburn"], ["B-PER", "I-PER"], 7)]
+    two = write(tmp_path, "ned.train", "De Art O\nEuropese Adj B-MISC\n\nBrussel N B-LOC\n")
+    assert [s.labels for s in read_tagging(two, layout="conll")] == [["O", "B-MISC"], ["B-LOC"]]
+    bad = write(tmp_path, "bad.txt", "EU NNP B-NP B-ORG\nrejects VBZ O\n")
+    with pytest.raises(ValueError, match=at(bad, 2) + ": 3 space-separated column.*expected 4"):
+        read_tagging(bad)
+    tags = write(tmp_path, "tags.txt", "EU B-ORG\n")
+    with pytest.raises(ValueError, match=at(tags, 1) + r": tag 'B-ORG' is not one of"):
+        read_tagging(tags, labels=["O"])
+
+
 def test_tagging_label_files(tmp_path):
     write_tagging_predictions(tmp_path / "p" / "test-de.tsv", [["B-PER", "I-PER"], ["O"]])
     assert (tmp_path / "p" / "test-de.tsv").read_text() == "B-PER\nI-PER\n\nO\n"

@@ -102,7 +102,8 @@ class TaggingDataModule(TaskDataModule):
     outside it in a development or test file is an error naming the file and line (or a counted skip).
 
     Args:
-        layout: the files' format: ``conllu``, ``tsv`` (``word<TAB>label``, PAN-X) or ``auto`` (detected).
+        layout: the files' format: ``conllu``, ``tsv`` (``word<TAB>label``, PAN-X), ``conll`` (CoNLL-2003's
+            space-separated columns, the tag last) or ``auto`` (detected).
         label_names: fix the label set instead of reading it from the training files.
         **kwargs: the arguments of :class:`~veco_lightning.tasks.datamodule.TaskDataModule`.
     """

@@ -1,5 +1,6 @@
-"""Token classification files (UD POS, WikiANN / PAN-X NER): CoNLL-U, XTREME's ``word<TAB>label`` TSV (with or
-without PAN-X's ``lang:`` prefixes), and XTREME's one-label-per-line prediction files."""
+"""Token classification files (UD POS, WikiANN / PAN-X NER, CoNLL-2002/2003 NER): CoNLL-U, XTREME's
+``word<TAB>label`` TSV (with or without PAN-X's ``lang:`` prefixes), CoNLL-2003's space-separated columns, and
+XTREME's one-label-per-line prediction files."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from veco_lightning.tasks.formats._common import (
     write_text,
 )
 
-TaggingLayout = Literal["auto", "conllu", "tsv"]
+TaggingLayout = Literal["auto", "conllu", "tsv", "conll"]
+_DOCSTART = "-DOCSTART-"  # CoNLL-2002/2003's document separator line
 
 _WORD_ID = re.compile(r"[1-9][0-9]*")
 _SKIPPED_ID = re.compile(r"[1-9][0-9]*-[1-9][0-9]*|[0-9]+\.[1-9][0-9]*")  # multi-word token ranges, empty nodes
@@ -59,15 +61,19 @@ def _blocks(lines: list[str]) -> list[tuple[int, list[str]]]:
     return blocks
 
 
-def detect_tagging_layout(path: str, lines: Sequence[str]) -> Literal["conllu", "tsv"]:
+def detect_tagging_layout(path: str, lines: Sequence[str]) -> Literal["conllu", "tsv", "conll"]:
     """``conllu`` for ``.conllu`` files or when the first line that is neither blank nor a ``#`` comment has 10
-    TAB-separated columns starting with a word ID; else ``tsv``."""
+    TAB-separated columns starting with a word ID; ``conll`` when that line is CoNLL-2003's ``-DOCSTART-`` or holds
+    no TAB but several space-separated columns; else ``tsv``."""
     if path.endswith(".conllu"):
         return "conllu"
     first = next((line for line in lines if line.strip() and not line.startswith("#")), "")
     fields = first.split("\t")
-    return "conllu" if len(fields) == 10 and (_WORD_ID.fullmatch(fields[0]) or _SKIPPED_ID.fullmatch(fields[0])) \
-        else "tsv"
+    if len(fields) == 10 and (_WORD_ID.fullmatch(fields[0]) or _SKIPPED_ID.fullmatch(fields[0])):
+        return "conllu"
+    if first.split()[:1] == [_DOCSTART] or (len(fields) == 1 and len(first.split()) > 1):
+        return "conll"
+    return "tsv"
 
 
 def _check_tag(tag: str, label_set: set[str] | None, line_no: int, name: str) -> str:
@@ -122,6 +128,22 @@ def _tsv_sentence(first: int, block: list[str], columns: int, label_set: set[str
     return TaggedSentence(words, tags if columns == 2 else None, first)
 
 
+def _conll_sentence(first: int, block: list[str], columns: int, label_set: set[str] | None) -> TaggedSentence:
+    """CoNLL-2002/2003: the word first, the tag last, columns separated by spaces (or TABs)."""
+    words, tags = [], []
+    for line_no, line in enumerate(block, start=first):
+        fields = line.split()
+        if len(fields) != columns:
+            raise _BadSentence(line_no, f"{len(fields)} space-separated column(s), expected {columns} as the file's "
+                               "first word line", "write the word, its other columns and its tag on every line "
+                               "(a word holding a space cannot be written in this layout)",
+                               "with a wrong number of columns")
+        words.append(fields[0])
+        if columns > 1:
+            tags.append(_check_tag(fields[-1], label_set, line_no, "the"))
+    return TaggedSentence(words, tags if columns > 1 else None, first)
+
+
 def _strip_prefixes(path: str, sentences: list[TaggedSentence], strip: bool | None,
                     bad: BadLines) -> list[TaggedSentence]:
     """Drop PAN-X's ``lang:`` prefix: with ``strip=None`` only when every word of the file has the same one."""
@@ -162,13 +184,17 @@ def read_tagging(
       only when every word of the file has the same ``xx:`` one, so a word holding ``:`` (``3:15``) is kept as it
       is. ``#`` starts a word here, not a comment.
 
+    - ``conll`` (CoNLL-2002/2003 NER, and WikiANN as distributed elsewhere): columns separated by spaces, the word
+      first and the tag last (``EU NNP B-NP B-ORG``, or ``word tag``); ``-DOCSTART-`` lines start documents and are
+      skipped; a file of one column is unlabelled.
+
     No word is ever dropped alone: a bad line makes its whole sentence an error, or with ``on_bad_line="skip"`` a
     counted skip, so every sentence comes back with all its words.
 
     Args:
         path: the file (``~`` and ``pkg://`` resolved).
         labels: the task's tag set (the training set's); a tag outside it is a bad line. None: no check.
-        layout: ``"conllu"``, ``"tsv"`` or ``"auto"``.
+        layout: ``"conllu"``, ``"tsv"``, ``"conll"`` or ``"auto"``.
         tag_column: the CoNLL-U column read as the tag.
         strip_lang_prefix: True drops an ``xx:`` prefix from every word (a word without one is a bad line); False
             keeps the words as they are; None decides per file as above.
@@ -180,8 +206,8 @@ def read_tagging(
     lines = text_lines(read_text(path))
     if layout == "auto":
         layout = detect_tagging_layout(path, lines)
-    if layout not in ("conllu", "tsv") or tag_column not in _TAG_COLUMNS:
-        raise ValueError(f"layout must be auto, conllu or tsv (got {layout!r}); tag_column upos or xpos (got "
+    if layout not in ("conllu", "tsv", "conll") or tag_column not in _TAG_COLUMNS:
+        raise ValueError(f"layout must be auto, conllu, tsv or conll (got {layout!r}); tag_column upos or xpos (got "
                          f"{tag_column!r})")
     label_set = set(labels) if labels is not None else None
     bad = BadLines(path, on_bad_line, unit="sentence")
@@ -193,6 +219,14 @@ def read_tagging(
                 if all(line.startswith("#") for line in block):
                     continue  # comments only (e.g. at the top of the file): no sentence
                 sentence = _conllu_sentence(first, block, tag_column, label_set)
+            elif layout == "conll":
+                while block and block[0].split()[:1] == [_DOCSTART]:  # a document's start, not a word
+                    first, block = first + 1, block[1:]
+                if not block:
+                    continue
+                if columns is None:
+                    columns = len(block[0].split())
+                sentence = _conll_sentence(first, block, columns, label_set)
             else:
                 if columns is None:
                     columns = len(block[0].split("\t"))
