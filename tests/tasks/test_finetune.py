@@ -546,6 +546,7 @@ data:
     best = cli.trainer.checkpoint_callback.best_model_path
     run_cli(["test", "--config", str(tmp_path / "task.yaml"), f"--model.init_args.encoder={encoder_dir}",
              f"--model.init_args.output_dir={tmp_path / 'out'}", "--trainer.logger=false", f"--ckpt_path={best}",
+             f"--trainer.default_root_dir={tmp_path}",
              f"--export_dir={tmp_path / 'again'}", "--trainer.enable_progress_bar=false"])
     again = AutoModelForTokenClassification.from_pretrained(tmp_path / "again")
     assert all(torch.equal(value, again.state_dict()[name]) for name, value in exported.state_dict().items())

@@ -102,10 +102,14 @@ def preset_config(
     return XLMRobertaConfig(**kwargs)
 
 
+# Architectures whose position ids start after the padding index (RoBERTa's scheme), not at 0 as BERT's.
+PADDING_OFFSET_POSITIONS = ("xlm-roberta", "xlm-roberta-xl", "roberta", "roberta-prelayernorm", "camembert", "xmod")
+
+
 def usable_length(config: Any) -> int:
     """The longest input the encoder takes: XLM-R's (and RoBERTa's) position ids start at ``pad_token_id + 1``,
     BERT's at 0."""
-    offset = config.pad_token_id + 1 if config.model_type in ("xlm-roberta", "roberta") else 0
+    offset = config.pad_token_id + 1 if config.model_type in PADDING_OFFSET_POSITIONS else 0
     return config.max_position_embeddings - offset
 
 

@@ -17,6 +17,7 @@ from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
 from veco_lightning.hardware import check_cpu_precision
 from veco_lightning.logs import progress_bar_shown
+from veco_lightning.models.encoder import usable_length
 from veco_lightning.optim import clip_gradients, note_parameter_shapes, weight_decay_groups
 from veco_lightning.tasks.backbone import load_task_encoder
 from veco_lightning.tasks.datamodule import TaskSet
@@ -93,10 +94,7 @@ class XtremeTask(LightningModule):
         note_parameter_shapes(self)  # parameters added since __init__ (the strategy wraps the model after this)
         check_cpu_precision(self._trainer)
         datamodule = getattr(self._trainer, "datamodule", None)
-        # XLM-R's (and RoBERTa's) positions start after the padding index, BERT's at 0.
-        table = getattr(getattr(self.model.base_model, "embeddings", None), "position_embeddings", None)
-        padding_idx = getattr(table, "padding_idx", None)
-        positions = self.model.config.max_position_embeddings - (0 if padding_idx is None else padding_idx + 1)
+        positions = usable_length(self.model.config)  # XLM-R's positions start after the padding index, BERT's at 0
         if datamodule is not None and getattr(datamodule, "max_length", 0) > positions:
             raise ValueError(f"data.max_length is {datamodule.max_length} but the encoder has position embeddings for "
                              f"{positions} tokens: set data.max_length to at most {positions}")
