@@ -186,8 +186,8 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None,
                 **spec.overrides
             )
         model.train()  # from_pretrained returns eval mode, which Lightning keeps: pre-training needs dropout
-        if not isinstance(model, XLMRobertaForMaskedLM):
-            log.warning("Loaded %s from %s; expected an XLM-R compatible encoder", type(model).__name__, path)
+        if not isinstance(model, XLMRobertaForMaskedLM):  # RoBERTa, CamemBERT: XLM-R's trunk and head (xlmr_compatible)
+            log.info("Loaded %s from %s: trained as XLM-R is, exported as its own class", type(model).__name__, path)
         if vocab_size is not None and vocab_size > model.config.vocab_size:
             log.warning(
                 "Tokenizer has %d entries but %s has %d embeddings: resizing the embedding matrix",
