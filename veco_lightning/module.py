@@ -34,6 +34,7 @@ from veco_lightning.optim import (
     clip_gradients,
     gradient_norm,
     note_parameter_shapes,
+    schedule_length,
     weight_decay_groups,
 )
 from veco_lightning.paths import recorded_path
@@ -501,7 +502,7 @@ class VecoPretrainModule(LightningModule):
                         "decays biases and norms. Set model.weight_decay instead", asked, self.weight_decay)
         scheduler = self.scheduler_factory(optimizer)
         if isinstance(scheduler, WarmupLinearSchedule) and scheduler.total_steps is None:
-            total = self.trainer.estimated_stepping_batches
+            total = schedule_length(self.trainer)
             if not math.isfinite(total):
                 raise ValueError("The LR schedule needs a length: set trainer.max_steps, or lr_scheduler total_steps "
                                  "when the run is bounded by max_time")

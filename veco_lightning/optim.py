@@ -104,6 +104,22 @@ def clip_gradients(trainer: Any, optimizer: Optimizer, gradient_clip_val: float 
     return False
 
 
+def schedule_length(trainer: Any) -> float:
+    """The run's optimizer steps (``trainer.estimated_stepping_batches``), for a learning-rate schedule built in
+    ``configure_optimizers``, without costing a resumed run its place in the data.
+
+    Bounded by epochs, the trainer counts the train loader's batches by building the loader, before a resumed run's
+    checkpoint is restored, and then keeps that loader: the position the checkpoint saved is never loaded, and the
+    run starts its epoch over (Lightning issue 20550). Dropping the early loader lets the fit loop build it again
+    after the restore, position included; a run bounded by ``max_steps`` builds nothing here.
+    """
+    total = trainer.estimated_stepping_batches
+    fit_loop = getattr(trainer, "fit_loop", None)
+    if getattr(fit_loop, "_combined_loader", None) is not None:
+        fit_loop._combined_loader = None
+    return total
+
+
 class WarmupLinearSchedule(LambdaLR):
     """Linear warm-up from 0 to the peak learning rate, then linear decay to ``final_ratio`` x peak (BERT, XLM-R).
 

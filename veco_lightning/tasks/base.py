@@ -18,7 +18,7 @@ from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 from veco_lightning.hardware import check_cpu_precision
 from veco_lightning.logs import progress_bar_shown
 from veco_lightning.models.encoder import usable_length
-from veco_lightning.optim import clip_gradients, note_parameter_shapes, weight_decay_groups
+from veco_lightning.optim import clip_gradients, note_parameter_shapes, schedule_length, weight_decay_groups
 from veco_lightning.tasks.backbone import load_task_encoder
 from veco_lightning.tasks.datamodule import TaskSet
 
@@ -243,7 +243,7 @@ class XtremeTask(LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         groups = weight_decay_groups(self, self.weight_decay)  # LayerNorm weights are 1-D
         optimizer = torch.optim.AdamW(groups, lr=self.learning_rate, eps=self.adam_epsilon)
-        total = self.trainer.estimated_stepping_batches
+        total = schedule_length(self.trainer)
         if not math.isfinite(total):
             raise ValueError("The learning-rate schedule needs a length: set trainer.max_epochs or max_steps")
         warmup = int(self.warmup_steps * total) if self.warmup_steps < 1 else int(self.warmup_steps)

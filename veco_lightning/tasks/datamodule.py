@@ -11,10 +11,12 @@ from urllib.parse import parse_qs, urlsplit
 import torch
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
+from torchdata.stateful_dataloader import StatefulDataLoader
 from transformers import PreTrainedTokenizerBase
 
 from veco_lightning.data.collators import pad_sequences
 from veco_lightning.data.readers import expand_globs, load_hub_dataset
+from veco_lightning.data.sampling import LanguageSampler
 from veco_lightning.data.tokenizer import load_tokenizer
 from veco_lightning.tasks.backbone import tokenizer_of
 
@@ -296,9 +298,14 @@ class TaskDataModule(LightningDataModule):
         batch["attention_mask"] = (batch["input_ids"] != self.tokenizer.pad_token_id).long()
         return batch
 
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, collate_fn=self.collate,
-                          num_workers=self.num_workers, generator=torch.Generator().manual_seed(self.seed))
+    def train_dataloader(self) -> StatefulDataLoader:
+        # Each epoch's order a function of (seed, epoch), this rank's share of it, and the position within it saved in
+        # checkpoints (LanguageSampler over one set): a resumed fine-tuning run, killed mid-epoch or between epochs,
+        # goes on with the batches it would have had (with RandomStates, exactly). A shuffling loader's generator
+        # started again from its seed on resume, and replayed the first epoch's order.
+        sampler = LanguageSampler([len(self.train_set)], seed=self.seed)
+        return StatefulDataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler, collate_fn=self.collate,
+                                  num_workers=self.num_workers, generator=torch.Generator().manual_seed(self.seed))
 
     def _eval_loaders(self, sets: list[TaskSet]) -> list[DataLoader]:
         return [DataLoader(s, batch_size=self.eval_batch_size, collate_fn=self.collate, num_workers=self.num_workers)

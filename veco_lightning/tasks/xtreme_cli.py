@@ -10,7 +10,7 @@ import tempfile
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from veco_lightning.callbacks import ProgressLog
+from veco_lightning.callbacks import ProgressLog, RandomStates
 from veco_lightning.checkpointing import CheckpointingCLI, read_checkpoint
 from veco_lightning.tasks.base import XtremeTask
 from veco_lightning.tasks.datamodule import TaskDataModule
@@ -32,6 +32,12 @@ class XtremeCLI(CheckpointingCLI, LightningCLI):
                             help="when fit ends, write the selected checkpoint's task model and tokenizer here "
                                  "(save_pretrained: AutoModelFor..., transformers' pipeline)")
         parser.add_lightning_class_args(ProgressLog, "progress")  # plain lines in log files
+
+    def instantiate_trainer(self, **kwargs):
+        trainer = super().instantiate_trainer(**kwargs)
+        if not any(isinstance(c, RandomStates) for c in trainer.callbacks):  # dropout's states: an exact resume
+            trainer.callbacks.append(RandomStates())
+        return trainer
 
     def before_test(self) -> None:
         self.resolve_last_checkpoint()
