@@ -550,6 +550,9 @@ data:
              f"--export_dir={tmp_path / 'again'}", "--trainer.enable_progress_bar=false"])
     again = AutoModelForTokenClassification.from_pretrained(tmp_path / "again")
     assert all(torch.equal(value, again.state_dict()[name]) for name, value in exported.state_dict().items())
+    with pytest.raises(ValueError, match="veco-xtreme predict writes nothing: run veco-xtreme test"):
+        run_cli(["predict", "--config", str(tmp_path / "task.yaml"), f"--model.init_args.encoder={encoder_dir}",
+                 f"--trainer.default_root_dir={tmp_path}", f"--ckpt_path={best}"])
     from veco_lightning.models.export import export_checkpoint
 
     with pytest.raises(ValueError, match="is a veco-xtreme checkpoint .udpos fine-tuning.*--export_dir DIR"):

@@ -39,6 +39,13 @@ class XtremeCLI(CheckpointingCLI, LightningCLI):
             trainer.callbacks.append(RandomStates())
         return trainer
 
+    def before_predict(self) -> None:
+        # Lightning's predict loop would run the model over the test files and keep nothing: say what writes them.
+        raise ValueError("veco-xtreme predict writes nothing: run veco-xtreme test with the same arguments, which "
+                         "writes the predictions of every test file in XTREME's layout (<output_dir>/predictions/"
+                         "<task>/test-<lang>) and scores the files that have labels (one without is written, not "
+                         "scored)")
+
     def before_test(self) -> None:
         self.resolve_last_checkpoint()
         self.config_init["test"]["verbose"] = False  # the task prints one table of every test language
