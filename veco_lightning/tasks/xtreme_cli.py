@@ -62,26 +62,28 @@ class XtremeCLI(CheckpointingCLI, LightningCLI):
             ckpt = callback.last_model_path
         else:
             ckpt = None  # the weights in memory: the last step
-        if self.config[self.subcommand].get("test_after_fit", True) and self.datamodule.test_files:
+        tested = bool(self.config[self.subcommand].get("test_after_fit", True) and self.datamodule.test_files)
+        if tested:
             self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt, verbose=False)
         export_dir = self.config[self.subcommand].get("export_dir")
         if export_dir:
-            self.export(export_dir, ckpt)
+            self.export(export_dir, ckpt, loaded=tested or ckpt is None)
 
     def after_test(self) -> None:
         """``veco-xtreme test --ckpt_path CKPT --export_dir DIR``: the task model of a finished fine-tuning run."""
         export_dir = self.config["test"].get("export_dir")
         if export_dir:
-            self.export(export_dir, self.config_init["test"]["ckpt_path"])
+            self.export(export_dir, self.config_init["test"]["ckpt_path"], loaded=True)
 
-    def export(self, export_dir: str, ckpt: str | None) -> None:
-        """Write the task model of checkpoint ``ckpt`` (the weights in memory when there is none) and the tokenizer
-        to ``export_dir`` on rank 0."""
+    def export(self, export_dir: str, ckpt: str | None, loaded: bool) -> None:
+        """Write the task model of checkpoint ``ckpt`` and the tokenizer to ``export_dir`` on rank 0: the weights in
+        memory when they are that checkpoint's (``loaded``: the test just loaded it, or there is none), else read
+        from the file."""
         from veco_lightning.models.export import export_task_model, full_state_dict
 
-        state_dict = full_state_dict(self.trainer.strategy) if ckpt is None else None  # collective (FSDP)
+        state_dict = full_state_dict(self.trainer.strategy) if loaded else None  # collective (FSDP)
         if self.trainer.is_global_zero:
-            if ckpt is not None:
+            if not loaded:
                 state_dict = checkpoint_weights(ckpt)
             export_task_model(self.model.model, export_dir, self.datamodule.tokenizer, state_dict)
             print(f"Exported the fine-tuned {self.model.task} model ({'checkpoint ' + ckpt if ckpt else 'last step'})"
