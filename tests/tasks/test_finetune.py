@@ -617,3 +617,28 @@ model:""", 1), encoding="utf-8")
     a, b = (read_checkpoint(str(tmp_path / name / "checkpoints" / "last.ckpt")) for name in ("straight", "killed"))
     assert a["global_step"] == b["global_step"] == 12  # 2 epochs of 6 steps: killed in the first
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+
+
+@pytest.mark.parametrize("architecture", ["bert", "distilbert", "xlm-roberta"])
+def test_dropout_reaches_every_encoder_layer_of_any_architecture(architecture, tmp_path):
+    # model.dropout was written under BERT's names only: DistilBERT (whose settings are dropout and
+    # attention_dropout) failed with "unexpected keyword argument 'hidden_dropout_prob'".
+    from transformers import AutoConfig, AutoModelForMaskedLM, XLMRobertaForSequenceClassification
+
+    from veco_lightning.tasks.backbone import load_task_encoder
+
+    sizes = {"distilbert": dict(dim=32, n_layers=2, n_heads=2, hidden_dim=64)}.get(
+        architecture, dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64))
+    config = AutoConfig.for_model(architecture, vocab_size=99, **sizes)
+    AutoModelForMaskedLM.from_config(config).save_pretrained(tmp_path)
+    model = load_task_encoder(str(tmp_path), XLMRobertaForSequenceClassification, dropout=0.0, num_labels=3)
+    encoder = model.base_model
+    assert all(m.p == 0.0 for m in encoder.modules() if isinstance(m, torch.nn.Dropout))
+    assert sum(isinstance(m, torch.nn.Dropout) for m in encoder.modules()) >= 2
+    head = ("classif", "seq_", "qa_")
+    dropouts = {k: v for k, v in model.config.to_dict().items() if "dropout" in k and not k.startswith(head)}
+    assert dropouts and all(v == 0.0 for v in dropouts.values() if v is not None), dropouts
+    untouched = load_task_encoder(str(tmp_path), XLMRobertaForSequenceClassification, num_labels=3)
+    assert any(m.p > 0 for m in untouched.base_model.modules() if isinstance(m, torch.nn.Dropout))
+    with pytest.raises(ValueError, match="a probability in"):
+        load_task_encoder(str(tmp_path), XLMRobertaForSequenceClassification, dropout=1.5, num_labels=3)

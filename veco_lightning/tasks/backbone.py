@@ -23,7 +23,8 @@ __all__ = ["is_checkpoint", "load_task_encoder", "read_checkpoint", "tokenizer_o
 _ENCODER_PREFIX = "model.roberta."  # where VecoPretrainModule keeps the trunk in its state dict
 
 
-def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], **config: Any) -> PreTrainedModel:
+def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], dropout: float | None = None,
+                      **config: Any) -> PreTrainedModel:
     """The encoder's task model (``model_class`` for a ``veco-fit`` checkpoint, the same head of the checkpoint's own
     architecture for a Hugging Face one) with the encoder's weights and a new task head.
 
@@ -32,7 +33,8 @@ def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], **config
             ``.ckpt`` file, or a hub name (needs network or a local hub cache).
         model_class: the XLM-R task model class (e.g. ``XLMRobertaForTokenClassification``); its head names the
             ``AutoModelFor...`` class a Hugging Face checkpoint is loaded with.
-        **config: settings of the task head (``num_labels``, ``id2label``, dropout...).
+        dropout: the encoder's dropout probability (:func:`set_encoder_dropout`; ``None``: the checkpoint's own).
+        **config: settings of the task head (``num_labels``, ``id2label``...).
     """
     encoder = resolve_path(encoder)  # ~ and pkg:// as in the data paths
     if is_checkpoint(encoder):
@@ -48,6 +50,7 @@ def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], **config
             base = preset_config(spec.preset, hparams["vocab_size"], hparams.get("pad_token_id", 1), spec.max_length,
                                  **spec.overrides)
         base.update(config)
+        set_encoder_dropout(base, dropout)
         model = model_class(base)
         weights = {k[len(_ENCODER_PREFIX):]: v for k, v in checkpoint["state_dict"].items()
                    if k.startswith(_ENCODER_PREFIX)}
@@ -64,9 +67,38 @@ def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], **config
     # take a BERT or DeBERTa checkpoint's weights for another model's and start from a random encoder.
     auto_class = getattr(transformers, "AutoModelFor" + model_class.__name__.split("For", 1)[1])
     with hub_errors(encoder, "model.encoder"):
-        model, info = auto_class.from_pretrained(encoder, output_loading_info=True, **config)
+        base = AutoConfig.from_pretrained(encoder, **config)
+        set_encoder_dropout(base, dropout)
+        model, info = auto_class.from_pretrained(encoder, config=base, output_loading_info=True)
     check_trunk_loaded(model, info["missing_keys"], encoder)
     return model
+
+
+# Configuration names of a task head's own dropout (BERT's classifier_dropout, DistilBERT's seq_classif_dropout and
+# qa_dropout, XLNet's summary_last_dropout...): the task head keeps them; every other dropout setting is the encoder's.
+_HEAD_DROPOUT = ("classif", "qa_", "summary", "pooler", "head")
+
+
+def set_encoder_dropout(config: transformers.PretrainedConfig, dropout: float | None) -> None:
+    """Set every dropout probability of the encoder in ``config``, under the names its architecture uses (BERT and
+    XLM-R: ``hidden_dropout_prob`` and ``attention_probs_dropout_prob``; DistilBERT and XLM: ``dropout`` and
+    ``attention_dropout``; T5: ``dropout_rate``...). A head that takes its dropout from the encoder's (XLM-R and BERT
+    with ``classifier_dropout: null``) follows it. Unknown names would be stored on the configuration and read by no
+    layer, so an architecture without any is an error rather than a run with the checkpoint's dropout."""
+    if dropout is None:
+        return
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"model.dropout is {dropout}: a probability in [0, 1) is expected")
+    names = [name for name, value in config.to_dict().items()
+             if name.endswith(("dropout", "dropout_prob", "dropout_rate")) and not any(h in name for h in _HEAD_DROPOUT)
+             and isinstance(value, (int, float)) and not isinstance(value, bool)]
+    if not names:
+        raise ValueError(f"model.dropout: the {config.model_type} configuration has no dropout setting this option "
+                         "knows; leave model.dropout unset (the checkpoint's own dropout) or set it in the "
+                         "checkpoint's config.json")
+    for name in names:
+        setattr(config, name, dropout)
+    log.info("Encoder dropout %s: %s", dropout, ", ".join(sorted(names)))
 
 
 def check_trunk_loaded(model: PreTrainedModel, missing: list[str] | set[str], encoder: str) -> None:

@@ -77,12 +77,9 @@ class XtremeTask(LightningModule):
         self.adam_epsilon = adam_epsilon
         self.warmup_steps = warmup_steps
         self.output_dir = output_dir
-        config = self.head_config()
-        if dropout is not None:
-            config.update(hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
         # from_pretrained returns the model in eval mode, and Lightning keeps a module's mode: train mode, so that
         # fine-tuning uses the encoder's dropout.
-        self.model = load_task_encoder(encoder, self.model_class, **config).train()
+        self.model = load_task_encoder(encoder, self.model_class, dropout=dropout, **self.head_config()).train()
         self._outputs: dict[int, dict[int, Any]] = {}
         note_parameter_shapes(self)  # before any strategy shards them: the weight-decay groups need them (FSDP)
 
