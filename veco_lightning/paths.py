@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from importlib import resources
 
+log = logging.getLogger(__name__)
+
 PACKAGE_PREFIX = "pkg://"
+_REPORTED: set[str] = set()  # sentence-transformers folders already named in the log
 
 
 def resolve_path(pattern: str) -> str:
@@ -15,6 +20,30 @@ def resolve_path(pattern: str) -> str:
         package, _, rest = pattern[len(PACKAGE_PREFIX) :].partition("/")
         return os.path.join(str(resources.files(package)), rest)
     return os.path.expanduser(pattern)
+
+
+def model_dir(path: str) -> str:
+    """The directory that holds the Hugging Face model (``config.json``, weights, tokenizer) of ``path``: ``path``
+    itself, or, for a sentence-transformers model that keeps its ``Transformer`` module in a subfolder (the layout
+    before sentence-transformers 2, ``0_Transformer/``, named by ``modules.json``), that subfolder."""
+    listing = os.path.join(path, "modules.json")
+    if not os.path.isdir(path) or os.path.exists(os.path.join(path, "config.json")) or not os.path.isfile(listing):
+        return path
+    try:
+        with open(listing, encoding="utf-8") as handle:
+            modules = json.load(handle)
+    except (OSError, ValueError):
+        return path
+    for module in modules if isinstance(modules, list) else []:
+        if (isinstance(module, dict) and str(module.get("type", "")).endswith(".Transformer") and module.get("path")
+                and os.path.isdir(os.path.join(path, module["path"]))):
+            inner = os.path.join(path, module["path"])
+            if inner not in _REPORTED:
+                _REPORTED.add(inner)
+                log.info("%s is a sentence-transformers model: reading its Transformer module, %s (the model's "
+                         "pooling and later modules are not used)", path, inner)
+            return inner
+    return path
 
 
 def looks_local(name: str) -> bool:

@@ -77,3 +77,31 @@ def test_an_encoder_path_under_home(tmp_path, monkeypatch):
     VecoPretrainModule(encoder=EncoderSpec(preset="tiny"), vocab_size=50).model.save_pretrained(tmp_path / "enc")
     assert build_encoder(EncoderSpec(path="~/enc")).config.vocab_size == 50
     assert load_task_encoder("~/enc", XLMRobertaForSequenceClassification, num_labels=3).config.num_labels == 3
+
+
+def test_a_sentence_transformers_folder_with_its_model_in_a_subfolder(bert_dir, tmp_path):
+    # Models saved by sentence-transformers 1 keep the Hugging Face model in 0_Transformer/, named by modules.json:
+    # the tokenizer was refused ("holds no tokenizer files: train one with veco-train-tokenizer"), the encoder too.
+    import json
+    import shutil
+
+    from transformers import XLMRobertaForSequenceClassification
+
+    from veco_lightning.data.tokenizer import load_tokenizer
+    from veco_lightning.tasks.backbone import load_task_encoder
+
+    folder = tmp_path / "st-model"
+    shutil.copytree(bert_dir, folder / "0_Transformer")
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "0_Transformer", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    tokenizer = load_tokenizer(str(folder))
+    assert tokenizer("the small dog").input_ids == load_tokenizer(str(bert_dir))("the small dog").input_ids
+    evaluated = build_encoder(EncoderSpec(preset=None, path=str(folder)), len(tokenizer), tokenizer.pad_token_id)
+    reference = build_encoder(EncoderSpec(preset=None, path=str(bert_dir)), len(tokenizer), tokenizer.pad_token_id)
+    weights = {k: v for k, v in reference.state_dict().items() if ".pooler." not in k}  # no pooler in the checkpoint
+    assert all(torch.equal(evaluated.state_dict()[k], v) for k, v in weights.items())
+    task = load_task_encoder(str(folder), XLMRobertaForSequenceClassification, num_labels=3)
+    assert torch.equal(task.bert.embeddings.word_embeddings.weight, reference.roberta.embeddings.word_embeddings.weight)

@@ -26,7 +26,7 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre
 from veco_lightning.data.readers import BadLinePolicy, expand_globs, iter_lines
 from veco_lightning.data.sampling import smoothed_probabilities
 from veco_lightning.lexicon.badinput import plain_name
-from veco_lightning.paths import looks_local, resolve_path
+from veco_lightning.paths import looks_local, model_dir, resolve_path
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def load_tokenizer(name_or_path: str) -> transformers.PreTrainedTokenizerBase:
             name is neither a local directory nor loadable from the Hub.
         ValueError: If the mask, pad, bos/cls or eos/sep token is missing.
     """
-    path = resolve_path(name_or_path)
+    path = model_dir(resolve_path(name_or_path))
     if os.path.isfile(path):
         path = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):

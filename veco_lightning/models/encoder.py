@@ -27,7 +27,7 @@ from transformers import (
 )
 
 from veco_lightning.models.dropout import use_fast_dropout
-from veco_lightning.paths import looks_local, offline, resolve_path
+from veco_lightning.paths import looks_local, model_dir, offline, resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None,
                          "If you trust that code, set encoder.trust_remote_code: true by name")
     if "attn_implementation" in spec.overrides:  # it is an argument of its own, which the overrides would clash with
         raise ValueError("encoder.overrides may not set attn_implementation: set encoder.attn_implementation")
-    path = resolve_path(spec.path) if spec.path is not None else None  # ~ and pkg:// as in the data paths
+    path = model_dir(resolve_path(spec.path)) if spec.path is not None else None  # ~ and pkg:// as in the data paths
     if path is not None and path.endswith(".ckpt") and os.path.isfile(path):
         return _from_training_checkpoint(path, spec.overrides)
     if path is not None:

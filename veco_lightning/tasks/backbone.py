@@ -14,7 +14,7 @@ from transformers import AutoConfig, PreTrainedModel
 
 from veco_lightning.checkpointing import check_recorded_path, is_checkpoint, read_checkpoint, tokenizer_of
 from veco_lightning.models.encoder import EncoderSpec, hub_errors, preset_config
-from veco_lightning.paths import looks_local, resolve_path
+from veco_lightning.paths import looks_local, model_dir, resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], dropout:
         dropout: the encoder's dropout probability (:func:`set_encoder_dropout`; ``None``: the checkpoint's own).
         **config: settings of the task head (``num_labels``, ``id2label``...).
     """
-    encoder = resolve_path(encoder)  # ~ and pkg:// as in the data paths
+    encoder = model_dir(resolve_path(encoder))  # ~ and pkg:// as in the data paths
     if is_checkpoint(encoder):
         checkpoint = read_checkpoint(encoder)
         hparams = checkpoint.get("hyper_parameters", {})
