@@ -330,6 +330,41 @@ def test_hub_source_code_path(tmp_path, encoder_dir):
         _ = TaggingDataModule(tokenizer=str(encoder_dir), train_files="hf://json?data_files=x.jsonl").labels
 
 
+def test_hub_rows_with_class_indices_are_named_or_refused(tmp_path, encoder_dir):
+    # A Hub (or json) dataset whose tags are class indices without ClassLabel names trained and scored the indices
+    # as tags ("0", "5": spans of nothing, a meaningless F1, rc 0). Now int_labels names them, or it is an error.
+    from veco_lightning.tasks import QADataModule, TaggingDataModule
+    from veco_lightning.tasks.formats import PANX_HF_INT_TAGS
+
+    rows = [{"tokens": s.split(), "ner_tags": [5] + [0] * (len(s.split()) - 1)} for s in sentences("en")[:6]]
+    (tmp_path / "tags.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    source = f"hf://json?data_files={tmp_path / 'tags.jsonl'}&split=train"
+    with pytest.raises(ValueError, match="integer tag 5 and no names.*data.int_labels"):
+        _ = TaggingDataModule(tokenizer=str(encoder_dir), train_files=source).labels
+    named = TaggingDataModule(tokenizer=str(encoder_dir), train_files=source, int_labels=list(PANX_HF_INT_TAGS))
+    assert named.labels == ["B-LOC", "O"]
+    local = TaggingDataModule(tokenizer=str(encoder_dir), train_files=str(tmp_path / "tags.jsonl"),
+                              int_labels=list(PANX_HF_INT_TAGS))
+    assert local.labels == ["B-LOC", "O"]
+    # QA rows get the checks files get: an answer that is not where it says is an error naming the question.
+    question = {"id": "q1", "title": "", "context": "Paris is big.", "question": "Which?",
+                "answers": {"text": ["big"], "answer_start": [3]}}
+    (tmp_path / "qa.jsonl").write_text(json.dumps(question) + "\n", encoding="utf-8")
+    dm = QADataModule(tokenizer=str(encoder_dir), train_files=f"hf://json?data_files={tmp_path / 'qa.jsonl'}"
+                      "&split=train")
+    with pytest.raises(ValueError, match="question 'q1': answer 'big' does not match the context"):
+        dm.setup("fit")
+    # Testing on a translation of the training set (XQuAD de after XQuAD en) left no question: an IndexError in the
+    # tokenizer; now the error says why and how to keep them.
+    (tmp_path / "qa.jsonl").write_text(json.dumps(dict(question, answers={"text": ["big"], "answer_start": [9]}))
+                                       + "\n", encoding="utf-8")
+    dm = QADataModule(tokenizer=str(encoder_dir), train_files=str(tmp_path / "qa.jsonl"),
+                      test_files={"de": str(tmp_path / "qa.jsonl")})
+    with pytest.raises(ValueError, match="every one of its 1 questions has the id of a training question.*"
+                                         "data.exclude_train_questions: false"):
+        dm.setup("test")
+
+
 def test_bad_task_data_names_file_and_line(encoder_dir, tmp_path):
     from veco_lightning.tasks import TaggingDataModule
 

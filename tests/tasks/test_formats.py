@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from veco_lightning.tasks.formats import (
+    PANX_HF_INT_TAGS,
+    UDPOS_HF_INT_TAGS,
     XNLI_HF_INT_LABELS,
     ClassificationExample,
     QAExample,
@@ -321,6 +323,39 @@ def test_tagging_conll_2003_layout(tmp_path):
         read_tagging(tags, labels=["O"])
 
 
+def test_tagging_json_lines_as_datasets_writes_them(tmp_path):
+    # PAN-X / WikiANN / UD POS written with datasets' to_json: {tokens, ner_tags} per line, the tags class indices.
+    # Such a file was read as CoNLL-2003 columns ("24 space-separated column(s), expected 36").
+    tsv = write(tmp_path, "x.tsv", "Paris\tB-LOC\nliegt\tO\n\nHans\tB-PER\nMüller\tI-PER\n")
+    rows = [{"tokens": ["Paris", "liegt"], "ner_tags": [5, 0], "langs": ["de", "de"]},
+            {"tokens": ["Hans", "Müller"], "ner_tags": [1, 2], "langs": ["de", "de"]}]
+    ints = write(tmp_path, "x.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    expected = [(s.words, s.labels) for s in read_tagging(tsv, labels=NER)]
+    assert [(s.words, s.labels) for s in read_tagging(ints, labels=NER, int_labels=PANX_HF_INT_TAGS)] == expected
+    named = write(tmp_path, "named.json", "".join(json.dumps({"words": w, "tags": t}) + "\n" for w, t in expected))
+    assert [(s.words, s.labels) for s in read_tagging(named)] == expected  # .json, words / tags fields, strings
+    bare = write(tmp_path, "test.txt", '{"tokens": ["a", "b"]}\n{"tokens": ["c"]}\n')  # detected from the lines
+    assert [(s.words, s.labels) for s in read_tagging(bare)] == [(["a", "b"], None), (["c"], None)]
+    pos = write(tmp_path, "pos.jsonl", json.dumps({"tokens": ["Ich", "laufe"], "pos_tags": [10, 15]}) + "\n")
+    assert read_tagging(pos, int_labels=UDPOS_HF_INT_TAGS)[0].labels == ["PRON", "VERB"]
+    with pytest.raises(ValueError, match=at(ints, 1) + ": integer tag 5 and no names.*int_labels="):
+        read_tagging(ints)
+    with pytest.raises(ValueError, match=at(ints, 1) + ": integer tag 5 has no name"):
+        read_tagging(ints, int_labels=["O", "B-PER"])
+    uneven = write(tmp_path, "uneven.jsonl", '{"tokens": ["a"], "ner_tags": ["O"]}\n'
+                   '{"tokens": ["a", "b"], "ner_tags": ["O"]}\n{"tokens": ["c"]}\nnot json\n')
+    with pytest.raises(ValueError, match=at(uneven, 2) + ": 1 tags for 2 words"):
+        read_tagging(uneven)
+    assert [s.words for s in read_tagging(uneven, on_bad_line="skip")] == [["a"]]  # the unlabelled line and bad JSON
+    mixed = write(tmp_path, "mixed.jsonl", '{"tokens": ["a"], "ner_tags": ["O"]}\n\n{"tokens": ["c"]}\n')
+    with pytest.raises(ValueError, match=at(mixed, 3) + ": no tag field, but line 1 has one"):
+        read_tagging(mixed)
+    outside = write(tmp_path, "outside.jsonl",
+                    '{"tokens": ["a"], "tags": ["O"]}\n{"tokens": ["b"], "tags": ["B-LOC"]}\n')
+    with pytest.raises(ValueError, match=at(outside, 2) + r": tag 'B-LOC' is not one of"):
+        read_tagging(outside, labels=["O"])
+
+
 def test_tagging_label_files(tmp_path):
     write_tagging_predictions(tmp_path / "p" / "test-de.tsv", [["B-PER", "I-PER"], ["O"]])
     assert (tmp_path / "p" / "test-de.tsv").read_text() == "B-PER\nI-PER\n\nO\n"
@@ -371,6 +406,34 @@ def test_read_squad(tmp_path):
                         QAExample("q2", "T", "Zürich liegt am See.", "Q?", [("See", 16)])]
     write_squad(tmp_path / "out" / "y.json", examples)
     assert read_squad(tmp_path / "out" / "y.json") == examples
+
+
+def test_squad_json_lines_as_datasets_writes_them(tmp_path):
+    # XQuAD / MLQA / SQuAD written with datasets' to_json: one question per line, answers as {text: [], answer_start:
+    # []}. Such a file failed as "not valid JSON (Extra data)".
+    document = squad((CONTEXT, [qa("q1", "Which?", [("Paris", 14), ("old", 23)]), qa("q2", answers=[("big", 9)])]),
+                     ("Zürich liegt am See.", [qa("q3", answers=[("See", 16)])]))
+    expected = read_squad(write_json(tmp_path, "x.json", document))
+    rows = [{"id": e.id, "title": e.title, "context": e.context, "question": e.question,
+             "answers": {"text": [t for t, _ in e.answers], "answer_start": [s for _, s in e.answers]}}
+            for e in expected]
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    assert read_squad(write(tmp_path, "x.jsonl", lines)) == expected
+    assert read_squad(write(tmp_path, "lines.json", lines)) == expected  # detected from the lines
+    one = dict(rows[0], answers=[{"text": "Paris", "answer_start": 14}])  # a single line, SQuAD's answer objects
+    assert read_squad(write(tmp_path, "one.json", json.dumps(one) + "\n")) == [
+        QAExample("q1", "T", CONTEXT, "Which?", [("Paris", 14)])]
+    assert [e.answers for e in read_squad(write(tmp_path, "u.jsonl", lines), labelled=False)] == [[], [], []]
+    bad = write(tmp_path, "bad.jsonl", lines.replace('"answer_start": [9]', '"answer_start": [8]'))
+    with pytest.raises(ValueError, match=at(bad, "q2") + ": answer 'big' does not match the context"):
+        read_squad(bad)
+    twice = write(tmp_path, "twice.jsonl", lines + json.dumps(rows[0]) + "\n")
+    with pytest.raises(ValueError, match=at(twice, "q1") + ": duplicate id"):
+        read_squad(twice)
+    assert len(read_squad(twice, on_bad_example="skip")) == 3
+    uneven = write(tmp_path, "uneven.jsonl", json.dumps(dict(rows[0], answers={"text": ["a"], "answer_start": []})))
+    with pytest.raises(ValueError, match=re.escape(f"{uneven}:1") + ": question 'q1': 'answers' must hold lists"):
+        read_squad(uneven)
 
 
 def test_squad_bad_answers(tmp_path, caplog):

@@ -3,8 +3,10 @@ the task's formats and tokenized once per run into :class:`TaskSet`\ s that also
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+from collections.abc import Iterator
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -175,7 +177,8 @@ class TaskDataModule(LightningDataModule):
             examples = []
             for pattern in patterns:
                 if pattern.startswith(HUB_PREFIX):
-                    examples += self.from_rows(load_hub(pattern), pattern)
+                    with self._option_hints(pattern):
+                        examples += self.from_rows(load_hub(pattern), pattern)
                 else:
                     examples += [example for path in expand_globs(pattern) for example in self._read_one(path)]
             self._read_cache[key] = examples
@@ -195,6 +198,10 @@ class TaskDataModule(LightningDataModule):
         (", or read the file with quoting='none'", ""),
         (", or name integer labels with int_labels= (XNLI_HF_INT_LABELS for Hugging Face's XNLI)", ""),
         ("prefix every word or none, or read with strip_lang_prefix=None", "prefix every word or none"),
+        ("name them in order with int_labels= (PANX_HF_INT_TAGS, UDPOS_HF_INT_TAGS for Hugging Face's PAN-X / WikiANN "
+         "and UD POS)", "name them in order with data.int_labels (configs/xtreme/panx.yaml and udpos.yaml give Hugging "
+         "Face's)"),
+        ("fix the tag or int_labels", "fix the tag or data.int_labels"),
     )
 
     # Whether a test file's predictions are written in its order, one per line or sentence (classification,
@@ -213,14 +220,15 @@ class TaskDataModule(LightningDataModule):
         return {p for pattern in self.test_files.values() if not pattern.startswith(HUB_PREFIX)
                 for p in expand_globs(pattern)}
 
-    def _read_one(self, path: str) -> list[Any]:
-        """:meth:`read`, its errors' fixes in terms of this datamodule's options; a file without examples is an
-        error (it would otherwise fail in the tokenizer, or leave its language out of the results)."""
+    @contextlib.contextmanager
+    def _option_hints(self, source: str) -> Iterator[None]:
+        """Reader errors of ``source`` (a file, an ``hf://`` dataset) with their fixes in terms of this datamodule's
+        options."""
         try:
-            examples = self.read(path)
+            yield
         except ValueError as err:
             message = str(err)
-            if self.predictions_in_file_order and path in self._test_paths:
+            if self.predictions_in_file_order and (source in self._test_paths or source in self.test_files.values()):
                 message = re.sub(r", or set on_bad_line='skip' to skip such \w+ with a warning$",
                                  " (a test file is read whole, even with data.on_bad_line: skip: its predictions are "
                                  "written one per line, in its order)", message)
@@ -229,6 +237,12 @@ class TaskDataModule(LightningDataModule):
             if message == str(err):
                 raise
             raise ValueError(message) from None
+
+    def _read_one(self, path: str) -> list[Any]:
+        """:meth:`read`, its errors' fixes in terms of this datamodule's options; a file without examples is an
+        error (it would otherwise fail in the tokenizer, or leave its language out of the results)."""
+        with self._option_hints(path):
+            examples = self.read(path)
         if not examples:
             skipped = " (every one was skipped as bad; see the warning above)" if self.on_bad_line == "skip" else ""
             raise ValueError(f"{path}: no examples{skipped}: the file is empty or holds nothing this task reads; give "

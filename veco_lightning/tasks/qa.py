@@ -21,7 +21,14 @@ from transformers import XLMRobertaForQuestionAnswering
 from veco_lightning.data.tokenizer import special_template
 from veco_lightning.tasks.base import XtremeTask
 from veco_lightning.tasks.datamodule import TaskDataModule, TaskSet
-from veco_lightning.tasks.formats import QAExample, read_squad, write_qa_predictions, write_squad
+from veco_lightning.tasks.formats import (
+    QAExample,
+    flat_question,
+    read_squad,
+    squad_examples,
+    write_qa_predictions,
+    write_squad,
+)
 from veco_lightning.tasks.metrics import qa_scores
 
 log = logging.getLogger(__name__)
@@ -174,13 +181,13 @@ class QADataModule(TaskDataModule):
 
     def from_rows(self, rows, spec: str) -> list[QAExample]:
         """Hub rows in SQuAD's layout: ``id``, ``title``, ``context``, ``question``, ``answers`` (``text`` and
-        ``answer_start`` lists)."""
-        missing = {"id", "context", "question", "answers"} - set(rows.column_names)
+        ``answer_start`` lists), checked as files are (:func:`~veco_lightning.tasks.formats.squad_examples`)."""
+        missing = {"id", "context", "question"} - set(rows.column_names)
         if missing:
             raise ValueError(f"{spec}: missing SQuAD columns {sorted(missing)} (found {rows.column_names})")
-        return [QAExample(row["id"], row.get("title", ""), row["context"], row["question"],
-                          list(zip(row["answers"]["text"], row["answers"]["answer_start"])))
-                for row in rows]
+        labelled = self.labelled_test or spec not in self.test_files.values()
+        questions = (flat_question(spec, k + 1, row) for k, row in enumerate(rows))
+        return squad_examples(spec, questions, labelled, self.on_bad_answer, self.on_bad_line)
 
     def group_of(self, example: QAExample) -> str:
         return example.context  # dev_split holds out whole paragraphs
@@ -189,6 +196,11 @@ class QADataModule(TaskDataModule):
         if split == "test" and self.exclude_train_questions and self.train_files:
             trained = {e.id for e in self._read_all(self.train_files)}
             kept = [e for e in examples if e.id not in trained]
+            if examples and not kept:
+                raise ValueError(f"{path}: every one of its {len(examples)} questions has the id of a training "
+                                 "question (a translation of the training set, as XQuAD's languages are of each "
+                                 "other), so none is left to test: test on another set, or keep them with "
+                                 "data.exclude_train_questions: false")
             if len(kept) < len(examples):
                 log.warning("%s: %d of %d test questions share an id with a training question and are left out",
                             path, len(examples) - len(kept), len(examples))

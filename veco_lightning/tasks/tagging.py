@@ -18,7 +18,15 @@ from veco_lightning.data.readers import expand_globs
 from veco_lightning.data.tokenizer import special_template
 from veco_lightning.tasks.base import XtremeTask
 from veco_lightning.tasks.datamodule import TaskDataModule, TaskSet
-from veco_lightning.tasks.formats import TaggedSentence, read_tagging, write_tagging_labels, write_tagging_predictions
+from veco_lightning.tasks.formats import (
+    TAG_FIELDS,
+    WORD_FIELDS,
+    TaggedSentence,
+    read_tagging,
+    row_sentences,
+    write_tagging_labels,
+    write_tagging_predictions,
+)
 from veco_lightning.tasks.metrics import span_scores, token_accuracy
 
 log = logging.getLogger(__name__)
@@ -103,15 +111,21 @@ class TaggingDataModule(TaskDataModule):
 
     Args:
         layout: the files' format: ``conllu``, ``tsv`` (``word<TAB>label``, PAN-X), ``conll`` (CoNLL-2003's
-            space-separated columns, the tag last) or ``auto`` (detected).
+            space-separated columns, the tag last), ``jsonl`` (``{tokens, ner_tags}`` per line, as ``datasets``
+            writes them) or ``auto`` (detected).
         label_names: fix the label set instead of reading it from the training files.
+        int_labels: tag names by integer, for JSON lines (and Hub datasets without ``ClassLabel`` names) whose tags
+            are integers: ``configs/xtreme/panx.yaml`` and ``udpos.yaml`` give those of Hugging Face's PAN-X /
+            WikiANN and UD POS exports. Integer tags without names are an error.
         **kwargs: the arguments of :class:`~veco_lightning.tasks.datamodule.TaskDataModule`.
     """
 
-    def __init__(self, layout: str = "auto", label_names: list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, layout: str = "auto", label_names: list[str] | None = None,
+                 int_labels: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.layout = layout
         self.label_names = label_names
+        self.int_labels = int_labels
 
     @property
     def labels(self) -> list[str]:
@@ -128,18 +142,21 @@ class TaggingDataModule(TaskDataModule):
         # The training files define the tag set; every other file is checked against it.
         training = {p for pattern in self.train_files if not pattern.startswith("hf://") for p in expand_globs(pattern)}
         labels = self.label_names if path in training else self.labels
-        return read_tagging(path, labels=labels, layout=self.layout, on_bad_line=self.policy(path))
+        return read_tagging(path, labels=labels, layout=self.layout, on_bad_line=self.policy(path),
+                            int_labels=self.int_labels)
 
     def from_rows(self, rows, spec: str) -> list[TaggedSentence]:
         """Hub rows with ``tokens`` and ``pos_tags`` / ``ner_tags`` / ``tags`` (class indices named by the dataset's
-        ``ClassLabel``, or strings)."""
-        column = next((c for c in ("pos_tags", "upos", "ner_tags", "tags", "labels") if c in rows.column_names), None)
-        if "tokens" not in rows.column_names or column is None:
-            raise ValueError(f"{spec}: expected a tokens column and one of pos_tags / upos / ner_tags / tags; found "
+        ``ClassLabel`` or by ``int_labels``, or strings), checked as files are."""
+        column = next((c for c in TAG_FIELDS if c in rows.column_names), None)
+        if not set(WORD_FIELDS) & set(rows.column_names):
+            raise ValueError(f"{spec}: expected a tokens column (and one of {', '.join(TAG_FIELDS)}); found "
                              f"{rows.column_names}")
-        names = getattr(getattr(rows.features[column], "feature", None), "names", None)
-        return [TaggedSentence(list(row["tokens"]), [names[t] if names else str(t) for t in row[column]], k + 1)
-                for k, row in enumerate(rows)]
+        names = getattr(getattr(rows.features[column], "feature", None), "names", None) if column else None
+        labels = self.label_names if spec in self.train_files else self.labels
+        policy = "error" if spec in self.test_files.values() else self.on_bad_line  # predictions in row order
+        return row_sentences(spec, ((k + 1, row) for k, row in enumerate(rows)), labels, names or self.int_labels,
+                             policy)
 
     def build(self, examples: list[TaggedSentence], language: str, split: str, path: str) -> TaggingSet:
         return TaggingSet(examples, language, path, self.tokenizer, self.labels, self.max_length)

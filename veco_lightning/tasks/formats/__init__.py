@@ -1,8 +1,9 @@
 """The standard files of the XTREME tasks, read and written in plain Python (no torch):
 
 - ``classification``: XNLI / PAWS-X examples (XTREME's TSV layouts, the original TSVs with a header, JSON lines);
-- ``tagging``: UD POS / PAN-X sentences (CoNLL-U, XTREME's ``word<TAB>label``, PAN-X's ``lang:`` prefixes);
-- ``qa``: XQuAD / MLQA / TyDiQA questions (SQuAD v1.1 JSON with checked answer offsets);
+- ``tagging``: UD POS / PAN-X sentences (CoNLL-U, XTREME's ``word<TAB>label``, PAN-X's ``lang:`` prefixes,
+  CoNLL-2003 columns, JSON lines);
+- ``qa``: XQuAD / MLQA / TyDiQA questions (SQuAD v1.1 JSON or JSON lines, with checked answer offsets);
 
 and for each family the files of XTREME's submission layout (predictions and gold labels, so predictions can be
 scored) and the train/dev split of an English file for zero-shot runs without a training set.
@@ -24,16 +25,23 @@ from veco_lightning.tasks.formats.classification import (
 )
 from veco_lightning.tasks.formats.qa import (
     QAExample,
+    flat_question,
     read_qa_predictions,
     read_squad,
     split_squad,
+    squad_examples,
     write_qa_predictions,
     write_squad,
 )
 from veco_lightning.tasks.formats.tagging import (
+    PANX_HF_INT_TAGS,
+    TAG_FIELDS,
+    UDPOS_HF_INT_TAGS,
+    WORD_FIELDS,
     TaggedSentence,
     read_tagging,
     read_tagging_labels,
+    row_sentences,
     write_tagging_labels,
     write_tagging_predictions,
 )
@@ -43,7 +51,14 @@ __all__ = [
     "XNLI_HF_INT_LABELS",
     "ClassificationExample",
     "QAExample",
+    "flat_question",
+    "squad_examples",
+    "PANX_HF_INT_TAGS",
+    "TAG_FIELDS",
+    "UDPOS_HF_INT_TAGS",
+    "WORD_FIELDS",
     "TaggedSentence",
+    "row_sentences",
     "read_classification",
     "read_classification_labels",
     "read_qa_predictions",

@@ -3,11 +3,12 @@ line, raising or counting bad lines, one-label-per-line files, and the grouped t
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from veco_lightning.data.readers import BadLinePolicy, expand_globs
@@ -83,6 +84,33 @@ class BadLines:
             parts = ", ".join(f"{n} {reason}" for reason, n in self.counts.most_common())
             log.warning("Skipped %d %s(s) of %s (%s=skip): %s", sum(self.counts.values()), self.unit, self.path,
                         self.option, parts)
+
+
+def json_records(path: str, lines: Sequence[str], bad: BadLines, expected: str) -> Iterator[tuple[int, dict]]:
+    """``(line, object)`` for each non-blank line of a JSON-lines file (what ``datasets``' ``to_json`` writes); a
+    line that is no JSON object is a bad line, whose fix says what ``expected`` each line to hold."""
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as err:
+            bad(f"{path}:{line_no}", f"not valid JSON ({err})", "fix or remove the line", "not valid JSON")
+            continue
+        if not isinstance(record, dict):
+            bad(f"{path}:{line_no}", "not a JSON object", f"each line must be an object with {expected}",
+                "not a JSON object")
+            continue
+        yield line_no, record
+
+
+def is_json_lines(path: str, lines: Sequence[str]) -> bool:
+    """A ``.jsonl`` file, or one whose first two non-blank lines each hold a whole JSON object (``{...}``): a JSON
+    document spread over lines, as SQuAD files are, does not close its object on its first line."""
+    if path.endswith(".jsonl"):
+        return True
+    first = [line.strip() for line in lines if line.strip()][:2]
+    return len(first) == 2 and all(line.startswith("{") and line.endswith("}") for line in first)
 
 
 def check_label_line(label: str, where: str) -> str:

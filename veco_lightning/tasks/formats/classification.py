@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -18,6 +17,7 @@ from veco_lightning.tasks.formats._common import (
     BadLines,
     check_label_line,
     grouped_split,
+    json_records,
     log,
     read_text,
     single_file,
@@ -124,18 +124,12 @@ def _records(path: str, lines: list[str], layout: str, quoting: str, columns: Se
              bad: BadLines) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line, {text_a, text_b, label, language})`` per record; a field a layout lacks is absent from the dict."""
     if layout == "jsonl":
-        for line_no, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as err:
-                bad(f"{path}:{line_no}", f"not valid JSON ({err})", "fix or remove the line", "not valid JSON")
-                continue
-            if not isinstance(record, dict) or _pick(record, "text_a") is None:
-                bad(f"{path}:{line_no}", "not a JSON object with a text field", "each line must be an object with "
-                    f"one of the fields {COLUMN_NAMES['text_a']} (and optionally {COLUMN_NAMES['text_b']}, "
-                    f"{COLUMN_NAMES['label']})", "without a text field")
+        expected = (f"one of the fields {COLUMN_NAMES['text_a']} (and optionally {COLUMN_NAMES['text_b']}, "
+                    f"{COLUMN_NAMES['label']})")
+        for line_no, record in json_records(path, lines, bad, expected):
+            if _pick(record, "text_a") is None:
+                bad(f"{path}:{line_no}", "not a JSON object with a text field", f"each line must be an object with "
+                    f"{expected}", "without a text field")
                 continue
             yield line_no, {field: record[key] for field in COLUMN_NAMES if (key := _pick(record, field))}
         return

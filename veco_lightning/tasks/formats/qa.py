@@ -1,16 +1,27 @@
-"""Extractive QA files (XQuAD, MLQA, TyDiQA-GoldP): SQuAD v1.1 JSON with checked answer offsets, XTREME's
-``{id: answer}`` prediction files, and the train/dev split of English paragraphs by article or paragraph."""
+"""Extractive QA files (XQuAD, MLQA, TyDiQA-GoldP): SQuAD v1.1 JSON (or JSON lines of its questions) with checked
+answer offsets, XTREME's ``{id: answer}`` prediction files, and the train/dev split of English paragraphs by article
+or paragraph."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from veco_lightning.data.readers import BadLinePolicy
-from veco_lightning.tasks.formats._common import BadLines, grouped_split, log, read_text, single_file, write_text
+from veco_lightning.tasks.formats._common import (
+    BadLines,
+    grouped_split,
+    is_json_lines,
+    json_records,
+    log,
+    read_text,
+    single_file,
+    text_lines,
+    write_text,
+)
 
 
 @dataclass
@@ -89,8 +100,10 @@ def read_squad(
     on_bad_answer: Literal["error", "repair", "skip", "keep"] = "error",
     on_bad_example: BadLinePolicy = "error",
 ) -> list[QAExample]:
-    """The questions of one SQuAD v1.1 JSON file (XQuAD, MLQA, TyDiQA-GoldP in XTREME), in file order: an object
-    with a ``data`` list of articles, or the bare list (as XTREME's scorer reads it).
+    """The questions of one SQuAD v1.1 file (XQuAD, MLQA, TyDiQA-GoldP in XTREME), in file order: SQuAD JSON (an
+    object with a ``data`` list of articles, or the bare list, as XTREME's scorer reads it), or JSON lines of one
+    question each, as ``datasets`` writes SQuAD-style sets (``{id, title, context, question, answers: {text: [...],
+    answer_start: [...]}}``; ``answers`` may also be a list of ``{text, answer_start}``).
 
     Each answer must sit where it says: ``context[answer_start:answer_start + len(text)] == text`` (offsets in
     characters, as Python indexes the decoded string). XTREME's QA tasks are SQuAD v1.1: an unanswerable question
@@ -107,21 +120,31 @@ def read_squad(
         on_bad_example: a question with an empty context or question, a duplicate id, no (valid) answer while
             ``labelled``, or ``is_impossible``: ``"error"`` raises naming its id; ``"skip"`` drops it with a count.
     """
-    if on_bad_answer not in ("error", "repair", "skip", "keep"):
-        raise ValueError(f"on_bad_answer must be 'error', 'repair', 'skip' or 'keep', got {on_bad_answer!r}")
     path = single_file(path)
-    try:
-        document = json.loads(read_text(path))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}:{err.lineno}:{err.colno}: not valid JSON ({err.msg}); fix the file") from None
+    text = read_text(path)
+    if not path.endswith(".jsonl"):
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as err:
+            if not is_json_lines(path, text_lines(text)):
+                raise ValueError(f"{path}:{err.lineno}:{err.colno}: not valid JSON ({err.msg}); fix the file") from None
+        else:
+            if not (isinstance(document, dict) and "context" in document):  # else: JSON lines of one question
+                return squad_examples(path, _article_questions(path, document), labelled, on_bad_answer,
+                                      on_bad_example)
+    bad = BadLines(path, on_bad_example, option="on_bad_example", unit="question")
+    rows = json_records(path, text_lines(text), bad, "the fields id, context, question and answers")
+    return squad_examples(path, (flat_question(path, line, row) for line, row in rows), labelled, on_bad_answer,
+                          on_bad_example)
+
+
+def _article_questions(path: str, document: Any) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(title, context, question object)`` of every question of a SQuAD JSON document, in file order."""
     articles = document.get("data") if isinstance(document, dict) else document
     if not isinstance(articles, list):
         raise ValueError(f"{path}: not SQuAD JSON: expected an object with a 'data' list of articles (or the bare "
-                         "list) ({title, paragraphs: [{context, qas: [{id, question, answers}]}]})")
-    bad = BadLines(path, on_bad_example, option="on_bad_example", unit="question")
-    counts = {"repaired": 0, "skipped": 0}
-    examples: list[QAExample] = []
-    seen: set[str] = set()
+                         "list) ({title, paragraphs: [{context, qas: [{id, question, answers}]}]}), or JSON lines "
+                         "of {id, context, question, answers}")
     for a, article in enumerate(articles):
         title = (article.get("title") or "") if isinstance(article, dict) else ""
         paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
@@ -133,37 +156,78 @@ def read_squad(
             if not isinstance(context, str) or not isinstance(qas, list):
                 raise ValueError(f"{path}: data[{a}].paragraphs[{p}] needs a 'context' string and a 'qas' list")
             for q, qa in enumerate(qas):
-                qid = qa.get("id") if isinstance(qa, dict) else None
-                if not isinstance(qid, str | int) or isinstance(qid, bool) or not str(qid):
+                if not isinstance(qa, dict) or not _valid_id(qa.get("id")):
                     raise ValueError(f"{path}: data[{a}].paragraphs[{p}].qas[{q}] has no 'id'; give every question "
                                      "a unique id")
-                qid = str(qid)
-                where = f"{path}: question {qid!r}"
-                question = qa.get("question")
-                if qid in seen:
-                    bad(where, "duplicate id", "give every question a unique id (predictions map ids to answers)",
-                        "with a duplicate id")
-                    continue
-                seen.add(qid)
-                if qa.get("is_impossible"):
-                    bad(where, "unanswerable (is_impossible, SQuAD 2.0); XTREME's QA tasks are SQuAD v1.1",
-                        "remove unanswerable questions", "unanswerable")
-                    continue
-                if not context.strip() or not isinstance(question, str) or not question.strip():
-                    bad(where, f"empty {'context' if not context.strip() else 'question'}",
-                        "fill it in or remove the question", "with an empty context or question")
-                    continue
-                answers = []
-                if labelled:
-                    answers = _answers(path, qid, context, qa.get("answers", []), on_bad_answer, counts)
-                    if not answers:
-                        bad(where, "no valid answer", "give it an answer, or read an unlabelled file with "
-                            "labelled=False", "without a valid answer")
-                        continue
-                examples.append(QAExample(qid, title, context, question, answers))
+                yield title, context, qa
+
+
+def flat_question(name: str, line: int | None, row: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """``(title, context, question object)`` of one flat row (a JSON line, a Hub dataset row): ``answers`` as
+    ``datasets`` stores them (``{text: [...], answer_start: [...]}``) become SQuAD's list of objects."""
+    where = f"{name}:{line}" if line is not None else name
+    if not _valid_id(row.get("id")):
+        raise ValueError(f"{where}: no 'id'; give every question a unique id")
+    if not isinstance(row.get("context"), str):
+        raise ValueError(f"{where}: question {row['id']!r} needs a 'context' string")
+    answers = row.get("answers", [])
+    if isinstance(answers, Mapping):
+        texts, starts = answers.get("text"), answers.get("answer_start")
+        if not isinstance(texts, list) or not isinstance(starts, list) or len(texts) != len(starts):
+            raise ValueError(f"{where}: question {row['id']!r}: 'answers' must hold lists 'text' and 'answer_start' "
+                             f"of one length, got {answers!r}")
+        answers = [{"text": t, "answer_start": s} for t, s in zip(texts, starts)]
+    qa = {key: row[key] for key in ("id", "question", "is_impossible") if key in row}
+    return row.get("title") or "", row["context"], {**qa, "answers": answers}
+
+
+def _valid_id(qid: Any) -> bool:
+    return isinstance(qid, str | int) and not isinstance(qid, bool) and bool(str(qid))
+
+
+def squad_examples(
+    name: str,
+    questions: Iterable[tuple[str, str, Mapping[str, Any]]],
+    labelled: bool = True,
+    on_bad_answer: Literal["error", "repair", "skip", "keep"] = "error",
+    on_bad_example: BadLinePolicy = "error",
+) -> list[QAExample]:
+    """Checked examples of ``(title, context, question object)`` triples (SQuAD's ``{id, question, answers}``) from
+    the source ``name`` (a file, a Hub dataset): the checks and options of :func:`read_squad`."""
+    if on_bad_answer not in ("error", "repair", "skip", "keep"):
+        raise ValueError(f"on_bad_answer must be 'error', 'repair', 'skip' or 'keep', got {on_bad_answer!r}")
+    bad = BadLines(name, on_bad_example, option="on_bad_example", unit="question")
+    counts = {"repaired": 0, "skipped": 0}
+    examples: list[QAExample] = []
+    seen: set[str] = set()
+    for title, context, qa in questions:
+        qid = str(qa["id"])
+        where = f"{name}: question {qid!r}"
+        question = qa.get("question")
+        if qid in seen:
+            bad(where, "duplicate id", "give every question a unique id (predictions map ids to answers)",
+                "with a duplicate id")
+            continue
+        seen.add(qid)
+        if qa.get("is_impossible"):
+            bad(where, "unanswerable (is_impossible, SQuAD 2.0); XTREME's QA tasks are SQuAD v1.1",
+                "remove unanswerable questions", "unanswerable")
+            continue
+        if not context.strip() or not isinstance(question, str) or not question.strip():
+            bad(where, f"empty {'context' if not context.strip() else 'question'}",
+                "fill it in or remove the question", "with an empty context or question")
+            continue
+        answers = []
+        if labelled:
+            answers = _answers(name, qid, context, qa.get("answers", []), on_bad_answer, counts)
+            if not answers:
+                bad(where, "no valid answer", "give it an answer, or read an unlabelled file with "
+                    "labelled=False", "without a valid answer")
+                continue
+        examples.append(QAExample(qid, title, context, question, answers))
     if counts["repaired"] or counts["skipped"]:
         log.warning("%s: repaired %d answer(s) (moved to the nearest occurrence of their text) and dropped %d "
-                    "(on_bad_answer=%s)", path, counts["repaired"], counts["skipped"], on_bad_answer)
+                    "(on_bad_answer=%s)", name, counts["repaired"], counts["skipped"], on_bad_answer)
     bad.report()
     return examples
 

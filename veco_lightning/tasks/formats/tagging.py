@@ -1,6 +1,6 @@
 """Token classification files (UD POS, WikiANN / PAN-X NER, CoNLL-2002/2003 NER): CoNLL-U, XTREME's
-``word<TAB>label`` TSV (with or without PAN-X's ``lang:`` prefixes), CoNLL-2003's space-separated columns, and
-XTREME's one-label-per-line prediction files."""
+``word<TAB>label`` TSV (with or without PAN-X's ``lang:`` prefixes), CoNLL-2003's space-separated columns, JSON lines
+of ``{tokens, ner_tags}`` as ``datasets`` writes them, and XTREME's one-label-per-line prediction files."""
 
 from __future__ import annotations
 
@@ -14,19 +14,28 @@ from veco_lightning.data.readers import BadLinePolicy
 from veco_lightning.tasks.formats._common import (
     BadLines,
     check_label_line,
+    is_json_lines,
+    json_records,
     read_text,
     single_file,
     text_lines,
     write_text,
 )
 
-TaggingLayout = Literal["auto", "conllu", "tsv", "conll"]
+TaggingLayout = Literal["auto", "conllu", "tsv", "conll", "jsonl"]
 _DOCSTART = "-DOCSTART-"  # CoNLL-2002/2003's document separator line
 
 _WORD_ID = re.compile(r"[1-9][0-9]*")
 _SKIPPED_ID = re.compile(r"[1-9][0-9]*-[1-9][0-9]*|[0-9]+\.[1-9][0-9]*")  # multi-word token ranges, empty nodes
 _LANG_PREFIX = re.compile(r"([a-z]{2,3}):(?=.)", re.DOTALL)  # PAN-X's raw "en:word"
 _TAG_COLUMNS = {"upos": 3, "xpos": 4}
+WORD_FIELDS = ("tokens", "words")  # a JSON line's (a Hub row's) words, the first of these it has
+TAG_FIELDS = ("pos_tags", "upos", "ner_tags", "ner", "tags", "labels")  # its tags
+# Names of the integer tags of Hugging Face's exports (the ClassLabel of google/xtreme's PAN-X.* and wikiann, and of
+# google/xtreme's udpos.*): what a JSON-lines file written from them with ``to_json`` holds instead of the names.
+PANX_HF_INT_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+UDPOS_HF_INT_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
+                     "PUNCT", "SCONJ", "SYM", "VERB", "X")
 
 
 @dataclass
@@ -61,12 +70,15 @@ def _blocks(lines: list[str]) -> list[tuple[int, list[str]]]:
     return blocks
 
 
-def detect_tagging_layout(path: str, lines: Sequence[str]) -> Literal["conllu", "tsv", "conll"]:
+def detect_tagging_layout(path: str, lines: Sequence[str]) -> Literal["conllu", "tsv", "conll", "jsonl"]:
     """``conllu`` for ``.conllu`` files or when the first line that is neither blank nor a ``#`` comment has 10
-    TAB-separated columns starting with a word ID; ``conll`` when that line is CoNLL-2003's ``-DOCSTART-`` or holds
-    no TAB but several space-separated columns; else ``tsv``."""
+    TAB-separated columns starting with a word ID; ``jsonl`` for ``.jsonl`` / ``.json`` files or lines that each hold
+    a JSON object; ``conll`` when that line is CoNLL-2003's ``-DOCSTART-`` or holds no TAB but several
+    space-separated columns; else ``tsv``."""
     if path.endswith(".conllu"):
         return "conllu"
+    if path.endswith(".json") or is_json_lines(path, lines[:2]):
+        return "jsonl"
     first = next((line for line in lines if line.strip() and not line.startswith("#")), "")
     fields = first.split("\t")
     if len(fields) == 10 and (_WORD_ID.fullmatch(fields[0]) or _SKIPPED_ID.fullmatch(fields[0])):
@@ -144,6 +156,65 @@ def _conll_sentence(first: int, block: list[str], columns: int, label_set: set[s
     return TaggedSentence(words, tags if columns > 1 else None, first)
 
 
+def row_sentence(row: dict, line: int, label_set: set[str] | None,
+                 int_labels: Sequence[str] | None = None) -> TaggedSentence:
+    """One sentence of a JSON line or Hub row: its words (``tokens`` or ``words``) and tags (``ner_tags``,
+    ``pos_tags``, ``tags``...: strings, or integers named by ``int_labels``); without a tag field it is unlabelled.
+    Raises :class:`_BadSentence` (the reader raises on it or counts it)."""
+    words = next((row[f] for f in WORD_FIELDS if f in row), None)
+    if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
+        raise _BadSentence(line, f"no words: expected one of the fields {list(WORD_FIELDS)} holding a non-empty list "
+                           f"of non-empty strings, got {words!r}", "fix or remove the line", "without words")
+    field = next((f for f in TAG_FIELDS if row.get(f) is not None), None)
+    if field is None:
+        return TaggedSentence(list(words), None, line)
+    tags = row[field]
+    if not isinstance(tags, list) or len(tags) != len(words):
+        count = f"{len(tags)} tags" if isinstance(tags, list) else f"{field} {tags!r}"
+        raise _BadSentence(line, f"{count} for {len(words)} words", f"give {field} one tag per word",
+                           "with a tag count unlike the word count")
+    names = []
+    for tag in tags:
+        if isinstance(tag, int) and not isinstance(tag, bool):
+            if int_labels is None:
+                raise _BadSentence(line, f"integer tag {tag} and no names for integer tags",
+                                   "name them in order with int_labels= (PANX_HF_INT_TAGS, UDPOS_HF_INT_TAGS for "
+                                   "Hugging Face's PAN-X / WikiANN and UD POS)", "with an unnamed integer tag")
+            if not 0 <= tag < len(int_labels):
+                raise _BadSentence(line, f"integer tag {tag} has no name in int_labels={list(int_labels)}",
+                                   "fix the tag or int_labels", "with an integer tag out of range")
+            tag = int_labels[tag]
+        elif not isinstance(tag, str):
+            raise _BadSentence(line, f"tag {tag!r} is neither a string nor an integer", "fix the tag",
+                               "with a bad tag")
+        names.append(_check_tag(tag, label_set, line, "the"))
+    return TaggedSentence(list(words), names, line)
+
+
+def row_sentences(name: str, rows: Iterable[tuple[int, dict]], labels: Sequence[str] | None = None,
+                  int_labels: Sequence[str] | None = None,
+                  on_bad_line: BadLinePolicy = "error") -> list[TaggedSentence]:
+    """The sentences of ``(line, row)`` pairs (JSON lines, Hub rows) from source ``name``, checked as
+    :func:`read_tagging` checks files: every row labelled as the first one is, tags within ``labels``."""
+    label_set = set(labels) if labels is not None else None
+    bad = BadLines(name, on_bad_line, unit="sentence")
+    sentences: list[TaggedSentence] = []
+    for line, row in rows:
+        try:
+            sentence = row_sentence(row, line, label_set, int_labels)
+            if sentences and (sentence.labels is None) != (sentences[0].labels is None):
+                raise _BadSentence(line, f"{'no' if sentence.labels is None else 'a'} tag field, but line "
+                                   f"{sentences[0].line} has {'one' if sentence.labels is None else 'none'}",
+                                   "tag every line or none", "labelled unlike the first line")
+        except _BadSentence as err:
+            line_no, problem, fix, reason = err.args
+            bad(f"{name}:{line_no}", problem, fix, reason)
+            continue
+        sentences.append(sentence)
+    bad.report()
+    return sentences
+
+
 def _strip_prefixes(path: str, sentences: list[TaggedSentence], strip: bool | None,
                     bad: BadLines) -> list[TaggedSentence]:
     """Drop PAN-X's ``lang:`` prefix: with ``strip=None`` only when every word of the file has the same one."""
@@ -170,6 +241,7 @@ def read_tagging(
     tag_column: Literal["upos", "xpos"] = "upos",
     strip_lang_prefix: bool | None = None,
     on_bad_line: BadLinePolicy = "error",
+    int_labels: Sequence[str] | None = None,
 ) -> list[TaggedSentence]:
     """The sentences of one tagging file, in file order. Sentences are separated by blank lines.
 
@@ -187,6 +259,9 @@ def read_tagging(
     - ``conll`` (CoNLL-2002/2003 NER, and WikiANN as distributed elsewhere): columns separated by spaces, the word
       first and the tag last (``EU NNP B-NP B-ORG``, or ``word tag``); ``-DOCSTART-`` lines start documents and are
       skipped; a file of one column is unlabelled.
+    - ``jsonl`` (what ``datasets``' ``to_json`` writes of a token classification set): one sentence per line,
+      ``{"tokens": [...], "ner_tags": [...]}`` (words in ``tokens`` or ``words``; tags in ``ner_tags``, ``pos_tags``,
+      ``tags``, ``labels``...: strings, or integers named by ``int_labels``); a line without tags is unlabelled.
 
     No word is ever dropped alone: a bad line makes its whole sentence an error, or with ``on_bad_line="skip"`` a
     counted skip, so every sentence comes back with all its words.
@@ -201,14 +276,22 @@ def read_tagging(
         on_bad_line: ``"error"`` raises on the first bad line (a wrong column count, a bad CoNLL-U word ID, an
             empty word, a missing tag or one outside ``labels``) naming the file, the line and the fix; ``"skip"``
             drops the sentences holding one and logs how many, by reason.
+        int_labels: tag names by integer, for JSON lines with integer tags (``PANX_HF_INT_TAGS``,
+            ``UDPOS_HF_INT_TAGS``).
     """
     path = single_file(path)
     lines = text_lines(read_text(path))
     if layout == "auto":
         layout = detect_tagging_layout(path, lines)
-    if layout not in ("conllu", "tsv", "conll") or tag_column not in _TAG_COLUMNS:
-        raise ValueError(f"layout must be auto, conllu, tsv or conll (got {layout!r}); tag_column upos or xpos (got "
-                         f"{tag_column!r})")
+    if layout not in ("conllu", "tsv", "conll", "jsonl") or tag_column not in _TAG_COLUMNS:
+        raise ValueError(f"layout must be auto, conllu, tsv, conll or jsonl (got {layout!r}); tag_column upos or xpos "
+                         f"(got {tag_column!r})")
+    if layout == "jsonl":
+        bad = BadLines(path, on_bad_line, unit="sentence")
+        rows = json_records(path, lines, bad, f"one of the fields {list(WORD_FIELDS)} and one of {list(TAG_FIELDS)}")
+        sentences = row_sentences(path, rows, labels, int_labels, on_bad_line)  # reads the lines as it goes
+        bad.report()
+        return sentences
     label_set = set(labels) if labels is not None else None
     bad = BadLines(path, on_bad_line, unit="sentence")
     sentences: list[TaggedSentence] = []
