@@ -334,6 +334,7 @@ def test_hub_rows_with_class_indices_are_named_or_refused(tmp_path, encoder_dir)
     # A Hub (or json) dataset whose tags are class indices without ClassLabel names trained and scored the indices
     # as tags ("0", "5": spans of nothing, a meaningless F1, rc 0). Now int_labels names them, or it is an error.
     from veco_lightning.tasks import QADataModule, TaggingDataModule
+    from veco_lightning.tasks.datamodule import load_hub
     from veco_lightning.tasks.formats import PANX_HF_INT_TAGS
 
     rows = [{"tokens": s.split(), "ner_tags": [5] + [0] * (len(s.split()) - 1)} for s in sentences("en")[:6]]
@@ -354,6 +355,17 @@ def test_hub_rows_with_class_indices_are_named_or_refused(tmp_path, encoder_dir)
                       "&split=train")
     with pytest.raises(ValueError, match="question 'q1': answer 'big' does not match the context"):
         dm.setup("fit")
+    # Classification rows too: -1 (datasets' "no label") named the last class; an index out of range, the same.
+    from veco_lightning.tasks import ClassificationDataModule
+
+    pairs = [{"premise": a, "hypothesis": b, "label": -1} for a, b in zip(sentences("en")[:4], sentences("en")[4:8])]
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in pairs), encoding="utf-8")
+    dm = ClassificationDataModule(task="xnli", tokenizer=str(encoder_dir))
+    unlabelled = dm.from_rows(load_hub(f"hf://json?data_files={tmp_path / 'pairs.jsonl'}&split=train"), "rows")
+    assert [e.label for e in unlabelled] == [None] * 4
+    (tmp_path / "pairs.jsonl").write_text(json.dumps(dict(pairs[0], label=7)) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="rows:1: integer label 7 has no name"):
+        dm.from_rows(load_hub(f"hf://json?data_files={tmp_path / 'pairs.jsonl'}&split=train"), "rows")
     # Testing on a translation of the training set (XQuAD de after XQuAD en) left no question: an IndexError in the
     # tokenizer; now the error says why and how to keep them.
     (tmp_path / "qa.jsonl").write_text(json.dumps(dict(question, answers={"text": ["big"], "answer_start": [9]}))

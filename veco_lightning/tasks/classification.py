@@ -13,10 +13,12 @@ from veco_lightning.tasks.datamodule import TaskDataModule, TaskSet
 from veco_lightning.tasks.formats import (
     XNLI_HF_INT_LABELS,
     ClassificationExample,
+    classification_examples,
     read_classification,
     write_classification_labels,
     write_classification_predictions,
 )
+from veco_lightning.tasks.formats._common import BadLines
 from veco_lightning.tasks.metrics import accuracy
 
 # The label sets of XTREME's classification tasks, and what integer labels (JSON lines exports) stand for.
@@ -98,19 +100,18 @@ class ClassificationDataModule(TaskDataModule):
 
     def from_rows(self, rows, spec: str) -> list[ClassificationExample]:
         """Hub rows with ``premise`` / ``hypothesis`` (XNLI) or ``sentence1`` / ``sentence2`` (PAWS-X) and ``label``
-        (a class index, named by the dataset's ``ClassLabel`` or the task's integer labels)."""
+        (a class index, named by the dataset's ``ClassLabel`` or the task's integer labels; -1 is unlabelled),
+        checked as files are."""
         pairs = (("premise", "hypothesis"), ("sentence1", "sentence2"))
         columns = next((c for c in pairs if c[0] in rows.column_names), None)
         if columns is None or "label" not in rows.column_names:
             raise ValueError(f"{spec}: expected columns premise/hypothesis or sentence1/sentence2, and label; found "
                              f"{rows.column_names}")
-        feature = rows.features["label"]
-        names = getattr(feature, "names", None) or INT_LABELS.get(self.task) or self.label_names
-        def name(label) -> str:
-            return names[label] if isinstance(label, int) else str(label)
-
-        return [ClassificationExample(row[columns[0]], row[columns[1]], name(row["label"]), k + 1)
-                for k, row in enumerate(rows)]
+        names = getattr(rows.features["label"], "names", None) or INT_LABELS.get(self.task)
+        records = ((k + 1, {"text_a": row[columns[0]], "text_b": row[columns[1]], "label": row["label"]})
+                   for k, row in enumerate(rows))
+        policy = "error" if spec in self.test_files.values() else self.on_bad_line  # predictions in row order
+        return classification_examples(spec, records, BadLines(spec, policy), self.label_names, int_labels=names)
 
     def group_of(self, example: ClassificationExample) -> str:
         return example.text_a  # dev_split keeps a premise's hypotheses on one side

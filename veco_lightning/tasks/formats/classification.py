@@ -220,14 +220,29 @@ def read_classification(
         layout = detect_layout(path, lines)
     if layout not in ("tsv", "tsv_header", "jsonl"):
         raise ValueError(f"layout must be one of auto, tsv, tsv_header, jsonl; got {layout!r}")
+    bad = BadLines(path, on_bad_line)
+    return classification_examples(path, _records(path, lines, layout, quoting, columns, bad), bad, labels,
+                                   language, int_labels, label_aliases)
+
+
+def classification_examples(
+    path: str,
+    records: Iterable[tuple[int, dict[str, Any]]],
+    bad: BadLines,
+    labels: Sequence[str] | None = None,
+    language: str | None = None,
+    int_labels: Sequence[str] | None = None,
+    label_aliases: Mapping[str, str] | None = None,
+) -> list[ClassificationExample]:
+    """Checked examples of ``(line, {text_a, text_b, label, language})`` records of the source ``path`` (a file's
+    lines, a Hub dataset's rows): the checks and options of :func:`read_classification`, bad records to ``bad``."""
     aliases = DEFAULT_LABEL_ALIASES if label_aliases is None else label_aliases
     label_set = set(labels) if labels is not None else None
-    bad = BadLines(path, on_bad_line)
     examples: list[ClassificationExample] = []
     languages: set[str] = set()
     first_line, labelled = None, False  # the first example decides whether the file is labelled
     no_gold = 0
-    for line_no, record in _records(path, lines, layout, quoting, columns, bad):
+    for line_no, record in records:
         where = f"{path}:{line_no}"
         if "language" in record:
             languages.add(str(record["language"]))
