@@ -471,3 +471,17 @@ def test_hub_sources_that_cannot_load_or_lack_columns_say_what_to_do(tmp_path, m
         load_text_dataset(HubSource(path=str(folder)), cache_dir=str(tmp_path / "cache"))
     assert load_text_dataset(HubSource(path=str(folder), text_field="body"), cache_dir=str(tmp_path / "cache"))[
         "text"] == ["x"] * 3
+
+
+def test_json_lines_with_a_translation_object(tmp_path):
+    # OPUS / WMT sets saved with datasets' to_json hold {"translation": {"de": ..., "en": ...}} per line; such a file
+    # failed at its first line ("cannot read a pair (KeyError('src'))") while the same set from the Hub was read.
+    pairs = [("Der Hund schläft.", "The dog sleeps."), ("Ich lese.", "I read.")]
+    path = tmp_path / "opus.jsonl"
+    path.write_text("".join(json.dumps({"translation": {"en": e, "de": d}}, ensure_ascii=False) + "\n"
+                            for d, e in pairs), encoding="utf-8")
+    read = read_pairs(ParallelSource(path=str(path)), "de-en")
+    assert list(zip(*read)) == pairs
+    assert list(zip(*read_pairs(ParallelSource(path=str(path)), "en-de"))) == [(e, d) for d, e in pairs]
+    with pytest.raises(BadInputError, match=r"opus.jsonl:1: cannot read a pair \(KeyError\('fr'\)\).*'translation'"):
+        read_pairs(ParallelSource(path=str(path)), "fr-en")

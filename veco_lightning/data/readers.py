@@ -376,6 +376,17 @@ def _pair_problem(src: str, tgt: str, src_at: tuple[str, int | str], tgt_at: tup
     return None
 
 
+def _record_pair(record: Any, source: ParallelSource, name: str) -> tuple[Any, Any]:
+    """The two sides of one JSON record: its ``src_field`` and ``tgt_field``, else (when it has neither) the pair's
+    languages in its ``translation`` object. Raises ``KeyError`` / ``TypeError`` / ``ValueError`` for a record that
+    has no pair."""
+    if isinstance(record, dict) and source.src_field not in record and source.tgt_field not in record and isinstance(
+            record.get("translation"), dict):
+        src_lang, tgt_lang = split_pair(name)
+        return record["translation"][src_lang], record["translation"][tgt_lang]
+    return record[source.src_field], record[source.tgt_field]
+
+
 class _PairReader:
     """Every pair of a source in file order, bad ones included as placeholders (so that ``lines`` counts them), with
     the problems of the bad ones by position."""
@@ -396,10 +407,13 @@ class _PairReader:
                     document: bool = False) -> None:
         self.add(src, tgt, _pair_problem(src, tgt, src_at, tgt_at, self.max_line_chars, document))
 
-    def read_pair_file(self, path: str, source: ParallelSource) -> None:
-        """A TSV (``src<TAB>tgt``) or JSON-lines file."""
+    def read_pair_file(self, path: str, source: ParallelSource, name: str = "") -> None:
+        """A TSV (``src<TAB>tgt``) or JSON-lines file: records with ``src_field`` and ``tgt_field``, or a
+        ``translation`` object of ``{lang: text}`` (what ``datasets`` writes of OPUS / WMT sets), read with the
+        language codes of the pair ``name``."""
         jsonl, before = plain_name(path).endswith((".jsonl", ".json")), len(self.src)
-        fields = f"string fields {source.src_field!r} and {source.tgt_field!r}"
+        fields = (f"string fields {source.src_field!r} and {source.tgt_field!r}, or a 'translation' object keyed by "
+                  f"the pair's language codes")
         for line_no, line, problem in read_lines(path):
             if problem is not None:
                 self.add("", "", (path, line_no, *problem))
@@ -408,7 +422,7 @@ class _PairReader:
                     continue
                 try:
                     record = json.loads(line)
-                    pair = record[source.src_field], record[source.tgt_field]
+                    pair = _record_pair(record, source, name)
                 except (ValueError, KeyError, TypeError) as err:
                     fix = f"each line must be a JSON object with {fields} (or set src_field / tgt_field)"
                     self.add("", "", (path, line_no, f"cannot read a pair ({err!r})", fix))
@@ -501,7 +515,7 @@ def read_pairs_with_index(source: ParallelSource, name: str, on_bad_line: BadLin
         reader.read_hub(source, name)
     elif source.path is not None:
         for path in expand_globs(source.path, context):
-            reader.read_pair_file(path, source)
+            reader.read_pair_file(path, source, name)
     else:
         for src_file, tgt_file in zip(expand_globs(source.src, context), expand_globs(source.tgt, context)):
             reader.read_aligned_files(src_file, tgt_file)
