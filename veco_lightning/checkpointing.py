@@ -80,6 +80,26 @@ def read_checkpoint(path: str) -> dict[str, Any]:
         raise ValueError(f"{err}. Export it with veco-export and use the export directory instead") from err
 
 
+def task_checkpoint_message(checkpoint: str, hparams: dict[str, Any], use: str) -> str | None:
+    """What to do instead, when ``checkpoint`` is a ``veco-xtreme`` fine-tuning checkpoint where a ``veco-fit`` one is
+    read (``use``: what was to be done with it): its task model is written by ``veco-xtreme test --export_dir``, and
+    that directory serves as an encoder everywhere. ``None`` for any other checkpoint."""
+    if not (str(hparams.get("_class_path", "")).startswith("veco_lightning.tasks.")
+            or isinstance(hparams.get("encoder"), str)):
+        return None
+    return (f"{checkpoint} is a veco-xtreme checkpoint ({hparams.get('task')} fine-tuning), not a veco-fit one, so it "
+            f"cannot be {use}: write its task model with `veco-xtreme test --config <the task config> --model.encoder "
+            f"{hparams.get('encoder')} --ckpt_path {checkpoint} --export_dir DIR` (or fine-tune with --export_dir) and "
+            "give DIR instead")
+
+
+def check_pretraining_checkpoint(checkpoint: str, hparams: dict[str, Any], use: str) -> None:
+    """Raise :func:`task_checkpoint_message`'s advice for a ``veco-xtreme`` checkpoint."""
+    message = task_checkpoint_message(checkpoint, hparams, use)
+    if message:
+        raise ValueError(message)
+
+
 def check_recorded_path(checkpoint: str, what: str, recorded: str, fix: str) -> None:
     """A path ``checkpoint`` recorded (its ``what``) that is not found from here: earlier versions recorded local
     paths as given, relative to the directory the run started in; say so instead of a bare "does not exist"."""

@@ -604,6 +604,16 @@ data:
 
     with pytest.raises(ValueError, match="is a veco-xtreme checkpoint .udpos fine-tuning.*--export_dir DIR"):
         export_checkpoint(best, str(tmp_path / "nothing"))
+    # As an encoder (to evaluate, or to fine-tune on a next task) it failed with "EncoderSpec() argument after **
+    # must be a mapping, not str"; the export is what serves.
+    from transformers import XLMRobertaForSequenceClassification
+
+    from veco_lightning.tasks.backbone import load_task_encoder
+
+    with pytest.raises(ValueError, match="is a veco-xtreme checkpoint.*cannot be fine-tuned from.*give DIR instead"):
+        load_task_encoder(best, XLMRobertaForSequenceClassification, num_labels=3)
+    with pytest.raises(ValueError, match="is a veco-xtreme checkpoint.*cannot be read as model.encoder.path"):
+        build_encoder(EncoderSpec(preset=None, path=best), vocab_size=10, pad_token_id=1)
 
     context = " ".join(sentences("en")[:4])
     questions = [{"id": f"q{k}", "question": "who?", "answers": [{"text": context[:7], "answer_start": 0}]}
@@ -689,3 +699,30 @@ def test_dropout_reaches_every_encoder_layer_of_any_architecture(architecture, t
     assert any(m.p > 0 for m in untouched.base_model.modules() if isinstance(m, torch.nn.Dropout))
     with pytest.raises(ValueError, match="a probability in"):
         load_task_encoder(str(tmp_path), XLMRobertaForSequenceClassification, dropout=1.5, num_labels=3)
+
+
+def test_a_fine_tuned_model_as_the_encoder_of_a_next_task(encoder_dir, tmp_path):
+    # Fine-tuning an exported task model on a task with another label count failed ("You set ignore_mismatched_sizes
+    # to False"); with as many labels but other names it kept the old head, its classes read as the new ones.
+    from transformers import XLMRobertaForSequenceClassification
+
+    from veco_lightning.tasks.backbone import load_task_encoder
+
+    def labels(*names: str) -> dict:
+        return {"num_labels": len(names), "id2label": dict(enumerate(names)),
+                "label2id": {n: i for i, n in enumerate(names)}}
+
+    torch.manual_seed(0)
+    first = load_task_encoder(str(encoder_dir), XLMRobertaForSequenceClassification, **labels("a", "b", "c"))
+    first.save_pretrained(tmp_path / "first")
+    saved = first.state_dict()
+    trunk = [k for k in saved if k.startswith("roberta.")]
+    head = [k for k in saved if k.startswith("classifier.")]
+    same = load_task_encoder(str(tmp_path / "first"), XLMRobertaForSequenceClassification, **labels("a", "b", "c"))
+    assert all(torch.equal(same.state_dict()[k], saved[k]) for k in trunk + head)  # the same task continues
+    other = load_task_encoder(str(tmp_path / "first"), XLMRobertaForSequenceClassification, **labels("x", "y", "z"))
+    assert all(torch.equal(other.state_dict()[k], saved[k]) for k in trunk)
+    assert not any(torch.equal(other.state_dict()[k], saved[k]) for k in head if k.endswith("weight"))
+    fewer = load_task_encoder(str(tmp_path / "first"), XLMRobertaForSequenceClassification, **labels("0", "1"))
+    assert all(torch.equal(fewer.state_dict()[k], saved[k]) for k in trunk)
+    assert fewer.classifier.out_proj.weight.shape[0] == 2

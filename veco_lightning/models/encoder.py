@@ -262,10 +262,11 @@ def hub_errors(path: str, option: str) -> Iterator[None]:
 def _from_training_checkpoint(path: str, overrides: dict[str, Any] | None = None) -> XLMRobertaForMaskedLM:
     """The encoder (with its LM head) of a ``veco-fit`` checkpoint, built from the shape the checkpoint records, with
     ``overrides`` (``encoder.overrides``: a dropout for continued training, say) over the overrides it records."""
-    from veco_lightning.checkpointing import read_checkpoint
+    from veco_lightning.checkpointing import check_pretraining_checkpoint, read_checkpoint
 
     checkpoint = read_checkpoint(path)
     hparams = checkpoint.get("hyper_parameters", {})
+    check_pretraining_checkpoint(path, hparams, "read as model.encoder.path")
     saved = hparams.get("encoder") or {}
     saved = saved if isinstance(saved, EncoderSpec) else EncoderSpec(**saved)
     if saved.path is not None and saved.path.endswith(".ckpt"):

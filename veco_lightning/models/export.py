@@ -27,7 +27,12 @@ from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy, Strategy
 from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from veco_lightning.checkpointing import check_recorded_path, checkpoint_error, read_checkpoint
+from veco_lightning.checkpointing import (
+    check_recorded_path,
+    checkpoint_error,
+    read_checkpoint,
+    task_checkpoint_message,
+)
 from veco_lightning.data.tokenizer import load_tokenizer, save_tokenizer
 from veco_lightning.logs import run_log_dir
 from veco_lightning.models.consolidate import consolidate_checkpoint
@@ -367,13 +372,10 @@ def export_checkpoint(checkpoint: str, output_dir: str, tokenizer: str | None = 
                 raise  # the file reads; the module's own loading failed
             raise ValueError(checkpoint_error(checkpoint, err)) from err
         except ValueError:  # Lightning refuses a checkpoint of another module class: say which, and what exports it
-            hparams = read_checkpoint(checkpoint).get("hyper_parameters", {})
-            if str(hparams.get("_class_path", "")).startswith("veco_lightning.tasks."):
-                raise ValueError(
-                    f"{checkpoint} is a veco-xtreme checkpoint ({hparams.get('task')} fine-tuning), not a veco-fit "
-                    "one: write its task model with `veco-xtreme test --config <the task config> --model.encoder "
-                    f"{hparams.get('encoder')} --ckpt_path {checkpoint} --export_dir DIR` (or fine-tune with "
-                    "--export_dir)") from None
+            message = task_checkpoint_message(checkpoint, read_checkpoint(checkpoint).get("hyper_parameters", {}),
+                                              "exported by veco-export")
+            if message:
+                raise ValueError(message) from None
             raise
     if tokenizer is None and module.hparams.get("tokenizer"):
         tokenizer = module.hparams["tokenizer"]

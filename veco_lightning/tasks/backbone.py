@@ -12,7 +12,13 @@ from typing import Any
 import transformers
 from transformers import AutoConfig, PreTrainedModel
 
-from veco_lightning.checkpointing import check_recorded_path, is_checkpoint, read_checkpoint, tokenizer_of
+from veco_lightning.checkpointing import (
+    check_pretraining_checkpoint,
+    check_recorded_path,
+    is_checkpoint,
+    read_checkpoint,
+    tokenizer_of,
+)
 from veco_lightning.models.encoder import EncoderSpec, hub_errors, preset_config
 from veco_lightning.paths import looks_local, model_dir, resolve_path
 
@@ -40,6 +46,7 @@ def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], dropout:
     if is_checkpoint(encoder):
         checkpoint = read_checkpoint(encoder)
         hparams = checkpoint.get("hyper_parameters", {})
+        check_pretraining_checkpoint(encoder, hparams, "fine-tuned from (model.encoder)")
         spec = EncoderSpec(**hparams.get("encoder") or {})
         if spec.path is not None:
             check_recorded_path(encoder, "encoder.path (the model it continued)", spec.path,
@@ -67,11 +74,38 @@ def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], dropout:
     # take a BERT or DeBERTa checkpoint's weights for another model's and start from a random encoder.
     auto_class = getattr(transformers, "AutoModelFor" + model_class.__name__.split("For", 1)[1])
     with hub_errors(encoder, "model.encoder"):
-        base = AutoConfig.from_pretrained(encoder, **config)
+        base = AutoConfig.from_pretrained(encoder)
+        trained_head = type_name(auto_class, base) in (base.architectures or [])  # a fine-tuned model of this head
+        trained_labels = dict(base.id2label)
+        base.update(config)
         set_encoder_dropout(base, dropout)
-        model, info = auto_class.from_pretrained(encoder, config=base, output_loading_info=True)
-    check_trunk_loaded(model, info["missing_keys"], encoder)
+        # Sizes may differ in the task head only (another task's label count): it starts anew; checked below.
+        model, info = auto_class.from_pretrained(encoder, config=base, output_loading_info=True,
+                                                 ignore_mismatched_sizes=True)
+    mismatched = [key for key, *_ in info.get("mismatched_keys", ())]
+    check_trunk_loaded(model, [*info["missing_keys"], *mismatched], encoder)
+    if trained_head and "id2label" in config and trained_labels != model.config.id2label:
+        reset_task_head(model, auto_class)
+        log.info("%s was fine-tuned for other labels (%s): its task head starts anew for %s", encoder,
+                 ", ".join(trained_labels.values()), ", ".join(model.config.id2label.values()))
+    elif trained_head:
+        log.info("%s holds a %s head for these labels: fine-tuning continues it", encoder, type(model).__name__)
     return model
+
+
+def type_name(auto_class: type, config: transformers.PretrainedConfig) -> str:
+    """The name of the class ``auto_class`` builds for ``config`` (``ElectraForTokenClassification``)."""
+    mapping = auto_class._model_mapping
+    return mapping[type(config)].__name__ if type(config) in mapping else ""
+
+
+def reset_task_head(model: PreTrainedModel, auto_class: type) -> None:
+    """Give ``model``'s task head (every part but the encoder) the initial values of a new model of its class: a
+    checkpoint fine-tuned on another label set keeps its encoder and none of its head."""
+    fresh = auto_class.from_config(model.config)
+    for name, child in model.named_children():
+        if name != model.base_model_prefix:
+            child.load_state_dict(getattr(fresh, name).state_dict())
 
 
 # Configuration names of a task head's own dropout (BERT's classifier_dropout, DistilBERT's seq_classif_dropout and
@@ -108,6 +142,7 @@ def check_trunk_loaded(model: PreTrainedModel, missing: list[str] | set[str], en
     trunk = sorted(k for k in missing if k.startswith(prefix) and ".pooler." not in k)
     if trunk:
         raise ValueError(f"model.encoder {encoder!r}: {len(trunk)} weight(s) of the {model.config.model_type} "
-                         f"encoder are not in the checkpoint ({', '.join(trunk[:3])}, ...), so fine-tuning would "
+                         f"encoder are not in the checkpoint, or not of its sizes ({', '.join(trunk[:3])}, ...), so "
+                         "fine-tuning would "
                          "start from random values; give a checkpoint of the whole encoder (save_pretrained, "
                          "veco-export)")
