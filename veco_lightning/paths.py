@@ -25,25 +25,42 @@ def resolve_path(pattern: str) -> str:
 def model_dir(path: str) -> str:
     """The directory that holds the Hugging Face model (``config.json``, weights, tokenizer) of ``path``: ``path``
     itself, or, for a sentence-transformers model that keeps its ``Transformer`` module in a subfolder (the layout
-    before sentence-transformers 2, ``0_Transformer/``, named by ``modules.json``), that subfolder."""
-    listing = os.path.join(path, "modules.json")
-    if not os.path.isdir(path) or os.path.exists(os.path.join(path, "config.json")) or not os.path.isfile(listing):
+    before sentence-transformers 2, ``0_Transformer/``, named by ``modules.json``), that subfolder.
+
+    The package reads the ``Transformer`` module only and pools its states itself: a sentence-transformers model
+    whose embedding also goes through other modules (a ``Dense`` projection, as LaBSE's) is named in a warning, since
+    its scores here are not those of the model's own embedding."""
+    modules = _sentence_transformers_modules(path)
+    if not modules:
         return path
+    inner = path
+    if not os.path.exists(os.path.join(path, "config.json")):
+        inner = next((os.path.join(path, m["path"]) for m in modules if str(m.get("type", "")).endswith(".Transformer")
+                      and m.get("path") and os.path.isdir(os.path.join(path, m["path"]))), path)
+    if path not in _REPORTED:
+        _REPORTED.add(path)
+        if inner != path:
+            log.info("%s is a sentence-transformers model: reading its Transformer module, %s", path, inner)
+        others = [str(m.get("type", "?")).rpartition(".")[2] for m in modules
+                  if not str(m.get("type", "")).endswith((".Transformer", ".Pooling", ".Normalize"))]
+        if others:
+            log.warning("%s is a sentence-transformers model whose embedding also goes through %s: the package "
+                        "encodes with its Transformer only and pools as configured (model.evaluation.pooling, "
+                        "layer), so what it scores is not that model's own embedding", path, ", ".join(others))
+    return inner
+
+
+def _sentence_transformers_modules(path: str) -> list[dict]:
+    """The modules ``modules.json`` lists in the directory ``path`` (none when there is no readable one)."""
+    listing = os.path.join(path, "modules.json")
+    if not os.path.isdir(path) or not os.path.isfile(listing):
+        return []
     try:
         with open(listing, encoding="utf-8") as handle:
             modules = json.load(handle)
     except (OSError, ValueError):
-        return path
-    for module in modules if isinstance(modules, list) else []:
-        if (isinstance(module, dict) and str(module.get("type", "")).endswith(".Transformer") and module.get("path")
-                and os.path.isdir(os.path.join(path, module["path"]))):
-            inner = os.path.join(path, module["path"])
-            if inner not in _REPORTED:
-                _REPORTED.add(inner)
-                log.info("%s is a sentence-transformers model: reading its Transformer module, %s (the model's "
-                         "pooling and later modules are not used)", path, inner)
-            return inner
-    return path
+        return []
+    return [m for m in modules if isinstance(m, dict)] if isinstance(modules, list) else []
 
 
 def looks_local(name: str) -> bool:

@@ -79,7 +79,7 @@ def test_an_encoder_path_under_home(tmp_path, monkeypatch):
     assert load_task_encoder("~/enc", XLMRobertaForSequenceClassification, num_labels=3).config.num_labels == 3
 
 
-def test_a_sentence_transformers_folder_with_its_model_in_a_subfolder(bert_dir, tmp_path):
+def test_a_sentence_transformers_folder_with_its_model_in_a_subfolder(bert_dir, tmp_path, caplog):
     # Models saved by sentence-transformers 1 keep the Hugging Face model in 0_Transformer/, named by modules.json:
     # the tokenizer was refused ("holds no tokenizer files: train one with veco-train-tokenizer"), the encoder too.
     import json
@@ -96,8 +96,14 @@ def test_a_sentence_transformers_folder_with_its_model_in_a_subfolder(bert_dir, 
     (folder / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
     (folder / "modules.json").write_text(json.dumps([
         {"idx": 0, "name": "0", "path": "0_Transformer", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
-    tokenizer = load_tokenizer(str(folder))
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"},
+        {"idx": 3, "name": "3", "path": "3_Normalize", "type": "sentence_transformers.models.Normalize"}]))
+    with caplog.at_level("INFO", logger="veco_lightning.paths"):
+        tokenizer = load_tokenizer(str(folder))
+    # LaBSE's layout: the Dense projection is part of its embedding, which the package does not compute: said once.
+    assert "embedding also goes through Dense: the package encodes with its Transformer only" in caplog.text
+    assert caplog.text.count("embedding also goes through") == 1 and "0_Transformer" in caplog.text
     assert tokenizer("the small dog").input_ids == load_tokenizer(str(bert_dir))("the small dog").input_ids
     evaluated = build_encoder(EncoderSpec(preset=None, path=str(folder)), len(tokenizer), tokenizer.pad_token_id)
     reference = build_encoder(EncoderSpec(preset=None, path=str(bert_dir)), len(tokenizer), tokenizer.pad_token_id)
