@@ -347,6 +347,21 @@ def test_hub_rows_with_class_indices_are_named_or_refused(tmp_path, encoder_dir)
     local = TaggingDataModule(tokenizer=str(encoder_dir), train_files=str(tmp_path / "tags.jsonl"),
                               int_labels=list(PANX_HF_INT_TAGS))
     assert local.labels == ["B-LOC", "O"]
+    # A split saved with save_to_disk is a source too, its ClassLabel names kept; a DatasetDict names its splits.
+    import datasets
+
+    features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                                  "ner_tags": datasets.Sequence(datasets.ClassLabel(names=list(PANX_HF_INT_TAGS)))})
+    saved = datasets.Dataset.from_list(rows, features=features)
+    datasets.DatasetDict({"train": saved, "test": saved}).save_to_disk(str(tmp_path / "saved"))
+    from_disk = TaggingDataModule(tokenizer=str(encoder_dir), train_files=str(tmp_path / "saved" / "train"),
+                                  test_files={"en": str(tmp_path / "saved" / "test")})
+    assert from_disk.labels == ["B-LOC", "O"]
+    from_disk.setup("test")
+    (test_set,) = from_disk.test_sets
+    assert len(test_set.sentences) == 6 and test_set.sentences[0].labels[0] == "B-LOC"
+    with pytest.raises(ValueError, match=r"holds a dataset of several splits \(test, train\): give one of them"):
+        _ = TaggingDataModule(tokenizer=str(encoder_dir), train_files=str(tmp_path / "saved")).labels
     # QA rows get the checks files get: an answer that is not where it says is an error naming the question.
     question = {"id": "q1", "title": "", "context": "Paris is big.", "question": "Which?",
                 "answers": {"text": ["big"], "answer_start": [3]}}

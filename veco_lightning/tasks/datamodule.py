@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -20,12 +21,37 @@ from veco_lightning.data.collators import pad_sequences
 from veco_lightning.data.readers import expand_globs, load_hub_dataset
 from veco_lightning.data.sampling import LanguageSampler
 from veco_lightning.data.tokenizer import load_tokenizer
+from veco_lightning.paths import resolve_path
 from veco_lightning.tasks.backbone import tokenizer_of
 
 log = logging.getLogger(__name__)
 
 Selection = Literal["english_dev", "target_dev"]
 HUB_PREFIX = "hf://"
+
+
+def is_dataset_source(pattern: str) -> bool:
+    """Whether a data option names a dataset rather than files: ``hf://...``, or a directory written by
+    ``datasets``' ``save_to_disk``."""
+    return pattern.startswith(HUB_PREFIX) or os.path.isdir(resolve_path(pattern))
+
+
+def load_rows(spec: str) -> Any:
+    """The rows of a dataset source: an ``hf://`` spec (:func:`load_hub`), or a ``save_to_disk`` directory of one
+    split (a directory of several, a ``DatasetDict``, is an error naming them)."""
+    if spec.startswith(HUB_PREFIX):
+        return load_hub(spec)
+    import datasets
+
+    path = resolve_path(spec)
+    if os.path.isfile(os.path.join(path, "dataset_dict.json")):
+        splits = sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)))
+        raise ValueError(f"{spec} holds a dataset of several splits ({', '.join(splits)}): give one of them, e.g. "
+                         f"{os.path.join(spec, splits[0]) if splits else spec + '/train'}")
+    if not os.path.isfile(os.path.join(path, "state.json")):
+        raise ValueError(f"{spec} is a directory but no dataset written by save_to_disk (no state.json): give a "
+                         "file, a glob of files, such a directory or hf://NAME?split=SPLIT")
+    return datasets.load_from_disk(path)
 
 
 def load_hub(spec: str) -> Any:
@@ -72,7 +98,8 @@ class TaskDataModule(LightningDataModule):
     Args:
         train_files: training file(s) (globs; several languages for translate-train-all). Every file argument also
             takes a Hugging Face dataset as ``hf://NAME?name=CONFIG&split=SPLIT`` (needs the hub or a local cache;
-            other query keys go to ``datasets.load_dataset``, e.g. ``hf://json?data_files=x.jsonl&split=train``).
+            other query keys go to ``datasets.load_dataset``, e.g. ``hf://json?data_files=x.jsonl&split=train``), or
+            as the directory of one split that ``save_to_disk`` wrote (its ``ClassLabel`` names kept).
         dev_file: the English development file for model selection.
         test_files: language -> test file; each is scored, and predicted in XTREME's submission layout (a language
             set to ``null`` is left out).
@@ -176,9 +203,9 @@ class TaskDataModule(LightningDataModule):
         if key not in self._read_cache:  # the training files may be read once for the label set, then reused
             examples = []
             for pattern in patterns:
-                if pattern.startswith(HUB_PREFIX):
+                if is_dataset_source(pattern):
                     with self._option_hints(pattern):
-                        examples += self.from_rows(load_hub(pattern), pattern)
+                        examples += self.from_rows(load_rows(pattern), pattern)
                 else:
                     examples += [example for path in expand_globs(pattern) for example in self._read_one(path)]
             self._read_cache[key] = examples
@@ -217,7 +244,7 @@ class TaskDataModule(LightningDataModule):
 
     @property
     def _test_paths(self) -> set[str]:
-        return {p for pattern in self.test_files.values() if not pattern.startswith(HUB_PREFIX)
+        return {p for pattern in self.test_files.values() if not is_dataset_source(pattern)
                 for p in expand_globs(pattern)}
 
     @contextlib.contextmanager

@@ -17,7 +17,7 @@ from transformers import XLMRobertaForTokenClassification
 from veco_lightning.data.readers import expand_globs
 from veco_lightning.data.tokenizer import special_template
 from veco_lightning.tasks.base import XtremeTask
-from veco_lightning.tasks.datamodule import TaskDataModule, TaskSet
+from veco_lightning.tasks.datamodule import TaskDataModule, TaskSet, is_dataset_source
 from veco_lightning.tasks.formats import (
     TAG_FIELDS,
     WORD_FIELDS,
@@ -140,7 +140,7 @@ class TaggingDataModule(TaskDataModule):
 
     def read(self, path: str) -> list[TaggedSentence]:
         # The training files define the tag set; every other file is checked against it.
-        training = {p for pattern in self.train_files if not pattern.startswith("hf://") for p in expand_globs(pattern)}
+        training = {p for pattern in self.train_files if not is_dataset_source(pattern) for p in expand_globs(pattern)}
         labels = self.label_names if path in training else self.labels
         return read_tagging(path, labels=labels, layout=self.layout, on_bad_line=self.policy(path),
                             int_labels=self.int_labels)
