@@ -449,6 +449,9 @@ def test_a_folder_given_as_a_file_is_named_with_the_glob_to_give(tmp_path):
     with pytest.raises(IsADirectoryError, match="is a folder"):
         MonolingualDataModule(files={"en": str(folder)}, tokenizer=DEMO + "/tokenizer",
                               cache_dir=str(tmp_path / "cache")).prepare_data()
+    (folder / "state.json").write_text("{}", encoding="utf-8")  # what datasets' save_to_disk writes
+    with pytest.raises(IsADirectoryError, match="is a dataset written by datasets' save_to_disk.*to_parquet"):
+        expand_globs(str(folder))
 
 
 def test_hub_sources_that_cannot_load_or_lack_columns_say_what_to_do(tmp_path, monkeypatch):

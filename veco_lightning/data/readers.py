@@ -75,6 +75,11 @@ def expand_globs(patterns: str | list[str], context: str = "") -> list[str]:
     for pattern in patterns:
         resolved = resolve_path(pattern)
         if os.path.isdir(resolved):
+            if any(os.path.isfile(os.path.join(resolved, name)) for name in ("state.json", "dataset_dict.json")):
+                raise IsADirectoryError(
+                    f"{pattern!r}{context} is a dataset written by datasets' save_to_disk, which this option does "
+                    "not read: write it as files (dataset.to_parquet('x.parquet') or to_json('x.jsonl')) and give "
+                    "those, or give the dataset by its Hub name (hub sources)")
             raise IsADirectoryError(
                 f"{pattern!r}{context} is a folder (resolved to {resolved!r}); give its files, e.g. "
                 f"{os.path.join(pattern, '*.txt')!r} (a glob), or the file itself")
