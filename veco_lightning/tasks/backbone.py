@@ -89,7 +89,7 @@ def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], dropout:
         log.info("%s was fine-tuned for other labels (%s): its task head starts anew for %s", encoder,
                  ", ".join(trained_labels.values()), ", ".join(model.config.id2label.values()))
     elif trained_head:
-        log.info("%s holds a %s head for these labels: fine-tuning continues it", encoder, type(model).__name__)
+        log.info("%s holds a fine-tuned %s head for these labels, which is kept", encoder, type(model).__name__)
     return model
 
 
