@@ -72,10 +72,11 @@ def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], dropout:
                                 "veco-fit .ckpt file or a Hugging Face checkpoint directory")
     # The Auto class of the task head, so that the checkpoint's own architecture is built: XLMRobertaFor... would
     # take a BERT or DeBERTa checkpoint's weights for another model's and start from a random encoder.
-    auto_class = getattr(transformers, "AutoModelFor" + model_class.__name__.split("For", 1)[1])
+    head = "For" + model_class.__name__.split("For", 1)[1]  # ForTokenClassification
+    auto_class = getattr(transformers, "AutoModel" + head)
     with hub_errors(encoder, "model.encoder"):
         base = AutoConfig.from_pretrained(encoder)
-        trained_head = type_name(auto_class, base) in (base.architectures or [])  # a fine-tuned model of this head
+        trained_head = any(a.endswith(head) for a in base.architectures or [])  # a fine-tuned model of this head
         trained_labels = dict(base.id2label)
         base.update(config)
         set_encoder_dropout(base, dropout)
@@ -91,12 +92,6 @@ def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], dropout:
     elif trained_head:
         log.info("%s holds a fine-tuned %s head for these labels, which is kept", encoder, type(model).__name__)
     return model
-
-
-def type_name(auto_class: type, config: transformers.PretrainedConfig) -> str:
-    """The name of the class ``auto_class`` builds for ``config`` (``ElectraForTokenClassification``)."""
-    mapping = auto_class._model_mapping
-    return mapping[type(config)].__name__ if type(config) in mapping else ""
 
 
 def reset_task_head(model: PreTrainedModel, auto_class: type) -> None:
@@ -143,6 +138,5 @@ def check_trunk_loaded(model: PreTrainedModel, missing: list[str] | set[str], en
     if trunk:
         raise ValueError(f"model.encoder {encoder!r}: {len(trunk)} weight(s) of the {model.config.model_type} "
                          f"encoder are not in the checkpoint, or not of its sizes ({', '.join(trunk[:3])}, ...), so "
-                         "fine-tuning would "
-                         "start from random values; give a checkpoint of the whole encoder (save_pretrained, "
-                         "veco-export)")
+                         "fine-tuning would start from random values; give a checkpoint of the whole encoder "
+                         "(save_pretrained, veco-export)")
