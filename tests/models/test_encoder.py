@@ -111,3 +111,30 @@ def test_a_sentence_transformers_folder_with_its_model_in_a_subfolder(bert_dir, 
     assert all(torch.equal(evaluated.state_dict()[k], v) for k, v in weights.items())
     task = load_task_encoder(str(folder), XLMRobertaForSequenceClassification, num_labels=3)
     assert torch.equal(task.bert.embeddings.word_embeddings.weight, reference.roberta.embeddings.word_embeddings.weight)
+
+
+def test_an_encoder_path_missing_weights_is_refused_and_a_missing_head_is_said(bert_dir, tmp_path, caplog):
+    # A fine-tuned task model continued with the MLM objectives: its encoder is kept, its masked-LM head is new (only
+    # transformers' loading table said so). A checkpoint without some encoder weights trained or was scored from
+    # random values; it is refused, for the pre-training encoder and for the evaluated one (BERT) alike.
+    from safetensors.torch import load_file, save_file
+    from transformers import XLMRobertaForSequenceClassification
+
+    torch.manual_seed(0)
+    base = build_encoder(EncoderSpec(preset="tiny", max_length=64), vocab_size=99, pad_token_id=1)
+    task = XLMRobertaForSequenceClassification(base.config)
+    task.roberta.load_state_dict(base.roberta.state_dict(), strict=False)
+    task.save_pretrained(tmp_path / "task")
+    with caplog.at_level("WARNING", logger="veco_lightning.models.encoder"):
+        continued = build_encoder(EncoderSpec(preset=None, path=str(tmp_path / "task")), 99, 1)
+    assert "has no masked-LM head" in caplog.text
+    assert torch.equal(continued.roberta.encoder.layer[0].output.dense.weight,
+                       base.roberta.encoder.layer[0].output.dense.weight)
+    for source, name in ((tmp_path / "task", "xlm-roberta"), (bert_dir, "bert")):
+        partial = tmp_path / f"partial-{name}"
+        partial.mkdir()
+        (partial / "config.json").write_bytes((source / "config.json").read_bytes())
+        weights = load_file(source / "model.safetensors")
+        save_file({k: v for k, v in weights.items() if ".layer.1." not in k}, partial / "model.safetensors")
+        with pytest.raises(ValueError, match=f"encoder.path .*weight.* of the {name} encoder are not in the "):
+            build_encoder(EncoderSpec(preset=None, path=str(partial)), 99, 1)

@@ -11,7 +11,7 @@ import contextlib
 import difflib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -179,12 +179,19 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None,
             if not xlmr_compatible(config, spec.trust_remote_code):
                 log.info("%s is a %s checkpoint: loaded to be evaluated (veco-fit test, predict), not trained",
                          path, config.model_type)
-                trunk = AutoModel.from_pretrained(path, trust_remote_code=spec.trust_remote_code, **spec.overrides)
+                trunk, info = AutoModel.from_pretrained(path, trust_remote_code=spec.trust_remote_code,
+                                                        output_loading_info=True, **spec.overrides)
+                check_trunk_loaded(trunk, [*info["missing_keys"], *mismatched_keys(info)], path, "encoder.path")
                 return EncoderForEvaluation(trunk.eval())
-            model = AutoModelForMaskedLM.from_pretrained(
+            model, info = AutoModelForMaskedLM.from_pretrained(
                 path, attn_implementation=spec.attn_implementation, trust_remote_code=spec.trust_remote_code,
-                **spec.overrides
+                output_loading_info=True, **spec.overrides
             )
+        check_trunk_loaded(model, [*info["missing_keys"], *mismatched_keys(info)], path, "encoder.path")
+        head = sorted(k for k in info["missing_keys"] if not k.startswith(model.base_model_prefix + "."))
+        if head:  # e.g. a fine-tuned task model: its encoder continues, its masked-LM head is new
+            log.warning("%s has no masked-LM head (%d weight(s) newly initialised, %s...): MMLM and TLM start from a "
+                        "new head over its encoder", path, len(head), head[0])
         model.train()  # from_pretrained returns eval mode, which Lightning keeps: pre-training needs dropout
         if not isinstance(model, XLMRobertaForMaskedLM):  # RoBERTa, CamemBERT: XLM-R's trunk and head (xlmr_compatible)
             log.info("Loaded %s from %s: trained as XLM-R is, exported as its own class", type(model).__name__, path)
@@ -227,6 +234,24 @@ class EncoderForEvaluation(nn.Module):
 
     def get_input_embeddings(self) -> nn.Module:
         return self.roberta.get_input_embeddings()
+
+
+def check_trunk_loaded(model: PreTrainedModel, missing: Iterable[str], encoder: str,
+                       option: str = "model.encoder") -> None:
+    """Stop when the checkpoint did not give the encoder its weights (``missing``: the keys transformers' loading
+    report lists as missing or of other sizes): only a task or masked-LM head, and a pooler the checkpoint did not
+    have, may start from random values."""
+    prefix = "" if model.base_model is model else model.base_model_prefix + "."
+    trunk = sorted(k for k in missing if k.startswith(prefix) and "pooler." not in k)
+    if trunk:
+        raise ValueError(f"{option} {encoder!r}: {len(trunk)} weight(s) of the {model.config.model_type} encoder are "
+                         f"not in the checkpoint, or not of its sizes ({', '.join(trunk[:3])}, ...), so it would start "
+                         "from random values; give a checkpoint of the whole encoder (save_pretrained, veco-export)")
+
+
+def mismatched_keys(info: dict[str, Any]) -> list[str]:
+    """The keys of transformers' loading report whose sizes differ from the model's."""
+    return [key for key, *_ in info.get("mismatched_keys", ())]
 
 
 def xlmr_compatible(config: Any, trust_remote_code: bool = False) -> bool:

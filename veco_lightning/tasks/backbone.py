@@ -19,7 +19,7 @@ from veco_lightning.checkpointing import (
     read_checkpoint,
     tokenizer_of,
 )
-from veco_lightning.models.encoder import EncoderSpec, hub_errors, preset_config
+from veco_lightning.models.encoder import EncoderSpec, check_trunk_loaded, hub_errors, mismatched_keys, preset_config
 from veco_lightning.paths import looks_local, model_dir, resolve_path
 
 log = logging.getLogger(__name__)
@@ -83,8 +83,7 @@ def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], dropout:
         # Sizes may differ in the task head only (another task's label count): it starts anew; checked below.
         model, info = auto_class.from_pretrained(encoder, config=base, output_loading_info=True,
                                                  ignore_mismatched_sizes=True)
-    mismatched = [key for key, *_ in info.get("mismatched_keys", ())]
-    check_trunk_loaded(model, [*info["missing_keys"], *mismatched], encoder)
+    check_trunk_loaded(model, [*info["missing_keys"], *mismatched_keys(info)], encoder)
     if trained_head and "id2label" in config and trained_labels != model.config.id2label:
         reset_task_head(model, auto_class)
         log.info("%s was fine-tuned for other labels (%s): its task head starts anew for %s", encoder,
@@ -128,15 +127,3 @@ def set_encoder_dropout(config: transformers.PretrainedConfig, dropout: float | 
     for name in names:
         setattr(config, name, dropout)
     log.info("Encoder dropout %s: %s", dropout, ", ".join(sorted(names)))
-
-
-def check_trunk_loaded(model: PreTrainedModel, missing: list[str] | set[str], encoder: str) -> None:
-    """Stop when the checkpoint did not give the encoder its weights: only the task head (and a pooler the
-    pre-training checkpoint did not have) may start from random values."""
-    prefix = model.base_model_prefix + "."
-    trunk = sorted(k for k in missing if k.startswith(prefix) and ".pooler." not in k)
-    if trunk:
-        raise ValueError(f"model.encoder {encoder!r}: {len(trunk)} weight(s) of the {model.config.model_type} "
-                         f"encoder are not in the checkpoint, or not of its sizes ({', '.join(trunk[:3])}, ...), so "
-                         "fine-tuning would start from random values; give a checkpoint of the whole encoder "
-                         "(save_pretrained, veco-export)")
