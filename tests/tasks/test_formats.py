@@ -323,7 +323,7 @@ def test_tagging_conll_2003_layout(tmp_path):
         read_tagging(tags, labels=["O"])
 
 
-def test_tagging_json_lines_as_datasets_writes_them(tmp_path):
+def test_tagging_json_lines_as_datasets_writes_them(tmp_path, caplog):
     # PAN-X / WikiANN / UD POS written with datasets' to_json: {tokens, ner_tags} per line, the tags class indices.
     # Such a file was read as CoNLL-2003 columns ("24 space-separated column(s), expected 36").
     tsv = write(tmp_path, "x.tsv", "Paris\tB-LOC\nliegt\tO\n\nHans\tB-PER\nMüller\tI-PER\n")
@@ -346,7 +346,9 @@ def test_tagging_json_lines_as_datasets_writes_them(tmp_path):
                    '{"tokens": ["a", "b"], "ner_tags": ["O"]}\n{"tokens": ["c"]}\nnot json\n')
     with pytest.raises(ValueError, match=at(uneven, 2) + ": 1 tags for 2 words"):
         read_tagging(uneven)
-    assert [s.words for s in read_tagging(uneven, on_bad_line="skip")] == [["a"]]  # the unlabelled line and bad JSON
+    with caplog.at_level(logging.WARNING):
+        assert [s.words for s in read_tagging(uneven, on_bad_line="skip")] == [["a"]]  # unlabelled line, bad JSON
+    assert "not valid JSON" in caplog.text and "with a tag count unlike the word count" in caplog.text
     mixed = write(tmp_path, "mixed.jsonl", '{"tokens": ["a"], "ner_tags": ["O"]}\n\n{"tokens": ["c"]}\n')
     with pytest.raises(ValueError, match=at(mixed, 3) + ": no tag field, but line 1 has one"):
         read_tagging(mixed)
@@ -408,7 +410,7 @@ def test_read_squad(tmp_path):
     assert read_squad(tmp_path / "out" / "y.json") == examples
 
 
-def test_squad_json_lines_as_datasets_writes_them(tmp_path):
+def test_squad_json_lines_as_datasets_writes_them(tmp_path, caplog):
     # XQuAD / MLQA / SQuAD written with datasets' to_json: one question per line, answers as {text: [], answer_start:
     # []}. Such a file failed as "not valid JSON (Extra data)".
     document = squad((CONTEXT, [qa("q1", "Which?", [("Paris", 14), ("old", 23)]), qa("q2", answers=[("big", 9)])]),
@@ -431,6 +433,10 @@ def test_squad_json_lines_as_datasets_writes_them(tmp_path):
     with pytest.raises(ValueError, match=at(twice, "q1") + ": duplicate id"):
         read_squad(twice)
     assert len(read_squad(twice, on_bad_example="skip")) == 3
+    broken = write(tmp_path, "broken.jsonl", lines + "{not json\n")
+    with caplog.at_level(logging.WARNING):
+        assert len(read_squad(broken, on_bad_example="skip")) == 3
+    assert "Skipped 1 question(s) of" in caplog.text and "not valid JSON" in caplog.text  # counted, never silent
     uneven = write(tmp_path, "uneven.jsonl", json.dumps(dict(rows[0], answers={"text": ["a"], "answer_start": []})))
     with pytest.raises(ValueError, match=re.escape(f"{uneven}:1") + ": question 'q1': 'answers' must hold lists"):
         read_squad(uneven)

@@ -132,10 +132,12 @@ def read_squad(
             if not (isinstance(document, dict) and "context" in document):  # else: JSON lines of one question
                 return squad_examples(path, _article_questions(path, document), labelled, on_bad_answer,
                                       on_bad_example)
-    bad = BadLines(path, on_bad_example, option="on_bad_example", unit="question")
+    bad = BadLines(path, on_bad_example, option="on_bad_example", unit="question")  # lines that are no JSON object
     rows = json_records(path, text_lines(text), bad, "the fields id, context, question and answers")
-    return squad_examples(path, (flat_question(path, line, row) for line, row in rows), labelled, on_bad_answer,
-                          on_bad_example)
+    examples = squad_examples(path, (flat_question(path, line, row) for line, row in rows), labelled, on_bad_answer,
+                              on_bad_example)
+    bad.report()
+    return examples
 
 
 def _article_questions(path: str, document: Any) -> Iterator[tuple[str, str, dict[str, Any]]]:
