@@ -362,6 +362,9 @@ def test_hub_rows_with_class_indices_are_named_or_refused(tmp_path, encoder_dir)
     assert len(test_set.sentences) == 6 and test_set.sentences[0].labels[0] == "B-LOC"
     with pytest.raises(ValueError, match=r"holds a dataset of several splits \(test, train\): give one of them"):
         _ = TaggingDataModule(tokenizer=str(encoder_dir), train_files=str(tmp_path / "saved")).labels
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder.*give its files"):
+        _ = TaggingDataModule(tokenizer=str(encoder_dir), train_files=str(tmp_path / "plain")).labels
     # QA rows get the checks files get: an answer that is not where it says is an error naming the question.
     question = {"id": "q1", "title": "", "context": "Paris is big.", "question": "Which?",
                 "answers": {"text": ["big"], "answer_start": [3]}}

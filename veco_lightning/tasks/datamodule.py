@@ -49,8 +49,7 @@ def load_rows(spec: str) -> Any:
         raise ValueError(f"{spec} holds a dataset of several splits ({', '.join(splits)}): give one of them, e.g. "
                          f"{os.path.join(spec, splits[0]) if splits else spec + '/train'}")
     if not os.path.isfile(os.path.join(path, "state.json")):
-        raise ValueError(f"{spec} is a directory but no dataset written by save_to_disk (no state.json): give a "
-                         "file, a glob of files, such a directory or hf://NAME?split=SPLIT")
+        expand_globs(spec)  # a plain folder: its error says which glob of its files to give
     return datasets.load_from_disk(path)
 
 
