@@ -395,6 +395,23 @@ def test_hub_rows_with_class_indices_are_named_or_refused(tmp_path, encoder_dir)
         dm.setup("test")
 
 
+def test_a_test_file_of_several_languages_gives_each_language_its_rows(encoder_dir, tmp_path):
+    # The original XNLI 1.0 xnli.test.tsv holds all 15 languages with a language column: veco-xtreme stopped with
+    # "pick one with language=", an argument no data option reaches. Each test language now reads its own rows.
+    from veco_lightning.tasks import ClassificationDataModule
+
+    header = "language\tgold_label\tsentence1\tsentence2\n"
+    rows = [f"{lang}\t{label}\t{a}\t{b}" for lang in ("de", "en") for a, b, label in
+            zip(sentences("en")[:5], sentences("en")[5:10], XNLI_LABELS * 2)]
+    (tmp_path / "xnli.test.tsv").write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+    both = str(tmp_path / "xnli.test.tsv")
+    dm = ClassificationDataModule(task="xnli", tokenizer=str(encoder_dir), test_files={"de": both, "en": both})
+    dm.setup("test")
+    assert [len(t.examples) for t in dm.test_sets] == [5, 5]
+    assert [e.line for e in dm.test_sets[0].examples] == [2, 3, 4, 5, 6]
+    assert [e.line for e in dm.test_sets[1].examples] == [7, 8, 9, 10, 11]
+
+
 def test_bad_task_data_names_file_and_line(encoder_dir, tmp_path):
     from veco_lightning.tasks import TaggingDataModule
 

@@ -120,6 +120,11 @@ def test_original_xnli_selects_one_language(tmp_path, caplog):
     plain = write(tmp_path, "dev-en.tsv", "A.\tB.\tneutral\n")
     with pytest.raises(ValueError, match="has no language column"):
         read_classification(plain, language="en")
+    # default_language (what veco-xtreme passes: the language a file is given for) selects only in a file of several
+    assert [e.text_a for e in read_classification(path, default_language="de")] == ["Der Hund."]
+    assert [e.text_a for e in read_classification(plain, default_language="de")] == ["A."]
+    with pytest.raises(ValueError, match="no row of language 'fr', the language it is given for"):
+        read_classification(path, default_language="fr")
 
 
 def test_jsonl_integer_labels(tmp_path):

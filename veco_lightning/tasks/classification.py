@@ -94,9 +94,10 @@ class ClassificationDataModule(TaskDataModule):
     def labels(self) -> list[str]:
         return self.label_names
 
-    def read(self, path: str) -> list[ClassificationExample]:
+    def read(self, path: str, language: str | None = None) -> list[ClassificationExample]:
+        # A file of several languages (the original XNLI 1.0 xnli.test.tsv) gives the rows of the one it is given for.
         return read_classification(path, labels=self.label_names, layout=self.layout, on_bad_line=self.policy(path),
-                                   int_labels=INT_LABELS.get(self.task))
+                                   int_labels=INT_LABELS.get(self.task), default_language=language)
 
     def from_rows(self, rows, spec: str) -> list[ClassificationExample]:
         """Hub rows with ``premise`` / ``hypothesis`` (XNLI) or ``sentence1`` / ``sentence2`` (PAWS-X) and ``label``
@@ -124,7 +125,7 @@ class ClassificationDataModule(TaskDataModule):
 
     def _test_labels_of(self, language: str, path: str) -> list[ClassificationExample]:
         """The rows of ``test_labels[language]``, checked to label the test file ``path`` row by row."""
-        labelled, rows = self._read_all(self.test_labels[language]), len(self._read_all(path))
+        labelled, rows = self._read_all(self.test_labels[language], language), len(self._read_all(path, language))
         if len(labelled) != rows:
             raise ValueError(f"{self.test_labels[language]} has {len(labelled)} labelled rows but {path} has "
                              f"{rows}: test_labels must label the test file row by row")

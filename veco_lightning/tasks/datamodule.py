@@ -180,8 +180,9 @@ class TaskDataModule(LightningDataModule):
         """The label set the model predicts (classification and tagging); linked into the model by ``veco-xtreme``."""
         return None
 
-    def read(self, path: str) -> list[Any]:
-        """The examples of one file (a path without glob characters) in this task's formats."""
+    def read(self, path: str, language: str | None = None) -> list[Any]:
+        """The examples of one file (a path without glob characters) in this task's formats; ``language``: the
+        language it is given for (a file holding rows of several languages gives that one's), if any."""
         raise NotImplementedError
 
     def from_rows(self, rows: Any, spec: str) -> list[Any]:
@@ -196,9 +197,9 @@ class TaskDataModule(LightningDataModule):
         """What ``dev_split`` keeps together (QA: the context); default: each example alone."""
         return id(example)
 
-    def _read_all(self, patterns: str | list[str]) -> list[Any]:
+    def _read_all(self, patterns: str | list[str], language: str | None = None) -> list[Any]:
         patterns = [patterns] if isinstance(patterns, str) else list(patterns)
-        key = tuple(patterns)
+        key = (tuple(patterns), language)
         if key not in self._read_cache:  # the training files may be read once for the label set, then reused
             examples = []
             for pattern in patterns:
@@ -206,7 +207,8 @@ class TaskDataModule(LightningDataModule):
                     with self._option_hints(pattern):
                         examples += self.from_rows(load_rows(pattern), pattern)
                 else:
-                    examples += [example for path in expand_globs(pattern) for example in self._read_one(path)]
+                    examples += [example for path in expand_globs(pattern)
+                                 for example in self._read_one(path, language)]
             self._read_cache[key] = examples
         return self._read_cache[key]
 
@@ -264,11 +266,11 @@ class TaskDataModule(LightningDataModule):
                 raise
             raise ValueError(message) from None
 
-    def _read_one(self, path: str) -> list[Any]:
+    def _read_one(self, path: str, language: str | None = None) -> list[Any]:
         """:meth:`read`, its errors' fixes in terms of this datamodule's options; a file without examples is an
         error (it would otherwise fail in the tokenizer, or leave its language out of the results)."""
         with self._option_hints(path):
-            examples = self.read(path)
+            examples = self.read(path, language)
         if not examples:
             skipped = " (every one was skipped as bad; see the warning above)" if self.on_bad_line == "skip" else ""
             raise ValueError(f"{path}: no examples{skipped}: the file is empty or holds nothing this task reads; give "
@@ -309,23 +311,23 @@ class TaskDataModule(LightningDataModule):
             if self.model_selection == "target_dev":
                 log.warning("model_selection: target_dev selects the checkpoint on labelled target-language data: the "
                             "results are NOT zero-shot cross-lingual transfer")
-                self.dev_sets = [self.build(self._sample(self._read_all(path), self.dev_limit), lang, "dev", path)
+                self.dev_sets = [self.build(self._sample(self._read_all(path, lang), self.dev_limit), lang, "dev", path)
                                  for lang, path in self.dev_files.items()]
             elif self.dev_file is not None:
-                self.dev_sets = [self.build(self._sample(self._read_all(self.dev_file), self.dev_limit), "en", "dev",
-                                            self.dev_file)]
+                dev = self._sample(self._read_all(self.dev_file, "en"), self.dev_limit)
+                self.dev_sets = [self.build(dev, "en", "dev", self.dev_file)]
         if stage == "fit" and not self._test_files_checked:
             self.check_test_files()
             self._test_files_checked = True
         if stage in (None, "test", "predict") and not self.test_sets:
-            self.test_sets = [self.build(self._read_all(path)[: self.test_limit], lang, "test", path)
+            self.test_sets = [self.build(self._read_all(path, lang)[: self.test_limit], lang, "test", path)
                               for lang, path in self.test_files.items()]
 
     def check_test_files(self) -> None:
         """Read every test file before fine-tuning starts (the examples are kept for the test): a test file that is
         missing or cannot be read would otherwise stop the run only after the whole fine-tuning."""
-        for path in self.test_files.values():
-            self._read_all(path)
+        for language, path in self.test_files.items():
+            self._read_all(path, language)
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         """Pad ``input_ids`` (and every other per-token list) to the longest item; stack the rest."""

@@ -175,7 +175,7 @@ class QADataModule(TaskDataModule):
         self.max_query_length = max_query_length
         self.on_bad_answer = on_bad_answer
 
-    def read(self, path: str) -> list[QAExample]:
+    def read(self, path: str, language: str | None = None) -> list[QAExample]:
         labelled = self.labelled_test or path not in self._test_paths
         return read_squad(path, labelled=labelled, on_bad_answer=self.on_bad_answer, on_bad_example=self.on_bad_line)
 

@@ -138,7 +138,7 @@ class TaggingDataModule(TaskDataModule):
             self.label_names = sorted(found)
         return self.label_names
 
-    def read(self, path: str) -> list[TaggedSentence]:
+    def read(self, path: str, language: str | None = None) -> list[TaggedSentence]:
         # The training files define the tag set; every other file is checked against it.
         training = {p for pattern in self.train_files if not is_dataset_source(pattern) for p in expand_globs(pattern)}
         labels = self.label_names if path in training else self.labels

@@ -178,6 +178,7 @@ def read_classification(
     label_aliases: Mapping[str, str] | None = None,
     columns: Sequence[str] = ("text_a", "text_b", "label"),
     on_bad_line: BadLinePolicy = "error",
+    default_language: str | None = None,
 ) -> list[ClassificationExample]:
     """The examples of one classification file, in file order.
 
@@ -211,6 +212,8 @@ def read_classification(
         on_bad_line: ``"error"`` raises on the first bad line (a wrong number of fields, an empty text, a label
             outside ``labels``, a line unlabelled in a labelled file or the reverse), naming the file, the line and
             the fix; ``"skip"`` drops such lines and logs how many, by reason.
+        default_language: the language read from a file that holds rows of several (the language a test file is
+            given for, in ``veco-xtreme``); a file of one language, or none, is read whole.
     """
     path = single_file(path)
     lines = text_lines(read_text(path))
@@ -222,7 +225,7 @@ def read_classification(
         raise ValueError(f"layout must be one of auto, tsv, tsv_header, jsonl; got {layout!r}")
     bad = BadLines(path, on_bad_line)
     return classification_examples(path, _records(path, lines, layout, quoting, columns, bad), bad, labels,
-                                   language, int_labels, label_aliases)
+                                   language, int_labels, label_aliases, default_language)
 
 
 def classification_examples(
@@ -233,6 +236,7 @@ def classification_examples(
     language: str | None = None,
     int_labels: Sequence[str] | None = None,
     label_aliases: Mapping[str, str] | None = None,
+    default_language: str | None = None,
 ) -> list[ClassificationExample]:
     """Checked examples of ``(line, {text_a, text_b, label, language})`` records of the source ``path`` (a file's
     lines, a Hub dataset's rows): the checks and options of :func:`read_classification`, bad records to ``bad``."""
@@ -240,6 +244,7 @@ def classification_examples(
     label_set = set(labels) if labels is not None else None
     examples: list[ClassificationExample] = []
     languages: set[str] = set()
+    row_languages: list[str | None] = []  # each example's, for default_language
     first_line, labelled = None, False  # the first example decides whether the file is labelled
     no_gold = 0
     for line_no, record in records:
@@ -287,6 +292,7 @@ def classification_examples(
                 "column out)", "labelled unlike the file's first line")
             continue
         examples.append(ClassificationExample(text_a, text_b, label, line_no))
+        row_languages.append(str(record["language"]) if "language" in record else None)
     bad.report()
     if no_gold:
         log.warning("Dropped %d row(s) of %s without a gold label ('-', MultiNLI's 'no agreement')", no_gold, path)
@@ -296,8 +302,13 @@ def classification_examples(
     if language is not None and language not in languages:
         raise ValueError(f"{path}: no row of language {language!r}; the file holds {sorted(languages)}")
     if language is None and len(languages) > 1:
-        raise ValueError(f"{path}: the file holds rows of {len(languages)} languages ({', '.join(sorted(languages))}); "
-                         "pick one with language=")
+        if default_language is None:
+            raise ValueError(f"{path}: the file holds rows of {len(languages)} languages "
+                             f"({', '.join(sorted(languages))}); pick one with language=")
+        if default_language not in languages:
+            raise ValueError(f"{path}: no row of language {default_language!r}, the language it is given for; the "
+                             f"file holds {sorted(languages)}")
+        examples = [e for e, lang in zip(examples, row_languages) if lang == default_language]
     return examples
 
 
