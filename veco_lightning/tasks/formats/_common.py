@@ -3,6 +3,7 @@ line, raising or counting bad lines, one-label-per-line files, and the grouped t
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -109,7 +110,7 @@ def is_json_lines(path: str, lines: Sequence[str]) -> bool:
     document spread over lines, as SQuAD files are, does not close its object on its first line."""
     if path.endswith(".jsonl"):
         return True
-    first = [line.strip() for line in lines if line.strip()][:2]
+    first = list(itertools.islice((line.strip() for line in lines if line.strip()), 2))
     return len(first) == 2 and all(line.startswith("{") and line.endswith("}") for line in first)
 
 

@@ -77,7 +77,7 @@ def detect_tagging_layout(path: str, lines: Sequence[str]) -> Literal["conllu", 
     space-separated columns; else ``tsv``."""
     if path.endswith(".conllu"):
         return "conllu"
-    if path.endswith(".json") or is_json_lines(path, lines[:2]):
+    if path.endswith(".json") or is_json_lines(path, lines):
         return "jsonl"
     first = next((line for line in lines if line.strip() and not line.startswith("#")), "")
     fields = first.split("\t")
