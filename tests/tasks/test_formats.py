@@ -142,6 +142,11 @@ def test_jsonl_integer_labels(tmp_path):
     broken = write(tmp_path, "broken.jsonl", '{"premise": "P.", "hypothesis": "H.", "label": 0}\n{"premise": \n')
     with pytest.raises(ValueError, match=at(broken, 2) + ": not valid JSON"):
         read_classification(broken)
+    # Detected from the lines as tagging files are: whole objects; a TSV premise opening with "{" stays TSV.
+    lines = write(tmp_path, "pairs.txt", '{"premise": "P.", "hypothesis": "H.", "label": 0}\n')
+    assert read_classification(lines, labels=XNLI, int_labels=XNLI_HF_INT_LABELS)[0].label == "entailment"
+    braces = write(tmp_path, "braces.tsv", "{Hallo} P.\tH.\tneutral\n")
+    assert read_classification(braces, labels=XNLI)[0].text_a == "{Hallo} P."
 
 
 def test_single_sentence_columns(tmp_path):

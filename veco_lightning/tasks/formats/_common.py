@@ -106,12 +106,13 @@ def json_records(path: str, lines: Sequence[str], bad: BadLines, expected: str) 
 
 
 def is_json_lines(path: str, lines: Sequence[str]) -> bool:
-    """A ``.jsonl`` file, or one whose first two non-blank lines each hold a whole JSON object (``{...}``): a JSON
-    document spread over lines, as SQuAD files are, does not close its object on its first line."""
+    """A ``.jsonl`` file, or one whose first non-blank lines (two, or the only one) each hold a whole JSON object
+    (``{...}``): a JSON document spread over lines, as SQuAD files are, does not close its object on its first line,
+    and a TSV line opening with ``{`` does not end with ``}``."""
     if path.endswith(".jsonl"):
         return True
     first = list(itertools.islice((line.strip() for line in lines if line.strip()), 2))
-    return len(first) == 2 and all(line.startswith("{") and line.endswith("}") for line in first)
+    return bool(first) and all(line.startswith("{") and line.endswith("}") for line in first)
 
 
 def check_label_line(label: str, where: str) -> str:

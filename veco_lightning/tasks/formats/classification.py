@@ -17,6 +17,7 @@ from veco_lightning.tasks.formats._common import (
     BadLines,
     check_label_line,
     grouped_split,
+    is_json_lines,
     json_records,
     log,
     read_text,
@@ -87,11 +88,12 @@ def detect_quoting(lines: Sequence[str]) -> Literal["csv", "none"]:
 
 
 def detect_layout(path: str, lines: Sequence[str]) -> Literal["tsv", "tsv_header", "jsonl"]:
-    """``jsonl`` for ``.jsonl`` / ``.json`` files or a first line opening a JSON object; ``tsv_header`` when the first
-    line is a header row (only column names, one of them a known text column such as ``sentence1`` or ``premise``);
-    else ``tsv`` (XTREME's headerless ``text_a<TAB>text_b[<TAB>label]``)."""
+    """``jsonl`` for ``.jsonl`` / ``.json`` files or lines that each hold a JSON object (:func:`is_json_lines`, as
+    for tagging files); ``tsv_header`` when the first line is a header row (only column names, one of them a known
+    text column such as ``sentence1`` or ``premise``); else ``tsv`` (XTREME's headerless
+    ``text_a<TAB>text_b[<TAB>label]``)."""
     first = next((line for line in lines if line.strip()), "")
-    if path.endswith((".jsonl", ".json")) or first.lstrip().startswith("{"):
+    if path.endswith(".json") or is_json_lines(path, lines):
         return "jsonl"
     names = [name.strip() for name in first.split("\t")]
     if all(_HEADER_NAME.fullmatch(n) for n in names) and {n.lower() for n in names} & set(COLUMN_NAMES["text_a"]):

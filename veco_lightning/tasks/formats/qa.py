@@ -122,18 +122,19 @@ def read_squad(
     """
     path = single_file(path)
     text = read_text(path)
+    lines = text_lines(text)
     if not path.endswith(".jsonl"):
         try:
             document = json.loads(text)
         except json.JSONDecodeError as err:
-            if not is_json_lines(path, text_lines(text)):
+            if not is_json_lines(path, lines):
                 raise ValueError(f"{path}:{err.lineno}:{err.colno}: not valid JSON ({err.msg}); fix the file") from None
         else:
             if not (isinstance(document, dict) and "context" in document):  # else: JSON lines of one question
                 return squad_examples(path, _article_questions(path, document), labelled, on_bad_answer,
                                       on_bad_example)
     bad = BadLines(path, on_bad_example, option="on_bad_example", unit="question")  # lines that are no JSON object
-    rows = json_records(path, text_lines(text), bad, "the fields id, context, question and answers")
+    rows = json_records(path, lines, bad, "the fields id, context, question and answers")
     examples = squad_examples(path, (flat_question(path, line, row) for line, row in rows), labelled, on_bad_answer,
                               on_bad_example)
     bad.report()
