@@ -12,6 +12,7 @@ from transformers import AutoTokenizer
 from veco_lightning.models.encoder import EncoderSpec, build_encoder
 from veco_lightning.tasks.cli import run_cli
 from veco_lightning.tasks.formats import QAExample, TaggedSentence
+from veco_lightning.tasks.metrics import qa_scores
 from veco_lightning.tasks.qa import QASet, max_context, window_starts
 from veco_lightning.tasks.tagging import TaggingSet
 
@@ -176,35 +177,72 @@ def test_qa_windows_and_offsets(tokenizer_dir, encoder_dir, tmp_path):
     assert answer in dataset.decode(outputs)["q1"]
 
 
-def test_qa_squad_file_end_to_end(encoder_dir, tmp_path):
-    def squad(lang, questions, prefix="q"):
-        paragraphs = []
-        for k, sentence in enumerate(sentences(lang)[:questions]):
-            context = " ".join(sentences(lang)[k : k + 8])
-            answer = {"text": sentence[:4], "answer_start": 0}
-            paragraphs.append({"context": context, "qas": [
-                {"id": f"{prefix}{k}", "question": sentence[:6], "answers": [answer]}]})
-        return json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}, ensure_ascii=False)
+def _squad(lang: str, questions: int, prefix: str = "q", question_lang: str | None = None) -> str:
+    """SQuAD v1.1 JSON of ``questions`` questions on contexts in ``lang`` (questions in ``question_lang``)."""
+    paragraphs = []
+    for k, sentence in enumerate(sentences(lang)[:questions]):
+        context = " ".join(sentences(lang)[k : k + 8])
+        answer = {"text": sentence[:4], "answer_start": 0}
+        question = sentences(question_lang or lang)[k][:6]
+        paragraphs.append({"context": context, "qas": [{"id": f"{prefix}{k}", "question": question,
+                                                        "answers": [answer]}]})
+    return json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}, ensure_ascii=False)
 
-    (tmp_path / "train.json").write_text(squad("en", 12), encoding="utf-8")
-    (tmp_path / "test-zh.json").write_text(squad("zh", 5, prefix="zq"), encoding="utf-8")
-    _fit(tmp_path, f"""
+
+def _qa_config(tmp_path, task: str, test_files: str) -> str:
+    return f"""
 trainer: {{limit_val_batches: 0, num_sanity_val_steps: 0}}
 model:
   class_path: veco_lightning.tasks.QuestionAnsweringTask
-  init_args: {{task: xquad, warmup_steps: 1}}
+  init_args: {{task: {task}, warmup_steps: 1}}
 data:
   class_path: veco_lightning.tasks.QADataModule
   init_args:
     train_files: {tmp_path / 'train.json'}
-    test_files: {{zh: {tmp_path / 'test-zh.json'}}}
+    test_files: {test_files}
     max_length: 48
     doc_stride: 16
     batch_size: 4
-""", encoder_dir)
+"""
+
+
+def test_qa_squad_file_end_to_end(encoder_dir, tmp_path):
+    (tmp_path / "train.json").write_text(_squad("en", 12), encoding="utf-8")
+    (tmp_path / "test-zh.json").write_text(_squad("zh", 5, prefix="zq"), encoding="utf-8")
+    _fit(tmp_path, _qa_config(tmp_path, "xquad", f"{{zh: {tmp_path / 'test-zh.json'}}}"), encoder_dir)
     predicted = json.loads((tmp_path / "out" / "predictions" / "xquad" / "test-zh.json").read_text())
     assert set(predicted) == {f"zq{k}" for k in range(5)}  # one answer per question id
     assert os.path.exists(tmp_path / "out" / "labels" / "xquad" / "test-zh.json")
+
+
+def test_mlqa_sets_with_questions_in_another_language(encoder_dir, tmp_path):
+    """MLQA's G-XLT sets (contexts in one language, questions in another) are scored with the context language's
+    normalisation and kept out of XTREME's MLQA average; a set whose languages cannot be told stops the run before
+    fine-tuning."""
+    from veco_lightning.tasks.formats import read_qa_predictions
+
+    (tmp_path / "train.json").write_text(_squad("en", 12), encoding="utf-8")
+    (tmp_path / "dev-context-en-question-en.json").write_text(_squad("en", 5, prefix="e"), encoding="utf-8")
+    (tmp_path / "dev-context-zh-question-en.json").write_text(_squad("zh", 5, prefix="z", question_lang="en"),
+                                                              encoding="utf-8")
+    (tmp_path / "zh-en.json").write_text(_squad("zh", 5, prefix="z", question_lang="en"), encoding="utf-8")
+    for name, file in (("zh", "dev-context-zh-question-en.json"), ("zh-en", "zh-en.json")):
+        with pytest.raises(ValueError, match="MLQA test set 'zh(-en)?': (its file .* holds contexts in 'zh' and "
+                                             "questions in 'en'|cannot tell its languages)"):
+            _fit(tmp_path, _qa_config(tmp_path, "mlqa", f"{{{name}: {tmp_path / file}}}"), encoder_dir)
+        assert not (tmp_path / "checkpoints").exists()  # refused before fine-tuning
+    _fit(tmp_path, _qa_config(tmp_path, "mlqa", f"{{en: {tmp_path / 'dev-context-en-question-en.json'}, "
+                                                f"context-zh-question-en: {tmp_path / 'zh-en.json'}, "
+                                                f"cross: {tmp_path / 'dev-context-zh-question-en.json'}}}"),
+         encoder_dir)
+    result = json.loads((tmp_path / "out" / "scores" / "mlqa.json").read_text())
+    scores = result["languages"]
+    assert list(scores) == ["en", "context-zh-question-en", "cross"]
+    predicted = read_qa_predictions(str(tmp_path / "out" / "predictions" / "mlqa" / "test-cross.json"))
+    gold = {f"z{k}": [sentence[:4]] for k, sentence in enumerate(sentences("zh")[:5])}
+    assert scores["cross"] == qa_scores(predicted, gold, task="mlqa", language="zh")  # zh: per character
+    assert result["avg_f1"] == scores["en"]["f1"]  # XTREME's MLQA score: the sets of one language
+    assert result["gxlt_avg_f1"] == pytest.approx(sum(s["f1"] for s in scores.values()) / 3)
 
 
 def test_pretraining_checkpoint_as_encoder(corpus_dir, tokenizer_dir, tmp_path):

@@ -13,6 +13,7 @@ from veco_lightning.tasks.metrics import (
     bucc_scores,
     get_entities,
     mlqa_normalize,
+    mlqa_set_languages,
     qa_scores,
     span_scores,
     squad_normalize,
@@ -131,6 +132,22 @@ def test_mlqa_scores_per_character_for_chinese():
     assert qa_scores(preds, refs, task="xquad", language="zh") == {"exact_match": 0.0, "f1": 0.0}
     with pytest.raises(ValueError, match="MLQA defines no normalisation for 'fr'"):
         qa_scores(preds, refs, task="mlqa", language="fr")
+
+
+def test_mlqa_set_languages_from_the_name_or_the_file():
+    assert mlqa_set_languages("de") == ("de", "de")
+    assert mlqa_set_languages("context-ar-question-es") == ("ar", "es")
+    assert mlqa_set_languages("x", "MLQA_V1/test/test-context-hi-question-de.json") == ("hi", "de")
+    assert mlqa_set_languages("de", "dev-context-de-question-de.json") == ("de", "de")
+    with pytest.raises(ValueError, match="name it context-de-question-en"):
+        mlqa_set_languages("en", "MLQA_V1/dev/dev-context-de-question-en.json")
+    with pytest.raises(ValueError, match="cannot tell its languages"):
+        mlqa_set_languages("de-en", "de-en.json")
+    with pytest.raises(ValueError, match="no normalisation for 'fr'"):
+        mlqa_set_languages("context-fr-question-en")
+    # a set named for its pair is scored with its context language's normalisation
+    refs, preds = {"q1": ["电化电池"]}, {"q1": "电池"}
+    assert qa_scores(preds, refs, task="mlqa", language="context-zh-question-en")["f1"] == pytest.approx(200 / 3)
 
 
 # BUCC -------------------------------------------------------------------------------------------------------------

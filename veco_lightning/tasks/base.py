@@ -184,6 +184,7 @@ class XtremeTask(LightningModule):
         outputs = self._gathered()
         out_dir = self.output_dir or os.path.join(self.trainer.log_dir or self.trainer.default_root_dir, "xtreme")
         scores: dict[str, dict[str, float]] = {}
+        scored: dict[str, TaskSet] = {}
         unscored, cut, written = [], [], set()
         for idx, dataset in enumerate(self._datasets(self.trainer.test_dataloaders)):
             if idx not in outputs:
@@ -204,11 +205,11 @@ class XtremeTask(LightningModule):
                     unscored.append(dataset.language)
             if dataset.references is not None:
                 scores[dataset.language] = self.score(dataset, predictions)
+                scored[dataset.language] = dataset
                 for key, value in scores[dataset.language].items():
                     self.log(f"test/{dataset.language}/{key}", value, rank_zero_only=True)
         if scores:
-            averages = {f"avg_{key}": sum(s[key] for s in scores.values()) / len(scores)
-                        for key in next(iter(scores.values()))}
+            averages = self.averages(scores, scored)
             for key, value in averages.items():
                 self.log(f"test/{key}", value, rank_zero_only=True)
             if self.trainer.is_global_zero:
@@ -230,6 +231,10 @@ class XtremeTask(LightningModule):
             print(f"{self.task}: predicted but not scored (test files without gold labels): {', '.join(unscored)}; the "
                   f"predictions are in {os.path.join(out_dir, 'predictions', self.task)}")
 
+    def averages(self, scores: dict[str, dict[str, float]], datasets: dict[str, TaskSet]) -> dict[str, float]:
+        """The test averages logged as ``test/<name>``: ``avg_<metric>``, the mean over every scored test set."""
+        return mean_scores(scores, "avg_")
+
     def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
                                     gradient_clip_algorithm: str | None = None) -> None:
         """Under FSDP by the norm of the whole gradient (:func:`~veco_lightning.optim.clip_gradients`; Lightning
@@ -248,9 +253,21 @@ class XtremeTask(LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
+def mean_scores(scores: dict[str, dict[str, float]], prefix: str) -> dict[str, float]:
+    """``<prefix><metric>``: each metric's mean over the sets of ``scores`` (none when it is empty)."""
+    if not scores:
+        return {}
+    return {f"{prefix}{key}": sum(s[key] for s in scores.values()) / len(scores) for key in next(iter(scores.values()))}
+
+
+# The averages' rows in the printed table, by the prefix of their names.
+AVERAGE_ROWS = {"avg_": "**average**", "gxlt_avg_": "**average, every context-question pair (G-XLT)**"}
+
+
 def _table(task: str, scores: dict[str, dict[str, float]], averages: dict[str, float]) -> str:
     keys = list(next(iter(scores.values())))
     lines = [f"### {task}", "", "| language | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
     lines += [f"| {lang} | " + " | ".join(f"{s[k]:.2f}" for k in keys) + " |" for lang, s in scores.items()]
-    lines.append("| **average** | " + " | ".join(f"{averages[f'avg_{k}']:.2f}" for k in keys) + " |")
+    lines += [f"| {row} | " + " | ".join(f"{averages[prefix + k]:.2f}" for k in keys) + " |"
+              for prefix, row in AVERAGE_ROWS.items() if f"{prefix}{keys[0]}" in averages]
     return "\n".join(lines)

@@ -34,6 +34,7 @@ References:
 from __future__ import annotations
 
 import logging
+import os
 import re
 import string
 import unicodedata
@@ -44,6 +45,43 @@ from functools import partial
 log = logging.getLogger(__name__)
 
 MLQA_LANGUAGES = ("en", "es", "hi", "vi", "de", "ar", "zh")
+_MLQA_SET_NAME = re.compile(r"context-([a-z]{2,3})-question-([a-z]{2,3})")
+
+
+def mlqa_set_languages(name: str, path: str | None = None) -> tuple[str, str]:
+    """The ``(context, question)`` languages of an MLQA test set; MLQA scores answers with the context's
+    normalisation (its evaluation script's ``answer_language``).
+
+    A set of one language is named by it (``de``); a set whose questions are in another language than its contexts
+    (MLQA's generalised cross-lingual transfer, G-XLT) as MLQA names its files, ``context-de-question-en``, or by any
+    name when its file is named so (``dev-context-de-question-en.json``).
+
+    Args:
+        name: the set's name (its key in ``data.test_files``).
+        path: its file; a file named as MLQA names its files must agree with ``name``.
+
+    Raises:
+        ValueError: the languages cannot be told, disagree with the file's name, or are not MLQA's.
+    """
+    found = _MLQA_SET_NAME.search(name)
+    named = (found.group(1), found.group(2)) if found else (name, name) if re.fullmatch("[a-z]{2,3}", name) else None
+    found = _MLQA_SET_NAME.search(os.path.basename(path)) if path else None
+    in_file = (found.group(1), found.group(2)) if found else None
+    if named and in_file and named != in_file:
+        raise ValueError(f"MLQA test set {name!r}: its file {path} holds contexts in {in_file[0]!r} and questions in "
+                         f"{in_file[1]!r} (its name says so), but the set's name says {named[0]!r} and {named[1]!r}: "
+                         f"name it context-{in_file[0]}-question-{in_file[1]} (answers are scored with the "
+                         "normalisation of the context language)")
+    languages = named or in_file
+    if languages is None:
+        raise ValueError(f"MLQA test set {name!r}: cannot tell its languages: name it after the language of its "
+                         "contexts and questions (one of " + ", ".join(MLQA_LANGUAGES) + "), or, when the questions "
+                         "are in another language, as MLQA names its files: context-de-question-en")
+    unknown = [code for code in languages if code not in MLQA_LANGUAGES]
+    if unknown:
+        raise ValueError(f"MLQA test set {name!r}: MLQA defines no normalisation for {unknown[0]!r}; its languages "
+                         f"are {MLQA_LANGUAGES}")
+    return languages
 
 
 def _percent(value: float) -> float:
@@ -238,10 +276,11 @@ def qa_scores(predictions: Mapping[str, str], references: Mapping[str, Sequence[
             SQuAD, MLQA and XTREME scripts); ids of no reference question are ignored.
         references: question id -> its gold answer texts (at least one).
         task: ``"mlqa"`` selects MLQA's normalisation.
-        language: the answers' language, for MLQA (en es de ar hi vi zh).
+        language: the answers' language, for MLQA (en es de ar hi vi zh), or an MLQA set name such as
+            ``context-de-question-en`` (scored with its context language's normalisation, :func:`mlqa_set_languages`).
     """
-    if task == "mlqa" and language not in MLQA_LANGUAGES:
-        raise ValueError(f"MLQA defines no normalisation for {language!r}; its languages are {MLQA_LANGUAGES}")
+    if task == "mlqa":
+        language = mlqa_set_languages(language)[0]
     normalize = partial(mlqa_normalize, language=language) if task == "mlqa" else squad_normalize
     exact_match = f1 = 0
     for qid, answers in references.items():

@@ -19,7 +19,7 @@ import torch
 from transformers import XLMRobertaForQuestionAnswering
 
 from veco_lightning.data.tokenizer import special_template
-from veco_lightning.tasks.base import XtremeTask
+from veco_lightning.tasks.base import XtremeTask, mean_scores
 from veco_lightning.tasks.datamodule import TaskDataModule, TaskSet
 from veco_lightning.tasks.formats import (
     QAExample,
@@ -29,7 +29,7 @@ from veco_lightning.tasks.formats import (
     write_qa_predictions,
     write_squad,
 )
-from veco_lightning.tasks.metrics import qa_scores
+from veco_lightning.tasks.metrics import mlqa_set_languages, qa_scores
 
 log = logging.getLogger(__name__)
 
@@ -240,8 +240,28 @@ class QuestionAnsweringTask(XtremeTask):
                          top_end.indices[row].tolist(), top_end.values[row].tolist())
                 for row, i in enumerate(batch["index"])}
 
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        datamodule = getattr(self._trainer, "datamodule", None)
+        if self.task == "mlqa" and datamodule is not None:  # before fine-tuning, not at its end when scoring
+            for name, path in getattr(datamodule, "test_files", {}).items():
+                mlqa_set_languages(name, path)
+
     def score(self, dataset: QASet, predictions: dict[str, str]) -> dict[str, float]:
-        return qa_scores(predictions, dataset.references, task=self.task, language=dataset.language)
+        language = mlqa_set_languages(dataset.language, dataset.path)[0] if self.task == "mlqa" else dataset.language
+        return qa_scores(predictions, dataset.references, task=self.task, language=language)
+
+    def averages(self, scores: dict[str, dict[str, float]], datasets: dict[str, QASet]) -> dict[str, float]:
+        """MLQA with sets whose questions are in another language than their contexts (G-XLT): ``avg_<metric>`` over
+        the sets of one language (XTREME's MLQA score; none when there are none), ``gxlt_avg_<metric>`` over every
+        set tested, of one language or two."""
+        if self.task != "mlqa":
+            return super().averages(scores, datasets)
+        languages = {name: mlqa_set_languages(name, datasets[name].path) for name in scores}
+        if all(context == question for context, question in languages.values()):
+            return super().averages(scores, datasets)
+        same = {name: s for name, s in scores.items() if languages[name][0] == languages[name][1]}
+        return {**mean_scores(same, "avg_"), **mean_scores(scores, "gxlt_avg_")}
 
     def decode_options(self) -> dict[str, Any]:
         return {"max_answer_length": self.max_answer_length}

@@ -177,6 +177,8 @@ def score_task(task: str, predictions: str, labels: str, allow_missing: bool = F
     expected = {f"test-{lang}.{suffix}" for lang in languages}
     ignored = sorted({name for folder in (predictions, labels) for name in os.listdir(os.path.join(folder, task))
                       if name not in expected})
+    if ignored:  # MLQA's cross-language sets, say: listed in the scores, not averaged into XTREME's
+        log.info("%s: %s not scored (no language of XTREME's list for the task)", task, ", ".join(ignored))
     extra_scores: dict[str, Any] = dict(extras)
     if "token_accuracy" in extras:
         values = extras["token_accuracy"]
