@@ -208,12 +208,24 @@ def test_pair_with_an_empty_side_is_named(tmp_path, caplog, layout):
 
 
 @pytest.mark.parametrize("line,problem", [(b"one\ttwo\tthree", "3 TAB-separated"), (b"", "an empty line"),
-                                          (b"no tab here", "1 TAB-separated")])
+                                          (b"no tab here", "1 TAB-separated"),
+                                          (b"a ||| b ||| c", "1 TAB-separated")])
 def test_malformed_tsv_line(tmp_path, line, problem):
     path = _write(tmp_path / "p.tsv", [b"a\tb", line, b"c\td"])
     with _raises_at(f"{path}:2", problem):
         read_pairs(ParallelSource(path=path), "ru-en")
     assert read_pairs(ParallelSource(path=path), "ru-en", "skip") == (["a", "c"], ["b", "d"])
+
+
+def test_fast_align_pair_lines(tmp_path):
+    """fast_align's 'source ||| target' (awesome-align's .src-tgt files): a line without a TAB; a TAB line as TSV."""
+    path = _write(tmp_path / "p.src-tgt", [b"der Hund ||| the dog", b"  ein Haus   |||  a house ", b"x ||| y\tz"])
+    assert read_pairs(ParallelSource(path=path), "de-en") == (["der Hund", "ein Haus", "x ||| y"], ["the dog",
+                                                                                                  "a house", "z"])
+    _write(tmp_path / "p.src-tgt", [b"der Hund ||| the dog", b"a ||| b ||| c"])
+    with pytest.raises(BadInputError, match=re.escape("p.src-tgt:2: 1 TAB-separated field(s). Fix: write "
+                                                      "'source<TAB>target' (one TAB per line) or 'source ||| target'")):
+        read_pairs(ParallelSource(path=path), "de-en")
 
 
 def test_jsonl_pair_without_its_fields(tmp_path):
@@ -300,7 +312,7 @@ def test_dictionary_strictness_from_the_config(tmp_path):
 def test_evaluation_pairs_skip_with_their_gold(tokenizer_dir, tmp_path, caplog):
     src = _write(tmp_path / "ru.txt", [*_enc(RU[:2]), b"a NUL \x00", *_enc(RU[3:])])
     tgt = _write(tmp_path / "en.txt", _enc(EN))
-    gold = _write(tmp_path / "gold.txt", [f"{i}-{i}".encode() for i in range(6)])
+    gold = _write(tmp_path / "gold.txt", [f"0-{i}".encode() for i in range(6)])  # 5 ru and 7 en words a line
     pairs = {"ru-en": PairSource(src=src, tgt=tgt, alignments=gold)}
     with _raises_at(f"{src}:3", "U+0000"):
         EvaluationDataModule(pairs=pairs, tokenizer=str(tokenizer_dir)).setup("test")
@@ -310,8 +322,28 @@ def test_evaluation_pairs_skip_with_their_gold(tokenizer_dir, tmp_path, caplog):
     (eval_set,) = dm.sets
     assert eval_set.src_texts == RU[:2] + RU[3:]
     assert [sorted(item["gold"][0]) for item in sorted(eval_set.items, key=lambda x: x["index"])] == [
-        [(i, i)] for i in (0, 1, 3, 4, 5)]  # the skipped pair took its gold line with it
+        [(0, i)] for i in (0, 1, 3, 4, 5)]  # the skipped pair took its gold line with it
     _skipped_once(caplog, f"{src}:3")
+
+
+def test_gold_links_past_the_words_are_an_error(tokenizer_dir, tmp_path):
+    """A 1-based gold read as 0-based (or a gold of other sentences) points past a sentence's words: an error naming
+    the line and alignments_one_based, not a silently worse AER."""
+    src = _write(tmp_path / "ru.txt", _enc(RU[:3]))
+    tgt = _write(tmp_path / "en.txt", _enc(EN[:3]))
+    n = [len(line.split()) for line in RU[:3]]
+    m = [len(line.split()) for line in EN[:3]]
+    gold = _write(tmp_path / "gold.talp", [f"1-1 {a}p{b}".encode() for a, b in zip(n, m)])
+    with pytest.raises(BadInputError, match=re.escape(f"{gold}:1: link {n[0]}-{m[0]} (counted from 0) points past the "
+                                                      f"{n[0]} source and {m[0]} target words") +
+                       ".*set alignments_one_based: true"):
+        EvaluationDataModule(pairs={"ru-en": PairSource(src=src, tgt=tgt, alignments=gold)},
+                             tokenizer=str(tokenizer_dir)).setup("test")
+    dm = EvaluationDataModule(pairs={"ru-en": PairSource(src=src, tgt=tgt, alignments=gold, alignments_one_based=True)},
+                              tokenizer=str(tokenizer_dir))
+    dm.setup("test")
+    assert [item["gold"][1] for item in sorted(dm.sets[0].items, key=lambda x: x["index"])] == [
+        {(0, 0), (a - 1, b - 1)} for a, b in zip(n, m)]
 
 
 def test_bucc_and_gold_files_are_checked(tokenizer_dir, tmp_path):

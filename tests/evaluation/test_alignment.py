@@ -76,6 +76,12 @@ def test_parse_pharaoh_sure_and_possible():
     sure, possible = parse_pharaoh("0-1p 2-3-p 4-5s 6-7-S\n")
     assert sure == {(4, 5), (6, 7)} and possible == {(0, 1), (2, 3), (4, 5), (6, 7)}
     assert parse_pharaoh("1-1 2?3", one_based=True) == ({(0, 0)}, {(0, 0), (1, 2)})
+    # the .talp layout (lilt/alignment-scripts, awesome-align, SimAlign): 'ipj' is possible
+    assert parse_pharaoh("1-1 2p3 10p12", one_based=True) == ({(0, 0)}, {(0, 0), (1, 2), (9, 11)})
+    with pytest.raises(ValueError, match="'2p3p'"):
+        parse_pharaoh("2p3p")
+    with pytest.raises(ValueError, match="opens with a sentence id .'7' and a TAB, SimAlign's layout"):
+        parse_pharaoh("7\t0-0 1p1")
     assert parse_pharaoh("   ") == (set(), set())
 
 
@@ -88,7 +94,7 @@ def test_read_pharaoh_and_errors_name_file_and_line(tmp_path):
     with pytest.raises(ValueError, match=r"gold\.talp:2: .*'1:2'"):
         read_pharaoh(str(path))
     path.write_text("0-0\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"gold\.talp:1: .*one_based"):
+    with pytest.raises(ValueError, match=r"gold\.talp:1: .*index 0.*alignments_one_based: false"):
         read_pharaoh(str(path), one_based=True)
 
 

@@ -94,6 +94,12 @@ def test_identical_pairs_give_perfect_scores(tokenizer_dir, tmp_path):
     (tmp_path / "gold.txt").write_text("\n".join(gold) + "\n")
     (tmp_path / "dict.tsv").write_text("dog\tdog\nteacher\tteacher\nriver\triver\nhouse\thouse\n")
     src = tmp_path / "en.txt"
+    # The same set as the word-alignment benchmarks ship it: fast_align's 'src ||| tgt' lines and a .talp gold that
+    # counts from 1 and marks possible links 'ipj' (here each sentence's last link)
+    (tmp_path / "en-en.src-tgt").write_text("".join(f"{line} ||| {line}\n" for line in lines))
+    talp = [" ".join([*(f"{i}-{i}" for i in range(1, len(line.split()))), f"{len(line.split())}p{len(line.split())}"])
+            for line in lines]
+    (tmp_path / "gold.talp").write_text("\n".join(talp) + "\n")
 
     def evaluate(name, max_length, *data):
         model_dir = _export_random_encoder(tokenizer_dir, tmp_path / name / "model", max_length=max_length)
@@ -107,10 +113,13 @@ def test_identical_pairs_give_perfect_scores(tokenizer_dir, tmp_path):
     # Long enough that no sentence is cut: a word lost to truncation is a missed gold link.
     results = evaluate("pairs", 64,
                        f"--data.evaluation.pairs={{same: {{src_lang: xx, tgt_lang: en, src: {src}, tgt: {src}, "
-                       f"alignments: {tmp_path / 'gold.txt'}}}}}",
+                       f"alignments: {tmp_path / 'gold.txt'}}}, talp: {{src_lang: xx, tgt_lang: en, "
+                       f"path: {tmp_path / 'en-en.src-tgt'}, alignments: {tmp_path / 'gold.talp'}, "
+                       "alignments_one_based: true}}",
                        f"--data.evaluation.dictionaries={{xx-en: [{tmp_path / 'dict.tsv'}]}}")
     assert results["retrieval"]["same"]["src2tgt"] == 1.0
     assert results["alignment"]["same"]["aer"] == 0.0
+    assert results["alignment"]["talp"]["aer"] == 0.0  # every predicted link sure or possible, every sure one found
     assert results["synonym"]["same"]["src2tgt"] == 1.0 and results["synonym"]["same"]["word_pairs"] > 10
     # the same English on both sides, named de-en: XTREME scores bucc2018 in de, fr, ru and zh
     make_bucc_task(lines, lines, str(tmp_path / "bucc"), pair="de-en", n_gold=20, n_distractors=20, seed=0)

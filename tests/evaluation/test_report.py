@@ -1,6 +1,7 @@
 """Evaluation reports: typed metadata in results.json, readable results.md, the pictures and the image loggers."""
 
 import json
+import logging
 import math
 from types import SimpleNamespace
 
@@ -100,7 +101,7 @@ class _ImageLogger:
         self.images[tag] = step
 
 
-def test_reporter_writes_metadata_heatmap_and_logs_every_picture(tmp_path, tokenizer_dir, corpus_dir):
+def test_reporter_writes_metadata_heatmap_and_logs_every_picture(tmp_path, tokenizer_dir, corpus_dir, caplog):
     """The reporter of a test run (stand-in module and trainer, a real evaluation datamodule): where the weights come
     from, the sets and their sizes, the options; each picture in the report and in the image logger."""
     from veco_lightning.evaluation.bitext_mining import make_bucc_task
@@ -127,10 +128,11 @@ def test_reporter_writes_metadata_heatmap_and_logs_every_picture(tmp_path, token
                                                                 SimpleNamespace(experiment=object())],
     )
     reporter = EvaluationReporter(module, "test")
-    reporter.write({"retrieval": {"zh-en": {"src2tgt": 0.5, "tgt2src": 0.25, "pairs": 64}},
-                    "synonym": {"zh-en": {"src2tgt": 0.4, "tgt2src": 0.3, "word_pairs": 9}},
-                    "mining": {"bucc-ru-en": {"f1": 0.5, "precision": 0.5, "recall": 0.5, "dev_f1": 0.6,
-                                              "threshold": 1.1}}})
+    results = {"retrieval": {"zh-en": {"src2tgt": 0.5, "tgt2src": 0.25, "pairs": 64}},
+               "synonym": {"zh-en": {"src2tgt": 0.4, "tgt2src": 0.3, "word_pairs": 9}},
+               "mining": {"bucc-ru-en": {"f1": 0.5, "precision": 0.5, "recall": 0.5, "dev_f1": 0.6,
+                                         "threshold": 1.1}}}
+    reporter.write(results)
 
     meta = json.loads((tmp_path / "eval" / "results.json").read_text(encoding="utf-8"))["metadata"]
     assert meta["stage"] == "test" and meta["global_step"] == 42 and meta["date"].endswith("+00:00")
@@ -148,6 +150,15 @@ def test_reporter_writes_metadata_heatmap_and_logs_every_picture(tmp_path, token
     assert f"![heatmap]({heatmap.name})" in (tmp_path / "eval" / "results.md").read_text(encoding="utf-8")
     assert images.images == {f"test/{key}": 42 for key in ("retrieval_bars", "synonym_bars", "mining_bars",
                                                           "heatmap")}
+    # heatmap_set null draws none; a set the data does not have says so
+    for chosen, warned in ((None, False), ("de-en", True)):
+        caplog.clear()
+        report_dir = tmp_path / f"eval-{chosen}"
+        module.scorer = CrossLingualScorer(EvaluationOptions(report_dir=str(report_dir), heatmap_set=chosen))
+        with caplog.at_level(logging.WARNING):
+            EvaluationReporter(module, "test").write(results)
+        assert (report_dir / "results.md").exists() and not list(report_dir.glob("word_similarity_*.png"))
+        assert ("No heatmap: model.evaluation.heatmap_set 'de-en'" in caplog.text) == warned
 
 
 def test_averages_are_unweighted_means_without_a_mean_threshold():

@@ -287,10 +287,10 @@ def delete_text_dataset(dataset: datasets.Dataset) -> None:
 class ParallelSource:
     """The sentence pairs of one language pair (or one evaluation set).
 
-    Give one of: ``path`` (TSV ``src<TAB>tgt`` or JSON lines with ``src_field`` / ``tgt_field``; globs), ``src`` and
-    ``tgt`` (line-aligned files; globs matching the same number of files, paired in sorted order), or ``hub`` (a
-    Hugging Face dataset; a ``translation`` column of ``{lang: text}`` dicts, as OPUS sets have, is read with the pair's
-    language codes).
+    Give one of: ``path`` (TSV ``src<TAB>tgt``, fast_align's ``src ||| tgt``, or JSON lines with ``src_field`` /
+    ``tgt_field``; globs), ``src`` and ``tgt`` (line-aligned files; globs matching the same number of files, paired in
+    sorted order), or ``hub`` (a Hugging Face dataset; a ``translation`` column of ``{lang: text}`` dicts, as OPUS sets
+    have, is read with the pair's language codes).
 
     Args:
         path: TSV or jsonl file(s).
@@ -413,9 +413,9 @@ class _PairReader:
         self.add(src, tgt, _pair_problem(src, tgt, src_at, tgt_at, self.max_line_chars, document))
 
     def read_pair_file(self, path: str, source: ParallelSource, name: str = "") -> None:
-        """A TSV (``src<TAB>tgt``) or JSON-lines file: records with ``src_field`` and ``tgt_field``, or a
-        ``translation`` object of ``{lang: text}`` (what ``datasets`` writes of OPUS / WMT sets), read with the
-        language codes of the pair ``name``."""
+        """A TSV (``src<TAB>tgt``; a line without a TAB may be fast_align's ``src ||| tgt``) or JSON-lines file:
+        records with ``src_field`` and ``tgt_field``, or a ``translation`` object of ``{lang: text}`` (what
+        ``datasets`` writes of OPUS / WMT sets), read with the language codes of the pair ``name``."""
         jsonl, before = plain_name(path).endswith((".jsonl", ".json")), len(self.src)
         fields = (f"string fields {source.src_field!r} and {source.tgt_field!r}, or a 'translation' object keyed by "
                   f"the pair's language codes")
@@ -441,9 +441,11 @@ class _PairReader:
                 self.add("", "", (path, line_no, "an empty line (no pair)", "remove the line"))
             else:
                 pair = line.split("\t")
+                if len(pair) == 1 and line.count(" ||| ") == 1:  # fast_align's layout (awesome-align's, eflomal's)
+                    pair = [side.strip() for side in line.split(" ||| ")]
                 if len(pair) != 2:
                     self.add("", "", (path, line_no, f"{len(pair)} TAB-separated field(s)",
-                                      "write 'source<TAB>target', one TAB per line"))
+                                      "write 'source<TAB>target' (one TAB per line) or 'source ||| target'"))
                     continue
                 self.add_checked(*pair, (path, line_no), (path, line_no))
         if len(self.src) == before:

@@ -7,7 +7,10 @@ produce). AER scores predicted links against gold *sure* (S) and *possible* (P) 
 the Europarl-based test sets.
 
 Gold files use the Pharaoh format, one sentence pair per line: ``i-j`` is a sure link (also possible), ``i?j``
-a possible-only link; ``i-jp`` / ``i-j-p`` (possible) and ``i-js`` / ``i-j-s`` (sure) markers are accepted.
+or ``ipj`` a possible-only link (``ipj`` is the ``.talp`` layout of the RWTH German-English and WPT English-French /
+Romanian-English gold sets as lilt/alignment-scripts prepares them, and of awesome-align's and SimAlign's gold
+files); ``i-jp`` / ``i-j-p`` (possible) and ``i-js`` / ``i-j-s`` (sure) markers are accepted. Indices count from 0,
+or from 1 with ``one_based`` (the ``.talp`` files and awesome-align's examples count from 1).
 
 References:
     - Jalili Sabet, Dufter, Yvon & Schütze, "SimAlign: High Quality Word Alignments without Parallel Training Data
@@ -29,28 +32,35 @@ from veco_lightning.lexicon.badinput import open_text
 
 Alignment = set[tuple[int, int]]
 
-_TOKEN = re.compile(r"^(\d+)([-?])(\d+)(?:-?([spSP]))?$")
+_TOKEN = re.compile(r"^(\d+)([-?p])(\d+)(?:-?([spSP]))?$")
+_SENTENCE_ID = re.compile(r"^\s*\d+\t")  # SimAlign's gold layout: ``id<TAB>links``
 
 
 def parse_pharaoh(line: str, one_based: bool = False) -> tuple[Alignment, Alignment]:
     """Parse one Pharaoh line into ``(sure, possible)`` with ``sure ⊆ possible``.
 
     Args:
-        line: whitespace-separated tokens such as ``"0-0 1?2 2-1"``.
+        line: whitespace-separated tokens such as ``"0-0 1?2 2-1 3p4"``.
         one_based: subtract 1 from every index (some gold sets, e.g. Och & Ney's German-English, count from 1).
 
     Raises:
-        ValueError: on a token that is not ``i-j``, ``i?j``, ``i-j[-]p`` or ``i-j[-]s``.
+        ValueError: on a token that is not ``i-j``, ``i?j``, ``ipj``, ``i-j[-]p`` or ``i-j[-]s``.
     """
+    if _SENTENCE_ID.match(line):
+        raise ValueError(f"the line opens with a sentence id ({line.split(chr(9))[0].strip()!r} and a TAB, SimAlign's "
+                         "layout): give the links alone, one line per sentence pair in the order of the pairs (e.g. "
+                         "cut -f2), and the sentences without their ids too")
     sure: Alignment = set()
     possible: Alignment = set()
     for token in line.split():
         match = _TOKEN.match(token)
-        if match is None or (match.group(2) == "?" and match.group(4) is not None):
-            raise ValueError(f"bad alignment token {token!r}: expected 'i-j' (sure), 'i?j' or 'i-jp' (possible)")
+        if match is None or (match.group(2) in "?p" and match.group(4) is not None):
+            raise ValueError(f"bad alignment token {token!r}: expected 'i-j' (sure), 'i?j', 'ipj' or 'i-jp' "
+                             "(possible)")
         i, j = int(match.group(1)) - one_based, int(match.group(3)) - one_based
         if i < 0 or j < 0:
-            raise ValueError(f"alignment token {token!r} has index 0 but one_based=True")
+            raise ValueError(f"alignment token {token!r} has index 0, so the file counts from 0, but it is read as "
+                             "counting from 1: set alignments_one_based: false (one_based=False)")
         possible.add((i, j))
         if match.group(2) == "-" and (match.group(4) or "s").lower() == "s":
             sure.add((i, j))
@@ -65,9 +75,13 @@ def read_pharaoh(path: str, one_based: bool = False) -> list[tuple[Alignment, Al
             try:
                 out.append(parse_pharaoh(line, one_based=one_based))
             except ValueError as err:
-                raise ValueError(f"{path}:{lineno}: {err}; fix the token or pass one_based=True for 1-based files"
-                                 ) from None
+                raise ValueError(f"{path}:{lineno}: {err}") from None
     return out
+
+
+def links_past_words(alignment: tuple[Alignment, Alignment], src_words: int, tgt_words: int) -> list[tuple[int, int]]:
+    """The links of a ``(sure, possible)`` gold alignment that point past a sentence pair's words (sorted)."""
+    return sorted((i, j) for i, j in alignment[1] if i >= src_words or j >= tgt_words)
 
 
 def simalign_similarity(src: Tensor, tgt: Tensor) -> Tensor:

@@ -15,7 +15,7 @@ from veco_lightning.data.collators import pad_pairs, pad_sequences
 from veco_lightning.data.readers import BadLinePolicy, read_pairs_with_index
 from veco_lightning.data.tokenizer import boundary_ids, encode_with_offsets
 from veco_lightning.data.units import mine_units, whitespace_units, word_units
-from veco_lightning.evaluation.alignment import read_pharaoh
+from veco_lightning.evaluation.alignment import links_past_words, read_pharaoh
 from veco_lightning.evaluation.bitext_mining import BuccSplit, bucc_files, read_bucc
 from veco_lightning.evaluation.sources import BuccSource, PairSource
 from veco_lightning.lexicon.badinput import MAX_LINE_CHARS, BadInputError, check_file
@@ -141,10 +141,23 @@ class BitextEvalSet(Dataset):
         if source.alignments:
             path = resolve_path(source.alignments)
             check_file(path, max_line_chars)
-            gold = read_pharaoh(path)
+            gold = read_pharaoh(path, one_based=source.alignments_one_based)
             if len(gold) != pairs.size:
                 raise BadInputError(f"{path}: {len(gold)} gold alignment line(s) for the {pairs.size} sentence pairs "
                                     f"of evaluation set {name!r}: give one line per pair (an empty line for none)")
+            for src_text, tgt_text, k in zip(pairs.src, pairs.tgt, pairs.index):
+                n, m = len(src_text.split()), len(tgt_text.split())
+                past = links_past_words(gold[k], n, m)
+                if past:
+                    base = int(source.alignments_one_based)
+                    i, j = past[0][0] + base, past[0][1] + base
+                    hint = ("if the file counts from 1 (as the .talp gold sets of lilt/alignment-scripts and "
+                            "awesome-align's examples do), set alignments_one_based: true; otherwise " if not base
+                            else "")
+                    raise BadInputError(f"{path}:{k + 1}: link {i}-{j} (counted from {base}) points past the {n} "
+                                        f"source and {m} target words of pair {k + 1} of evaluation set {name!r}: "
+                                        f"{hint}the gold does not index these sentences' words (split on white "
+                                        "space: give the sentences tokenized as the gold was, in the gold's order)")
             gold = [gold[k] for k in pairs.index]
         src_lang, tgt_lang = source.languages(name, extra_languages)
         return cls(name, pairs.src, pairs.tgt, src_lang, tgt_lang, tokenizer, max_length, dictionary, gold, **options)

@@ -393,11 +393,17 @@ class EvaluationReporter:
         sets = self.data.sets if self.data is not None else []
         options = self.module.scorer.options
         chosen = options.heatmap_set
+        if chosen is None:
+            return None
         if isinstance(chosen, str):
             dataset = next((s for s in sets if s.name == chosen), None)
         else:
             dataset = sets[chosen] if -len(sets) <= chosen < len(sets) else None
         if dataset is None or options.heatmap_pair >= len(dataset.items):
+            if sets:  # a set renamed or left out since the config named it
+                log.warning("No heatmap: model.evaluation.heatmap_set %r, heatmap_pair %d names no pair of the "
+                            "evaluation sets (%s); name one of them, or set heatmap_set: null", chosen,
+                            options.heatmap_pair, ", ".join(s.name for s in sets))
             return None
         from veco_lightning.evaluation.datasets import collate_bitext
         from veco_lightning.evaluation.scorer import word_similarities

@@ -41,7 +41,7 @@ class EvaluationOptions:
             pairs mined on the test split at the dev threshold), and their gold under ``labels/`` where it is known
             (default: ``<report_dir>/xtreme``).
         heatmap_set: evaluation set (name or position) whose pair ``heatmap_pair`` is drawn as a word-similarity
-            heatmap.
+            heatmap; ``None``: none is drawn.
         heatmap_pair: pair index within that set.
     """
 
@@ -53,7 +53,7 @@ class EvaluationOptions:
     alignment: Literal["argmax", "itermax"] = "argmax"
     report_dir: str | None = None
     predictions_dir: str | None = None
-    heatmap_set: str | int = 0
+    heatmap_set: str | int | None = 0
     heatmap_pair: int = 0
 
 

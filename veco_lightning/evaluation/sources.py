@@ -36,13 +36,16 @@ class PairSource(ParallelSource):
         src_lang: language of the queries (``de``; ISO 639-1 or 639-3). Default: the first code of the set's name
             (``de-en``).
         tgt_lang: language of the retrieved side. Default: the second code of the set's name.
-        alignments: gold word alignments in Pharaoh format (``i-j`` sure, ``i?j`` possible), one line per pair,
-            indices over the whitespace-separated words of each sentence (which are then the words evaluated).
+        alignments: gold word alignments in Pharaoh format (``i-j`` sure, ``i?j`` or ``ipj`` possible), one line per
+            pair, indices over the whitespace-separated words of each sentence (which are then the words evaluated).
+        alignments_one_based: the gold's indices count from 1 (the ``.talp`` files of lilt/alignment-scripts,
+            awesome-align's examples); a link past a sentence's words is an error either way.
     """
 
     src_lang: str | None = None
     tgt_lang: str | None = None
     alignments: str | None = None
+    alignments_one_based: bool = False
 
     def languages(self, name: str, extra_languages: list[str] | tuple[str, ...] = ()) -> tuple[str, str]:
         """``(src_lang, tgt_lang)``, from the fields or else from the set's name ``src-tgt``."""
