@@ -171,3 +171,7 @@ def test_bucc_and_tatoeba_files_are_found_compressed(tmp_path, end):
     assert sorted(sources) == ["deu-eng", "rus-eng"]
     assert sources["rus-eng"].src.endswith(f"tatoeba.rus-eng.rus{end}") and sources["deu-eng"].src.endswith(".deu")
     assert read_pairs(sources["rus-eng"], "rus-eng") == (RU, EN)
+    # two-letter codes are named with the folder's own
+    with pytest.raises(FileNotFoundError, match=r"No Tatoeba files for \['de', 'xx'\] .*ISO 639-3 codes \(de is deu "
+                                                r"there\) \(found: \['deu', 'rus'\]\)"):
+        tatoeba_sources(TatoebaSource(root=str(tmp_path / "tatoeba"), languages=["de", "rus", "xx"]))

@@ -151,14 +151,18 @@ def test_reporter_writes_metadata_heatmap_and_logs_every_picture(tmp_path, token
     assert images.images == {f"test/{key}": 42 for key in ("retrieval_bars", "synonym_bars", "mining_bars",
                                                           "heatmap")}
     # heatmap_set null draws none; a set the data does not have says so
-    for chosen, warned in ((None, False), ("de-en", True)):
+    pairs = len(sentences("zh"))
+    for chosen, pair, warning in ((None, 0, None), ("de-en", 0, "heatmap_set 'de-en' names none of the evaluation "
+                                                                "sets (zh-en)"),
+                                  ("zh-en", 10**6, f"heatmap_pair is 1000000 but set zh-en has {pairs} pairs")):
         caplog.clear()
         report_dir = tmp_path / f"eval-{chosen}"
-        module.scorer = CrossLingualScorer(EvaluationOptions(report_dir=str(report_dir), heatmap_set=chosen))
+        module.scorer = CrossLingualScorer(EvaluationOptions(report_dir=str(report_dir), heatmap_set=chosen,
+                                                             heatmap_pair=pair))
         with caplog.at_level(logging.WARNING):
             EvaluationReporter(module, "test").write(results)
         assert (report_dir / "results.md").exists() and not list(report_dir.glob("word_similarity_*.png"))
-        assert ("No heatmap: model.evaluation.heatmap_set 'de-en'" in caplog.text) == warned
+        assert ("No heatmap" in caplog.text) == (warning is not None) and (warning or "") in caplog.text
 
 
 def test_averages_are_unweighted_means_without_a_mean_threshold():

@@ -399,11 +399,14 @@ class EvaluationReporter:
             dataset = next((s for s in sets if s.name == chosen), None)
         else:
             dataset = sets[chosen] if -len(sets) <= chosen < len(sets) else None
-        if dataset is None or options.heatmap_pair >= len(dataset.items):
+        if dataset is None:
             if sets:  # a set renamed or left out since the config named it
-                log.warning("No heatmap: model.evaluation.heatmap_set %r, heatmap_pair %d names no pair of the "
-                            "evaluation sets (%s); name one of them, or set heatmap_set: null", chosen,
-                            options.heatmap_pair, ", ".join(s.name for s in sets))
+                log.warning("No heatmap: model.evaluation.heatmap_set %r names none of the evaluation sets (%s); name "
+                            "one of them, or set heatmap_set: null", chosen, ", ".join(s.name for s in sets))
+            return None
+        if not -len(dataset.items) <= options.heatmap_pair < len(dataset.items):
+            log.warning("No heatmap: model.evaluation.heatmap_pair is %d but set %s has %d pairs",
+                        options.heatmap_pair, dataset.name, len(dataset.items))
             return None
         from veco_lightning.evaluation.datasets import collate_bitext
         from veco_lightning.evaluation.scorer import word_similarities

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from veco_lightning.data.readers import ParallelSource, expand_globs
 from veco_lightning.lexicon.badinput import COMPRESSIONS, existing, plain_name
-from veco_lightning.lexicon.languages import split_pair
+from veco_lightning.lexicon.languages import split_pair, to_iso1
 from veco_lightning.paths import resolve_path
 
 
@@ -88,7 +88,10 @@ def tatoeba_sources(source: TatoebaSource) -> dict[str, PairSource]:
     languages = source.languages or found
     missing = sorted(set(languages) - set(found))
     if missing:
-        raise FileNotFoundError(f"No Tatoeba files for {missing} in {source.root} (found: {found})")
+        named = {m: [f for f in found if to_iso1(f) == to_iso1(m)] for m in missing}
+        hint = "; ".join(f"{m} is {' or '.join(codes)} there" for m, codes in named.items() if codes)
+        hint = f": the files name languages by ISO 639-3 codes ({hint})" if hint else ""
+        raise FileNotFoundError(f"No Tatoeba files for {missing} in {source.root}{hint} (found: {found})")
     prefix = os.path.join(source.root, "tatoeba.{0}-eng.{1}")
 
     def path(lang: str, side: str) -> str:
