@@ -127,6 +127,24 @@ def test_original_xnli_selects_one_language(tmp_path, caplog):
         read_classification(path, default_language="fr")
 
 
+def test_xnli_all_languages_rows(tmp_path):
+    """Hugging Face XNLI's all_languages layout: the premise by language, the hypothesis as parallel lists; each
+    language is read as from a file with a language column. A text field that is no string is named as such."""
+    rows = [{"premise": {"de": "Der Hund.", "en": "The dog."},
+             "hypothesis": {"language": ["de", "en"], "translation": ["Ein Tier.", "An animal."]}, "label": 0},
+            {"premise": {"de": "Ein Auto.", "en": "A car."},
+             "hypothesis": {"language": ["de", "en"], "translation": ["Kein Auto.", "No car."]}, "label": 2}]
+    path = write(tmp_path, "xnli.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    german = read_classification(path, labels=XNLI, int_labels=XNLI_HF_INT_LABELS, default_language="de")
+    assert [(e.text_a, e.text_b, e.label, e.line) for e in german] == [
+        ("Der Hund.", "Ein Tier.", "entailment", 1), ("Ein Auto.", "Kein Auto.", "contradiction", 2)]
+    assert [e.text_b for e in read_classification(path, language="en")] == ["An animal.", "No car."]
+    rows[1]["hypothesis"] = {"de": "Kein Auto.", "en": "No car."}
+    write(tmp_path, "xnli.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(ValueError, match=re.escape(f"{path}:2: a text field holds a dict, not text")):
+        read_classification(path, language="en")
+
+
 def test_jsonl_integer_labels(tmp_path):
     path = write(tmp_path, "test.jsonl", '{"premise": "P.", "hypothesis": "H.", "label": 2}\n\n'
                  '{"premise": "Q.", "hypothesis": "I.", "label": 0}\n')

@@ -193,7 +193,9 @@ def read_classification(
       (``premise hypo label``), the original PAWS-X (``id sentence1 sentence2 label``). Column names: see
       ``COLUMN_NAMES``; other columns are ignored. Rows whose gold label is ``-`` (MultiNLI's "no agreement") are
       dropped with a warning.
-    - ``jsonl``: one object per line with the same field names, e.g. ``{premise, hypothesis, label}``; integer
+    - ``jsonl``: one object per line with the same field names, e.g. ``{premise, hypothesis, label}``, or Hugging
+      Face XNLI's ``all_languages`` rows (``premise: {lang: text}``, ``hypothesis: {language: [...],
+      translation: [...]}``: one example per language, read as a file with a language column); integer
       labels name ``int_labels[label]`` (``XNLI_HF_INT_LABELS`` for the Hugging Face XNLI export) or, without
       ``int_labels``, their decimal string (PAWS-X's ``0`` / ``1``); a missing label, null or -1 means unlabelled.
 
@@ -230,6 +232,21 @@ def read_classification(
                                    language, int_labels, label_aliases, default_language)
 
 
+def _one_language_records(records: Iterable[tuple[int, dict[str, Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Records of Hugging Face XNLI's ``all_languages`` layout (the premise as ``{lang: text}``, the hypothesis as
+    parallel ``language`` and ``translation`` lists) as one record per language; other records unchanged."""
+    for line_no, record in records:
+        premises, hypotheses = record.get("text_a"), record.get("text_b")
+        if (isinstance(premises, dict) and isinstance(hypotheses, dict)
+                and isinstance(hypotheses.get("language"), list) and isinstance(hypotheses.get("translation"), list)):
+            by_language = dict(zip(hypotheses["language"], hypotheses["translation"]))
+            for language, premise in premises.items():
+                yield line_no, {**record, "text_a": premise, "text_b": by_language.get(language, ""),
+                                "language": language}
+        else:
+            yield line_no, record
+
+
 def classification_examples(
     path: str,
     records: Iterable[tuple[int, dict[str, Any]]],
@@ -249,15 +266,20 @@ def classification_examples(
     row_languages: list[str | None] = []  # each example's, for default_language
     first_line, labelled = None, False  # the first example decides whether the file is labelled
     no_gold = 0
-    for line_no, record in records:
+    for line_no, record in _one_language_records(records):
         where = f"{path}:{line_no}"
         if "language" in record:
             languages.add(str(record["language"]))
             if language is not None and record["language"] != language:
                 continue
         text_a, text_b = record["text_a"], record.get("text_b")
-        if not isinstance(text_a, str) or not text_a.strip() or (text_b is not None and (
-                not isinstance(text_b, str) or not text_b.strip())):
+        not_text = [type(text).__name__ for text in (text_a, text_b) if text is not None and not isinstance(text, str)]
+        if not_text:
+            bad(where, f"a text field holds a {not_text[0]}, not text", "give each sentence as a string (or, as "
+                "Hugging Face's XNLI all_languages does, the premise as {language: text} and the hypothesis as "
+                "language and translation lists)", "with a text field that is no string")
+            continue
+        if not text_a.strip() or (text_b is not None and not text_b.strip()):
             bad(where, "empty text field", "fill in the text or remove the line", "with an empty text")
             continue
         label = record.get("label")
