@@ -139,6 +139,9 @@ def test_mlqa_set_languages_from_the_name_or_the_file():
     assert mlqa_set_languages("context-ar-question-es") == ("ar", "es")
     assert mlqa_set_languages("x", "MLQA_V1/test/test-context-hi-question-de.json") == ("hi", "de")
     assert mlqa_set_languages("de", "dev-context-de-question-de.json") == ("de", "de")
+    assert mlqa_set_languages("x", "hf://facebook/mlqa?name=mlqa.vi.zh&split=test") == ("vi", "zh")
+    assert mlqa_set_languages("de", "hf://facebook/mlqa?name=mlqa.de.de&split=validation") == ("de", "de")
+    assert mlqa_set_languages("de", "data/mlqa.de.gz") == ("de", "de")  # an ending, not a question language
     with pytest.raises(ValueError, match="name it context-de-question-en"):
         mlqa_set_languages("en", "MLQA_V1/dev/dev-context-de-question-en.json")
     with pytest.raises(ValueError, match="cannot tell its languages"):

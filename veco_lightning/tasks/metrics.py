@@ -45,7 +45,17 @@ from functools import partial
 log = logging.getLogger(__name__)
 
 MLQA_LANGUAGES = ("en", "es", "hi", "vi", "de", "ar", "zh")
-_MLQA_SET_NAME = re.compile(r"context-([a-z]{2,3})-question-([a-z]{2,3})")
+# MLQA's file names (``dev-context-de-question-en.json``) and Hugging Face's configurations (``mlqa.de.en``) name the
+# context language first.
+_MLQA_SET_NAME = re.compile(r"context-([a-z]{2,3})-question-([a-z]{2,3})|"
+                            r"\bmlqa\.(ar|de|en|es|hi|vi|zh)\.(ar|de|en|es|hi|vi|zh)\b")  # not mlqa.de.gz
+
+
+def _mlqa_pair(name: str) -> tuple[str, str] | None:
+    found = _MLQA_SET_NAME.search(name)
+    if found is None:
+        return None
+    return (found.group(1), found.group(2)) if found.group(1) else (found.group(3), found.group(4))
 
 
 def mlqa_set_languages(name: str, path: str | None = None) -> tuple[str, str]:
@@ -54,7 +64,8 @@ def mlqa_set_languages(name: str, path: str | None = None) -> tuple[str, str]:
 
     A set of one language is named by it (``de``); a set whose questions are in another language than its contexts
     (MLQA's generalised cross-lingual transfer, G-XLT) as MLQA names its files, ``context-de-question-en``, or by any
-    name when its file is named so (``dev-context-de-question-en.json``).
+    name when its file is named so (``dev-context-de-question-en.json``, or Hugging Face's configuration
+    ``hf://facebook/mlqa?name=mlqa.de.en&split=test``).
 
     Args:
         name: the set's name (its key in ``data.test_files``).
@@ -63,10 +74,8 @@ def mlqa_set_languages(name: str, path: str | None = None) -> tuple[str, str]:
     Raises:
         ValueError: the languages cannot be told, disagree with the file's name, or are not MLQA's.
     """
-    found = _MLQA_SET_NAME.search(name)
-    named = (found.group(1), found.group(2)) if found else (name, name) if re.fullmatch("[a-z]{2,3}", name) else None
-    found = _MLQA_SET_NAME.search(os.path.basename(path)) if path else None
-    in_file = (found.group(1), found.group(2)) if found else None
+    named = _mlqa_pair(name) or ((name, name) if re.fullmatch("[a-z]{2,3}", name) else None)
+    in_file = _mlqa_pair(os.path.basename(path)) if path else None
     if named and in_file and named != in_file:
         raise ValueError(f"MLQA test set {name!r}: its file {path} holds contexts in {in_file[0]!r} and questions in "
                          f"{in_file[1]!r} (its name says so), but the set's name says {named[0]!r} and {named[1]!r}: "
