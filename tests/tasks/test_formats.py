@@ -26,6 +26,7 @@ from veco_lightning.tasks.formats import (
     read_tagging_labels,
     split_classification,
     split_squad,
+    tydiqa_language,
     write_classification,
     write_classification_labels,
     write_classification_predictions,
@@ -143,6 +144,23 @@ def test_xnli_all_languages_rows(tmp_path):
     write(tmp_path, "xnli.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(ValueError, match=re.escape(f"{path}:2: a text field holds a dict, not text")):
         read_classification(path, language="en")
+
+
+def test_tydiqa_file_of_several_languages_gives_the_one_asked():
+    """TyDiQA-GoldP's combined dev file (and Hugging Face's secondary_task split): the questions of the language a
+    file is given for, told by the language name opening their ids; files of one language and other ids untouched."""
+    def questions(*ids):
+        return [QAExample(qid, "", "c", "q?") for qid in ids]
+
+    mixed = questions("finnish--26-29", "english-1-0", "finnish-82-11", "swahili--5-1")
+    assert [e.id for e in tydiqa_language(mixed, "fi", "dev.json")] == ["finnish--26-29", "finnish-82-11"]
+    assert tydiqa_language(mixed, None, "train.json") == mixed  # training files: every language
+    with pytest.raises(ValueError, match=r"dev\.json: TyDiQA questions of 3 languages \(en, fi, sw, .*none of 'ko'"):
+        tydiqa_language(mixed, "ko", "dev.json")
+    one = questions("finnish--26-29", "finnish-82-11")
+    assert tydiqa_language(one, "en", "fi.json") == one  # XTREME's per-language copies: read whole
+    other = questions("56be4db0acb8001400a502ec", "english-1-0", "finnish-82-11")
+    assert tydiqa_language(other, "fi", "x.json") == other  # not all TyDiQA ids: not TyDiQA's layout
 
 
 def test_jsonl_integer_labels(tmp_path):

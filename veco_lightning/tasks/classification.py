@@ -99,7 +99,7 @@ class ClassificationDataModule(TaskDataModule):
         return read_classification(path, labels=self.label_names, layout=self.layout, on_bad_line=self.policy(path),
                                    int_labels=INT_LABELS.get(self.task), default_language=language)
 
-    def from_rows(self, rows, spec: str) -> list[ClassificationExample]:
+    def from_rows(self, rows, spec: str, language: str | None = None) -> list[ClassificationExample]:
         """Hub rows with ``premise`` / ``hypothesis`` (XNLI) or ``sentence1`` / ``sentence2`` (PAWS-X) and ``label``
         (a class index, named by the dataset's ``ClassLabel`` or the task's integer labels; -1 is unlabelled),
         checked as files are."""
@@ -112,7 +112,8 @@ class ClassificationDataModule(TaskDataModule):
         records = ((k + 1, {"text_a": row[columns[0]], "text_b": row[columns[1]], "label": row["label"]})
                    for k, row in enumerate(rows))
         policy = "error" if spec in self.test_files.values() else self.on_bad_line  # predictions in row order
-        return classification_examples(spec, records, BadLines(spec, policy), self.label_names, int_labels=names)
+        return classification_examples(spec, records, BadLines(spec, policy), self.label_names, int_labels=names,
+                                       default_language=language)
 
     def group_of(self, example: ClassificationExample) -> str:
         return example.text_a  # dev_split keeps a premise's hypotheses on one side

@@ -185,8 +185,9 @@ class TaskDataModule(LightningDataModule):
         language it is given for (a file holding rows of several languages gives that one's), if any."""
         raise NotImplementedError
 
-    def from_rows(self, rows: Any, spec: str) -> list[Any]:
-        """The examples of a Hugging Face dataset (``hf://`` sources); ``spec`` names it in messages."""
+    def from_rows(self, rows: Any, spec: str, language: str | None = None) -> list[Any]:
+        """The examples of a Hugging Face dataset (``hf://`` sources); ``spec`` names it in messages; ``language`` as
+        in :meth:`read`."""
         raise NotImplementedError
 
     def build(self, examples: list[Any], language: str, split: str, path: str) -> TaskSet:
@@ -205,7 +206,7 @@ class TaskDataModule(LightningDataModule):
             for pattern in patterns:
                 if is_dataset_source(pattern):
                     with self._option_hints(pattern):
-                        examples += self.from_rows(load_rows(pattern), pattern)
+                        examples += self.from_rows(load_rows(pattern), pattern, language)
                 else:
                     examples += [example for path in expand_globs(pattern)
                                  for example in self._read_one(path, language)]

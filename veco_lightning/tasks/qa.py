@@ -26,6 +26,7 @@ from veco_lightning.tasks.formats import (
     flat_question,
     read_squad,
     squad_examples,
+    tydiqa_language,
     write_qa_predictions,
     write_squad,
 )
@@ -177,9 +178,11 @@ class QADataModule(TaskDataModule):
 
     def read(self, path: str, language: str | None = None) -> list[QAExample]:
         labelled = self.labelled_test or path not in self._test_paths
-        return read_squad(path, labelled=labelled, on_bad_answer=self.on_bad_answer, on_bad_example=self.on_bad_line)
+        examples = read_squad(path, labelled=labelled, on_bad_answer=self.on_bad_answer,
+                              on_bad_example=self.on_bad_line)
+        return tydiqa_language(examples, language, path)  # a TyDiQA file of several languages: the one given
 
-    def from_rows(self, rows, spec: str) -> list[QAExample]:
+    def from_rows(self, rows, spec: str, language: str | None = None) -> list[QAExample]:
         """Hub rows in SQuAD's layout: ``id``, ``title``, ``context``, ``question``, ``answers`` (``text`` and
         ``answer_start`` lists), checked as files are (:func:`~veco_lightning.tasks.formats.squad_examples`)."""
         missing = {"id", "context", "question"} - set(rows.column_names)
@@ -187,7 +190,8 @@ class QADataModule(TaskDataModule):
             raise ValueError(f"{spec}: missing SQuAD columns {sorted(missing)} (found {rows.column_names})")
         labelled = self.labelled_test or spec not in self.test_files.values()
         questions = (flat_question(spec, k + 1, row) for k, row in enumerate(rows))
-        return squad_examples(spec, questions, labelled, self.on_bad_answer, self.on_bad_line)
+        return tydiqa_language(squad_examples(spec, questions, labelled, self.on_bad_answer, self.on_bad_line),
+                               language, spec)
 
     def group_of(self, example: QAExample) -> str:
         return example.context  # dev_split holds out whole paragraphs

@@ -145,7 +145,7 @@ class TaggingDataModule(TaskDataModule):
         return read_tagging(path, labels=labels, layout=self.layout, on_bad_line=self.policy(path),
                             int_labels=self.int_labels)
 
-    def from_rows(self, rows, spec: str) -> list[TaggedSentence]:
+    def from_rows(self, rows, spec: str, language: str | None = None) -> list[TaggedSentence]:
         """Hub rows with ``tokens`` and ``pos_tags`` / ``ner_tags`` / ``tags`` (class indices named by the dataset's
         ``ClassLabel`` or by ``int_labels``, or strings), checked as files are."""
         column = next((c for c in TAG_FIELDS if c in rows.column_names), None)

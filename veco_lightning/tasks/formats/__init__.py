@@ -31,6 +31,7 @@ from veco_lightning.tasks.formats.qa import (
     read_squad,
     split_squad,
     squad_examples,
+    tydiqa_language,
     write_qa_predictions,
     write_squad,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "QAExample",
     "flat_question",
     "squad_examples",
+    "tydiqa_language",
     "PANX_HF_INT_TAGS",
     "TAG_FIELDS",
     "UDPOS_HF_INT_TAGS",

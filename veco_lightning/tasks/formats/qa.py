@@ -235,6 +235,35 @@ def squad_examples(
     return examples
 
 
+# The language names that open TyDiQA's question ids (``finnish--2676...-29``), with their codes.
+TYDIQA_LANGUAGES = {"arabic": "ar", "bengali": "bn", "english": "en", "finnish": "fi", "indonesian": "id",
+                    "japanese": "ja", "korean": "ko", "russian": "ru", "swahili": "sw", "telugu": "te", "thai": "th"}
+
+
+def tydiqa_language(examples: Sequence[QAExample], language: str | None, path: str) -> list[QAExample]:
+    """The questions of ``language`` (a code: ``fi``) of a TyDiQA file that holds several languages (the GoldP
+    ``tydiqa-goldp-v1.1-dev.json``, Hugging Face's ``secondary_task`` splits), told by the language name opening each
+    id, as XTREME splits that file. A file of one language (XTREME's per-language copies), a file whose ids are not
+    all TyDiQA's, or ``language=None`` (training files) is returned whole.
+
+    Raises:
+        ValueError: the file holds several TyDiQA languages, none of them ``language``.
+    """
+    names = [example.id.split("-", 1)[0] for example in examples]
+    found = sorted(set(names))
+    if language is None or len(found) < 2 or any(name not in TYDIQA_LANGUAGES for name in found):
+        return list(examples)
+    codes = {TYDIQA_LANGUAGES[name]: name for name in found}
+    if language not in codes:
+        raise ValueError(f"{path}: TyDiQA questions of {len(found)} languages ({', '.join(sorted(codes))}, told by "
+                         f"their ids), none of {language!r}, the language it is given for: list the file under one "
+                         "of those")
+    kept = [example for example, name in zip(examples, names) if name == codes[language]]
+    log.info("%s: its %d %s questions of %d (TyDiQA's ids name their language)", path, len(kept), codes[language],
+             len(examples))
+    return kept
+
+
 def write_squad(path: str | os.PathLike, examples: Iterable[QAExample], version: str = "1.1") -> None:
     """Write examples as SQuAD v1.1 JSON (the layout of XTREME's QA label files): consecutive examples of one title
     form an article (without a ``title`` key when it is empty), of one context a paragraph; e.g. the two sides of
