@@ -209,10 +209,16 @@ data:
 def test_qa_squad_file_end_to_end(encoder_dir, tmp_path):
     (tmp_path / "train.json").write_text(_squad("en", 12), encoding="utf-8")
     (tmp_path / "test-zh.json").write_text(_squad("zh", 5, prefix="zq"), encoding="utf-8")
-    _fit(tmp_path, _qa_config(tmp_path, "xquad", f"{{zh: {tmp_path / 'test-zh.json'}}}"), encoder_dir)
+    (tmp_path / "zh-en.json").write_text(_squad("zh", 5, prefix="x", question_lang="en"), encoding="utf-8")
+    _fit(tmp_path, _qa_config(tmp_path, "xquad", f"{{zh: {tmp_path / 'test-zh.json'}, "
+                                                 f"context-zh-question-en: {tmp_path / 'zh-en.json'}}}"), encoder_dir)
     predicted = json.loads((tmp_path / "out" / "predictions" / "xquad" / "test-zh.json").read_text())
     assert set(predicted) == {f"zq{k}" for k in range(5)}  # one answer per question id
     assert os.path.exists(tmp_path / "out" / "labels" / "xquad" / "test-zh.json")
+    result = json.loads((tmp_path / "out" / "scores" / "xquad.json").read_text())
+    # a set with questions in another language (G-XLT) stays out of the XTREME average
+    assert result["avg_f1"] == result["languages"]["zh"]["f1"]
+    assert result["gxlt_avg_f1"] == pytest.approx(sum(s["f1"] for s in result["languages"].values()) / 2)
 
 
 def test_mlqa_sets_with_questions_in_another_language(encoder_dir, tmp_path):

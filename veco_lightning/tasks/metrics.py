@@ -51,7 +51,9 @@ _MLQA_SET_NAME = re.compile(r"context-([a-z]{2,3})-question-([a-z]{2,3})|"
                             r"\bmlqa\.(ar|de|en|es|hi|vi|zh)\.(ar|de|en|es|hi|vi|zh)\b")  # not mlqa.de.gz
 
 
-def _mlqa_pair(name: str) -> tuple[str, str] | None:
+def question_context_languages(name: str) -> tuple[str, str] | None:
+    """The ``(context, question)`` languages a QA set's name or file name gives as MLQA's files
+    (``context-de-question-en``) or Hugging Face's MLQA configurations (``mlqa.de.en``) do; None when it gives none."""
     found = _MLQA_SET_NAME.search(name)
     if found is None:
         return None
@@ -74,8 +76,8 @@ def mlqa_set_languages(name: str, path: str | None = None) -> tuple[str, str]:
     Raises:
         ValueError: the languages cannot be told, disagree with the file's name, or are not MLQA's.
     """
-    named = _mlqa_pair(name) or ((name, name) if re.fullmatch("[a-z]{2,3}", name) else None)
-    in_file = _mlqa_pair(os.path.basename(path)) if path else None
+    named = question_context_languages(name) or ((name, name) if re.fullmatch("[a-z]{2,3}", name) else None)
+    in_file = question_context_languages(os.path.basename(path)) if path else None
     if named and in_file and named != in_file:
         raise ValueError(f"MLQA test set {name!r}: its file {path} holds contexts in {in_file[0]!r} and questions in "
                          f"{in_file[1]!r} (its name says so), but the set's name says {named[0]!r} and {named[1]!r}: "

@@ -13,6 +13,7 @@ offsets. One answer per question id.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import torch
@@ -30,7 +31,7 @@ from veco_lightning.tasks.formats import (
     write_qa_predictions,
     write_squad,
 )
-from veco_lightning.tasks.metrics import mlqa_set_languages, qa_scores
+from veco_lightning.tasks.metrics import mlqa_set_languages, qa_scores, question_context_languages
 
 log = logging.getLogger(__name__)
 
@@ -256,15 +257,18 @@ class QuestionAnsweringTask(XtremeTask):
         return qa_scores(predictions, dataset.references, task=self.task, language=language)
 
     def averages(self, scores: dict[str, dict[str, float]], datasets: dict[str, QASet]) -> dict[str, float]:
-        """MLQA with sets whose questions are in another language than their contexts (G-XLT): ``avg_<metric>`` over
-        the sets of one language (XTREME's MLQA score; none when there are none), ``gxlt_avg_<metric>`` over every
-        set tested, of one language or two."""
-        if self.task != "mlqa":
+        """With sets whose questions are in another language than their contexts (G-XLT; named as MLQA's files,
+        ``context-de-question-en``, by their key or file): ``avg_<metric>`` over the other sets (XTREME's score; none
+        when there are none), ``gxlt_avg_<metric>`` over every set tested."""
+        def cross(name: str) -> bool:
+            path = os.path.basename(datasets[name].path)
+            languages = question_context_languages(name) or question_context_languages(path)
+            return languages is not None and languages[0] != languages[1]
+
+        crossed = {name for name in scores if cross(name)}
+        if not crossed:
             return super().averages(scores, datasets)
-        languages = {name: mlqa_set_languages(name, datasets[name].path) for name in scores}
-        if all(context == question for context, question in languages.values()):
-            return super().averages(scores, datasets)
-        same = {name: s for name, s in scores.items() if languages[name][0] == languages[name][1]}
+        same = {name: s for name, s in scores.items() if name not in crossed}
         return {**mean_scores(same, "avg_"), **mean_scores(scores, "gxlt_avg_")}
 
     def decode_options(self) -> dict[str, Any]:
