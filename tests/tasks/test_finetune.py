@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+import yaml
 from conftest import sentences
 from transformers import AutoTokenizer
 
@@ -269,9 +270,9 @@ def test_pretraining_checkpoint_as_encoder(corpus_dir, tokenizer_dir, tmp_path):
     assert tokenizer_of(checkpoint) == str(tokenizer_dir)
 
 
-def test_suite_runs_tasks_and_fills_the_table(encoder_dir, tmp_path, capsys):
-    from veco_lightning.tasks.cli import run as main
-
+def _suite_files(tmp_path) -> None:
+    """An XNLI task config on the fixture sentences (a missing German test file), a task config without data, a
+    Tatoeba folder and a retrieval config reading it."""
     labels = ("entailment", "neutral", "contradiction")
     for lang in LANGS:
         rows = [f"{a}\t{b}\t{labels[i % 3]}" for i, (a, b) in enumerate(zip(sentences(lang), sentences(lang)[1:]))]
@@ -301,6 +302,12 @@ data:
   monolingual: null
   evaluation: {{tatoeba: {{root: {tmp_path / 'tatoeba'}, languages: [rus, cmn]}}, max_length: 32, val_max_pairs: 0}}
 """, encoding="utf-8")
+
+
+def test_suite_runs_tasks_and_fills_the_table(encoder_dir, tmp_path, capsys):
+    from veco_lightning.tasks.cli import run as main
+
+    _suite_files(tmp_path)
     (tmp_path / "suite.yaml").write_text(f"tasks: [{tmp_path / 'xnli.yaml'}, {tmp_path / 'absent.yaml'}]\n"
                                          "args: [--trainer.max_steps=2, --trainer.logger=false, "
                                          "--trainer.enable_progress_bar=false]\n"
@@ -326,6 +333,41 @@ data:
     with pytest.raises(FileNotFoundError, match="nowhere.yaml"):
         main(["suite", "--config", str(tmp_path / "suite.yaml"), f"--encoder={encoder_dir}",
               f"--output_dir={tmp_path / 'out2'}"])
+
+
+def test_suite_over_seeds_reports_mean_and_spread(encoder_dir, tmp_path, capsys):
+    """seeds: one suite run per seed, each into its folder with its own table; the summary's mean and sample
+    standard deviation are those of the seeds' scores; retrieval runs once and counts for every seed."""
+    from veco_lightning.tasks.cli import run as main
+
+    _suite_files(tmp_path)
+    (tmp_path / "suite.yaml").write_text(f"tasks: [{tmp_path / 'xnli.yaml'}]\nseeds: [3, 4]\n"
+                                         "args: [--trainer.max_steps=2, --trainer.logger=false, "
+                                         "--trainer.enable_progress_bar=false]\n"
+                                         f"retrieval: {tmp_path / 'retrieval.yaml'}\n", encoding="utf-8")
+    summary = main(["suite", "--config", str(tmp_path / "suite.yaml"), f"--encoder={encoder_dir}",
+                    f"--output_dir={tmp_path / 'out'}"])
+    out = tmp_path / "out"
+    runs = {seed: json.loads((out / f"seed-{seed}" / "xtreme.json").read_text()) for seed in (3, 4)}
+    assert summary["seeds"] == [3, 4] and set(summary["tasks"]) == {"xnli", "tatoeba"}
+    for task, spread in summary["tasks"].items():
+        values = [runs[seed]["tasks"][task]["averages"]["avg_metric"] for seed in (3, 4)]
+        assert spread["mean"] == pytest.approx(sum(values) / 2)
+        assert spread["std"] == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5)
+    assert summary["tasks"]["tatoeba"]["std"] == 0.0  # retrieval fine-tunes nothing: the same in every seed
+    assert not (out / "seed-4" / "retrieval").exists()  # run once, taken from the first seed's
+    config = yaml.safe_load((out / "seed-4" / "runs" / "xnli" / "config.yaml").read_text())
+    assert config["seed_everything"] == 4 and config["data"]["init_args"]["seed"] == 4
+    from veco_lightning.checkpointing import read_checkpoint
+
+    heads = [{k: v for k, v in read_checkpoint(str(next((out / f"seed-{seed}" / "runs" / "xnli" / "checkpoints")
+                                                        .glob("*.ckpt"))))["state_dict"].items() if "classifier" in k}
+             for seed in (3, 4)]
+    assert heads[0] and any(not torch.equal(heads[0][k], heads[1][k]) for k in heads[0])  # the seeds differ
+    table = (out / "xtreme.md").read_text()
+    assert "| xnli |" in table and "seed 3 | seed 4" in table and "mean" in table
+    saved = json.loads((out / "xtreme.json").read_text())
+    assert set(saved["runs"]) == {"3", "4"} and saved["tasks"]["xnli"]["mean"] == summary["tasks"]["xnli"]["mean"]
 
 
 def test_suite_with_nothing_to_score_says_so(encoder_dir, tmp_path, capsys):

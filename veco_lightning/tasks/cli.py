@@ -73,6 +73,9 @@ def suite_parser():
                         help="extra veco-fit test arguments of the retrieval run (e.g. --model.evaluation.layer=7)")
     parser.add_argument("--export_models", type=bool, default=False,
                         help="write each task's fine-tuned model and tokenizer to <output_dir>/models/<task config>")
+    parser.add_argument("--seeds", type=list[int], default=[],
+                        help="run the suite once per seed (<output_dir>/seed-<seed>) and report each score's mean and "
+                        "standard deviation over them; empty: one run")
     parser.add_argument("--encoder", type=str, required=True,
                         help="export directory, .ckpt or Hugging Face checkpoint (a directory or Hub id)")
     parser.add_argument("--output_dir", type=str, required=True, help="predictions, labels, scores and the table")
@@ -87,5 +90,5 @@ def suite_main(args: list[str] | None = None) -> dict:
     from veco_lightning.cli import run_cli as run_veco_fit
 
     suite = Suite(list(config.tasks), list(config.args), dict(config.task_args), config.retrieval,
-                  list(config.retrieval_args), config.export_models)
+                  list(config.retrieval_args), config.export_models, list(config.seeds))
     return run_suite(suite, config.encoder, config.output_dir, run_cli, run_veco_fit)

@@ -4,6 +4,12 @@ predictions into one XTREME table.
     veco-xtreme suite --config configs/xtreme/suite.yaml --encoder runs/ntrex-d/hf_model --output_dir runs/xtreme-d
 
 The suite config lists task configs (``tasks:``) and arguments every task run gets (``args:``, e.g. a step budget).
+With ``seeds: [1, 2, 3]`` the whole suite runs once per seed (``seed_everything`` and ``data.seed``: the head's
+initialisation, dropout, the training order and the ``dev_split`` / ``train_limit`` draws) into
+``<output_dir>/seed-<seed>/``, each with its own XTREME table, and ``<output_dir>/xtreme.md`` gives every task, group
+and overall score as the mean and sample standard deviation over the seeds (fine-tuning moves XTREME scores by
+more than many differences between encoders). The retrieval tasks, which fine-tune nothing, run once and count for
+every seed.
 A task whose training or development files are missing is skipped with a note; missing test languages are dropped
 from that task (and named in the scores' metadata by the scorer). XTREME's retrieval tasks need no fine-tuning:
 ``retrieval:`` names an evaluation config (``configs/eval/xtreme-tatoeba.yaml``) that ``veco-fit test`` runs on the
@@ -14,9 +20,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import shutil
+import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import yaml
 
@@ -38,6 +48,8 @@ class Suite:
             retrieval tasks; ``None``: none.
         retrieval_args: extra ``veco-fit test`` arguments of that run (``["--model.evaluation.layer=7"]``).
         export_models: write each task's fine-tuned model and tokenizer to ``<output_dir>/models/<task config>``.
+        seeds: run the suite once per seed and report mean and standard deviation (empty: one run, each task config
+            with its own seed).
     """
 
     tasks: list[str]
@@ -46,6 +58,7 @@ class Suite:
     retrieval: str | None = None
     retrieval_args: list[str] = field(default_factory=list)
     export_models: bool = False
+    seeds: list[int] = field(default_factory=list)
 
 
 def _exists(pattern: str) -> bool:
@@ -112,15 +125,33 @@ def _folders(path: str) -> set[str]:
     return {name for name in os.listdir(path) if os.path.isdir(os.path.join(path, name))}
 
 
+RETRIEVAL_TASKS = ("tatoeba", "bucc2018")
+
+
 def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[str]], object],
-              evaluate: Callable[[list[str]], object] | None = None) -> dict:
+              evaluate: Callable[[list[str]], object] | None = None, retrieval_from: str | None = None) -> dict:
     """Fine-tune and test every runnable task with ``run`` (``veco-xtreme``'s Lightning CLI), score the retrieval
     config with ``evaluate`` (``veco-fit``'s), then score ``output_dir/predictions`` against ``output_dir/labels``
-    (the languages present; see the scores' metadata)."""
+    (the languages present; see the scores' metadata). With ``suite.seeds``, once per seed (:func:`run_seeds`).
+
+    Args:
+        retrieval_from: an output folder whose retrieval predictions and labels this run takes instead of running
+            the retrieval config again (the later seeds of a multi-seed suite).
+    """
+    if suite.seeds:
+        return run_seeds(suite, encoder, output_dir, run, evaluate)
     from veco_lightning.tasks.scorer import score_folders, write_table
 
     ran, written = [], set()  # the task folders this run writes: only those are scored
-    if suite.retrieval:
+    if suite.retrieval and retrieval_from is not None:
+        for side in ("predictions", "labels"):
+            for task in RETRIEVAL_TASKS:
+                source = os.path.join(retrieval_from, side, task)
+                if os.path.isdir(source):
+                    shutil.copytree(source, os.path.join(output_dir, side, task), dirs_exist_ok=True)
+                    written.add(task)
+        ran.append(f"retrieval (taken from {retrieval_from})")
+    elif suite.retrieval:
         reasons = retrieval_available(suite.retrieval)
         if reasons:
             print(f"Skipping retrieval ({suite.retrieval}): {'; '.join(reasons)}")
@@ -132,7 +163,7 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
                       f"--model.evaluation.report_dir={os.path.join(output_dir, 'retrieval')}",
                       f"--model.evaluation.predictions_dir={output_dir}", *suite.retrieval_args])
             ran.append("retrieval")
-            written |= {"tatoeba", "bucc2018"}
+            written |= set(RETRIEVAL_TASKS)
     for config_file in suite.tasks:
         runnable, tests, missing, reasons = available(config_file)
         name = os.path.splitext(os.path.basename(config_file))[0]
@@ -166,3 +197,80 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
     write_table(scores, os.path.join(output_dir, "xtreme.json"), os.path.join(output_dir, "xtreme.md"))
     print(f"Ran {', '.join(ran) or 'no task'}; the XTREME table is in {os.path.join(output_dir, 'xtreme.md')}")
     return scores
+
+
+def run_seeds(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[str]], object],
+              evaluate: Callable[[list[str]], object] | None = None) -> dict:
+    """The suite once per seed of ``suite.seeds`` into ``<output_dir>/seed-<seed>``, then the mean and standard
+    deviation of every score over the seeds (:func:`seed_summary`) in ``<output_dir>/xtreme.{json,md}``."""
+    if len(set(suite.seeds)) != len(suite.seeds):
+        raise ValueError(f"suite seeds {suite.seeds}: each seed once")
+    runs, first = {}, None
+    for seed in suite.seeds:
+        seed_dir = os.path.join(output_dir, f"seed-{seed}")
+        print(f"Suite, seed {seed}: {seed_dir}")
+        one = replace(suite, seeds=[], args=[*suite.args, f"--seed_everything={seed}", f"--data.init_args.seed={seed}"])
+        runs[seed] = run_suite(one, encoder, seed_dir, run, evaluate, retrieval_from=first)
+        first = first or seed_dir
+    summary = seed_summary(runs)
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, "xtreme.json"), "w", encoding="utf-8") as handle:
+        json.dump({**summary, "runs": {str(seed): scores for seed, scores in runs.items()}}, handle, indent=2,
+                  ensure_ascii=False)
+        handle.write("\n")
+    table = format_seed_table(summary)
+    with open(os.path.join(output_dir, "xtreme.md"), "w", encoding="utf-8") as handle:
+        handle.write(table)
+    print(table)
+    return summary
+
+
+def _spread(values: dict[int, float]) -> dict[str, Any]:
+    numbers = list(values.values())
+    return {"mean": math.fsum(numbers) / len(numbers),
+            "std": statistics.stdev(numbers) if len(numbers) > 1 else None, "values": values}
+
+
+def seed_summary(runs: dict[int, dict]) -> dict:
+    """Each task's score (``avg_metric``), each group's and the overall score as ``{mean, std, values}`` over the
+    seeds (``std``: the sample standard deviation, ``None`` for one seed); a task, group or overall score missing from
+    a seed's run is left out (listed under ``not_in_every_seed``)."""
+    from veco_lightning.tasks.scorer import XTREME_GROUPS, XTREME_TASK_LANGUAGES
+
+    scored = [run for run in runs.values() if run]
+    if len(scored) < len(runs):
+        empty = [seed for seed, run in runs.items() if not run]
+        raise ValueError(f"seeds {empty} scored nothing (no labelled test data): no mean to report")
+    in_all = set.intersection(*(set(run["tasks"]) for run in scored))
+    in_any = set.union(*(set(run["tasks"]) for run in scored))
+    groups = set.intersection(*(set(run["groups"]) for run in scored))
+    return {
+        "seeds": list(runs),
+        "tasks": {task: _spread({seed: run["tasks"][task]["averages"]["avg_metric"] for seed, run in runs.items()})
+                  for task in XTREME_TASK_LANGUAGES if task in in_all},
+        "groups": {group: _spread({seed: run["groups"][group] for seed, run in runs.items()})
+                   for group in XTREME_GROUPS if group in groups},
+        "overall": (_spread({seed: run["overall"] for seed, run in runs.items()})
+                    if all(run["overall"] is not None for run in scored) else None),
+        "not_in_every_seed": sorted(in_any - in_all),
+    }
+
+
+def format_seed_table(summary: dict) -> str:
+    """Markdown of :func:`seed_summary`: mean, standard deviation and each seed's value per row."""
+    seeds = summary["seeds"]
+    lines = ["## XTREME scores over seeds", "",
+             f"Mean and sample standard deviation over {len(seeds)} fine-tuning seeds ({', '.join(map(str, seeds))}); "
+             "each seed's full table is in `seed-<seed>/xtreme.md`.", "",
+             "| task / group | mean | std | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+             "|---|---:|---:|" + "---:|" * len(seeds)]
+    rows = [*summary["tasks"].items(), *((f"**{g}**", v) for g, v in summary["groups"].items())]
+    if summary["overall"] is not None:
+        rows.append(("**overall**", summary["overall"]))
+    for name, spread in rows:
+        std = "" if spread["std"] is None else f"{spread['std']:.2f}"
+        lines.append(f"| {name} | {spread['mean']:.2f} | {std} | "
+                     + " | ".join(f"{spread['values'][s]:.2f}" for s in seeds) + " |")
+    if summary["not_in_every_seed"]:
+        lines += ["", f"Not scored in every seed, left out: {', '.join(summary['not_in_every_seed'])}."]
+    return "\n".join(lines) + "\n"
