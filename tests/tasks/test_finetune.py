@@ -238,6 +238,11 @@ def test_mlqa_sets_with_questions_in_another_language(encoder_dir, tmp_path):
                                              "questions in 'en'|cannot tell its languages)"):
             _fit(tmp_path, _qa_config(tmp_path, "mlqa", f"{{{name}: {tmp_path / file}}}"), encoder_dir)
         assert not (tmp_path / "checkpoints").exists()  # refused before fine-tuning
+    with pytest.raises(ValueError, match="MLQA test set 'zh-en': cannot tell its languages"):  # development sets too
+        _fit(tmp_path, _qa_config(tmp_path, "mlqa", f"{{en: {tmp_path / 'dev-context-en-question-en.json'}}}"),
+             encoder_dir, "--data.init_args.model_selection=target_dev",
+             f"--data.init_args.dev_files={{zh-en: {tmp_path / 'zh-en.json'}}}")
+    assert not (tmp_path / "checkpoints").exists()
     _fit(tmp_path, _qa_config(tmp_path, "mlqa", f"{{en: {tmp_path / 'dev-context-en-question-en.json'}, "
                                                 f"context-zh-question-en: {tmp_path / 'zh-en.json'}, "
                                                 f"cross: {tmp_path / 'dev-context-zh-question-en.json'}}}"),

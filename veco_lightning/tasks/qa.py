@@ -249,8 +249,9 @@ class QuestionAnsweringTask(XtremeTask):
         super().setup(stage)
         datamodule = getattr(self._trainer, "datamodule", None)
         if self.task == "mlqa" and datamodule is not None:  # before fine-tuning, not at its end when scoring
-            for name, path in getattr(datamodule, "test_files", {}).items():
-                mlqa_set_languages(name, path)
+            for files in (getattr(datamodule, "test_files", {}), getattr(datamodule, "dev_files", None) or {}):
+                for name, path in files.items():
+                    mlqa_set_languages(name, path)
 
     def score(self, dataset: QASet, predictions: dict[str, str]) -> dict[str, float]:
         language = mlqa_set_languages(dataset.language, dataset.path)[0] if self.task == "mlqa" else dataset.language
