@@ -455,7 +455,7 @@ class VecoPretrainModule(LightningModule):
             return
         path = self.encoder_spec.path
         raise ValueError(
-            f"encoder.path {path!r} is a {self.model.config.model_type} checkpoint: veco-fit "
+            f"encoder.path {path!r} holds a checkpoint of model type {self.model.config.model_type!r}: veco-fit "
             f"{getattr(stage, 'value', stage)} needs XLM-R's masked-LM head, so it takes XLM-R compatible encoders "
             "(XLM-R, VECO, RoBERTa, a veco-fit export); this one is scored by veco-fit test and predict, and "
             f"veco-xtreme fine-tunes it: veco-xtreme fit --config configs/xtreme/xnli.yaml --model.encoder {path}")
