@@ -375,6 +375,34 @@ def test_suite_over_seeds_reports_mean_and_spread(encoder_dir, tmp_path, capsys)
     assert set(saved["runs"]) == {"3", "4"} and saved["tasks"]["xnli"]["mean"] == summary["tasks"]["xnli"]["mean"]
 
 
+def test_suite_goes_on_past_a_failing_task(encoder_dir, tmp_path, capsys):
+    """A task that fails (an option the encoder cannot take; arguments jsonargparse refuses) is named, the others run
+    and are scored, and the command exits with an error naming the failures after writing their table."""
+    from veco_lightning.tasks.cli import main
+    from veco_lightning.tasks.cli import run as run_suite_cli
+    from veco_lightning.tasks.suite import SuiteTaskFailed
+
+    _suite_files(tmp_path)
+    text = (tmp_path / "xnli.yaml").read_text()
+    (tmp_path / "long.yaml").write_text(text.replace("batch_size: 4", "batch_size: 4, max_length: 4096"))
+    (tmp_path / "typo.yaml").write_text(text)
+    suite = (f"tasks: [{tmp_path / 'long.yaml'}, {tmp_path / 'typo.yaml'}, {tmp_path / 'xnli.yaml'}]\n"
+             f"task_args: {{{tmp_path / 'typo.yaml'}: [--trainer.max_stepz=2]}}\n"
+             "args: [--trainer.max_steps=2, --trainer.logger=false, --trainer.enable_progress_bar=false]\n")
+    (tmp_path / "suite.yaml").write_text(suite, encoding="utf-8")
+    with pytest.raises(SuiteTaskFailed) as caught:
+        run_suite_cli(["suite", "--config", str(tmp_path / "suite.yaml"), f"--encoder={encoder_dir}",
+                       f"--output_dir={tmp_path / 'out'}"])
+    assert set(caught.value.failed) == {"long", "typo"}
+    assert "data.max_length is 4096" in caught.value.failed["long"]
+    assert caught.value.failed["typo"].startswith("invalid arguments (exit code 2")
+    assert set(caught.value.scores["tasks"]) == {"xnli"}  # the task that ran is scored
+    assert "| xnli |" in (tmp_path / "out" / "xtreme.md").read_text()
+    with pytest.raises(SystemExit, match="2 task.s. of the suite failed .*long: ValueError"):
+        main(["suite", "--config", str(tmp_path / "suite.yaml"), f"--encoder={encoder_dir}",
+              f"--output_dir={tmp_path / 'out2'}"])
+
+
 def test_suite_with_nothing_to_score_says_so(encoder_dir, tmp_path, capsys):
     from veco_lightning.tasks.cli import run as main
 

@@ -30,8 +30,14 @@ def run_cli(args: list[str] | None = None) -> XtremeCLI:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of ``veco-xtreme`` (a console script exits with what it returns, so it returns nothing)."""
-    run(args)
+    """Entry point of ``veco-xtreme`` (a console script exits with what it returns, so it returns nothing); a suite
+    whose tasks failed exits with 1 after scoring the others."""
+    from veco_lightning.tasks.suite import SuiteTaskFailed
+
+    try:
+        run(args)
+    except SuiteTaskFailed as err:
+        sys.exit(str(err))
 
 
 USAGE = ("fit / validate / test / predict (LightningCLI's, e.g. `veco-xtreme fit --config "

@@ -128,6 +128,28 @@ def _folders(path: str) -> set[str]:
 RETRIEVAL_TASKS = ("tatoeba", "bucc2018")
 
 
+class SuiteTaskFailed(RuntimeError):
+    """Tasks of a suite that stopped with an error, after the others ran and were scored.
+
+    Attributes:
+        failed: task config name (``seed-<seed>/<name>`` over seeds) -> the error.
+        scores: what :func:`run_suite` returns for the tasks that ran.
+    """
+
+    def __init__(self, failed: dict[str, str], scores: dict, table: str) -> None:
+        self.failed, self.scores = failed, scores
+        super().__init__(f"{len(failed)} task(s) of the suite failed (their errors are in the log above): "
+                         + "; ".join(f"{name}: {error}" for name, error in failed.items())
+                         + f". The other tasks ran; their scores are in {table}")
+
+
+def _failure(err: BaseException) -> str | None:
+    """A task run's error as one line, or ``None`` for what must stop the suite (Ctrl-C, ``--help``)."""
+    if isinstance(err, SystemExit):  # jsonargparse's exit on arguments it cannot parse (printed above)
+        return None if err.code in (0, None) else f"invalid arguments (exit code {err.code}; the message above)"
+    return f"{type(err).__name__}: {err}".splitlines()[0] if isinstance(err, Exception) else None
+
+
 def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[str]], object],
               evaluate: Callable[[list[str]], object] | None = None, retrieval_from: str | None = None) -> dict:
     """Fine-tune and test every runnable task with ``run`` (``veco-xtreme``'s Lightning CLI), score the retrieval
@@ -143,6 +165,7 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
     from veco_lightning.tasks.scorer import score_folders, write_table
 
     ran, written = [], set()  # the task folders this run writes: only those are scored
+    failed: dict[str, str] = {}
     if suite.retrieval and retrieval_from is not None:
         for side in ("predictions", "labels"):
             for task in RETRIEVAL_TASKS:
@@ -158,12 +181,19 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
         elif evaluate is None:
             raise ValueError("run_suite: a suite with a retrieval config needs evaluate (veco-fit's CLI runner)")
         else:
-            evaluate(["test", "--config", suite.retrieval, f"--model.encoder.path={encoder}",
-                      f"--data.tokenizer={encoder}",
-                      f"--model.evaluation.report_dir={os.path.join(output_dir, 'retrieval')}",
-                      f"--model.evaluation.predictions_dir={output_dir}", *suite.retrieval_args])
-            ran.append("retrieval")
-            written |= set(RETRIEVAL_TASKS)
+            try:
+                evaluate(["test", "--config", suite.retrieval, f"--model.encoder.path={encoder}",
+                          f"--data.tokenizer={encoder}",
+                          f"--model.evaluation.report_dir={os.path.join(output_dir, 'retrieval')}",
+                          f"--model.evaluation.predictions_dir={output_dir}", *suite.retrieval_args])
+                ran.append("retrieval")
+                written |= set(RETRIEVAL_TASKS)
+            except (Exception, SystemExit) as err:  # as a task's failure below: the tasks still run
+                failure = _failure(err)
+                if failure is None:
+                    raise
+                log.error("Retrieval failed; the suite goes on with the tasks", exc_info=isinstance(err, Exception))
+                failed["retrieval"] = failure
     for config_file in suite.tasks:
         runnable, tests, missing, reasons = available(config_file)
         name = os.path.splitext(os.path.basename(config_file))[0]
@@ -173,12 +203,20 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
         only_present = [f"--data.init_args.test_files={json.dumps(tests)}"] if missing else []
         if missing:
             print(f"{name}: no test file for {', '.join(missing)}; those languages are not scored")
+        try:
+            run(["fit", "--config", config_file, f"--model.init_args.encoder={encoder}",
+                 f"--model.init_args.output_dir={output_dir}",
+                 f"--trainer.default_root_dir={os.path.join(output_dir, 'runs', name)}",
+                 *([f"--export_dir={os.path.join(output_dir, 'models', name)}"] if suite.export_models else []),
+                 *suite.args, *suite.task_args.get(config_file, []), *only_present])
+        except (Exception, SystemExit) as err:  # one task's failure (its data, an option the encoder cannot take)
+            failure = _failure(err)
+            if failure is None:
+                raise
+            log.error("Task %s failed; the suite goes on with the others", name, exc_info=isinstance(err, Exception))
+            failed[name] = failure
+            continue
         written.add(_task_name(config_file))
-        run(["fit", "--config", config_file, f"--model.init_args.encoder={encoder}",
-             f"--model.init_args.output_dir={output_dir}",
-             f"--trainer.default_root_dir={os.path.join(output_dir, 'runs', name)}",
-             *([f"--export_dir={os.path.join(output_dir, 'models', name)}"] if suite.export_models else []),
-             *suite.args, *suite.task_args.get(config_file, []), *only_present])
         ran.append(name)
     predictions, labels = os.path.join(output_dir, "predictions"), os.path.join(output_dir, "labels")
     earlier = sorted(_folders(predictions) - written)
@@ -192,10 +230,14 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
         with open(os.path.join(output_dir, "xtreme.md"), "w", encoding="utf-8") as handle:
             handle.write(note + "\n")
         print(note)
+        if failed:
+            raise SuiteTaskFailed(failed, {}, os.path.join(output_dir, "xtreme.md"))
         return {}
     scores = score_folders(predictions, labels, allow_missing=True, only=written)
     write_table(scores, os.path.join(output_dir, "xtreme.json"), os.path.join(output_dir, "xtreme.md"))
     print(f"Ran {', '.join(ran) or 'no task'}; the XTREME table is in {os.path.join(output_dir, 'xtreme.md')}")
+    if failed:
+        raise SuiteTaskFailed(failed, scores, os.path.join(output_dir, "xtreme.md"))
     return scores
 
 
@@ -205,12 +247,16 @@ def run_seeds(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
     deviation of every score over the seeds (:func:`seed_summary`) in ``<output_dir>/xtreme.{json,md}``."""
     if len(set(suite.seeds)) != len(suite.seeds):
         raise ValueError(f"suite seeds {suite.seeds}: each seed once")
-    runs, first = {}, None
+    runs, first, failed = {}, None, {}
     for seed in suite.seeds:
         seed_dir = os.path.join(output_dir, f"seed-{seed}")
         print(f"Suite, seed {seed}: {seed_dir}")
         one = replace(suite, seeds=[], args=[*suite.args, f"--seed_everything={seed}", f"--data.init_args.seed={seed}"])
-        runs[seed] = run_suite(one, encoder, seed_dir, run, evaluate, retrieval_from=first)
+        try:
+            runs[seed] = run_suite(one, encoder, seed_dir, run, evaluate, retrieval_from=first)
+        except SuiteTaskFailed as err:  # the seed's other tasks were scored: they count
+            runs[seed] = err.scores
+            failed |= {f"seed-{seed}/{name}": error for name, error in err.failed.items()}
         first = first or seed_dir
     summary = seed_summary(runs)
     os.makedirs(output_dir, exist_ok=True)
@@ -222,6 +268,8 @@ def run_seeds(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
     with open(os.path.join(output_dir, "xtreme.md"), "w", encoding="utf-8") as handle:
         handle.write(table)
     print(table)
+    if failed:
+        raise SuiteTaskFailed(failed, summary, os.path.join(output_dir, "xtreme.md"))
     return summary
 
 
