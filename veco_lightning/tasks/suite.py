@@ -255,9 +255,12 @@ def run_seeds(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
         try:
             runs[seed] = run_suite(one, encoder, seed_dir, run, evaluate, retrieval_from=first)
         except SuiteTaskFailed as err:  # the seed's other tasks were scored: they count
-            runs[seed] = err.scores
+            if err.scores:
+                runs[seed] = err.scores
             failed |= {f"seed-{seed}/{name}": error for name, error in err.failed.items()}
         first = first or seed_dir
+    if not runs:
+        raise SuiteTaskFailed(failed, {}, output_dir)
     summary = seed_summary(runs)
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, "xtreme.json"), "w", encoding="utf-8") as handle:
