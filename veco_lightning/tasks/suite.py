@@ -166,6 +166,7 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
 
     ran, written = [], set()  # the task folders this run writes: only those are scored
     failed: dict[str, str] = {}
+    failed_tasks: set[str] = set()
     if suite.retrieval and retrieval_from is not None:
         for side in ("predictions", "labels"):
             for task in RETRIEVAL_TASKS:
@@ -215,11 +216,12 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
                 raise
             log.error("Task %s failed; the suite goes on with the others", name, exc_info=isinstance(err, Exception))
             failed[name] = failure
+            failed_tasks.add(_task_name(config_file))  # what it wrote before failing is not scored
             continue
         written.add(_task_name(config_file))
         ran.append(name)
     predictions, labels = os.path.join(output_dir, "predictions"), os.path.join(output_dir, "labels")
-    earlier = sorted(_folders(predictions) - written)
+    earlier = sorted(_folders(predictions) - written - failed_tasks)
     if earlier:
         print(f"Not scored: {', '.join(earlier)} in {predictions}, left there by an earlier run (another encoder, "
               "perhaps); the table holds only the tasks of this run")
