@@ -292,6 +292,22 @@ def test_conllu_skips_ranges_empty_nodes_and_comments(tmp_path):
     assert read_tagging(write(tmp_path, "ud.txt", CONLLU)) == sentences
 
 
+def test_conllu_sentences_without_their_text_are_left_out(tmp_path, caplog):
+    """Treebanks distributed without their text ('_' as every FORM, or all but one) are left out as XTREME leaves
+    them out, with a warning; a file of nothing else is an error."""
+    def sentence(*words):
+        return "".join(f"{i}\t{w}\t_\tX\t_\t_\t0\troot\t_\t_\n" for i, w in enumerate(words, 1)) + "\n"
+
+    path = write(tmp_path, "ja_bccwj-ud-test.conllu", sentence("_", "_", "_") + sentence("Der", "Hund")
+                 + sentence("_", "x") + sentence("_") + sentence("a", "_", "b"))
+    with caplog.at_level(logging.WARNING):
+        kept = read_tagging(path)
+    assert [s.words for s in kept] == [["Der", "Hund"], ["a", "_", "b"]]  # an underscore among words is a word
+    assert "3 of its 5 sentences come without the text" in caplog.text
+    with pytest.raises(ValueError, match="every sentence comes without the text"):
+        read_tagging(write(tmp_path, "fr_ftb-ud-test.conllu", sentence("_", "_") + sentence("_")))
+
+
 def test_conllu_bad_lines(tmp_path, caplog):
     spaces = CONLLU.replace("3\tn't\tnot\tPART\tRB\t_\t4\tadvmod\t_\t_", "3 n't not PART RB _ 4 advmod _ _")
     lost = CONLLU.replace("3\tn't\tnot\tPART\tRB\t_\t4\tadvmod\t_\t_\n", "")

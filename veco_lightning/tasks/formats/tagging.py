@@ -16,6 +16,7 @@ from veco_lightning.tasks.formats._common import (
     check_label_line,
     is_json_lines,
     json_records,
+    log,
     read_text,
     single_file,
     text_lines,
@@ -118,6 +119,14 @@ def _conllu_sentence(first: int, block: list[str], tag_column: str, label_set: s
         words.append(fields[1])
         tags.append(_check_tag(fields[_TAG_COLUMNS[tag_column]], label_set, line_no, tag_column.upper()))
     return TaggedSentence(words, tags, first)
+
+
+def _text_withheld(words: Sequence[str]) -> bool:
+    """Whether a UD sentence comes without its text: ``_`` as the FORM of all its words, or of all but one (the
+    treebanks that distribute annotations only, such as UD_Japanese-BCCWJ or UD_French-FTB). XTREME's preprocessing
+    leaves such sentences out by exactly this rule."""
+    empty = sum(word == "_" for word in words)
+    return empty > 0 and empty >= len(words) - 1
 
 
 def _column_problem(found: int, expected: str) -> tuple[str, str, str]:
@@ -249,7 +258,8 @@ def read_tagging(
 
     - ``conllu`` (Universal Dependencies): ``#`` comment lines, word lines of exactly 10 TAB-separated columns
       numbered 1, 2, 3, ...; the tag is UPOS (or XPOS with ``tag_column="xpos"``). Multi-word token ranges
-      (``1-2``) and empty nodes (``1.1``) are skipped: they are not words.
+      (``1-2``) and empty nodes (``1.1``) are skipped: they are not words. Sentences whose words are ``_`` (all, or
+      all but one: treebanks distributed without their text) are left out with a warning, as XTREME leaves them.
     - ``tsv``: XTREME's ``word<TAB>label`` per line (UD POS and PAN-X as XTREME writes them), or the word alone
       (unlabelled test files): every word line of a file has as many columns as its first. PAN-X as XTREME
       downloads it prefixes each word with its language (``en:Paris``); ``strip_lang_prefix=None`` drops the prefix
@@ -296,12 +306,16 @@ def read_tagging(
     bad = BadLines(path, on_bad_line, unit="sentence")
     sentences: list[TaggedSentence] = []
     columns = None  # TSV: the column count of the file's first word line
+    withheld = 0
     for first, block in _blocks(lines):
         try:
             if layout == "conllu":
                 if all(line.startswith("#") for line in block):
                     continue  # comments only (e.g. at the top of the file): no sentence
                 sentence = _conllu_sentence(first, block, tag_column, label_set)
+                if _text_withheld(sentence.words):
+                    withheld += 1
+                    continue
             elif layout == "conll":
                 while block and block[0].split()[:1] == [_DOCSTART]:  # a document's start, not a word
                     first, block = first + 1, block[1:]
@@ -325,6 +339,14 @@ def read_tagging(
     if layout == "tsv":
         sentences = _strip_prefixes(path, sentences, strip_lang_prefix, bad)
     bad.report()
+    if withheld:
+        where = ("every sentence comes" if not sentences else
+                 f"{withheld} of its {withheld + len(sentences)} sentences come")
+        message = (f"{path}: {where} without the text (the words are '_': a treebank distributed without it, "
+                   "whose own scripts add it)")
+        if not sentences:
+            raise ValueError(f"{message}; add the text, or leave the file out")
+        log.warning("%s; left out, as XTREME leaves them out", message)
     return sentences
 
 
