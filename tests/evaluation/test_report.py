@@ -174,3 +174,13 @@ def test_averages_are_unweighted_means_without_a_mean_threshold():
     assert averaged["mining"]["average"] == {"f1": 0.8, "dev_f1": pytest.approx(0.75)}
     assert averaged["retrieval"]["average"]["src2tgt"] == pytest.approx(0.7)
     assert "| **average** | 80.0 | – | – | 75.0 | – |" in report.markdown_tables({"mining": averaged["mining"]})
+
+
+def test_xtreme_tatoeba_positions_follow_xtremes_sorted_english_file():
+    """XTREME's preprocessing writes Tatoeba's English side sorted by the stripped text (stable: equal lines keep their
+    order); predictions and gold index that file."""
+    english = [" b", "a", "b", "a \n"]
+    xtreme_file = [i for _, i in sorted(zip([t.strip() for t in english], range(len(english))), key=lambda x: x[0])]
+    positions = report.xtreme_tatoeba_positions(english)
+    assert positions == [2, 0, 3, 1]
+    assert [xtreme_file[p] for p in positions] == [0, 1, 2, 3]

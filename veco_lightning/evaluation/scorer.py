@@ -37,9 +37,10 @@ class EvaluationOptions:
         report_dir: where ``test`` writes ``results.json``, ``results.md`` and plots (default: ``<log_dir>/eval``).
         predictions_dir: where ``test`` writes the retrieval tasks in XTREME's submission layout, for
             ``veco-xtreme score``: ``predictions/tatoeba/test-<lang>.tsv`` (for each Tatoeba set, the English
-            sentence every xx sentence retrieves, by line index) and ``predictions/bucc2018/test-<lang>.tsv`` (the
-            pairs mined on the test split at the dev threshold), and their gold under ``labels/`` where it is known
-            (default: ``<report_dir>/xtreme``).
+            sentence every xx sentence retrieves, by its line in the English file XTREME's preprocessing writes,
+            LASER's lines sorted by their text) and ``predictions/bucc2018/test-<lang>.tsv`` (the pairs mined on the
+            test split at the dev threshold), and their gold under ``labels/`` where it is known (default:
+            ``<report_dir>/xtreme``).
         heatmap_set: evaluation set (name or position) whose pair ``heatmap_pair`` is drawn as a word-similarity
             heatmap; ``None``: none is drawn.
         heatmap_pair: pair index within that set.
