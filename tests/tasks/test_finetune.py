@@ -373,6 +373,9 @@ def test_suite_over_seeds_reports_mean_and_spread(encoder_dir, tmp_path, capsys)
     assert "| xnli |" in table and "seed 3 | seed 4" in table and "mean" in table
     saved = json.loads((out / "xtreme.json").read_text())
     assert set(saved["runs"]) == {"3", "4"} and saved["tasks"]["xnli"]["mean"] == summary["tasks"]["xnli"]["mean"]
+    with pytest.raises(ValueError, match="--seed_everything=7 in args / task_args"):  # it would fix every seed's
+        main(["suite", "--config", str(tmp_path / "suite.yaml"), f"--encoder={encoder_dir}",
+              f"--output_dir={tmp_path / 'out3'}", "--args", "[--seed_everything=7]"])
 
 
 def test_suite_goes_on_past_a_failing_task(encoder_dir, tmp_path, capsys):

@@ -249,6 +249,11 @@ def run_seeds(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
     deviation of every score over the seeds (:func:`seed_summary`) in ``<output_dir>/xtreme.{json,md}``."""
     if len(set(suite.seeds)) != len(suite.seeds):
         raise ValueError(f"suite seeds {suite.seeds}: each seed once")
+    fixed = [arg for arg in [*suite.args, *(a for args in suite.task_args.values() for a in args)]
+             if arg.split("=")[0] in ("--seed_everything", "--data.seed", "--data.init_args.seed")]
+    if fixed:  # later on the command line than the seed's own: every seed would run with it
+        raise ValueError(f"suite seeds {suite.seeds} and {', '.join(fixed)} in args / task_args: the seeds set "
+                         "seed_everything and data.seed themselves; drop one or the other")
     runs, first, failed = {}, None, {}
     for seed in suite.seeds:
         seed_dir = os.path.join(output_dir, f"seed-{seed}")
