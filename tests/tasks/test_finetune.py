@@ -360,6 +360,11 @@ def test_suite_over_seeds_reports_mean_and_spread(encoder_dir, tmp_path, capsys)
         assert spread["mean"] == pytest.approx(sum(values) / 2)
         assert spread["std"] == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5)
     assert summary["tasks"]["tatoeba"]["std"] == 0.0  # retrieval fine-tunes nothing: the same in every seed
+    per_language = summary["tasks"]["xnli"]["languages"]["accuracy"]
+    assert set(per_language) == {"en", "ru"}  # the languages scored (de has no test file)
+    for lang, spread in per_language.items():
+        values = [runs[seed]["tasks"]["xnli"]["metrics"]["accuracy"][lang] for seed in (3, 4)]
+        assert spread["mean"] == pytest.approx(sum(values) / 2) and spread["values"] == {3: values[0], 4: values[1]}
     assert not (out / "seed-4" / "retrieval").exists()  # run once, taken from the first seed's
     config = yaml.safe_load((out / "seed-4" / "runs" / "xnli" / "config.yaml").read_text())
     assert config["seed_everything"] == 4 and config["data"]["init_args"]["seed"] == 4
@@ -371,6 +376,7 @@ def test_suite_over_seeds_reports_mean_and_spread(encoder_dir, tmp_path, capsys)
     assert heads[0] and any(not torch.equal(heads[0][k], heads[1][k]) for k in heads[0])  # the seeds differ
     table = (out / "xtreme.md").read_text()
     assert "| xnli |" in table and "seed 3 | seed 4" in table and "mean" in table
+    assert "| xnli | accuracy |" in table and "## Per language" in table
     saved = json.loads((out / "xtreme.json").read_text())
     assert set(saved["runs"]) == {"3", "4"} and saved["tasks"]["xnli"]["mean"] == summary["tasks"]["xnli"]["mean"]
     with pytest.raises(ValueError, match="--seed_everything=7 in args / task_args"):  # it would fix every seed's

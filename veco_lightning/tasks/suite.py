@@ -291,8 +291,9 @@ def _spread(values: dict[int, float]) -> dict[str, Any]:
 
 def seed_summary(runs: dict[int, dict]) -> dict:
     """Each task's score (``avg_metric``), each group's and the overall score as ``{mean, std, values}`` over the
-    seeds (``std``: the sample standard deviation, ``None`` for one seed); a task, group or overall score missing from
-    a seed's run is left out (listed under ``not_in_every_seed``)."""
+    seeds (``std``: the sample standard deviation, ``None`` for one seed), and each task's metrics per language
+    (``languages``: metric -> language -> the same, for the languages every seed scored); a task, group or overall
+    score missing from a seed's run is left out (listed under ``not_in_every_seed``)."""
     from veco_lightning.tasks.scorer import XTREME_GROUPS, XTREME_TASK_LANGUAGES
 
     scored = [run for run in runs.values() if run]
@@ -302,9 +303,17 @@ def seed_summary(runs: dict[int, dict]) -> dict:
     in_all = set.intersection(*(set(run["tasks"]) for run in scored))
     in_any = set.union(*(set(run["tasks"]) for run in scored))
     groups = set.intersection(*(set(run["groups"]) for run in scored))
+    def languages(task: str) -> dict[str, dict[str, dict[str, Any]]]:
+        # each metric's per-language spread, over the languages every seed scored
+        metrics = [run["tasks"][task]["metrics"] for run in runs.values()]
+        return {name: {lang: _spread({seed: run["tasks"][task]["metrics"][name][lang] for seed, run in runs.items()})
+                       for lang in XTREME_TASK_LANGUAGES[task] if all(lang in m[name] for m in metrics)}
+                for name in metrics[0]}
+
     return {
         "seeds": list(runs),
-        "tasks": {task: _spread({seed: run["tasks"][task]["averages"]["avg_metric"] for seed, run in runs.items()})
+        "tasks": {task: {**_spread({seed: run["tasks"][task]["averages"]["avg_metric"] for seed, run in runs.items()}),
+                         "languages": languages(task)}
                   for task in XTREME_TASK_LANGUAGES if task in in_all},
         "groups": {group: _spread({seed: run["groups"][group] for seed, run in runs.items()})
                    for group in XTREME_GROUPS if group in groups},
@@ -331,4 +340,16 @@ def format_seed_table(summary: dict) -> str:
                      + " | ".join(f"{spread['values'][s]:.2f}" for s in seeds) + " |")
     if summary["not_in_every_seed"]:
         lines += ["", f"Not scored in every seed, left out: {', '.join(summary['not_in_every_seed'])}."]
+    columns = sorted({lang for task in summary["tasks"].values() for m in task["languages"].values() for lang in m})
+    if columns:
+        lines += ["", "## Per language, mean ± standard deviation over the seeds", "",
+                  "| task | metric | " + " | ".join(columns) + " |", "|---|---|" + "---:|" * len(columns)]
+        for task, spread in summary["tasks"].items():
+            for metric, by_language in spread["languages"].items():
+                cells = [_cell(by_language[lang]) if lang in by_language else "" for lang in columns]
+                lines.append(f"| {task} | {metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(spread: dict[str, Any]) -> str:
+    return f"{spread['mean']:.1f}" + ("" if spread["std"] is None else f" ± {spread['std']:.1f}")
