@@ -143,11 +143,22 @@ class SuiteTaskFailed(RuntimeError):
                          + f". The other tasks ran; their scores are in {table}")
 
 
-def _failure(err: BaseException) -> str | None:
-    """A task run's error as one line, or ``None`` for what must stop the suite (Ctrl-C, ``--help``)."""
-    if isinstance(err, SystemExit):  # jsonargparse's exit on arguments it cannot parse (printed above)
-        return None if err.code in (0, None) else f"invalid arguments (exit code {err.code}; the message above)"
-    return f"{type(err).__name__}: {err}".splitlines()[0] if isinstance(err, Exception) else None
+def _attempt(what: str, call: Callable[[list[str]], object], args: list[str]) -> str | None:
+    """Run one part of the suite (a task, the retrieval run): ``None`` when it succeeds, else its error as one line,
+    logged with its traceback, so that the suite goes on with the others. What must stop the suite (Ctrl-C,
+    ``--help``) is raised."""
+    try:
+        call(args)
+        return None
+    except SystemExit as err:  # jsonargparse's exit on arguments it cannot parse (its message printed above)
+        if err.code in (0, None):
+            raise
+        failure = f"invalid arguments (exit code {err.code}; the message above)"
+        log.error("%s failed; the suite goes on with the others: %s", what, failure)
+    except Exception as err:  # its data, an option the encoder cannot take
+        failure = f"{type(err).__name__}: {err}".splitlines()[0]
+        log.error("%s failed; the suite goes on with the others", what, exc_info=True)
+    return failure
 
 
 def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[str]], object],
@@ -182,18 +193,14 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
         elif evaluate is None:
             raise ValueError("run_suite: a suite with a retrieval config needs evaluate (veco-fit's CLI runner)")
         else:
-            try:
-                evaluate(["test", "--config", suite.retrieval, f"--model.encoder.path={encoder}",
-                          f"--data.tokenizer={encoder}",
-                          f"--model.evaluation.report_dir={os.path.join(output_dir, 'retrieval')}",
-                          f"--model.evaluation.predictions_dir={output_dir}", *suite.retrieval_args])
+            failure = _attempt("Retrieval", evaluate, [
+                "test", "--config", suite.retrieval, f"--model.encoder.path={encoder}", f"--data.tokenizer={encoder}",
+                f"--model.evaluation.report_dir={os.path.join(output_dir, 'retrieval')}",
+                f"--model.evaluation.predictions_dir={output_dir}", *suite.retrieval_args])
+            if failure is None:
                 ran.append("retrieval")
                 written |= set(RETRIEVAL_TASKS)
-            except (Exception, SystemExit) as err:  # as a task's failure below: the tasks still run
-                failure = _failure(err)
-                if failure is None:
-                    raise
-                log.error("Retrieval failed; the suite goes on with the tasks", exc_info=isinstance(err, Exception))
+            else:
                 failed["retrieval"] = failure
     for config_file in suite.tasks:
         runnable, tests, missing, reasons = available(config_file)
@@ -204,17 +211,13 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
         only_present = [f"--data.init_args.test_files={json.dumps(tests)}"] if missing else []
         if missing:
             print(f"{name}: no test file for {', '.join(missing)}; those languages are not scored")
-        try:
-            run(["fit", "--config", config_file, f"--model.init_args.encoder={encoder}",
-                 f"--model.init_args.output_dir={output_dir}",
-                 f"--trainer.default_root_dir={os.path.join(output_dir, 'runs', name)}",
-                 *([f"--export_dir={os.path.join(output_dir, 'models', name)}"] if suite.export_models else []),
-                 *suite.args, *suite.task_args.get(config_file, []), *only_present])
-        except (Exception, SystemExit) as err:  # one task's failure (its data, an option the encoder cannot take)
-            failure = _failure(err)
-            if failure is None:
-                raise
-            log.error("Task %s failed; the suite goes on with the others", name, exc_info=isinstance(err, Exception))
+        failure = _attempt(f"Task {name}", run, [
+            "fit", "--config", config_file, f"--model.init_args.encoder={encoder}",
+            f"--model.init_args.output_dir={output_dir}",
+            f"--trainer.default_root_dir={os.path.join(output_dir, 'runs', name)}",
+            *([f"--export_dir={os.path.join(output_dir, 'models', name)}"] if suite.export_models else []),
+            *suite.args, *suite.task_args.get(config_file, []), *only_present])
+        if failure is not None:
             failed[name] = failure
             failed_tasks.add(_task_name(config_file))  # what it wrote before failing is not scored
             continue
