@@ -28,7 +28,7 @@ from veco_lightning.models.heads import (
     TokenContrastOptions,
 )
 from veco_lightning.models.packing import PackedRows, row_multiple, xlmr_positions
-from veco_lightning.models.pooling import pool_sentences, select_layer
+from veco_lightning.models.pooling import select_layer
 from veco_lightning.optim import (
     WarmupLinearSchedule,
     clip_gradients,
@@ -37,7 +37,7 @@ from veco_lightning.optim import (
     schedule_length,
     weight_decay_groups,
 )
-from veco_lightning.paths import recorded_path
+from veco_lightning.paths import recorded_path, resolve_path, sentence_head_modules
 
 log = logging.getLogger(__name__)
 
@@ -416,19 +416,18 @@ class VecoPretrainModule(LightningModule):
     def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         """Sentence embeddings of clean input, pooled as the evaluation pools them (``model.evaluation.layer`` and
         ``pooling``): both sides of evaluation pairs (``bitext``), or held-out text blocks (``text``)."""
-        options = self.scorer.options
         if "bitext" in batch:
             pairs = batch["bitext"]
             out = {"set_id": pairs["set_id"], "index": pairs["index"]}
             for side in ("src", "tgt"):
                 inputs = pairs[side]
                 hidden = self.encode_layer(inputs["input_ids"], inputs["attention_mask"])
-                out[side] = pool_sentences(hidden, inputs["attention_mask"], options.pooling)
+                out[side] = self.scorer.pool(hidden, inputs["attention_mask"])
             return out
         if "text" in batch:
             inputs = batch["text"]
             hidden = self.encode_layer(inputs["input_ids"], inputs["attention_mask"])
-            return {"embedding": pool_sentences(hidden, inputs["attention_mask"], options.pooling)}
+            return {"embedding": self.scorer.pool(hidden, inputs["attention_mask"])}
         raise KeyError(f"predict embeds clean text (bitext or text batches), got {sorted(batch)}")
 
     def setup(self, stage: str) -> None:
@@ -438,6 +437,7 @@ class VecoPretrainModule(LightningModule):
         check_cpu_precision(self._trainer)
         datamodule = getattr(self._trainer, "datamodule", None)
         self.check_trainable(stage)
+        self._prepare_sentence_pooling(stage)
         positions = usable_length(self.model.config)  # XLM-R's positions start after the padding index, BERT's at 0
         for member in [datamodule, *getattr(datamodule, "members", [])]:
             length = getattr(member, "max_length", None)
@@ -447,6 +447,43 @@ class VecoPretrainModule(LightningModule):
                                  f"raise model.encoder.max_length to {length} (a preset)")
         if stage == "fit" and getattr(datamodule, "pair_sources", None) is not None:  # VecoDataModule
             self._check_sources_feed_objectives(datamodule)
+
+    def _prepare_sentence_pooling(self, stage: str) -> None:
+        """``model.evaluation.pooling: sentence_transformers``: the encoder folder's own sentence head (pooling,
+        ``Dense``, ``Normalize``), read once; for scoring a model as it is (``test``, ``validate``, ``predict``)."""
+        path = self.encoder_spec.path
+        if self.scorer.options.pooling != "sentence_transformers":
+            others = sentence_head_modules(resolve_path(path)) if path is not None else []
+            if others:
+                log.warning("%s is a sentence-transformers model whose embedding also goes through %s; its "
+                            "Transformer's states are scored pooled as model.evaluation.pooling says (%s), which is "
+                            "not that model's own embedding: model.evaluation.pooling: sentence_transformers scores "
+                            "that", path, ", ".join(others), self.scorer.options.pooling)
+            return
+        if stage == "fit":
+            raise ValueError("model.evaluation.pooling: sentence_transformers scores a sentence-transformers model as "
+                             "it is (veco-fit test, validate, predict); in fit the encoder trains but that model's "
+                             "Dense layers would not, and the export could not describe them: pool with 'mean' or "
+                             "'cls' in training")
+        if self.scorer.__dict__["_sentence_head"] is not None:
+            return
+        if path is None or str(path).endswith(".ckpt"):
+            raise ValueError(f"model.evaluation.pooling is sentence_transformers, which reads the sentence head of a "
+                             f"sentence-transformers model given as model.encoder.path (got {path!r}); an export of "
+                             "this package's runs is one (pooled as the run's model.evaluation says)")
+        from veco_lightning.models.sentence_head import load_sentence_head
+
+        head = load_sentence_head(path)
+        options = self.scorer.options
+        if head.layer is not None and options.layer != head.layer:
+            if options.layer == -1:  # the default: read the layer the model's own embedding reads
+                log.info("%s embeds hidden layer %d (its Transformer module loads %d layers): model.evaluation.layer "
+                         "is %d", path, head.layer, head.layer, head.layer)
+                options.layer = head.layer
+            else:
+                log.warning("model.evaluation.layer is %d, but %s embeds hidden layer %d: the scores are not those of "
+                            "its own embedding", options.layer, path, head.layer)
+        self.scorer.set_sentence_head(head)
 
     def check_trainable(self, stage: str) -> None:
         """An encoder of another architecture (:class:`~veco_lightning.models.encoder.EncoderForEvaluation`) is

@@ -10,7 +10,7 @@ from importlib import resources
 log = logging.getLogger(__name__)
 
 PACKAGE_PREFIX = "pkg://"
-_REPORTED: set[str] = set()  # sentence-transformers folders already named in the log
+_REPORTED: set[str] = set()  # sentence-transformers folders whose subfolder was named in the log
 
 
 def resolve_path(pattern: str) -> str:
@@ -27,30 +27,30 @@ def model_dir(path: str) -> str:
     itself, or, for a sentence-transformers model that keeps its ``Transformer`` module in a subfolder (the layout
     before sentence-transformers 2, ``0_Transformer/``, named by ``modules.json``), that subfolder.
 
-    The package reads the ``Transformer`` module only and pools its states itself: a sentence-transformers model
-    whose embedding also goes through other modules (a ``Dense`` projection, as LaBSE's) is named in a warning, since
-    its scores here are not those of the model's own embedding."""
-    modules = _sentence_transformers_modules(path)
+    The package reads the ``Transformer`` module only; the sentence embedding is pooled as
+    ``model.evaluation.pooling`` says (see :func:`sentence_head_modules`)."""
+    modules = sentence_transformers_modules(path)
     if not modules:
         return path
     inner = path
     if not os.path.exists(os.path.join(path, "config.json")):
         inner = next((os.path.join(path, m["path"]) for m in modules if str(m.get("type", "")).endswith(".Transformer")
                       and m.get("path") and os.path.isdir(os.path.join(path, m["path"]))), path)
-    if path not in _REPORTED:
+    if inner != path and path not in _REPORTED:
         _REPORTED.add(path)
-        if inner != path:
-            log.info("%s is a sentence-transformers model: reading its Transformer module, %s", path, inner)
-        others = [str(m.get("type", "?")).rpartition(".")[2] for m in modules
-                  if not str(m.get("type", "")).endswith((".Transformer", ".Pooling", ".Normalize"))]
-        if others:
-            log.warning("%s is a sentence-transformers model whose embedding also goes through %s: the package "
-                        "encodes with its Transformer only and pools as configured (model.evaluation.pooling, "
-                        "layer), so what it scores is not that model's own embedding", path, ", ".join(others))
+        log.info("%s is a sentence-transformers model: reading its Transformer module, %s", path, inner)
     return inner
 
 
-def _sentence_transformers_modules(path: str) -> list[dict]:
+def sentence_head_modules(path: str) -> list[str]:
+    """The modules (by class name) a sentence-transformers model in the folder ``path`` puts its pooled embedding
+    through besides ``Normalize`` (LaBSE: ``["Dense"]``); none for another folder. Scoring such a model's
+    ``Transformer`` states pooled as ``mean`` or ``cls`` is not scoring its own embedding."""
+    return [str(m.get("type", "?")).rpartition(".")[2] for m in sentence_transformers_modules(path)
+            if not str(m.get("type", "")).endswith((".Transformer", ".Pooling", ".Normalize"))]
+
+
+def sentence_transformers_modules(path: str) -> list[dict]:
     """The modules ``modules.json`` lists in the directory ``path`` (none when there is no readable one)."""
     listing = os.path.join(path, "modules.json")
     if not os.path.isdir(path) or not os.path.isfile(listing):

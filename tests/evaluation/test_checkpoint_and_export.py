@@ -106,3 +106,56 @@ def test_sentence_transformers_translation_evaluator_agrees(trained, tmp_path):
         for direction, value in theirs.items():
             # one sentence of 1000 may differ where two candidates tie to float rounding
             assert abs(value - mine[direction]) <= 0.001 + 1e-9, (lang, direction, value, mine)
+
+
+def _with_dense_head(export: str, folder) -> str:
+    """A copy of the export whose sentence-transformers embedding also goes through a ``Dense`` projection (tanh, as
+    LaBSE's) and ``Normalize``, written by sentence-transformers itself."""
+    import shutil
+
+    import torch
+    from sentence_transformers import models
+
+    shutil.copytree(export, folder)
+    torch.manual_seed(0)
+    for name in ("2_Dense", "3_Normalize"):
+        (folder / name).mkdir()
+    models.Dense(64, 24, activation_function=torch.nn.Tanh()).save(str(folder / "2_Dense"))
+    models.Normalize().save(str(folder / "3_Normalize"))
+    with open(folder / "modules.json", encoding="utf-8") as handle:
+        modules = json.load(handle)
+    modules += [{"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"},
+                {"idx": 3, "name": "3", "path": "3_Normalize", "type": "sentence_transformers.models.Normalize"}]
+    (folder / "modules.json").write_text(json.dumps(modules))
+    return str(folder)
+
+
+def test_a_sentence_transformers_model_scored_with_its_own_embedding(trained, tmp_path):
+    """``pooling: sentence_transformers`` scores the embedding ``SentenceTransformer(folder).encode`` gives: its
+    pooling, ``Dense`` and ``Normalize`` modules, of the layer its Transformer module reads (the export's layer 1 of
+    2): sentence-transformers' ``TranslationEvaluator`` gives the same accuracies."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.evaluation import TranslationEvaluator
+
+    _, export = trained
+    folder = _with_dense_head(export, tmp_path / "st")
+    report = _evaluate(folder, tmp_path / "ours", ("--model.evaluation.pooling=sentence_transformers",))
+    assert report["metadata"]["evaluation"]["layer"] == 1  # the model's own layer, not the default -1
+    ours = report["results"]["retrieval"]
+    plain = _evaluate(folder, tmp_path / "plain", ("--model.evaluation.layer=1",))["results"]["retrieval"]
+    assert ours != plain  # the projection changes what is retrieved
+    model = SentenceTransformer(folder, device="cpu")
+    for lang in LANGUAGES:
+        stem = os.path.join(TATOEBA, f"tatoeba.{lang}-eng")
+        with open(f"{stem}.{lang}", encoding="utf-8") as src, open(f"{stem}.eng", encoding="utf-8") as tgt:
+            source, target = [line.rstrip("\n") for line in src], [line.rstrip("\n") for line in tgt]
+        scores = TranslationEvaluator(source, target, batch_size=64, name=lang)(model, output_path=str(tmp_path))
+        mine = ours[f"{lang}-eng"]
+        assert abs(scores[f"{lang}_src2trg_accuracy"] - mine["src2tgt"]) <= 0.001 + 1e-9, (lang, scores, mine)
+        assert abs(scores[f"{lang}_trg2src_accuracy"] - mine["tgt2src"]) <= 0.001 + 1e-9, (lang, scores, mine)
+
+
+def test_sentence_transformers_pooling_needs_such_a_model(trained, tmp_path):
+    checkpoint, _ = trained
+    with pytest.raises(ValueError, match="sentence head of a sentence-transformers model"):
+        _evaluate(checkpoint, tmp_path / "ckpt", ("--model.evaluation.pooling=sentence_transformers",))

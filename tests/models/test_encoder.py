@@ -88,6 +88,7 @@ def test_a_sentence_transformers_folder_with_its_model_in_a_subfolder(bert_dir, 
     from transformers import XLMRobertaForSequenceClassification
 
     from veco_lightning.data.tokenizer import load_tokenizer
+    from veco_lightning.paths import sentence_head_modules
     from veco_lightning.tasks.backbone import load_task_encoder
 
     folder = tmp_path / "st-model"
@@ -101,9 +102,9 @@ def test_a_sentence_transformers_folder_with_its_model_in_a_subfolder(bert_dir, 
         {"idx": 3, "name": "3", "path": "3_Normalize", "type": "sentence_transformers.models.Normalize"}]))
     with caplog.at_level("INFO", logger="veco_lightning.paths"):
         tokenizer = load_tokenizer(str(folder))
-    # LaBSE's layout: the Dense projection is part of its embedding, which the package does not compute: said once.
-    assert "embedding also goes through Dense: the package encodes with its Transformer only" in caplog.text
-    assert caplog.text.count("embedding also goes through") == 1 and "0_Transformer" in caplog.text
+    # LaBSE's layout: the Dense projection is part of its embedding (pooling: sentence_transformers computes it)
+    assert caplog.text.count("reading its Transformer module") == 1 and "0_Transformer" in caplog.text
+    assert sentence_head_modules(str(folder)) == ["Dense"] and sentence_head_modules(str(bert_dir)) == []
     assert tokenizer("the small dog").input_ids == load_tokenizer(str(bert_dir))("the small dog").input_ids
     evaluated = build_encoder(EncoderSpec(preset=None, path=str(folder)), len(tokenizer), tokenizer.pad_token_id)
     reference = build_encoder(EncoderSpec(preset=None, path=str(bert_dir)), len(tokenizer), tokenizer.pad_token_id)

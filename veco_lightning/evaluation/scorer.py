@@ -17,7 +17,7 @@ from veco_lightning.evaluation.metrics import (
     EmbeddingCollector,
     SynonymRetrievalAccuracy,
 )
-from veco_lightning.models.pooling import SentencePooling, WordPooling, pool_sentences, pool_words
+from veco_lightning.models.pooling import WordPooling, pool_sentences, pool_words
 
 Encode = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -29,7 +29,11 @@ class EvaluationOptions:
     Args:
         layer: hidden layer to read: 0 is the embedding output, ``l`` the output of layer ``l``, negative counts
             from the top. Middle layers retrieve best: XTREME used layer 14 of 24 for XLM-R large, VECO layer 19.
-        pooling: sentence vector: ``mean`` over real tokens (mask-aware) or the ``cls`` (``<s>``) state.
+        pooling: sentence vector: ``mean`` over real tokens (mask-aware) or the ``cls`` (``<s>``) state; or
+            ``sentence_transformers``: the embedding of the sentence-transformers model given as the encoder
+            (``model.encoder.path``), made as its own modules make it (its ``Pooling`` mode, then its ``Dense``
+            layers and ``Normalize``; LaBSE's CLS and ``tanh`` projection), of the states of ``layer`` (its
+            ``Transformer`` gives the last: -1).
         margin: score retrieval with the ratio margin (Artetxe & Schwenk, 2019) instead of cosine.
         margin_k: neighbourhood size of the margin.
         word_pooling: word vector: ``mean`` of its sub-word states or the ``first`` one.
@@ -47,7 +51,7 @@ class EvaluationOptions:
     """
 
     layer: int = -1
-    pooling: SentencePooling = "mean"
+    pooling: Literal["mean", "cls", "sentence_transformers"] = "mean"
     margin: bool = False
     margin_k: int = 4
     word_pooling: WordPooling = "mean"
@@ -89,12 +93,29 @@ class CrossLingualScorer(nn.Module):
         self.synonym = SynonymRetrievalAccuracy()
         self.alignment = AlignmentErrorRate()
         self.mining = EmbeddingCollector()
+        # pooling "sentence_transformers": the model's own head (set_sentence_head), kept out of the module's
+        # parameters and state (it is read from the encoder's folder, never trained or checkpointed)
+        self.__dict__["_sentence_head"] = None
+
+    def set_sentence_head(self, head: nn.Module | None) -> None:
+        """The :class:`~veco_lightning.models.sentence_head.SentenceHead` that makes sentence vectors when
+        ``pooling`` is ``sentence_transformers``."""
+        self.__dict__["_sentence_head"] = head
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``(B, L, D)`` token states -> ``(B, D')`` sentence vectors, as ``options.pooling`` says."""
+        if self.options.pooling != "sentence_transformers":
+            return pool_sentences(hidden, attention_mask, self.options.pooling)
+        head = self.__dict__["_sentence_head"]
+        if head is None:
+            raise RuntimeError("pooling is sentence_transformers but no sentence head was loaded (set_sentence_head)")
+        return head.to(hidden.device)(hidden, attention_mask)
 
     @torch.no_grad()
     def update_mining(self, batch: dict[str, Any], encode: Encode) -> None:
         """Sentence embeddings of a batch of mining (BUCC) sentences, tagged by task, split and side."""
         hidden = encode(batch["input_ids"], batch["attention_mask"])
-        vectors = pool_sentences(hidden, batch["attention_mask"], self.options.pooling)
+        vectors = self.pool(hidden, batch["attention_mask"])
         self.mining.update(batch["key"], batch["index"], vectors)
 
     @torch.no_grad()
@@ -105,8 +126,8 @@ class CrossLingualScorer(nn.Module):
         )
         self.retrieval.update(
             batch["set_id"], batch["index"],
-            pool_sentences(hidden_src, src["attention_mask"], self.options.pooling),
-            pool_sentences(hidden_tgt, tgt["attention_mask"], self.options.pooling),
+            self.pool(hidden_src, src["attention_mask"]),
+            self.pool(hidden_tgt, tgt["attention_mask"]),
         )
         sims = sims.masked_fill(~present_src.unsqueeze(2), float("-inf"))
         sims = sims.masked_fill(~present_tgt.unsqueeze(1), float("-inf"))  # absent words never win
