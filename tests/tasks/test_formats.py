@@ -354,6 +354,24 @@ def test_panx_language_prefixes(tmp_path):
     assert [s.words for s in read_tagging(two)] == [["en:a"], ["de:b"]]  # not one prefix: kept
 
 
+def test_a_file_of_another_language_is_named(tmp_path, caplog):
+    # The English PAN-X test file listed under de was read and scored as German without a word: its prefixes (and an
+    # XNLI file's language column) say which language it holds.
+    raw = write(tmp_path, "test", "en:The\tO\nen:Paris\tB-LOC\n")
+    with caplog.at_level(logging.WARNING):
+        assert read_tagging(raw, language="en")[0].words == ["The", "Paris"]
+        assert not caplog.text
+        assert read_tagging(raw, language="de")[0].words == ["The", "Paris"]
+    assert "is given for de, but every word of it carries the prefix 'en:': is it the en file?" in caplog.text
+    caplog.clear()
+    xnli = write(tmp_path, "xnli.tsv", "language\tgold_label\tsentence1\tsentence2\nen\tneutral\tA.\tB.\n")
+    with caplog.at_level(logging.WARNING):
+        assert len(read_classification(xnli, default_language="EN")) == 1
+        assert not caplog.text
+        assert len(read_classification(xnli, default_language="de")) == 1
+    assert "is given for de, but its language column says en on every row" in caplog.text
+
+
 def test_tagging_label_set_skips_whole_sentences(tmp_path, caplog):
     path = write(tmp_path, "dev.tsv", "a\tO\nb\tB-MISC\nc\tO\n\nd\tB-PER\ne\tI-PER\n")
     with pytest.raises(ValueError, match=at(path, 2) + ": tag 'B-MISC' is not one of.*labels="):

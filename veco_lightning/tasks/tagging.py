@@ -143,7 +143,7 @@ class TaggingDataModule(TaskDataModule):
         training = {p for pattern in self.train_files if not is_dataset_source(pattern) for p in expand_globs(pattern)}
         labels = self.label_names if path in training else self.labels
         return read_tagging(path, labels=labels, layout=self.layout, on_bad_line=self.policy(path),
-                            int_labels=self.int_labels)
+                            int_labels=self.int_labels, language=language)
 
     def from_rows(self, rows, spec: str, language: str | None = None) -> list[TaggedSentence]:
         """Hub rows with ``tokens`` and ``pos_tags`` / ``ner_tags`` / ``tags`` (class indices named by the dataset's

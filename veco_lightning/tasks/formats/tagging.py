@@ -224,12 +224,18 @@ def row_sentences(name: str, rows: Iterable[tuple[int, dict]], labels: Sequence[
     return sentences
 
 
-def _strip_prefixes(path: str, sentences: list[TaggedSentence], strip: bool | None,
-                    bad: BadLines) -> list[TaggedSentence]:
-    """Drop PAN-X's ``lang:`` prefix: with ``strip=None`` only when every word of the file has the same one."""
+def _strip_prefixes(path: str, sentences: list[TaggedSentence], strip: bool | None, bad: BadLines,
+                    language: str | None = None) -> list[TaggedSentence]:
+    """Drop PAN-X's ``lang:`` prefix: with ``strip=None`` only when every word of the file has the same one. A file
+    whose every word carries the prefix of a language other than ``language`` (the one it is given for) is named in
+    a warning: another language's file listed under this one would be scored as this language."""
+    prefixes = {m.group(1) if (m := _LANG_PREFIX.match(w)) else None for s in sentences for w in s.words}
     if strip is None:
-        prefixes = {m.group(1) if (m := _LANG_PREFIX.match(w)) else None for s in sentences for w in s.words}
         strip = len(prefixes) == 1 and None not in prefixes
+    if (strip and language is not None and len(prefixes) == 1 and None not in prefixes
+            and next(iter(prefixes)).lower() != language.lower()):
+        log.warning("%s is given for %s, but every word of it carries the prefix %r: is it the %s file? It is read "
+                    "and scored as %s", path, language, f"{next(iter(prefixes))}:", next(iter(prefixes)), language)
     if not strip:
         return sentences
     kept = []
@@ -251,6 +257,7 @@ def read_tagging(
     strip_lang_prefix: bool | None = None,
     on_bad_line: BadLinePolicy = "error",
     int_labels: Sequence[str] | None = None,
+    language: str | None = None,
 ) -> list[TaggedSentence]:
     """The sentences of one tagging file, in file order. Sentences are separated by blank lines.
 
@@ -288,6 +295,8 @@ def read_tagging(
             drops the sentences holding one and logs how many, by reason.
         int_labels: tag names by integer, for JSON lines with integer tags (``PANX_HF_INT_TAGS``,
             ``UDPOS_HF_INT_TAGS``).
+        language: the language the file is given for; a PAN-X file whose words all carry another language's prefix
+            is named in a warning.
     """
     path = single_file(path)
     lines = text_lines(read_text(path))
@@ -337,7 +346,7 @@ def read_tagging(
             continue
         sentences.append(sentence)
     if layout == "tsv":
-        sentences = _strip_prefixes(path, sentences, strip_lang_prefix, bad)
+        sentences = _strip_prefixes(path, sentences, strip_lang_prefix, bad, language)
     bad.report()
     if withheld:
         where = ("every sentence comes" if not sentences else
