@@ -889,3 +889,23 @@ def test_a_fine_tuned_model_as_the_encoder_of_a_next_task(encoder_dir, tmp_path)
     fewer = load_task_encoder(str(tmp_path / "first"), XLMRobertaForSequenceClassification, **labels("0", "1"))
     assert all(torch.equal(fewer.state_dict()[k], saved[k]) for k in trunk)
     assert fewer.classifier.out_proj.weight.shape[0] == 2
+
+
+def test_a_test_file_named_for_another_language_is_named(tmp_path, encoder_dir, caplog):
+    # test-en.tsv listed under de was scored as German without a word (a copy-paste slip in a long test_files map)
+    from veco_lightning.tasks import TaggingDataModule
+    from veco_lightning.tasks.datamodule import file_language
+
+    assert [file_language(name) for name in ("test-de.tsv", "xquad.zh.json", "dev.ar.jsonl.gz", "de_gsd-ud-test.conllu",
+                                             "dev-context-de-question-en.json", "test-all.tsv", "tydiqa.fi.dev.json")
+            ] == ["de", "zh", "ar", None, None, None, None]
+    for name in ("train.tsv", "test-en.tsv", "test-de.tsv"):
+        (tmp_path / name).write_text("a\tO\nb\tB-PER\n", encoding="utf-8")
+    dm = TaggingDataModule(tokenizer=str(encoder_dir), train_files=str(tmp_path / "train.tsv"),
+                           test_files={"de": str(tmp_path / "test-en.tsv"), "en": str(tmp_path / "test-en.tsv"),
+                                       "deu": str(tmp_path / "test-de.tsv")})
+    with caplog.at_level("WARNING"):
+        dm.setup("fit")
+        dm.setup("test")
+    assert caplog.text.count("is listed under") == 1
+    assert "test-en.tsv is listed under de but its name says en: is it the en file?" in caplog.text

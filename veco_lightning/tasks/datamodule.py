@@ -21,10 +21,25 @@ from veco_lightning.data.collators import pad_sequences
 from veco_lightning.data.readers import expand_globs, load_hub_dataset
 from veco_lightning.data.sampling import LanguageSampler
 from veco_lightning.data.tokenizer import load_tokenizer
+from veco_lightning.lexicon.languages import ISO_639_1, to_iso1
 from veco_lightning.paths import resolve_path
 from veco_lightning.tasks.backbone import tokenizer_of
+from veco_lightning.tasks.metrics import question_context_languages
 
 log = logging.getLogger(__name__)
+
+# XTREME's and its datasets' file names end with the language: test-de.tsv, dev-de.tsv, xquad.de.json
+_FILE_LANGUAGE = re.compile(r"[._-]([a-z]{2})\.(?:tsv|json|jsonl|txt|conllu|conll|csv)(?:\.(?:gz|bz2|xz|zst))?$")
+
+
+def file_language(path: str) -> str | None:
+    """The ISO 639-1 language a data file's name ends with (``test-de.tsv``, ``xquad.de.json``), or None. MLQA's
+    names of two languages (``dev-context-de-question-en.json``) give none here: the MLQA task reads them."""
+    name = os.path.basename(path)
+    if question_context_languages(name) is not None:
+        return None
+    found = _FILE_LANGUAGE.search(name)
+    return found.group(1) if found and found.group(1) in ISO_639_1 else None
 
 Selection = Literal["english_dev", "target_dev"]
 HUB_PREFIX = "hf://"
@@ -163,6 +178,7 @@ class TaskDataModule(LightningDataModule):
         self._tokenizer: PreTrainedTokenizerBase | None = None
         self._read_cache: dict[tuple[str, ...], list[Any]] = {}
         self._test_files_checked = False
+        self._named_languages: set[tuple[str, str]] = set()  # (language, file) pairs already looked at
         self.train_set: TaskSet | None = None
         self.dev_sets: list[TaskSet] = []
         self.test_sets: list[TaskSet] = []
@@ -313,7 +329,7 @@ class TaskDataModule(LightningDataModule):
                 log.warning("model_selection: target_dev selects the checkpoint on labelled target-language data: the "
                             "results are NOT zero-shot cross-lingual transfer")
                 self.dev_sets = [self.build(self._sample(self._read_all(path, lang), self.dev_limit), lang, "dev", path)
-                                 for lang, path in self.dev_files.items()]
+                                 for lang, path in self.dev_files.items() if self._check_file_language(lang, path)]
             elif self.dev_file is not None:
                 dev = self._sample(self._read_all(self.dev_file, "en"), self.dev_limit)
                 self.dev_sets = [self.build(dev, "en", "dev", self.dev_file)]
@@ -322,13 +338,26 @@ class TaskDataModule(LightningDataModule):
             self._test_files_checked = True
         if stage in (None, "test", "predict") and not self.test_sets:
             self.test_sets = [self.build(self._read_all(path, lang)[: self.test_limit], lang, "test", path)
-                              for lang, path in self.test_files.items()]
+                              for lang, path in self.test_files.items() if self._check_file_language(lang, path)]
 
     def check_test_files(self) -> None:
         """Read every test file before fine-tuning starts (the examples are kept for the test): a test file that is
         missing or cannot be read would otherwise stop the run only after the whole fine-tuning."""
         for language, path in self.test_files.items():
+            self._check_file_language(language, path)
             self._read_all(path, language)
+
+    def _check_file_language(self, language: str, pattern: str) -> bool:
+        """Warn when a file listed under ``language`` is named as another language's (``test-en.tsv``,
+        ``xquad.en.json`` under ``de``): it would be scored as ``language``. Always True (a filter that keeps all)."""
+        if (language, pattern) in self._named_languages or is_dataset_source(pattern):
+            return True
+        self._named_languages.add((language, pattern))
+        found = file_language(pattern)
+        if found is not None and to_iso1(language) in ISO_639_1 and found != to_iso1(language):
+            log.warning("%s is listed under %s but its name says %s: is it the %s file? It is read and scored as %s",
+                        pattern, language, found, found, language)
+        return True
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         """Pad ``input_ids`` (and every other per-token list) to the longest item; stack the rest."""
