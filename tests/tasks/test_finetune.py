@@ -896,9 +896,9 @@ def test_a_test_file_named_for_another_language_is_named(tmp_path, encoder_dir, 
     from veco_lightning.tasks import TaggingDataModule
     from veco_lightning.tasks.datamodule import file_language
 
-    assert [file_language(name) for name in ("test-de.tsv", "xquad.zh.json", "dev.ar.jsonl.gz", "de_gsd-ud-test.conllu",
-                                             "dev-context-de-question-en.json", "test-all.tsv", "tydiqa.fi.dev.json")
-            ] == ["de", "zh", "ar", None, None, None, None]
+    names = ("test-de.tsv", "xquad.zh.json", "dev.ar.jsonl.gz", "de_gsd-ud-test.conllu", "tydiqa.goldp.fi.dev.json",
+             "dev-context-de-question-en.json", "test-all.tsv", "tydiqa-goldp-v1.1-dev.json")
+    assert [file_language(name) for name in names] == ["de", "zh", "ar", "de", "fi", None, None, None]
     for name in ("train.tsv", "test-en.tsv", "test-de.tsv"):
         (tmp_path / name).write_text("a\tO\nb\tB-PER\n", encoding="utf-8")
     dm = TaggingDataModule(tokenizer=str(encoder_dir), train_files=str(tmp_path / "train.tsv"),

@@ -28,18 +28,22 @@ from veco_lightning.tasks.metrics import question_context_languages
 
 log = logging.getLogger(__name__)
 
-# XTREME's and its datasets' file names end with the language: test-de.tsv, dev-de.tsv, xquad.de.json
-_FILE_LANGUAGE = re.compile(r"[._-]([a-z]{2})\.(?:tsv|json|jsonl|txt|conllu|conll|csv)(?:\.(?:gz|bz2|xz|zst))?$")
+# the language in the file names of XTREME and its datasets: test-de.tsv, dev-de.tsv, xquad.de.json (the end),
+# tydiqa.goldp.fi.dev.json (TyDiQA-GoldP), de_gsd-ud-test.conllu (Universal Dependencies, the start)
+_FILE_LANGUAGE = re.compile(r"[._-](?P<a>[a-z]{2})\.(?:tsv|json|jsonl|txt|conllu|conll|csv)(?:\.(?:gz|bz2|xz|zst))?$|"
+                            r"^tydiqa\.goldp\.(?P<b>[a-z]{2})\.|^(?P<c>[a-z]{2})_[a-z0-9]+-ud-(?:train|dev|test)\.")
 
 
 def file_language(path: str) -> str | None:
-    """The ISO 639-1 language a data file's name ends with (``test-de.tsv``, ``xquad.de.json``), or None. MLQA's
+    """The ISO 639-1 language a data file's name gives (``test-de.tsv``, ``xquad.de.json``,
+    ``tydiqa.goldp.fi.dev.json``, ``de_gsd-ud-test.conllu``), or None. MLQA's
     names of two languages (``dev-context-de-question-en.json``) give none here: the MLQA task reads them."""
     name = os.path.basename(path)
     if question_context_languages(name) is not None:
         return None
     found = _FILE_LANGUAGE.search(name)
-    return found.group(1) if found and found.group(1) in ISO_639_1 else None
+    code = next((c for c in found.groups() if c), None) if found else None
+    return code if code in ISO_639_1 else None
 
 Selection = Literal["english_dev", "target_dev"]
 HUB_PREFIX = "hf://"
