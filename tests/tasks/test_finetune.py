@@ -909,3 +909,20 @@ def test_a_test_file_named_for_another_language_is_named(tmp_path, encoder_dir, 
         dm.setup("test")
     assert caplog.text.count("is listed under") == 1
     assert "test-en.tsv is listed under de but its name says en: is it the en file?" in caplog.text
+
+
+def test_tagging_words_as_xtreme_writes_them(tmp_path, encoder_dir):
+    from veco_lightning.tasks import TaggingDataModule
+
+    (tmp_path / "train.tsv").write_text("đại học\tNOUN\nmi\u200cxaham\tVERB\n", encoding="utf-8")
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"tokens": ["đại học", "x"], "pos_tags": ["NOUN", "VERB"]}) + "\n", encoding="utf-8")
+    for words, expected in (("as_is", ["đại học", "mi\u200cxaham"]), ("xtreme", ["đạihọc", "mixaham"])):
+        dm = TaggingDataModule(tokenizer=str(encoder_dir), train_files=str(tmp_path / "train.tsv"), words=words,
+                               test_files={"vi": f"hf://json?data_files={rows}&split=train"})
+        dm.setup("fit")
+        dm.setup("test")
+        assert dm.train_set.sentences[0].words == expected
+        assert dm.test_sets[0].sentences[0].words[0] == expected[0]
+    with pytest.raises(ValueError, match="data.words must be as_is or xtreme"):
+        TaggingDataModule(tokenizer=str(encoder_dir), words="XTREME")

@@ -693,3 +693,20 @@ def test_real_qa():
     assert len(read_squad(tydiqa, labelled=False)) == 440
     with pytest.raises(ValueError, match="empty answer text.*labelled=False"):
         read_squad(tydiqa)
+
+
+def test_xtreme_word_normalisation_of_ud(tmp_path):
+    # XTREME's UD-POS files have zero-width non-joiners and spaces removed from inside words (Persian, Vietnamese);
+    # reading the raw treebank gave the encoder other input than XTREME's runs.
+    from veco_lightning.tasks.formats import xtreme_words
+
+    lines = ["# text = x", "1\tmi\u200cxaham\tmi\u200cxaham\tVERB\t_\t_\t0\troot\t_\t_",
+             "2\tđại học\tđại học\tNOUN\t_\t_\t1\tobj\t_\t_", "3\t.\t.\tPUNCT\t_\t_\t1\tpunct\t_\t_", "",
+             "1\tplain\tplain\tNOUN\t_\t_\t0\troot\t_\t_", ""]
+    path = write(tmp_path, "fa_x-ud-test.conllu", "\n".join(lines))
+    raw = read_tagging(path)
+    assert raw[0].words == ["mi\u200cxaham", "đại học", "."]
+    normalised = xtreme_words(raw)
+    assert [(s.words, s.labels, s.line) for s in normalised] == [
+        (["mixaham", "đạihọc", "."], ["VERB", "NOUN", "PUNCT"], 1), (["plain"], ["NOUN"], 6)]
+    assert normalised[1] is raw[1]  # untouched sentences are kept as they are

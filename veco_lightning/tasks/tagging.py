@@ -9,7 +9,7 @@ word and -100 on the rest, so the loss and the predictions see one position per 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from transformers import XLMRobertaForTokenClassification
@@ -26,6 +26,7 @@ from veco_lightning.tasks.formats import (
     row_sentences,
     write_tagging_labels,
     write_tagging_predictions,
+    xtreme_words,
 )
 from veco_lightning.tasks.metrics import span_scores, token_accuracy
 
@@ -117,15 +118,22 @@ class TaggingDataModule(TaskDataModule):
         int_labels: tag names by integer, for JSON lines (and Hub datasets without ``ClassLabel`` names) whose tags
             are integers: ``configs/xtreme/panx.yaml`` and ``udpos.yaml`` give those of Hugging Face's PAN-X /
             WikiANN and UD POS exports. Integer tags without names are an error.
+        words: ``as_is``, or ``xtreme``: zero-width non-joiners and spaces removed from inside words, as XTREME's
+            UD-POS preprocessing writes its files (:func:`~veco_lightning.tasks.formats.xtreme_words`);
+            ``configs/xtreme/udpos.yaml`` sets it, so that raw treebanks are read as XTREME's UD-POS files are.
         **kwargs: the arguments of :class:`~veco_lightning.tasks.datamodule.TaskDataModule`.
     """
 
     def __init__(self, layout: str = "auto", label_names: list[str] | None = None,
-                 int_labels: list[str] | None = None, **kwargs: Any) -> None:
+                 int_labels: list[str] | None = None, words: Literal["as_is", "xtreme"] = "as_is",
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if words not in ("as_is", "xtreme"):
+            raise ValueError(f"data.words must be as_is or xtreme, not {words!r}")
         self.layout = layout
         self.label_names = label_names
         self.int_labels = int_labels
+        self.words = words
 
     @property
     def labels(self) -> list[str]:
@@ -142,8 +150,11 @@ class TaggingDataModule(TaskDataModule):
         # The training files define the tag set; every other file is checked against it.
         training = {p for pattern in self.train_files if not is_dataset_source(pattern) for p in expand_globs(pattern)}
         labels = self.label_names if path in training else self.labels
-        return read_tagging(path, labels=labels, layout=self.layout, on_bad_line=self.policy(path),
-                            int_labels=self.int_labels, language=language)
+        return self._words(read_tagging(path, labels=labels, layout=self.layout, on_bad_line=self.policy(path),
+                                        int_labels=self.int_labels, language=language))
+
+    def _words(self, sentences: list[TaggedSentence]) -> list[TaggedSentence]:
+        return xtreme_words(sentences) if self.words == "xtreme" else sentences
 
     def from_rows(self, rows, spec: str, language: str | None = None) -> list[TaggedSentence]:
         """Hub rows with ``tokens`` and ``pos_tags`` / ``ner_tags`` / ``tags`` (class indices named by the dataset's
@@ -155,8 +166,8 @@ class TaggingDataModule(TaskDataModule):
         names = getattr(getattr(rows.features[column], "feature", None), "names", None) if column else None
         labels = self.label_names if spec in self.train_files else self.labels
         policy = "error" if spec in self.test_files.values() else self.on_bad_line  # predictions in row order
-        return row_sentences(spec, ((k + 1, row) for k, row in enumerate(rows)), labels, names or self.int_labels,
-                             policy)
+        return self._words(row_sentences(spec, ((k + 1, row) for k, row in enumerate(rows)), labels,
+                                         names or self.int_labels, policy))
 
     def build(self, examples: list[TaggedSentence], language: str, split: str, path: str) -> TaggingSet:
         return TaggingSet(examples, language, path, self.tokenizer, self.labels, self.max_length)

@@ -46,6 +46,7 @@ from veco_lightning.tasks.formats.tagging import (
     row_sentences,
     write_tagging_labels,
     write_tagging_predictions,
+    xtreme_words,
 )
 
 __all__ = [
@@ -78,4 +79,5 @@ __all__ = [
     "write_squad",
     "write_tagging_labels",
     "write_tagging_predictions",
+    "xtreme_words",
 ]

@@ -121,6 +121,14 @@ def _conllu_sentence(first: int, block: list[str], tag_column: str, label_set: s
     return TaggedSentence(words, tags, first)
 
 
+def xtreme_words(sentences: list[TaggedSentence]) -> list[TaggedSentence]:
+    """The words as XTREME's UD-POS preprocessing writes them: zero-width non-joiners (U+200C, frequent in Persian)
+    and spaces inside a word (Vietnamese and French treebanks have words of several syllables or parts) removed,
+    ``đại học`` -> ``đạihọc``. Every word stays one word with its tag; only what the encoder reads changes."""
+    return [TaggedSentence(["".join(w.replace("\u200c", "").split(" ")) for w in s.words], s.labels, s.line)
+            if any("\u200c" in w or " " in w for w in s.words) else s for s in sentences]
+
+
 def _text_withheld(words: Sequence[str]) -> bool:
     """Whether a UD sentence comes without its text: ``_`` as the FORM of all its words, or of all but one (the
     treebanks that distribute annotations only, such as UD_Japanese-BCCWJ or UD_French-FTB). XTREME's preprocessing
