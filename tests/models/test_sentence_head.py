@@ -126,7 +126,12 @@ def test_the_module_loads_the_head_for_scoring_only_and_names_a_head_it_leaves_o
     scored = module("sentence_transformers")
     scored._prepare_sentence_pooling("test")
     hidden, mask = torch.randn(2, 5, 32), torch.ones(2, 5, dtype=torch.long)
-    assert scored.scorer.pool(hidden, mask).shape == (2, 8)  # through both Dense layers
+    vectors = scored.scorer.pool(hidden, mask)
+    assert vectors.shape == (2, 8)  # through both Dense layers
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # bf16-mixed: the head still computes in float32
+        mixed = scored.scorer.pool(hidden.bfloat16(), mask)
+    assert mixed.dtype == torch.float32
+    assert torch.equal(mixed, scored.scorer.pool(hidden.bfloat16().float(), mask))
     with pytest.raises(ValueError, match="in fit the encoder trains but that model's Dense layers would not"):
         module("sentence_transformers")._prepare_sentence_pooling("fit")
     with caplog.at_level("WARNING"):

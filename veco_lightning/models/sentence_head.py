@@ -98,10 +98,11 @@ class SentenceHead(nn.Module):
         self.layer = layer  # the hidden layer its Transformer module gives (None: the last)
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        vectors = pool_tokens(hidden.float(), attention_mask, self.modes)
-        for layer in self.dense:
-            vectors = layer(vectors)
-        return nn.functional.normalize(vectors, p=2, dim=-1) if self.normalize else vectors
+        with torch.autocast(hidden.device.type, enabled=False):  # float32 under bf16-mixed too
+            vectors = pool_tokens(hidden.float(), attention_mask, self.modes)
+            for layer in self.dense:
+                vectors = layer(vectors)
+            return nn.functional.normalize(vectors, p=2, dim=-1) if self.normalize else vectors
 
     def extra_repr(self) -> str:
         return f"modes={self.modes}, normalize={self.normalize}, layer={self.layer}"
