@@ -471,6 +471,7 @@ class VecoPretrainModule(LightningModule):
             raise ValueError(f"model.evaluation.pooling is sentence_transformers, which reads the sentence head of a "
                              f"sentence-transformers model given as model.encoder.path (got {path!r}); an export of "
                              "this package's runs is one (pooled as the run's model.evaluation says)")
+        from veco_lightning.evaluation.datamodule import EvaluationDataModule
         from veco_lightning.models.sentence_head import load_sentence_head
 
         head = load_sentence_head(path)
@@ -483,6 +484,15 @@ class VecoPretrainModule(LightningModule):
             else:
                 log.warning("model.evaluation.layer is %d, but %s embeds hidden layer %d: the scores are not those of "
                             "its own embedding", options.layer, path, head.layer)
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        for member in [datamodule, *getattr(datamodule, "members", [])]:
+            length = getattr(member, "max_length", None)
+            if isinstance(member, EvaluationDataModule) and head.max_seq_length and isinstance(length, int) \
+                    and length > head.max_seq_length:
+                log.warning("%s reads at most %d tokens (max_seq_length), data.evaluation.max_length is %d: sentences "
+                            "longer than %d tokens are embedded otherwise than the model does; set "
+                            "data.evaluation.max_length: %d", path, head.max_seq_length, length,
+                            head.max_seq_length, head.max_seq_length)
         self.scorer.set_sentence_head(head)
 
     def check_trainable(self, stage: str) -> None:

@@ -132,6 +132,19 @@ def test_the_module_loads_the_head_for_scoring_only_and_names_a_head_it_leaves_o
         mixed = scored.scorer.pool(hidden.bfloat16(), mask)
     assert mixed.dtype == torch.float32
     assert torch.equal(mixed, scored.scorer.pool(hidden.bfloat16().float(), mask))
+    # the model reads 32 tokens at most: evaluation data of 64 would embed longer sentences otherwise
+    from types import SimpleNamespace
+
+    from veco_lightning.evaluation.datamodule import EvaluationDataModule
+
+    data = EvaluationDataModule.__new__(EvaluationDataModule)
+    data.max_length = 64
+    long = module("sentence_transformers")
+    long._trainer = SimpleNamespace(datamodule=SimpleNamespace(members=[data]))
+    with caplog.at_level("WARNING"):
+        long._prepare_sentence_pooling("test")
+    assert "reads at most 32 tokens (max_seq_length), data.evaluation.max_length is 64" in caplog.text
+    caplog.clear()
     with pytest.raises(ValueError, match="in fit the encoder trains but that model's Dense layers would not"):
         module("sentence_transformers")._prepare_sentence_pooling("fit")
     with caplog.at_level("WARNING"):

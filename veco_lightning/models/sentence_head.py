@@ -90,12 +90,14 @@ class SentenceHead(nn.Module):
     """Pooling, then ``Dense`` layers, then (optionally) L2 normalisation, as a sentence-transformers model makes its
     sentence embedding from its ``Transformer`` module's token states. Computed in float32."""
 
-    def __init__(self, modes: tuple[str, ...], dense: list[_Dense], normalize: bool, layer: int | None = None) -> None:
+    def __init__(self, modes: tuple[str, ...], dense: list[_Dense], normalize: bool, layer: int | None = None,
+                 max_seq_length: int | None = None) -> None:
         super().__init__()
         self.modes = modes
         self.dense = nn.ModuleList(dense)
         self.normalize = normalize
         self.layer = layer  # the hidden layer its Transformer module gives (None: the last)
+        self.max_seq_length = max_seq_length  # the tokens its Transformer module reads (None: not set)
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         with torch.autocast(hidden.device.type, enabled=False):  # float32 under bf16-mixed too
@@ -146,7 +148,15 @@ def load_sentence_head(path: str) -> SentenceHead:
     # package's exports of a middle layer are) gives hidden state n of the full encoder
     overrides = transformer.get("config_kwargs") or transformer.get("config_args") or {}
     layer = overrides.get("num_hidden_layers") if isinstance(overrides, dict) else None
-    head = SentenceHead(modes or ("mean",), dense, normalize, int(layer) if layer is not None else None)
+    # the tokens its Transformer module reads: sentence_bert_config.json's max_seq_length, else (sentence-transformers
+    # 6 writes it there) the tokenizer's model_max_length
+    length = transformer.get("max_seq_length")
+    if not isinstance(length, int):
+        tokenizer = _read_json(os.path.join(folder, str(modules[0].get("path", "")), "tokenizer_config.json"))
+        length = tokenizer.get("model_max_length")
+        length = length if isinstance(length, int) and length < 1_000_000 else None  # "no limit" is 1e30
+    head = SentenceHead(modes or ("mean",), dense, normalize, int(layer) if layer is not None else None,
+                        int(length) if isinstance(length, int) else None)
     log.info("sentence embedding of %s: %s pooling%s%s", path, "+".join(head.modes),
              "".join(f", Dense {d.linear.in_features}->{d.linear.out_features} {type(d.activation).__name__}"
                      for d in dense), ", normalised" if normalize else "")
