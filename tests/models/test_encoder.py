@@ -139,3 +139,44 @@ def test_an_encoder_path_missing_weights_is_refused_and_a_missing_head_is_said(b
         save_file({k: v for k, v in weights.items() if ".layer.1." not in k}, partial / "model.safetensors")
         with pytest.raises(ValueError, match=f"encoder.path .*weight.* of the {name} encoder are not in the "):
             build_encoder(EncoderSpec(preset=None, path=str(partial)), 99, 1)
+
+
+@pytest.fixture(scope="module")
+def mt5_dir(tmp_path_factory):
+    """A random tiny mT5 (encoder-decoder, relative positions, no masked-LM class) with the demo tokenizer."""
+    from transformers import MT5Config, MT5Model
+
+    from veco_lightning.data.tokenizer import load_tokenizer
+
+    out = tmp_path_factory.mktemp("mt5")
+    tokenizer = load_tokenizer("pkg://veco_lightning/resources/demo/tokenizer")
+    config = MT5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
+                       num_heads=4, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                       decoder_start_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    MT5Model(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def test_an_encoder_decoder_is_scored_by_its_encoder_and_fine_tuned(mt5_dir):
+    # mT5 stopped veco-fit test ("Unrecognized configuration class MT5Config for AutoModelForMaskedLM", then "no
+    # attribute max_position_embeddings") and veco-xtreme's QA (its qa_outputs head taken for missing encoder weights)
+    from transformers import MT5EncoderModel, XLMRobertaForQuestionAnswering, XLMRobertaForSequenceClassification
+
+    from veco_lightning.models.encoder import UNBOUNDED_LENGTH, EncoderForEvaluation, usable_length
+    from veco_lightning.tasks.backbone import load_task_encoder
+
+    evaluated = build_encoder(EncoderSpec(preset=None, path=str(mt5_dir)))
+    assert isinstance(evaluated, EncoderForEvaluation) and isinstance(evaluated.roberta, MT5EncoderModel)
+    assert usable_length(evaluated.config) == UNBOUNDED_LENGTH
+    module = VecoPretrainModule(encoder=EncoderSpec(preset=None, path=str(mt5_dir)), vocab_size=None, pad_token_id=1)
+    ids, mask = torch.tensor([[5, 6, 7, 2, 1], [8, 9, 2, 1, 1]]), torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 0, 0]])
+    reference = MT5EncoderModel.from_pretrained(mt5_dir).eval()
+    with torch.no_grad():
+        expected = reference(input_ids=ids, attention_mask=mask).last_hidden_state
+        assert torch.allclose(module.eval().encode_layer(ids, mask, -1), expected, atol=1e-6)
+    for task_class in (XLMRobertaForQuestionAnswering, XLMRobertaForSequenceClassification):
+        task = load_task_encoder(str(mt5_dir), task_class, num_labels=2)
+        assert torch.equal(task.shared.weight if hasattr(task, "shared") else task.transformer.shared.weight,
+                           reference.shared.weight)

@@ -21,6 +21,7 @@ from transformers import (
     AutoConfig,
     AutoModel,
     AutoModelForMaskedLM,
+    AutoModelForTextEncoding,
     PreTrainedModel,
     XLMRobertaConfig,
     XLMRobertaForMaskedLM,
@@ -106,11 +107,17 @@ def preset_config(
 PADDING_OFFSET_POSITIONS = ("xlm-roberta", "xlm-roberta-xl", "roberta", "roberta-prelayernorm", "camembert", "xmod")
 
 
+UNBOUNDED_LENGTH = 1_000_000  # the length an encoder without position embeddings (T5's relative positions) takes
+
+
 def usable_length(config: Any) -> int:
     """The longest input the encoder takes: XLM-R's (and RoBERTa's) position ids start at ``pad_token_id + 1``,
-    BERT's at 0."""
+    BERT's at 0; an encoder of relative positions only (mT5) has no such bound (:data:`UNBOUNDED_LENGTH`)."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is None:
+        return UNBOUNDED_LENGTH
     offset = config.pad_token_id + 1 if config.model_type in PADDING_OFFSET_POSITIONS else 0
-    return config.max_position_embeddings - offset
+    return positions - offset
 
 
 def check_overrides(overrides: dict[str, Any], config_class: type) -> None:
@@ -179,8 +186,10 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None,
             if not xlmr_compatible(config, spec.trust_remote_code):
                 log.info("%s is a %s checkpoint: loaded to be evaluated (veco-fit test, predict), not trained",
                          path, config.model_type)
-                trunk, info = AutoModel.from_pretrained(path, trust_remote_code=spec.trust_remote_code,
-                                                        output_loading_info=True, **spec.overrides)
+                # an encoder-decoder (mT5, ByT5) is scored by its encoder: T5's encoder model, for instance
+                auto = AutoModelForTextEncoding if getattr(config, "is_encoder_decoder", False) else AutoModel
+                trunk, info = auto.from_pretrained(path, trust_remote_code=spec.trust_remote_code,
+                                                   output_loading_info=True, **spec.overrides)
                 check_trunk_loaded(trunk, [*info["missing_keys"], *mismatched_keys(info)], path, "encoder.path")
                 return EncoderForEvaluation(trunk.eval())
             model, info = AutoModelForMaskedLM.from_pretrained(
@@ -241,12 +250,25 @@ def check_trunk_loaded(model: PreTrainedModel, missing: Iterable[str], encoder: 
     """Stop when the checkpoint did not give the encoder its weights (``missing``: the keys transformers' loading
     report lists as missing or of other sizes): only a task or masked-LM head, and a pooler the checkpoint did not
     have, may start from random values."""
-    prefix = "" if model.base_model is model else model.base_model_prefix + "."
-    trunk = sorted(k for k in missing if k.startswith(prefix) and "pooler." not in k)
+    if model.base_model is not model:
+        trunk = sorted(k for k in missing if k.startswith(model.base_model_prefix + ".") and "pooler." not in k)
+    else:  # the trunk's modules sit on the model itself (mT5's task classes: shared, encoder, decoder, qa_outputs)
+        trunk_keys = _bare_trunk_keys(model.config)
+        trunk = sorted(k for k in missing if (trunk_keys is None or k in trunk_keys) and "pooler." not in k)
     if trunk:
         raise ValueError(f"{option} {encoder!r}: {len(trunk)} weight(s) of the {model.config.model_type} encoder are "
                          f"not in the checkpoint, or not of its sizes ({', '.join(trunk[:3])}, ...), so it would start "
                          "from random values; give a checkpoint of the whole encoder (save_pretrained, veco-export)")
+
+
+def _bare_trunk_keys(config: Any) -> set[str] | None:
+    """The weight names of ``config``'s bare model (``AutoModel``, built on the meta device: no memory), to tell a
+    task class's head from its trunk where both sit at the top level; None when it cannot be built."""
+    try:
+        with torch.device("meta"):
+            return set(AutoModel.from_config(config).state_dict())
+    except Exception:  # noqa: BLE001 (a config AutoModel does not map): every missing key counts as the trunk's
+        return None
 
 
 def mismatched_keys(info: dict[str, Any]) -> list[str]:
@@ -260,7 +282,10 @@ def xlmr_compatible(config: Any, trust_remote_code: bool = False) -> bool:
     CamemBERT have; multilingual BERT and mDeBERTa have not. (Read from the class built on the meta device: no
     memory, no weights.)"""
     with torch.device("meta"):
-        model = AutoModelForMaskedLM.from_config(config, trust_remote_code=trust_remote_code)
+        try:
+            model = AutoModelForMaskedLM.from_config(config, trust_remote_code=trust_remote_code)
+        except ValueError:  # no masked-LM class at all (mT5, an encoder-decoder): evaluated only
+            return False
     return hasattr(model, "roberta") and hasattr(model, "lm_head")
 
 
