@@ -180,3 +180,21 @@ def test_an_encoder_decoder_is_scored_by_its_encoder_and_fine_tuned(mt5_dir):
         task = load_task_encoder(str(mt5_dir), task_class, num_labels=2)
         assert torch.equal(task.shared.weight if hasattr(task, "shared") else task.transformer.shared.weight,
                            reference.shared.weight)
+
+
+def test_an_encoder_decoder_without_an_encoder_class_is_scored_by_its_encoder(tmp_path):
+    from transformers import MBartConfig, MBartModel
+
+    from veco_lightning.models.encoder import EncoderForEvaluation
+
+    config = MBartConfig(vocab_size=60, d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=4,
+                         decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64,
+                         pad_token_id=1)
+    torch.manual_seed(0)
+    MBartModel(config).save_pretrained(tmp_path / "mbart")
+    evaluated = build_encoder(EncoderSpec(preset=None, path=str(tmp_path / "mbart")))
+    assert isinstance(evaluated, EncoderForEvaluation) and type(evaluated.roberta).__name__ == "MBartEncoder"
+    ids = torch.tensor([[5, 6, 7, 2]])
+    with torch.no_grad():
+        expected = MBartModel.from_pretrained(tmp_path / "mbart").eval().get_encoder()(input_ids=ids).last_hidden_state
+        assert torch.allclose(evaluated.eval().roberta(input_ids=ids).last_hidden_state, expected, atol=1e-6)

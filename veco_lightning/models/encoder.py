@@ -26,6 +26,7 @@ from transformers import (
     XLMRobertaConfig,
     XLMRobertaForMaskedLM,
 )
+from transformers.models.auto.modeling_auto import MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES
 
 from veco_lightning.models.dropout import use_fast_dropout
 from veco_lightning.paths import looks_local, model_dir, offline, resolve_path
@@ -107,6 +108,7 @@ def preset_config(
 PADDING_OFFSET_POSITIONS = ("xlm-roberta", "xlm-roberta-xl", "roberta", "roberta-prelayernorm", "camembert", "xmod")
 
 
+TEXT_ENCODERS = MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES  # model types with an encoder-only class (mt5: MT5EncoderModel)
 UNBOUNDED_LENGTH = 1_000_000  # the length an encoder without position embeddings (T5's relative positions) takes
 
 
@@ -186,11 +188,15 @@ def _build_encoder(spec: EncoderSpec, vocab_size: int | None,
             if not xlmr_compatible(config, spec.trust_remote_code):
                 log.info("%s is a %s checkpoint: loaded to be evaluated (veco-fit test, predict), not trained",
                          path, config.model_type)
-                # an encoder-decoder (mT5, ByT5) is scored by its encoder: T5's encoder model, for instance
-                auto = AutoModelForTextEncoding if getattr(config, "is_encoder_decoder", False) else AutoModel
+                # an encoder-decoder (mT5, mBART) is scored by its encoder: T5's encoder model where transformers
+                # has one, else the whole model's encoder
+                seq2seq = getattr(config, "is_encoder_decoder", False)
+                auto = AutoModelForTextEncoding if seq2seq and config.model_type in TEXT_ENCODERS else AutoModel
                 trunk, info = auto.from_pretrained(path, trust_remote_code=spec.trust_remote_code,
                                                    output_loading_info=True, **spec.overrides)
                 check_trunk_loaded(trunk, [*info["missing_keys"], *mismatched_keys(info)], path, "encoder.path")
+                if seq2seq and auto is AutoModel:
+                    trunk = trunk.get_encoder()
                 return EncoderForEvaluation(trunk.eval())
             model, info = AutoModelForMaskedLM.from_pretrained(
                 path, attn_implementation=spec.attn_implementation, trust_remote_code=spec.trust_remote_code,
