@@ -198,3 +198,23 @@ def test_an_encoder_decoder_without_an_encoder_class_is_scored_by_its_encoder(tm
     with torch.no_grad():
         expected = MBartModel.from_pretrained(tmp_path / "mbart").eval().get_encoder()(input_ids=ids).last_hidden_state
         assert torch.allclose(evaluated.eval().roberta(input_ids=ids).last_hidden_state, expected, atol=1e-6)
+
+
+def test_a_task_head_at_the_top_level_starts_anew_alone_and_a_missing_head_class_is_named(mt5_dir, tmp_path):
+    from transformers import AutoModelForQuestionAnswering, MBartConfig, MBartModel, XLMRobertaForTokenClassification
+
+    from veco_lightning.tasks.backbone import load_task_encoder, reset_task_head
+
+    model = AutoModelForQuestionAnswering.from_pretrained(mt5_dir)  # shared, encoder, decoder, qa_outputs: one level
+    assert model.base_model is model
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    reset_task_head(model, AutoModelForQuestionAnswering)  # a fine-tuned model used for another task's labels
+    after = model.state_dict()
+    trunk = [k for k in before if not k.startswith("qa_outputs.")]
+    assert all(torch.equal(before[k], after[k]) for k in trunk)  # the encoder (and decoder) kept
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("qa_outputs."))
+    config = MBartConfig(vocab_size=60, d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=4,
+                         decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64)
+    MBartModel(config).save_pretrained(tmp_path / "mbart")
+    with pytest.raises(ValueError, match="transformers has no mbart class with a TokenClassification head"):
+        load_task_encoder(str(tmp_path / "mbart"), XLMRobertaForTokenClassification, num_labels=3)

@@ -259,7 +259,7 @@ def check_trunk_loaded(model: PreTrainedModel, missing: Iterable[str], encoder: 
     if model.base_model is not model:
         trunk = sorted(k for k in missing if k.startswith(model.base_model_prefix + ".") and "pooler." not in k)
     else:  # the trunk's modules sit on the model itself (mT5's task classes: shared, encoder, decoder, qa_outputs)
-        trunk_keys = _bare_trunk_keys(model.config)
+        trunk_keys = bare_trunk_keys(model.config)
         trunk = sorted(k for k in missing if (trunk_keys is None or k in trunk_keys) and "pooler." not in k)
     if trunk:
         raise ValueError(f"{option} {encoder!r}: {len(trunk)} weight(s) of the {model.config.model_type} encoder are "
@@ -267,7 +267,7 @@ def check_trunk_loaded(model: PreTrainedModel, missing: Iterable[str], encoder: 
                          "from random values; give a checkpoint of the whole encoder (save_pretrained, veco-export)")
 
 
-def _bare_trunk_keys(config: Any) -> set[str] | None:
+def bare_trunk_keys(config: Any) -> set[str] | None:
     """The weight names of ``config``'s bare model (``AutoModel``, built on the meta device: no memory), to tell a
     task class's head from its trunk where both sit at the top level; None when it cannot be built."""
     try:

@@ -19,7 +19,14 @@ from veco_lightning.checkpointing import (
     read_checkpoint,
     tokenizer_of,
 )
-from veco_lightning.models.encoder import EncoderSpec, check_trunk_loaded, hub_errors, mismatched_keys, preset_config
+from veco_lightning.models.encoder import (
+    EncoderSpec,
+    bare_trunk_keys,
+    check_trunk_loaded,
+    hub_errors,
+    mismatched_keys,
+    preset_config,
+)
 from veco_lightning.paths import looks_local, model_dir, resolve_path
 
 log = logging.getLogger(__name__)
@@ -76,6 +83,10 @@ def load_task_encoder(encoder: str, model_class: type[PreTrainedModel], dropout:
     auto_class = getattr(transformers, "AutoModel" + head)
     with hub_errors(encoder, "model.encoder"):
         base = AutoConfig.from_pretrained(encoder)
+        if type(base) not in auto_class._model_mapping:  # transformers' own error lists every model type it has
+            raise ValueError(f"model.encoder {encoder!r} is a {base.model_type} checkpoint, and transformers has no "
+                             f"{base.model_type} class with a {head[3:]} head (AutoModel{head}): this task cannot "
+                             "fine-tune it")
         trained_head = any(a.endswith(head) for a in base.architectures or [])  # a fine-tuned model of this head
         trained_labels = dict(base.id2label)
         base.update(config)
@@ -97,9 +108,11 @@ def reset_task_head(model: PreTrainedModel, auto_class: type) -> None:
     """Give ``model``'s task head (every part but the encoder) the initial values of a new model of its class: a
     checkpoint fine-tuned on another label set keeps its encoder and none of its head."""
     fresh = auto_class.from_config(model.config)
+    trunk = bare_trunk_keys(model.config) if model.base_model is model else None  # mT5: the trunk at the top level
     for name, child in model.named_children():
-        if name != model.base_model_prefix:
-            child.load_state_dict(getattr(fresh, name).state_dict())
+        if name == model.base_model_prefix or (trunk is not None and any(k.startswith(name + ".") for k in trunk)):
+            continue
+        child.load_state_dict(getattr(fresh, name).state_dict())
 
 
 # Configuration names of a task head's own dropout (BERT's classifier_dropout, DistilBERT's seq_classif_dropout and
