@@ -332,8 +332,10 @@ class TaskDataModule(LightningDataModule):
             if self.model_selection == "target_dev":
                 log.warning("model_selection: target_dev selects the checkpoint on labelled target-language data: the "
                             "results are NOT zero-shot cross-lingual transfer")
+                for lang, path in self.dev_files.items():
+                    self._check_file_language(lang, path)
                 self.dev_sets = [self.build(self._sample(self._read_all(path, lang), self.dev_limit), lang, "dev", path)
-                                 for lang, path in self.dev_files.items() if self._check_file_language(lang, path)]
+                                 for lang, path in self.dev_files.items()]
             elif self.dev_file is not None:
                 dev = self._sample(self._read_all(self.dev_file, "en"), self.dev_limit)
                 self.dev_sets = [self.build(dev, "en", "dev", self.dev_file)]
@@ -341,8 +343,10 @@ class TaskDataModule(LightningDataModule):
             self.check_test_files()
             self._test_files_checked = True
         if stage in (None, "test", "predict") and not self.test_sets:
+            for lang, path in self.test_files.items():
+                self._check_file_language(lang, path)
             self.test_sets = [self.build(self._read_all(path, lang)[: self.test_limit], lang, "test", path)
-                              for lang, path in self.test_files.items() if self._check_file_language(lang, path)]
+                              for lang, path in self.test_files.items()]
 
     def check_test_files(self) -> None:
         """Read every test file before fine-tuning starts (the examples are kept for the test): a test file that is
@@ -351,17 +355,16 @@ class TaskDataModule(LightningDataModule):
             self._check_file_language(language, path)
             self._read_all(path, language)
 
-    def _check_file_language(self, language: str, pattern: str) -> bool:
-        """Warn when a file listed under ``language`` is named as another language's (``test-en.tsv``,
-        ``xquad.en.json`` under ``de``): it would be scored as ``language``. Always True (a filter that keeps all)."""
+    def _check_file_language(self, language: str, pattern: str) -> None:
+        """Warn (once) when a file listed under ``language`` is named as another language's (``test-en.tsv``,
+        ``xquad.en.json`` under ``de``): it would be scored as ``language``."""
         if (language, pattern) in self._named_languages or is_dataset_source(pattern):
-            return True
+            return
         self._named_languages.add((language, pattern))
         found = file_language(pattern)
         if found is not None and to_iso1(language) in ISO_639_1 and found != to_iso1(language):
             log.warning("%s is listed under %s but its name says %s: is it the %s file? It is read and scored as %s",
                         pattern, language, found, found, language)
-        return True
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         """Pad ``input_ids`` (and every other per-token list) to the longest item; stack the rest."""
