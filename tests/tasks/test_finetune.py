@@ -3,6 +3,8 @@ test writes in each standard format), and the pieces that make predictions exact
 
 import json
 import os
+import shutil
+from dataclasses import replace
 
 import pytest
 import torch
@@ -382,6 +384,58 @@ def test_suite_over_seeds_reports_mean_and_spread(encoder_dir, tmp_path, capsys)
     with pytest.raises(ValueError, match="--seed_everything=7 in args / task_args"):  # it would fix every seed's
         main(["suite", "--config", str(tmp_path / "suite.yaml"), f"--encoder={encoder_dir}",
               f"--output_dir={tmp_path / 'out3'}", "--args", "[--seed_everything=7]"])
+
+
+def test_an_interrupted_suite_resumes(encoder_dir, tmp_path, capsys):
+    """--resume true: a part an earlier run finished with the same encoder weights, config and arguments is kept (not
+    run again, its predictions scored); one it started continues from its last.ckpt; changed arguments run again."""
+    from veco_lightning.cli import run_cli as veco_fit
+    from veco_lightning.tasks.cli import run_cli as veco_xtreme
+    from veco_lightning.tasks.suite import RECORD, Suite, run_suite
+
+    _suite_files(tmp_path)
+    calls = []
+
+    def run(args):
+        calls.append(("task", args))
+        return veco_xtreme(args)
+
+    def evaluate(args):
+        calls.append(("retrieval", args))
+        return veco_fit(args)
+
+    (tmp_path / "xnli-last.yaml").write_text((tmp_path / "xnli.yaml").read_text() + """
+trainer:
+  callbacks: [{class_path: lightning.pytorch.callbacks.ModelCheckpoint, init_args: {save_last: true}}]
+""", encoding="utf-8")  # as the shipped task configs keep a last.ckpt
+    args = ["--trainer.max_steps=2", "--trainer.logger=false", "--trainer.enable_progress_bar=false"]
+    suite = Suite([str(tmp_path / "xnli-last.yaml")], args, retrieval=str(tmp_path / "retrieval.yaml"), resume=True)
+    out = str(tmp_path / "out")
+    first = run_suite(suite, str(encoder_dir), out, run, evaluate)
+    assert [kind for kind, _ in calls] == ["retrieval", "task"]
+    record = json.loads((tmp_path / "out" / "runs" / "xnli-last" / RECORD).read_text())
+    assert record["done"] and record["encoder_files"] and record["config_sha256"]
+    calls.clear()
+    again = run_suite(suite, str(encoder_dir), out, run, evaluate)
+    assert calls == [] and again["tasks"] == first["tasks"]  # both kept, scored as before
+    assert "xnli-last: finished by an earlier run of this suite" in capsys.readouterr().out
+    # killed during xnli: its record says started, its last.ckpt is there: it resumes from it
+    record["done"] = False
+    (tmp_path / "out" / "runs" / "xnli-last" / RECORD).write_text(json.dumps(record))
+    shutil.rmtree(tmp_path / "out" / "predictions" / "tatoeba")  # finished, but its predictions are gone: run again
+    shutil.rmtree(tmp_path / "out" / "predictions" / "bucc2018", ignore_errors=True)
+    resumed = run_suite(suite, str(encoder_dir), out, run, evaluate)
+    assert [kind for kind, _ in calls] == ["retrieval", "task"] and calls[1][1][-1] == "--ckpt_path=last"
+    assert resumed["tasks"]["xnli"] == first["tasks"]["xnli"]  # the same steps: the same predictions
+    calls.clear()
+    # other arguments, or no resume: run again, and the log says why
+    run_suite(replace(suite, args=[*args[:1], "--trainer.max_steps=3", *args[1:]]), str(encoder_dir), out, run,
+              evaluate)
+    assert [kind for kind, _ in calls] == ["task"] and "--ckpt_path=last" not in calls[0][1]
+    calls.clear()
+    run_suite(replace(suite, resume=False), str(encoder_dir), out, run, evaluate)
+    assert [kind for kind, _ in calls] == ["retrieval", "task"]
+    assert "--resume true keeps what an earlier run finished" in capsys.readouterr().out
 
 
 def test_suite_goes_on_past_a_failing_task(encoder_dir, tmp_path, capsys):

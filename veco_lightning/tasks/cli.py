@@ -82,6 +82,10 @@ def suite_parser():
     parser.add_argument("--seeds", type=list[int], default=[],
                         help="run the suite once per seed (<output_dir>/seed-<seed>) and report each score's mean and "
                         "standard deviation over them; empty: one run")
+    parser.add_argument("--resume", type=bool, default=False,
+                        help="continue an interrupted suite in the same output_dir: keep the parts an earlier run "
+                        "finished with the same encoder weights, config and arguments, resume the one it was in from "
+                        "its last.ckpt")
     parser.add_argument("--encoder", type=str, required=True,
                         help="export directory, .ckpt or Hugging Face checkpoint (a directory or Hub id)")
     parser.add_argument("--output_dir", type=str, required=True, help="predictions, labels, scores and the table")
@@ -96,5 +100,5 @@ def suite_main(args: list[str] | None = None) -> dict:
     from veco_lightning.cli import run_cli as run_veco_fit
 
     suite = Suite(list(config.tasks), list(config.args), dict(config.task_args), config.retrieval,
-                  list(config.retrieval_args), config.export_models, list(config.seeds))
+                  list(config.retrieval_args), config.export_models, list(config.seeds), config.resume)
     return run_suite(suite, config.encoder, config.output_dir, run_cli, run_veco_fit)

@@ -18,6 +18,7 @@ encoder, writing its Tatoeba and BUCC sets as XTREME's ``tatoeba`` and ``bucc201
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -31,7 +32,7 @@ from typing import Any
 import yaml
 
 from veco_lightning.data.readers import expand_globs
-from veco_lightning.paths import resolve_path
+from veco_lightning.paths import model_dir, resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,10 @@ class Suite:
         export_models: write each task's fine-tuned model and tokenizer to ``<output_dir>/models/<task config>``.
         seeds: run the suite once per seed and report mean and standard deviation (empty: one run, each task config
             with its own seed).
+        resume: continue an interrupted suite in the same ``output_dir``: a part (a task, the retrieval run) that
+            an earlier run finished with the same encoder weights, config file and arguments is kept (its
+            predictions scored, not recomputed); one it started resumes from its newest ``last.ckpt``
+            (``--ckpt_path last``, exactly as a killed ``veco-xtreme fit`` resumes); the others run.
     """
 
     tasks: list[str]
@@ -59,6 +64,7 @@ class Suite:
     retrieval_args: list[str] = field(default_factory=list)
     export_models: bool = False
     seeds: list[int] = field(default_factory=list)
+    resume: bool = False
 
 
 def _exists(pattern: str) -> bool:
@@ -143,6 +149,55 @@ class SuiteTaskFailed(RuntimeError):
                          + f". The other tasks ran; their scores are in {table}")
 
 
+RECORD = "suite_part.json"  # in a part's folder: what it ran with, and whether it finished
+_WEIGHT_FILES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
+
+
+def _fingerprint(encoder: str, config_file: str, args: list[str]) -> dict[str, Any]:
+    """What a part's results depend on that the suite can see: its arguments, its config file's content and the
+    encoder's weight files (name, size, modification time; a Hub id: the id alone)."""
+    path = resolve_path(encoder)
+    folder = model_dir(path) if os.path.isdir(path) else None
+    files = [path] if os.path.isfile(path) else sorted(
+        os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(_WEIGHT_FILES)) if folder else []
+    with open(resolve_path(config_file), "rb") as handle:
+        config_digest = hashlib.sha256(handle.read()).hexdigest()
+    return {"args": list(args), "config_sha256": config_digest,
+            "encoder_files": [[os.path.basename(f), os.path.getsize(f), os.stat(f).st_mtime_ns] for f in files]}
+
+
+def _record(folder: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(folder, RECORD), encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _write_record(folder: str, fingerprint: dict[str, Any], done: bool) -> None:
+    os.makedirs(folder, exist_ok=True)
+    temporary = os.path.join(folder, RECORD + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump({"done": done, **fingerprint}, handle, indent=2)
+    os.replace(temporary, os.path.join(folder, RECORD))
+
+
+def _earlier(suite: Suite, folder: str, fingerprint: dict[str, Any], predictions: list[str]) -> str | None:
+    """``done`` or ``started`` when an earlier run of the suite ran this part (``folder``) as ``fingerprint`` says
+    and ``suite.resume`` asks to continue it; else None. A finished part whose ``predictions`` folders are all gone
+    counts as started."""
+    record = _record(folder)
+    if not suite.resume or record is None or {k: v for k, v in record.items() if k != "done"} != fingerprint:
+        return None
+    return "done" if record.get("done") and any(os.path.isdir(p) for p in predictions) else "started"
+
+
+def _newest_last_checkpoint(folder: str) -> bool:
+    return any(name.startswith("last") and name.endswith(".ckpt")
+               for _, _, names in os.walk(folder) for name in names)
+
+
 def _attempt(what: str, call: Callable[[list[str]], object], args: list[str]) -> str | None:
     """Run one part of the suite (a task, the retrieval run): ``None`` when it succeeds, else its error as one line,
     logged with its traceback, so that the suite goes on with the others. What must stop the suite (Ctrl-C,
@@ -193,15 +248,27 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
         elif evaluate is None:
             raise ValueError("run_suite: a suite with a retrieval config needs evaluate (veco-fit's CLI runner)")
         else:
-            failure = _attempt("Retrieval", evaluate, [
-                "test", "--config", suite.retrieval, f"--model.encoder.path={encoder}", f"--data.tokenizer={encoder}",
-                f"--model.evaluation.report_dir={os.path.join(output_dir, 'retrieval')}",
-                f"--model.evaluation.predictions_dir={output_dir}", *suite.retrieval_args])
-            if failure is None:
-                ran.append("retrieval")
+            folder = os.path.join(output_dir, "retrieval")
+            args = ["test", "--config", suite.retrieval, f"--model.encoder.path={encoder}",
+                    f"--data.tokenizer={encoder}", f"--model.evaluation.report_dir={folder}",
+                    f"--model.evaluation.predictions_dir={output_dir}", *suite.retrieval_args]
+            fingerprint = _fingerprint(encoder, suite.retrieval, args)
+            retrieval_predictions = [os.path.join(output_dir, "predictions", task) for task in RETRIEVAL_TASKS]
+            if _earlier(suite, folder, fingerprint, retrieval_predictions) == "done":
+                print(f"Retrieval: finished by an earlier run of this suite in {folder} (same encoder weights, config "
+                      "and arguments): its predictions are kept")
+                ran.append("retrieval (earlier run)")
                 written |= set(RETRIEVAL_TASKS)
             else:
-                failed["retrieval"] = failure
+                _note_earlier_run(suite, folder)
+                _write_record(folder, fingerprint, done=False)
+                failure = _attempt("Retrieval", evaluate, args)
+                if failure is None:
+                    _write_record(folder, fingerprint, done=True)
+                    ran.append("retrieval")
+                    written |= set(RETRIEVAL_TASKS)
+                else:
+                    failed["retrieval"] = failure
     for config_file in suite.tasks:
         runnable, tests, missing, reasons = available(config_file)
         name = os.path.splitext(os.path.basename(config_file))[0]
@@ -211,16 +278,32 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
         only_present = [f"--data.init_args.test_files={json.dumps(tests)}"] if missing else []
         if missing:
             print(f"{name}: no test file for {', '.join(missing)}; those languages are not scored")
-        failure = _attempt(f"Task {name}", run, [
-            "fit", "--config", config_file, f"--model.init_args.encoder={encoder}",
-            f"--model.init_args.output_dir={output_dir}",
-            f"--trainer.default_root_dir={os.path.join(output_dir, 'runs', name)}",
-            *([f"--export_dir={os.path.join(output_dir, 'models', name)}"] if suite.export_models else []),
-            *suite.args, *suite.task_args.get(config_file, []), *only_present])
+        folder = os.path.join(output_dir, "runs", name)
+        args = ["fit", "--config", config_file, f"--model.init_args.encoder={encoder}",
+                f"--model.init_args.output_dir={output_dir}", f"--trainer.default_root_dir={folder}",
+                *([f"--export_dir={os.path.join(output_dir, 'models', name)}"] if suite.export_models else []),
+                *suite.args, *suite.task_args.get(config_file, []), *only_present]
+        fingerprint = _fingerprint(encoder, config_file, args)
+        task_predictions = os.path.join(output_dir, "predictions", _task_name(config_file))
+        state = _earlier(suite, folder, fingerprint, [task_predictions])
+        if state == "done":
+            print(f"{name}: finished by an earlier run of this suite in {folder} (same encoder weights, config and "
+                  "arguments): its predictions are kept")
+            written.add(_task_name(config_file))
+            ran.append(f"{name} (earlier run)")
+            continue
+        if state is None:
+            _note_earlier_run(suite, folder)
+        resume = state == "started" and _newest_last_checkpoint(folder)
+        if resume:
+            print(f"{name}: started by an earlier run of this suite; resuming from its newest last.ckpt in {folder}")
+        _write_record(folder, fingerprint, done=False)
+        failure = _attempt(f"Task {name}", run, [*args, *(["--ckpt_path=last"] if resume else [])])
         if failure is not None:
             failed[name] = failure
             failed_tasks.add(_task_name(config_file))  # what it wrote before failing is not scored
             continue
+        _write_record(folder, fingerprint, done=True)
         written.add(_task_name(config_file))
         ran.append(name)
     predictions, labels = os.path.join(output_dir, "predictions"), os.path.join(output_dir, "labels")
@@ -244,6 +327,16 @@ def run_suite(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[s
     if failed:
         raise SuiteTaskFailed(failed, scores, os.path.join(output_dir, "xtreme.md"))
     return scores
+
+
+def _note_earlier_run(suite: Suite, folder: str) -> None:
+    """Say when a part runs again although an earlier run of the suite finished it (without ``resume``, or with
+    other weights, config or arguments)."""
+    record = _record(folder)
+    if record is not None and record.get("done"):
+        why = ("its encoder weights, config or arguments differ now" if suite.resume else
+               "--resume true keeps what an earlier run finished")
+        print(f"{folder}: an earlier run of this suite finished this part; it runs again ({why})")
 
 
 def run_seeds(suite: Suite, encoder: str, output_dir: str, run: Callable[[list[str]], object],
