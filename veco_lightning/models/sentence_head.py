@@ -148,8 +148,8 @@ def load_sentence_head(path: str) -> SentenceHead:
     # package's exports of a middle layer are) gives hidden state n of the full encoder
     overrides = transformer.get("config_kwargs") or transformer.get("config_args") or {}
     layer = overrides.get("num_hidden_layers") if isinstance(overrides, dict) else None
-    # the tokens its Transformer module reads: sentence_bert_config.json's max_seq_length, else (sentence-transformers
-    # 6 writes it there) the tokenizer's model_max_length
+    # the tokens its Transformer module reads: sentence_bert_config.json's max_seq_length, else the tokenizer's
+    # model_max_length (where sentence-transformers 6 keeps it)
     length = transformer.get("max_seq_length")
     if not isinstance(length, int):
         tokenizer = _read_json(os.path.join(folder, str(modules[0].get("path", "")), "tokenizer_config.json"))
