@@ -439,7 +439,7 @@ class VecoPretrainModule(LightningModule):
         self.check_trainable(stage)
         self._prepare_sentence_pooling(stage)
         positions = usable_length(self.model.config)  # XLM-R's positions start after the padding index, BERT's at 0
-        for member in [datamodule, *getattr(datamodule, "members", [])]:
+        for member in self._data_members():
             length = getattr(member, "max_length", None)
             if isinstance(length, int) and length > positions:
                 raise ValueError(f"{type(member).__name__} makes sequences of up to max_length={length} tokens but the "
@@ -447,6 +447,11 @@ class VecoPretrainModule(LightningModule):
                                  f"raise model.encoder.max_length to {length} (a preset)")
         if stage == "fit" and getattr(datamodule, "pair_sources", None) is not None:  # VecoDataModule
             self._check_sources_feed_objectives(datamodule)
+
+    def _data_members(self) -> list[Any]:
+        """The trainer's datamodule and, for the composite, the datamodules it is made of."""
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        return [m for m in [datamodule, *getattr(datamodule, "members", [])] if m is not None]
 
     def _prepare_sentence_pooling(self, stage: str) -> None:
         """``model.evaluation.pooling: sentence_transformers``: the encoder folder's own sentence head (pooling,
@@ -484,8 +489,7 @@ class VecoPretrainModule(LightningModule):
             else:
                 log.warning("model.evaluation.layer is %d, but %s embeds hidden layer %d: the scores are not those of "
                             "its own embedding", options.layer, path, head.layer)
-        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        for member in [datamodule, *getattr(datamodule, "members", [])]:
+        for member in self._data_members():
             length = getattr(member, "max_length", None)
             if isinstance(member, EvaluationDataModule) and head.max_seq_length and isinstance(length, int) \
                     and length > head.max_seq_length:

@@ -962,7 +962,7 @@ def test_a_test_file_named_for_another_language_is_named(tmp_path, encoder_dir, 
         dm.setup("fit")
         dm.setup("test")
     assert caplog.text.count("is listed under") == 1
-    assert "test-en.tsv is listed under de but its name says en: is it the en file?" in caplog.text
+    assert "test-en.tsv is listed under de, but its name says en: is it the en file?" in caplog.text
 
 
 def test_tagging_words_as_xtreme_writes_them(tmp_path, encoder_dir):

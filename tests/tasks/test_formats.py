@@ -362,14 +362,14 @@ def test_a_file_of_another_language_is_named(tmp_path, caplog):
         assert read_tagging(raw, language="en")[0].words == ["The", "Paris"]
         assert not caplog.text
         assert read_tagging(raw, language="de")[0].words == ["The", "Paris"]
-    assert "is given for de, but every word of it carries the prefix 'en:': is it the en file?" in caplog.text
+    assert "is listed under de, but every word of it carries the prefix 'en:': is it the en file?" in caplog.text
     caplog.clear()
     xnli = write(tmp_path, "xnli.tsv", "language\tgold_label\tsentence1\tsentence2\nen\tneutral\tA.\tB.\n")
     with caplog.at_level(logging.WARNING):
         assert len(read_classification(xnli, default_language="EN")) == 1
         assert not caplog.text
         assert len(read_classification(xnli, default_language="de")) == 1
-    assert "is given for de, but its language column says en on every row" in caplog.text
+    assert "is listed under de, but its language column says en on every row" in caplog.text
 
 
 def test_tagging_label_set_skips_whole_sentences(tmp_path, caplog):

@@ -256,11 +256,12 @@ def check_trunk_loaded(model: PreTrainedModel, missing: Iterable[str], encoder: 
     """Stop when the checkpoint did not give the encoder its weights (``missing``: the keys transformers' loading
     report lists as missing or of other sizes): only a task or masked-LM head, and a pooler the checkpoint did not
     have, may start from random values."""
+    missing = [k for k in missing if "pooler." not in k]
     if model.base_model is not model:
-        trunk = sorted(k for k in missing if k.startswith(model.base_model_prefix + ".") and "pooler." not in k)
+        trunk = sorted(k for k in missing if k.startswith(model.base_model_prefix + "."))
     else:  # the trunk's modules sit on the model itself (mT5's task classes: shared, encoder, decoder, qa_outputs)
-        trunk_keys = bare_trunk_keys(model.config)
-        trunk = sorted(k for k in missing if (trunk_keys is None or k in trunk_keys) and "pooler." not in k)
+        trunk_keys = bare_trunk_keys(model.config) if missing else None
+        trunk = sorted(k for k in missing if trunk_keys is None or k in trunk_keys)
     if trunk:
         raise ValueError(f"{option} {encoder!r}: {len(trunk)} weight(s) of the {model.config.model_type} encoder are "
                          f"not in the checkpoint, or not of its sizes ({', '.join(trunk[:3])}, ...), so it would start "

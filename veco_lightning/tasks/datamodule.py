@@ -21,9 +21,10 @@ from veco_lightning.data.collators import pad_sequences
 from veco_lightning.data.readers import expand_globs, load_hub_dataset
 from veco_lightning.data.sampling import LanguageSampler
 from veco_lightning.data.tokenizer import load_tokenizer
-from veco_lightning.lexicon.languages import ISO_639_1, to_iso1
+from veco_lightning.lexicon.languages import ISO_639_1
 from veco_lightning.paths import resolve_path
 from veco_lightning.tasks.backbone import tokenizer_of
+from veco_lightning.tasks.formats._common import check_file_language
 from veco_lightning.tasks.metrics import question_context_languages
 
 log = logging.getLogger(__name__)
@@ -362,9 +363,7 @@ class TaskDataModule(LightningDataModule):
             return
         self._named_languages.add((language, pattern))
         found = file_language(pattern)
-        if found is not None and to_iso1(language) in ISO_639_1 and found != to_iso1(language):
-            log.warning("%s is listed under %s but its name says %s: is it the %s file? It is read and scored as %s",
-                        pattern, language, found, found, language)
+        check_file_language(pattern, language, found, f"its name says {found}")
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         """Pad ``input_ids`` (and every other per-token list) to the longest item; stack the rest."""

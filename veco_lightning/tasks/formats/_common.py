@@ -13,11 +13,23 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from veco_lightning.data.readers import BadLinePolicy, expand_globs
+from veco_lightning.lexicon.languages import ISO_639_1, to_iso1
 from veco_lightning.paths import resolve_path
 
 log = logging.getLogger("veco_lightning.tasks.formats")
 
 T = TypeVar("T")
+
+
+def check_file_language(path: str, listed: str | None, found: str | None, evidence: str) -> None:
+    """Warn when a file listed under the language ``listed`` holds another one, ``found``, as ``evidence`` says (its
+    PAN-X prefixes, its language column, its name): another language's file listed there would be read and scored
+    as ``listed`` without a word. Codes are compared as two-letter ones (``deu`` is ``de``); a key that is no
+    language code (an MLQA set name) or an unknown ``found`` says nothing."""
+    if listed is None or found is None or to_iso1(listed) not in ISO_639_1 or to_iso1(found) == to_iso1(listed):
+        return
+    log.warning("%s is listed under %s, but %s: is it the %s file? It is read and scored as %s", path, listed,
+                evidence, found, listed)
 
 
 def single_file(path: str | os.PathLike) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from veco_lightning.data.readers import BadLinePolicy
 from veco_lightning.tasks.formats._common import (
     BadLines,
+    check_file_language,
     check_label_line,
     grouped_split,
     is_json_lines,
@@ -333,11 +334,9 @@ def classification_examples(
             raise ValueError(f"{path}: no row of language {default_language!r}, the language it is given for; the "
                              f"file holds {sorted(languages)}")
         examples = [e for e, lang in zip(examples, row_languages) if lang == default_language]
-    elif language is None and default_language is not None and len(languages) == 1 \
-            and next(iter(languages)).lower() != default_language.lower():
-        log.warning("%s is given for %s, but its language column says %s on every row: is it the %s file? It is "
-                    "read and scored as %s", path, default_language, next(iter(languages)), next(iter(languages)),
-                    default_language)
+    elif language is None and len(languages) == 1:
+        found = next(iter(languages))
+        check_file_language(path, default_language, found, f"its language column says {found} on every row")
     return examples
 
 

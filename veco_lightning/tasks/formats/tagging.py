@@ -13,6 +13,7 @@ from typing import Literal
 from veco_lightning.data.readers import BadLinePolicy
 from veco_lightning.tasks.formats._common import (
     BadLines,
+    check_file_language,
     check_label_line,
     is_json_lines,
     json_records,
@@ -240,10 +241,9 @@ def _strip_prefixes(path: str, sentences: list[TaggedSentence], strip: bool | No
     prefixes = {m.group(1) if (m := _LANG_PREFIX.match(w)) else None for s in sentences for w in s.words}
     if strip is None:
         strip = len(prefixes) == 1 and None not in prefixes
-    if (strip and language is not None and len(prefixes) == 1 and None not in prefixes
-            and next(iter(prefixes)).lower() != language.lower()):
-        log.warning("%s is given for %s, but every word of it carries the prefix %r: is it the %s file? It is read "
-                    "and scored as %s", path, language, f"{next(iter(prefixes))}:", next(iter(prefixes)), language)
+    if strip and len(prefixes) == 1 and None not in prefixes:
+        found = next(iter(prefixes))
+        check_file_language(path, language, found, f"every word of it carries the prefix '{found}:'")
     if not strip:
         return sentences
     kept = []
