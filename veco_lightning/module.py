@@ -489,15 +489,35 @@ class VecoPretrainModule(LightningModule):
             else:
                 log.warning("model.evaluation.layer is %d, but %s embeds hidden layer %d: the scores are not those of "
                             "its own embedding", options.layer, path, head.layer)
-        for member in self._data_members():
-            length = getattr(member, "max_length", None)
-            if isinstance(member, EvaluationDataModule) and head.max_seq_length and isinstance(length, int) \
-                    and length > head.max_seq_length:
+        evaluation = next((m for m in self._data_members() if isinstance(m, EvaluationDataModule)), None)
+        if evaluation is not None:
+            length = evaluation.max_length
+            if head.max_seq_length and length > head.max_seq_length:
                 log.warning("%s reads at most %d tokens (max_seq_length), data.evaluation.max_length is %d: sentences "
                             "longer than %d tokens are embedded otherwise than the model does; set "
                             "data.evaluation.max_length: %d", path, head.max_seq_length, length,
                             head.max_seq_length, head.max_seq_length)
+            self._check_prompt(head, evaluation, path)
         self.scorer.set_sentence_head(head)
+
+    @staticmethod
+    def _check_prompt(head: Any, evaluation: Any, path: str) -> None:
+        """A sentence-transformers model's prompts against ``data.evaluation.prompt``; the prompt's length in tokens
+        for a model that pools without it (counted as sentence-transformers counts it: the prompt tokenized alone,
+        ``<s>`` included, a closing special token not)."""
+        prompt = evaluation.prompt
+        if head.default_prompt is not None and prompt is None:
+            log.warning("%s puts the prompt %r (%r) before every input by default, and data.evaluation.prompt gives "
+                        "none: set --data.evaluation.prompt=%r to score its own embedding", path,
+                        head.default_prompt, head.default_prompt_name, head.default_prompt)
+        elif head.prompts and prompt is None:
+            log.info("%s defines the prompts %s; data.evaluation.prompt puts one before every sentence", path,
+                     head.prompts)
+        if prompt and not head.include_prompt:
+            ids = evaluation.tokenizer(prompt)["input_ids"]
+            head.prompt_length = len(ids) - int(bool(ids) and ids[-1] in evaluation.tokenizer.all_special_ids)
+            log.info("%s pools without its prompt's tokens (include_prompt: false): the first %d of each input",
+                     path, head.prompt_length)
 
     def check_trainable(self, stage: str) -> None:
         """An encoder of another architecture (:class:`~veco_lightning.models.encoder.EncoderForEvaluation`) is

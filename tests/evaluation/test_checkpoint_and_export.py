@@ -159,3 +159,52 @@ def test_sentence_transformers_pooling_needs_such_a_model(trained, tmp_path):
     checkpoint, _ = trained
     with pytest.raises(ValueError, match="sentence head of a sentence-transformers model"):
         _evaluate(checkpoint, tmp_path / "ckpt", ("--model.evaluation.pooling=sentence_transformers",))
+
+
+def test_a_prompt_gives_the_embedding_of_a_prompted_model(trained, tmp_path):
+    """``data.evaluation.prompt``: a model whose ``encode`` puts ``"query: "`` before every input by default (and
+    pools without it, ``include_prompt: false``) is embedded by ``veco-fit predict`` as ``encode`` embeds it."""
+    import glob
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    _, export = trained
+    folder = _with_dense_head(export, tmp_path / "st")
+    with open(os.path.join(folder, "config_sentence_transformers.json"), "w", encoding="utf-8") as handle:
+        json.dump({"prompts": {"query": "query: "}, "default_prompt_name": "query"}, handle)
+    pooling = os.path.join(folder, "1_Pooling", "config.json")
+    with open(pooling, encoding="utf-8") as handle:
+        settings = json.load(handle)
+    with open(pooling, "w", encoding="utf-8") as handle:
+        json.dump({**settings, "include_prompt": False}, handle)
+    run_cli([
+        "predict", "--config", os.path.join(ROOT, "configs", "eval", "tatoeba.yaml"),
+        f"--model.encoder.path={folder}", f"--data.tokenizer={folder}", f"--data.evaluation.tatoeba.root={TATOEBA}",
+        "--data.evaluation.tatoeba.languages=[deu]", "--data.evaluation.dictionaries={}",
+        "--data.evaluation.max_length=32", "--model.evaluation.pooling=sentence_transformers",
+        "--data.evaluation.prompt=query: ", f"--trainer.default_root_dir={tmp_path / 'run'}",
+        f"--model.evaluation.report_dir={tmp_path / 'eval'}",
+    ])
+    (path,) = glob.glob(str(tmp_path / "run" / "**" / "deu-eng.pt"), recursive=True)
+    ours = torch.load(path, weights_only=True)
+    model = SentenceTransformer(folder, device="cpu")
+    stem = os.path.join(TATOEBA, "tatoeba.deu-eng")
+    for side, suffix in (("src", "deu"), ("tgt", "eng")):
+        with open(f"{stem}.{suffix}", encoding="utf-8") as handle:
+            sentences = [line.rstrip("\n") for line in handle]
+        theirs = model.encode(sentences, convert_to_tensor=True, batch_size=64)  # its default prompt
+        assert torch.allclose(ours[side], theirs, atol=1e-5), (ours[side] - theirs).abs().max()
+        assert not torch.allclose(ours[side], model.encode(sentences, convert_to_tensor=True, prompt=""), atol=1e-3)
+    # veco-fit test scores it as sentence-transformers' TranslationEvaluator does (encode: the default prompt)
+    from sentence_transformers.evaluation import TranslationEvaluator
+
+    report = _evaluate(folder, tmp_path / "test", ("--model.evaluation.pooling=sentence_transformers",
+                                                   "--data.evaluation.prompt=query: "))
+    assert report["metadata"]["data"]["prompt"] == "query: "
+    with open(f"{stem}.deu", encoding="utf-8") as src, open(f"{stem}.eng", encoding="utf-8") as tgt:
+        source, target = [line.rstrip("\n") for line in src], [line.rstrip("\n") for line in tgt]
+    scores = TranslationEvaluator(source, target, batch_size=64, name="deu")(model, output_path=str(tmp_path))
+    mine = report["results"]["retrieval"]["deu-eng"]
+    assert abs(scores["deu_src2trg_accuracy"] - mine["src2tgt"]) <= 0.001 + 1e-9, (scores, mine)
+    assert abs(scores["deu_trg2src_accuracy"] - mine["tgt2src"]) <= 0.001 + 1e-9, (scores, mine)

@@ -138,7 +138,7 @@ def test_the_module_loads_the_head_for_scoring_only_and_names_a_head_it_leaves_o
     from veco_lightning.evaluation.datamodule import EvaluationDataModule
 
     data = EvaluationDataModule.__new__(EvaluationDataModule)
-    data.max_length = 64
+    data.max_length, data.prompt = 64, None
     long = module("sentence_transformers")
     long._trainer = SimpleNamespace(datamodule=SimpleNamespace(members=[data]))
     with caplog.at_level("WARNING"):
@@ -152,3 +152,65 @@ def test_the_module_loads_the_head_for_scoring_only_and_names_a_head_it_leaves_o
         plain._prepare_sentence_pooling("test")
     assert "embedding also goes through Dense, Dense" in caplog.text and "pooling: sentence_transformers" in caplog.text
     assert torch.equal(plain.scorer.pool(hidden, mask), hidden[:, 0])
+
+
+def test_pooling_without_the_prompt_matches_sentence_transformers():
+    """A ``Pooling`` with ``include_prompt: false`` leaves the prompt's tokens out, padding right or left."""
+    from sentence_transformers import models
+
+    torch.manual_seed(0)
+    hidden = torch.randn(3, 7, 4)
+    for mask in (torch.tensor([[1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0, 0]]),
+                 torch.tensor([[0, 0, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 1], [0, 0, 0, 1, 1, 1, 1]])):
+        for mode in ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"):
+            pooling = models.Pooling(4, pooling_mode=mode, include_prompt=False)
+            theirs = pooling({"token_embeddings": hidden, "attention_mask": mask, "prompt_length": 3})
+            ours = pool_tokens(hidden, mask, (mode,), prompt_length=3)
+            assert torch.allclose(ours, theirs["sentence_embedding"], atol=1e-6), (mode, mask)
+            assert not torch.allclose(ours, pool_tokens(hidden, mask, (mode,))) or mode == "lasttoken"
+
+
+def test_the_model_s_prompts_are_checked_against_the_evaluation_prompt(bert_dir, tmp_path, caplog):
+    """A default prompt the evaluation data does not give is named with the option that gives it; a model that pools
+    without its prompt leaves out as many tokens as sentence-transformers counts."""
+    from types import SimpleNamespace
+
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    from veco_lightning.evaluation.datamodule import EvaluationDataModule
+    from veco_lightning.evaluation.scorer import EvaluationOptions
+    from veco_lightning.models.encoder import EncoderSpec
+    from veco_lightning.module import VecoPretrainModule
+
+    folder = tmp_path / "st"
+    _st_model(bert_dir, folder, ("mean",))
+    (folder / "config_sentence_transformers.json").write_text(json.dumps(
+        {"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": "query"}))
+    settings = json.loads((folder / "1_Pooling" / "config.json").read_text())
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({**settings, "include_prompt": False}))
+    head = load_sentence_head(str(folder))
+    assert (head.default_prompt, head.include_prompt) == ("query: ", False)
+
+    def scored(prompt):
+        data = EvaluationDataModule.__new__(EvaluationDataModule)
+        data.max_length, data.prompt, data._tokenizer = 32, prompt, AutoTokenizer.from_pretrained(str(folder))
+        module = VecoPretrainModule(encoder=EncoderSpec(preset=None, path=str(folder)), vocab_size=None,
+                                    pad_token_id=0, evaluation=EvaluationOptions(pooling="sentence_transformers"))
+        module._trainer = SimpleNamespace(datamodule=SimpleNamespace(members=[data]))
+        module._prepare_sentence_pooling("test")
+        return module.scorer.__dict__["_sentence_head"]
+
+    with caplog.at_level("WARNING"):
+        assert scored(None).prompt_length == 0
+    assert "puts the prompt 'query: ' ('query') before every input by default" in caplog.text
+    assert "--data.evaluation.prompt='query: '" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        head = scored("passage: ")
+    assert "by default" not in caplog.text  # a prompt chosen is the user's
+    transformer = SentenceTransformer(str(folder), device="cpu")[0]
+    assert head.prompt_length == transformer._get_prompt_length("passage: ") > 1
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": {}, "default_prompt_name": "x"}))
+    with pytest.raises(ValueError, match="default_prompt_name 'x' is not one of its prompts"):
+        load_sentence_head(str(folder))

@@ -48,6 +48,11 @@ class EvaluationDataModule(TokenizedDataModule):
         on_bad_dictionary_line: ``skip`` (default) or ``error`` for malformed dictionary lines, as in training.
         max_line_chars: longest sentence (or dictionary line), in characters.
         extra_languages: language codes to accept beyond the ISO 639-1 / 639-3 codes the package knows.
+        prompt: text put before every sentence scored (both sides of every set, BUCC's sentences), as models trained
+            with an instruction read their input: ``"query: "`` for the multilingual E5 models (their advice for
+            bitext mining). Its tokens count in ``max_length``; they belong to no word (word-level scores read the
+            sentence's words). ``None``: the sentence as it is. A sentence-transformers model scored with
+            ``model.evaluation.pooling: sentence_transformers`` is checked against its default prompt.
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class EvaluationDataModule(TokenizedDataModule):
         on_bad_dictionary_line: BadLinePolicy = "skip",
         max_line_chars: int = MAX_LINE_CHARS,
         extra_languages: list[str] | None = None,
+        prompt: str | None = None,
     ) -> None:
         super().__init__(tokenizer)
         self.tatoeba = TatoebaSource(root=tatoeba) if isinstance(tatoeba, str) else tatoeba
@@ -75,6 +81,7 @@ class EvaluationDataModule(TokenizedDataModule):
         self.bucc = bucc
         self.dictionaries = dictionaries or {}
         self.max_length = max_length
+        self.prompt = prompt or None
         self.batch_size = batch_size
         self.val_max_pairs = val_max_pairs
         self.stop_words = stop_words
@@ -141,7 +148,7 @@ class EvaluationDataModule(TokenizedDataModule):
         if self.sets or self.mining_sets:
             return
         tokenizer = self.tokenizer
-        options = {"stop_words": self.stop_words, "max_word_chars": self.max_word_chars}
+        options = {"stop_words": self.stop_words, "max_word_chars": self.max_word_chars, "prompt": self.prompt}
         reading = {"on_bad_line": self.on_bad_line, "max_line_chars": self.max_line_chars,
                    "extra_languages": self.extra_languages}
         sources = self._sources()
@@ -157,7 +164,7 @@ class EvaluationDataModule(TokenizedDataModule):
                                            **options))
         for pair in self.bucc.pairs if self.bucc else []:
             self.mining_sets.append(MiningEvalSet(f"bucc-{pair}", self.bucc, pair, tokenizer, self.max_length,
-                                                  self.max_line_chars))
+                                                  self.max_line_chars, self.prompt))
 
     def _loaders(self, max_pairs: int | None) -> list[DataLoader]:
         loaders = []

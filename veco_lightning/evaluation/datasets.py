@@ -28,6 +28,36 @@ from veco_lightning.paths import resolve_path
 log = logging.getLogger(__name__)
 
 
+def prompt_tokens(tokenizer: PreTrainedTokenizerBase, prompt: str | None, max_length: int) -> int:
+    """Tokens ``prompt`` takes before a sentence; an error when it leaves no room for the sentence in
+    ``max_length`` (``<s>`` and ``</s>`` included)."""
+    if not prompt:
+        return 0
+    count = len(encode_with_offsets(tokenizer, [prompt], max_length)[0][0])
+    if count + 2 >= max_length:
+        raise ValueError(f"data.evaluation.prompt {prompt!r} takes {count} tokens, which leaves no room for the "
+                         f"sentence in data.evaluation.max_length={max_length}: raise max_length or shorten the prompt")
+    return count
+
+
+def encode_after_prompt(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int,
+                        prompt: str | None) -> list[tuple[list[int], list[int], list[tuple[int, int]]]]:
+    """``(prompt ids, sentence ids, sentence offsets)`` of each text, tokenized after ``prompt`` as one string (as
+    sentence-transformers puts a prompt before its input), cut to ``max_length`` tokens in all. The sentence's
+    offsets count from its own first character; a token that begins in the prompt and ends in the sentence is the
+    sentence's."""
+    if not prompt:
+        return [([], ids, offsets) for ids, offsets in encode_with_offsets(tokenizer, texts, max_length)]
+    start = len(prompt)
+    out = []
+    for ids, offsets in encode_with_offsets(tokenizer, [prompt + text for text in texts], max_length):
+        k = 0
+        while k < len(ids) and offsets[k][1] <= start:
+            k += 1
+        out.append((ids[:k], ids[k:], [(max(a - start, 0), b - start) for a, b in offsets[k:]]))
+    return out
+
+
 class BitextEvalSet(Dataset):
     """Tokenized pairs with the token -> unit map of each side and the dictionary synonym pairs between them.
 
@@ -46,6 +76,8 @@ class BitextEvalSet(Dataset):
         gold: Pharaoh ``(sure, possible)`` alignments, one per pair.
         stop_words: mine as training does by default (pairs of stop words only are dropped).
         max_word_chars: longest dictionary match when segmenting a side written without spaces.
+        prompt: text put before every sentence of both sides (``"query: "`` for the E5 models); its tokens are
+            encoded with the sentence but belong to no word.
     """
 
     def __init__(
@@ -61,6 +93,7 @@ class BitextEvalSet(Dataset):
         gold: list | None = None,
         stop_words: bool = True,
         max_word_chars: int = 8,
+        prompt: str | None = None,
     ) -> None:
         self.name = name
         self.src_lang, self.tgt_lang = to_iso1(src_lang), to_iso1(tgt_lang)
@@ -71,23 +104,25 @@ class BitextEvalSet(Dataset):
         if dictionary is not None:
             stops = {lang: default_stop_words(lang) for lang in (self.src_lang, self.tgt_lang)} if stop_words else None
             miner = SynonymMiner(dictionary, self.src_lang, self.tgt_lang, stops, None, max_word_chars)
-        src_enc = encode_with_offsets(tokenizer, src_texts, max_length - 2)
-        tgt_enc = encode_with_offsets(tokenizer, tgt_texts, max_length - 2)
+        prompt_tokens(tokenizer, prompt, max_length)
+        src_enc = encode_after_prompt(tokenizer, src_texts, max_length - 2, prompt)
+        tgt_enc = encode_after_prompt(tokenizer, tgt_texts, max_length - 2, prompt)
         bos, eos = boundary_ids(tokenizer)
         self.items: list[dict[str, Any]] = []
         self.words: tuple[list, list] = ([], [])  # unit spans per pair and side (heatmap labels)
         self.mined = 0  # synonym pairs the dictionary finds; those whose units both kept a token are scored
-        for i, ((src_ids, src_offsets), (tgt_ids, tgt_offsets)) in enumerate(zip(src_enc, tgt_enc)):
+        for i, ((src_prompt, src_ids, src_offsets), (tgt_prompt, tgt_ids, tgt_offsets)) in enumerate(
+                zip(src_enc, tgt_enc)):
             (src_index, src_spans), (tgt_index, tgt_spans), synonyms = self._units(
                 i, src_offsets, tgt_offsets, miner, gold is not None)
             self.words[0].append(src_spans)
             self.words[1].append(tgt_spans)
             self.items.append({
                 "index": i,
-                "src": {"input_ids": [bos, *src_ids, eos], "word_index": [-1, *src_index, -1],
-                        "num_words": len(src_spans)},
-                "tgt": {"input_ids": [bos, *tgt_ids, eos], "word_index": [-1, *tgt_index, -1],
-                        "num_words": len(tgt_spans)},
+                "src": {"input_ids": [bos, *src_prompt, *src_ids, eos],
+                        "word_index": [-1] * (1 + len(src_prompt)) + [*src_index, -1], "num_words": len(src_spans)},
+                "tgt": {"input_ids": [bos, *tgt_prompt, *tgt_ids, eos],
+                        "word_index": [-1] * (1 + len(tgt_prompt)) + [*tgt_index, -1], "num_words": len(tgt_spans)},
                 "synonyms": synonyms,
                 "gold": gold[i] if gold else None,
             })
@@ -173,7 +208,7 @@ class MiningEvalSet(Dataset):
     """The sentences of a BUCC-style task (dev and test splits, both sides), tokenized and length-sorted."""
 
     def __init__(self, name: str, source: BuccSource, pair: str, tokenizer: PreTrainedTokenizerBase,
-                 max_length: int, max_line_chars: int = MAX_LINE_CHARS) -> None:
+                 max_length: int, max_line_chars: int = MAX_LINE_CHARS, prompt: str | None = None) -> None:
         self.name = name
         self.pair = pair
         self.splits: list[BuccSplit] = []
@@ -202,9 +237,11 @@ class MiningEvalSet(Dataset):
                     raise BadInputError(f"{path}: sentence id {empty[0]!r} has an empty sentence; give every id a "
                                         "sentence, or remove the id (and its gold pairs)")
         self.items = []
+        prompt_tokens(tokenizer, prompt, max_length)
         for split_id, split in enumerate(self.splits):
             for side, sentences in enumerate((split.src_sents, split.trg_sents)):
-                ids = tokenizer(sentences, truncation=True, max_length=max_length)["input_ids"]
+                texts = [(prompt or "") + text for text in sentences]  # the prompt, if any, before each sentence
+                ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
                 self.items.extend({"key": (split_id, side), "index": i, "input_ids": x} for i, x in enumerate(ids))
         self.items.sort(key=lambda item: -len(item["input_ids"]))
         if self.shared:

@@ -233,7 +233,7 @@ def describe_data(data: Any) -> dict[str, Any] | None:
               for task in data.mining_sets
               for split, name, role in zip(task.splits, split_names, ("threshold", "reported"))]
     return {"tokenizer": _local(getattr(data, "tokenizer_name", None)), "max_length": data.max_length,
-            "sets": sets, "mining": mining}
+            "prompt": getattr(data, "prompt", None), "sets": sets, "mining": mining}
 
 
 # -------------------------------------------------------------------------------------------------------- reporter

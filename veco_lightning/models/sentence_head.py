@@ -40,16 +40,25 @@ _FILES = ["modules.json", "sentence_bert_config.json", "config_sentence_transfor
           "*/model.safetensors", "*/pytorch_model.bin"]  # what a Hub model's head needs (not its encoder weights)
 
 
-def pool_tokens(hidden: torch.Tensor, attention_mask: torch.Tensor, modes: tuple[str, ...]) -> torch.Tensor:
+def pool_tokens(hidden: torch.Tensor, attention_mask: torch.Tensor, modes: tuple[str, ...],
+                prompt_length: int = 0) -> torch.Tensor:
     """``(B, L, D)`` -> ``(B, D * len(modes))``: the token states pooled by each of sentence-transformers' modes
-    (over the tokens of ``attention_mask``, padding left or right), concatenated in the order given."""
+    (over the tokens of ``attention_mask``, padding left or right), concatenated in the order given.
+
+    ``prompt_length``: leave out the first that many real tokens (a model whose ``Pooling`` has ``include_prompt:
+    false`` pools without its prompt's tokens; as sentence-transformers does, ``cls`` then reads the first token
+    after them, and ``weightedmean``'s weights still count from the first real token)."""
+    first = attention_mask.to(torch.int).argmax(dim=1)  # (B,): the first real token (0 with right padding)
+    if prompt_length:
+        positions = torch.arange(attention_mask.shape[1], device=attention_mask.device).unsqueeze(0)
+        attention_mask = attention_mask.masked_fill(positions < (first + prompt_length).unsqueeze(1), 0)
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
     length = hidden.shape[1]
-    first = attention_mask.to(torch.int).argmax(dim=1)  # (B,): the first real token (0 with right padding)
+    rows = torch.arange(hidden.shape[0], device=hidden.device)
     out = []
     for mode in modes:
         if mode == "cls":
-            out.append(hidden[torch.arange(hidden.shape[0], device=hidden.device), first])
+            out.append(hidden[rows, attention_mask.to(torch.int).argmax(dim=1)])
         elif mode == "max":
             out.append(hidden.masked_fill(mask == 0, float("-inf")).max(dim=1).values)
         elif mode in ("mean", "mean_sqrt_len_tokens"):
@@ -61,7 +70,7 @@ def pool_tokens(hidden: torch.Tensor, attention_mask: torch.Tensor, modes: tuple
             out.append((hidden * weighted).sum(dim=1) / weighted.sum(dim=1).clamp(min=1e-9))
         elif mode == "lasttoken":
             last = length - 1 - attention_mask.flip(1).to(torch.int).argmax(dim=1)  # (B,)
-            out.append((hidden * mask)[torch.arange(hidden.shape[0], device=hidden.device), last])
+            out.append((hidden * mask)[rows, last])
         else:
             raise ValueError(f"unknown sentence-transformers pooling mode {mode!r}: one of {POOLING_MODES}")
     return torch.cat(out, dim=-1)
@@ -91,17 +100,28 @@ class SentenceHead(nn.Module):
     sentence embedding from its ``Transformer`` module's token states. Computed in float32."""
 
     def __init__(self, modes: tuple[str, ...], dense: list[_Dense], normalize: bool, layer: int | None = None,
-                 max_seq_length: int | None = None) -> None:
+                 max_seq_length: int | None = None, include_prompt: bool = True,
+                 prompts: dict[str, str] | None = None, default_prompt_name: str | None = None) -> None:
         super().__init__()
         self.modes = modes
         self.dense = nn.ModuleList(dense)
         self.normalize = normalize
         self.layer = layer  # the hidden layer its Transformer module gives (None: the last)
         self.max_seq_length = max_seq_length  # the tokens its Transformer module reads (None: not set)
+        self.include_prompt = include_prompt  # its Pooling pools the prompt's tokens too
+        self.prompts = dict(prompts or {})  # config_sentence_transformers.json: name -> text
+        self.default_prompt_name = default_prompt_name  # the prompt its encode() puts before every input
+        self.prompt_length = 0  # tokens of the prompt the inputs start with (set with the prompt; see pool_tokens)
+
+    @property
+    def default_prompt(self) -> str | None:
+        """The text its ``encode`` puts before every input when no prompt is named (``None``: none)."""
+        return self.prompts.get(self.default_prompt_name) if self.default_prompt_name else None
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         with torch.autocast(hidden.device.type, enabled=False):  # float32 under bf16-mixed too
-            vectors = pool_tokens(hidden.float(), attention_mask, self.modes)
+            vectors = pool_tokens(hidden.float(), attention_mask, self.modes,
+                                  0 if self.include_prompt else self.prompt_length)
             for layer in self.dense:
                 vectors = layer(vectors)
             return nn.functional.normalize(vectors, p=2, dim=-1) if self.normalize else vectors
@@ -127,12 +147,13 @@ def load_sentence_head(path: str) -> SentenceHead:
         raise ValueError(f"{path!r}: its sentence-transformers modules are {kinds}; model.evaluation.pooling: "
                          "sentence_transformers reads models of a Transformer, then Pooling, Dense and Normalize")
     modes: tuple[str, ...] | None = None
+    include_prompt = True
     dense: list[_Dense] = []
     normalize = False
     for module, kind in zip(modules[1:], kinds[1:]):
         where = os.path.join(folder, str(module.get("path", "")))
         if kind == "Pooling" and modes is None:
-            modes = _pooling_modes(where)
+            modes, include_prompt = _pooling_modes(where)
         elif kind == "Dense" and modes is not None and not normalize:
             dense.append(_dense(where))
         elif kind == "Normalize" and modes is not None:
@@ -143,7 +164,13 @@ def load_sentence_head(path: str) -> SentenceHead:
                 f"sentence_transformers computes Transformer -> Pooling -> Dense ... -> Normalize only (not {kind} "
                 "there): score the Transformer's states with pooling 'mean' or 'cls' instead")
     transformer = _read_json(os.path.join(folder, str(modules[0].get("path", "")), "sentence_bert_config.json"))
-    _warn_about_inputs(folder, path, transformer)
+    _warn_about_inputs(path, transformer)
+    settings = _read_json(os.path.join(folder, "config_sentence_transformers.json"))
+    prompts = settings.get("prompts") if isinstance(settings.get("prompts"), dict) else {}
+    default_prompt_name = settings.get("default_prompt_name") or None
+    if default_prompt_name is not None and default_prompt_name not in prompts:
+        raise ValueError(f"{folder}/config_sentence_transformers.json: default_prompt_name {default_prompt_name!r} "
+                         f"is not one of its prompts {sorted(prompts)}")
     # a Transformer module loaded with fewer layers (config_args / config_kwargs: {num_hidden_layers: n}, as this
     # package's exports of a middle layer are) gives hidden state n of the full encoder
     overrides = transformer.get("config_kwargs") or transformer.get("config_args") or {}
@@ -156,7 +183,8 @@ def load_sentence_head(path: str) -> SentenceHead:
         length = tokenizer.get("model_max_length")
         length = length if isinstance(length, int) and length < 1_000_000 else None  # "no limit" is 1e30
     head = SentenceHead(modes or ("mean",), dense, normalize, int(layer) if layer is not None else None,
-                        int(length) if isinstance(length, int) else None)
+                        int(length) if isinstance(length, int) else None, include_prompt,
+                        {str(k): str(v) for k, v in prompts.items()}, default_prompt_name)
     log.info("sentence embedding of %s: %s pooling%s%s", path, "+".join(head.modes),
              "".join(f", Dense {d.linear.in_features}->{d.linear.out_features} {type(d.activation).__name__}"
                      for d in dense), ", normalised" if normalize else "")
@@ -189,7 +217,8 @@ def _read_json(path: str) -> dict[str, Any]:
     return value
 
 
-def _pooling_modes(folder: str) -> tuple[str, ...]:
+def _pooling_modes(folder: str) -> tuple[tuple[str, ...], bool]:
+    """The modes of a ``Pooling`` module, and whether it pools the prompt's tokens (``include_prompt``)."""
     config = _read_json(os.path.join(folder, "config.json"))
     mode = config.get("pooling_mode")
     if mode is None:
@@ -200,10 +229,7 @@ def _pooling_modes(folder: str) -> tuple[str, ...]:
     unknown = [m for m in modes if m not in POOLING_MODES]
     if unknown:
         raise ValueError(f"{folder}/config.json: pooling mode(s) {unknown}, not one of {POOLING_MODES}")
-    if config.get("include_prompt") is False:
-        log.warning("%s pools without the prompt's tokens; the package gives no prompt, so all tokens are pooled",
-                    folder)
-    return modes
+    return modes, config.get("include_prompt", True) is not False
 
 
 def _activation(name: Any, folder: str) -> nn.Module:
@@ -248,12 +274,9 @@ def _dense(folder: str) -> _Dense:
     return layer
 
 
-def _warn_about_inputs(folder: str, path: str, transformer: dict[str, Any]) -> None:
-    """What the model does to its input that the package's data pipeline does not: lower-casing, prompts."""
+def _warn_about_inputs(path: str, transformer: dict[str, Any]) -> None:
+    """What the model does to its input that the package's data pipeline does not: lower-casing. (Its prompt is
+    data.evaluation.prompt's, checked where the data is known.)"""
     if transformer.get("do_lower_case"):
         log.warning("%s lower-cases its input (sentence_bert_config.json: do_lower_case); the package's tokenizer "
                     "gets the text as it is: lower-case the evaluation data to score the model's own embedding", path)
-    settings = _read_json(os.path.join(folder, "config_sentence_transformers.json"))
-    if settings.get("default_prompt_name"):
-        log.warning("%s puts the prompt %r before every input by default; the package gives none", path,
-                    settings["default_prompt_name"])
