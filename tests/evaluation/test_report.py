@@ -3,6 +3,7 @@
 import json
 import logging
 import math
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -101,6 +102,40 @@ class _ImageLogger:
         self.images[tag] = step
 
 
+def _wandb_and_mlflow():
+    """Lightning's W&B and MLflow loggers with the calls that would reach their services recorded instead."""
+    from lightning.pytorch.loggers import MLFlowLogger, WandbLogger
+
+    class Wandb(WandbLogger):
+        def __init__(self):
+            self.images = {}
+
+        def log_image(self, key, images, step=None, **kwargs):
+            assert len(images) == 1 and str(images[0]).endswith(".png") and os.path.isfile(images[0])
+            self.images[key] = step
+
+    class Client:
+        def __init__(self):
+            self.artifacts = []
+
+        def log_artifact(self, run_id, local_path, artifact_path=None):
+            self.artifacts.append((run_id, os.path.basename(local_path), artifact_path))
+
+    class MLflow(MLFlowLogger):
+        def __init__(self):
+            self.client = Client()
+
+        @property
+        def experiment(self):
+            return self.client
+
+        @property
+        def run_id(self):
+            return "run-1"
+
+    return Wandb(), MLflow()
+
+
 def test_reporter_writes_metadata_heatmap_and_logs_every_picture(tmp_path, tokenizer_dir, corpus_dir, caplog):
     """The reporter of a test run (stand-in module and trainer, a real evaluation datamodule): where the weights come
     from, the sets and their sizes, the options; each picture in the report and in the image logger."""
@@ -119,13 +154,14 @@ def test_reporter_writes_metadata_heatmap_and_logs_every_picture(tmp_path, token
     options = EvaluationOptions(report_dir=str(tmp_path / "eval"), heatmap_set="zh-en", heatmap_pair=1)
     embedding = torch.nn.Embedding(data.vocab_size, 8)
     images = _ImageLogger()
+    wandb, mlflow = _wandb_and_mlflow()
     module = SimpleNamespace(
         trainer=SimpleNamespace(datamodule=data, ckpt_path=str(ckpt), is_global_zero=True, log_dir=None,
                                 default_root_dir=str(tmp_path)),
         hparams={"encoder": EncoderSpec(preset="tiny"), "tokenizer": str(tokenizer_dir)},
         scorer=CrossLingualScorer(options), global_step=42, device=torch.device("cpu"),
         encode_layer=lambda ids, mask: embedding(ids), loggers=[SimpleNamespace(experiment=images),
-                                                                SimpleNamespace(experiment=object())],
+                                                                SimpleNamespace(experiment=object()), wandb, mlflow],
     )
     reporter = EvaluationReporter(module, "test")
     results = {"retrieval": {"zh-en": {"src2tgt": 0.5, "tgt2src": 0.25, "pairs": 64}},
@@ -150,6 +186,10 @@ def test_reporter_writes_metadata_heatmap_and_logs_every_picture(tmp_path, token
     assert f"![heatmap]({heatmap.name})" in (tmp_path / "eval" / "results.md").read_text(encoding="utf-8")
     assert images.images == {f"test/{key}": 42 for key in ("retrieval_bars", "synonym_bars", "mining_bars",
                                                           "heatmap")}
+    assert wandb.images == images.images
+    assert sorted(mlflow.client.artifacts) == [
+        ("run-1", name, "test/step-42") for name in ("mining_f1.png", "retrieval_accuracy.png",
+                                                     "synonym_accuracy.png", heatmap.name)]
     # heatmap_set null draws none; a set the data does not have says so
     pairs = len(sentences("zh"))
     for chosen, pair, warning in ((None, 0, None), ("de-en", 0, "heatmap_set 'de-en' names none of the evaluation "

@@ -449,16 +449,28 @@ class EvaluationReporter:
         )
 
     def _to_logger(self, paths: Mapping[str, str]) -> None:
-        """Every picture to every logger that takes images (TensorBoard's ``add_image``)."""
-        loggers = getattr(self.module, "loggers", None) or [getattr(self.module, "logger", None)]
-        experiments = [e for e in (getattr(lg, "experiment", None) for lg in loggers if lg is not None)
-                       if callable(getattr(e, "add_image", None))]
-        if not experiments:
+        """Every picture to every logger that takes images: TensorBoard's ``add_image``, Weights & Biases'
+        ``log_image``, MLflow's run artifacts (``<stage>/step-<step>/<file>.png``)."""
+        loggers = [lg for lg in getattr(self.module, "loggers", None) or [getattr(self.module, "logger", None)]
+                   if lg is not None]
+        pictures = {f"{self.stage}/{key}": path for key, path in paths.items() if path.endswith(".png")}
+        if not pictures:
             return
-        import matplotlib.image
+        from lightning.pytorch.loggers import MLFlowLogger, WandbLogger
 
-        for key, path in paths.items():
-            if path.endswith(".png"):
-                image = matplotlib.image.imread(path)[..., :3]  # (H, W, 3), RGBA without alpha
-                for experiment in experiments:
-                    experiment.add_image(f"{self.stage}/{key}", image, self.module.global_step, dataformats="HWC")
+        step = self.module.global_step
+        image_of: dict[str, Any] = {}
+        for logger in loggers:
+            if isinstance(logger, WandbLogger):
+                for key, path in pictures.items():
+                    logger.log_image(key=key, images=[path], step=step)
+            elif isinstance(logger, MLFlowLogger):
+                for path in pictures.values():
+                    logger.experiment.log_artifact(logger.run_id, path, f"{self.stage}/step-{step}")
+            elif callable(getattr(getattr(logger, "experiment", None), "add_image", None)):
+                import matplotlib.image
+
+                for key, path in pictures.items():
+                    if key not in image_of:
+                        image_of[key] = matplotlib.image.imread(path)[..., :3]  # (H, W, 3), RGBA without alpha
+                    logger.experiment.add_image(key, image_of[key], step, dataformats="HWC")
