@@ -4,6 +4,7 @@ test writes in each standard format), and the pieces that make predictions exact
 import json
 import os
 import shutil
+import warnings
 from dataclasses import replace
 
 import pytest
@@ -322,8 +323,12 @@ def test_suite_runs_tasks_and_fills_the_table(encoder_dir, tmp_path, capsys):
     for side in ("predictions", "labels"):  # an earlier run's task, which this suite does not run: not scored
         (tmp_path / "out" / side / "pawsx").mkdir(parents=True)
         (tmp_path / "out" / side / "pawsx" / "test-en.tsv").write_text("1\n0\n", encoding="utf-8")
-    scores = main(["suite", "--config", str(tmp_path / "suite.yaml"), f"--encoder={encoder_dir}",
-                   f"--output_dir={tmp_path / 'out'}"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = main(["suite", "--config", str(tmp_path / "suite.yaml"), f"--encoder={encoder_dir}",
+                       f"--output_dir={tmp_path / 'out'}"])
+    # each part runs with its own arguments, whatever the process's command line (here pytest's)
+    assert not [w for w in caught if "args parameter" in str(w.message)]
     assert set(scores["tasks"]) == {"xnli", "tatoeba"}  # udpos has no data: skipped; pawsx is not this run's
     assert scores["metadata"]["left_out"] == ["pawsx"]
     assert "Not scored: pawsx" in capsys.readouterr().out

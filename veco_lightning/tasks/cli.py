@@ -15,7 +15,9 @@ skip), writing predictions in XTREME's submission layout.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from veco_lightning.tasks.xtreme_cli import XtremeCLI
@@ -101,4 +103,15 @@ def suite_main(args: list[str] | None = None) -> dict:
 
     suite = Suite(list(config.tasks), list(config.args), dict(config.task_args), config.retrieval,
                   list(config.retrieval_args), config.export_models, list(config.seeds), config.resume)
-    return run_suite(suite, config.encoder, config.output_dir, run_cli, run_veco_fit)
+    return run_suite(suite, config.encoder, config.output_dir, _with_own_args(run_cli),
+                     _with_own_args(run_veco_fit))
+
+
+def _with_own_args(run: Callable[[list[str]], Any]) -> Callable[[list[str]], Any]:
+    """``run`` for one part of a suite, without LightningCLI's warning that it got arguments besides the command
+    line's (each part runs in this process with its own arguments: the suite's command line is not meant for it)."""
+    def call(args: list[str]) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+            return run(args)
+    return call
