@@ -78,6 +78,16 @@ def test_mock_submission_reproduces_xtremes_averages_exactly():
     assert scores["overall"] is None
 
 
+def test_averages_add_left_to_right_on_every_python():
+    """XTREME's figures were made with ``sum()`` before Python 3.12, which rounds each addition; from 3.12 ``sum()``
+    compensates the rounding (PAN-X's F1 on the mock submission would end ...506, not XTREME's ...652)."""
+    from veco_lightning.tasks.metrics import mean_in_order
+
+    values = [1e16, 1.0, -1e16]
+    assert mean_in_order(values) == 0.0  # 1e16 + 1.0 rounds to 1e16
+    assert mean_in_order(iter([57.1, 50.0, 33.3])) == (57.1 + 50.0 + 33.3) / 3
+
+
 @needs_mock
 def test_score_command_writes_json_and_markdown(tmp_path, capsys):
     output = tmp_path / "out" / "scores.json"

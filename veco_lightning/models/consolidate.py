@@ -33,6 +33,7 @@ import glob
 import importlib.util
 import logging
 import os
+import pathlib
 import pickle
 import re
 import sys
@@ -108,8 +109,9 @@ class _MetadataUnpickler(pickle.Unpickler):
              and (dataclasses.is_dataclass(found) or issubclass(found, enum.Enum)))
             or (module == "torch" and (found is torch.Size or isinstance(found, (torch.dtype, torch.layout))))
             or (module == "torch.serialization" and name == "_get_layout")
-            or (module == "pathlib" and name in ("Path", "PosixPath", "WindowsPath", "PurePosixPath",
-                                                 "PureWindowsPath"))
+            or (module.partition(".")[0] == "pathlib"  # pathlib._local from Python 3.13
+                and any(found is cls for cls in (pathlib.Path, pathlib.PosixPath, pathlib.WindowsPath,
+                                                 pathlib.PurePosixPath, pathlib.PureWindowsPath)))
             or (module == "collections" and name == "OrderedDict")
         )
         if not allowed:

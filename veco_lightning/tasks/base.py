@@ -21,6 +21,7 @@ from veco_lightning.models.encoder import usable_length
 from veco_lightning.optim import clip_gradients, note_parameter_shapes, schedule_length, weight_decay_groups
 from veco_lightning.tasks.backbone import load_task_encoder
 from veco_lightning.tasks.datamodule import TaskSet
+from veco_lightning.tasks.metrics import mean_in_order
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class XtremeTask(LightningModule):
         if not results:
             return
         for name in next(iter(results.values())):
-            average = sum(r[name] for r in results.values()) / len(results)
+            average = mean_in_order(r[name] for r in results.values())
             self.log(f"val/{name}", average, prog_bar=name == self.metric, sync_dist=False)
 
     def on_test_epoch_end(self) -> None:
@@ -257,7 +258,7 @@ def mean_scores(scores: dict[str, dict[str, float]], prefix: str) -> dict[str, f
     """``<prefix><metric>``: each metric's mean over the sets of ``scores`` (none when it is empty)."""
     if not scores:
         return {}
-    return {f"{prefix}{key}": sum(s[key] for s in scores.values()) / len(scores) for key in next(iter(scores.values()))}
+    return {f"{prefix}{key}": mean_in_order(s[key] for s in scores.values()) for key in next(iter(scores.values()))}
 
 
 # The averages' rows in the printed table, by the prefix of their names.

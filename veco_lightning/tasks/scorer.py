@@ -33,7 +33,8 @@ a label file that is not SQuAD v1.1 (a question without context, question text o
 XTREME names the group ``structured_prediction`` ``tagging`` and ``overall`` ``all_task``; it sums the overall score
 over a ``set`` of tasks, so its last bits depend on the string hash seed (62.17319850507246 for 27 of 40 seeds tried,
 …48 for the others, on its full mock submission); here it is the correctly rounded sum (``math.fsum``), …46 there.
-Task and group averages are summed in XTREME's list order and equal its figures bit for bit.
+Task and group averages are summed in XTREME's list order, left to right
+(:func:`~veco_lightning.tasks.metrics.mean_in_order`, on every Python), and equal its figures bit for bit.
 
 Example:
     ``veco-xtreme score --predictions runs/xtreme/predictions --labels xtreme_labels --output scores.json``
@@ -56,7 +57,14 @@ from veco_lightning.tasks.formats import (
     read_squad,
     read_tagging_labels,
 )
-from veco_lightning.tasks.metrics import accuracy, bucc_scores, qa_scores, span_scores, token_accuracy
+from veco_lightning.tasks.metrics import (
+    accuracy,
+    bucc_scores,
+    mean_in_order,
+    qa_scores,
+    span_scores,
+    token_accuracy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +136,7 @@ def score_language(task: str, prediction_file: str, label_file: str, language: s
 
 
 def _averages(task: str, metrics: dict[str, dict[str, float]]) -> dict[str, float]:
-    averages = {f"avg_{name}": sum(values.values()) / len(values) for name, values in metrics.items()}
+    averages = {f"avg_{name}": mean_in_order(values.values()) for name, values in metrics.items()}
     if task in QA_TASKS:
         averages["avg_metric"] = (averages["avg_exact_match"] + averages["avg_f1"]) / 2
     else:
@@ -182,7 +190,7 @@ def score_task(task: str, predictions: str, labels: str, allow_missing: bool = F
     extra_scores: dict[str, Any] = dict(extras)
     if "token_accuracy" in extras:
         values = extras["token_accuracy"]
-        extra_scores["avg_token_accuracy"] = sum(values.values()) / len(values)
+        extra_scores["avg_token_accuracy"] = mean_in_order(values.values())
     return {"metrics": metrics, "averages": _averages(task, metrics), "extra": extra_scores,
             "languages": {"scored": scored, "missing": missing, "ignored": ignored}, "complete": not missing}
 
@@ -229,7 +237,7 @@ def score_folders(predictions: str, labels: str, allow_missing: bool = False,
         raise ValueError(f"no XTREME task folder in both {predictions} and {labels} (found {sorted(found_pred)} and "
                          f"{sorted(found_gold)}); tasks: {', '.join(XTREME_TASK_LANGUAGES)}")
     complete = {task for task, score in tasks.items() if score["complete"]}
-    groups = {group: sum(tasks[t]["averages"]["avg_metric"] for t in members) / len(members)
+    groups = {group: mean_in_order(tasks[t]["averages"]["avg_metric"] for t in members)
               for group, members in XTREME_GROUPS.items() if complete.issuperset(members)}
     overall = None
     if complete == set(XTREME_TASK_LANGUAGES):
