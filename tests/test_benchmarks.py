@@ -397,3 +397,18 @@ def test_gpu_benchmark_keeps_the_figures_of_measurements_that_did_not_fail(tmp_p
     assert list(record["median_tokens_per_s"]) == ["MLM tiny bf16-mixed single"]
     assert "Unknown encoder preset" in record["failed"]["MLM no-such-preset bf16-mixed single"][0]
     assert "| MLM no-such-preset bf16-mixed single | failed: ValueError" in result.stdout + result.stderr
+
+
+def test_activation_checkpointing_benchmark_measures_both_steps_with_the_same_losses(tmp_path):
+    out = tmp_path / "ac.json"
+    result = subprocess.run([sys.executable, os.path.join("benchmarks", "activation_checkpointing.py"), "--preset",
+                             "tiny", "--batch-size", "2", "--seq-len", "32", "--steps", "1", "--runs", "1",
+                             "--idle-wait", "0", "--retries", "0", "--output", str(out)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    (one,) = figures["rounds"]
+    assert one["without"]["losses"] == one["activation_checkpointing"]["losses"]  # same weights, batches, masks
+    assert len(one["without"]["losses"]) == 2 and figures["median_tokens_per_s"]["activation_checkpointing"] > 0
+    assert "| activation_checkpointing |" in result.stdout

@@ -14,14 +14,14 @@ import torch
 VOCAB, LENGTH, CLIP = 120, 16, 1e-3
 
 
-def _module():
+def _module(activation_checkpointing=False):
     from veco_lightning.models.encoder import EncoderSpec
     from veco_lightning.module import VecoPretrainModule
 
     torch.manual_seed(0)
     no_dropout = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
     return VecoPretrainModule(encoder=EncoderSpec(preset="tiny", max_length=LENGTH, overrides=no_dropout),
-                              vocab_size=VOCAB, pad_token_id=1)
+                              vocab_size=VOCAB, pad_token_id=1, activation_checkpointing=activation_checkpointing)
 
 
 def _batch():
@@ -61,14 +61,14 @@ def _reference(out):
                 "grads": {name: p.grad for name, p in module.named_parameters() if p.grad is not None}}, out)
 
 
-def _fsdp_worker(rank, world_size, sharding, out):
+def _fsdp_worker(rank, world_size, sharding, out, activation_checkpointing=False):
     from lightning.pytorch.plugins.precision import FSDPPrecision
     from lightning.pytorch.strategies.strategy import _ForwardRedirection
     from torch.distributed.fsdp import FullyShardedDataParallel, ShardingStrategy
     from torch.distributed.fsdp.wrap import ModuleWrapPolicy
     from transformers.models.xlm_roberta.modeling_xlm_roberta import XLMRobertaLayer
 
-    module = _module()
+    module = _module(activation_checkpointing)
     model = FullyShardedDataParallel(module, auto_wrap_policy=ModuleWrapPolicy({XLMRobertaLayer}),
                                      sharding_strategy=ShardingStrategy[sharding], device_id=torch.device("cpu"),
                                      use_orig_params=True)
@@ -86,10 +86,12 @@ def _fsdp_worker(rank, world_size, sharding, out):
         torch.save({"norm": logged["train/grad_norm"], "grads": grads, "decayed": _decayed(module, optimizer)}, out)
 
 
-@pytest.mark.parametrize("sharding", ["FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD"])
+@pytest.mark.parametrize("sharding", ["FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD", "FULL_SHARD+checkpointing"])
 def test_fsdp_clips_logs_the_norm_and_decays_the_matrices_of_the_whole_model(tmp_path, sharding):
+    """(``+checkpointing``: each shard unit's layer recomputed in the backward pass, the same gradients.)"""
     _reference(tmp_path / "one.pt")
-    gloo.spawn(_fsdp_worker, (sharding, str(tmp_path / "fsdp.pt")))
+    sharding, _, checkpointing = sharding.partition("+")
+    gloo.spawn(_fsdp_worker, (sharding, str(tmp_path / "fsdp.pt"), bool(checkpointing)))
     one, fsdp = (torch.load(tmp_path / name, weights_only=True) for name in ("one.pt", "fsdp.pt"))
     assert fsdp["decayed"] == one["decayed"] and len(one["decayed"]) > 10  # matrices and embeddings, not 1-D shards
     assert fsdp["norm"] == pytest.approx(one["norm"], rel=1e-5)

@@ -20,6 +20,13 @@ _HARMLESS = (
 )
 
 
+class _DropCacheNote(logging.Filter):
+    """transformers' note that activation checkpointing turns the key/value cache off: an encoder keeps none."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "incompatible with gradient checkpointing" not in record.getMessage()
+
+
 class _DropTips(logging.Filter):
     """Lightning's advertisements ("💡 Tip: ... litlogger / litmodels")."""
 
@@ -56,6 +63,10 @@ def configure_logging(level: int = logging.INFO, libraries: bool = True) -> None
         datasets.utils.logging.set_verbosity_warning()
     except ImportError:  # pragma: no cover - datasets is a dependency
         pass
+    for name in ("transformers.utils.generic", "transformers.modeling_layers"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropCacheNote) for f in logger.filters):
+            logger.addFilter(_DropCacheNote())
     try:
         import transformers
 

@@ -20,7 +20,7 @@ from veco_lightning.hardware import check_cpu_precision
 from veco_lightning.logs import progress_bar_shown
 from veco_lightning.losses.masked_lm import IGNORE_INDEX, MaskedLMLoss
 from veco_lightning.models.dropout import ATTENTION
-from veco_lightning.models.encoder import EncoderSpec, build_encoder, usable_length
+from veco_lightning.models.encoder import EncoderSpec, build_encoder, enable_activation_checkpointing, usable_length
 from veco_lightning.models.heads import (
     SequenceAlignmentHead,
     SequenceContrastOptions,
@@ -126,6 +126,13 @@ class VecoPretrainModule(LightningModule):
             ``None`` (default): 64 when the step computes in bf16 / fp16 on the CPU, where oneDNN plans its kernels
             per shape and a row count that changes every step re-plans them (the VECO (d) step in bf16 ran
             1.26x faster with it on an AMX Xeon), 1 otherwise; ``1``: exact row counts.
+        activation_checkpointing: keep only each transformer layer's input in the forward pass and recompute the
+            layer's activations when the backward pass reaches it (transformers' activation checkpointing,
+            non-reentrant): the activation memory of one layer at a time instead of all of them, for a second forward
+            pass of the layers (about a third more compute). For large shapes, long blocks or large batches on a
+            device with little memory; composes with DDP, FSDP, ``grad_cache_chunk``, bf16 and ``compile``. Exact:
+            the same loss and gradients (the dropout masks are drawn again from the saved random state; tested).
+            See ``benchmarks/activation_checkpointing.py``.
     """
 
     def __init__(
@@ -149,6 +156,7 @@ class VecoPretrainModule(LightningModule):
         fused_lm_loss: bool = True,
         unpad: bool = True,
         row_multiple: int | None = None,
+        activation_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
@@ -158,6 +166,8 @@ class VecoPretrainModule(LightningModule):
         if self.encoder_spec.path is not None:
             self.hparams["encoder"] = replace(self.encoder_spec, path=recorded_path(self.encoder_spec.path))
         self.model = build_encoder(self.encoder_spec, vocab_size, pad_token_id)
+        if activation_checkpointing:
+            enable_activation_checkpointing(self.model)
         self.loss_weights = {objective: 1.0 for objective in OBJECTIVES}
         unknown = set(loss_weights or {}) - set(OBJECTIVES)
         if unknown:  # a misspelt key would leave its objective at 1.0 and weigh nothing itself
@@ -246,14 +256,15 @@ class VecoPretrainModule(LightningModule):
             pad_id = self.model.config.pad_token_id
             outputs = self.encoder(input_ids=packed.pack(inputs["input_ids"], pad_id),
                                    position_ids=packed.pack(positions, pad_id), output_hidden_states=wanted != {-1},
-                                   packed_rows=packed)
+                                   packed_rows=packed, use_cache=False)
             if wanted == {-1}:
                 return {-1: packed.unpack(outputs.last_hidden_state)}
             return {layer: packed.unpack(select_layer(outputs.hidden_states, layer)) for layer in wanted}
         # Without pad positions no mask is needed: none given, transformers does not ask the device whether the mask
         # is all ones (a synchronisation).
         outputs = self.encoder(input_ids=inputs["input_ids"], attention_mask=None if full else inputs["attention_mask"],
-                               position_ids=inputs.get("position_ids"), output_hidden_states=wanted != {-1})
+                               position_ids=inputs.get("position_ids"), output_hidden_states=wanted != {-1},
+                               use_cache=False)  # an encoder keeps no key/value cache (nor asks, when checkpointed)
         if wanted == {-1}:
             return {-1: outputs.last_hidden_state}
         return {layer: select_layer(outputs.hidden_states, layer) for layer in wanted}

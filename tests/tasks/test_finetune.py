@@ -637,6 +637,32 @@ def test_fine_tuning_uses_dropout(encoder_dir):
     assert build_encoder(EncoderSpec(preset=None, path=str(encoder_dir))).training  # continued pre-training too
 
 
+@pytest.mark.parametrize("which", ["xlmr", "bert"])
+def test_fine_tuning_with_activation_checkpointing(which, encoder_dir, bert_dir):
+    """``model.activation_checkpointing``: the encoder's layers are recomputed in the backward pass, with the same
+    gradients (dropout on)."""
+    from veco_lightning.tasks import SequenceClassificationTask
+
+    path = str(encoder_dir if which == "xlmr" else bert_dir)
+    ids = torch.randint(5, 100, (4, 16), generator=torch.Generator().manual_seed(0))
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        task = SequenceClassificationTask(encoder=path, task="xnli", activation_checkpointing=checkpointing)
+        runs = []
+        for module in task.model.modules():
+            if module.__class__.__name__.endswith("Attention") and hasattr(module, "self"):
+                module.register_forward_pre_hook(lambda *args, runs=runs: runs.append(1))
+        torch.manual_seed(1)
+        labels = torch.tensor([0, 1, 2, 0])
+        task.model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss.backward()
+        grads.append(({n: p.grad for n, p in task.model.named_parameters() if p.grad is not None}, len(runs)))
+    (plain, runs), (checkpointed, checkpointed_runs) = grads
+    assert runs == 2 and checkpointed_runs == 4  # both layers ran again in the backward pass
+    for name, grad in plain.items():
+        torch.testing.assert_close(checkpointed[name], grad, rtol=1e-6, atol=1e-8)
+
+
 def test_task_data_errors_name_the_data_options_and_come_before_training(encoder_dir, tmp_path):
     """Through veco-xtreme the readers' fixes name options of the data section (not the readers' own arguments),
     QA's bad questions skip with data.on_bad_line, and every test file is read at setup("fit"), before training."""

@@ -140,6 +140,17 @@ def check_overrides(overrides: dict[str, Any], config_class: type) -> None:
                          f"max_position_embeddings")
 
 
+def enable_activation_checkpointing(model: nn.Module) -> None:
+    """Recompute each transformer layer in the backward pass (transformers' activation checkpointing, with torch's
+    non-reentrant checkpoint: keyword arguments such as the packed rows pass through, and the random state is replayed
+    so that dropout draws the same masks)."""
+    options = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers 5
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=options)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=options)
+
+
 def build_encoder(spec: EncoderSpec, vocab_size: int | None = None,
                   pad_token_id: int = 1) -> XLMRobertaForMaskedLM | EncoderForEvaluation:
     """Build a fresh preset encoder, or load one for continued pre-training or evaluation: a Hugging Face directory

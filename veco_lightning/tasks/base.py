@@ -17,7 +17,7 @@ from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
 from veco_lightning.hardware import check_cpu_precision
 from veco_lightning.logs import progress_bar_shown
-from veco_lightning.models.encoder import usable_length
+from veco_lightning.models.encoder import enable_activation_checkpointing, usable_length
 from veco_lightning.optim import clip_gradients, note_parameter_shapes, schedule_length, weight_decay_groups
 from veco_lightning.tasks.backbone import load_task_encoder
 from veco_lightning.tasks.datamodule import TaskSet
@@ -51,6 +51,9 @@ class XtremeTask(LightningModule):
             linear decay to 0 (XTREME's baselines).
         dropout: hidden and attention dropout of the fine-tuned encoder (``None``: the encoder's own).
         output_dir: where predictions, labels and scores go (default: ``<log_dir>/xtreme``).
+        activation_checkpointing: recompute each layer of the encoder in the backward pass instead of keeping its
+            activations (transformers' activation checkpointing): the same gradients, for less memory and about a
+            third more compute (large encoders, long QA windows, large batches on a small device).
     """
 
     model_class: type[PreTrainedModel]
@@ -68,6 +71,7 @@ class XtremeTask(LightningModule):
         warmup_steps: float = 0,
         dropout: float | None = None,
         output_dir: str | None = None,
+        activation_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -81,6 +85,8 @@ class XtremeTask(LightningModule):
         # from_pretrained returns the model in eval mode, and Lightning keeps a module's mode: train mode, so that
         # fine-tuning uses the encoder's dropout.
         self.model = load_task_encoder(encoder, self.model_class, dropout=dropout, **self.head_config()).train()
+        if activation_checkpointing:  # the same gradients for less activation memory (see VecoPretrainModule)
+            enable_activation_checkpointing(self.model)
         self._outputs: dict[int, dict[int, Any]] = {}
         note_parameter_shapes(self)  # before any strategy shards them: the weight-decay groups need them (FSDP)
 
