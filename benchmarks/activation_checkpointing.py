@@ -4,10 +4,11 @@ without it.
 The MMLM step of ``VecoPretrainModule`` (``--preset``, default ``base``) on random blocks of ``--seq-len`` tokens
 (content does not change the work), plain PyTorch steps (forward, backward, fused AdamW), in fp32 or under
 ``--precision bf16-mixed`` autocast, side by side in rotating order, medians of ``--runs`` rounds. Peak memory is
-the step's peak above the process's baseline: resident memory on the CPU (``harness.PeakMemory``: model, gradients,
-optimizer state, activations), ``torch.cuda.max_memory_allocated`` on a GPU. Tokens/s over ``--steps`` timed steps
-after one warm-up step. Each measurement runs in a process of its own (started with this process's allocator: run
-it under ``LD_PRELOAD=.../libtcmalloc_minimal.so.4`` to measure as ``veco-fit`` runs where tcmalloc is installed).
+the step's peak above the process's baseline (``harness.PeakDeviceMemory``): resident memory on the CPU (model,
+gradients, optimizer state, activations), ``torch.cuda.max_memory_allocated`` on a GPU. Tokens/s over ``--steps``
+timed steps after one warm-up step. Each measurement runs in a process of its own (started with this process's
+allocator: run it under ``LD_PRELOAD=.../libtcmalloc_minimal.so.4`` to measure as ``veco-fit`` runs where tcmalloc
+is installed).
 
     python benchmarks/activation_checkpointing.py                          # base, 8 x 512, CPU, fp32
     python benchmarks/activation_checkpointing.py --preset large --batch-size 32 --device cuda --precision bf16-mixed
@@ -59,32 +60,13 @@ class Step:
         return loss.item()
 
 
-class CudaPeak:
-    """Peak allocated CUDA memory of a ``with`` block above what was allocated when it started."""
-
-    def __enter__(self) -> CudaPeak:
-        import torch
-
-        torch.cuda.synchronize()
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        self.start = torch.cuda.memory_allocated()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        import torch
-
-        torch.cuda.synchronize()
-        self.peak_mib = (torch.cuda.max_memory_allocated() - self.start) / 2**20
-
-
 def measure_here(args, checkpointing: bool) -> dict:
     """One measurement in this process (a fresh one: see :func:`run`)."""
     import time
 
     import torch
 
-    with (CudaPeak() if args.device.startswith("cuda") else harness.PeakMemory()) as memory:
+    with harness.PeakDeviceMemory(args.device.startswith("cuda")) as memory:
         step = Step(args, checkpointing)
         losses = [step(step.batch(args, 0))]  # warm-up; also allocates the optimizer state
         if args.device.startswith("cuda"):
@@ -95,7 +77,7 @@ def measure_here(args, checkpointing: bool) -> dict:
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-    return {"peak_mib": memory.peak_mib, "tokens_per_s": args.batch_size * args.seq_len * args.steps / seconds,
+    return {"peak_mib": memory.gib * 2**10, "tokens_per_s": args.batch_size * args.seq_len * args.steps / seconds,
             "losses": losses}
 
 

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import gc
 import importlib.util
 import os
 import statistics
@@ -174,44 +173,6 @@ class VecoSteps:
         return {**self.mask_blocks(blocks), **self.collate(self.examples[step * self.pairs:(step + 1) * self.pairs])}
 
 
-class PeakDeviceMemory:
-    """Peak memory of a ``with`` block in GiB (``gib``): on a GPU ``torch.cuda.max_memory_allocated`` less what was
-    allocated when the block began (``start_gib``; the garbage of earlier measurements is collected first, and the
-    peak counter reset), on the CPU :class:`harness.PeakMemory`'s resident-memory high-water mark above the start.
-
-    Without the collection a measurement counted what the one before it left to the garbage collector: in the first
-    H200 run the same ``base`` step read 12.2 GiB first in its process and 20.6 GiB as the last of twelve."""
-
-    def __init__(self, on_gpu: bool) -> None:
-        self.on_gpu = on_gpu
-        self.host = harness.PeakMemory()
-        self.start_gib = 0.0
-
-    def __enter__(self) -> PeakDeviceMemory:
-        import torch
-
-        gc.collect()
-        if self.on_gpu:
-            torch.cuda.synchronize()
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-            self.start_gib = torch.cuda.memory_allocated() / 2**30
-        self.host.__enter__()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        import torch
-
-        self.host.__exit__(*exc_info)
-        if self.on_gpu:
-            self.gib = torch.cuda.max_memory_allocated() / 2**30 - self.start_gib
-        else:
-            self.gib = (self.host.peak_mib or 0) / 2**10
-        gc.collect()
-        if self.on_gpu:
-            torch.cuda.empty_cache()
-
-
 def strategy_of(name: str):
     """The Lightning strategy ``name`` stands for, set as ``configs/trainer/{ddp,fsdp}.yaml`` set it."""
     if name == "single":
@@ -275,7 +236,7 @@ def train_step(preset: str, strategy: str, args, peak: float, kind: str = "mlm",
             lambda batch: counted.popleft(), every_step=args.sync_every_step), *callbacks],
         default_root_dir=os.path.join(harness.CACHE, "gpu_out"),
     )
-    with PeakDeviceMemory(on_gpu) as memory:
+    with harness.PeakDeviceMemory(on_gpu) as memory:
         trainer.fit(model, train_dataloaders=loader)
     out = timer.result()
     out["peak_memory_gib"] = memory.gib
@@ -492,7 +453,7 @@ def hf_step(preset: str, args) -> dict:
         preset=preset, precision=args.precision, seq_len=args.seq_len, batch_size=args.batch_size, steps=args.steps,
         warmup=args.warmup, seed=0, lr=5e-4, weight_decay=0.01, clip=1.0, adamw="fused", model_vocab=args.vocab,
         accelerator=args.accelerator)
-    with PeakDeviceMemory(args.accelerator == "cuda") as memory:
+    with harness.PeakDeviceMemory(args.accelerator == "cuda") as memory:
         out = mlm_throughput.run_hf(options, blocks, tokenizer)
     out["peak_memory_gib"] = memory.gib
     return out

@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+from batches import synonym_batch
 
 from veco_lightning.models.encoder import EncoderSpec
 from veco_lightning.module import VecoPretrainModule
@@ -16,24 +17,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def full_batch(corpus_dir, tokenizer_dir, tmp_path_factory):
     """MMLM blocks, TLM rows and translation pairs with synonym pairs (padded rows)."""
-    from veco_lightning.data.readers import ParallelSource
-    from veco_lightning.data.synonym import SynonymAlignedDataModule
-
-    tmp_path = tmp_path_factory.mktemp("batch")
-    (tmp_path / "en-ru.tsv").write_text("dog\tсобака\ncar\tмашина\nriver\tреку\nhouse\tдом\n", encoding="utf-8")
-    dm = SynonymAlignedDataModule(
-        files={"ru-en": ParallelSource(src=str(corpus_dir / "ru.txt"), tgt=str(corpus_dir / "en.txt"))},
-        dictionaries={"en-ru": [str(tmp_path / "en-ru.tsv")]}, tokenizer=str(tokenizer_dir), max_length=64,
-        batch_size=6, val_pairs=0, cache_dir=str(tmp_path / "cache"), bucket_batches=0)
-    dm.prepare_data()
-    dm.setup("fit")
-    batch = next(iter(dm.train_dataloader()))
+    batch, vocab_size = synonym_batch(corpus_dir, tokenizer_dir, tmp_path_factory.mktemp("batch"), max_length=64,
+                                      batch_size=6, bucket_batches=0)
     g = torch.Generator().manual_seed(0)
-    ids = torch.randint(5, dm.vocab_size, (3, 24), generator=g)
+    ids = torch.randint(5, vocab_size, (3, 24), generator=g)
     labels = torch.where(torch.rand(3, 24, generator=g) < 0.3, ids, torch.full_like(ids, -100))
     batch["mmlm"] = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
     assert not batch["tlm"]["attention_mask"].all() and int((batch["pairs"]["synonyms"][..., 0] >= 0).sum()) > 0
-    return batch, dm.vocab_size
+    return batch, vocab_size
 
 
 def _step(batch, vocab_size, train=True, **options):

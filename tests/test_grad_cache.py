@@ -5,25 +5,17 @@ import gloo
 import pytest
 import torch
 import torch.distributed as dist
+from batches import synonym_batch
 
-from veco_lightning.data.readers import ParallelSource
-from veco_lightning.data.synonym import SynonymAlignedDataModule
 from veco_lightning.module import VecoPretrainModule
 
 WEIGHTS = {"mmlm": 0.0, "tlm": 0.0, "seq": 1.0, "tok": 1.0}
 
 
 def _pairs_batch(corpus_dir, tokenizer_dir, tmp_path):
-    (tmp_path / "en-ru.tsv").write_text("dog\tсобака\ncar\tмашина\nriver\tреку\nhouse\tдом\n", encoding="utf-8")
-    dm = SynonymAlignedDataModule(
-        files={"ru-en": ParallelSource(src=str(corpus_dir / "ru.txt"), tgt=str(corpus_dir / "en.txt"))},
-        dictionaries={"en-ru": [str(tmp_path / "en-ru.tsv")]}, tokenizer=str(tokenizer_dir), max_length=32,
-        batch_size=8, val_pairs=0, cache_dir=str(tmp_path / "cache"))
-    dm.prepare_data()
-    dm.setup("fit")
-    batch = next(iter(dm.train_dataloader()))
+    batch, vocab_size = synonym_batch(corpus_dir, tokenizer_dir, tmp_path, max_length=32, batch_size=8)
     assert int((batch["pairs"]["synonyms"][..., 0] >= 0).sum()) > 0  # the token contrast has work to do
-    return {"pairs": batch["pairs"]}, dm.vocab_size
+    return {"pairs": batch["pairs"]}, vocab_size
 
 
 def _module(vocab_size, chunk):

@@ -3,10 +3,9 @@ padded encoder."""
 
 import pytest
 import torch
+from batches import synonym_batch
 from transformers.models.xlm_roberta.modeling_xlm_roberta import XLMRobertaEmbeddings
 
-from veco_lightning.data.readers import ParallelSource
-from veco_lightning.data.synonym import SynonymAlignedDataModule
 from veco_lightning.models import dropout
 from veco_lightning.models.encoder import EncoderSpec
 from veco_lightning.models.packing import PackedRows, pad_rows, row_multiple, xlmr_positions
@@ -69,17 +68,10 @@ def test_positions_are_xlmr_positions():
 @pytest.fixture(scope="module")
 def batch(corpus_dir, tokenizer_dir, tmp_path_factory):
     """A TLM + pairs batch with synonyms (every objective but MMLM), padded."""
-    folder = tmp_path_factory.mktemp("packing")
-    (folder / "en-ru.tsv").write_text("dog\tсобака\ncar\tмашина\nriver\tреку\nhouse\tдом\n", encoding="utf-8")
-    dm = SynonymAlignedDataModule(
-        files={"ru-en": ParallelSource(src=str(corpus_dir / "ru.txt"), tgt=str(corpus_dir / "en.txt"))},
-        dictionaries={"en-ru": [str(folder / "en-ru.tsv")]}, tokenizer=str(tokenizer_dir), max_length=128,
-        batch_size=6, val_pairs=0, cache_dir=str(folder / "cache"), bucket_batches=0)
-    dm.prepare_data()
-    dm.setup("fit")
-    found = next(iter(dm.train_dataloader()))
+    found, vocab_size = synonym_batch(corpus_dir, tokenizer_dir, tmp_path_factory.mktemp("packing"), max_length=128,
+                                      batch_size=6, bucket_batches=0)
     assert not found["tlm"]["attention_mask"].all() and not found["pairs"]["src"]["attention_mask"].all()
-    return dm.vocab_size, found
+    return vocab_size, found
 
 
 def _module(vocab_size, **kwargs):
